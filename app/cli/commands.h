@@ -1,0 +1,14 @@
+// The `circuit` command's subcommands. Each returns the process exit code:
+// 0 success, 1 the circuit has problems, 2 bad usage or an unreadable file.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace cli {
+
+int check(const std::vector<std::string>& args);
+int info(const std::vector<std::string>& args);
+int fmt(const std::vector<std::string>& args);
+int ops(const std::vector<std::string>& args);
+
+}  // namespace cli

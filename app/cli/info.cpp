@@ -1,0 +1,262 @@
+// `circuit check`, `circuit info` and `circuit ops`.
+#include <cstdio>
+#include <string>
+
+#include "circuit/analysis.h"
+#include "circuit/circuit_file.h"
+#include "circuit/op.h"
+#include "commands.h"
+
+using namespace circuit;
+
+namespace cli {
+
+namespace {
+
+std::string thousands(int64_t v) {
+  std::string s = std::to_string(v < 0 ? -v : v), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+std::string bytes(int64_t b) {
+  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = double(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+  return buf;
+}
+
+std::string shapes(const Shapes& s) {
+  std::string out;
+  for (size_t k = 0; k < s.size(); ++k) out += (k ? " " : "") + to_string(s[k]);
+  return out;
+}
+
+struct Row {
+  std::string path, op, out;
+  int depth;
+  const NodeInfo* info;
+};
+
+void rows(const Graph& g, const GraphAnalysis& a, const std::string& prefix, int depth, std::vector<Row>& out) {
+  auto visit = [&](int i) {
+    const Node& n = g.nodes[size_t(i)];
+    const NodeInfo& info = a.nodes[size_t(i)];
+    std::string o = !info.error.empty() ? "(error)" : info.blocked ? "(not checked)" : shapes(info.outputs);
+    std::string op = n.op;
+    if (n.op == "moe" && info.body) op += " x" + std::to_string(std::get<int64_t>(n.attrs.at("experts")));
+    out.push_back({prefix + n.name, op, o, depth, &info});
+    if (n.body && info.body) rows(*n.body, *info.body, prefix + n.name + "/", depth + 1, out);
+  };
+  for (int i : a.order) visit(i);
+  for (size_t i = 0; i < a.nodes.size(); ++i)
+    if (a.position[i] < 0) visit(int(i));
+}
+
+Json cost_json(const Cost& c) {
+  Json j = Json::object();
+  j.set("params", Json::integer(c.params));
+  j.set("active_params", Json::integer(c.active_params));
+  j.set("flops", Json::integer(c.flops));
+  j.set("activation_bytes", Json::integer(c.activation_bytes));
+  return j;
+}
+
+Json type_json(const TensorType& t) {
+  Json j = Json::object();
+  Json axes = Json::array();
+  for (auto& a : t.axes) {
+    Json x = Json::object();
+    x.set("name", Json::string(a.name));
+    x.set("size", a.size.concrete() ? Json::integer(a.size.n) : Json::string(a.size.sym));
+    axes.push(std::move(x));
+  }
+  j.set("axes", std::move(axes));
+  j.set("dtype", Json::string(dtype_name(t.dtype)));
+  return j;
+}
+
+bool load(const std::string& path, Circuit& out) {
+  auto c = load_circuit(path);
+  if (!c) {
+    std::fprintf(stderr, "%s\n", c.error().message.c_str());
+    return false;
+  }
+  out = std::move(*c);
+  return true;
+}
+
+void print_diagnostics(const std::string& file, const std::vector<Diagnostic>& d) {
+  for (auto& x : d) std::fprintf(stderr, "%s: error: %s\n", file.c_str(), x.message.c_str());
+}
+
+}  // namespace
+
+int check(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: circuit check FILE...\n");
+    return 2;
+  }
+  int worst = 0;
+  for (auto& path : args) {
+    Circuit c;
+    if (!load(path, c)) {
+      worst = 2;
+      continue;
+    }
+    GraphAnalysis a = analyze(c);
+    auto d = a.diagnostics(c.graph);
+    if (d.empty() && a.outputs.empty() && a.error.empty()) d.push_back({"", "graph has no outputs"});
+    if (d.empty()) {
+      std::printf("%s: ok (%zu nodes, %s params, %s FLOPs per example)\n", path.c_str(), c.graph.nodes.size(),
+                  thousands(a.total.params).c_str(), thousands(a.total.flops).c_str());
+    } else {
+      print_diagnostics(path, d);
+      worst = std::max(worst, 1);
+    }
+  }
+  return worst;
+}
+
+int info(const std::vector<std::string>& args) {
+  std::string path;
+  bool json = false;
+  for (auto& a : args) {
+    if (a == "--json") json = true;
+    else if (path.empty() && a.rfind("--", 0) != 0) path = a;
+    else {
+      std::fprintf(stderr, "circuit info: unexpected argument `%s`\nusage: circuit info FILE [--json]\n", a.c_str());
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::fprintf(stderr, "usage: circuit info FILE [--json]\n");
+    return 2;
+  }
+  Circuit c;
+  if (!load(path, c)) return 2;
+  GraphAnalysis a = analyze(c);
+  std::vector<Row> table;
+  rows(c.graph, a, "", 0, table);
+  auto diags = a.diagnostics(c.graph);
+
+  if (json) {
+    Json j = Json::object();
+    j.set("file", Json::string(path));
+    j.set("name", Json::string(c.name));
+    j.set("ok", Json::boolean(diags.empty()));
+    Json nodes = Json::array();
+    for (auto& r : table) {
+      Json n = Json::object();
+      n.set("path", Json::string(r.path));
+      n.set("op", Json::string(r.op.substr(0, r.op.find(' '))));
+      Json outs = Json::array();
+      for (auto& t : r.info->outputs) outs.push(type_json(t));
+      n.set("outputs", std::move(outs));
+      n.set("cost", cost_json(r.info->cost));
+      if (!r.info->error.empty()) n.set("error", Json::string(r.info->error));
+      nodes.push(std::move(n));
+    }
+    j.set("nodes", std::move(nodes));
+    Json outs = Json::array();
+    for (auto& t : a.outputs) outs.push(type_json(t));
+    j.set("outputs", std::move(outs));
+    j.set("total", cost_json(a.total));
+    Json dj = Json::array();
+    for (auto& d : diags) {
+      Json x = Json::object();
+      x.set("node", Json::string(d.node));
+      x.set("message", Json::string(d.message));
+      dj.push(std::move(x));
+    }
+    j.set("diagnostics", std::move(dj));
+    std::fputs(write_json(j).c_str(), stdout);
+    return diags.empty() ? 0 : 1;
+  }
+
+  std::printf("%s", c.name.empty() ? path.c_str() : c.name.c_str());
+  if (!c.doc.empty()) std::printf(" — %s", c.doc.c_str());
+  std::printf("\n\n");
+  size_t wn = 4, wo = 2, ws = 6;
+  for (auto& r : table) {
+    wn = std::max(wn, r.path.substr(r.path.rfind('/') + 1).size() + 2 * size_t(r.depth));
+    wo = std::max(wo, r.op.size());
+    ws = std::max(ws, r.out.size());
+  }
+  std::printf("%-*s  %-*s  %-*s  %13s  %15s\n", int(wn), "node", int(wo), "op", int(ws), "output", "params", "FLOPs");
+  for (auto& r : table) {
+    std::string name = std::string(size_t(2 * r.depth), ' ') + r.path.substr(r.path.rfind('/') + 1);
+    std::printf("%-*s  %-*s  %-*s  %13s  %15s\n", int(wn), name.c_str(), int(wo), r.op.c_str(), int(ws), r.out.c_str(),
+                thousands(r.info->cost.params).c_str(), thousands(r.info->cost.flops).c_str());
+  }
+  std::printf("\ntotal: %s params (%s active), %s FLOPs per example, %s of activations per example, %s of fp32 weights\n",
+              thousands(a.total.params).c_str(), thousands(a.total.active_params).c_str(), thousands(a.total.flops).c_str(),
+              bytes(a.total.activation_bytes).c_str(), bytes(a.total.params * 4).c_str());
+  std::printf("outputs: %s\n", a.outputs.empty() ? "(unknown)" : shapes(a.outputs).c_str());
+  if (!diags.empty()) {
+    std::printf("\n");
+    print_diagnostics(path, diags);
+    return 1;
+  }
+  return 0;
+}
+
+int fmt(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: circuit fmt FILE...\n");
+    return 2;
+  }
+  int worst = 0;
+  for (auto& path : args) {
+    Circuit c;
+    if (!load(path, c)) {
+      worst = 2;
+      continue;
+    }
+    if (auto s = save_circuit(c, path); !s) {
+      std::fprintf(stderr, "%s\n", s.error.c_str());
+      worst = 2;
+    }
+  }
+  return worst;
+}
+
+int ops(const std::vector<std::string>& args) {
+  bool json = !args.empty() && args[0] == "--json";
+  Json all = Json::array();
+  for (const OpDef* d : all_ops()) {
+    if (!json) {
+      std::printf("%-12s %-10s %s%s\n", d->name.c_str(), d->category.c_str(), d->learned ? "[learned] " : "", d->doc.c_str());
+      for (auto& a : d->attrs)
+        std::printf("    %-22s %-17s %s%s\n", a.name.c_str(), attr_type_name(a.type),
+                    a.default_value ? ("= " + to_string(*a.default_value) + "  ").c_str() : "(required)  ", a.doc.c_str());
+      continue;
+    }
+    Json o = Json::object();
+    o.set("name", Json::string(d->name));
+    o.set("category", Json::string(d->category));
+    o.set("doc", Json::string(d->doc));
+    o.set("learned", Json::boolean(d->learned));
+    Json at = Json::array();
+    for (auto& a : d->attrs) {
+      Json x = Json::object();
+      x.set("name", Json::string(a.name));
+      x.set("type", Json::string(attr_type_name(a.type)));
+      x.set("required", Json::boolean(!a.default_value));
+      x.set("doc", Json::string(a.doc));
+      at.push(std::move(x));
+    }
+    o.set("attrs", std::move(at));
+    all.push(std::move(o));
+  }
+  if (json) std::fputs(write_json(all).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace cli

@@ -1,0 +1,39 @@
+// `circuit`: the command-line face of Circuit Studio. Thin: every subcommand is a few calls
+// into core/ and some formatting.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+static const char* kUsage =
+    "usage: circuit <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  check FILE...           load and shape-check circuits; exit 1 if any has a problem\n"
+    "  info FILE [--json]      nodes with output shapes, params and FLOPs, and totals\n"
+    "  fmt FILE...             rewrite circuits in the canonical layout (atomic)\n"
+    "  ops [--json]            the op registry: every op with its attributes\n"
+    "  version                 print the version\n"
+    "\n"
+    "FLOPs count a multiply-add as 2 and are per example (batch = 1); see docs/cost.md.\n";
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "check") return cli::check(args);
+  if (cmd == "info") return cli::info(args);
+  if (cmd == "ops") return cli::ops(args);
+  if (cmd == "fmt") return cli::fmt(args);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("circuit %s (circuit format version 1)\n", CIRCUIT_VERSION);
+    return 0;
+  }
+  std::fprintf(stderr, "circuit: unknown command `%s`\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}

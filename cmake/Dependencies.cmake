@@ -1,0 +1,49 @@
+# Every dependency of every layer is found here, once, from Debian 12 packages, so a layer that
+# starts using one never has to fight the build. A missing package fails configuration with the
+# Debian package name to install (scripts/setup.sh installs them all).
+
+function(circuit_require found pkg)
+  if(NOT ${found})
+    message(FATAL_ERROR "Missing dependency: install the Debian package '${pkg}' (or run scripts/setup.sh)")
+  endif()
+endfunction()
+
+find_package(PkgConfig REQUIRED)
+
+find_package(Qt6 COMPONENTS Core Gui Widgets QUIET)
+circuit_require(Qt6_FOUND qt6-base-dev)
+
+find_package(Vulkan QUIET)
+circuit_require(Vulkan_FOUND libvulkan-dev)
+find_program(GLSLC_EXECUTABLE glslc)
+circuit_require(GLSLC_EXECUTABLE glslc)
+
+# The static libimgui.a already contains the Vulkan backend, so it needs Vulkan at link time and
+# stb through pkg-config (measured; see shared/DESIGN.md).
+pkg_check_modules(IMGUI QUIET IMPORTED_TARGET imgui)
+circuit_require(IMGUI_FOUND libimgui-dev)
+set_property(TARGET PkgConfig::IMGUI APPEND PROPERTY INTERFACE_LINK_LIBRARIES Vulkan::Vulkan)
+
+pkg_check_modules(LUA QUIET IMPORTED_TARGET lua5.4)
+circuit_require(LUA_FOUND liblua5.4-dev)
+
+pkg_check_modules(CAIRO QUIET IMPORTED_TARGET cairo)
+circuit_require(CAIRO_FOUND libcairo2-dev)
+
+find_package(Torch QUIET)
+circuit_require(Torch_FOUND libtorch-dev)
+
+find_package(nlohmann_json 3 QUIET)
+circuit_require(nlohmann_json_FOUND nlohmann-json3-dev)
+
+find_package(SQLite3 QUIET)
+circuit_require(SQLite3_FOUND libsqlite3-dev)
+
+find_package(ZLIB QUIET)
+circuit_require(ZLIB_FOUND zlib1g-dev)
+
+find_package(GTest QUIET)
+circuit_require(GTest_FOUND libgtest-dev)
+
+find_package(benchmark QUIET)
+circuit_require(benchmark_FOUND libbenchmark-dev)

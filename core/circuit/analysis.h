@@ -1,0 +1,61 @@
+// Shape inference and cost over a circuit, full or incremental. The analysis is kept beside the
+// graph (never inside it) so a graph stays plain data and several views can analyse one graph.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph.h"
+#include "op.h"
+
+namespace circuit {
+
+/// A located problem: the node's path ("blk/fc1") and a message that already names it.
+struct Diagnostic {
+  std::string node;
+  std::string message;
+};
+
+/// Per-node result. `error` is this node's own problem; `blocked` means an upstream node failed
+/// so this node could not be checked (it gets no message of its own, to keep errors at their cause).
+struct NodeInfo {
+  Shapes outputs;
+  Cost cost;
+  std::string error;
+  bool blocked = false;
+  std::unique_ptr<GraphAnalysis> body;
+  bool ok() const { return error.empty() && !blocked; }
+};
+
+/// The analysis of one graph level. `nodes` is parallel to Graph::nodes.
+struct GraphAnalysis {
+  std::vector<NodeInfo> nodes;
+  std::vector<int> order;        // topological order of node indices (nodes on a cycle are left out)
+  std::vector<int> position;     // node index -> place in `order` (-1 on a cycle)
+  std::vector<std::vector<std::pair<int, int>>> sources;    // node -> per input port (source index, port); -1 if unresolved
+  std::vector<std::vector<std::pair<int, int>>> consumers;  // node -> (consumer index, input port)
+  Shapes outputs;                // the graph's output types (when they could be inferred)
+  std::vector<int> inputs;       // indices of `input` nodes
+  std::string error;             // graph-level problem (bad output reference)
+  Cost total;
+  int failed = 0;                // nodes with an error of their own (this level only)
+  int nested_failed = 0;         // same, including bodies
+
+  bool ok() const { return failed == 0 && nested_failed == 0 && error.empty(); }
+  /// Every problem, recursively, with paths, in topological order.
+  std::vector<Diagnostic> diagnostics(const Graph& g, const std::string& prefix = "") const;
+};
+
+/// Full analysis of a graph with symbols bound by `b`.
+GraphAnalysis analyze(const Graph& g, const Bindings& b);
+/// Full analysis of a circuit (its symbols, `batch` = 1).
+GraphAnalysis analyze(const Circuit& c);
+/// Bindings used for a circuit's costs: its symbols plus `batch` = 1.
+Bindings cost_bindings(const Circuit& c);
+
+/// Re-analyses after the nodes in `dirty` changed attributes or bodies (not structure): only
+/// those nodes and whatever downstream sees a changed output are recomputed; totals are updated
+/// by difference. After a structural change (nodes added, removed, reconnected) call analyze().
+void reanalyze(GraphAnalysis& a, const Graph& g, const Bindings& b, const std::vector<int>& dirty);
+
+}  // namespace circuit

@@ -1,0 +1,100 @@
+// The op registry: each op declares its attribute schema, shape rule, cost rule and drawing
+// hints. The engine, the diagram layout and the GUI all read the same declarations.
+//
+// Cost conventions (docs/cost.md): a multiply-add counts as 2 FLOPs; a bias add, an elementwise
+// activation, a residual add or a product counts 1 FLOP per output element; normalisations,
+// softmax and pooling count the per-element work listed with each op. Costs are per example:
+// the symbol `batch` is bound to 1, other symbols take the circuit's `symbols` values.
+#pragma once
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "attr.h"
+#include "axis.h"
+#include "graph.h"
+#include "result.h"
+
+namespace circuit {
+
+/// Parameters, FLOPs and activation memory of a node or a whole graph, per example.
+struct Cost {
+  int64_t params = 0;
+  int64_t active_params = 0;  // parameters touched by one token (MoE: k of E experts + shared + router)
+  int64_t flops = 0;
+  int64_t activation_bytes = 0;  // outputs kept for the backward pass
+  Cost& operator+=(const Cost& o) {
+    params += o.params, active_params += o.active_params, flops += o.flops, activation_bytes += o.activation_bytes;
+    return *this;
+  }
+  Cost& operator-=(const Cost& o) {
+    params -= o.params, active_params -= o.active_params, flops -= o.flops, activation_bytes -= o.activation_bytes;
+    return *this;
+  }
+  bool operator==(const Cost&) const = default;
+};
+
+struct OpDef;
+struct GraphAnalysis;
+
+/// What a rule sees: the node, its op, its input types, symbol values and, for ops with a
+/// body, the body's analysis. Attribute getters fall back to the schema default; attributes are
+/// validated against the schema before any rule runs, so the getters cannot fail on type.
+struct OpCall {
+  const Node& node;
+  const OpDef& def;
+  std::span<const TensorType> in;
+  const Bindings& bindings;
+  const GraphAnalysis* body = nullptr;
+
+  const AttrValue& attr(std::string_view name) const;
+  int64_t i(std::string_view name) const { return std::get<int64_t>(attr(name)); }
+  double f(std::string_view name) const;
+  bool b(std::string_view name) const { return std::get<bool>(attr(name)); }
+  const std::string& s(std::string_view name) const { return std::get<std::string>(attr(name)); }
+  const std::vector<int64_t>& ints(std::string_view name) const { return std::get<std::vector<int64_t>>(attr(name)); }
+  const std::vector<std::string>& strs(std::string_view name) const {
+    return std::get<std::vector<std::string>>(attr(name));
+  }
+  int64_t value(const Size& s) const { return resolve(s, bindings); }
+};
+
+using Shapes = std::vector<TensorType>;
+
+/// An op: everything the IR knows about one kind of node.
+struct OpDef {
+  std::string name;
+  std::string category;  // palette grouping: io, linear, conv, shape, norm, activation, sequence, moe, block
+  std::string doc;
+  std::vector<AttrSpec> attrs;
+  int min_inputs = 1;
+  int max_inputs = 1;             // -1: any number
+  bool float_inputs = true;       // inputs must be f32
+  bool learned = false;           // drawn bold
+  bool has_body = false;          // the node owns a sub-graph (block, MoE expert)
+  /// Output types, or an error. Messages about a port start with "input N: ".
+  std::function<Result<Shapes>(const OpCall&)> shape;
+  /// Parameters, active parameters and FLOPs (activation bytes are added by the analysis).
+  std::function<Cost(const OpCall&, const Shapes& out)> cost;
+  /// Drawing hint: per input, the axes the op acts on; the other axes are mapped over and pass
+  /// by the box. Null: elementwise, acts on no axis.
+  std::function<std::vector<std::vector<std::string>>(const OpCall&)> consumes;
+
+  const AttrSpec* find_attr(std::string_view n) const;
+};
+
+/// The op named `name`, or null.
+const OpDef* find_op(std::string_view name);
+/// Every registered op, in registration order (stable for palettes and docs).
+const std::vector<const OpDef*>& all_ops();
+
+// Helpers shared by the op definitions.
+Error input_error(int port, const std::string& msg);
+/// "input P: expected axis `a`=3, got `b`=4" when `got` differs from `want`.
+Result<bool> expect_axis(int port, const Axis& want, const Axis& got);
+/// Same, for a whole type: reports the first axis that differs.
+Result<bool> expect_type(int port, const TensorType& want, const TensorType& got);
+
+}  // namespace circuit

@@ -1,0 +1,54 @@
+// Internal to core/circuit: small builders shared by the op definition files.
+#pragma once
+#include <optional>
+
+#include "analysis.h"
+#include "op.h"
+
+namespace circuit::ops {
+
+inline AttrSpec int_attr(std::string name, std::optional<int64_t> def, double min, double max, std::string doc) {
+  AttrSpec s{std::move(name), AttrType::Int, {}, min, max, {}, std::move(doc)};
+  if (def) s.default_value = AttrValue(*def);
+  return s;
+}
+inline AttrSpec float_attr(std::string name, double def, double min, double max, std::string doc) {
+  return AttrSpec{std::move(name), AttrType::Float, AttrValue(def), min, max, {}, std::move(doc)};
+}
+inline AttrSpec bool_attr(std::string name, bool def, std::string doc) {
+  return AttrSpec{std::move(name), AttrType::Bool, AttrValue(def), -1e300, 1e300, {}, std::move(doc)};
+}
+inline AttrSpec string_attr(std::string name, std::string def, std::string doc) {
+  return AttrSpec{std::move(name), AttrType::String, AttrValue(std::move(def)), -1e300, 1e300, {}, std::move(doc)};
+}
+inline AttrSpec enum_attr(std::string name, std::string def, std::vector<std::string> choices, std::string doc) {
+  return AttrSpec{std::move(name), AttrType::Enum, AttrValue(std::move(def)), -1e300, 1e300, std::move(choices), std::move(doc)};
+}
+inline AttrSpec ints_attr(std::string name, std::vector<int64_t> def, double min, std::string doc) {
+  return AttrSpec{std::move(name), AttrType::Ints, AttrValue(std::move(def)), min, 1e300, {}, std::move(doc)};
+}
+inline AttrSpec strings_attr(std::string name, std::optional<std::vector<std::string>> def, std::string doc) {
+  AttrSpec s{std::move(name), AttrType::Strings, {}, -1e300, 1e300, {}, std::move(doc)};
+  if (def) s.default_value = AttrValue(std::move(*def));
+  return s;
+}
+inline AttrSpec axes_attr(std::string name, std::string doc) {
+  return AttrSpec{std::move(name), AttrType::Axes, {}, -1e300, 1e300, {}, std::move(doc)};
+}
+
+/// Index of the axis an op acts on: the named one, or `fallback` (negative counts from the end).
+/// Error names the port and lists the axes available.
+Result<int> pick_axis(int port, const TensorType& t, const std::string& name, int fallback);
+/// Fails unless the size is concrete; `what` says why the op needs it.
+Result<int64_t> concrete(int port, const Axis& a, const std::string& what);
+/// Elementwise cost: `per_element` FLOPs for each output element.
+Cost elementwise_cost(const OpCall& c, const Shapes& out, int64_t per_element);
+
+void register_io_ops(std::vector<OpDef>& r);
+void register_dense_ops(std::vector<OpDef>& r);
+void register_conv_ops(std::vector<OpDef>& r);
+void register_shape_ops(std::vector<OpDef>& r);
+void register_sequence_ops(std::vector<OpDef>& r);
+void register_moe_ops(std::vector<OpDef>& r);
+
+}  // namespace circuit::ops

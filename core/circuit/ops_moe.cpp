@@ -1,0 +1,97 @@
+// Mixture-of-experts layer: a router picks experts per token; the node's body is one expert,
+// instantiated `experts` + `shared_experts` times with separate weights.
+#include "ops_common.h"
+
+namespace circuit::ops {
+
+namespace {
+
+// Routed slots: FFN experts plus the zero-computation experts of MoE++.
+int64_t routed_slots(const OpCall& c) {
+  return c.i("experts") + c.i("zero_experts") + c.i("copy_experts") + c.i("constant_experts");
+}
+
+Result<Shapes> moe_shape(const OpCall& c) {
+  const auto& t = c.in[0];
+  auto d = concrete(0, t.axes.back(), "moe");
+  if (!d) return d.error();
+  int64_t slots = routed_slots(c), k = c.i("k");
+  const std::string& router = c.s("router");
+  if (router != "expert_choice" && router != "relu" && k > slots)
+    return Error{"k=" + std::to_string(k) + " exceeds the " + std::to_string(slots) + " routable experts"};
+  if (!c.b("dropless") && c.f("capacity_factor") <= 0)
+    return Error{"capacity_factor must be > 0 (set dropless=true to never drop tokens)"};
+  if (router == "expert_choice" && c.b("dropless"))
+    return Error{"router `expert_choice` fixes each expert's capacity; it cannot be dropless"};
+  const GraphAnalysis& body = *c.body;
+  if (body.inputs.size() != 1) return Error{"the expert body must have exactly 1 input, it has " + std::to_string(body.inputs.size())};
+  const auto& takes = body.nodes[size_t(body.inputs[0])].outputs[0];
+  if (!(takes == t)) return input_error(0, "the expert body takes " + to_string(takes) + ", got " + to_string(t));
+  if (body.outputs.size() != 1 || !(body.outputs[0] == t))
+    return Error{"the expert body must return its input type " + to_string(t) +
+                 (body.outputs.empty() ? std::string(", it returns nothing") : ", it returns " + to_string(body.outputs[0]))};
+  return Shapes{t};
+}
+
+Cost moe_cost(const OpCall& c, const Shapes&) {
+  const auto& t = c.in[0];
+  int64_t d = t.axes.back().size.n, slots = routed_slots(c);
+  int64_t tokens = numel(t, c.bindings) / d;
+  const Cost& expert = c.body->total;
+  int64_t router = d * slots;
+  if (c.b("noisy")) router += d * slots;
+  if (c.s("router") == "recurrent") {
+    int64_t h = c.i("router_hidden") ? c.i("router_hidden") : d;
+    router = 3 * h * (d + h) + 6 * h + h * slots;  // GRU cell carried across layers, then logits
+  }
+  if (c.b("gating_residual")) router += slots * slots;
+  int64_t constant = c.i("constant_experts") * 3 * d;  // vector v (d) and mixing weights (2d)
+  int64_t active = c.i("k") + c.i("shared_experts");
+  if (c.s("router") == "hash") router = 0;
+
+  Cost r;
+  r.params = router + (c.i("experts") + c.i("shared_experts")) * expert.params + constant;
+  r.active_params = router + active * expert.params;
+  r.flops = 2 * tokens * d * slots                    // router logits
+            + active * expert.flops                   // each token through k routed + shared experts
+            + 2 * tokens * d * active;                // gate-weighted combine
+  r.activation_bytes = active * expert.activation_bytes + tokens * slots * 4;
+  return r;
+}
+
+}  // namespace
+
+void register_moe_ops(std::vector<OpDef>& r) {
+  OpDef m;
+  m.name = "moe";
+  m.category = "moe";
+  m.doc = "Mixture of experts: a router sends each token to k of E experts (the body is one expert).";
+  m.attrs = {
+      int_attr("experts", {}, 1, 65536, "routed FFN experts E"),
+      int_attr("k", 2, 1, 65536, "experts per token (nominal for relu and expert_choice routing)"),
+      enum_attr("router", "topk", {"topk", "expert_choice", "relu", "aux_free", "hash", "recurrent"}, "router kind"),
+      bool_attr("noisy", false, "top-k: add learned Gaussian noise to logits while training"),
+      bool_attr("renormalize", true, "top-k: gates of the kept experts sum to 1"),
+      float_attr("capacity_factor", 1.25, -1e9, 1e9, "capacity C = ceil(cf * k * T / E); must be > 0 unless dropless"),
+      bool_attr("dropless", false, "never drop tokens (infinite capacity)"),
+      int_attr("shared_experts", 0, 0, 1024, "always-on experts (DeepSeekMoE)"),
+      int_attr("zero_experts", 0, 0, 1024, "MoE++ zero experts (output 0)"),
+      int_attr("copy_experts", 0, 0, 1024, "MoE++ copy experts (output x)"),
+      int_attr("constant_experts", 0, 0, 1024, "MoE++ constant experts (a x + (1 - a) v)"),
+      bool_attr("gating_residual", false, "MoE++: add the previous MoE layer's routing logits"),
+      float_attr("aux_loss_coef", 0.0, 0, 1e3, "switch load-balancing loss weight alpha"),
+      float_attr("z_loss_coef", 0.0, 0, 1e3, "router z-loss weight beta"),
+      float_attr("bias_update_rate", 1e-3, 0, 1, "aux_free: bias step u"),
+      float_attr("relu_target_sparsity", 0.75, 0, 1, "relu: target fraction of inactive experts"),
+      float_attr("relu_l1_step", 1.2, 1, 10, "relu: multiplicative step a of the adaptive L1 weight"),
+      int_attr("router_hidden", 0, 0, 1e6, "recurrent: GRU router state size (0: features)"),
+  };
+  m.learned = true;
+  m.has_body = true;
+  m.shape = moe_shape;
+  m.cost = moe_cost;
+  m.consumes = [](const OpCall& c) -> std::vector<std::vector<std::string>> { return {{c.in[0].axes.back().name}}; };
+  r.push_back(std::move(m));
+}
+
+}  // namespace circuit::ops

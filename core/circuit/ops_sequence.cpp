@@ -1,0 +1,117 @@
+// Sequence mixers over [..., seq, features]: multi-head self-attention and GRU.
+#include "ops_common.h"
+
+namespace circuit::ops {
+
+namespace {
+
+struct SeqAxes {
+  int seq, feat;
+  int64_t d;
+};
+
+Result<SeqAxes> seq_axes(const OpCall& c, const char* what) {
+  const auto& t = c.in[0];
+  if (t.rank() < 2) return input_error(0, std::string(what) + " expects [..., seq, features], got " + to_string(t));
+  auto s = pick_axis(0, t, c.s("seq_axis"), -2);
+  if (!s) return s.error();
+  int f = int(t.rank()) - 1;
+  if (*s == f) return input_error(0, "the sequence axis cannot be the feature axis (the last)");
+  auto d = concrete(0, t.axes[size_t(f)], what);
+  if (!d) return d.error();
+  return SeqAxes{*s, f, *d};
+}
+
+// Query-key pairs actually scored, per sequence: causal masks the future, a window of w keeps
+// keys at distance < w (on the left only when causal).
+int64_t attention_pairs(int64_t T, bool causal, int64_t w) {
+  if (!w || w >= T) return causal ? T * (T + 1) / 2 : T * T;
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < T; ++i) pairs += std::min(i, w - 1) + 1 + (causal ? 0 : std::min(T - 1 - i, w - 1));
+  return pairs;
+}
+
+Cost attention_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "attention");
+  const auto& t = c.in[0];
+  int64_t d = ax.d, T = c.value(t.axes[size_t(ax.seq)].size);
+  int64_t seqs = numel(t, c.bindings) / (T * d);  // sequences per example (usually 1)
+  bool bias = c.b("bias");
+  int64_t pairs = attention_pairs(T, c.b("causal"), c.i("window"));
+  Cost r;
+  r.params = r.active_params = 4 * d * d + (bias ? 4 * d : 0);
+  int64_t per_seq = 2 * T * d * 4 * d + (bias ? 4 * T * d : 0)  // q, k, v and output projections
+                    + 2 * pairs * d + 2 * pairs * d               // Q K^T and attention-weighted V
+                    + 3 * pairs * c.i("heads");                   // softmax
+  r.flops = seqs * per_seq;
+  r.activation_bytes = seqs * pairs * c.i("heads") * 4 + seqs * 4 * T * d * 4;  // attention weights, q, k, v, context
+  return r;
+}
+
+Cost gru_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "gru");
+  const auto& t = c.in[0];
+  int64_t h = c.i("hidden"), steps = numel(t, c.bindings) / ax.d;  // time steps x sequences
+  bool bias = c.b("bias");
+  Cost r;
+  for (int64_t l = 0, in = ax.d; l < c.i("layers"); ++l, in = h) {
+    r.params += 3 * h * (in + h) + (bias ? 6 * h : 0);
+    r.flops += steps * (2 * 3 * h * (in + h) + (bias ? 6 * h : 0) + 7 * h);  // 7h: gate nonlinearities and blends
+  }
+  r.active_params = r.params;
+  return r;
+}
+
+std::vector<std::vector<std::string>> seq_consumes(const OpCall& c) {
+  auto ax = *seq_axes(c, c.def.name.c_str());
+  return {{c.in[0].axes[size_t(ax.seq)].name, c.in[0].axes[size_t(ax.feat)].name}};
+}
+
+}  // namespace
+
+void register_sequence_ops(std::vector<OpDef>& r) {
+  OpDef at;
+  at.name = "attention";
+  at.category = "sequence";
+  at.doc = "Multi-head scaled dot-product self-attention over the sequence axis (PyTorch MultiheadAttention layout).";
+  at.attrs = {int_attr("heads", {}, 1, 4096, "attention heads; must divide the feature size"),
+              bool_attr("causal", false, "mask future positions"),
+              int_attr("window", 0, 0, 1e9, "sliding window: keys at distance < window (0: full)"),
+              bool_attr("bias", true, "biases on the projections"),
+              float_attr("dropout", 0.0, 0, 0.999, "dropout on attention weights"),
+              string_attr("seq_axis", "", "sequence axis (default: second to last)")};
+  at.learned = true;
+  at.shape = [](const OpCall& c) -> Result<Shapes> {
+    auto ax = seq_axes(c, "attention");
+    if (!ax) return ax.error();
+    if (ax->d % c.i("heads"))
+      return Error{"heads=" + std::to_string(c.i("heads")) + " does not divide the feature size " + std::to_string(ax->d) +
+                   " of axis `" + c.in[0].axes[size_t(ax->feat)].name + "`"};
+    return Shapes{c.in[0]};
+  };
+  at.cost = attention_cost;
+  at.consumes = seq_consumes;
+  r.push_back(std::move(at));
+
+  OpDef g;
+  g.name = "gru";
+  g.category = "sequence";
+  g.doc = "Gated recurrent unit over the sequence axis (PyTorch GRU, batch first).";
+  g.attrs = {int_attr("hidden", {}, 1, 1e9, "hidden size"), int_attr("layers", 1, 1, 64, "stacked layers"),
+             bool_attr("bias", true, "biases"), string_attr("out_axis", "", "name of the output feature axis (default: the input's)"),
+             string_attr("seq_axis", "", "sequence axis (default: second to last)")};
+  g.learned = true;
+  g.shape = [](const OpCall& c) -> Result<Shapes> {
+    auto ax = seq_axes(c, "gru");
+    if (!ax) return ax.error();
+    TensorType t = c.in[0];
+    Axis& f = t.axes[size_t(ax->feat)];
+    f = Axis{c.s("out_axis").empty() ? f.name : c.s("out_axis"), Size::of(c.i("hidden"))};
+    return Shapes{t};
+  };
+  g.cost = gru_cost;
+  g.consumes = seq_consumes;
+  r.push_back(std::move(g));
+}
+
+}  // namespace circuit::ops

@@ -1,0 +1,18 @@
+// Block templates: parameterised sub-circuits (FFN, GLU-FFN) returned as ordinary block nodes,
+// so a template's result is edited, saved and drawn like any other block.
+#pragma once
+#include <string>
+
+#include "graph.h"
+
+namespace circuit {
+
+/// linear(hidden) -> activation -> linear(back to the input's feature size), over the last axis.
+Node ffn_block(const std::string& name, const TensorType& in, int64_t hidden, const std::string& activation = "gelu");
+/// GLU feed-forward: down(act(gate(x)) * up(x)), as in SwiGLU / GeGLU.
+Node glu_ffn_block(const std::string& name, const TensorType& in, int64_t hidden, const std::string& activation = "silu");
+
+/// The `input` node that declares type `t`.
+Node input_node(const std::string& name, const TensorType& t);
+
+}  // namespace circuit
