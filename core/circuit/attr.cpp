@@ -19,22 +19,31 @@ const char* attr_type_name(AttrType t) {
   return "?";
 }
 
-static std::string range_text(const AttrSpec& s) {
-  std::ostringstream o;
-  o << "[" << (s.min <= -1e300 ? std::string("-inf") : to_string(AttrValue(s.min))) << ", "
-    << (s.max >= 1e300 ? std::string("inf") : to_string(AttrValue(s.max))) << "]";
-  return o.str();
+static Status check_range(const AttrSpec& s, double x) {
+  if (x < s.min)
+    return Status::fail("attribute `" + s.name + "` = " + to_string(AttrValue(x)) + " is out of range: it must be at least " + to_string(AttrValue(s.min)));
+  if (x > s.max)
+    return Status::fail("attribute `" + s.name + "` = " + to_string(AttrValue(x)) + " is out of range: it must be at most " + to_string(AttrValue(s.max)));
+  return {};
 }
 
-static Status check_range(const AttrSpec& s, double x) {
-  if (x < s.min || x > s.max)
-    return Status::fail("attribute `" + s.name + "` = " + to_string(AttrValue(x)) + " is out of range " + range_text(s));
-  return {};
+const char* attr_type_phrase(AttrType t) {
+  switch (t) {
+    case AttrType::Int: return "an integer";
+    case AttrType::Float: return "a number";
+    case AttrType::Bool: return "a boolean";
+    case AttrType::String: return "a string";
+    case AttrType::Enum: return "one of its choices";
+    case AttrType::Ints: return "a list of integers";
+    case AttrType::Strings: return "a list of strings";
+    case AttrType::Axes: return "a list of axes";
+  }
+  return "?";
 }
 
 Result<AttrValue> check_attr(const AttrSpec& s, const AttrValue& v) {
   auto wrong = [&]() {
-    return Error{"attribute `" + s.name + "` expects a " + attr_type_name(s.type) + ", got " + to_string(v)};
+    return Error{"attribute `" + s.name + "` expects " + attr_type_phrase(s.type) + ", got " + to_string(v)};
   };
   switch (s.type) {
     case AttrType::Int: {

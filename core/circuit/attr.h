@@ -20,6 +20,8 @@ using Attrs = std::map<std::string, AttrValue>;
 
 enum class AttrType { Int, Float, Bool, String, Enum, Ints, Strings, Axes };
 const char* attr_type_name(AttrType t);
+/// With an article, for messages: "an integer", "a list of axes".
+const char* attr_type_phrase(AttrType t);
 
 /// Schema of one attribute: its type, default (none = required), numeric range or choices.
 struct AttrSpec {

@@ -112,7 +112,7 @@ class Reader {
         break;
       }
       default:
-        return at(v, "node `" + node + "`: attribute `" + spec.name + "` expects a " + attr_type_name(spec.type) + ", got " + v.kind_name());
+        return at(v, "node `" + node + "`: attribute `" + spec.name + "` expects " + attr_type_phrase(spec.type) + ", got " + v.kind_name());
     }
     auto checked = check_attr(spec, raw);
     if (!checked) return at(v, "node `" + node + "`: " + checked.error().message);
@@ -127,7 +127,7 @@ class Reader {
 
   Result<Node> node(const Json& j, const std::set<std::string>& names) const {
     if (j.kind != Json::Kind::Object) return at(j, std::string("a node must be an object, got ") + j.kind_name());
-    if (auto s = keys(j, "a node", {"name", "op", "inputs", "attrs", "body", "doc"}); !s) return Error{s.error};
+    if (auto s = keys(j, "a node", {"name", "op", "inputs", "attrs", "body"}); !s) return Error{s.error};
     Node n;
     auto name = string(j, "name", "a node", true);
     if (!name) return name.error();

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Circuit Studio needs to build, test and run. Idempotent: when
+# everything is present it does no apt work at all and returns in well under a second.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ cmake ninja-build pkg-config ccache git
+  # libraries (shared/DESIGN.md lists what each layer uses)
+  qt6-base-dev libvulkan-dev glslc libimgui-dev liblua5.4-dev libtorch-dev
+  libgtest-dev libbenchmark-dev nlohmann-json3-dev libsqlite3-dev libcairo2-dev zlib1g-dev
+  # a fast BLAS for LibTorch: the reference BLAS is ~50x slower (it takes over libblas.so.3)
+  libopenblas0-openmp
+  # real data, and peers that read back what we write
+  dataset-fashion-mnist python3 python3-torch python3-onnx
+  # headless GUI tests: a virtual X server and a CPU Vulkan device (lavapipe)
+  xvfb mesa-vulkan-drivers
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if (( ${#missing[@]} == 0 )); then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=()
+if (( EUID != 0 )); then
+  command -v sudo >/dev/null || { echo "setup: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

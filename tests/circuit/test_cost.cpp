@@ -1,0 +1,123 @@
+// Parameter counts against PyTorch, FLOPs against hand-derived formulas, MoE active parameters.
+//
+// The PyTorch numbers were computed once with Debian's python3-torch 1.13.1:
+//   sum(p.numel() for p in MODULE.parameters())
+// for the module named in each comment.
+#include "circuit/templates.h"
+#include "helpers.h"
+
+namespace circuit::test {
+namespace {
+
+using I = std::vector<int64_t>;
+
+int64_t params(const std::string& op, const TensorType& t, Attrs a) {
+  One r = infer1(op, {t}, std::move(a));
+  EXPECT_TRUE(r.ok()) << r.error;
+  return r.cost.params;
+}
+
+TEST(Cost, ParamsMatchPyTorch) {
+  TensorType img32 = T({"batch", "c:32", "h:16", "w:16"});
+  // nn.Linear(256, 512) / bias=False
+  EXPECT_EQ(params("linear", T({"batch", "d:256"}), {{"out", 512}}), 131584);
+  EXPECT_EQ(params("linear", T({"batch", "d:256"}), {{"out", 512}, {"bias", false}}), 131072);
+  // nn.Conv2d(3, 16, 3)
+  EXPECT_EQ(params("conv2d", T({"batch", "c:3", "h:8", "w:8"}), {{"out", 16}, {"kernel", I{3}}}), 448);
+  // nn.Conv2d(32, 64, (3, 5), groups=4)
+  EXPECT_EQ(params("conv2d", img32, {{"out", 64}, {"kernel", I{3, 5}}, {"groups", 4}}), 7744);
+  // nn.Conv2d(32, 64, 3, bias=False)
+  EXPECT_EQ(params("conv2d", img32, {{"out", 64}, {"kernel", I{3}}, {"bias", false}}), 18432);
+  // nn.Conv2d(32, 64, 3, groups=32): depthwise with multiplier 2
+  EXPECT_EQ(params("dwconv2d", img32, {{"kernel", I{3}}, {"multiplier", 2}}), 640);
+  // nn.MultiheadAttention(128, 4) / bias=False
+  EXPECT_EQ(params("attention", T({"batch", "seq", "d:128"}), {{"heads", 4}}), 66048);
+  EXPECT_EQ(params("attention", T({"batch", "seq", "d:128"}), {{"heads", 4}, {"bias", false}}), 65536);
+  // nn.LayerNorm(128), nn.BatchNorm2d(32); RMS norm has one scale per feature (no PyTorch 1.13 module)
+  EXPECT_EQ(params("layer_norm", T({"batch", "seq", "d:128"}), {}), 256);
+  EXPECT_EQ(params("batch_norm", img32, {}), 64);
+  EXPECT_EQ(params("rms_norm", T({"batch", "seq", "d:128"}), {}), 128);
+  EXPECT_EQ(params("layer_norm", T({"batch", "seq", "d:128"}), {{"affine", false}}), 0);
+  // nn.Embedding(1000, 64)
+  EXPECT_EQ(params("embedding", T({"batch", "seq"}, DType::i64), {{"num", 1000}, {"dim", 64}}), 64000);
+  // nn.GRU(64, 128), nn.GRU(64, 128, num_layers=2), nn.GRU(64, 128, bias=False)
+  EXPECT_EQ(params("gru", T({"batch", "seq", "d:64"}), {{"hidden", 128}}), 74496);
+  EXPECT_EQ(params("gru", T({"batch", "seq", "d:64"}), {{"hidden", 128}, {"layers", 2}}), 173568);
+  EXPECT_EQ(params("gru", T({"batch", "seq", "d:64"}), {{"hidden", 128}, {"bias", false}}), 73728);
+}
+
+TEST(Cost, MoeParamsMatchPyTorch) {
+  // class MoE(nn.Module): router = nn.Linear(d, E, bias=False); experts and shared experts are
+  // nn.ModuleList of nn.Sequential(nn.Linear(d, h), nn.GELU(), nn.Linear(h, d)); d=128, h=512, E=8.
+  TensorType t = T({"batch", "seq", "d_model:128"});
+  Node moe = ffn_block("moe", t, 512);
+  moe.op = "moe";
+  moe.attrs = {{"experts", 8}, {"k", 2}};
+  One r = infer1(moe, {t});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.cost.params, 1054720);  // MoE(128, 512, E=8, shared=0)
+  moe.attrs["shared_experts"] = int64_t(1);
+  r = infer1(moe, {t});
+  EXPECT_EQ(r.cost.params, 1186432);         // MoE(128, 512, E=8, shared=1)
+  EXPECT_EQ(r.cost.active_params, 396160);   // router + (k=2 routed + 1 shared) experts
+  // A dense layer's active parameters are all of them.
+  EXPECT_EQ(infer1("linear", {t}, {{"out", 8}}).cost.active_params, 128 * 8 + 8);
+}
+
+TEST(Cost, LinearFlops) {
+  // [batch=1, seq=16, d=256] -> 512: 16 rows x (2 x 256 x 512 multiply-add FLOPs + 512 bias adds).
+  One r = infer1("linear", {T({"batch", "seq", "d:256"})}, {{"out", 512}}, B({{"seq", 16}}));
+  EXPECT_EQ(r.cost.flops, 16 * (2 * 256 * 512 + 512));
+  r = infer1("linear", {T({"batch", "seq", "d:256"})}, {{"out", 512}, {"bias", false}}, B({{"seq", 100}}));
+  EXPECT_EQ(r.cost.flops, 100 * 2 * 256 * 512);
+}
+
+TEST(Cost, ConvFlops) {
+  // 3 -> 16 channels, 3x3, 32x32 input, padding 1: 32x32 outputs x 16 channels x 3 x 9 MACs.
+  One r = infer1("conv2d", {T({"batch", "c:3", "h:32", "w:32"})}, {{"out", 16}, {"kernel", I{3}}, {"padding", I{1}}});
+  EXPECT_EQ(r.cost.flops, 2 * 32 * 32 * 16 * 3 * 9 + 32 * 32 * 16);
+  // Stride 2 and groups 4: 16x16 outputs, 8 input channels per group.
+  r = infer1("conv2d", {T({"batch", "c:32", "h:32", "w:32"})},
+             {{"out", 64}, {"kernel", I{3}}, {"stride", I{2}}, {"padding", I{1}}, {"groups", 4}, {"bias", false}});
+  EXPECT_EQ(r.cost.flops, 2 * 16 * 16 * 64 * 8 * 9);
+}
+
+TEST(Cost, AttentionFlops) {
+  const int64_t T_ = 64, d = 128, h = 4;
+  auto flops = [&](Attrs a) { return infer1("attention", {T({"batch", "seq", "d:128"})}, a, B({{"seq", T_}})).cost.flops; };
+  auto expected = [&](int64_t pairs, bool bias) {
+    return 2 * T_ * d * 4 * d + (bias ? 4 * T_ * d : 0) + 4 * pairs * d + 3 * pairs * h;
+  };
+  EXPECT_EQ(flops({{"heads", h}}), expected(T_ * T_, true));
+  EXPECT_EQ(flops({{"heads", h}, {"causal", true}, {"bias", false}}), expected(T_ * (T_ + 1) / 2, false));
+  // Causal sliding window of 8: query i sees min(i + 1, 8) keys.
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < T_; ++i) pairs += std::min<int64_t>(i + 1, 8);
+  EXPECT_EQ(flops({{"heads", h}, {"causal", true}, {"window", 8}}), expected(pairs, true));
+}
+
+TEST(Cost, TotalsAreSumsAndActivationMemoryCountsOutputs) {
+  Graph g = G({In("x", T({"batch", "d:10"})), N("fc", "linear", {"x"}, {{"out", 20}}), N("act", "relu", {"fc"}),
+               N("out", "linear", {"act"}, {{"out", 5}})},
+              {"out"});
+  GraphAnalysis a = analyze(g, B());
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a.total.params, (10 * 20 + 20) + (20 * 5 + 5));
+  EXPECT_EQ(a.total.flops, (2 * 10 * 20 + 20) + 20 + (2 * 20 * 5 + 5));
+  EXPECT_EQ(a.total.activation_bytes, (10 + 20 + 20 + 5) * 4);
+  // Symbols scale costs; batch never does (costs are per example).
+  GraphAnalysis big = analyze(G({In("x", T({"batch", "seq", "d:10"})), N("fc", "linear", {"x"}, {{"out", 20}})}, {"fc"}),
+                              B({{"seq", 7}}));
+  EXPECT_EQ(big.total.flops, 7 * (2 * 10 * 20 + 20));
+}
+
+TEST(Cost, ExamplesHaveTheExpectedTotals) {
+  // The example MLP: 784 -> 256 -> 128 -> 10, all with biases.
+  auto c = load_circuit(source("resources/examples/mlp.circuit.json"));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  GraphAnalysis a = analyze(*c);
+  EXPECT_EQ(a.total.params, (784 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10));
+}
+
+}  // namespace
+}  // namespace circuit::test
