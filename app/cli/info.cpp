@@ -1,5 +1,7 @@
 // `circuit check`, `circuit info` and `circuit ops`.
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "circuit/analysis.h"
@@ -98,30 +100,33 @@ void print_diagnostics(const std::string& file, const std::vector<Diagnostic>& d
 
 }  // namespace
 
-int check(const std::vector<std::string>& args) {
+// Runs `per_file` on every FILE argument that loads; returns the worst exit code.
+static int each_circuit(const char* cmd, const std::vector<std::string>& args, const std::function<int(const std::string&, Circuit&)>& per_file) {
   if (args.empty()) {
-    std::fprintf(stderr, "usage: circuit check FILE...\n");
+    std::fprintf(stderr, "usage: circuit %s FILE...\n", cmd);
     return 2;
   }
   int worst = 0;
   for (auto& path : args) {
     Circuit c;
-    if (!load(path, c)) {
-      worst = 2;
-      continue;
-    }
+    worst = std::max(worst, load(path, c) ? per_file(path, c) : 2);
+  }
+  return worst;
+}
+
+int check(const std::vector<std::string>& args) {
+  return each_circuit("check", args, [](const std::string& path, Circuit& c) {
     GraphAnalysis a = analyze(c);
     auto d = a.diagnostics(c.graph);
     if (d.empty() && a.outputs.empty() && a.error.empty()) d.push_back({"", "graph has no outputs"});
-    if (d.empty()) {
-      std::printf("%s: ok (%zu nodes, %s params, %s FLOPs per example)\n", path.c_str(), c.graph.nodes.size(),
-                  thousands(a.total.params).c_str(), thousands(a.total.flops).c_str());
-    } else {
+    if (!d.empty()) {
       print_diagnostics(path, d);
-      worst = std::max(worst, 1);
+      return 1;
     }
-  }
-  return worst;
+    std::printf("%s: ok (%zu nodes, %s params, %s FLOPs per example)\n", path.c_str(), c.graph.nodes.size(),
+                thousands(a.total.params).c_str(), thousands(a.total.flops).c_str());
+    return 0;
+  });
 }
 
 int info(const std::vector<std::string>& args) {
@@ -208,23 +213,11 @@ int info(const std::vector<std::string>& args) {
 }
 
 int fmt(const std::vector<std::string>& args) {
-  if (args.empty()) {
-    std::fprintf(stderr, "usage: circuit fmt FILE...\n");
-    return 2;
-  }
-  int worst = 0;
-  for (auto& path : args) {
-    Circuit c;
-    if (!load(path, c)) {
-      worst = 2;
-      continue;
-    }
-    if (auto s = save_circuit(c, path); !s) {
-      std::fprintf(stderr, "%s\n", s.error.c_str());
-      worst = 2;
-    }
-  }
-  return worst;
+  return each_circuit("fmt", args, [](const std::string& path, Circuit& c) {
+    Status s = save_circuit(c, path);
+    if (!s) std::fprintf(stderr, "%s\n", s.error.c_str());
+    return s ? 0 : 2;
+  });
 }
 
 int ops(const std::vector<std::string>& args) {

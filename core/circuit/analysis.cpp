@@ -111,6 +111,18 @@ static void infer_node(const Graph& g, GraphAnalysis& a, const Bindings& b, int 
     info.error = out.error().message;
     return;
   }
+  // Named axes are only useful if names are unique within a tensor; an op's out_axis-style
+  // attribute is the usual way to break this, so say which name and which output.
+  for (size_t k = 0; k < out->size(); ++k) {
+    const auto& axes = (*out)[k].axes;
+    for (size_t x = 0; x < axes.size(); ++x)
+      for (size_t y = x + 1; y < axes.size(); ++y)
+        if (axes[x].name == axes[y].name) {
+          info.error = "output " + std::to_string(k) + " would have two axes named `" + axes[x].name + "` " + to_string((*out)[k]) +
+                       "; give the new axis another name";
+          return;
+        }
+  }
   info.outputs = std::move(*out);
   if (def->cost) info.cost = def->cost(call, info.outputs);
   if (!def->has_body)

@@ -148,6 +148,18 @@ TEST(Edit, ShapeErrorsFollowEditsAndUndo) {
   EXPECT_TRUE(d.analysis().ok());
 }
 
+TEST(Edit, CyclesInAFileAreReportedOnTheirNodes) {
+  // The edit API refuses cycles, but a hand-written file can contain one.
+  Circuit c;
+  c.graph = G({In("x", T({"batch", "d:4"})), N("a", "add", {"x", "b"}), N("b", "relu", {"a"}), N("c", "relu", {"x"})}, {"c"});
+  GraphAnalysis a = analyze(c);
+  auto d = a.diagnostics(c.graph);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].message, "node `a`: is part of a cycle: its inputs depend on its own output");
+  EXPECT_EQ(d[1].node, "b");
+  EXPECT_TRUE(a.nodes[3].ok());  // the rest of the graph is still checked
+}
+
 TEST(Edit, ModifiedTracksTheSavedState) {
   Document d(small());
   EXPECT_FALSE(d.modified());

@@ -54,6 +54,8 @@ std::vector<Case> cases() {
       bad("linear", {T({"batch", "d:4"})}, {}, "missing required attribute `out`"),
       bad("linear", {T({"batch", "d:4"}), T({"batch", "d:4"})}, {{"out", 2}}, "takes 1 input, got 2"),
       bad("linear", {T({"batch", "d:4"})}, {{"out", 2}, {"outt", 3}}, "unknown attribute `outt`"),
+      bad("linear", {T({"batch", "seq", "d:4"})}, {{"out", 2}, {"out_axis", std::string("seq")}},
+          "output 0 would have two axes named `seq`"),
 
       good("embedding", {T({"batch", "seq"}, DType::i64)}, {{"num", 100}, {"dim", 16}}, "[batch, seq, d_model=16]"),
       bad("embedding", {T({"batch", "seq"})}, {{"num", 100}, {"dim", 16}}, "expected an i64 tensor of token ids"),
