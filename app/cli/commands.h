@@ -9,6 +9,8 @@ namespace cli {
 int check(const std::vector<std::string>& args);
 int info(const std::vector<std::string>& args);
 int fmt(const std::vector<std::string>& args);
+int train(const std::vector<std::string>& args);
+int doctor(const std::vector<std::string>& args);
 int ops(const std::vector<std::string>& args);
 
 }  // namespace cli

@@ -13,6 +13,8 @@ static const char* kUsage =
     "commands:\n"
     "  check FILE...           load and shape-check circuits; exit 1 if any has a problem\n"
     "  info FILE [--json]      nodes with output shapes, params and FLOPs, and totals\n"
+    "  train FILE --data NAME  train on a data set (circuit train --help)\n"
+    "  doctor                  LibTorch threads and BLAS in use\n"
     "  fmt FILE...             rewrite circuits in the canonical layout (atomic)\n"
     "  ops [--json]            the op registry: every op with its attributes\n"
     "  version                 print the version\n"
@@ -30,6 +32,8 @@ int main(int argc, char** argv) {
   if (cmd == "info") return cli::info(args);
   if (cmd == "ops") return cli::ops(args);
   if (cmd == "fmt") return cli::fmt(args);
+  if (cmd == "train") return cli::train(args);
+  if (cmd == "doctor") return cli::doctor(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("circuit %s (circuit format version 1)\n", CIRCUIT_VERSION);
     return 0;

@@ -1,0 +1,186 @@
+// `circuit train` and `circuit doctor`: the engine from the command line, with a progress bar
+// fed by training events. Ctrl-C cancels cleanly (the last epoch checkpoint stays valid).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "circuit/circuit_file.h"
+#include "commands.h"
+#include "engine/data.h"
+#include "engine/export.h"
+#include "engine/model.h"
+#include "engine/train.h"
+
+namespace cli {
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+void on_sigint(int) { g_cancel = true; }
+
+const char* kTrainUsage =
+    "usage: circuit train FILE --data NAME [options]\n"
+    "  --data NAME        fashion-mnist | mqar | copy | parity | text\n"
+    "  --epochs N         (1)      --batch B      (64)     --lr X        (1e-3)\n"
+    "  --optimizer KIND   adamw | sgd (adamw)     --seed S       (0)\n"
+    "  --limit N          train on the first N training examples (0: all)\n"
+    "  --threads T        LibTorch threads (0: every core)\n"
+    "  --text PATH        text file for --data text\n"
+    "  --checkpoint PATH  write a checkpoint after every epoch\n"
+    "  --resume PATH      continue from a checkpoint\n"
+    "  --export PATH      write the trained model: .pt (TorchScript)\n";
+
+std::string clock(double s) {
+  char b[32];
+  int t = int(s + 0.5);
+  std::snprintf(b, sizeof b, "%d:%02d", t / 60, t % 60);
+  return b;
+}
+
+}  // namespace
+
+int doctor(const std::vector<std::string>&) {
+  engine::RuntimeInfo r = engine::configure_runtime(0);
+  std::printf("LibTorch %s, %d thread(s) on %d core(s)\n%s\nBLAS: %s\n", r.torch_version.c_str(), r.threads, r.cores,
+              r.parallel.c_str(), r.blas.c_str());
+  if (r.blas.find("openblas") == std::string::npos)
+    std::printf("warning: libblas.so.3 is not OpenBLAS; matrix products may run ~50x slower (install libopenblas0-openmp)\n");
+  std::printf("devices: CPU (only CPU is tested)\n");
+  return 0;
+}
+
+int train(const std::vector<std::string>& args) {
+  std::string file, export_path;
+  engine::DataOptions data;
+  data.name.clear();
+  engine::TrainOptions o;
+  int threads = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* what) -> const std::string& {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "circuit train: %s needs a value\n%s", what, kTrainUsage);
+        std::exit(2);
+      }
+      return args[++i];
+    };
+    auto number = [&](const char* what) {
+      const std::string& v = value(what);
+      char* end = nullptr;
+      double x = std::strtod(v.c_str(), &end);
+      if (!end || *end) {
+        std::fprintf(stderr, "circuit train: %s expects a number, got `%s`\n", what, v.c_str());
+        std::exit(2);
+      }
+      return x;
+    };
+    if (a == "--data") data.name = value("--data");
+    else if (a == "--epochs") o.epochs = int(number("--epochs"));
+    else if (a == "--batch") o.batch = int64_t(number("--batch"));
+    else if (a == "--lr") o.lr = number("--lr");
+    else if (a == "--optimizer") o.optimizer = value("--optimizer");
+    else if (a == "--seed") o.seed = uint64_t(number("--seed")), data.seed = o.seed;
+    else if (a == "--limit") data.train_limit = int64_t(number("--limit"));
+    else if (a == "--threads") threads = int(number("--threads"));
+    else if (a == "--text") data.text_path = value("--text");
+    else if (a == "--checkpoint") o.checkpoint = value("--checkpoint");
+    else if (a == "--resume") o.resume = value("--resume");
+    else if (a == "--export") export_path = value("--export");
+    else if (a == "-h" || a == "--help") return std::fputs(kTrainUsage, stdout), 0;
+    else if (file.empty() && a.rfind("--", 0) != 0) file = a;
+    else {
+      std::fprintf(stderr, "circuit train: unexpected argument `%s`\n%s", a.c_str(), kTrainUsage);
+      return 2;
+    }
+  }
+  if (file.empty() || data.name.empty()) {
+    std::fputs(kTrainUsage, stderr);
+    return 2;
+  }
+
+  auto c = circuit::load_circuit(file);
+  if (!c) return std::fprintf(stderr, "%s\n", c.error().message.c_str()), 2;
+  auto a = circuit::analyze(*c);
+  if (auto d = a.diagnostics(c->graph); !d.empty()) {
+    for (auto& x : d) std::fprintf(stderr, "%s: error: %s\n", file.c_str(), x.message.c_str());
+    return 1;
+  }
+  // Before any weight exists: a model that cannot fit is refused, not crashed into.
+  if (auto s = engine::check_memory(a, o.batch, o.optimizer, o.memory_budget); !s)
+    return std::fprintf(stderr, "%s: %s\n", file.c_str(), s.error.c_str()), 1;
+
+  engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  auto t_load = std::chrono::steady_clock::now();
+  auto ds = engine::load_dataset(data);
+  if (!ds) return std::fprintf(stderr, "%s\n", ds.error().message.c_str()), 2;
+  auto model = engine::Model::compile(*c, o.seed);
+  if (!model) return std::fprintf(stderr, "%s: %s\n", file.c_str(), model.error().message.c_str()), 1;
+  if (auto s = engine::check_fit(**model, *ds); !s) return std::fprintf(stderr, "%s: %s\n", file.c_str(), s.error.c_str()), 1;
+  double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+  std::fprintf(stderr, "%s: %s params, %d thread(s), data loaded in %.1f s\n%s\n", file.c_str(),
+               std::to_string((*model)->parameter_count()).c_str(), rt.threads, load_s, ds->protocol.c_str());
+
+  bool tty = isatty(STDERR_FILENO);
+  events::Bus bus;
+  auto last = std::chrono::steady_clock::now();
+  auto start = last;
+  bus.subscribe([&](const events::Event& e) {
+    if (auto* s = std::get_if<events::TrainStep>(&e)) {
+      auto now = std::chrono::steady_clock::now();
+      if (!tty || now - last < std::chrono::milliseconds(200)) return;
+      last = now;
+      double frac = double(s->step) / double(s->total_steps);
+      double elapsed = std::chrono::duration<double>(now - start).count();
+      int w = 24, fill = int(frac * w);
+      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s%s] %lld/%lld  %.0f ex/s  loss %.4f  acc %.1f%%  ETA %s", s->epoch, s->epochs,
+                   std::string(size_t(fill), '=').c_str(), std::string(size_t(w - fill), ' ').c_str(), (long long)s->step,
+                   (long long)s->total_steps, s->examples_per_second, s->loss, 100 * s->accuracy,
+                   clock(frac > 0 ? elapsed * (1 - frac) / frac : 0).c_str());
+    } else if (auto* ep = std::get_if<events::EpochEnd>(&e)) {
+      std::fprintf(stderr, "%sepoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.2f%% (%.1f s)\n", tty ? "\r\033[K" : "",
+                   ep->epoch, ep->epochs, ep->train_loss, ep->val_loss, 100 * ep->val_accuracy, ep->seconds);
+    }
+  });
+  o.bus = &bus;
+  o.cancel = &g_cancel;
+  std::signal(SIGINT, on_sigint);
+  auto r = engine::train(**model, *ds, o);
+  std::signal(SIGINT, SIG_DFL);
+  if (tty) std::fputs("\r\033[K", stderr);
+  if (!r) return std::fprintf(stderr, "%s: %s\n", file.c_str(), r.error().message.c_str()), 1;
+  if (r->status != "finished") {
+    std::fprintf(stderr, "%s: run %s: %s\n", file.c_str(), r->status.c_str(), r->message.c_str());
+    return r->status == "cancelled" ? 130 : 1;
+  }
+
+  engine::EvalResult test = engine::evaluate(**model, *ds, ds->test);
+  engine::Latency lat = engine::measure_latency(**model, *ds, o.batch);
+  std::printf("\n%-22s %s\n", "circuit", file.c_str());
+  std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r->epochs_done, (long long)r->steps,
+              r->seconds, double(r->steps) / std::max(r->seconds, 1e-9));
+  std::printf("%-22s %.4f\n", "final train loss", r->train_loss);
+  std::printf("%-22s loss %.4f, accuracy %.2f%%\n", "validation", r->val.loss, 100 * r->val.accuracy);
+  std::printf("%-22s loss %.4f, accuracy %.2f%% (%lld examples)\n", "test", test.loss, 100 * test.accuracy, (long long)test.examples);
+  if (!test.per_class.empty()) {
+    std::printf("%-22s", "test accuracy by class");
+    for (size_t k = 0; k < test.per_class.size(); ++k)
+      std::printf("%s%s %.1f%%", k ? ", " : " ", k < ds->class_names.size() ? ds->class_names[k].c_str() : std::to_string(k).c_str(),
+                  100 * test.per_class[k]);
+    std::printf("\n");
+  }
+  std::printf("%-22s %.3f ms at batch 1, %.3f ms at batch %lld (median of %d)\n", "latency", lat.batch1_ms, lat.batch_ms,
+              (long long)lat.batch, lat.runs);
+  if (!export_path.empty()) {
+    auto s = engine::export_model(**model, export_path);
+    if (!s) return std::fprintf(stderr, "%s\n", s.error.c_str()), 1;
+    std::printf("%-22s %s\n", "exported", export_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace cli

@@ -1,0 +1,59 @@
+// Data sets behind one interface, as plain host arrays (no LibTorch here: the engine turns them
+// into tensors). Every split is explicit and described in `protocol`, so a trial records exactly
+// which data it saw.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "circuit/result.h"
+
+namespace engine {
+
+/// A dense row-major array of float32 or int64 values. Row = first dimension = examples.
+struct HostArray {
+  std::vector<int64_t> shape;
+  std::vector<float> f32;    // used when !is_int
+  std::vector<int64_t> i64;  // used when is_int
+  bool is_int = false;
+
+  int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  int64_t row_size() const;  // product of shape[1:]
+};
+
+/// Inputs and targets of one split. Targets are [n] class ids, or [n, seq] token ids where
+/// -100 marks positions that are not scored.
+struct Split {
+  HostArray x, y;
+};
+
+/// A loaded task.
+struct Dataset {
+  std::string name;
+  Split train, val, test;
+  int64_t classes = 0;                   // number of classes, or vocabulary size for token targets
+  std::vector<std::string> class_names;  // may be empty
+  bool token_targets = false;            // y is [n, seq] rather than [n]
+  std::string protocol;                  // one line: source, split sizes, seed, generator parameters
+};
+
+/// What to load. `name` is one of: fashion-mnist, mqar, copy, parity, text.
+struct DataOptions {
+  std::string name = "fashion-mnist";
+  uint64_t seed = 0;
+  int64_t train_limit = 0;  // 0: all; else the first N training examples (after the val split)
+  int64_t test_limit = 0;   // 0: all
+  std::string dir = "/usr/share/datasets/fashion-mnist";  // fashion-mnist IDX .gz files
+  std::string text_path = "/usr/share/common-licenses/GPL-3";  // text
+  // Synthetic and text tasks:
+  int64_t seq_len = 64;
+  int64_t vocab = 64;    // mqar, copy: token vocabulary
+  int64_t pairs = 8;     // mqar: key-value pairs per sequence
+  int64_t train_size = 20000, val_size = 2000, test_size = 2000;  // synthetic sizes
+};
+
+/// Loads or generates a data set. Errors name the file or the option at fault (and the Debian
+/// package for missing Fashion-MNIST files).
+circuit::Result<Dataset> load_dataset(const DataOptions& o);
+
+}  // namespace engine

@@ -1,0 +1,17 @@
+// Exporting a trained model. Torch-free header.
+#pragma once
+#include <string>
+
+#include "circuit/result.h"
+#include "model.h"
+
+namespace engine {
+
+/// Writes the model by file extension: `.pt` is TorchScript (Python's torch.jit.load opens it;
+/// outputs match ours). `.onnx` is not implemented yet and says so.
+circuit::Status export_model(Model& m, const std::string& path);
+
+/// The TorchScript source of the model's forward, for inspection and tests.
+circuit::Result<std::string> torchscript_source(const Model& m);
+
+}  // namespace engine

@@ -1,0 +1,62 @@
+// A circuit compiled to LibTorch: parameters plus a forward that follows the graph. This header
+// stays free of LibTorch includes (forward declarations only), so the CLI and GUI that hold a
+// Model do not pay LibTorch's compile time; only engine .cpp files call the tensor functions.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "circuit/analysis.h"
+#include "circuit/graph.h"
+#include "circuit/result.h"
+
+namespace at {
+class Tensor;
+}
+namespace torch::nn {
+class Module;
+}
+
+namespace engine {
+
+/// A compiled circuit. Created only from a circuit whose analysis has no errors.
+class Model {
+ public:
+  /// Compiles `c`; weights are initialised as PyTorch initialises the same modules, from `seed`.
+  /// Fails with a message naming the node when something cannot be compiled.
+  static circuit::Result<std::unique_ptr<Model>> compile(const circuit::Circuit& c, uint64_t seed);
+  ~Model();
+
+  /// Runs the graph. `inputs` follow the graph's input nodes; results follow its outputs.
+  /// Auxiliary losses (routers) are appended to `aux` when given.
+  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* aux = nullptr);
+  void set_training(bool on);
+  /// The underlying module: parameters, buffers, save/load.
+  torch::nn::Module& module();
+  int64_t parameter_count() const;
+
+  const circuit::Circuit& circuit() const;
+  const circuit::GraphAnalysis& analysis() const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Threads and BLAS as LibTorch sees them, for `circuit doctor` and run records.
+struct RuntimeInfo {
+  int threads = 0;
+  int cores = 0;
+  std::string torch_version;
+  std::string blas;        // the BLAS library libblas.so.3 resolves to
+  std::string parallel;    // at::get_parallel_info(), first line
+};
+/// Sets LibTorch's thread count (0: every core) and reports the setup. Debian's LibTorch starts
+/// with one thread; call this once at start-up.
+RuntimeInfo configure_runtime(int threads = 0);
+
+}  // namespace engine

@@ -1,0 +1,413 @@
+// The training loop and everything that runs a compiled model on data: evaluation, latency,
+// peak memory, checkpoints. Deterministic for a seed on one machine: data order comes from our
+// own portable RNG, and LibTorch's generator is reseeded from (seed, epoch) at every epoch, so a
+// run resumed at an epoch boundary continues exactly as if it had never stopped.
+#include "train.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstdio>
+#include <fstream>
+
+#include "circuit/circuit_file.h"
+
+namespace engine {
+
+using circuit::Error;
+using circuit::Result;
+using circuit::Status;
+using torch::Tensor;
+using Tensors = std::vector<Tensor>;
+
+namespace {
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t mix(uint64_t seed, uint64_t salt) {
+  uint64_t s = seed ^ (salt * 0xd1b54a32d192ed03ULL);
+  return splitmix(s);
+}
+
+// Fisher-Yates with splitmix64: the same permutation on every platform and library.
+Tensor permutation(int64_t n, uint64_t seed) {
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) p[size_t(i)] = i;
+  uint64_t s = seed;
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(splitmix(s) % uint64_t(i + 1))]);
+  return torch::tensor(p, torch::kLong);
+}
+
+Tensor to_tensor(const HostArray& a) {
+  if (a.is_int) return torch::from_blob(const_cast<int64_t*>(a.i64.data()), a.shape, torch::kLong).clone();
+  return torch::from_blob(const_cast<float*>(a.f32.data()), a.shape, torch::kFloat32).clone();
+}
+
+std::string torch_message(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+// Per-output loss weights: an exit head's own weight, 1 for anything else.
+std::vector<double> output_weights(const Model& m) {
+  std::vector<double> w;
+  const auto& g = m.circuit().graph;
+  for (auto& r : g.outputs) {
+    const circuit::Node* n = g.node(r.node);
+    double v = 1.0;
+    if (n && n->op == "exit_head") {
+      auto it = n->attrs.find("loss_weight");
+      if (it != n->attrs.end()) v = std::holds_alternative<double>(it->second) ? std::get<double>(it->second) : double(std::get<int64_t>(it->second));
+    }
+    w.push_back(v);
+  }
+  return w;
+}
+
+Tensor task_loss(const Tensor& out, const Tensor& y, bool tokens) {
+  namespace F = torch::nn::functional;
+  if (tokens) return F::cross_entropy(out.reshape({-1, out.size(-1)}), y.reshape({-1}), F::CrossEntropyFuncOptions().ignore_index(-100));
+  return F::cross_entropy(out, y);
+}
+
+// (correct, counted) of the predictions in `out` against `y`, skipping -100 targets.
+std::pair<int64_t, int64_t> hits(const Tensor& out, const Tensor& y) {
+  Tensor pred = out.argmax(-1);
+  Tensor scored = y != -100;
+  return {(pred.eq(y) & scored).sum().item<int64_t>(), scored.sum().item<int64_t>()};
+}
+
+int64_t available_ram() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  int64_t kb;
+  std::string unit;
+  while (f >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+std::string gib(double b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1LL << 30));
+  return buf;
+}
+
+// Counts live and peak bytes of CPU tensor memory. Installed once, on first use, and left in
+// place (memory allocated through it must find its deleter); the cost is two atomics per
+// allocation. Each block carries its size in a 64-byte header, so the data pointer is also the
+// deleter's context, as LibTorch's raw_allocate requires.
+struct CountingAllocator final : at::Allocator {
+  static constexpr size_t kHeader = 64;  // keeps c10's 64-byte alignment
+  static inline std::atomic<int64_t> live{0}, peak{0};
+
+  at::DataPtr allocate(size_t n) const override {
+    size_t total = (n + kHeader + kHeader - 1) / kHeader * kHeader;  // aligned_alloc wants a multiple
+    char* base = static_cast<char*>(std::aligned_alloc(kHeader, total));
+    if (!base) throw std::bad_alloc();
+    *reinterpret_cast<size_t*>(base) = n;
+    int64_t now = live.fetch_add(int64_t(n)) + int64_t(n);
+    for (int64_t p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+    }
+    void* data = base + kHeader;
+    return {data, data, &CountingAllocator::release, at::Device(at::kCPU)};
+  }
+  static void release(void* data) {
+    if (!data) return;
+    char* base = static_cast<char*>(data) - kHeader;
+    live.fetch_sub(int64_t(*reinterpret_cast<size_t*>(base)));
+    std::free(base);
+  }
+  at::DeleterFnPtr raw_deleter() const override { return &CountingAllocator::release; }
+};
+
+CountingAllocator& counting_allocator() {
+  static CountingAllocator* a = [] {
+    auto* c = new CountingAllocator;
+    c10::SetCPUAllocator(c, /*priority=*/100);
+    return c;
+  }();
+  return *a;
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) g.options().set_lr(lr);
+}
+
+Status write_checkpoint(const std::string& path, Model& m, torch::optim::Optimizer& opt, const TrainOptions& o,
+                        const std::string& protocol, int epochs_done, int64_t steps) {
+  try {
+    torch::serialize::OutputArchive ar;
+    ar.write("format", c10::IValue(std::string("circuit-checkpoint-1")));
+    ar.write("circuit", c10::IValue(circuit::circuit_to_text(m.circuit())));
+    ar.write("protocol", c10::IValue(protocol));
+    ar.write("optimizer_kind", c10::IValue(o.optimizer));
+    ar.write("seed", c10::IValue(int64_t(o.seed)));
+    ar.write("epochs_done", c10::IValue(int64_t(epochs_done)));
+    ar.write("steps", c10::IValue(steps));
+    torch::serialize::OutputArchive ma, oa;
+    m.module().save(ma);
+    opt.save(oa);
+    ar.write("model", ma);
+    ar.write("optimizer", oa);
+    std::string tmp = path + ".tmp";
+    ar.save_to(tmp);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::fail(path + ": could not replace the checkpoint");
+  } catch (const std::exception& e) {
+    return Status::fail(path + ": cannot write checkpoint: " + torch_message(e));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, const std::string& optimizer, double fraction) {
+  double states = optimizer == "sgd" ? 1 : 2;  // momentum, or Adam's two moments
+  double weights = double(a.total.params) * 4 * (2 + states);  // weights, gradients, optimizer state
+  double acts = double(a.total.activation_bytes) * double(batch) * 2;  // kept for backward, and their gradients
+  double need = weights + acts;
+  double avail = double(available_ram());
+  if (avail > 0 && need > fraction * avail)
+    return Status::fail("estimated training memory " + gib(need) + " (weights, gradients and optimizer state " + gib(weights) +
+                        ", activations at batch " + std::to_string(batch) + " " + gib(acts) + ") exceeds the budget of " +
+                        gib(fraction * avail) + " (" + std::to_string(int(fraction * 100)) +
+                        "% of available RAM); lower the batch size or the model size");
+  return {};
+}
+
+Status check_fit(const Model& m, const Dataset& d) {
+  const auto& a = m.analysis();
+  const auto& g = m.circuit().graph;
+  if (a.inputs.size() != 1)
+    return Status::fail("the circuit has " + std::to_string(a.inputs.size()) + " inputs; training on `" + d.name + "` needs exactly 1");
+  const auto& in_node = g.nodes[size_t(a.inputs[0])];
+  const circuit::TensorType& t = a.nodes[size_t(a.inputs[0])].outputs[0];
+  const auto& shape = d.train.x.shape;
+  std::string data_shape = "[batch";
+  for (size_t k = 1; k < shape.size(); ++k) data_shape += ", " + std::to_string(shape[k]);
+  data_shape += "]";
+  bool same = t.rank() == shape.size();
+  for (size_t k = 1; same && k < shape.size(); ++k) same = !t.axes[k].size.concrete() || t.axes[k].size.n == shape[k];
+  if (!same) return Status::fail("input `" + in_node.name + "` is " + circuit::to_string(t) + " but `" + d.name + "` gives " + data_shape);
+  if ((t.dtype == circuit::DType::i64) != d.train.x.is_int)
+    return Status::fail("input `" + in_node.name + "` is " + circuit::dtype_name(t.dtype) + " but `" + d.name + "` gives " +
+                        (d.train.x.is_int ? "i64 token ids" : "f32 values"));
+  for (size_t k = 0; k < a.outputs.size(); ++k) {
+    const auto& o = a.outputs[k];
+    size_t want_rank = d.token_targets ? d.train.y.shape.size() + 1 : 2;
+    bool ok = o.rank() == want_rank && o.axes.back().size.concrete() && o.axes.back().size.n == d.classes;
+    if (!ok)
+      return Status::fail("output `" + circuit::to_string(g.outputs[k]) + "` is " + circuit::to_string(o) + " but `" + d.name +
+                          "` needs " + (d.token_targets ? "[batch, seq, " : "[batch, ") + std::to_string(d.classes) +
+                          (d.token_targets ? " scores per token]" : " class scores]"));
+  }
+  return {};
+}
+
+EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch) {
+  torch::NoGradGuard ng;
+  m.set_training(false);
+  Tensor x = to_tensor(s.x), y = to_tensor(s.y);
+  EvalResult r;
+  int64_t n = x.size(0), correct = 0, counted = 0;
+  double loss_sum = 0;
+  std::vector<int64_t> cls_hit(size_t(d.classes), 0), cls_n(size_t(d.classes), 0);
+  for (int64_t i = 0; i < n; i += batch) {
+    int64_t b = std::min(batch, n - i);
+    Tensor xb = x.narrow(0, i, b), yb = y.narrow(0, i, b);
+    Tensor out = m.forward({xb}).back();
+    loss_sum += task_loss(out, yb, d.token_targets).item<double>() * double(b);
+    auto [h, c] = hits(out, yb);
+    correct += h, counted += c;
+    if (!d.token_targets) {
+      Tensor pred = out.argmax(-1);
+      auto* py = yb.data_ptr<int64_t>();
+      auto* pp = pred.data_ptr<int64_t>();
+      for (int64_t j = 0; j < b; ++j) ++cls_n[size_t(py[j])], cls_hit[size_t(py[j])] += pp[j] == py[j];
+    }
+  }
+  r.examples = n;
+  r.loss = n ? loss_sum / double(n) : 0;
+  r.accuracy = counted ? double(correct) / double(counted) : 0;
+  if (!d.token_targets)
+    for (size_t c = 0; c < cls_n.size(); ++c) r.per_class.push_back(cls_n[c] ? double(cls_hit[c]) / double(cls_n[c]) : 0);
+  return r;
+}
+
+Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
+  if (auto s = check_fit(m, d); !s) return Error{s.error};
+  if (o.batch < 1 || o.epochs < 1) return Error{"batch and epochs must be at least 1"};
+  if (o.optimizer != "adamw" && o.optimizer != "sgd") return Error{"unknown optimizer `" + o.optimizer + "` (adamw or sgd)"};
+  if (auto s = check_memory(m.analysis(), o.batch, o.optimizer, o.memory_budget); !s) return Error{s.error};
+  try {
+    auto params = m.module().parameters();
+    std::unique_ptr<torch::optim::Optimizer> opt;
+    if (o.optimizer == "sgd")
+      opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+    else
+      opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+
+    TrainResult r;
+    if (!o.resume.empty()) {
+      auto info = read_checkpoint_info(o.resume);
+      if (!info) return info.error();
+      if (info->circuit_text != circuit::circuit_to_text(m.circuit()))
+        return Error{o.resume + ": the checkpoint was made from a different circuit"};
+      if (info->optimizer != o.optimizer || info->seed != o.seed)
+        return Error{o.resume + ": the checkpoint used optimizer `" + info->optimizer + "` and seed " + std::to_string(info->seed) +
+                     "; resume with the same settings"};
+      torch::serialize::InputArchive ar, ma, oa;
+      ar.load_from(o.resume);
+      ar.read("model", ma);
+      ar.read("optimizer", oa);
+      m.module().load(ma);
+      opt->load(oa);
+      r.epochs_done = info->epochs_done;
+      r.steps = info->steps;
+    }
+
+    Tensor x = to_tensor(d.train.x), y = to_tensor(d.train.y);
+    int64_t n = x.size(0), per_epoch = (n + o.batch - 1) / o.batch, total = per_epoch * o.epochs;
+    int64_t warm = std::max<int64_t>(1, int64_t(o.warmup * double(total)));
+    auto weights = output_weights(m);
+    auto t0 = std::chrono::steady_clock::now();
+    double rate = 0;
+    int last_epoch = o.stop_after ? std::min(o.epochs, r.epochs_done + o.stop_after) : o.epochs;
+    r.status = "finished";
+
+    for (int epoch = r.epochs_done; epoch < last_epoch; ++epoch) {
+      torch::manual_seed(mix(o.seed, uint64_t(epoch) + 1));
+      Tensor perm = permutation(n, mix(o.seed, uint64_t(epoch) + 1000003));
+      m.set_training(true);
+      double epoch_loss = 0;
+      auto te = std::chrono::steady_clock::now();
+      for (int64_t s = 0; s < per_epoch; ++s) {
+        if (o.cancel && o.cancel->load()) {
+          r.status = "cancelled";
+          r.message = "cancelled at step " + std::to_string(r.steps) + " (epoch " + std::to_string(epoch + 1) + ")";
+          break;
+        }
+        auto ts = std::chrono::steady_clock::now();
+        int64_t t = r.steps;
+        double lr = t < warm ? o.lr * double(t + 1) / double(warm)
+                             : o.lr * 0.5 * (1 + std::cos(M_PI * double(t - warm) / double(std::max<int64_t>(1, total - warm))));
+        set_lr(*opt, lr);
+        Tensor idx = perm.narrow(0, s * o.batch, std::min(o.batch, n - s * o.batch));
+        Tensor xb = x.index_select(0, idx), yb = y.index_select(0, idx);
+        Tensors aux;
+        auto outs = m.forward({xb}, &aux);
+        Tensor loss = torch::zeros({});
+        for (size_t k = 0; k < outs.size(); ++k) loss = loss + weights[k] * task_loss(outs[k], yb, d.token_targets);
+        for (auto& a : aux) loss = loss + a;
+        double lv = loss.item<double>();
+        if (!std::isfinite(lv)) {
+          r.status = "nan";
+          r.message = std::string("loss became ") + (std::isnan(lv) ? "NaN" : "infinite") + " at step " + std::to_string(t + 1) +
+                      " (epoch " + std::to_string(epoch + 1) + "); the run stopped. Try a lower learning rate or gradient clipping.";
+          break;
+        }
+        opt->zero_grad();
+        loss.backward();
+        if (o.clip > 0) torch::nn::utils::clip_grad_norm_(params, o.clip);
+        opt->step();
+        ++r.steps;
+        epoch_loss += lv;
+        double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+        double inst = double(xb.size(0)) / std::max(dt, 1e-9);
+        rate = rate == 0 ? inst : 0.9 * rate + 0.1 * inst;
+        if (o.bus) {
+          auto [h, c] = hits(outs.back().detach(), yb);
+          o.bus->publish(events::TrainStep{r.steps, total, epoch + 1, o.epochs, lv, c ? double(h) / double(c) : 0, lr, rate});
+        }
+      }
+      if (r.status != "finished") break;
+      r.train_loss = epoch_loss / double(per_epoch);
+      r.epochs_done = epoch + 1;
+      r.val = evaluate(m, d, d.val, o.eval_batch);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+      if (o.bus) o.bus->publish(events::EpochEnd{epoch + 1, o.epochs, r.train_loss, r.val.loss, r.val.accuracy, secs});
+      if (!o.checkpoint.empty())
+        if (auto s = write_checkpoint(o.checkpoint, m, *opt, o, d.protocol, r.epochs_done, r.steps); !s) return Error{s.error};
+    }
+    if (r.status == "finished" && r.epochs_done < o.epochs) r.status = "stopped";
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    m.set_training(false);
+    if (o.bus) o.bus->publish(events::RunEnd{r.status, r.message});
+    return r;
+  } catch (const std::exception& e) {
+    return Error{"training failed: " + torch_message(e)};
+  }
+}
+
+Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs) {
+  torch::NoGradGuard ng;
+  m.set_training(false);
+  Tensor x = to_tensor(d.test.x);
+  auto time = [&](int64_t b) {
+    Tensor xb = x.narrow(0, 0, std::min(b, x.size(0))).contiguous();
+    for (int w = 0; w < 3; ++w) m.forward({xb});
+    std::vector<double> t;
+    for (int i = 0; i < runs; ++i) {
+      auto a = std::chrono::steady_clock::now();
+      m.forward({xb});
+      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  Latency l;
+  l.batch = batch;
+  l.runs = runs;
+  l.batch1_ms = time(1);
+  l.batch_ms = time(batch);
+  return l;
+}
+
+int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch) {
+  CountingAllocator& c = counting_allocator();
+  Tensor x = to_tensor(d.train.x).narrow(0, 0, std::min<int64_t>(batch, d.train.x.rows())).contiguous();
+  Tensor y = to_tensor(d.train.y).narrow(0, 0, x.size(0)).contiguous();
+  m.set_training(true);
+  m.module().zero_grad();
+  int64_t base = c.live.load();
+  c.peak.store(base);
+  {
+    auto outs = m.forward({x});
+    Tensor loss = task_loss(outs.back(), y, d.token_targets);
+    loss.backward();
+  }
+  int64_t peak = c.peak.load() - base;
+  m.module().zero_grad();
+  m.set_training(false);
+  return peak;
+}
+
+Result<CheckpointInfo> read_checkpoint_info(const std::string& path) {
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from(path);
+    c10::IValue v;
+    if (!ar.try_read("format", v) || v.toStringRef() != "circuit-checkpoint-1")
+      return Error{path + ": not a Circuit Studio checkpoint (or from a newer version)"};
+    CheckpointInfo i;
+    ar.read("circuit", v), i.circuit_text = v.toStringRef();
+    ar.read("protocol", v), i.protocol = v.toStringRef();
+    ar.read("optimizer_kind", v), i.optimizer = v.toStringRef();
+    ar.read("seed", v), i.seed = uint64_t(v.toInt());
+    ar.read("epochs_done", v), i.epochs_done = int(v.toInt());
+    ar.read("steps", v), i.steps = v.toInt();
+    return i;
+  } catch (const std::exception& e) {
+    return Error{path + ": cannot read checkpoint: " + torch_message(e)};
+  }
+}
+
+}  // namespace engine

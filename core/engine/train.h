@@ -1,0 +1,83 @@
+// Training, evaluation and measurement of a compiled circuit on a data set. Torch-free header.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "circuit/result.h"
+#include "data.h"
+#include "events/events.h"
+#include "model.h"
+
+namespace engine {
+
+/// How to train. Defaults are sensible for the small examples.
+struct TrainOptions {
+  int epochs = 1;
+  int64_t batch = 64;
+  std::string optimizer = "adamw";  // adamw | sgd
+  double lr = 1e-3;
+  double weight_decay = 0.01;
+  double momentum = 0.9;            // sgd
+  double warmup = 0.05;             // fraction of all steps with linear warm-up, then cosine decay to 0
+  double clip = 1.0;                // max gradient norm; 0: no clipping
+  uint64_t seed = 0;                // data order and dropout; weights are seeded at compile time
+  int64_t eval_batch = 1000;
+  double memory_budget = 0.8;       // fraction of available RAM the estimate may use
+  std::string checkpoint;           // written (atomically) after every epoch when set
+  std::string resume;               // continue from this checkpoint
+  int stop_after = 0;               // stop after this many epochs of this call (0: run to `epochs`)
+  const std::atomic<bool>* cancel = nullptr;
+  const events::Bus* bus = nullptr;
+};
+
+/// Loss and accuracy on one split. For token tasks, accuracy is over scored positions.
+struct EvalResult {
+  double loss = 0, accuracy = 0;
+  std::vector<double> per_class;  // classification tasks only
+  int64_t examples = 0;
+};
+
+/// How a run ended: status "finished", "stopped" (stop_after), "cancelled" or "nan".
+struct TrainResult {
+  std::string status;
+  std::string message;
+  int epochs_done = 0;  // total, including epochs before a resume
+  int64_t steps = 0;
+  double seconds = 0;
+  double train_loss = 0;  // mean over the last epoch
+  EvalResult val;
+};
+
+/// Refuses (with the numbers) when weights + gradients + optimizer state + activations at
+/// `batch` would exceed `fraction` of the RAM available now. Uses the IR's estimates, so it runs
+/// before any weight is allocated.
+circuit::Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, const std::string& optimizer, double fraction);
+
+/// Checks that the circuit's input and output fit the data set; says what differs.
+circuit::Status check_fit(const Model& m, const Dataset& d);
+
+circuit::Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o);
+EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
+
+/// Median forward latency after warm-up, at batch 1 and at `batch`.
+struct Latency {
+  double batch1_ms = 0, batch_ms = 0;
+  int64_t batch = 0;
+  int runs = 0;
+};
+Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs = 20);
+/// Peak bytes of tensor memory allocated during one forward + backward step at `batch`.
+int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch);
+
+/// Writes / reads a checkpoint: circuit, weights, optimizer state, seed, progress and protocol.
+struct CheckpointInfo {
+  std::string circuit_text, protocol, optimizer;
+  uint64_t seed = 0;
+  int epochs_done = 0;
+  int64_t steps = 0;
+};
+circuit::Result<CheckpointInfo> read_checkpoint_info(const std::string& path);
+
+}  // namespace engine
