@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "circuit/op.h"
+#include "onnx.h"
 
 namespace engine {
 
@@ -340,8 +341,8 @@ Result<std::string> torchscript_source(const Model& m) {
 
 Status export_model(Model& m, const std::string& path) {
   auto ends = [&](const char* e) { return path.size() >= strlen(e) && path.compare(path.size() - strlen(e), strlen(e), e) == 0; };
-  if (ends(".onnx")) return Status::fail(path + ": ONNX export is not implemented yet; export TorchScript (.pt) instead");
-  if (!ends(".pt")) return Status::fail(path + ": unknown export format (use .pt for TorchScript)");
+  if (ends(".onnx")) return export_onnx(m, path);
+  if (!ends(".pt")) return Status::fail(path + ": unknown export format (use .pt for TorchScript or .onnx for ONNX)");
   auto src = torchscript_source(m);
   if (!src) return Status::fail(path + ": " + src.error().message);
   try {

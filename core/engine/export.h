@@ -8,7 +8,7 @@
 namespace engine {
 
 /// Writes the model by file extension: `.pt` is TorchScript (Python's torch.jit.load opens it;
-/// outputs match ours). `.onnx` is not implemented yet and says so.
+/// outputs match ours); `.onnx` is ONNX (see onnx.h).
 circuit::Status export_model(Model& m, const std::string& path);
 
 /// The TorchScript source of the model's forward, for inspection and tests.
