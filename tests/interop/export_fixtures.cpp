@@ -1,0 +1,83 @@
+// Writes, for every example circuit, what a peer needs to check our exports: the TorchScript
+// (.pt) and ONNX (.onnx, when the circuit can be expressed) files, a fixed input and our own
+// output for it as raw little-endian arrays, and a JSON description. tests/python/ reads them.
+//
+//   export_fixtures OUT_DIR
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "circuit/circuit_file.h"
+#include "circuit/json.h"
+#include "engine/export.h"
+#include "engine/model.h"
+
+namespace fs = std::filesystem;
+using circuit::Json;
+
+static Json write_array(const at::Tensor& t, const fs::path& file) {
+  at::Tensor c = t.contiguous();
+  std::ofstream(file, std::ios::binary).write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
+  Json j = Json::object();
+  j.set("file", Json::string(file.filename().string()));
+  Json shape = Json::array();
+  for (auto s : c.sizes()) shape.push(Json::integer(s));
+  j.set("shape", std::move(shape));
+  j.set("dtype", Json::string(c.scalar_type() == at::kLong ? "int64" : "float32"));
+  return j;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 2) return std::fprintf(stderr, "usage: export_fixtures OUT_DIR\n"), 2;
+  fs::path out = argv[1];
+  fs::create_directories(out);
+  int failures = 0;
+  for (auto& e : fs::directory_iterator(fs::path(CIRCUIT_SOURCE_DIR) / "resources/examples")) {
+    std::string name = e.path().stem().stem().string();
+    auto c = circuit::load_circuit(e.path().string());
+    auto m = c ? engine::Model::compile(*c, 42) : circuit::Result<std::unique_ptr<engine::Model>>(c.error());
+    if (!m) {
+      std::fprintf(stderr, "%s: %s\n", name.c_str(), m.error().message.c_str());
+      ++failures;
+      continue;
+    }
+    circuit::Bindings b = circuit::cost_bindings(*c);
+    b["batch"] = 3;
+    torch::manual_seed(7);
+    std::vector<at::Tensor> in;
+    for (int k : (*m)->analysis().inputs) {
+      std::vector<int64_t> shape;
+      for (auto& a : (*m)->analysis().nodes[size_t(k)].outputs[0].axes) shape.push_back(circuit::resolve(a.size, b));
+      in.push_back(torch::randn(shape));
+    }
+    // Non-trivial running statistics, so the exported buffers are checked too.
+    {
+      torch::NoGradGuard ng;
+      for (auto& buf : (*m)->module().named_buffers())
+        if (buf.key().find("running_") != std::string::npos) buf.value().copy_(torch::rand_like(buf.value()) + 0.5);
+    }
+    (*m)->set_training(false);
+    std::vector<at::Tensor> ours;
+    {
+      torch::NoGradGuard ng;
+      ours = (*m)->forward(in);
+    }
+    Json meta = Json::object();
+    meta.set("name", Json::string(name));
+    Json ins = Json::array(), outs = Json::array();
+    for (size_t k = 0; k < in.size(); ++k) ins.push(write_array(in[k], out / (name + ".in" + std::to_string(k) + ".bin")));
+    for (size_t k = 0; k < ours.size(); ++k) outs.push(write_array(ours[k], out / (name + ".out" + std::to_string(k) + ".bin")));
+    meta.set("inputs", std::move(ins));
+    meta.set("outputs", std::move(outs));
+    auto pt = engine::export_model(**m, (out / (name + ".pt")).string());
+    if (!pt) std::fprintf(stderr, "%s\n", pt.error.c_str()), ++failures;
+    auto onnx = engine::export_model(**m, (out / (name + ".onnx")).string());
+    meta.set("onnx", onnx ? Json::string(name + ".onnx") : Json::null());
+    if (!onnx) std::printf("%s: no ONNX file: %s\n", name.c_str(), onnx.error.c_str());
+    std::ofstream(out / (name + ".json")) << circuit::write_json(meta);
+    std::printf("%s: wrote %s.pt%s\n", name.c_str(), name.c_str(), onnx ? (" and " + name + ".onnx").c_str() : "");
+  }
+  return failures ? 1 : 0;
+}
