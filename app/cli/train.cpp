@@ -33,7 +33,8 @@ const char* kTrainUsage =
     "  --text PATH        text file for --data text\n"
     "  --checkpoint PATH  write a checkpoint after every epoch\n"
     "  --resume PATH      continue from a checkpoint\n"
-    "  --export PATH      write the trained model: .pt (TorchScript)\n";
+    "  --memory-budget F  refuse when the estimate exceeds F x available RAM (0.8)\n"
+    "  --export PATH      write the trained model: .pt (TorchScript) or .onnx (ONNX)\n";
 
 std::string clock(double s) {
   char b[32];
@@ -91,6 +92,7 @@ int train(const std::vector<std::string>& args) {
     else if (a == "--checkpoint") o.checkpoint = value("--checkpoint");
     else if (a == "--resume") o.resume = value("--resume");
     else if (a == "--export") export_path = value("--export");
+    else if (a == "--memory-budget") o.memory_budget = number("--memory-budget");
     else if (a == "-h" || a == "--help") return std::fputs(kTrainUsage, stdout), 0;
     else if (file.empty() && a.rfind("--", 0) != 0) file = a;
     else {
@@ -160,6 +162,7 @@ int train(const std::vector<std::string>& args) {
 
   engine::EvalResult test = engine::evaluate(**model, *ds, ds->test);
   engine::Latency lat = engine::measure_latency(**model, *ds, o.batch);
+  int64_t peak = engine::measure_peak_memory(**model, *ds, o.batch);
   std::printf("\n%-22s %s\n", "circuit", file.c_str());
   std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r->epochs_done, (long long)r->steps,
               r->seconds, double(r->steps) / std::max(r->seconds, 1e-9));
@@ -175,6 +178,8 @@ int train(const std::vector<std::string>& args) {
   }
   std::printf("%-22s %.3f ms at batch 1, %.3f ms at batch %lld (median of %d)\n", "latency", lat.batch1_ms, lat.batch_ms,
               (long long)lat.batch, lat.runs);
+  std::printf("%-22s %.1f MiB of tensors in one forward + backward step at batch %lld (IR estimate %.1f MiB)\n", "peak memory",
+              double(peak) / (1 << 20), (long long)o.batch, double(a.total.activation_bytes) * double(o.batch) * 2 / (1 << 20));
   if (!export_path.empty()) {
     auto s = engine::export_model(**model, export_path);
     if (!s) return std::fprintf(stderr, "%s\n", s.error.c_str()), 1;
