@@ -77,19 +77,14 @@ struct Emitter {
 
   std::vector<std::string> node(const circuit::Node& n, const circuit::OpDef& def, const circuit::NodeInfo& info,
                                 const std::vector<std::string>& in, const std::vector<TensorType>& types, const std::string& P, int ind) {
-    auto attr = [&](const std::string& k) -> const circuit::AttrValue& {
-      auto it = n.attrs.find(k);
-      return it != n.attrs.end() ? it->second : *def.find_attr(k)->default_value;
-    };
-    auto I = [&](const std::string& k) { return std::get<int64_t>(attr(k)); };
-    auto F = [&](const std::string& k) {
-      auto& v = attr(k);
-      return std::holds_alternative<int64_t>(v) ? double(std::get<int64_t>(v)) : std::get<double>(v);
-    };
-    auto B = [&](const std::string& k) { return std::get<bool>(attr(k)); };
-    auto S = [&](const std::string& k) { return std::get<std::string>(attr(k)); };
-    auto Ints = [&](const std::string& k) { return std::get<std::vector<int64_t>>(attr(k)); };
-    auto Strs = [&](const std::string& k) { return std::get<std::vector<std::string>>(attr(k)); };
+    circuit::Bindings none;
+    circuit::OpCall call{n, def, types, none, info.body.get()};
+    auto I = [&](const char* k) { return call.i(k); };
+    auto F = [&](const char* k) { return call.f(k); };
+    auto B = [&](const char* k) { return call.b(k); };
+    auto S = [&](const char* k) { return call.s(k); };
+    auto Ints = [&](const char* k) { return call.ints(k); };
+    auto Strs = [&](const char* k) { return call.strs(k); };
     const TensorType& t = types.empty() ? info.outputs[0] : types[0];
     int64_t rank = int64_t(t.rank());
     auto dim = [&](const std::string& name, int fallback) -> int64_t {

@@ -31,29 +31,13 @@ struct Ctx {
 
 using Fn = std::function<Tensors(const Tensors&, Ctx&)>;
 
-// Everything a builder needs about one node.
-struct NodeSpec {
-  const circuit::Node& node;
-  const circuit::OpDef& def;
-  const std::vector<TensorType>& in;
+// Everything a builder needs about one node: the IR's OpCall (attributes with schema defaults,
+// input types) plus the analysed outputs.
+struct NodeSpec : circuit::OpCall {
   const std::vector<TensorType>& out;
   const circuit::NodeInfo& info;
-  const circuit::Bindings& bindings;
 
-  const circuit::AttrValue& attr(const std::string& k) const {
-    auto it = node.attrs.find(k);
-    return it != node.attrs.end() ? it->second : *def.find_attr(k)->default_value;
-  }
-  int64_t i(const std::string& k) const { return std::get<int64_t>(attr(k)); }
-  double f(const std::string& k) const {
-    auto& v = attr(k);
-    return std::holds_alternative<int64_t>(v) ? double(std::get<int64_t>(v)) : std::get<double>(v);
-  }
-  bool b(const std::string& k) const { return std::get<bool>(attr(k)); }
-  const std::string& s(const std::string& k) const { return std::get<std::string>(attr(k)); }
-  const std::vector<int64_t>& ints(const std::string& k) const { return std::get<std::vector<int64_t>>(attr(k)); }
-  const std::vector<std::string>& strs(const std::string& k) const { return std::get<std::vector<std::string>>(attr(k)); }
-  // Dimension index of a named axis of input `p` (named or fallback, negative from the end).
+  // Dimension index of a named axis of input `p` (named, or fallback counted from the end if negative).
   int64_t dim(int p, const std::string& name, int fallback) const {
     const TensorType& t = in[size_t(p)];
     if (!name.empty()) return t.find(name);
@@ -481,7 +465,7 @@ Result<std::shared_ptr<GraphModule>> compile_graph(const circuit::Graph& g, cons
       in.push_back(a.nodes[size_t(src)].outputs[size_t(port)]);
       m->last_use[size_t(src)] = int(m->steps.size());
     }
-    NodeSpec spec{node, *circuit::find_op(node.op), in, info.outputs, info, b};
+    NodeSpec spec{{node, *circuit::find_op(node.op), in, b, info.body.get()}, info.outputs, info};
     auto fn = build(*m, spec, b, path);
     if (!fn) return fn.error();
     st.fn = std::move(*fn);

@@ -243,7 +243,6 @@ TEST(Engine, TorchScriptExportReloadsInCppWithIdenticalOutputs) {
       EXPECT_LE((theirs[k] - ours[k]).abs().max().item<double>(), 1e-5) << "output " << k;
     }
   }
-  EXPECT_FALSE(export_model(**Model::compile(*load_circuit(example_paths()[0]), 0), (dir / "m.onnx").string()).ok());
   fs::remove_all(dir);
 }
 
