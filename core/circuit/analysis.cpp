@@ -15,6 +15,8 @@ static int64_t bytes_of(const TensorType& t, const Bindings& b) {
   return numel(t, b) * (t.dtype == DType::i64 ? 8 : 4);
 }
 
+static GraphAnalysis analyze_level(const Graph& g, const Bindings& b, int64_t moe_layers);
+
 static std::string validate_attrs(const Node& n, const OpDef& def) {
   for (auto& [key, value] : n.attrs) {
     const AttrSpec* spec = def.find_attr(key);
@@ -98,14 +100,14 @@ static void infer_node(const Graph& g, GraphAnalysis& a, const Bindings& b, int 
     return;
   }
   if (n.body) {
-    info.body = std::make_unique<GraphAnalysis>(analyze(*n.body, b));
+    info.body = std::make_unique<GraphAnalysis>(analyze_level(*n.body, b, a.moe_layers));
     if (!info.body->ok()) {
       info.blocked = true;  // the body's own diagnostics say what is wrong
       return;
     }
   }
 
-  OpCall call{n, *def, in, b, info.body.get()};
+  OpCall call{n, *def, in, b, info.body.get(), a.moe_layers};
   auto out = def->shape(call);
   if (!out) {
     info.error = out.error().message;
@@ -157,8 +159,17 @@ static void collect_outputs(const Graph& g, GraphAnalysis& a) {
   }
 }
 
-GraphAnalysis analyze(const Graph& g, const Bindings& b) {
+static int64_t count_moe(const Graph& g) {
+  int64_t n = 0;
+  for (auto& node : g.nodes) n += (node.op == "moe") + (node.body ? count_moe(*node.body) : 0);
+  return n;
+}
+
+GraphAnalysis analyze(const Graph& g, const Bindings& b) { return analyze_level(g, b, count_moe(g)); }
+
+static GraphAnalysis analyze_level(const Graph& g, const Bindings& b, int64_t moe_layers) {
   GraphAnalysis a;
+  a.moe_layers = moe_layers;
   size_t n = g.nodes.size();
   a.nodes.resize(n);
   a.sources.resize(n);

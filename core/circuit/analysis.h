@@ -40,6 +40,7 @@ struct GraphAnalysis {
   Cost total;
   int failed = 0;                // nodes with an error of their own (this level only)
   int nested_failed = 0;         // same, including bodies
+  int64_t moe_layers = 0;        // MoE nodes in the whole circuit, bodies included
 
   bool ok() const { return failed == 0 && nested_failed == 0 && error.empty(); }
   /// Every problem, recursively, with paths, in topological order.

@@ -48,6 +48,7 @@ struct OpCall {
   std::span<const TensorType> in;
   const Bindings& bindings;
   const GraphAnalysis* body = nullptr;
+  int64_t moe_layers = -1;  // MoE nodes in the whole circuit (-1: unknown); recurrent routers need 2+
 
   const AttrValue& attr(std::string_view name) const;
   int64_t i(std::string_view name) const { return std::get<int64_t>(attr(name)); }

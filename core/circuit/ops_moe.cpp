@@ -21,6 +21,9 @@ Result<Shapes> moe_shape(const OpCall& c) {
     return Error{"k=" + std::to_string(k) + " exceeds the " + std::to_string(slots) + " routable experts"};
   if (!c.b("dropless") && c.f("capacity_factor") <= 0)
     return Error{"capacity_factor must be > 0 (set dropless=true to never drop tokens)"};
+  if (router == "recurrent" && c.moe_layers >= 0 && c.moe_layers < 2)
+    return Error{"router `recurrent` carries its state from one MoE layer to the next, but this circuit has only " +
+                 std::to_string(c.moe_layers) + " MoE layer; use it with two or more, or pick another router"};
   if (router == "expert_choice" && c.b("dropless"))
     return Error{"router `expert_choice` fixes each expert's capacity; it cannot be dropless"};
   const GraphAnalysis& body = *c.body;

@@ -251,7 +251,16 @@ struct Emitter {
     } else if (op == "block") {
       return graph(*n.body, *info.body, in, P, ind);
     } else if (op == "moe") {
+      if (S("router") != "topk" || I("zero_experts") || I("copy_experts") || I("constant_experts") || B("gating_residual")) {
+        error = "node `" + P.substr(0, P.size() - 2) + "`: only top-k MoE routing without MoE++ experts or gating residuals "
+                "is exported to TorchScript so far";
+        return {};
+      }
       int64_t d = t.axes.back().size.n, E = I("experts"), K = I("k"), shared = I("shared_experts");
+      // Experts were written for the MoE input's rank: tokens go in as [n, 1, ..., 1, d].
+      std::string as_input = "[-1";
+      for (int64_t j = 1; j + 1 < rank; ++j) as_input += ", 1";
+      as_input += ", " + std::to_string(d) + "]";
       std::string tok = fresh("tokens"), N = fresh("N"), pr = fresh("probs"), gate = fresh("gate"), idx = fresh("idx"),
                   fe = fresh("flat_expert"), ft = fresh("flat_token"), fg = fresh("flat_gate"), order = fresh("order"),
                   counts = fresh("counts"), cap = fresh("capacity"), start = fresh("start");
@@ -281,16 +290,16 @@ struct Emitter {
         line(ind, "if " + kept + " > 0:");
         line(ind + 1, sel + " = " + order + ".narrow(0, " + start + ", " + kept + ")");
         line(ind + 1, ti + " = " + ft + ".index_select(0, " + sel + ")");
-        line(ind + 1, xe + " = " + tok + ".index_select(0, " + ti + ").unsqueeze(1)");
+        line(ind + 1, xe + " = " + tok + ".index_select(0, " + ti + ").reshape(" + as_input + ")");
         auto ye = graph(*n.body, *info.body, {xe}, P + "expert" + E_ + "__", ind + 1);
         if (!error.empty()) return {};
-        line(ind + 1, v + ".index_add_(0, " + ti + ", " + ye[0] + ".squeeze(1) * " + fg + ".index_select(0, " + sel + ").unsqueeze(1))");
+        line(ind + 1, v + ".index_add_(0, " + ti + ", " + ye[0] + ".reshape([-1, " + std::to_string(d) + "]) * " + fg + ".index_select(0, " + sel + ").unsqueeze(1))");
         line(ind, start + " = " + start + " + " + counts + "[" + E_ + "]");
       }
       for (int64_t e = 0; e < shared; ++e) {
-        auto ys = graph(*n.body, *info.body, {tok + ".unsqueeze(1)"}, P + "shared" + std::to_string(e) + "__", ind);
+        auto ys = graph(*n.body, *info.body, {tok + ".reshape(" + as_input + ")"}, P + "shared" + std::to_string(e) + "__", ind);
         if (!error.empty()) return {};
-        line(ind, v + " = " + v + " + " + ys[0] + ".squeeze(1)");
+        line(ind, v + " = " + v + " + " + ys[0] + ".reshape([-1, " + std::to_string(d) + "])");
       }
       line(ind, v + " = " + v + ".reshape(" + x + ".shape)");
     } else {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "circuit/op.h"
+#include "moe.h"
 
 namespace engine {
 
@@ -24,9 +25,10 @@ using Tensors = std::vector<Tensor>;
 
 namespace {
 
-/// Side outputs of one forward pass.
+/// Side outputs of one forward pass, and state that flows between MoE layers.
 struct Ctx {
   Tensors* aux = nullptr;
+  MoeFlow moe;
 };
 
 using Fn = std::function<Tensors(const Tensors&, Ctx&)>;
@@ -114,21 +116,6 @@ struct Attention : torch::nn::Module {
   }
 };
 
-// ---- mixture of experts ---------------------------------------------------------------------
-
-// Top-k token routing with grouped dispatch: assignments are sorted by expert, each expert runs
-// once on exactly its tokens (index_select), results are scattered back weighted by their gate
-// (index_add). Never every expert on every token.
-struct Moe : torch::nn::Module {
-  int64_t experts, k, shared;
-  bool renormalize, noisy, dropless;
-  double capacity_factor, aux_coef, z_coef;
-  torch::nn::Linear router{nullptr}, noise{nullptr};
-  std::vector<std::shared_ptr<GraphModule>> expert, shared_expert;
-
-  Tensor forward(const Tensor& x, Ctx& ctx);
-};
-
 // ---- the graph --------------------------------------------------------------------------------
 
 class GraphModule : public torch::nn::Module {
@@ -162,53 +149,6 @@ class GraphModule : public torch::nn::Module {
     return out;
   }
 };
-
-Tensor Moe::forward(const Tensor& x, Ctx& ctx) {
-  int64_t d = x.size(-1);
-  Tensor tokens = x.reshape({-1, d});
-  int64_t N = tokens.size(0);
-  Tensor logits = router(tokens);
-  if (noisy && is_training()) logits = logits + torch::randn_like(logits) * torch::softplus(noise(tokens));
-  Tensor probs = torch::softmax(logits, -1);
-  auto [gate, idx] = probs.topk(k, -1);
-  if (renormalize) gate = gate / gate.sum(-1, true);
-
-  Tensor flat_expert = idx.reshape({-1});
-  Tensor flat_token = torch::arange(N, idx.options()).repeat_interleave(k);
-  Tensor flat_gate = gate.reshape({-1});
-  // Stable sort keeps token order within an expert, so capacity keeps the earliest tokens.
-  Tensor order = std::get<1>(flat_expert.sort(/*stable=*/true, 0, false));
-  Tensor counts = torch::bincount(flat_expert, {}, experts).cpu();
-  Tensor out = torch::zeros_like(tokens);
-  int64_t capacity = dropless ? N * k : int64_t(std::ceil(capacity_factor * double(k * N) / double(experts)));
-  auto* c = counts.data_ptr<int64_t>();
-  int64_t start = 0;
-  for (int64_t e = 0; e < experts; ++e) {
-    int64_t n = c[e], kept = std::min(n, capacity);
-    if (kept > 0) {
-      Tensor sel = order.narrow(0, start, kept);
-      Tensor ti = flat_token.index_select(0, sel);
-      Tensor xe = tokens.index_select(0, ti).unsqueeze(1);  // [n, 1, d]: experts act per token
-      Ctx inner;
-      Tensor ye = expert[size_t(e)]->forward({xe}, inner)[0].squeeze(1);
-      out.index_add_(0, ti, ye * flat_gate.index_select(0, sel).unsqueeze(1));
-    }
-    start += n;
-  }
-  for (auto& s : shared_expert) {
-    Ctx inner;
-    out = out + s->forward({tokens.unsqueeze(1)}, inner)[0].squeeze(1);
-  }
-  if (ctx.aux && is_training()) {
-    if (aux_coef > 0) {
-      // Switch load-balancing loss: E * sum_e f_e * P_e, f from assignments (no gradient), P from probs.
-      Tensor f = torch::bincount(flat_expert, {}, experts).to(probs.dtype()) / double(N * k);
-      ctx.aux->push_back(aux_coef * double(experts) * (f * probs.mean(0)).sum());
-    }
-    if (z_coef > 0) ctx.aux->push_back(z_coef * torch::logsumexp(logits, -1).pow(2).mean());
-  }
-  return out.reshape(x.sizes());
-}
 
 // ---- per-op builders ----------------------------------------------------------------------------
 
@@ -402,12 +342,6 @@ Result<Fn> build(GraphModule& g, const NodeSpec& n, const circuit::Bindings& b, 
     return Fn([m](const Tensors& a, Ctx& ctx) { return m->forward(a, ctx); });
   }
   if (op == "moe") {
-    std::string router = n.s("router");
-    if (router != "topk")
-      return Error{"node `" + path + name + "`: router `" + router + "` is not implemented in the engine yet (only `topk`)"};
-    for (auto* k : {"zero_experts", "copy_experts", "constant_experts"})
-      if (n.i(k)) return Error{"node `" + path + name + "`: `" + k + "` are not implemented in the engine yet"};
-    if (n.b("gating_residual")) return Error{"node `" + path + name + "`: `gating_residual` is not implemented in the engine yet"};
     // Experts run on gathered tokens, so an expert must act on each token on its own.
     const circuit::Graph& body = *n.node.body;
     const circuit::GraphAnalysis& ba = *n.info.body;
@@ -423,26 +357,34 @@ Result<Fn> build(GraphModule& g, const NodeSpec& n, const circuit::Bindings& b, 
       circuit::OpCall call{body.nodes[j], *d, ins, b, ba.nodes[j].body.get()};
       for (auto& axes : d->consumes(call))
         for (auto& ax : axes)
-          if (ax != feat && ax != "hidden" && ins[0].find(ax) != int(ins[0].rank()) - 1)
+          if (ax != feat && ins[0].find(ax) != int(ins[0].rank()) - 1)
             return Error{"node `" + path + name + "`: an expert must act on each token on its own, but `" + body.nodes[j].name +
                          "` acts on axis `" + ax + "`"};
     }
-    auto m = std::make_shared<Moe>();
-    int64_t d = n.in[0].axes.back().size.n;
-    m->experts = n.i("experts"), m->k = n.i("k"), m->shared = n.i("shared_experts");
-    m->renormalize = n.b("renormalize"), m->noisy = n.b("noisy"), m->dropless = n.b("dropless");
-    m->capacity_factor = n.f("capacity_factor"), m->aux_coef = n.f("aux_loss_coef"), m->z_coef = n.f("z_loss_coef");
-    m->router = m->register_module("router", torch::nn::Linear(torch::nn::LinearOptions(d, m->experts).bias(false)));
-    if (m->noisy) m->noise = m->register_module("noise", torch::nn::Linear(torch::nn::LinearOptions(d, m->experts).bias(false)));
-    for (int64_t e = 0; e < m->experts + m->shared; ++e) {
+    MoeConfig c;
+    c.name = path + name;
+    c.router = n.s("router");
+    c.d = n.in[0].axes.back().size.n;
+    c.experts = n.i("experts"), c.k = n.i("k"), c.shared = n.i("shared_experts");
+    c.zero = n.i("zero_experts"), c.copy = n.i("copy_experts"), c.constant = n.i("constant_experts");
+    c.noisy = n.b("noisy"), c.renormalize = n.b("renormalize"), c.dropless = n.b("dropless"), c.gating_residual = n.b("gating_residual");
+    c.capacity_factor = n.f("capacity_factor"), c.aux_coef = n.f("aux_loss_coef"), c.z_coef = n.f("z_loss_coef");
+    c.bias_rate = n.f("bias_update_rate"), c.relu_target = n.f("relu_target_sparsity"), c.relu_step = n.f("relu_l1_step");
+    c.router_hidden = n.i("router_hidden");
+    std::vector<std::shared_ptr<torch::nn::Module>> mods[2];
+    std::vector<MoeLayer::Expert> runs[2];
+    for (int64_t e = 0; e < c.experts + c.shared; ++e) {
       auto sub = compile_graph(body, ba, b, path + name + "/");
       if (!sub) return sub.error();
-      bool is_shared = e >= m->experts;
-      std::string key = is_shared ? "shared" + std::to_string(e - m->experts) : "expert" + std::to_string(e);
-      (is_shared ? m->shared_expert : m->expert).push_back(m->register_module(key, *sub));
+      int which = e >= c.experts;
+      mods[which].push_back(*sub);
+      runs[which].push_back([g = *sub](const Tensor& x) {
+        Ctx inner;
+        return g->forward({x}, inner)[0];
+      });
     }
-    reg(g, name, m);
-    return Fn([m](const Tensors& a, Ctx& ctx) { return Tensors{m->forward(a[0], ctx)}; });
+    auto m = reg(g, name, std::make_shared<MoeLayer>(c, mods[0], runs[0], mods[1], runs[1]));
+    return Fn([m](const Tensors& a, Ctx& ctx) { return Tensors{m->forward(a[0], ctx.moe, ctx.aux)}; });
   }
   return Error{"node `" + path + name + "`: op `" + op + "` has no engine implementation"};
 }
@@ -504,8 +446,12 @@ Result<std::unique_ptr<Model>> Model::compile(const circuit::Circuit& c, uint64_
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
-std::vector<at::Tensor> Model::forward(const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* aux) {
-  Ctx ctx{aux};
+std::vector<at::Tensor> Model::forward(const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* aux,
+                                       std::vector<events::ExpertLoad>* telemetry, int64_t step) {
+  Ctx ctx;
+  ctx.aux = aux;
+  ctx.moe.telemetry = telemetry;
+  ctx.moe.step = step;
   return impl_->root->forward(inputs, ctx);
 }
 

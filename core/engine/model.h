@@ -11,6 +11,7 @@
 #include "circuit/analysis.h"
 #include "circuit/graph.h"
 #include "circuit/result.h"
+#include "events/events.h"
 
 namespace at {
 class Tensor;
@@ -30,8 +31,10 @@ class Model {
   ~Model();
 
   /// Runs the graph. `inputs` follow the graph's input nodes; results follow its outputs.
-  /// Auxiliary losses (routers) are appended to `aux` when given.
-  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* aux = nullptr);
+  /// In training, auxiliary losses (routers) are appended to `aux` and, when `telemetry` is
+  /// given, every MoE layer appends its expert load for `step`.
+  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* aux = nullptr,
+                                  std::vector<events::ExpertLoad>* telemetry = nullptr, int64_t step = 0);
   void set_training(bool on);
   /// The underlying module: parameters, buffers, save/load.
   torch::nn::Module& module();

@@ -303,7 +303,9 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         Tensor idx = perm.narrow(0, s * o.batch, std::min(o.batch, n - s * o.batch));
         Tensor xb = x.index_select(0, idx), yb = y.index_select(0, idx);
         Tensors aux;
-        auto outs = m.forward({xb}, &aux);
+        std::vector<events::ExpertLoad> load;
+        bool telemetry = o.bus && o.telemetry_every > 0 && (t % o.telemetry_every) == 0;
+        auto outs = m.forward({xb}, &aux, telemetry ? &load : nullptr, t + 1);
         Tensor loss = torch::zeros({});
         for (size_t k = 0; k < outs.size(); ++k) loss = loss + weights[k] * task_loss(outs[k], yb, d.token_targets);
         for (auto& a : aux) loss = loss + a;
@@ -323,6 +325,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
         double inst = double(xb.size(0)) / std::max(dt, 1e-9);
         rate = rate == 0 ? inst : 0.9 * rate + 0.1 * inst;
+        for (auto& l : load) o.bus->publish(l);
         if (o.bus) {
           auto [h, c] = hits(outs.back().detach(), yb);
           o.bus->publish(events::TrainStep{r.steps, total, epoch + 1, o.epochs, lv, c ? double(h) / double(c) : 0, lr, rate});

@@ -28,6 +28,7 @@ struct TrainOptions {
   std::string checkpoint;           // written (atomically) after every epoch when set
   std::string resume;               // continue from this checkpoint
   int stop_after = 0;               // stop after this many epochs of this call (0: run to `epochs`)
+  int telemetry_every = 1;          // publish MoE expert load every N steps (0: never)
   const std::atomic<bool>* cancel = nullptr;
   const events::Bus* bus = nullptr;
 };

@@ -28,6 +28,23 @@ struct EpochEnd {
   double seconds = 0;
 };
 
+/// Expert load of one MoE layer in one training step. Counts are routing assignments (a token
+/// sent to k experts counts k times); "before"/"after" are around the capacity limit.
+struct ExpertLoad {
+  std::string layer;                      // node path
+  int64_t step = 0;
+  int64_t tokens = 0;
+  std::vector<int64_t> before, after;     // per expert slot
+  int64_t dropped = 0;                    // assignments over capacity
+  std::vector<double> mean_gate;          // per slot, over kept assignments (0 when none)
+  double entropy = 0;                     // mean router entropy per token, in nats
+  double load_cv = 0;                     // std / mean of `after` over routed FFN experts
+  double max_vio = 0;                     // (max - mean) / mean of `after` over routed FFN experts
+  double active_per_token = 0;            // kept assignments per token
+  std::string previous_layer;             // empty for the first MoE layer in the forward
+  std::vector<int64_t> transitions;       // [previous slots x slots] counts of top-1 expert pairs, row-major
+};
+
 /// A message for people (progress notes, warnings).
 struct LogLine {
   enum class Level { info, warning, error } level = Level::info;
@@ -40,7 +57,7 @@ struct RunEnd {
   std::string message;
 };
 
-using Event = std::variant<TrainStep, EpochEnd, LogLine, RunEnd>;
+using Event = std::variant<TrainStep, EpochEnd, ExpertLoad, LogLine, RunEnd>;
 
 /// A thread-safe list of subscribers. Copying a Bus is not allowed; share it by reference.
 class Bus {

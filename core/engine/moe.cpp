@@ -1,0 +1,258 @@
+#include "moe.h"
+
+#include <cmath>
+
+namespace engine {
+
+using at::Tensor;
+
+int64_t moe_capacity(const MoeConfig& c, int64_t tokens) {
+  if (c.dropless) return tokens * std::max<int64_t>(c.k, 1);
+  return int64_t(std::ceil(c.capacity_factor * double(c.k * tokens) / double(c.experts)));
+}
+
+// Rank of each assignment within its slot, in assignment order (token-major, so earlier tokens
+// win a full expert), computed with one stable sort instead of a loop over assignments.
+Tensor apply_capacity(const Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity) {
+  int64_t m = slot.size(0);
+  if (m == 0) return torch::zeros({0}, slot.options().dtype(torch::kBool));
+  Tensor order = std::get<1>(slot.sort(/*stable=*/true, 0, false));
+  Tensor counts = torch::bincount(slot, {}, slots);
+  Tensor starts = counts.cumsum(0) - counts;
+  Tensor rank_sorted = torch::arange(m, slot.options()) - starts.index_select(0, slot.index_select(0, order));
+  Tensor rank = torch::empty_like(rank_sorted).index_put_({order}, rank_sorted);
+  return (rank < capacity).logical_or(slot >= ffn_experts);
+}
+
+static Routing from_topk(const Tensor& probs, const Tensor& idx, const MoeConfig& c) {
+  Routing r;
+  Tensor gate = probs.gather(1, idx);
+  if (c.renormalize) gate = gate / gate.sum(-1, true);
+  int64_t n = probs.size(0), k = idx.size(1);
+  r.slot = idx.reshape({-1});
+  r.token = torch::arange(n, idx.options()).repeat_interleave(k);
+  r.gate = gate.reshape({-1});
+  r.probs = probs;
+  return r;
+}
+
+Routing route_topk(const Tensor& logits, const MoeConfig& c, bool training, const Tensor& noise_logits) {
+  Tensor z = logits;
+  if (c.noisy && training && noise_logits.defined()) z = z + torch::randn_like(z) * torch::softplus(noise_logits);
+  Tensor probs = torch::softmax(z, -1);
+  return from_topk(probs, std::get<1>(probs.topk(std::min(c.k, probs.size(1)), -1)), c);
+}
+
+Routing route_aux_free(const Tensor& logits, const MoeConfig& c, const Tensor& bias) {
+  // The bias only chooses; the gates are the unbiased probabilities (no gradient reaches bias).
+  Tensor probs = torch::softmax(logits, -1);
+  return from_topk(probs, std::get<1>((probs.detach() + bias).topk(std::min(c.k, probs.size(1)), -1)), c);
+}
+
+Routing route_expert_choice(const Tensor& logits, const MoeConfig& c) {
+  Tensor probs = torch::softmax(logits, -1);
+  int64_t n = probs.size(0), s = probs.size(1);
+  int64_t cap = std::min<int64_t>(n, int64_t(std::ceil(double(n) * c.capacity_factor / double(s))));
+  auto [vals, tok] = probs.topk(cap, 0);  // [cap, s]: each expert's best tokens
+  Routing r;
+  r.slot = torch::arange(s, tok.options()).repeat({cap});
+  r.token = tok.reshape({-1});
+  r.gate = vals.reshape({-1});
+  r.probs = probs;
+  return r;
+}
+
+Routing route_relu(const Tensor& logits, const MoeConfig& c, Tensor& l1_weight, bool training) {
+  Tensor gates = torch::relu(logits);
+  Tensor nz = (gates > 0).nonzero();  // row-major: token-major order
+  Routing r;
+  r.token = nz.select(1, 0).contiguous();
+  r.slot = nz.select(1, 1).contiguous();
+  r.gate = gates.index({r.token, r.slot});
+  r.probs = torch::softmax(logits, -1);
+  if (training) {
+    r.losses.push_back(l1_weight.item<double>() * gates.mean());  // a value: lambda changes in place below
+    // ReMoE: lambda <- lambda * a^sign(target - sparsity), steering sparsity toward its target.
+    torch::NoGradGuard ng;
+    double sparsity = 1.0 - double(nz.size(0)) / double(gates.numel());
+    double dir = (c.relu_target > sparsity) - (c.relu_target < sparsity);
+    l1_weight.mul_(std::pow(c.relu_step, dir));
+  }
+  return r;
+}
+
+Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c) {
+  // Knuth's multiplicative hash of the position in the sequence; k consecutive experts from it.
+  Tensor pos = torch::arange(tokens, torch::kLong).remainder(positions);
+  Tensor h = (pos * int64_t(2654435761)).remainder(int64_t(1) << 32).remainder(c.experts);
+  int64_t k = std::min(c.k, c.experts);
+  Tensor offs = torch::arange(k, torch::kLong);
+  Routing r;
+  r.slot = (h.unsqueeze(1) + offs.unsqueeze(0)).remainder(c.experts).reshape({-1});
+  r.token = torch::arange(tokens, torch::kLong).repeat_interleave(k);
+  r.gate = torch::full({tokens * k}, 1.0 / double(k));
+  r.probs = torch::zeros({tokens, c.slots()}).scatter_(1, r.slot.reshape({tokens, k}), 1.0 / double(k));
+  return r;
+}
+
+void add_balancing_losses(Routing& r, const Tensor& logits, const MoeConfig& c) {
+  int64_t n = logits.size(0), s = logits.size(1);
+  if (c.aux_coef > 0 && r.slot.numel() > 0) {
+    // Switch: alpha * S * sum_e f_e * P_e; f counts assignments (no gradient), P carries it.
+    Tensor f = torch::bincount(r.slot, {}, s).to(r.probs.dtype()) / double(r.slot.numel());
+    r.losses.push_back(c.aux_coef * double(s) * (f * r.probs.mean(0)).sum());
+  }
+  if (c.z_coef > 0) r.losses.push_back(c.z_coef * torch::logsumexp(logits, -1).pow(2).mean());
+  (void)n;
+}
+
+static std::vector<int64_t> to_vec(const Tensor& t) {
+  Tensor c = t.to(torch::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const Tensor& kept, int64_t tokens, const MoeFlow& flow) {
+  torch::NoGradGuard ng;
+  int64_t s = c.slots();
+  events::ExpertLoad e;
+  e.layer = c.name;
+  e.step = flow.step;
+  e.tokens = tokens;
+  e.before = to_vec(torch::bincount(r.slot, {}, s));
+  Tensor kept_slot = r.slot.masked_select(kept);
+  Tensor after = torch::bincount(kept_slot, {}, s);
+  e.after = to_vec(after);
+  e.dropped = r.slot.numel() - kept_slot.numel();
+  Tensor gsum = torch::zeros({s}).index_add_(0, kept_slot, r.gate.detach().masked_select(kept).to(torch::kFloat));
+  Tensor mean_gate = gsum / after.clamp_min(1).to(torch::kFloat);
+  for (int64_t j = 0; j < s; ++j) e.mean_gate.push_back(mean_gate[j].item<double>());
+  Tensor p = r.probs.detach().clamp_min(1e-12);
+  e.entropy = -(p * p.log()).sum(-1).mean().item<double>();
+  Tensor load = after.narrow(0, 0, c.experts).to(torch::kDouble);
+  double mean = load.mean().item<double>();
+  if (mean > 0) {
+    e.load_cv = load.std(/*unbiased=*/false).item<double>() / mean;
+    e.max_vio = (load.max().item<double>() - mean) / mean;
+  }
+  e.active_per_token = tokens ? double(kept_slot.numel()) / double(tokens) : 0;
+  if (flow.prev_top1.defined() && flow.prev_top1.size(0) == tokens) {
+    int64_t ps = flow.prev_logits.defined() ? flow.prev_logits.size(1) : s;
+    Tensor top1 = r.probs.argmax(-1);
+    e.previous_layer = flow.prev_layer;
+    e.transitions = to_vec(torch::bincount(flow.prev_top1 * s + top1, {}, ps * s));
+  }
+  return e;
+}
+
+MoeLayer::MoeLayer(MoeConfig c, std::vector<std::shared_ptr<torch::nn::Module>> experts, std::vector<Expert> run,
+                   std::vector<std::shared_ptr<torch::nn::Module>> shared, std::vector<Expert> run_shared)
+    : c_(std::move(c)), run_(std::move(run)), run_shared_(std::move(run_shared)) {
+  int64_t s = c_.slots(), d = c_.d;
+  using torch::nn::LinearOptions;
+  if (c_.router == "recurrent") {
+    int64_t h = c_.router_hidden ? c_.router_hidden : d;
+    cell_ = register_module("router_cell", torch::nn::GRUCell(d, h));
+    cell_out_ = register_module("router", torch::nn::Linear(LinearOptions(h, s).bias(false)));
+  } else if (c_.router != "hash") {
+    router_ = register_module("router", torch::nn::Linear(LinearOptions(d, s).bias(false)));
+  }
+  if (c_.noisy) noise_ = register_module("noise", torch::nn::Linear(LinearOptions(d, s).bias(false)));
+  if (c_.gating_residual) residual_ = register_module("gating_residual", torch::nn::Linear(LinearOptions(s, s).bias(false)));
+  if (c_.router == "aux_free") bias_ = register_buffer("selection_bias", torch::zeros({s}));
+  if (c_.router == "relu") l1_ = register_buffer("l1_weight", torch::full({}, 1e-2));
+  if (c_.constant) {
+    const_v_ = register_parameter("constant_vectors", torch::zeros({c_.constant, d}));
+    const_mix_ = register_module("constant_mix", torch::nn::Linear(LinearOptions(d, 2 * c_.constant).bias(false)));
+  }
+  for (size_t e = 0; e < experts.size(); ++e) register_module("expert" + std::to_string(e), experts[e]);
+  for (size_t e = 0; e < shared.size(); ++e) register_module("shared" + std::to_string(e), shared[e]);
+}
+
+Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* losses) {
+  const MoeConfig& c = c_;
+  int64_t d = x.size(-1), s = c.slots();
+  Tensor tokens = x.reshape({-1, d});
+  int64_t n = tokens.size(0);
+  bool training = is_training();
+
+  Tensor logits;
+  if (c.router == "recurrent") {
+    Tensor h0 = flow.router_h.defined() && flow.router_h.size(0) == n ? flow.router_h
+                                                                       : torch::zeros({n, cell_->options.hidden_size()}, tokens.options());
+    Tensor h = cell_(tokens, h0);
+    flow.router_h = h;
+    logits = cell_out_(h);
+  } else if (c.router != "hash") {
+    logits = router_(tokens);
+  }
+  if (residual_ && logits.defined() && flow.prev_logits.defined() && flow.prev_logits.size(0) == n && flow.prev_logits.size(1) == s)
+    logits = logits + residual_(flow.prev_logits);
+
+  Routing r;
+  if (c.router == "hash") r = route_hash(n, x.dim() >= 3 ? x.size(-2) : 1, c);
+  else if (c.router == "expert_choice") r = route_expert_choice(logits, c);
+  else if (c.router == "relu") r = route_relu(logits, c, l1_, training);
+  else if (c.router == "aux_free") r = route_aux_free(logits, c, bias_);
+  else r = route_topk(logits, c, training, noise_ ? noise_(tokens) : Tensor());
+  if (training && logits.defined() && (c.router == "topk" || c.router == "recurrent")) add_balancing_losses(r, logits, c);
+  else if (training && logits.defined() && c.z_coef > 0) r.losses.push_back(c.z_coef * torch::logsumexp(logits, -1).pow(2).mean());
+
+  // Expert choice fixes every expert's load by construction; token choice is limited here.
+  Tensor kept = c.router == "expert_choice" ? torch::ones({r.slot.numel()}, torch::kBool)
+                                            : apply_capacity(r.slot, s, c.experts, moe_capacity(c, n));
+  Tensor slot = r.slot.masked_select(kept), token = r.token.masked_select(kept), gate = r.gate.masked_select(kept);
+  Tensor order = std::get<1>(slot.sort(/*stable=*/true, 0, false));
+  slot = slot.index_select(0, order), token = token.index_select(0, order), gate = gate.index_select(0, order);
+  std::vector<int64_t> counts = to_vec(torch::bincount(slot, {}, s));
+
+  // Experts were compiled for the MoE input's type, so they get tokens with that rank:
+  // [n, 1, ..., 1, d].
+  auto as_input = [&](const Tensor& t) {
+    std::vector<int64_t> shape(size_t(x.dim()), 1);
+    shape.front() = t.size(0);
+    shape.back() = d;
+    return t.reshape(shape);
+  };
+  Tensor out = torch::zeros_like(tokens);
+  Tensor mix = c.constant && n ? torch::softmax(const_mix_(tokens).reshape({n, c.constant, 2}), -1) : Tensor();
+  int64_t start = 0;
+  for (int64_t e = 0; e < s; ++e) {
+    int64_t cnt = counts[size_t(e)];
+    if (cnt == 0) continue;
+    Tensor ti = token.narrow(0, start, cnt), g = gate.narrow(0, start, cnt).unsqueeze(1);
+    start += cnt;
+    if (e < c.experts) {
+      Tensor y = run_[size_t(e)](as_input(tokens.index_select(0, ti))).reshape({cnt, d});
+      out.index_add_(0, ti, y * g);
+    } else if (e < c.experts + c.zero) {
+      // zero expert: the token is dropped from this layer (the residual carries it)
+    } else if (e < c.experts + c.zero + c.copy) {
+      out.index_add_(0, ti, tokens.index_select(0, ti) * g);
+    } else {
+      int64_t j = e - c.experts - c.zero - c.copy;
+      Tensor a = mix.index_select(0, ti).select(1, j);  // [cnt, 2]
+      Tensor y = a.select(1, 0).unsqueeze(1) * tokens.index_select(0, ti) + a.select(1, 1).unsqueeze(1) * const_v_[j];
+      out.index_add_(0, ti, y * g);
+    }
+  }
+  for (auto& sh : run_shared_) out = out + sh(as_input(tokens)).reshape({n, d});
+
+  if (training) {
+    if (losses)
+      for (auto& l : r.losses) losses->push_back(l);
+    if (flow.telemetry) flow.telemetry->push_back(measure_load(c, r, kept, n, flow));
+    if (c.router == "aux_free") {
+      // After each step: b_e += u * sign(mean load - load_e), over the FFN experts.
+      torch::NoGradGuard ng;
+      Tensor load = torch::bincount(slot, {}, s).to(torch::kFloat);
+      Tensor ffn = load.narrow(0, 0, c.experts);
+      bias_.narrow(0, 0, c.experts).add_(c.bias_rate * (ffn.mean() - ffn).sign());
+    }
+  }
+  if (r.probs.defined()) flow.prev_top1 = r.probs.detach().argmax(-1);
+  if (logits.defined()) flow.prev_logits = logits;
+  flow.prev_layer = c.name;
+  return out.reshape(x.sizes());
+}
+
+}  // namespace engine

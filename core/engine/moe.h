@@ -1,0 +1,93 @@
+// Mixture-of-experts layers and the router catalogue (shared/TECHNIQUES.md section 2).
+//
+// Internal to the engine and, later, the Lua tensor binding (a Lua router plugin implements
+// Router). It includes LibTorch, unlike every public engine header: only translation units that
+// include LibTorch anyway include this one, so it adds no compile time to anything else.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "events/events.h"
+
+namespace engine {
+
+/// One MoE node's settings, read from its attributes (see `circuit ops` for their meaning).
+struct MoeConfig {
+  std::string name;            // node path, for telemetry and messages
+  std::string router = "topk"; // topk | expert_choice | relu | aux_free | hash | recurrent
+  int64_t d = 0;               // features
+  int64_t experts = 1, k = 1, shared = 0, zero = 0, copy = 0, constant = 0;
+  bool noisy = false, renormalize = true, dropless = false, gating_residual = false;
+  double capacity_factor = 1.25, aux_coef = 0, z_coef = 0, bias_rate = 1e-3, relu_target = 0.75, relu_step = 1.2;
+  int64_t router_hidden = 0;
+  int64_t slots() const { return experts + zero + copy + constant; }
+};
+
+/// A router's decision for N tokens over S slots: a flat list of assignments.
+struct Routing {
+  at::Tensor slot, token, gate;    // [M] int64, int64, float (gate carries the gradient)
+  at::Tensor probs;                // [N, S] router probabilities (entropy, balancing losses)
+  std::vector<at::Tensor> losses;  // auxiliary losses this router adds in training
+};
+
+/// State that flows from one MoE layer to the next within one forward pass.
+struct MoeFlow {
+  at::Tensor prev_logits;  // for gating residuals (MoE++)
+  at::Tensor prev_top1;    // [N] top-1 slot per token, for transition counts
+  at::Tensor router_h;     // [N, h] recurrent router state (RMoE)
+  std::string prev_layer;
+  std::vector<events::ExpertLoad>* telemetry = nullptr;  // filled in training when set
+  int64_t step = 0;
+};
+
+/// Capacity C = ceil(cf * k * N / E) of token-choice routing, or N * k when dropless.
+int64_t moe_capacity(const MoeConfig& c, int64_t tokens);
+
+/// Keeps, per slot, the first `capacity` assignments in token order; returns the kept mask [M].
+/// Zero, copy and constant slots are never limited (they cost nothing).
+at::Tensor apply_capacity(const at::Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity);
+
+// The built-in routers. `logits` is [N, S]. Each returns every assignment before capacity.
+Routing route_topk(const at::Tensor& logits, const MoeConfig& c, bool training, const at::Tensor& noise_logits);
+Routing route_expert_choice(const at::Tensor& logits, const MoeConfig& c);
+Routing route_relu(const at::Tensor& logits, const MoeConfig& c, at::Tensor& l1_weight, bool training);
+Routing route_aux_free(const at::Tensor& logits, const MoeConfig& c, const at::Tensor& bias);
+Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c);
+
+/// Load-balancing losses of token-choice routing: switch aux loss and router z-loss.
+void add_balancing_losses(Routing& r, const at::Tensor& logits, const MoeConfig& c);
+
+/// Expert-load telemetry of one step from a routing and its kept mask.
+events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const at::Tensor& kept, int64_t tokens, const MoeFlow& flow);
+
+/// An MoE layer: router, routed FFN experts, shared experts and MoE++ zero-computation experts.
+/// Dispatch is grouped: assignments are sorted by slot and each expert runs once on exactly its
+/// tokens (index_select), results are added back weighted by their gates (index_add).
+class MoeLayer : public torch::nn::Module {
+ public:
+  // Tokens shaped like the MoE input, every axis but the first and last of size 1: [n, 1..., d].
+  using Expert = std::function<at::Tensor(const at::Tensor&)>;
+  MoeLayer(MoeConfig c, std::vector<std::shared_ptr<torch::nn::Module>> experts, std::vector<Expert> run,
+           std::vector<std::shared_ptr<torch::nn::Module>> shared, std::vector<Expert> run_shared);
+
+  /// x [..., d]. Appends auxiliary losses to `losses` (training only) and updates `flow`.
+  at::Tensor forward(const at::Tensor& x, MoeFlow& flow, std::vector<at::Tensor>* losses);
+  const MoeConfig& config() const { return c_; }
+
+ private:
+  MoeConfig c_;
+  torch::nn::Linear router_{nullptr}, noise_{nullptr}, residual_{nullptr};
+  torch::nn::GRUCell cell_{nullptr};
+  torch::nn::Linear cell_out_{nullptr};
+  at::Tensor bias_;       // aux_free: selection bias (buffer, no gradient)
+  at::Tensor l1_;         // relu: adaptive L1 weight (buffer)
+  at::Tensor const_v_;    // constant experts: learned vectors [constant, d]
+  torch::nn::Linear const_mix_{nullptr};  // constant experts: mixing weights a(x), 2 per constant expert
+  std::vector<Expert> run_, run_shared_;
+};
+
+}  // namespace engine

@@ -1,0 +1,328 @@
+// Routers against their invariants (shared/TECHNIQUES.md section 2), the MoE layer against a
+// naive dense reference, and expert-load telemetry from real training.
+#include <torch/torch.h>
+
+#include "../circuit/helpers.h"
+#include "circuit/templates.h"
+#include "engine/model.h"
+#include "engine/moe.h"
+#include "engine/train.h"
+
+namespace engine {
+namespace {
+
+using namespace circuit::test;
+using at::Tensor;
+using circuit::Node;
+using circuit::TensorType;
+
+MoeConfig config(std::string router, int64_t experts = 8, int64_t k = 2) {
+  MoeConfig c;
+  c.name = "moe";
+  c.router = std::move(router);
+  c.d = 16;
+  c.experts = experts;
+  c.k = k;
+  return c;
+}
+
+Tensor logits(int64_t n, int64_t s, int64_t seed = 0) {
+  torch::manual_seed(seed);
+  return torch::randn({n, s});
+}
+
+TEST(Routers, TopKGivesEachTokenKExpertsWithGatesSummingToOne) {
+  auto c = config("topk");
+  Routing r = route_topk(logits(100, 8), c, false, {});
+  ASSERT_EQ(r.slot.numel(), 200);
+  EXPECT_TRUE(torch::equal(torch::bincount(r.token, {}, 100), torch::full({100}, 2, torch::kLong)));
+  Tensor sums = torch::zeros({100}).index_add_(0, r.token, r.gate);
+  EXPECT_LE((sums - 1).abs().max().item<double>(), 1e-6);
+  // The chosen experts are the k most probable, distinct per token.
+  Tensor s = r.slot.reshape({100, 2});
+  EXPECT_FALSE(s.select(1, 0).eq(s.select(1, 1)).any().item<bool>());
+  Tensor top = std::get<1>(r.probs.topk(2, -1));
+  EXPECT_TRUE(torch::equal(top, s));
+  c.renormalize = false;
+  Routing raw = route_topk(logits(100, 8), c, false, {});
+  Tensor raw_sums = torch::zeros({100}).index_add_(0, raw.token, raw.gate);
+  EXPECT_LT(raw_sums.max().item<double>(), 1.0);
+  EXPECT_TRUE(torch::allclose(raw.gate, raw.probs.gather(1, raw.slot.reshape({100, 2})).reshape({-1})));
+}
+
+TEST(Routers, CapacityIsNeverExceededAndDropsAreExact) {
+  for (double cf : {0.5, 1.0, 1.25}) {
+    auto c = config("topk");
+    c.capacity_factor = cf;
+    // Skewed logits: expert 0 is everyone's favourite.
+    Tensor z = logits(128, 8, 3);
+    z.select(1, 0).add_(3.0);
+    Routing r = route_topk(z, c, false, {});
+    int64_t cap = moe_capacity(c, 128);
+    EXPECT_EQ(cap, int64_t(std::ceil(cf * 2 * 128 / 8)));
+    Tensor kept = apply_capacity(r.slot, 8, 8, cap);
+    Tensor after = torch::bincount(r.slot.masked_select(kept), {}, 8);
+    EXPECT_LE(after.max().item<int64_t>(), cap);
+    // Brute force: walk assignments in token order, keep while the expert has room.
+    std::vector<int64_t> used(8, 0);
+    auto* slot = r.slot.data_ptr<int64_t>();
+    auto* k = kept.data_ptr<bool>();
+    int64_t dropped = 0;
+    for (int64_t i = 0; i < r.slot.numel(); ++i) {
+      bool room = used[size_t(slot[i])] < cap;
+      EXPECT_EQ(k[i], room) << "assignment " << i;
+      used[size_t(slot[i])] += room;
+      dropped += !room;
+    }
+    auto load = measure_load(c, r, kept, 128, MoeFlow{});
+    EXPECT_EQ(load.dropped, dropped);
+    EXPECT_EQ(load.before[0] - load.after[0] + [&] {
+      int64_t rest = 0;
+      for (size_t e = 1; e < 8; ++e) rest += load.before[e] - load.after[e];
+      return rest;
+    }(), dropped);
+    if (cf < 1) {
+      EXPECT_GT(dropped, 0);
+    }
+  }
+  auto c = config("topk");
+  c.dropless = true;
+  Tensor z = logits(64, 8);
+  z.select(1, 0).add_(5.0);
+  Routing r = route_topk(z, c, false, {});
+  EXPECT_TRUE(apply_capacity(r.slot, 8, 8, moe_capacity(c, 64)).all().item<bool>());
+}
+
+TEST(Routers, ExpertChoiceGivesEveryExpertExactlyCTokens) {
+  auto c = config("expert_choice");
+  c.capacity_factor = 2.0;
+  Routing r = route_expert_choice(logits(64, 8), c);
+  Tensor per = torch::bincount(r.slot, {}, 8);
+  EXPECT_TRUE(torch::equal(per, torch::full({8}, 16, torch::kLong)));  // C = 64 * 2 / 8
+  // A token may get 0..E experts.
+  Tensor per_token = torch::bincount(r.token, {}, 64);
+  EXPECT_GT(per_token.max().item<int64_t>(), per_token.min().item<int64_t>());
+}
+
+TEST(Routers, ReluGatesAreSparseAndLambdaSteersSparsity) {
+  auto c = config("relu");
+  Tensor l1 = torch::full({}, 1e-2);
+  Routing r = route_relu(logits(100, 8), c, l1, false);
+  EXPECT_GT(r.gate.min().item<double>(), 0.0);  // only active experts are assigned
+  EXPECT_EQ(r.slot.numel(), (logits(100, 8) > 0).sum().item<int64_t>());
+  // Measured sparsity (about 0.5 here) below the target: lambda grows; above it: lambda shrinks.
+  c.relu_target = 0.9;
+  double before = l1.item<double>();
+  route_relu(logits(100, 8), c, l1, true);
+  EXPECT_NEAR(l1.item<double>(), before * c.relu_step, 1e-9);
+  c.relu_target = 0.1;
+  before = l1.item<double>();
+  route_relu(logits(100, 8), c, l1, true);
+  EXPECT_NEAR(l1.item<double>(), before / c.relu_step, 1e-9);
+}
+
+TEST(Routers, HashRoutingIsDeterministicByPosition) {
+  auto c = config("hash", 8, 2);
+  Routing a = route_hash(40, 10, c), b = route_hash(40, 10, c);
+  EXPECT_TRUE(torch::equal(a.slot, b.slot));
+  Tensor s = a.slot.reshape({4, 10, 2});
+  for (int64_t q = 1; q < 4; ++q) EXPECT_TRUE(torch::equal(s[q], s[0]));  // same position, same experts
+  EXPECT_FALSE(s.select(2, 0).eq(s.select(2, 1)).any().item<bool>());
+  EXPECT_GT(torch::bincount(a.slot, {}, 8).gt(0).sum().item<int64_t>(), 4);  // spread over experts
+}
+
+// A standalone layer with FFN experts, for dispatch and balancing tests.
+std::shared_ptr<MoeLayer> layer(MoeConfig c, int64_t seed = 0) {
+  torch::manual_seed(seed);
+  std::vector<std::shared_ptr<torch::nn::Module>> mods, shared;
+  std::vector<MoeLayer::Expert> runs, run_shared;
+  for (int64_t e = 0; e < c.experts + c.shared; ++e) {
+    auto seq = torch::nn::Sequential(torch::nn::Linear(c.d, 32), torch::nn::GELU(), torch::nn::Linear(32, c.d));
+    auto holder = std::make_shared<torch::nn::Module>();
+    holder->register_module("ffn", seq.ptr());
+    (e < c.experts ? mods : shared).push_back(holder);
+    (e < c.experts ? runs : run_shared).push_back([seq](const Tensor& x) mutable { return seq->forward(x); });
+  }
+  return std::make_shared<MoeLayer>(c, mods, runs, shared, run_shared);
+}
+
+Tensor param(MoeLayer& m, const std::string& name) { return m.named_parameters()[name]; }
+
+TEST(Moe, OutputAndGradientsEqualADenseMaskedReference) {
+  for (double cf : {1e9, 0.75}) {  // dropless, then with dropping
+    SCOPED_TRACE(cf);
+    auto c = config("topk", 4, 2);
+    c.capacity_factor = cf;
+    c.shared = 1;
+    auto m = layer(c, 1);
+    m->train();
+    torch::manual_seed(5);
+    Tensor x = torch::randn({3, 10, 16}, torch::requires_grad());
+    MoeFlow flow;
+    Tensor ours = m->forward(x, flow, nullptr);
+    ours.pow(2).sum().backward();
+    Tensor gx = x.grad().clone();
+    std::map<std::string, Tensor> grads;
+    for (auto& p : m->named_parameters()) grads[p.key()] = p.value().grad().clone(), p.value().grad().zero_();
+    x.grad().zero_();
+
+    // Reference: every expert on every token; weights from the same routing, zero where not kept.
+    Tensor tokens = x.reshape({-1, 16});
+    Tensor z = torch::linear(tokens, param(*m, "router.weight"));
+    Routing r = route_topk(z, c, false, {});
+    Tensor kept = apply_capacity(r.slot, 4, 4, moe_capacity(c, 30));
+    Tensor w = torch::zeros({30, 4}).index_put({r.token.masked_select(kept), r.slot.masked_select(kept)}, r.gate.masked_select(kept), true);
+    Tensor dense = torch::zeros_like(tokens);
+    auto ffn = [&](const std::string& e, const Tensor& t) {
+      Tensor h = torch::gelu(torch::linear(t, param(*m, e + ".ffn.0.weight"), param(*m, e + ".ffn.0.bias")));
+      return torch::linear(h, param(*m, e + ".ffn.2.weight"), param(*m, e + ".ffn.2.bias"));
+    };
+    for (int64_t e = 0; e < 4; ++e) dense = dense + w.select(1, e).unsqueeze(1) * ffn("expert" + std::to_string(e), tokens);
+    dense = dense + ffn("shared0", tokens);
+    dense = dense.reshape(x.sizes());
+    EXPECT_LE((dense - ours).abs().max().item<double>(), 1e-5);
+    dense.pow(2).sum().backward();
+    EXPECT_LE((x.grad() - gx).abs().max().item<double>(), 1e-5);
+    for (auto& p : m->named_parameters())
+      EXPECT_LE((p.value().grad() - grads[p.key()]).abs().max().item<double>(), 1e-5) << p.key();
+  }
+}
+
+TEST(Moe, AuxFreeBiasMovesTowardUnderloadedExpertsWithoutGradient) {
+  auto c = config("aux_free", 4, 1);
+  c.bias_rate = 0.01;
+  c.dropless = true;
+  auto m = layer(c, 2);
+  {
+    torch::NoGradGuard ng;
+    param(*m, "router.weight").zero_().select(0, 0).fill_(1.0);  // expert 0 wins for positive inputs
+  }
+  m->train();
+  Tensor x = torch::rand({64, 16}) + 0.1;
+  MoeFlow flow;
+  std::vector<Tensor> losses;
+  m->forward(x, flow, &losses).sum().backward();
+  Tensor bias = m->named_buffers()["selection_bias"];
+  EXPECT_LT(bias[0].item<double>(), 0);  // over-loaded: pushed down
+  for (int64_t e = 1; e < 4; ++e) EXPECT_GT(bias[e].item<double>(), 0);  // under-loaded: pushed up
+  EXPECT_FALSE(bias.requires_grad());
+  for (auto& p : m->named_parameters()) EXPECT_NE(p.key(), "selection_bias");
+  EXPECT_TRUE(losses.empty());  // no auxiliary loss: that is the point of this router
+}
+
+TEST(Moe, ZeroCopyAndConstantExpertsOutputWhatTheyShould) {
+  auto c = config("topk", 1, 1);
+  c.zero = 1, c.copy = 1, c.constant = 1;
+  c.dropless = true;
+  auto m = layer(c, 3);
+  m->eval();
+  Tensor x = torch::randn({5, 16});
+  auto route_all_to = [&](int64_t slot) {
+    torch::NoGradGuard ng;
+    Tensor w = param(*m, "router.weight");
+    w.zero_();
+    // Bias-free router: make the chosen slot's logit the largest for every token via a big
+    // weight on a feature we set constant.
+    w.select(0, slot).select(0, 0).fill_(100.0);
+  };
+  Tensor xc = x.clone();
+  xc.select(1, 0).fill_(1.0);
+  MoeFlow flow;
+  route_all_to(1);  // zero expert
+  EXPECT_EQ(m->forward(xc, flow, nullptr).abs().max().item<double>(), 0.0);
+  route_all_to(2);  // copy expert: gate ~1
+  EXPECT_LE((m->forward(xc, flow, nullptr) - xc).abs().max().item<double>(), 1e-4);
+  route_all_to(3);  // constant expert: a x + (1 - a) v
+  {
+    torch::NoGradGuard ng;
+    param(*m, "constant_vectors").fill_(2.0);
+    param(*m, "constant_mix.weight").zero_();  // a = 1/2
+  }
+  Tensor want = 0.5 * xc + 0.5 * 2.0;
+  EXPECT_LE((m->forward(xc, flow, nullptr) - want).abs().max().item<double>(), 1e-4);
+}
+
+TEST(Moe, RecurrentRouterStateFlowsFromLayerToLayer) {
+  auto c = config("recurrent", 4, 1);
+  auto first = layer(c, 4), second = layer(c, 5);
+  Tensor x1 = torch::randn({6, 16}), x2 = torch::randn({6, 16});
+  MoeFlow flow;
+  first->forward(x1, flow, nullptr);
+  ASSERT_TRUE(flow.router_h.defined());
+  Tensor h_after_first = flow.router_h.clone();
+  second->forward(x2, flow, nullptr);
+  Tensor with_state = flow.prev_logits.clone();
+  MoeFlow fresh;
+  second->forward(x2, fresh, nullptr);
+  EXPECT_GT((with_state - fresh.prev_logits).abs().max().item<double>(), 1e-4);  // layer 1 changed layer 2's routing
+  EXPECT_FALSE(torch::equal(flow.router_h, h_after_first));
+  // And the IR refuses a recurrent router that has no next layer to talk to.
+  TensorType t = T({"batch", "d_model:16"});
+  Node moe = circuit::ffn_block("moe", t, 8);
+  moe.op = "moe";
+  moe.attrs = {{"experts", 4}, {"k", 1}, {"router", std::string("recurrent")}};
+  EXPECT_NE(infer1(moe, {t}).error.find("only 1 MoE layer"), std::string::npos);
+}
+
+// flatten -> linear(784 -> 32) -> MoE(8 experts) -> linear(32 -> 10), for telemetry runs.
+circuit::Circuit moe_classifier(const std::string& router) {
+  circuit::Circuit c;
+  TensorType d = T({"batch", "d_model:32"});
+  Node moe = circuit::ffn_block("moe", d, 32);
+  moe.op = "moe";
+  moe.inputs = {circuit::PortRef{"fc", 0}};
+  moe.attrs = {{"experts", 8}, {"k", 2}, {"router", router}, {"bias_update_rate", 0.003}, {"dropless", true}};
+  c.graph = G({In("image", T({"batch", "c:1", "h:28", "w:28"})), N("flat", "flatten", {"image"}),
+               N("fc", "linear", {"flat"}, {{"out", 32}, {"out_axis", std::string("d_model")}}), moe,
+               N("logits", "linear", {"moe"}, {{"out", 10}, {"out_axis", std::string("class")}})},
+              {"logits"});
+  return c;
+}
+
+TEST(Integration, AuxFreeBiasLowersMaxVioAgainstNoBalancing) {
+  DataOptions o;
+  o.train_limit = 6400;
+  o.test_limit = 100;
+  auto data = load_dataset(o);
+  ASSERT_TRUE(data.ok()) << data.error().message;
+  std::map<std::string, double> late_maxvio, window_maxvio;
+  for (std::string router : {"topk", "aux_free"}) {
+    auto m = Model::compile(moe_classifier(router), 11);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    events::Bus bus;
+    std::vector<double> maxvio;
+    std::vector<double> losses;
+    std::vector<int64_t> window(8, 0);  // expert load summed over steps 51-100
+    bus.subscribe([&](const events::Event& e) {
+      if (auto* l = std::get_if<events::ExpertLoad>(&e)) {
+        maxvio.push_back(l->max_vio);
+        if (l->step > 50)
+          for (size_t j = 0; j < 8; ++j) window[j] += l->after[j];
+        EXPECT_EQ(l->before.size(), 8u);
+        EXPECT_NEAR(l->active_per_token, 2.0, 1e-9);  // capacity 2: nothing dropped
+      }
+      if (auto* s = std::get_if<events::TrainStep>(&e)) losses.push_back(s->loss);
+    });
+    TrainOptions t;
+    t.batch = 64;
+    t.seed = 1;
+    t.bus = &bus;
+    auto r = train(**m, *data, t);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(maxvio.size(), 100u);
+    double sum = 0;
+    for (size_t i = 50; i < 100; ++i) sum += maxvio[i];
+    late_maxvio[router] = sum / 50;
+    double mean = 0, top = 0;
+    for (auto v : window) mean += double(v) / 8, top = std::max(top, double(v));
+    window_maxvio[router] = (top - mean) / mean;
+    EXPECT_GT(r->val.accuracy, 0.6) << router;
+  }
+  std::printf("MaxVio, steps 51-100: per step (mean) no balancing %.3f, aux-loss-free %.3f; of the summed load %.3f vs %.3f\n",
+              late_maxvio["topk"], late_maxvio["aux_free"], window_maxvio["topk"], window_maxvio["aux_free"]);
+  EXPECT_LT(late_maxvio["aux_free"], late_maxvio["topk"]);
+  EXPECT_LT(window_maxvio["aux_free"], 0.75 * window_maxvio["topk"]);
+}
+
+}  // namespace
+}  // namespace engine
