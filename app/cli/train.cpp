@@ -7,9 +7,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "circuit/circuit_file.h"
+#include "circuit/json.h"
 #include "commands.h"
 #include "engine/data.h"
 #include "engine/export.h"
@@ -34,7 +39,35 @@ const char* kTrainUsage =
     "  --checkpoint PATH  write a checkpoint after every epoch\n"
     "  --resume PATH      continue from a checkpoint\n"
     "  --memory-budget F  refuse when the estimate exceeds F x available RAM (0.8)\n"
-    "  --export PATH      write the trained model: .pt (TorchScript) or .onnx (ONNX)\n";
+    "  --export PATH      write the trained model: .pt (TorchScript) or .onnx (ONNX)\n"
+    "  --telemetry PATH   write MoE expert load per layer and step as JSON lines\n";
+
+circuit::Json expert_load_json(const events::ExpertLoad& l) {
+  using circuit::Json;
+  auto ints = [](const std::vector<int64_t>& v) {
+    Json a = Json::array();
+    for (auto x : v) a.push(Json::integer(x));
+    return a;
+  };
+  Json j = Json::object(), gates = Json::array();
+  for (auto g : l.mean_gate) gates.push(Json::number(g));
+  j.set("layer", Json::string(l.layer));
+  j.set("step", Json::integer(l.step));
+  j.set("tokens", Json::integer(l.tokens));
+  j.set("before", ints(l.before));
+  j.set("after", ints(l.after));
+  j.set("dropped", Json::integer(l.dropped));
+  j.set("mean_gate", std::move(gates));
+  j.set("entropy", Json::number(l.entropy));
+  j.set("load_cv", Json::number(l.load_cv));
+  j.set("max_vio", Json::number(l.max_vio));
+  j.set("active_per_token", Json::number(l.active_per_token));
+  if (!l.previous_layer.empty()) {
+    j.set("previous_layer", Json::string(l.previous_layer));
+    j.set("transitions", ints(l.transitions));
+  }
+  return j;
+}
 
 std::string clock(double s) {
   char b[32];
@@ -56,7 +89,7 @@ int doctor(const std::vector<std::string>&) {
 }
 
 int train(const std::vector<std::string>& args) {
-  std::string file, export_path;
+  std::string file, export_path, telemetry_path;
   engine::DataOptions data;
   data.name.clear();
   engine::TrainOptions o;
@@ -93,6 +126,7 @@ int train(const std::vector<std::string>& args) {
     else if (a == "--resume") o.resume = value("--resume");
     else if (a == "--export") export_path = value("--export");
     else if (a == "--memory-budget") o.memory_budget = number("--memory-budget");
+    else if (a == "--telemetry") telemetry_path = value("--telemetry");
     else if (a == "-h" || a == "--help") return std::fputs(kTrainUsage, stdout), 0;
     else if (file.empty() && a.rfind("--", 0) != 0) file = a;
     else {
@@ -146,6 +180,36 @@ int train(const std::vector<std::string>& args) {
     } else if (auto* ep = std::get_if<events::EpochEnd>(&e)) {
       std::fprintf(stderr, "%sepoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.2f%% (%.1f s)\n", tty ? "\r\033[K" : "",
                    ep->epoch, ep->epochs, ep->train_loss, ep->val_loss, 100 * ep->val_accuracy, ep->seconds);
+    }
+  });
+  // Expert load: summed per MoE layer over each epoch for the summary, every event to the file.
+  struct EpochLoad {
+    std::vector<int64_t> after;
+    int64_t dropped = 0, steps = 0;
+    double max_vio = 0, entropy = 0, active = 0;
+  };
+  std::map<std::string, EpochLoad> epoch_load;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> telemetry(nullptr, &std::fclose);
+  if (!telemetry_path.empty()) {
+    telemetry.reset(std::fopen(telemetry_path.c_str(), "w"));
+    if (!telemetry) return std::fprintf(stderr, "%s: cannot write: %s\n", telemetry_path.c_str(), std::strerror(errno)), 2;
+  }
+  bus.subscribe([&](const events::Event& e) {
+    if (auto* l = std::get_if<events::ExpertLoad>(&e)) {
+      EpochLoad& s = epoch_load[l->layer];
+      s.after.resize(l->after.size(), 0);
+      for (size_t k = 0; k < l->after.size(); ++k) s.after[k] += l->after[k];
+      s.dropped += l->dropped, ++s.steps, s.max_vio += l->max_vio, s.entropy += l->entropy, s.active += l->active_per_token;
+      if (telemetry) std::fprintf(telemetry.get(), "%s", circuit::write_json_line(expert_load_json(*l)).c_str());
+    } else if (std::holds_alternative<events::EpochEnd>(e)) {
+      for (auto& [layer, s] : epoch_load) {
+        std::string load;
+        for (size_t k = 0; k < s.after.size(); ++k) load += (k ? " " : "") + std::to_string(s.after[k]);
+        double n = double(std::max<int64_t>(s.steps, 1));
+        std::fprintf(stderr, "  %s: tokens per expert [%s]  dropped %lld  mean per step: MaxVio %.2f, entropy %.2f, experts/token %.2f\n",
+                     layer.c_str(), load.c_str(), (long long)s.dropped, s.max_vio / n, s.entropy / n, s.active / n);
+      }
+      epoch_load.clear();
     }
   });
   o.bus = &bus;

@@ -351,6 +351,13 @@ void write(std::string& out, const Json& j, int indent, size_t used) {
 
 Result<Json> parse_json(std::string_view text) { return Parser(text).document(); }
 
+std::string write_json_line(const Json& j) {
+  std::string out;
+  write_inline(out, j);
+  out += '\n';
+  return out;
+}
+
 std::string write_json(const Json& j) {
   std::string out;
   write(out, j, 0, 0);

@@ -45,5 +45,7 @@ struct Json {
 Result<Json> parse_json(std::string_view text);
 /// Writes JSON with 2-space indentation; short arrays and objects stay on one line.
 std::string write_json(const Json& j);
+/// Writes JSON on one line followed by a newline (JSON lines).
+std::string write_json_line(const Json& j);
 
 }  // namespace circuit

@@ -251,9 +251,10 @@ struct Emitter {
     } else if (op == "block") {
       return graph(*n.body, *info.body, in, P, ind);
     } else if (op == "moe") {
-      if (S("router") != "topk" || I("zero_experts") || I("copy_experts") || I("constant_experts") || B("gating_residual")) {
-        error = "node `" + P.substr(0, P.size() - 2) + "`: only top-k MoE routing without MoE++ experts or gating residuals "
-                "is exported to TorchScript so far";
+      bool aux_free = S("router") == "aux_free";
+      if ((S("router") != "topk" && !aux_free) || I("zero_experts") || I("copy_experts") || I("constant_experts") || B("gating_residual")) {
+        error = "node `" + P.substr(0, P.size() - 2) + "`: only top-k and aux_free MoE routing without MoE++ experts or "
+                "gating residuals is exported to TorchScript so far";
         return {};
       }
       int64_t d = t.axes.back().size.n, E = I("experts"), K = I("k"), shared = I("shared_experts");
@@ -267,7 +268,13 @@ struct Emitter {
       line(ind, tok + " = " + x + ".reshape([-1, " + std::to_string(d) + "])");
       line(ind, N + " = " + tok + ".size(0)");
       line(ind, pr + " = torch.softmax(torch.linear(" + tok + ", " + self("router__weight") + "), -1)");
-      line(ind, gate + ", " + idx + " = " + pr + ".topk(" + std::to_string(K) + ", -1)");
+      if (aux_free) {
+        // The selection bias chooses the experts; the gates are the unbiased probabilities.
+        line(ind, idx + " = (" + pr + " + " + self("selection_bias") + ").topk(" + std::to_string(K) + ", -1)[1]");
+        line(ind, gate + " = " + pr + ".gather(1, " + idx + ")");
+      } else {
+        line(ind, gate + ", " + idx + " = " + pr + ".topk(" + std::to_string(K) + ", -1)");
+      }
       if (B("renormalize")) line(ind, gate + " = " + gate + " / " + gate + ".sum(-1, True)");
       line(ind, fe + " = " + idx + ".reshape([-1])");
       line(ind, ft + " = torch.arange(" + N + ").repeat_interleave(" + std::to_string(K) + ")");
