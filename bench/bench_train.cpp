@@ -1,0 +1,503 @@
+// Training throughput of the engine against PyTorch in Python, on the same machine, threads,
+// BLAS, architecture, batch size, optimizer and data. Ours: the example circuit compiled by
+// engine::Model, trained with a timing loop around Model::forward + cross-entropy + backward +
+// torch::optim::AdamW (lr 1e-3, weight decay 0.01). Peer: bench/peer_train.py, the same network
+// written with torch.nn and the same loop, run by Debian's /usr/bin/python3 (python3-torch, the
+// same LibTorch 1.13 build we link). Both index batches from a pre-built tensor of real
+// Fashion-MNIST images; data loading is outside the timed region.
+//
+// The two run one after the other, never at once, and their repeats are interleaved (ours, peer,
+// peer, ours, ...) so that load from other processes hits both alike. Each row reports the
+// median steps/s of the repeats and the ratio of the medians.
+//
+// Model FLOP/s: the IR's forward FLOPs per example (multiply-add = 2) x 3 (backward is about
+// twice the forward) x examples/s, against a measured 1024x1024 float matmul peak.
+//
+//   build/bench/bench_train [--threads N] [--models mlp,cnn] [--batches 64,256] [--repeats R]
+//                           [--warmup W] [--seconds S] [--breakdown] [--no-peer]
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "circuit/analysis.h"
+#include "circuit/circuit_file.h"
+#include "circuit/json.h"
+#include "engine/data.h"
+#include "engine/model.h"
+#include "engine/train.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+torch::Tensor to_tensor(const engine::HostArray& a) {
+  if (a.is_int) return torch::from_blob(const_cast<int64_t*>(a.i64.data()), a.shape, torch::kLong).clone();
+  return torch::from_blob(const_cast<float*>(a.f32.data()), a.shape, torch::kFloat32).clone();
+}
+
+// 1024x1024 float matmul in GFLOP/s (2 * 1024^3 per product) after 3 warm-ups: the best of 50
+// (the machine's peak; this VM's speed wanders by tens of percent) and the median.
+std::pair<double, double> matmul_gflops() {
+  torch::Tensor a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
+  for (int i = 0; i < 3; ++i) torch::matmul(a, b);
+  std::vector<double> t;
+  for (int i = 0; i < 50; ++i) {
+    auto s = Clock::now();
+    torch::Tensor c = torch::matmul(a, b);
+    t.push_back(seconds_since(s));
+  }
+  double flop = 2.0 * 1024 * 1024 * 1024;
+  return {flop / *std::min_element(t.begin(), t.end()) / 1e9, flop / median(t) / 1e9};
+}
+
+// ---- load from other processes ----------------------------------------------------------------
+
+// CPU time used by the whole machine (/proc/stat) and by this process and its waited-for
+// children (the peer, once it has exited), so a row can say how many cores others took from it.
+// On this 2-core machine a compiler holding one core slows a 2-thread OpenMP run many times
+// over (threads wait at every parallel region for a descheduled sibling), so a row measured
+// under load says so.
+struct CpuSnap {
+  double machine = 0, ours = 0;
+  Clock::time_point t = Clock::now();
+};
+CpuSnap cpu_snap() {
+  CpuSnap s;
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  f >> cpu >> user >> nice >> sys >> idle >> iowait >> irq >> softirq >> steal;
+  s.machine = (user + nice + sys + irq + softirq + steal) / double(sysconf(_SC_CLK_TCK));
+  auto add = [&](int who) {
+    rusage u{};
+    getrusage(who, &u);
+    s.ours += double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  };
+  add(RUSAGE_SELF);
+  add(RUSAGE_CHILDREN);
+  return s;
+}
+// Average cores busy with other processes between two snapshots.
+double other_cores(const CpuSnap& a, const CpuSnap& b) {
+  double wall = std::chrono::duration<double>(b.t - a.t).count();
+  return wall > 0 ? std::max(0.0, (b.machine - a.machine) - (b.ours - a.ours)) / wall : 0;
+}
+
+// ---- the peer: bench/peer_train.py --serve, talked to over two pipes -------------------------
+
+class Peer {
+ public:
+  // Starts the peer; on failure `error()` says why and every request returns nothing.
+  Peer(const std::string& model, int64_t batch, int threads) {
+    std::string script = std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_train.py";
+    std::vector<std::string> args = {"/usr/bin/python3", script, model, std::to_string(batch), std::to_string(threads), "--serve"};
+    int to[2], from[2];
+    if (pipe(to) != 0 || pipe(from) != 0) {
+      error_ = "pipe failed";
+      return;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, to[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, from[1], 1);
+    for (int fd : {to[0], to[1], from[0], from[1]}) posix_spawn_file_actions_addclose(&fa, fd);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(to[0]);
+    close(from[1]);
+    if (rc != 0) {
+      close(to[1]);
+      close(from[0]);
+      pid_ = -1;
+      error_ = "cannot start /usr/bin/python3: " + std::string(std::strerror(rc));
+      return;
+    }
+    in_ = fdopen(to[1], "w");
+    out_ = fdopen(from[0], "r");
+    auto hello = read();
+    if (!hello || !hello->get("ready")) {
+      error_ = "the peer did not start (is python3-torch installed? run " + script + " by hand to see why)";
+      return;
+    }
+    if (auto* t = hello->get("threads")) threads_ = int(t->i);
+    if (auto* b = hello->get("blas"))
+      for (auto& lib : b->items) blas_ += (blas_.empty() ? "" : " ") + lib.s;
+    if (auto* v = hello->get("torch")) torch_ = v->s;
+    ok_ = true;
+  }
+  ~Peer() {
+    if (in_) {
+      std::fputs("quit\n", in_);
+      std::fclose(in_);
+    }
+    if (out_) std::fclose(out_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+  int threads() const { return threads_; }
+  const std::string& blas() const { return blas_; }
+  const std::string& torch_version() const { return torch_; }
+
+  // Sends one command and returns the number in field `key` of the answer.
+  std::optional<double> ask(const std::string& command, const char* key) {
+    if (!ok_) return std::nullopt;
+    std::fputs((command + "\n").c_str(), in_);
+    std::fflush(in_);
+    auto j = read();
+    const circuit::Json* v = j ? j->get(key) : nullptr;
+    if (!v || !v->is_number()) {
+      ok_ = false;
+      error_ = "the peer gave no `" + std::string(key) + "` for `" + command + "`";
+      return std::nullopt;
+    }
+    return v->kind == circuit::Json::Kind::Int ? double(v->i) : v->f;
+  }
+
+ private:
+  std::optional<circuit::Json> read() {
+    std::string line;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, out_)) {
+      line += buf;
+      if (!line.empty() && line.back() == '\n') break;
+    }
+    auto j = circuit::parse_json(line);
+    if (!j) return std::nullopt;
+    return std::move(*j);
+  }
+
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+  bool ok_ = false;
+  int threads_ = 0;
+  std::string error_, blas_, torch_;
+};
+
+// ---- our side ---------------------------------------------------------------------------------
+
+struct Ours {
+  std::unique_ptr<engine::Model> model;
+  std::unique_ptr<torch::optim::AdamW> opt;
+  torch::Tensor x, y;
+  int64_t batch = 0, per_epoch = 0, k = 0;  // k: batch counter, carried on as in a training loop
+
+  std::pair<torch::Tensor, torch::Tensor> next() {
+    int64_t s = (k++ % per_epoch) * batch;
+    return {x.narrow(0, s, batch), y.narrow(0, s, batch)};
+  }
+  void step() {
+    auto [xb, yb] = next();
+    opt->zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward({xb})[0], yb);
+    loss.backward();
+    opt->step();
+  }
+  void forward() {
+    auto [xb, yb] = next();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward({xb})[0], yb);
+  }
+  void forward_backward() {
+    auto [xb, yb] = next();
+    opt->zero_grad();
+    torch::nn::functional::cross_entropy(model->forward({xb})[0], yb).backward();
+  }
+  // Calls per second over n calls of f.
+  double rate(int n, void (Ours::*f)()) {
+    auto t = Clock::now();
+    for (int i = 0; i < n; ++i) (this->*f)();
+    return double(n) / seconds_since(t);
+  }
+};
+
+// Interleaved repeats: ours then the peer's on even repeats, the peer's then ours on odd ones.
+// A short pause at each hand-over lets the other side's OpenMP threads stop spinning.
+struct Pair {
+  std::vector<double> ours, peer;
+};
+Pair interleave(Ours& o, Peer* p, int repeats, int steps, void (Ours::*f)(), const std::string& peer_cmd) {
+  Pair r;
+  auto run_ours = [&] { r.ours.push_back(o.rate(steps, f)); };
+  auto run_peer = [&] {
+    if (!p || !p->ok()) return;
+    if (auto v = p->ask(peer_cmd + " " + std::to_string(steps), "rate")) r.peer.push_back(*v);
+  };
+  for (int i = 0; i < repeats; ++i) {
+    if (i % 2 == 0) {
+      run_ours();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      run_peer();
+    } else {
+      run_peer();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      run_ours();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return r;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string spread(const std::vector<double>& v) {
+  if (v.empty()) return "n/a";
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return fmt("%.1f", *lo) + ".." + fmt("%.1f", *hi);
+}
+
+struct Options {
+  int threads = 0, repeats = 9, warmup = 5;
+  double seconds = 1.0;
+  bool breakdown = false, peer = true;
+  std::vector<std::string> models = {"mlp", "cnn"};
+  std::vector<int64_t> batches = {64, 256};
+};
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: bench_train [--threads N] [--models mlp,cnn] [--batches 64,256] [--repeats R] [--warmup W]\n"
+               "                   [--seconds S] [--breakdown] [--no-peer]\n"
+               "  --threads   LibTorch threads for both sides (default: every core)\n"
+               "  --repeats   timed repeats per side, interleaved with the peer's (default 9; median reported)\n"
+               "  --warmup    untimed steps before timing (default 5)\n"
+               "  --seconds   target length of one repeat; sets the steps per repeat (default 1.0)\n"
+               "  --breakdown also time forward + loss alone, forward + loss + backward alone, and engine::train()\n"
+               "  --no-peer   ours only\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(usage());
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") o.threads = std::atoi(value().c_str());
+    else if (a == "--repeats") o.repeats = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--warmup") o.warmup = std::max(0, std::atoi(value().c_str()));
+    else if (a == "--seconds") o.seconds = std::max(0.01, std::atof(value().c_str()));
+    else if (a == "--models") o.models = split_list(value());
+    else if (a == "--batches") {
+      o.batches.clear();
+      for (auto& b : split_list(value())) o.batches.push_back(std::max<int64_t>(1, std::atoll(b.c_str())));
+    } else if (a == "--breakdown") o.breakdown = true;
+    else if (a == "--no-peer") o.peer = false;
+    else return usage();
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);  // a peer that died must not take us with it when we write to it
+  engine::RuntimeInfo rt = engine::configure_runtime(o.threads);
+  engine::DataOptions dopt;
+  dopt.train_limit = 6400;
+  auto data = engine::load_dataset(dopt);
+  if (!data) {
+    std::fprintf(stderr, "bench_train: %s\n", data.error().message.c_str());
+    return 1;
+  }
+  torch::Tensor x = to_tensor(data->train.x), y = to_tensor(data->train.y);
+  auto [peak, peak_median] = matmul_gflops();
+  CpuSnap idle0 = cpu_snap();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  double load_before = other_cores(idle0, cpu_snap());
+
+  std::printf("machine: %d threads of %d cores; LibTorch %s; BLAS %s; %s\n", rt.threads, rt.cores, rt.torch_version.c_str(),
+              rt.blas.c_str(), rt.parallel.c_str());
+  std::printf("matmul peak (1024x1024 float, %d threads, ours): %.1f GFLOP/s best of 50 (median %.1f)\n", rt.threads, peak, peak_median);
+  std::printf("data: %s\n", data->protocol.c_str());
+  std::printf("other processes before start: %.2f of %d cores busy%s\n", load_before, rt.cores,
+              load_before > 0.2 ? "  (machine busy: multi-threaded numbers will be low and noisy)" : "");
+  std::printf("loop: zero_grad, forward, cross-entropy, backward, AdamW(lr 1e-3, wd 0.01) step; %d warm-up steps;\n"
+              "      median of %d repeats of ~%.1f s per side, ours and the peer interleaved; model FLOPs = 3 x IR forward\n\n",
+              o.warmup, o.repeats, o.seconds);
+  std::fflush(stdout);
+
+  struct Row {
+    std::string model;
+    int64_t batch;
+    double ours, peer, gflops, pct, others;
+    std::string ours_spread, peer_spread, ratio_spread;
+    std::vector<std::string> notes;
+  };
+  std::vector<Row> rows;
+  std::string peer_facts;
+
+  for (const std::string& name : o.models) {
+    std::string path = std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + name + ".circuit.json";
+    auto circ = circuit::load_circuit(path);
+    if (!circ) {
+      std::fprintf(stderr, "bench_train: %s\n", circ.error().message.c_str());
+      return 1;
+    }
+    int64_t flops = circuit::analyze(*circ).total.flops;  // forward, per example
+    for (int64_t batch : o.batches) {
+      CpuSnap row_start = cpu_snap();
+      Ours ours;
+      auto m = engine::Model::compile(*circ, 0);
+      if (!m) {
+        std::fprintf(stderr, "bench_train: %s: %s\n", path.c_str(), m.error().message.c_str());
+        return 1;
+      }
+      ours.model = std::move(*m);
+      ours.model->set_training(true);
+      ours.opt = std::make_unique<torch::optim::AdamW>(ours.model->module().parameters(),
+                                                       torch::optim::AdamWOptions(1e-3).weight_decay(0.01));
+      ours.x = x, ours.y = y, ours.batch = batch, ours.per_epoch = x.size(0) / batch;
+      if (ours.per_epoch < 1) {
+        std::fprintf(stderr, "bench_train: batch %lld exceeds the %lld training examples\n", (long long)batch, (long long)x.size(0));
+        return 1;
+      }
+
+      // Warm-up, then size a repeat to about `seconds` from our own step time.
+      for (int i = 0; i < o.warmup; ++i) ours.step();
+      double per_step = 1.0 / ours.rate(std::max(2, o.warmup), &Ours::step);
+      int steps = std::max(3, int(o.seconds / per_step + 0.5));
+
+      std::unique_ptr<Peer> peer;
+      Row row{name, batch, 0, 0, 0, 0, 0, "", "", "", {}};
+      if (o.peer) {
+        peer = std::make_unique<Peer>(name, batch, rt.threads);
+        if (peer->ok()) {
+          peer->ask("step " + std::to_string(o.warmup), "rate");  // the peer's warm-up
+          if (peer_facts.empty()) {
+            auto g = peer->ask("matmul", "gflops");  // best of 50
+            peer_facts = "peer: /usr/bin/python3, torch " + peer->torch_version() + ", " + std::to_string(peer->threads()) +
+                         " threads, BLAS mapped: " + peer->blas() + "; matmul peak " + (g ? fmt("%.1f", *g) : "n/a") + " GFLOP/s best of 50";
+          }
+        }
+        if (!peer->ok()) row.notes.push_back("peer: " + peer->error());
+      }
+
+      Pair r = interleave(ours, peer.get(), o.repeats, steps, &Ours::step, "step");
+      row.ours = median(r.ours);
+      row.peer = median(r.peer);
+      row.ours_spread = spread(r.ours);
+      row.peer_spread = spread(r.peer);
+      std::vector<double> ratios;
+      for (size_t i = 0; i < r.ours.size() && i < r.peer.size(); ++i) ratios.push_back(r.ours[i] / r.peer[i]);
+      row.ratio_spread = ratios.empty() ? "n/a" : fmt("%.2f", *std::min_element(ratios.begin(), ratios.end())) + ".." +
+                                                      fmt("%.2f", *std::max_element(ratios.begin(), ratios.end()));
+      row.gflops = 3.0 * double(flops) * double(batch) * row.ours / 1e9;
+      row.pct = 100.0 * row.gflops / peak;
+      row.notes.push_back(std::to_string(steps) + " steps per repeat; IR forward " + fmt("%.2f", double(flops) / 1e6) +
+                          " MFLOP/example");
+
+      if (o.breakdown) {
+        Pair f = interleave(ours, peer.get(), o.repeats, steps, &Ours::forward, "forward");
+        Pair fb = interleave(ours, peer.get(), o.repeats, steps, &Ours::forward_backward, "fwdbwd");
+        auto ms = [](const std::vector<double>& v) { return v.empty() ? 0.0 : 1e3 / median(v); };
+        double of = ms(f.ours), ofb = ms(fb.ours), os = ms(r.ours), pf = ms(f.peer), pfb = ms(fb.peer), ps = ms(r.peer);
+        row.notes.push_back("ms/step   forward+loss  backward  optimizer  total:  ours " + fmt("%.3f", of) + "  " + fmt("%.3f", ofb - of) +
+                            "  " + fmt("%.3f", os - ofb) + "  " + fmt("%.3f", os) + "   pytorch " + fmt("%.3f", pf) + "  " +
+                            fmt("%.3f", pfb - pf) + "  " + fmt("%.3f", ps - pfb) + "  " + fmt("%.3f", ps));
+        peer.reset();  // the peer's threads must not compete with engine::train below
+
+        // The product path: engine::train() on the same data (shuffled gather, LR schedule, gradient
+        // clipping, loss.item() and per-step accuracy for the events bus), timed from the bus's
+        // own events: mean step interval within epochs after the warm-up steps, so the epoch-end
+        // evaluation falls outside. Enough epochs for about as many steps as two repeats.
+        auto fresh = engine::Model::compile(*circ, 0);
+        events::Bus bus;
+        std::vector<std::pair<Clock::time_point, int>> at;  // (time, epoch) of each step
+        bus.subscribe([&](const events::Event& e) {
+          if (auto* st = std::get_if<events::TrainStep>(&e)) at.push_back({Clock::now(), st->epoch});
+        });
+        engine::TrainOptions t;
+        t.batch = batch;
+        t.bus = &bus;
+        t.epochs = int(std::clamp<int64_t>((2 * steps + ours.per_epoch - 1) / ours.per_epoch, 1, 20));
+        auto tr = engine::train(**fresh, *data, t);
+        double sum = 0;
+        int n = 0;
+        for (size_t i = size_t(std::max(1, o.warmup)); i < at.size(); ++i)
+          if (at[i].second == at[i - 1].second) sum += std::chrono::duration<double>(at[i].first - at[i - 1].first).count(), ++n;
+        if (tr && n > 0)
+          row.notes.push_back("engine::train() with events bus: " + fmt("%.1f", double(n) / sum) + " steps/s (" + std::to_string(n) +
+                              " steps timed over " + std::to_string(t.epochs) + " epochs; not interleaved)");
+        else
+          row.notes.push_back("engine::train(): " + (tr ? std::string("too few steps to time") : tr.error().message));
+      }
+      peer.reset();  // waits for it, so its CPU time counts as ours below
+      row.others = other_cores(row_start, cpu_snap());
+      rows.push_back(row);
+      std::printf("  measured %s batch %lld: ours %.1f, pytorch %s steps/s\n", name.c_str(), (long long)batch, row.ours,
+                  r.peer.empty() ? "n/a" : fmt("%.1f", row.peer).c_str());
+      std::fflush(stdout);
+    }
+  }
+
+  std::printf("\n%-6s %6s %14s %17s %20s %14s %18s %14s\n", "model", "batch", "ours steps/s", "pytorch steps/s", "ratio ours/pytorch",
+              "model GFLOP/s", "% of matmul peak", "others' cores");
+  for (auto& r : rows)
+    std::printf("%-6s %6lld %14.1f %17s %20s %14.2f %17.1f%% %14.2f\n", r.model.c_str(), (long long)r.batch, r.ours,
+                r.peer > 0 ? fmt("%.1f", r.peer).c_str() : "n/a", r.peer > 0 ? fmt("%.3f", r.ours / r.peer).c_str() : "n/a", r.gflops,
+                r.pct, r.others);
+  bool loaded = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.others > 0.2; });
+  if (loaded)
+    std::printf("LOAD: other processes kept more than 0.2 cores busy during some rows (last column): their speeds, and\n"
+                "      their %% of the peak measured at start, are not this machine's; the interleaved ratio is still\n"
+                "      meaningful. Re-run on a quiet machine.\n");
+  std::printf("\nspread over repeats (min..max):\n");
+  for (auto& r : rows) {
+    std::printf("%-6s %6lld  ours %s  pytorch %s  per-pair ratio %s\n", r.model.c_str(), (long long)r.batch, r.ours_spread.c_str(),
+                r.peer_spread.c_str(), r.ratio_spread.c_str());
+    for (auto& n : r.notes) std::printf("               %s\n", n.c_str());
+  }
+  std::printf("\nmachine: %d threads, BLAS %s, matmul peak %.1f GFLOP/s best of 50, median %.1f (ours)\n", rt.threads,
+              rt.blas.c_str(), peak, peak_median);
+  if (!peer_facts.empty()) std::printf("%s\n", peer_facts.c_str());
+  return 0;
+}
