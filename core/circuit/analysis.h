@@ -47,6 +47,31 @@ struct GraphAnalysis {
   std::vector<Diagnostic> diagnostics(const Graph& g, const std::string& prefix = "") const;
 };
 
+/// Walks an analysed graph in topological order, passing values of any kind (a tensor, a
+/// variable name in generated code) along its edges. `inputs` are bound to the `input` nodes in
+/// order; `visit(node_index, input_values, input_types)` returns the node's output values.
+/// Returns the values of the graph's outputs.
+template <class V, class Visit>
+std::vector<V> walk(const Graph& g, const GraphAnalysis& a, const std::vector<V>& inputs, Visit&& visit) {
+  std::vector<std::vector<V>> vals(g.nodes.size());
+  for (size_t k = 0; k < a.inputs.size() && k < inputs.size(); ++k) vals[size_t(a.inputs[k])] = {inputs[k]};
+  std::vector<V> in;
+  std::vector<TensorType> types;
+  for (int i : a.order) {
+    if (g.nodes[size_t(i)].op == "input") continue;
+    in.clear(), types.clear();
+    for (size_t q = 0; q < g.nodes[size_t(i)].inputs.size(); ++q) {
+      auto [src, port] = a.sources[size_t(i)][q];
+      in.push_back(vals[size_t(src)][size_t(port)]);
+      types.push_back(a.nodes[size_t(src)].outputs[size_t(port)]);
+    }
+    vals[size_t(i)] = visit(i, in, types);
+  }
+  std::vector<V> out;
+  for (auto& r : g.outputs) out.push_back(vals[size_t(g.find(r.node))][size_t(r.port)]);
+  return out;
+}
+
 /// Full analysis of a graph with symbols bound by `b`.
 GraphAnalysis analyze(const Graph& g, const Bindings& b);
 /// Full analysis of a circuit (its symbols, `batch` = 1).

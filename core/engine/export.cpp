@@ -55,24 +55,17 @@ struct Emitter {
   // prefix ("" or "ffn__"). Returns the variables holding the graph's outputs.
   std::vector<std::string> graph(const circuit::Graph& g, const circuit::GraphAnalysis& a, const std::vector<std::string>& inputs,
                                  const std::string& p, int ind) {
-    std::vector<std::vector<std::string>> vars(g.nodes.size());
-    for (size_t k = 0; k < a.inputs.size() && k < inputs.size(); ++k) vars[size_t(a.inputs[k])] = {inputs[k]};
-    for (int i : a.order) {
+    auto outs = circuit::walk<std::string>(g, a, inputs, [&](int i, const std::vector<std::string>& in, const std::vector<TensorType>& types) {
       const circuit::Node& n = g.nodes[size_t(i)];
-      if (n.op == "input") continue;
-      std::vector<std::string> in;
-      std::vector<TensorType> types;
-      for (size_t q = 0; q < n.inputs.size(); ++q) {
-        auto [src, port] = a.sources[size_t(i)][q];
-        in.push_back(vars[size_t(src)][size_t(port)]);
-        types.push_back(a.nodes[size_t(src)].outputs[size_t(port)]);
+      const circuit::NodeInfo& info = a.nodes[size_t(i)];
+      // After an error, keep the walk going with placeholders; the error is reported once.
+      if (error.empty()) {
+        auto v = node(n, *circuit::find_op(n.op), info, in, types, p + n.name + "__", ind);
+        if (error.empty()) return v;
       }
-      vars[size_t(i)] = node(n, *circuit::find_op(n.op), a.nodes[size_t(i)], in, types, p + n.name + "__", ind);
-      if (!error.empty()) return {};
-    }
-    std::vector<std::string> outs;
-    for (auto& r : g.outputs) outs.push_back(vars[size_t(g.find(r.node))][size_t(r.port)]);
-    return outs;
+      return std::vector<std::string>(info.outputs.size());
+    });
+    return error.empty() ? outs : std::vector<std::string>{};
   }
 
   std::vector<std::string> node(const circuit::Node& n, const circuit::OpDef& def, const circuit::NodeInfo& info,

@@ -355,24 +355,16 @@ struct Site {
 
 std::vector<std::string> Onnx::graph(const circuit::Graph& g, const circuit::GraphAnalysis& a, const std::vector<std::string>& inputs,
                                      const std::string& path, const std::string& prefix) {
-  std::vector<std::vector<std::string>> vars(g.nodes.size());
-  for (size_t k = 0; k < a.inputs.size() && k < inputs.size(); ++k) vars[size_t(a.inputs[k])] = {inputs[k]};
-  for (int i : a.order) {
-    const circuit::Node& n = g.nodes[size_t(i)];
-    if (n.op == "input") continue;
-    std::vector<std::string> in;
-    std::vector<TensorType> types;
-    for (size_t q = 0; q < n.inputs.size(); ++q) {
-      auto [src, port] = a.sources[size_t(i)][q];
-      in.push_back(vars[size_t(src)][size_t(port)]);
-      types.push_back(a.nodes[size_t(src)].outputs[size_t(port)]);
+  auto outs = circuit::walk<std::string>(g, a, inputs, [&](int i, const std::vector<std::string>& in, const std::vector<TensorType>& types) {
+    const circuit::NodeInfo& info = a.nodes[size_t(i)];
+    // After an error, keep the walk going with placeholders; the error is reported once.
+    if (error.empty()) {
+      auto v = emit(g.nodes[size_t(i)], info, in, types, path, prefix);
+      if (error.empty()) return v;
     }
-    vars[size_t(i)] = emit(n, a.nodes[size_t(i)], in, types, path, prefix);
-    if (!error.empty()) return {};
-  }
-  std::vector<std::string> outs;
-  for (auto& r : g.outputs) outs.push_back(vars[size_t(g.find(r.node))][size_t(r.port)]);
-  return outs;
+    return std::vector<std::string>(info.outputs.size());
+  });
+  return error.empty() ? outs : std::vector<std::string>{};
 }
 
 std::vector<std::string> Onnx::emit(const circuit::Node& n, const circuit::NodeInfo& info, const std::vector<std::string>& in,
