@@ -6,9 +6,13 @@
 // same LibTorch 1.13 build we link). Both index batches from a pre-built tensor of real
 // Fashion-MNIST images; data loading is outside the timed region.
 //
-// The two run one after the other, never at once, and their repeats are interleaved (ours, peer,
-// peer, ours, ...) so that load from other processes hits both alike. Each row reports the
-// median steps/s of the repeats and the ratio of the medians.
+// Every row (model, batch) is measured in a fresh process on both sides: this program runs
+// itself with --row for each, and that child starts its own peer. A step's speed depends on the
+// state glibc's allocator has reached (a CNN at batch 64 trains ~1.5x faster in a process that
+// has already trained at batch 256), so rows must not inherit each other's heap. Within a row
+// the two sides never run at once, and their repeats are interleaved (ours, peer, peer, ours,
+// ...) so that load from other processes hits both alike. Each row reports the median steps/s of
+// the repeats and the ratio of the medians.
 //
 // Model FLOP/s: the IR's forward FLOPs per example (multiply-add = 2) x 3 (backward is about
 // twice the forward) x examples/s, against a measured 1024x1024 float matmul peak.
@@ -28,7 +32,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -47,6 +50,7 @@ extern char** environ;
 
 namespace {
 
+using circuit::Json;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -64,6 +68,27 @@ std::vector<std::string> split_list(const std::string& s) {
   for (std::string item; std::getline(ss, item, ',');)
     if (!item.empty()) out.push_back(item);
   return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+double number(const Json* j) { return !j ? 0 : j->kind == Json::Kind::Int ? double(j->i) : j->f; }
+
+std::vector<double> numbers(const Json* j) {
+  std::vector<double> v;
+  if (j)
+    for (auto& x : j->items) v.push_back(number(&x));
+  return v;
+}
+
+Json array_of(const std::vector<double>& v) {
+  Json a = Json::array();
+  for (double x : v) a.push(Json::number(x));
+  return a;
 }
 
 torch::Tensor to_tensor(const engine::HostArray& a) {
@@ -89,10 +114,10 @@ std::pair<double, double> matmul_gflops() {
 // ---- load from other processes ----------------------------------------------------------------
 
 // CPU time used by the whole machine (/proc/stat) and by this process and its waited-for
-// children (the peer, once it has exited), so a row can say how many cores others took from it.
-// On this 2-core machine a compiler holding one core slows a 2-thread OpenMP run many times
-// over (threads wait at every parallel region for a descheduled sibling), so a row measured
-// under load says so.
+// descendants (a row's process and its peer, once they have exited), so a row can say how many
+// cores others took from it. On this 2-core machine a compiler holding one core slows a 2-thread
+// OpenMP run many times over (threads wait at every parallel region for a descheduled sibling),
+// so a row measured under load says so.
 struct CpuSnap {
   double machine = 0, ours = 0;
   Clock::time_point t = Clock::now();
@@ -119,102 +144,130 @@ double other_cores(const CpuSnap& a, const CpuSnap& b) {
   return wall > 0 ? std::max(0.0, (b.machine - a.machine) - (b.ours - a.ours)) / wall : 0;
 }
 
-// ---- the peer: bench/peer_train.py --serve, talked to over two pipes -------------------------
+// ---- child processes ----------------------------------------------------------------------------
 
-class Peer {
+// A process started with pipes to its stdin (optional) and from its stdout; stderr is shared.
+class Child {
  public:
-  // Starts the peer; on failure `error()` says why and every request returns nothing.
-  Peer(const std::string& model, int64_t batch, int threads) {
-    std::string script = std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_train.py";
-    std::vector<std::string> args = {"/usr/bin/python3", script, model, std::to_string(batch), std::to_string(threads), "--serve"};
-    int to[2], from[2];
-    if (pipe(to) != 0 || pipe(from) != 0) {
+  Child(std::vector<std::string> args, bool with_stdin) {
+    int to[2] = {-1, -1}, from[2];
+    if ((with_stdin && pipe(to) != 0) || pipe(from) != 0) {
       error_ = "pipe failed";
       return;
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, to[0], 0);
+    if (with_stdin) posix_spawn_file_actions_adddup2(&fa, to[0], 0);
     posix_spawn_file_actions_adddup2(&fa, from[1], 1);
-    for (int fd : {to[0], to[1], from[0], from[1]}) posix_spawn_file_actions_addclose(&fa, fd);
+    for (int fd : {to[0], to[1], from[0], from[1]})
+      if (fd >= 0) posix_spawn_file_actions_addclose(&fa, fd);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
-    close(to[0]);
+    if (with_stdin) close(to[0]);
     close(from[1]);
     if (rc != 0) {
-      close(to[1]);
+      if (with_stdin) close(to[1]);
       close(from[0]);
       pid_ = -1;
-      error_ = "cannot start /usr/bin/python3: " + std::string(std::strerror(rc));
+      error_ = "cannot start " + args[0] + ": " + std::strerror(rc);
       return;
     }
-    in_ = fdopen(to[1], "w");
+    if (with_stdin) in_ = fdopen(to[1], "w");
     out_ = fdopen(from[0], "r");
-    auto hello = read();
-    if (!hello || !hello->get("ready")) {
-      error_ = "the peer did not start (is python3-torch installed? run " + script + " by hand to see why)";
+  }
+  ~Child() { wait(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+  void send(const std::string& line) {
+    if (!in_) return;
+    std::fputs((line + "\n").c_str(), in_);
+    std::fflush(in_);
+  }
+  std::string read_line() {
+    std::string line;
+    char buf[4096];
+    while (out_ && std::fgets(buf, sizeof buf, out_)) {
+      line += buf;
+      if (line.back() == '\n') break;
+    }
+    return line;
+  }
+  std::string read_all() {
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while (out_ && (n = std::fread(buf, 1, sizeof buf, out_)) > 0) text.append(buf, n);
+    return text;
+  }
+  // Closes the pipes and waits for the process; its exit status, or -1.
+  int wait() {
+    if (in_) std::fclose(in_), in_ = nullptr;
+    if (out_) std::fclose(out_), out_ = nullptr;
+    int status = -1;
+    if (pid_ > 0) waitpid(pid_, &status, 0), pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+  std::string error_;
+};
+
+// The peer: bench/peer_train.py --serve, one command per line, one JSON line per answer.
+class Peer {
+ public:
+  Peer(const std::string& model, int64_t batch, int threads)
+      : script_(std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_train.py"),
+        proc_({"/usr/bin/python3", script_, model, std::to_string(batch), std::to_string(threads), "--serve"}, true) {
+    if (!proc_.started()) {
+      error_ = proc_.error();
       return;
     }
-    if (auto* t = hello->get("threads")) threads_ = int(t->i);
-    if (auto* b = hello->get("blas"))
-      for (auto& lib : b->items) blas_ += (blas_.empty() ? "" : " ") + lib.s;
-    if (auto* v = hello->get("torch")) torch_ = v->s;
+    auto hello = circuit::parse_json(proc_.read_line());
+    if (!hello || !hello->get("ready")) {
+      error_ = "the peer did not start (is python3-torch installed? run " + script_ + " by hand to see why)";
+      return;
+    }
+    facts_ = *hello;
     ok_ = true;
   }
   ~Peer() {
-    if (in_) {
-      std::fputs("quit\n", in_);
-      std::fclose(in_);
-    }
-    if (out_) std::fclose(out_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    proc_.send("quit");
+    proc_.wait();
   }
-  Peer(const Peer&) = delete;
-  Peer& operator=(const Peer&) = delete;
 
   bool ok() const { return ok_; }
   const std::string& error() const { return error_; }
-  int threads() const { return threads_; }
-  const std::string& blas() const { return blas_; }
-  const std::string& torch_version() const { return torch_; }
+  const Json& facts() const { return facts_; }
 
   // Sends one command and returns the number in field `key` of the answer.
   std::optional<double> ask(const std::string& command, const char* key) {
     if (!ok_) return std::nullopt;
-    std::fputs((command + "\n").c_str(), in_);
-    std::fflush(in_);
-    auto j = read();
-    const circuit::Json* v = j ? j->get(key) : nullptr;
+    proc_.send(command);
+    auto j = circuit::parse_json(proc_.read_line());
+    const Json* v = j ? j->get(key) : nullptr;
     if (!v || !v->is_number()) {
       ok_ = false;
       error_ = "the peer gave no `" + std::string(key) + "` for `" + command + "`";
       return std::nullopt;
     }
-    return v->kind == circuit::Json::Kind::Int ? double(v->i) : v->f;
+    return number(v);
   }
 
  private:
-  std::optional<circuit::Json> read() {
-    std::string line;
-    char buf[4096];
-    while (std::fgets(buf, sizeof buf, out_)) {
-      line += buf;
-      if (!line.empty() && line.back() == '\n') break;
-    }
-    auto j = circuit::parse_json(line);
-    if (!j) return std::nullopt;
-    return std::move(*j);
-  }
-
-  pid_t pid_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
+  std::string script_;
+  Child proc_;
   bool ok_ = false;
-  int threads_ = 0;
-  std::string error_, blas_, torch_;
+  std::string error_;
+  Json facts_;
 };
 
 // ---- our side ---------------------------------------------------------------------------------
@@ -280,25 +333,105 @@ Pair interleave(Ours& o, Peer* p, int repeats, int steps, void (Ours::*f)(), con
   return r;
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-std::string spread(const std::vector<double>& v) {
-  if (v.empty()) return "n/a";
-  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  return fmt("%.1f", *lo) + ".." + fmt("%.1f", *hi);
-}
-
 struct Options {
   int threads = 0, repeats = 9, warmup = 5;
   double seconds = 1.0;
   bool breakdown = false, peer = true;
   std::vector<std::string> models = {"mlp", "cnn"};
   std::vector<int64_t> batches = {64, 256};
+  std::string row_model;  // --row MODEL BATCH: measure one row in this process (used internally)
+  int64_t row_batch = 0;
 };
+
+// One row, measured in this process (a fresh one: see the top of the file). Returns a JSON
+// object; "error" is set when the row could not be measured.
+Json measure_row(const Options& o, const std::string& name, int64_t batch, int threads) {
+  Json out = Json::object();
+  auto fail = [&](const std::string& m) {
+    out.set("error", Json::string(m));
+    return out;
+  };
+  std::string path = std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + name + ".circuit.json";
+  auto circ = circuit::load_circuit(path);
+  if (!circ) return fail(circ.error().message);
+  engine::DataOptions dopt;
+  dopt.train_limit = 6400;
+  auto data = engine::load_dataset(dopt);
+  if (!data) return fail(data.error().message);
+
+  Ours ours;
+  auto m = engine::Model::compile(*circ, 0);
+  if (!m) return fail(path + ": " + m.error().message);
+  if (auto s = engine::check_fit(**m, *data); !s) return fail(path + ": " + s.error);
+  ours.model = std::move(*m);
+  ours.model->set_training(true);
+  ours.opt = std::make_unique<torch::optim::AdamW>(ours.model->module().parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.01));
+  ours.x = to_tensor(data->train.x), ours.y = to_tensor(data->train.y);
+  ours.batch = batch, ours.per_epoch = ours.x.size(0) / batch;
+  if (ours.per_epoch < 1) return fail("batch " + std::to_string(batch) + " exceeds the " + std::to_string(ours.x.size(0)) + " training examples");
+
+  // Warm-up, then size a repeat to about `seconds` from our own step time.
+  for (int i = 0; i < o.warmup; ++i) ours.step();
+  double per_step = 1.0 / ours.rate(std::max(2, o.warmup), &Ours::step);
+  int steps = std::max(3, int(o.seconds / per_step + 0.5));
+
+  Json notes = Json::array();
+  std::unique_ptr<Peer> peer;
+  if (o.peer) {
+    peer = std::make_unique<Peer>(name, batch, threads);
+    if (peer->ok()) {
+      peer->ask("step " + std::to_string(o.warmup), "rate");  // the peer's warm-up
+      Json facts = peer->facts();
+      if (auto g = peer->ask("matmul", "gflops")) facts.set("matmul_gflops", Json::number(*g));  // best of 50
+      out.set("peer_facts", facts);
+    }
+    if (!peer->ok()) notes.push(Json::string("peer: " + peer->error()));
+  }
+
+  Pair r = interleave(ours, peer.get(), o.repeats, steps, &Ours::step, "step");
+  out.set("ours", array_of(r.ours));
+  out.set("peer", array_of(r.peer));
+  out.set("steps", Json::integer(steps));
+  out.set("flops", Json::integer(ours.model->analysis().total.flops));  // forward, per example
+
+  if (o.breakdown) {
+    Pair f = interleave(ours, peer.get(), o.repeats, steps, &Ours::forward, "forward");
+    Pair fb = interleave(ours, peer.get(), o.repeats, steps, &Ours::forward_backward, "fwdbwd");
+    auto ms = [](const std::vector<double>& v) { return v.empty() ? 0.0 : 1e3 / median(v); };
+    double of = ms(f.ours), ofb = ms(fb.ours), os = ms(r.ours), pf = ms(f.peer), pfb = ms(fb.peer), ps = ms(r.peer);
+    notes.push(Json::string("ms/step  forward+loss  backward  optimizer  total:  ours " + fmt("%.3f", of) + "  " + fmt("%.3f", ofb - of) +
+                            "  " + fmt("%.3f", os - ofb) + "  " + fmt("%.3f", os) + "   pytorch " + fmt("%.3f", pf) + "  " +
+                            fmt("%.3f", pfb - pf) + "  " + fmt("%.3f", ps - pfb) + "  " + fmt("%.3f", ps)));
+    peer.reset();  // the peer's threads must not compete with engine::train below
+
+    // The product path: engine::train() on the same data (shuffled gather, LR schedule, gradient
+    // clipping, loss.item() and per-step accuracy for the events bus), timed from the bus's own
+    // events: mean step interval within epochs after the warm-up steps, so the epoch-end
+    // evaluation falls outside. Enough epochs for about as many steps as two repeats.
+    auto fresh = engine::Model::compile(*circ, 0);
+    events::Bus bus;
+    std::vector<std::pair<Clock::time_point, int>> at;  // (time, epoch) of each step
+    bus.subscribe([&](const events::Event& e) {
+      if (auto* st = std::get_if<events::TrainStep>(&e)) at.push_back({Clock::now(), st->epoch});
+    });
+    engine::TrainOptions t;
+    t.batch = batch;
+    t.bus = &bus;
+    t.epochs = int(std::clamp<int64_t>((2 * steps + ours.per_epoch - 1) / ours.per_epoch, 1, 20));
+    auto tr = engine::train(**fresh, *data, t);
+    double sum = 0;
+    int n = 0;
+    for (size_t i = size_t(std::max(1, o.warmup)); i < at.size(); ++i)
+      if (at[i].second == at[i - 1].second) sum += std::chrono::duration<double>(at[i].first - at[i - 1].first).count(), ++n;
+    if (tr && n > 0)
+      notes.push(Json::string("engine::train() with events bus: " + fmt("%.1f", double(n) / sum) + " steps/s (" + std::to_string(n) +
+                              " steps timed over " + std::to_string(t.epochs) + " epochs; not interleaved)"));
+    else
+      notes.push(Json::string("engine::train(): " + (tr ? std::string("too few steps to time") : tr.error().message)));
+  }
+  out.set("notes", notes);
+  return out;
+}
 
 int usage() {
   std::fprintf(stderr,
@@ -311,6 +444,22 @@ int usage() {
                "  --breakdown also time forward + loss alone, forward + loss + backward alone, and engine::train()\n"
                "  --no-peer   ours only\n");
   return 2;
+}
+
+struct Row {
+  std::string model;
+  int64_t batch = 0;
+  std::vector<double> ours, peer;
+  int64_t steps = 0, flops = 0;
+  double others = 0;
+  std::vector<std::string> notes;
+  std::string error;
+};
+
+std::string spread(const std::vector<double>& v) {
+  if (v.empty()) return "n/a";
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return fmt("%.1f", *lo) + ".." + fmt("%.1f", *hi);
 }
 
 }  // namespace
@@ -336,19 +485,27 @@ int main(int argc, char** argv) {
       for (auto& b : split_list(value())) o.batches.push_back(std::max<int64_t>(1, std::atoll(b.c_str())));
     } else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--no-peer") o.peer = false;
-    else return usage();
+    else if (a == "--row") {
+      o.row_model = value();
+      o.row_batch = std::max<int64_t>(1, std::atoll(value().c_str()));
+    } else return usage();
   }
 
   std::signal(SIGPIPE, SIG_IGN);  // a peer that died must not take us with it when we write to it
   engine::RuntimeInfo rt = engine::configure_runtime(o.threads);
-  engine::DataOptions dopt;
-  dopt.train_limit = 6400;
-  auto data = engine::load_dataset(dopt);
-  if (!data) {
-    std::fprintf(stderr, "bench_train: %s\n", data.error().message.c_str());
-    return 1;
+
+  if (!o.row_model.empty()) {  // a row's process: measure, answer in JSON on stdout
+    Json r;
+    try {
+      r = measure_row(o, o.row_model, o.row_batch, rt.threads);
+    } catch (const std::exception& e) {
+      r = Json::object();
+      r.set("error", Json::string(e.what()));
+    }
+    std::printf("%s\n", circuit::write_json(r).c_str());
+    return 0;
   }
-  torch::Tensor x = to_tensor(data->train.x), y = to_tensor(data->train.y);
+
   auto [peak, peak_median] = matmul_gflops();
   CpuSnap idle0 = cpu_snap();
   std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -357,147 +514,99 @@ int main(int argc, char** argv) {
   std::printf("machine: %d threads of %d cores; LibTorch %s; BLAS %s; %s\n", rt.threads, rt.cores, rt.torch_version.c_str(),
               rt.blas.c_str(), rt.parallel.c_str());
   std::printf("matmul peak (1024x1024 float, %d threads, ours): %.1f GFLOP/s best of 50 (median %.1f)\n", rt.threads, peak, peak_median);
-  std::printf("data: %s\n", data->protocol.c_str());
+  std::printf("data: the first 6400 Fashion-MNIST training images, batches taken in order from one tensor\n");
   std::printf("other processes before start: %.2f of %d cores busy%s\n", load_before, rt.cores,
               load_before > 0.2 ? "  (machine busy: multi-threaded numbers will be low and noisy)" : "");
   std::printf("loop: zero_grad, forward, cross-entropy, backward, AdamW(lr 1e-3, wd 0.01) step; %d warm-up steps;\n"
-              "      median of %d repeats of ~%.1f s per side, ours and the peer interleaved; model FLOPs = 3 x IR forward\n\n",
+              "      median of %d repeats of ~%.1f s per side, ours and the peer interleaved; each row in fresh processes;\n"
+              "      model FLOPs = 3 x IR forward FLOPs\n\n",
               o.warmup, o.repeats, o.seconds);
   std::fflush(stdout);
 
-  struct Row {
-    std::string model;
-    int64_t batch;
-    double ours, peer, gflops, pct, others;
-    std::string ours_spread, peer_spread, ratio_spread;
-    std::vector<std::string> notes;
-  };
   std::vector<Row> rows;
-  std::string peer_facts;
-
-  for (const std::string& name : o.models) {
-    std::string path = std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + name + ".circuit.json";
-    auto circ = circuit::load_circuit(path);
-    if (!circ) {
-      std::fprintf(stderr, "bench_train: %s\n", circ.error().message.c_str());
-      return 1;
-    }
-    int64_t flops = circuit::analyze(*circ).total.flops;  // forward, per example
+  Json peer_facts;
+  for (const std::string& name : o.models)
     for (int64_t batch : o.batches) {
-      CpuSnap row_start = cpu_snap();
-      Ours ours;
-      auto m = engine::Model::compile(*circ, 0);
-      if (!m) {
-        std::fprintf(stderr, "bench_train: %s: %s\n", path.c_str(), m.error().message.c_str());
-        return 1;
+      Row row;
+      row.model = name, row.batch = batch;
+      std::vector<std::string> args = {"/proc/self/exe", "--row", name, std::to_string(batch), "--threads", std::to_string(rt.threads),
+                                       "--repeats", std::to_string(o.repeats), "--warmup", std::to_string(o.warmup), "--seconds",
+                                       fmt("%g", o.seconds)};
+      if (o.breakdown) args.push_back("--breakdown");
+      if (!o.peer) args.push_back("--no-peer");
+      CpuSnap start = cpu_snap();
+      std::string text;
+      {
+        Child child(args, false);
+        if (!child.started()) row.error = child.error();
+        text = child.read_all();
+        if (child.started() && child.wait() != 0 && row.error.empty()) row.error = "the row's process failed";
       }
-      ours.model = std::move(*m);
-      ours.model->set_training(true);
-      ours.opt = std::make_unique<torch::optim::AdamW>(ours.model->module().parameters(),
-                                                       torch::optim::AdamWOptions(1e-3).weight_decay(0.01));
-      ours.x = x, ours.y = y, ours.batch = batch, ours.per_epoch = x.size(0) / batch;
-      if (ours.per_epoch < 1) {
-        std::fprintf(stderr, "bench_train: batch %lld exceeds the %lld training examples\n", (long long)batch, (long long)x.size(0));
-        return 1;
+      row.others = other_cores(start, cpu_snap());
+      auto j = circuit::parse_json(text);
+      if (!j && row.error.empty()) row.error = "unreadable answer from the row's process: " + j.error().message;
+      if (j) {
+        if (auto* e = j->get("error")) row.error = e->s;
+        row.ours = numbers(j->get("ours"));
+        row.peer = numbers(j->get("peer"));
+        row.steps = int64_t(number(j->get("steps")));
+        row.flops = int64_t(number(j->get("flops")));
+        if (auto* n = j->get("notes"))
+          for (auto& s : n->items) row.notes.push_back(s.s);
+        if (auto* f = j->get("peer_facts"); f && peer_facts.kind == Json::Kind::Null) peer_facts = *f;
       }
-
-      // Warm-up, then size a repeat to about `seconds` from our own step time.
-      for (int i = 0; i < o.warmup; ++i) ours.step();
-      double per_step = 1.0 / ours.rate(std::max(2, o.warmup), &Ours::step);
-      int steps = std::max(3, int(o.seconds / per_step + 0.5));
-
-      std::unique_ptr<Peer> peer;
-      Row row{name, batch, 0, 0, 0, 0, 0, "", "", "", {}};
-      if (o.peer) {
-        peer = std::make_unique<Peer>(name, batch, rt.threads);
-        if (peer->ok()) {
-          peer->ask("step " + std::to_string(o.warmup), "rate");  // the peer's warm-up
-          if (peer_facts.empty()) {
-            auto g = peer->ask("matmul", "gflops");  // best of 50
-            peer_facts = "peer: /usr/bin/python3, torch " + peer->torch_version() + ", " + std::to_string(peer->threads()) +
-                         " threads, BLAS mapped: " + peer->blas() + "; matmul peak " + (g ? fmt("%.1f", *g) : "n/a") + " GFLOP/s best of 50";
-          }
-        }
-        if (!peer->ok()) row.notes.push_back("peer: " + peer->error());
-      }
-
-      Pair r = interleave(ours, peer.get(), o.repeats, steps, &Ours::step, "step");
-      row.ours = median(r.ours);
-      row.peer = median(r.peer);
-      row.ours_spread = spread(r.ours);
-      row.peer_spread = spread(r.peer);
-      std::vector<double> ratios;
-      for (size_t i = 0; i < r.ours.size() && i < r.peer.size(); ++i) ratios.push_back(r.ours[i] / r.peer[i]);
-      row.ratio_spread = ratios.empty() ? "n/a" : fmt("%.2f", *std::min_element(ratios.begin(), ratios.end())) + ".." +
-                                                      fmt("%.2f", *std::max_element(ratios.begin(), ratios.end()));
-      row.gflops = 3.0 * double(flops) * double(batch) * row.ours / 1e9;
-      row.pct = 100.0 * row.gflops / peak;
-      row.notes.push_back(std::to_string(steps) + " steps per repeat; IR forward " + fmt("%.2f", double(flops) / 1e6) +
-                          " MFLOP/example");
-
-      if (o.breakdown) {
-        Pair f = interleave(ours, peer.get(), o.repeats, steps, &Ours::forward, "forward");
-        Pair fb = interleave(ours, peer.get(), o.repeats, steps, &Ours::forward_backward, "fwdbwd");
-        auto ms = [](const std::vector<double>& v) { return v.empty() ? 0.0 : 1e3 / median(v); };
-        double of = ms(f.ours), ofb = ms(fb.ours), os = ms(r.ours), pf = ms(f.peer), pfb = ms(fb.peer), ps = ms(r.peer);
-        row.notes.push_back("ms/step   forward+loss  backward  optimizer  total:  ours " + fmt("%.3f", of) + "  " + fmt("%.3f", ofb - of) +
-                            "  " + fmt("%.3f", os - ofb) + "  " + fmt("%.3f", os) + "   pytorch " + fmt("%.3f", pf) + "  " +
-                            fmt("%.3f", pfb - pf) + "  " + fmt("%.3f", ps - pfb) + "  " + fmt("%.3f", ps));
-        peer.reset();  // the peer's threads must not compete with engine::train below
-
-        // The product path: engine::train() on the same data (shuffled gather, LR schedule, gradient
-        // clipping, loss.item() and per-step accuracy for the events bus), timed from the bus's
-        // own events: mean step interval within epochs after the warm-up steps, so the epoch-end
-        // evaluation falls outside. Enough epochs for about as many steps as two repeats.
-        auto fresh = engine::Model::compile(*circ, 0);
-        events::Bus bus;
-        std::vector<std::pair<Clock::time_point, int>> at;  // (time, epoch) of each step
-        bus.subscribe([&](const events::Event& e) {
-          if (auto* st = std::get_if<events::TrainStep>(&e)) at.push_back({Clock::now(), st->epoch});
-        });
-        engine::TrainOptions t;
-        t.batch = batch;
-        t.bus = &bus;
-        t.epochs = int(std::clamp<int64_t>((2 * steps + ours.per_epoch - 1) / ours.per_epoch, 1, 20));
-        auto tr = engine::train(**fresh, *data, t);
-        double sum = 0;
-        int n = 0;
-        for (size_t i = size_t(std::max(1, o.warmup)); i < at.size(); ++i)
-          if (at[i].second == at[i - 1].second) sum += std::chrono::duration<double>(at[i].first - at[i - 1].first).count(), ++n;
-        if (tr && n > 0)
-          row.notes.push_back("engine::train() with events bus: " + fmt("%.1f", double(n) / sum) + " steps/s (" + std::to_string(n) +
-                              " steps timed over " + std::to_string(t.epochs) + " epochs; not interleaved)");
-        else
-          row.notes.push_back("engine::train(): " + (tr ? std::string("too few steps to time") : tr.error().message));
-      }
-      peer.reset();  // waits for it, so its CPU time counts as ours below
-      row.others = other_cores(row_start, cpu_snap());
-      rows.push_back(row);
-      std::printf("  measured %s batch %lld: ours %.1f, pytorch %s steps/s\n", name.c_str(), (long long)batch, row.ours,
-                  r.peer.empty() ? "n/a" : fmt("%.1f", row.peer).c_str());
+      if (!row.error.empty())
+        std::printf("  %s batch %lld: %s\n", name.c_str(), (long long)batch, row.error.c_str());
+      else
+        std::printf("  measured %s batch %lld: ours %.1f, pytorch %s steps/s\n", name.c_str(), (long long)batch, median(row.ours),
+                    row.peer.empty() ? "n/a" : fmt("%.1f", median(row.peer)).c_str());
       std::fflush(stdout);
+      rows.push_back(std::move(row));
     }
-  }
 
   std::printf("\n%-6s %6s %14s %17s %20s %14s %18s %14s\n", "model", "batch", "ours steps/s", "pytorch steps/s", "ratio ours/pytorch",
               "model GFLOP/s", "% of matmul peak", "others' cores");
-  for (auto& r : rows)
-    std::printf("%-6s %6lld %14.1f %17s %20s %14.2f %17.1f%% %14.2f\n", r.model.c_str(), (long long)r.batch, r.ours,
-                r.peer > 0 ? fmt("%.1f", r.peer).c_str() : "n/a", r.peer > 0 ? fmt("%.3f", r.ours / r.peer).c_str() : "n/a", r.gflops,
-                r.pct, r.others);
-  bool loaded = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.others > 0.2; });
-  if (loaded)
+  for (auto& r : rows) {
+    if (r.ours.empty()) {
+      std::printf("%-6s %6lld %14s\n", r.model.c_str(), (long long)r.batch, "failed");
+      continue;
+    }
+    double ours = median(r.ours), peer = median(r.peer);
+    double gflops = 3.0 * double(r.flops) * double(r.batch) * ours / 1e9;
+    std::printf("%-6s %6lld %14.1f %17s %20s %14.2f %17.1f%% %14.2f\n", r.model.c_str(), (long long)r.batch, ours,
+                peer > 0 ? fmt("%.1f", peer).c_str() : "n/a", peer > 0 ? fmt("%.3f", ours / peer).c_str() : "n/a", gflops,
+                100.0 * gflops / peak, r.others);
+  }
+  if (std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.others > 0.2; }))
     std::printf("LOAD: other processes kept more than 0.2 cores busy during some rows (last column): their speeds, and\n"
                 "      their %% of the peak measured at start, are not this machine's; the interleaved ratio is still\n"
                 "      meaningful. Re-run on a quiet machine.\n");
+
   std::printf("\nspread over repeats (min..max):\n");
   for (auto& r : rows) {
-    std::printf("%-6s %6lld  ours %s  pytorch %s  per-pair ratio %s\n", r.model.c_str(), (long long)r.batch, r.ours_spread.c_str(),
-                r.peer_spread.c_str(), r.ratio_spread.c_str());
+    std::vector<double> ratios;
+    for (size_t i = 0; i < r.ours.size() && i < r.peer.size(); ++i) ratios.push_back(r.ours[i] / r.peer[i]);
+    std::string rs = ratios.empty() ? "n/a"
+                                    : fmt("%.2f", *std::min_element(ratios.begin(), ratios.end())) + ".." +
+                                          fmt("%.2f", *std::max_element(ratios.begin(), ratios.end()));
+    std::printf("%-6s %6lld  ours %s  pytorch %s  per-pair ratio %s\n", r.model.c_str(), (long long)r.batch, spread(r.ours).c_str(),
+                spread(r.peer).c_str(), rs.c_str());
+    if (!r.error.empty()) std::printf("               error: %s\n", r.error.c_str());
+    if (r.steps) std::printf("               %lld steps per repeat; IR forward %.2f MFLOP/example\n", (long long)r.steps, double(r.flops) / 1e6);
     for (auto& n : r.notes) std::printf("               %s\n", n.c_str());
   }
+
   std::printf("\nmachine: %d threads, BLAS %s, matmul peak %.1f GFLOP/s best of 50, median %.1f (ours)\n", rt.threads,
               rt.blas.c_str(), peak, peak_median);
-  if (!peer_facts.empty()) std::printf("%s\n", peer_facts.c_str());
+  if (peer_facts.kind == Json::Kind::Object) {
+    std::string blas;
+    if (auto* b = peer_facts.get("blas"))
+      for (auto& lib : b->items) blas += (blas.empty() ? "" : " ") + lib.s;
+    auto* t = peer_facts.get("threads");
+    auto* v = peer_facts.get("torch");
+    auto* g = peer_facts.get("matmul_gflops");
+    std::printf("peer: /usr/bin/python3, torch %s, %lld threads, BLAS mapped: %s; matmul peak %s GFLOP/s best of 50\n",
+                v ? v->s.c_str() : "?", (long long)(t ? t->i : 0), blas.c_str(), g ? fmt("%.1f", number(g)).c_str() : "n/a");
+  }
   return 0;
 }
