@@ -18,7 +18,7 @@
 // twice the forward) x examples/s, against a measured 1024x1024 float matmul peak.
 //
 //   build/bench/bench_train [--threads N] [--models mlp,cnn] [--batches 64,256] [--repeats R]
-//                           [--warmup W] [--seconds S] [--breakdown] [--no-peer]
+//                           [--warmup W] [--seconds S] [--breakdown] [--no-peer] [--same-heap]
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -337,6 +337,7 @@ struct Options {
   int threads = 0, repeats = 9, warmup = 5;
   double seconds = 1.0;
   bool breakdown = false, peer = true;
+  bool same_heap = false;  // give the peer the heap settings the engine makes for itself
   std::vector<std::string> models = {"mlp", "cnn"};
   std::vector<int64_t> batches = {64, 256};
   std::string row_model;  // --row MODEL BATCH: measure one row in this process (used internally)
@@ -436,13 +437,14 @@ Json measure_row(const Options& o, const std::string& name, int64_t batch, int t
 int usage() {
   std::fprintf(stderr,
                "usage: bench_train [--threads N] [--models mlp,cnn] [--batches 64,256] [--repeats R] [--warmup W]\n"
-               "                   [--seconds S] [--breakdown] [--no-peer]\n"
+               "                   [--seconds S] [--breakdown] [--no-peer] [--same-heap]\n"
                "  --threads   LibTorch threads for both sides (default: every core)\n"
                "  --repeats   timed repeats per side, interleaved with the peer's (default 9; median reported)\n"
                "  --warmup    untimed steps before timing (default 5)\n"
                "  --seconds   target length of one repeat; sets the steps per repeat (default 1.0)\n"
                "  --breakdown also time forward + loss alone, forward + loss + backward alone, and engine::train()\n"
-               "  --no-peer   ours only\n");
+               "  --no-peer   ours only\n"
+               "  --same-heap give the peer the heap settings the engine makes for itself (like-for-like kernels)\n");
   return 2;
 }
 
@@ -485,6 +487,7 @@ int main(int argc, char** argv) {
       for (auto& b : split_list(value())) o.batches.push_back(std::max<int64_t>(1, std::atoll(b.c_str())));
     } else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--no-peer") o.peer = false;
+    else if (a == "--same-heap") o.same_heap = true;
     else if (a == "--row") {
       o.row_model = value();
       o.row_batch = std::max<int64_t>(1, std::atoll(value().c_str()));
@@ -492,6 +495,10 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);  // a peer that died must not take us with it when we write to it
+  // Like for like: the row processes and the peer they start inherit this, and glibc reads it at
+  // process start; configure_runtime then leaves the heap to it on our side too.
+  if (o.same_heap && o.row_model.empty())
+    setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824", 1);
   engine::RuntimeInfo rt = engine::configure_runtime(o.threads);
 
   if (!o.row_model.empty()) {  // a row's process: measure, answer in JSON on stdout
@@ -513,6 +520,8 @@ int main(int argc, char** argv) {
 
   std::printf("machine: %d threads of %d cores; LibTorch %s; BLAS %s; %s\n", rt.threads, rt.cores, rt.torch_version.c_str(),
               rt.blas.c_str(), rt.parallel.c_str());
+  std::printf("heap: ours %s; peer %s\n", o.same_heap ? "the same as the peer's" : "as engine::configure_runtime sets it (glibc, mmap threshold 32 MiB, trim threshold 1 GiB)",
+              o.same_heap ? (std::string("GLIBC_TUNABLES=") + std::getenv("GLIBC_TUNABLES")).c_str() : "glibc defaults (as python3 runs it)");
   std::printf("matmul peak (1024x1024 float, %d threads, ours): %.1f GFLOP/s best of 50 (median %.1f)\n", rt.threads, peak, peak_median);
   std::printf("data: the first 6400 Fashion-MNIST training images, batches taken in order from one tensor\n");
   std::printf("other processes before start: %.2f of %d cores busy%s\n", load_before, rt.cores,

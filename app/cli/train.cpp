@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "engine/data.h"
 #include "engine/export.h"
+#include "exit_report.h"
 #include "engine/model.h"
 #include "engine/train.h"
 
@@ -40,7 +41,11 @@ const char* kTrainUsage =
     "  --resume PATH      continue from a checkpoint\n"
     "  --memory-budget F  refuse when the estimate exceeds F x available RAM (0.8)\n"
     "  --export PATH      write the trained model: .pt (TorchScript) or .onnx (ONNX)\n"
-    "  --telemetry PATH   write MoE expert load per layer and step as JSON lines\n";
+    "  --telemetry PATH   write MoE expert load per layer and step as JSON lines\n"
+    "circuits with two or more exit heads also get an early-exit report:\n"
+    "  --exit-budget F    calibrate exit thresholds for F x the full forward's FLOPs (0.6)\n"
+    "  --exit-depth-cap K no example goes past exit head K (0: no cap)\n"
+    "  --exit-report PATH write the calibration and the accuracy-vs-compute curve as JSON\n";
 
 circuit::Json expert_load_json(const events::ExpertLoad& l) {
   using circuit::Json;
@@ -80,8 +85,8 @@ std::string clock(double s) {
 
 int doctor(const std::vector<std::string>&) {
   engine::RuntimeInfo r = engine::configure_runtime(0);
-  std::printf("LibTorch %s, %d thread(s) on %d core(s)\n%s\nBLAS: %s\n", r.torch_version.c_str(), r.threads, r.cores,
-              r.parallel.c_str(), r.blas.c_str());
+  std::printf("LibTorch %s, %d thread(s) on %d core(s)\n%s\nBLAS: %s\nallocator: %s\n", r.torch_version.c_str(), r.threads,
+              r.cores, r.parallel.c_str(), r.blas.c_str(), r.allocator.c_str());
   if (r.blas.find("openblas") == std::string::npos)
     std::printf("warning: libblas.so.3 is not OpenBLAS; matrix products may run ~50x slower (install libopenblas0-openmp)\n");
   std::printf("devices: CPU (only CPU is tested)\n");
@@ -94,6 +99,7 @@ int train(const std::vector<std::string>& args) {
   data.name.clear();
   engine::TrainOptions o;
   int threads = 0;
+  ExitReportOptions exits;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](const char* what) -> const std::string& {
@@ -127,6 +133,9 @@ int train(const std::vector<std::string>& args) {
     else if (a == "--export") export_path = value("--export");
     else if (a == "--memory-budget") o.memory_budget = number("--memory-budget");
     else if (a == "--telemetry") telemetry_path = value("--telemetry");
+    else if (a == "--exit-budget") exits.budget = number("--exit-budget");
+    else if (a == "--exit-depth-cap") exits.depth_cap = int(number("--exit-depth-cap"));
+    else if (a == "--exit-report") exits.json_path = value("--exit-report");
     else if (a == "-h" || a == "--help") return std::fputs(kTrainUsage, stdout), 0;
     else if (file.empty() && a.rfind("--", 0) != 0) file = a;
     else {
@@ -244,6 +253,8 @@ int train(const std::vector<std::string>& args) {
               (long long)lat.batch, lat.runs);
   std::printf("%-22s %.1f MiB of tensors in one forward + backward step at batch %lld (IR estimate %.1f MiB)\n", "peak memory",
               double(peak) / (1 << 20), (long long)o.batch, double(a.total.activation_bytes) * double(o.batch) * 2 / (1 << 20));
+  if (c->graph.outputs.size() > 1 && !ds->token_targets)
+    if (int rc = print_exit_report(**model, *ds, exits); rc) return rc;
   if (!export_path.empty()) {
     auto s = engine::export_model(**model, export_path);
     if (!s) return std::fprintf(stderr, "%s\n", s.error.c_str()), 1;

@@ -5,9 +5,11 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <sstream>
 #include <thread>
@@ -465,8 +467,20 @@ int64_t Model::parameter_count() const {
 const circuit::Circuit& Model::circuit() const { return impl_->circuit; }
 const circuit::GraphAnalysis& Model::analysis() const { return impl_->analysis; }
 
-RuntimeInfo configure_runtime(int threads) {
+RuntimeInfo configure_runtime(int threads, bool keep_heap) {
   RuntimeInfo r;
+  // Debian's LibTorch allocates CPU tensors with plain malloc. Left to its defaults, glibc hands
+  // the multi-megabyte activation buffers back to the kernel at the end of every step and the
+  // next step page-faults them in again (a fifth to a third of a CNN step). Fixing both
+  // thresholds keeps them: buffers up to 32 MiB come from the heap, and the heap is trimmed only
+  // above 1 GiB of free top. A variable set by the user (GLIBC_TUNABLES) wins.
+  r.allocator = "glibc defaults";
+  if (keep_heap && !std::getenv("GLIBC_TUNABLES")) {
+    if (mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1)
+      r.allocator = "glibc, mmap threshold 32 MiB, trim threshold 1 GiB";
+  } else if (std::getenv("GLIBC_TUNABLES")) {
+    r.allocator = std::string("glibc, GLIBC_TUNABLES=") + std::getenv("GLIBC_TUNABLES");
+  }
   r.cores = int(std::thread::hardware_concurrency());
   if (threads <= 0) threads = r.cores > 0 ? r.cores : 1;
   torch::set_num_threads(threads);

@@ -57,9 +57,12 @@ struct RuntimeInfo {
   std::string torch_version;
   std::string blas;        // the BLAS library libblas.so.3 resolves to
   std::string parallel;    // at::get_parallel_info(), first line
+  std::string allocator;   // how the heap is tuned, or "glibc defaults"
 };
 /// Sets LibTorch's thread count (0: every core) and reports the setup. Debian's LibTorch starts
-/// with one thread; call this once at start-up.
-RuntimeInfo configure_runtime(int threads = 0);
+/// with one thread; call this once at start-up. With `keep_heap`, glibc malloc keeps freed
+/// activation buffers instead of returning them to the kernel each step (see docs/engine.md):
+/// about a third faster training for conv nets, at the cost of keeping the peak heap resident.
+RuntimeInfo configure_runtime(int threads = 0, bool keep_heap = true);
 
 }  // namespace engine

@@ -350,6 +350,51 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
   }
 }
 
+circuit::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split& s, int64_t batch) {
+  const auto& g = m.circuit().graph;
+  if (d.token_targets) return Error{"early exit is for classifiers; `" + d.name + "` scores tokens"};
+  if (g.outputs.size() < 2)
+    return Error{"early exit needs two or more exit heads among the circuit's outputs; `" + m.circuit().name + "` has " +
+                 std::to_string(g.outputs.size()) + " output"};
+  if (auto fit = check_fit(m, d); !fit) return Error{fit.error};
+  HeadCosts hc = head_costs(g, m.analysis());
+  ExitProfile p;
+  p.output_index = hc.order;
+  p.cost = hc.cost;
+  for (int o : hc.order) p.heads.push_back(circuit::to_string(g.outputs[size_t(o)]));
+  size_t heads = p.heads.size();
+  Tensor x = to_tensor(s.x), y = to_tensor(s.y);
+  int64_t n = x.size(0);
+  p.examples = n;
+  p.confidence.resize(heads * size_t(n));
+  p.entropy.resize(heads * size_t(n));
+  p.predicted.resize(heads * size_t(n));
+  p.label.resize(size_t(n));
+  try {
+    torch::NoGradGuard ng;
+    m.set_training(false);
+    for (int64_t i = 0; i < n; i += batch) {
+      int64_t b = std::min(batch, n - i);
+      auto outs = m.forward({x.narrow(0, i, b)});
+      for (size_t k = 0; k < heads; ++k) {
+        Tensor logp = torch::log_softmax(outs[size_t(p.output_index[k])].to(torch::kFloat), -1);
+        Tensor prob = logp.exp();
+        auto [conf, pred] = prob.max(-1);
+        Tensor ent = -(prob * logp).sum(-1);
+        pred = pred.to(torch::kInt).contiguous(), conf = conf.contiguous(), ent = ent.contiguous();
+        std::copy_n(conf.data_ptr<float>(), b, p.confidence.begin() + std::ptrdiff_t(p.at(k, i)));
+        std::copy_n(ent.data_ptr<float>(), b, p.entropy.begin() + std::ptrdiff_t(p.at(k, i)));
+        std::copy_n(pred.data_ptr<int32_t>(), b, p.predicted.begin() + std::ptrdiff_t(p.at(k, i)));
+      }
+      Tensor yb = y.narrow(0, i, b).to(torch::kInt).contiguous();
+      std::copy_n(yb.data_ptr<int32_t>(), b, p.label.begin() + std::ptrdiff_t(i));
+    }
+  } catch (const std::exception& e) {
+    return Error{"early-exit profile failed: " + torch_message(e)};
+  }
+  return p;
+}
+
 Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs) {
   torch::NoGradGuard ng;
   m.set_training(false);

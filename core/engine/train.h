@@ -8,6 +8,7 @@
 #include "circuit/result.h"
 #include "data.h"
 #include "events/events.h"
+#include "exits.h"
 #include "model.h"
 
 namespace engine {
@@ -61,6 +62,10 @@ circuit::Status check_fit(const Model& m, const Dataset& d);
 
 circuit::Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o);
 EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
+/// Runs every output of a classifier with exit heads over a split and records, per head and
+/// example, confidence, entropy and prediction (see exits.h). Needs two or more outputs, each
+/// [batch, classes].
+circuit::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
 
 /// Median forward latency after warm-up, at batch 1 and at `batch`.
 struct Latency {
