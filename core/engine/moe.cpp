@@ -1,6 +1,9 @@
 #include "moe.h"
 
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <stdexcept>
 
 namespace engine {
 
@@ -95,15 +98,131 @@ Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c) {
   return r;
 }
 
+void add_z_loss(Routing& r, const Tensor& logits, const MoeConfig& c) {
+  if (c.z_coef > 0 && logits.defined()) r.losses.push_back(c.z_coef * torch::logsumexp(logits, -1).pow(2).mean());
+}
+
 void add_balancing_losses(Routing& r, const Tensor& logits, const MoeConfig& c) {
-  int64_t n = logits.size(0), s = logits.size(1);
+  int64_t s = logits.size(1);
   if (c.aux_coef > 0 && r.slot.numel() > 0) {
     // Switch: alpha * S * sum_e f_e * P_e; f counts assignments (no gradient), P carries it.
     Tensor f = torch::bincount(r.slot, {}, s).to(r.probs.dtype()) / double(r.slot.numel());
     r.losses.push_back(c.aux_coef * double(s) * (f * r.probs.mean(0)).sum());
   }
-  if (c.z_coef > 0) r.losses.push_back(c.z_coef * torch::logsumexp(logits, -1).pow(2).mean());
-  (void)n;
+  add_z_loss(r, logits, c);
+}
+
+// ---- the built-in routers behind the Router interface ---------------------------------------
+
+namespace {
+
+class TopKRouter : public Router {
+ public:
+  explicit TopKRouter(MoeConfig c) : c_(std::move(c)) {}
+  Routing route(const RouterInput& in) override {
+    Routing r = route_topk(in.logits, c_, in.training, in.noise_logits);
+    if (in.training) add_balancing_losses(r, in.logits, c_);
+    return r;
+  }
+
+ private:
+  MoeConfig c_;
+};
+
+class AuxFreeRouter : public Router {
+ public:
+  AuxFreeRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) {
+    bias_ = layer.register_buffer("selection_bias", torch::zeros({c_.slots()}));
+  }
+  Routing route(const RouterInput& in) override {
+    Routing r = route_aux_free(in.logits, c_, bias_);
+    if (in.training) add_z_loss(r, in.logits, c_);
+    return r;
+  }
+  // After each step: b_e += u * sign(mean load - load_e), over the FFN experts.
+  void observe_load(const Tensor& kept_per_slot) override {
+    Tensor ffn = kept_per_slot.narrow(0, 0, c_.experts).to(torch::kFloat);
+    bias_.narrow(0, 0, c_.experts).add_(c_.bias_rate * (ffn.mean() - ffn).sign());
+  }
+
+ private:
+  MoeConfig c_;
+  Tensor bias_;  // chooses experts only: no gradient reaches it
+};
+
+class ExpertChoiceRouter : public Router {
+ public:
+  explicit ExpertChoiceRouter(MoeConfig c) : c_(std::move(c)) {}
+  Routing route(const RouterInput& in) override {
+    Routing r = route_expert_choice(in.logits, c_);
+    if (in.training) add_z_loss(r, in.logits, c_);
+    return r;
+  }
+  bool limited_by_capacity() const override { return false; }
+
+ private:
+  MoeConfig c_;
+};
+
+class ReluRouter : public Router {
+ public:
+  ReluRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) {
+    l1_ = layer.register_buffer("l1_weight", torch::full({}, 1e-2));
+  }
+  Routing route(const RouterInput& in) override {
+    Routing r = route_relu(in.logits, c_, l1_, in.training);
+    if (in.training) add_z_loss(r, in.logits, c_);
+    return r;
+  }
+
+ private:
+  MoeConfig c_;
+  Tensor l1_;  // the adaptive L1 weight lambda
+};
+
+class HashRouter : public Router {
+ public:
+  explicit HashRouter(MoeConfig c) : c_(std::move(c)) {}
+  Routing route(const RouterInput& in) override { return route_hash(in.tokens, in.positions, c_); }
+
+ private:
+  MoeConfig c_;
+};
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::map<std::string, RouterFactory>& registry() {
+  static std::map<std::string, RouterFactory> r = {
+      {"topk", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<TopKRouter>(c); }},
+      // The recurrent router differs only in where its logits come from (a GRU cell in MoeLayer).
+      {"recurrent", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<TopKRouter>(c); }},
+      {"aux_free", [](const MoeConfig& c, torch::nn::Module& l) { return std::make_unique<AuxFreeRouter>(c, l); }},
+      {"expert_choice", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<ExpertChoiceRouter>(c); }},
+      {"relu", [](const MoeConfig& c, torch::nn::Module& l) { return std::make_unique<ReluRouter>(c, l); }},
+      {"hash", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<HashRouter>(c); }},
+  };
+  return r;
+}
+
+}  // namespace
+
+std::unique_ptr<Router> make_router(const MoeConfig& c, torch::nn::Module& layer) {
+  RouterFactory make;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    auto it = registry().find(c.router);
+    if (it == registry().end()) throw std::invalid_argument("MoE `" + c.name + "`: no router of kind `" + c.router + "`");
+    make = it->second;
+  }
+  return make(c, layer);
+}
+
+void register_router(const std::string& kind, RouterFactory make) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry()[kind] = std::move(make);
 }
 
 static std::vector<int64_t> to_vec(const Tensor& t) {
@@ -158,8 +277,7 @@ MoeLayer::MoeLayer(MoeConfig c, std::vector<std::shared_ptr<torch::nn::Module>> 
   }
   if (c_.noisy) noise_ = register_module("noise", torch::nn::Linear(LinearOptions(d, s).bias(false)));
   if (c_.gating_residual) residual_ = register_module("gating_residual", torch::nn::Linear(LinearOptions(s, s).bias(false)));
-  if (c_.router == "aux_free") bias_ = register_buffer("selection_bias", torch::zeros({s}));
-  if (c_.router == "relu") l1_ = register_buffer("l1_weight", torch::full({}, 1e-2));
+  rule_ = make_router(c_, *this);
   if (c_.constant) {
     const_v_ = register_parameter("constant_vectors", torch::zeros({c_.constant, d}));
     const_mix_ = register_module("constant_mix", torch::nn::Linear(LinearOptions(d, 2 * c_.constant).bias(false)));
@@ -188,18 +306,17 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
   if (residual_ && logits.defined() && flow.prev_logits.defined() && flow.prev_logits.size(0) == n && flow.prev_logits.size(1) == s)
     logits = logits + residual_(flow.prev_logits);
 
-  Routing r;
-  if (c.router == "hash") r = route_hash(n, x.dim() >= 3 ? x.size(-2) : 1, c);
-  else if (c.router == "expert_choice") r = route_expert_choice(logits, c);
-  else if (c.router == "relu") r = route_relu(logits, c, l1_, training);
-  else if (c.router == "aux_free") r = route_aux_free(logits, c, bias_);
-  else r = route_topk(logits, c, training, noise_ ? noise_(tokens) : Tensor());
-  if (training && logits.defined() && (c.router == "topk" || c.router == "recurrent")) add_balancing_losses(r, logits, c);
-  else if (training && logits.defined() && c.z_coef > 0) r.losses.push_back(c.z_coef * torch::logsumexp(logits, -1).pow(2).mean());
+  RouterInput in;
+  in.logits = logits;
+  in.noise_logits = noise_ ? noise_(tokens) : Tensor();
+  in.tokens = n;
+  in.positions = x.dim() >= 3 ? x.size(-2) : 1;
+  in.training = training;
+  Routing r = rule_->route(in);
 
   // Expert choice fixes every expert's load by construction; token choice is limited here.
-  Tensor kept = c.router == "expert_choice" ? torch::ones({r.slot.numel()}, torch::kBool)
-                                            : apply_capacity(r.slot, s, c.experts, moe_capacity(c, n));
+  Tensor kept = rule_->limited_by_capacity() ? apply_capacity(r.slot, s, c.experts, moe_capacity(c, n))
+                                             : torch::ones({r.slot.numel()}, torch::kBool);
   Tensor slot = r.slot.masked_select(kept), token = r.token.masked_select(kept), gate = r.gate.masked_select(kept);
   Tensor order = std::get<1>(slot.sort(/*stable=*/true, 0, false));
   slot = slot.index_select(0, order), token = token.index_select(0, order), gate = gate.index_select(0, order);
@@ -241,13 +358,8 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
     if (losses)
       for (auto& l : r.losses) losses->push_back(l);
     if (flow.telemetry) flow.telemetry->push_back(measure_load(c, r, kept, n, flow));
-    if (c.router == "aux_free") {
-      // After each step: b_e += u * sign(mean load - load_e), over the FFN experts.
-      torch::NoGradGuard ng;
-      Tensor load = torch::bincount(slot, {}, s).to(torch::kFloat);
-      Tensor ffn = load.narrow(0, 0, c.experts);
-      bias_.narrow(0, 0, c.experts).add_(c.bias_rate * (ffn.mean() - ffn).sign());
-    }
+    torch::NoGradGuard ng;
+    rule_->observe_load(torch::bincount(slot, {}, s));
   }
   if (r.probs.defined()) flow.prev_top1 = r.probs.detach().argmax(-1);
   if (logits.defined()) flow.prev_logits = logits;

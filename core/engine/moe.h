@@ -44,6 +44,37 @@ struct MoeFlow {
   int64_t step = 0;
 };
 
+/// What a router gets for one MoE layer in one forward pass.
+struct RouterInput {
+  at::Tensor logits;        // [N, S] router logits; undefined for routers that use none (hash)
+  at::Tensor noise_logits;  // [N, S] noisy top-k: the noise scale before softplus; else undefined
+  int64_t tokens = 0;       // N, flattened in order from [batch, positions, ...]
+  int64_t positions = 1;    // sequence length, for routers that route by position
+  bool training = false;
+};
+
+/// A router: logits in; assignments, gates and auxiliary losses out. The built-in routers
+/// implement it, and so will Lua router plugins; MoeLayer applies capacity and runs the experts.
+class Router {
+ public:
+  virtual ~Router() = default;
+  /// Every assignment before capacity, with the losses this router adds in training.
+  virtual Routing route(const RouterInput& in) = 0;
+  /// In training, after capacity: kept assignments per slot [S]. For state that follows the
+  /// load, such as bias balancing; called without gradient.
+  virtual void observe_load(const at::Tensor& kept_per_slot) {}
+  /// False for routers that fix each expert's load themselves (expert choice).
+  virtual bool limited_by_capacity() const { return true; }
+};
+
+/// Makes a router for `c`. State a router keeps across steps (the aux-loss-free bias, ReLU
+/// routing's lambda) must be registered as buffers of `layer`, so checkpoints carry it.
+using RouterFactory = std::function<std::unique_ptr<Router>(const MoeConfig& c, torch::nn::Module& layer)>;
+/// The router `c.router` names: a built-in kind or one added with register_router.
+std::unique_ptr<Router> make_router(const MoeConfig& c, torch::nn::Module& layer);
+/// Adds (or replaces) a router kind. Thread-safe; routers are made when a circuit is compiled.
+void register_router(const std::string& kind, RouterFactory make);
+
 /// Capacity C = ceil(cf * k * N / E) of token-choice routing, or N * k when dropless.
 int64_t moe_capacity(const MoeConfig& c, int64_t tokens);
 
@@ -60,6 +91,8 @@ Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c);
 
 /// Load-balancing losses of token-choice routing: switch aux loss and router z-loss.
 void add_balancing_losses(Routing& r, const at::Tensor& logits, const MoeConfig& c);
+/// The router z-loss alone (when c.z_coef > 0).
+void add_z_loss(Routing& r, const at::Tensor& logits, const MoeConfig& c);
 
 /// Expert-load telemetry of one step from a routing and its kept mask.
 events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const at::Tensor& kept, int64_t tokens, const MoeFlow& flow);
@@ -83,8 +116,7 @@ class MoeLayer : public torch::nn::Module {
   torch::nn::Linear router_{nullptr}, noise_{nullptr}, residual_{nullptr};
   torch::nn::GRUCell cell_{nullptr};
   torch::nn::Linear cell_out_{nullptr};
-  at::Tensor bias_;       // aux_free: selection bias (buffer, no gradient)
-  at::Tensor l1_;         // relu: adaptive L1 weight (buffer)
+  std::unique_ptr<Router> rule_;
   at::Tensor const_v_;    // constant experts: learned vectors [constant, d]
   torch::nn::Linear const_mix_{nullptr};  // constant experts: mixing weights a(x), 2 per constant expert
   std::vector<Expert> run_, run_shared_;

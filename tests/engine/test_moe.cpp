@@ -264,6 +264,66 @@ TEST(Moe, RecurrentRouterStateFlowsFromLayerToLayer) {
   EXPECT_NE(infer1(moe, {t}).error.find("only 1 MoE layer"), std::string::npos);
 }
 
+// A router written only against the Router interface, as a Lua plugin will be: every token to
+// the expert its position names, gate 1, and a loss that counts calls.
+class ByPositionRouter : public Router {
+ public:
+  explicit ByPositionRouter(int64_t experts) : experts_(experts) {}
+  Routing route(const RouterInput& in) override {
+    ++calls;
+    Routing r;
+    r.token = torch::arange(in.tokens, torch::kLong);
+    r.slot = r.token.remainder(experts_);
+    r.gate = torch::ones({in.tokens}, in.logits.options());
+    r.probs = torch::softmax(in.logits, -1);
+    if (in.training) r.losses.push_back(in.logits.pow(2).mean());
+    return r;
+  }
+  void observe_load(const Tensor& kept) override { last_load = kept.clone(); }
+  int calls = 0;
+  Tensor last_load;
+
+ private:
+  int64_t experts_;
+};
+
+TEST(Routers, ACustomRouterPlugsInThroughTheInterface) {
+  ByPositionRouter* made = nullptr;
+  register_router("test_by_position", [&](const MoeConfig& c, torch::nn::Module&) {
+    auto r = std::make_unique<ByPositionRouter>(c.experts);
+    made = r.get();
+    return r;
+  });
+  MoeConfig c = config("test_by_position", 4, 1);
+  c.d = 8;
+  c.dropless = true;
+  auto m = layer(c, 3);
+  ASSERT_NE(made, nullptr);
+  m->train();
+  Tensor x = torch::randn({12, 8});
+  MoeFlow flow;
+  std::vector<Tensor> losses;
+  Tensor y = m->forward(x, flow, &losses);
+  EXPECT_EQ(made->calls, 1);
+  ASSERT_EQ(losses.size(), 1u);  // the router's own loss reaches training
+  EXPECT_TRUE(torch::equal(made->last_load, torch::full({4}, 3, torch::kLong)));
+  // Token t went to expert t mod 4 with gate 1: the output is that expert applied to the token.
+  // Alone in a batch, a token is at position 0 and goes to expert 0; tokens 0, 4, 8 did too.
+  for (int64_t t : {0, 4, 8}) EXPECT_TRUE(torch::allclose(m->forward(x.narrow(0, t, 1), flow, nullptr), y.narrow(0, t, 1), 1e-5, 1e-6)) << t;
+  EXPECT_FALSE(torch::allclose(m->forward(x.narrow(0, 1, 1), flow, nullptr), y.narrow(0, 1, 1), 1e-5, 1e-6));  // token 1 used expert 1
+  (y.sum() + losses[0]).backward();
+  EXPECT_TRUE(param(*m, "router.weight").grad().defined());
+  // An unknown kind is refused by name when the layer is built.
+  MoeConfig bad = config("no_such_router", 4, 1);
+  bad.d = 8;
+  try {
+    layer(bad);
+    ADD_FAILURE() << "an unknown router was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no router of kind `no_such_router`"), std::string::npos) << e.what();
+  }
+}
+
 // flatten -> linear(784 -> 32) -> MoE(8 experts) -> linear(32 -> 10), for telemetry runs.
 circuit::Circuit moe_classifier(const std::string& router) {
   circuit::Circuit c;
@@ -322,6 +382,51 @@ TEST(Integration, AuxFreeBiasLowersMaxVioAgainstNoBalancing) {
               late_maxvio["topk"], late_maxvio["aux_free"], window_maxvio["topk"], window_maxvio["aux_free"]);
   EXPECT_LT(late_maxvio["aux_free"], late_maxvio["topk"]);
   EXPECT_LT(window_maxvio["aux_free"], 0.75 * window_maxvio["topk"]);
+}
+
+}  // namespace
+}  // namespace engine
+
+namespace engine {
+namespace {
+
+// ReMoE's controller in a real run: lambda grows while too many experts are active and shrinks
+// when too few are, so the measured sparsity of the ReLU gates walks to its target.
+TEST(Integration, ReluRoutingSparsityMovesToItsTarget) {
+  DataOptions o;
+  o.train_limit = 6400;
+  o.test_limit = 100;
+  auto data = load_dataset(o);
+  ASSERT_TRUE(data.ok()) << data.error().message;
+  // Targets above the untrained ~0.5: the L1 pressure can only make gates sparser, so a target
+  // below what the gates do unpressed is out of the controller's reach (lambda just decays).
+  for (double target : {0.9, 0.75}) {
+    circuit::Circuit c = moe_classifier("relu");
+    c.graph.nodes[3].attrs["relu_target_sparsity"] = target;
+    auto m = Model::compile(c, 4);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    events::Bus bus;
+    std::vector<double> sparsity;  // fraction of the 8 experts a token does not use, per step
+    bus.subscribe([&](const events::Event& e) {
+      if (auto* l = std::get_if<events::ExpertLoad>(&e)) sparsity.push_back(1 - l->active_per_token / 8);
+    });
+    TrainOptions t;
+    t.batch = 64;
+    t.seed = 2;
+    t.bus = &bus;
+    auto r = train(**m, *data, t);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(sparsity.size(), 100u);
+    auto mean = [&](size_t a, size_t b) {
+      double s = 0;
+      for (size_t i = a; i < b; ++i) s += sparsity[i];
+      return s / double(b - a);
+    };
+    double early = mean(0, 5), late = mean(80, 100);
+    std::printf("ReLU routing, target sparsity %.2f: steps 1-5 %.3f, steps 81-100 %.3f\n", target, early, late);
+    EXPECT_LT(std::abs(late - target), 0.5 * std::abs(early - target)) << target;
+    EXPECT_LT(std::abs(late - target), 0.1) << target;
+  }
 }
 
 }  // namespace
