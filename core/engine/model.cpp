@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -24,6 +25,21 @@ using circuit::Result;
 using circuit::TensorType;
 using torch::Tensor;
 using Tensors = std::vector<Tensor>;
+
+// LibTorch 1.13's CPU GELU backward misreads a non-contiguous incoming gradient (for example one
+// that arrives through permute + flatten + mean): it returns zeros or garbage, differently from
+// run to run. Measured with Debian's python3-torch too. Handing it a contiguous gradient fixes it.
+struct Gelu : torch::autograd::Function<Gelu> {
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({x});
+    return torch::gelu(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list g) {
+    return {torch::gelu_backward(g[0].contiguous(), ctx->get_saved_variables()[0])};
+  }
+};
+
+Tensor gelu_fixed_backward(const Tensor& x) { return Gelu::apply(x); }
 
 namespace {
 
@@ -63,19 +79,6 @@ Tensor on_last(const Tensor& x, int64_t d, const std::function<Tensor(const Tens
   if (d == last) return f(x);
   return f(x.movedim(d, last)).movedim(last, d);
 }
-
-// LibTorch 1.13's CPU GELU backward misreads a non-contiguous incoming gradient (for example one
-// that arrives through permute + flatten + mean): it returns zeros or garbage, differently from
-// run to run. Measured with Debian's python3-torch too. Handing it a contiguous gradient fixes it.
-struct Gelu : torch::autograd::Function<Gelu> {
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x) {
-    ctx->save_for_backward({x});
-    return torch::gelu(x);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list g) {
-    return {torch::gelu_backward(g[0].contiguous(), ctx->get_saved_variables()[0])};
-  }
-};
 
 class GraphModule;
 Result<std::shared_ptr<GraphModule>> compile_graph(const circuit::Graph& g, const circuit::GraphAnalysis& a,
@@ -163,6 +166,33 @@ std::shared_ptr<M> reg(GraphModule& g, const std::string& name, std::shared_ptr<
   return g.register_module(name, std::move(m));
 }
 
+// Experts of the form linear -> relu | gelu | silu -> linear over the features (the FFN the
+// templates make) can run as batched matrix products; returns their weights, or nothing.
+std::optional<GroupedFfn> grouped_ffn(const circuit::Graph& body, const std::vector<std::shared_ptr<torch::nn::Module>>& experts) {
+  if (body.nodes.size() != 4 || body.outputs.size() != 1 || experts.empty()) return std::nullopt;
+  const circuit::Node &in = body.nodes[0], &l1 = body.nodes[1], &act = body.nodes[2], &l2 = body.nodes[3];
+  auto from = [](const circuit::Node& n, const circuit::Node& src) {
+    return n.inputs.size() == 1 && n.inputs[0].node == src.name && n.inputs[0].port == 0;
+  };
+  auto plain_linear = [](const circuit::Node& n) {
+    auto it = n.attrs.find("in_axis");
+    return n.op == "linear" && (it == n.attrs.end() || std::get<std::string>(it->second).empty());
+  };
+  if (in.op != "input" || !plain_linear(l1) || !plain_linear(l2) || !from(l1, in) || !from(act, l1) || !from(l2, act) ||
+      body.outputs[0].node != l2.name || (act.op != "relu" && act.op != "gelu" && act.op != "silu"))
+    return std::nullopt;
+  GroupedFfn f;
+  f.activation = act.op;
+  for (auto& e : experts) {
+    auto p = e->named_parameters();
+    f.w1.push_back(p[l1.name + ".weight"]);
+    f.w2.push_back(p[l2.name + ".weight"]);
+    f.b1.push_back(p.contains(l1.name + ".bias") ? p[l1.name + ".bias"] : Tensor());
+    f.b2.push_back(p.contains(l2.name + ".bias") ? p[l2.name + ".bias"] : Tensor());
+  }
+  return f;
+}
+
 Result<Fn> build(GraphModule& g, const NodeSpec& n, const circuit::Bindings& b, const std::string& path) {
   const std::string& op = n.node.op;
   const std::string& name = n.node.name;
@@ -215,7 +245,7 @@ Result<Fn> build(GraphModule& g, const NodeSpec& n, const circuit::Bindings& b, 
     });
   }
   if (op == "relu") return unary([](const Tensor& x) { return torch::relu(x); });
-  if (op == "gelu") return unary([](const Tensor& x) { return Gelu::apply(x); });
+  if (op == "gelu") return unary([](const Tensor& x) { return gelu_fixed_backward(x); });
   if (op == "silu") return unary([](const Tensor& x) { return torch::silu(x); });
   if (op == "softmax") {
     int64_t d = n.dim(0, n.s("axis"), -1);
@@ -386,6 +416,7 @@ Result<Fn> build(GraphModule& g, const NodeSpec& n, const circuit::Bindings& b, 
       });
     }
     auto m = reg(g, name, std::make_shared<MoeLayer>(c, mods[0], runs[0], mods[1], runs[1]));
+    if (auto grouped = grouped_ffn(body, mods[0])) m->use_grouped_ffn(std::move(*grouped));
     return Fn([m](const Tensors& a, Ctx& ctx) { return Tensors{m->forward(a[0], ctx.moe, ctx.aux)}; });
   }
   return Error{"node `" + path + name + "`: op `" + op + "` has no engine implementation"};

@@ -1,0 +1,179 @@
+// MoE layer forward + backward (E experts, top-k) against two peers, in the same run:
+//  (a) our own dense FFN with the same active parameters (hidden = k x the expert's hidden), which
+//      does the same expert FLOPs per token with no routing: the price of routing and dispatch;
+//  (b) PyTorch in Python, a loop over experts with boolean masks (bench/peer_moe.py), as popular
+//      open MoE implementations write it.
+//
+//   build/bench/bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K]
+//
+// Both sides: top-k softmax router, gates renormalised, dropless (no token dropped, so the work is
+// the same), GELU experts, loss = sum of the output, fresh gradients each step. Rounds alternate
+// ours and the peer's (one Python process per round), and each side's median is reported.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "circuit/analysis.h"
+#include "circuit/json.h"
+#include "circuit/templates.h"
+#include "engine/model.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Size {
+  int64_t tokens, d, hidden;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+circuit::TensorType tokens_type(int64_t d) {
+  circuit::TensorType t;
+  t.axes = {circuit::Axis{"tokens", circuit::Size::symbol("tokens")}, circuit::Axis{"d_model", circuit::Size::of(d)}};
+  return t;
+}
+
+// input [tokens, d] -> body (an MoE over FFN experts, or one dense FFN) -> output.
+circuit::Circuit layer_circuit(const Size& s, int64_t experts, int64_t k, bool moe) {
+  circuit::TensorType t = tokens_type(s.d);
+  circuit::Node body = circuit::ffn_block("layer", t, moe ? s.hidden : k * s.hidden);
+  body.inputs = {circuit::PortRef{"x", 0}};
+  if (moe) {
+    body.op = "moe";
+    body.attrs = {{"experts", experts}, {"k", k}, {"router", std::string("topk")}, {"dropless", true}};
+  }
+  circuit::Circuit c;
+  c.name = moe ? "moe" : "dense";
+  c.symbols["tokens"] = s.tokens;
+  c.graph.nodes = {circuit::input_node("x", t), body};
+  c.graph.outputs = {circuit::PortRef{"layer", 0}};
+  return c;
+}
+
+// Median milliseconds per forward + backward over `repeats` x `iters`.
+double time_ours(engine::Model& m, const torch::Tensor& x, int iters, int repeats) {
+  auto step = [&] {
+    for (auto& p : m.module().parameters()) p.mutable_grad() = torch::Tensor();
+    m.forward({x})[0].sum().backward();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  std::vector<double> runs;
+  for (int r = 0; r < repeats; ++r) {
+    auto t = Clock::now();
+    for (int i = 0; i < iters; ++i) step();
+    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count() / iters);
+  }
+  return median(runs);
+}
+
+std::string run_peer(const std::string& script, const Size& s, int64_t experts, int64_t k, int threads, int iters, int repeats) {
+  std::ostringstream cmd;
+  cmd << "/usr/bin/python3 " << script << ' ' << s.tokens << ' ' << s.d << ' ' << s.hidden << ' ' << experts << ' ' << k << ' ' << threads
+      << ' ' << iters << ' ' << repeats << " 2>&1";
+  std::string out;
+  if (std::FILE* p = popen(cmd.str().c_str(), "r")) {
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  return out;
+}
+
+double json_number(const std::string& text, const std::string& key) {
+  size_t at = text.rfind('{');
+  if (at == std::string::npos) return 0;
+  auto j = circuit::parse_json(text.substr(at));
+  if (!j) return 0;
+  const circuit::Json* v = j->get(key);
+  return v && v->is_number() ? (v->kind == circuit::Json::Kind::Int ? double(v->i) : v->f) : 0;
+}
+
+std::vector<Size> parse_sizes(const std::string& s) {
+  std::vector<Size> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    Size z{};
+    if (std::sscanf(item.c_str(), "%ld:%ld:%ld", &z.tokens, &z.d, &z.hidden) == 3) out.push_back(z);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0, rounds = 3;
+  int64_t experts = 8, k = 2;
+  std::vector<Size> sizes = {{1024, 128, 256}, {4096, 256, 512}, {2048, 512, 1024}};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) std::fprintf(stderr, "%s needs a value\n", a.c_str()), std::exit(2);
+      return argv[++i];
+    };
+    if (a == "--threads") threads = std::atoi(value().c_str());
+    else if (a == "--rounds") rounds = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--experts") experts = std::atoll(value().c_str());
+    else if (a == "--k") k = std::atoll(value().c_str());
+    else if (a == "--sizes") sizes = parse_sizes(value());
+    else {
+      std::fprintf(stderr,
+                   "usage: bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K]\n"
+                   "  T tokens, d features, h expert hidden size (default 1024:128:256,4096:256:512,2048:512:1024)\n");
+      return 2;
+    }
+  }
+  engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  std::string script = std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_moe.py";
+  std::printf("MoE layer forward + backward, E=%lld experts, k=%lld, top-k softmax, dropless, GELU experts; %d threads; %s\n",
+              (long long)experts, (long long)k, rt.threads, rt.blas.c_str());
+  std::printf("dense = one FFN with hidden k x h (the same active parameters); naive = Python loop over experts with boolean masks\n");
+  std::printf("median ms per step over %d alternating rounds (ours, then a fresh Python process)\n\n", rounds);
+  std::printf("%-16s %10s %10s %12s %12s %14s %16s\n", "tokens:d:h", "our MoE", "our dense", "naive (py)", "dense (py)",
+              "MoE / dense", "naive / our MoE");
+  for (const Size& s : sizes) {
+    auto moe = engine::Model::compile(layer_circuit(s, experts, k, true), 1);
+    auto ffn = engine::Model::compile(layer_circuit(s, experts, k, false), 1);
+    if (!moe || !ffn) {
+      std::fprintf(stderr, "%s\n", (!moe ? moe.error() : ffn.error()).message.c_str());
+      return 1;
+    }
+    (*moe)->set_training(true);
+    (*ffn)->set_training(true);
+    torch::manual_seed(0);
+    torch::Tensor x = torch::randn({s.tokens, s.d});
+    // About a quarter second per repeat on either side.
+    double probe = time_ours(**moe, x, 1, 1);
+    int iters = std::max(1, int(250.0 / std::max(probe, 1e-3)));
+    std::vector<double> ours_moe, ours_dense, naive, py_dense;
+    for (int r = 0; r < rounds; ++r) {
+      ours_moe.push_back(time_ours(**moe, x, iters, 3));
+      ours_dense.push_back(time_ours(**ffn, x, iters, 3));
+      std::string out = run_peer(script, s, experts, k, rt.threads, iters, 3);
+      double n = json_number(out, "naive_ms"), dn = json_number(out, "dense_ms");
+      if (n <= 0) {
+        std::fprintf(stderr, "peer failed: %s\n", out.c_str());
+        return 1;
+      }
+      naive.push_back(n), py_dense.push_back(dn);
+    }
+    double m = median(ours_moe), dn = median(ours_dense), nv = median(naive), pd = median(py_dense);
+    char label[64];
+    std::snprintf(label, sizeof label, "%lld:%lld:%lld", (long long)s.tokens, (long long)s.d, (long long)s.hidden);
+    std::printf("%-16s %10.2f %10.2f %12.2f %12.2f %13.2fx %15.2fx\n", label, m, dn, nv, pd, m / dn, nv / m);
+    std::fflush(stdout);
+  }
+  std::printf("\ntargets: MoE / dense <= 1.5x; naive / our MoE >= 2x\n");
+  return 0;
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""The peer of bench_moe: an MoE layer as popular open implementations write it in PyTorch,
+a Python loop over experts with boolean masks, and a dense FFN of the same active parameters.
+
+    /usr/bin/python3 bench/peer_moe.py TOKENS D HIDDEN EXPERTS K THREADS ITERS REPEATS
+
+Prints one JSON line: median milliseconds per forward+backward of each, over REPEATS x ITERS.
+Same work as ours: top-k softmax router, gates renormalised over the k kept experts, no capacity
+limit (dropless), GELU experts Linear(d, h) -> GELU -> Linear(h, d), input [tokens, d], loss =
+sum of the output.
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+class NaiveMoE(nn.Module):
+    def __init__(self, d, h, experts, k):
+        super().__init__()
+        self.k = k
+        self.router = nn.Linear(d, experts, bias=False)
+        self.experts = nn.ModuleList(nn.Sequential(nn.Linear(d, h), nn.GELU(), nn.Linear(h, d)) for _ in range(experts))
+
+    def forward(self, x):
+        probs = torch.softmax(self.router(x), -1)
+        gate, idx = probs.topk(self.k, -1)
+        gate = gate / gate.sum(-1, keepdim=True)
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            hit = idx == e                      # [T, k] boolean mask
+            rows = hit.any(-1)                  # tokens that chose expert e
+            if not rows.any():
+                continue
+            g = (gate * hit).sum(-1)[rows]      # their gate for e
+            out[rows] += g.unsqueeze(-1) * expert(x[rows])
+        return out
+
+
+def dense(d, hidden):
+    return nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
+
+
+def time_ms(model, x, iters, repeats):
+    for _ in range(3):
+        model.zero_grad(set_to_none=True)
+        model(x).sum().backward()
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(iters):
+            model.zero_grad(set_to_none=True)
+            model(x).sum().backward()
+        runs.append((time.perf_counter() - t) * 1000 / iters)
+    return statistics.median(runs)
+
+
+def main():
+    tokens, d, h, experts, k, threads, iters, repeats = (int(a) for a in sys.argv[1:9])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x = torch.randn(tokens, d)
+    moe = NaiveMoE(d, h, experts, k)
+    ffn = dense(d, k * h)
+    print(json.dumps({"naive_ms": time_ms(moe, x, iters, repeats), "dense_ms": time_ms(ffn, x, iters, repeats),
+                      "torch": torch.__version__, "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
