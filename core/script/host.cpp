@@ -1,0 +1,200 @@
+#include "host.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "circuit_module.h"
+#include "internal.h"
+
+namespace script {
+
+namespace {
+
+// Registry keys (strings are unique enough: nothing else in the state uses these).
+const char* kModuleKey = "circuit.module";
+
+// How often the count hook runs. Limits are checked to this granularity; a hook every 1000
+// instructions costs well under 1% of run time.
+constexpr int kHookEvery = 1000;
+
+std::vector<ModuleExtension>& extensions() {
+  static std::vector<ModuleExtension> list;
+  return list;
+}
+
+// The allocator counts what the state holds and refuses to go past the limit; Lua then runs an
+// emergency collection and, if that does not help, raises a memory error.
+void* allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
+  auto* m = static_cast<Host::Memory*>(ud);
+  size_t old = ptr ? osize : 0;  // without ptr, osize encodes the kind of object, not a size
+  if (nsize == 0) {
+    std::free(ptr);
+    m->used -= old;
+    return nullptr;
+  }
+  if (m->limit && nsize > old && m->used - old + nsize > m->limit) {
+    m->exceeded = true;
+    return nullptr;
+  }
+  void* p = std::realloc(ptr, nsize);
+  if (p) m->used = m->used - old + nsize;
+  return p;
+}
+
+void count_hook(lua_State* L, lua_Debug*) {
+  Host& h = Host::of(L);
+  int64_t limit = h.options().limits.instructions;
+  h.executed += kHookEvery;
+  if (limit <= 0 || h.executed <= limit) return;
+  // From now on every instruction raises again, so a pcall in the script cannot catch the error
+  // and carry on: the first instruction after the pcall returns raises it anew.
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  // Inside a hook, level 0 is the Lua function that was interrupted: that is where the loop is.
+  luaL_where(L, 0);
+  lua_pushfstring(L, "instruction limit of %I exceeded", lua_Integer(limit));
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+// lua.c's handler: the message plus a stack traceback.
+int message_handler(lua_State* L) {
+  const char* msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+std::string mib(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", double(bytes) / double(1 << 20));
+  return buf;
+}
+
+// Runs in protected mode: opening libraries and building tables can raise memory errors.
+int setup(lua_State* L) {
+  Host& h = Host::of(L);
+  luaL_openlibs(L);
+  if (!h.options().allow_io) install_sandbox(L);
+  install_require(L, !h.options().allow_io);
+  lua_newtable(L);
+  int module = lua_gettop(L);
+  open_circuit_module(L, module);
+  open_plugin_functions(L, module);
+  for (auto& ext : extensions()) ext(L, module);
+  lua_pushvalue(L, module);
+  lua_setfield(L, LUA_REGISTRYINDEX, kModuleKey);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, module);
+  lua_setfield(L, -2, "circuit");
+  return 0;
+}
+
+}  // namespace
+
+void register_module_extension(ModuleExtension extension) { extensions().push_back(std::move(extension)); }
+
+Host::Host(HostOptions options) : options_(std::move(options)) {
+  memory.limit = options_.limits.memory_bytes;
+  L_ = lua_newstate(allocate, &memory);
+  if (!L_) {
+    startup_error_ = "cannot create a Lua state (memory limit too small?)";
+    return;
+  }
+  *static_cast<Host**>(lua_getextraspace(L_)) = this;
+  lua_sethook(L_, count_hook, LUA_MASKCOUNT, kHookEvery);
+  lua_pushcfunction(L_, setup);
+  if (lua_pcall(L_, 0, 0, 0) != LUA_OK) {
+    startup_error_ = std::string("cannot set up Lua: ") + (lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "unknown error");
+    lua_pop(L_, 1);
+  }
+}
+
+Host::~Host() {
+  if (L_) lua_close(L_);
+}
+
+Host& Host::of(lua_State* L) { return **static_cast<Host**>(lua_getextraspace(L)); }
+
+circuit::Status Host::finish(int status) {
+  if (status == LUA_OK) return {};
+  std::string msg = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "(error object is not a string)";
+  lua_pop(L_, 1);
+  if (memory.exceeded) {
+    // Lua says "not enough memory" (and calls no message handler for it); say which limit.
+    std::string limit = "memory limit of " + mib(memory.limit) + " MiB exceeded";
+    if (status == LUA_ERRMEM) return circuit::Status::fail(limit);
+    if (auto at = msg.find("not enough memory"); at != std::string::npos) msg.replace(at, 17, limit);
+  }
+  return circuit::Status::fail(msg);
+}
+
+circuit::Status Host::call(int nargs, int nresults) {
+  if (!startup_error_.empty()) {
+    lua_pop(L_, nargs + 1);
+    return circuit::Status::fail(startup_error_);
+  }
+  int base = lua_gettop(L_) - nargs;
+  lua_pushcfunction(L_, message_handler);
+  lua_insert(L_, base);
+  if (depth_++ == 0) {
+    executed = 0, memory.exceeded = false;
+    lua_sethook(L_, count_hook, LUA_MASKCOUNT, kHookEvery);
+  }
+  int status = lua_pcall(L_, nargs, nresults, base);
+  --depth_;
+  lua_remove(L_, base);
+  return finish(status);
+}
+
+circuit::Status Host::run_file(const std::string& path, const std::vector<std::string>& args) {
+  if (!startup_error_.empty()) return circuit::Status::fail(startup_error_);
+  if (depth_ == 0) memory.exceeded = false;
+  int status = luaL_loadfilex(L_, path.c_str(), options_.allow_io ? nullptr : "t");
+  if (status != LUA_OK) return finish(status);
+  lua_createtable(L_, int(args.size()), 1);
+  lua_pushstring(L_, path.c_str());
+  lua_rawseti(L_, -2, 0);
+  for (size_t k = 0; k < args.size(); ++k) lua_pushstring(L_, args[k].c_str()), lua_rawseti(L_, -2, lua_Integer(k + 1));
+  lua_setglobal(L_, "arg");
+  for (auto& a : args) lua_pushstring(L_, a.c_str());
+  return call(int(args.size()), 0);
+}
+
+circuit::Status Host::run_string(std::string_view code, const std::string& chunk_name) {
+  if (!startup_error_.empty()) return circuit::Status::fail(startup_error_);
+  if (depth_ == 0) memory.exceeded = false;
+  int status = luaL_loadbufferx(L_, code.data(), code.size(), chunk_name.c_str(), options_.allow_io ? nullptr : "t");
+  if (status != LUA_OK) return finish(status);
+  return call(0, 0);
+}
+
+void Host::add_module_functions(const luaL_Reg* functions) {
+  if (!startup_error_.empty()) return;
+  lua_getfield(L_, LUA_REGISTRYINDEX, kModuleKey);
+  luaL_setfuncs(L_, functions, 0);
+  lua_pop(L_, 1);
+}
+
+std::vector<std::string> default_plugin_folders() {
+  std::vector<std::string> out{CIRCUIT_PLUGIN_DIR};
+  const char* env = std::getenv("CIRCUIT_PLUGIN_PATH");
+  if (env) {
+    std::string list = env;
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t end = list.find(':', start);
+      if (end == std::string::npos) end = list.size();
+      if (end > start) out.push_back(list.substr(start, end - start));
+      start = end + 1;
+    }
+  } else if (const char* home = std::getenv("HOME")) {
+    out.push_back(std::string(home) + "/.local/share/circuit-studio/plugins");
+  }
+  return out;
+}
+
+}  // namespace script

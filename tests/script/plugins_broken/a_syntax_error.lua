@@ -1,0 +1,5 @@
+return {
+  kind = "block",
+  name = "oops" "missing comma",
+  description = "never loads",
+}

@@ -1,0 +1,1 @@
+return { kind = "optimizer", name = "adam9", description = "not a plugin kind" }
