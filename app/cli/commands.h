@@ -12,5 +12,7 @@ int fmt(const std::vector<std::string>& args);
 int train(const std::vector<std::string>& args);
 int doctor(const std::vector<std::string>& args);
 int ops(const std::vector<std::string>& args);
+int run(const std::vector<std::string>& args);      // run.cpp: a Lua script; 1 on a Lua error
+int plugins(const std::vector<std::string>& args);  // run.cpp: 1 if any plugin failed to load
 
 }  // namespace cli

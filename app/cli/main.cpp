@@ -17,6 +17,8 @@ static const char* kUsage =
     "  doctor                  LibTorch threads and BLAS in use\n"
     "  fmt FILE...             rewrite circuits in the canonical layout (atomic)\n"
     "  ops [--json]            the op registry: every op with its attributes\n"
+    "  run SCRIPT.lua [ARGS]   run a Lua script (docs/lua.md); --allow-io lifts the sandbox\n"
+    "  plugins                 the Lua plugins found, with their kind and file, and why any failed\n"
     "  version                 print the version\n"
     "\n"
     "FLOPs count a multiply-add as 2 and are per example (batch = 1); see docs/cost.md.\n";
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
   if (cmd == "fmt") return cli::fmt(args);
   if (cmd == "train") return cli::train(args);
   if (cmd == "doctor") return cli::doctor(args);
+  if (cmd == "run") return cli::run(args);
+  if (cmd == "plugins") return cli::plugins(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("circuit %s (circuit format version 1)\n", CIRCUIT_VERSION);
     return 0;

@@ -1,0 +1,93 @@
+// `circuit run` (a Lua script) and `circuit plugins` (what loaded, and why anything did not).
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "script/host.h"
+
+namespace cli {
+
+namespace {
+
+// Paths under the working folder are shown relative to it: shorter, and what a user typed.
+std::string shown(const std::string& path) {
+  std::error_code ec;
+  auto rel = std::filesystem::relative(path, std::filesystem::current_path(ec), ec);
+  if (ec || rel.empty() || rel.string().rfind("..", 0) == 0) return path;
+  return rel.string();
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args) {
+  script::HostOptions options;
+  std::string file;
+  std::vector<std::string> script_args;
+  for (auto& a : args) {
+    if (a == "--allow-io") options.allow_io = true;
+    else if (file.empty()) file = a;
+    else script_args.push_back(a);
+  }
+  if (file.empty() || file == "--help") {
+    std::fputs("usage: circuit run SCRIPT.lua [args...] [--allow-io]\n"
+               "  runs a Lua script in the sandbox (docs/lua.md); the script gets its arguments as `arg` and `...`\n"
+               "  --allow-io  lift the sandbox: run programs, write files, load C modules\n",
+               file.empty() ? stderr : stdout);
+    return file.empty() ? 2 : 0;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    std::fprintf(stderr, "circuit run: cannot open `%s`\n", file.c_str());
+    return 2;
+  }
+  auto folders = script::default_plugin_folders();
+  // `require` finds modules beside the script first, then in the plugin folders.
+  std::string dir = std::filesystem::path(file).parent_path().string();
+  options.require_paths.push_back(dir.empty() ? "." : dir);
+  options.require_paths.insert(options.require_paths.end(), folders.begin(), folders.end());
+  script::Host host(options);
+  for (auto& p : host.load_plugins(folders))
+    if (!p.ok()) std::fprintf(stderr, "circuit run: warning: plugin %s did not load (`circuit plugins` shows why)\n", shown(p.file).c_str());
+  circuit::Status s = host.run_file(file, script_args);
+  std::fflush(stdout);
+  if (!s) {
+    std::fprintf(stderr, "%s\n", s.error.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int plugins(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fputs("usage: circuit plugins\n"
+               "  lists the Lua plugins of plugins/ and $CIRCUIT_PLUGIN_PATH (else ~/.local/share/circuit-studio/plugins)\n",
+               args[0] == "--help" ? stdout : stderr);
+    return args[0] == "--help" ? 0 : 2;
+  }
+  script::Host host;
+  auto list = host.load_plugins(script::default_plugin_folders());
+  size_t wk = 6, wn = 4, wf = 4;
+  for (auto& p : list) wk = std::max(wk, p.kind.size()), wn = std::max(wn, p.name.size()), wf = std::max(wf, shown(p.file).size());
+  std::printf("%-*s  %-*s  %-*s  %s\n", int(wk), "kind", int(wn), "name", int(wf), "file", "description");
+  int broken = 0;
+  for (auto& p : list) {
+    std::string kind = p.kind.empty() ? "?" : p.kind, name = p.name.empty() ? "?" : p.name;
+    if (p.ok()) {
+      std::printf("%-*s  %-*s  %-*s  %s\n", int(wk), kind.c_str(), int(wn), name.c_str(), int(wf), shown(p.file).c_str(),
+                  p.description.c_str());
+    } else {
+      ++broken;
+      std::string first = p.error.substr(0, p.error.find('\n'));  // file:line: what; the traceback adds little here
+      std::printf("%-*s  %-*s  %-*s  BROKEN: %s\n", int(wk), kind.c_str(), int(wn), name.c_str(), int(wf), shown(p.file).c_str(),
+                  first.c_str());
+    }
+  }
+  if (list.empty()) std::printf("(no plugins found)\n");
+  std::fflush(stdout);  // the summary follows the listing when both go to one terminal or pipe
+  if (broken) std::fprintf(stderr, "circuit plugins: %d of %zu plugin files did not load\n", broken, list.size());
+  return broken ? 1 : 0;
+}
+
+}  // namespace cli
