@@ -1,5 +1,6 @@
 // Plugins: shipped ones load and work; broken ones are reported with file:line and do not stop
 // the others.
+#include <algorithm>
 #include <map>
 
 #include "circuit/analysis.h"
@@ -19,7 +20,8 @@ TEST(Plugins, BrokenOnesAreReportedAndTheOthersLoad) {
   std::string dir = source("tests/script/plugins_broken");
   auto loaded = h.load_plugins({source("plugins"), dir});
   auto p = by_file(loaded);
-  ASSERT_EQ(loaded.size(), 9u);
+  // Shipped plugins may be added; the broken folder holds exactly these eight files.
+  ASSERT_EQ(std::count_if(loaded.begin(), loaded.end(), [&](auto& x) { return x.file.rfind(dir, 0) == 0; }), 8);
   EXPECT_TRUE(p["prenorm_ffn.lua"].ok()) << p["prenorm_ffn.lua"].error;
   EXPECT_EQ(p["prenorm_ffn.lua"].kind, "block");
 
@@ -48,7 +50,7 @@ TEST(Plugins, BrokenOnesAreReportedAndTheOthersLoad) {
   err = error_of(h, "require('circuit').plugin('prenorm_ffn', 'router')");
   EXPECT_NE(err.find("plugin `prenorm_ffn` is a block plugin, not a router plugin"), std::string::npos) << err;
   ASSERT_TRUE(eval(h, "return #require('circuit').plugins()").ok());
-  EXPECT_EQ(lua_tointeger(h.state(), -1), 9);
+  EXPECT_EQ(lua_tointeger(h.state(), -1), lua_Integer(loaded.size()));
   // The instruction limit of scripts is back after plugin loading.
   EXPECT_EQ(h.options().limits.instructions, Limits{}.instructions);
 }
@@ -56,9 +58,9 @@ TEST(Plugins, BrokenOnesAreReportedAndTheOthersLoad) {
 TEST(Plugins, DuplicateNamesAreRefused) {
   Host h;
   h.load_plugins({source("plugins")});
-  auto again = h.load_plugins({source("plugins")});
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_NE(again[0].error.find("plugin name `prenorm_ffn` is already used by"), std::string::npos);
+  auto again = by_file(h.load_plugins({source("plugins")}));
+  ASSERT_TRUE(again.count("prenorm_ffn.lua"));
+  EXPECT_NE(again["prenorm_ffn.lua"].error.find("plugin name `prenorm_ffn` is already used by"), std::string::npos);
 }
 
 // The shipped block plugin builds exactly the graph it documents, and it trains-ready checks.

@@ -106,6 +106,9 @@ TEST(Limits, InfiniteLoopEndsWithTheInstructionLimit) {
   // A pcall inside the script cannot swallow it for long: the limit fires again outside.
   err = error_of(h, "while true do pcall(function() while true do end end) end", "@swallow.lua");
   EXPECT_NE(err.find("instruction limit of 1000000 exceeded"), std::string::npos) << err;
+  // Coroutines inherit the hook, and the count is shared with the main thread.
+  err = error_of(h, "local co = coroutine.wrap(function() while true do end end)\nco()", "@coroutine.lua");
+  EXPECT_NE(err.find("coroutine.lua:1: instruction limit of 1000000 exceeded"), std::string::npos) << err;
   // The count restarts for the next call, so the state stays usable.
   EXPECT_EQ(error_of(h, "for i = 1, 1000 do end"), "");
 }
