@@ -1,0 +1,47 @@
+// Circuit → scene: the neural-circuit-diagram drawing of a circuit (docs/diagrams.md).
+// Every axis is a labelled wire, a tensor a bundle of wires in axis order; ops are boxes (bold
+// when learned) that only the axes they act on enter; blocks are fenced and can be collapsed.
+#pragma once
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "circuit/analysis.h"
+#include "circuit/graph.h"
+#include "scene.h"
+
+namespace circuit::diagram {
+
+/// A number shown over a node, e.g. "12.3K params"; `heat` in [0, 1] colours it (expert load,
+/// latency share); negative: no colour.
+struct Annotation {
+  std::string text;
+  double heat = -1;
+};
+
+/// Which blocks are drawn open. Expanding a nested block also opens its parents.
+struct Expansion {
+  enum class Mode { all, none, listed } mode = Mode::all;
+  std::set<std::string> blocks;  // paths, for Mode::listed
+  bool open(const std::string& path) const;
+};
+
+struct DiagramOptions {
+  Expansion expand;
+  std::unordered_map<std::string, Annotation> overlay;  // node path -> annotation
+  const LayoutMemory* hint = nullptr;  // the previous scene's `memory`: keeps a small edit local
+  bool title = true;                   // the circuit's name at the top
+};
+
+/// Draws a circuit from its analysis (analyze(c)). Never fails: an invalid circuit is drawn with
+/// its failing nodes marked and their messages listed under the diagram.
+Scene build_scene(const Circuit& c, const GraphAnalysis& a, const DiagramOptions& opts = {});
+
+/// Label of one wire: "d_model 128", "seq" (a symbol named like its axis), "tokens 49".
+std::string axis_label(const Axis& a);
+
+/// Per-node annotations from the analysis' costs ("params" or "flops"); heat is the node's
+/// share of the largest value. Empty for another `what`.
+std::unordered_map<std::string, Annotation> cost_overlay(const Circuit& c, const GraphAnalysis& a, const std::string& what);
+
+}  // namespace circuit::diagram

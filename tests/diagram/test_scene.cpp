@@ -1,0 +1,299 @@
+// Golden structural tests of the scene for every example circuit: what is drawn (boxes, wires,
+// labels, bold) and how (nothing overlaps, no wire runs through a box it does not enter).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "circuit/analysis.h"
+#include "circuit/circuit_file.h"
+#include "circuit/op.h"
+#include "diagram/diagram.h"
+#include "scene_checks.h"
+
+namespace circuit::diagram {
+namespace {
+
+using test::colliding_labels;
+using test::overlapping_boxes;
+using test::wires_through_boxes;
+
+std::vector<std::string> examples() {
+  std::vector<std::string> v;
+  for (auto& e : std::filesystem::directory_iterator(CIRCUIT_SOURCE_DIR "/resources/examples"))
+    if (e.path().string().ends_with(".circuit.json")) v.push_back(e.path().filename().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+Circuit load(const std::string& file) {
+  auto c = load_circuit(CIRCUIT_SOURCE_DIR "/resources/examples/" + file);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  return c.ok() ? *c : Circuit{};
+}
+
+bool any_learned(const Graph& g) {
+  for (auto& n : g.nodes)
+    if ((find_op(n.op) && find_op(n.op)->learned) || (n.body && any_learned(*n.body))) return true;
+  return false;
+}
+
+// Boxes the notation asks for, counted from the circuit alone.
+int expected_boxes(const Graph& g, const std::string& prefix, bool top, const Expansion& ex) {
+  int k = top ? int(g.outputs.size()) : 0;
+  for (auto& n : g.nodes) {
+    std::string path = prefix + n.name;
+    if (n.op == "input") k += top;
+    else if (n.op == "block") k += ex.open(path) ? expected_boxes(*n.body, path + "/", false, ex) : 1;
+    else if (n.op == "moe") k += 2 + (ex.open(path) ? expected_boxes(*n.body, path + "/", false, ex) : 1);
+    else k += 1;
+  }
+  return k;
+}
+
+// The analysis of the node at `path`, walking through bodies.
+const NodeInfo* info_at(const Graph& g, const GraphAnalysis& a, const std::string& path) {
+  auto slash = path.find('/');
+  int i = g.find(path.substr(0, slash));
+  if (i < 0) return nullptr;
+  if (slash == std::string::npos) return &a.nodes[size_t(i)];
+  const Node& n = g.nodes[size_t(i)];
+  if (!n.body || !a.nodes[size_t(i)].body) return nullptr;
+  return info_at(*n.body, *a.nodes[size_t(i)].body, path.substr(slash + 1));
+}
+
+struct Case {
+  std::string file;
+  Expansion::Mode mode;
+};
+
+class ExampleScene : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ExampleScene, IsStructurallySound) {
+  Circuit c = load(GetParam().file);
+  GraphAnalysis a = analyze(c);
+  ASSERT_TRUE(a.ok());
+  DiagramOptions opts;
+  opts.expand.mode = GetParam().mode;
+  Scene s = build_scene(c, a, opts);
+
+  // Count of boxes.
+  EXPECT_EQ(int(s.boxes.size()), expected_boxes(c.graph, "", true, opts.expand));
+
+  // Wires per tensor = number of axes, each labelled with its axis; each tensor labelled once.
+  std::map<std::string, std::set<int>> axes_of_edge;
+  std::map<std::string, const WireItem*> any_wire;
+  std::set<std::string> labelled_sources;
+  for (auto& w : s.wires) {
+    if (w.edge.empty()) continue;
+    axes_of_edge[w.edge].insert(w.axis);
+    any_wire[w.edge] = &w;
+    std::string port = w.edge.substr(0, w.edge.find('>'));
+    if (w.show_label) labelled_sources.insert(port);
+  }
+  ASSERT_FALSE(axes_of_edge.empty());
+  for (auto& [edge, axes] : axes_of_edge) {
+    const WireItem& w = *any_wire[edge];
+    std::string port = edge.substr(0, edge.find('>'));
+    int p = std::stoi(port.substr(port.rfind(':') + 1));
+    const NodeInfo* info = info_at(c.graph, a, w.from);
+    ASSERT_NE(info, nullptr) << w.from;
+    const TensorType& t = info->outputs[size_t(p)];
+    EXPECT_EQ(axes.size(), t.rank()) << edge;
+    EXPECT_TRUE(labelled_sources.count(port)) << "no label on " << edge;
+  }
+  for (auto& w : s.wires)
+    if (!w.edge.empty()) {
+      std::string port = w.edge.substr(0, w.edge.find('>'));
+      const TensorType& t = info_at(c.graph, a, w.from)->outputs[size_t(std::stoi(port.substr(port.rfind(':') + 1)))];
+      EXPECT_EQ(w.label, axis_label(t.axes[size_t(w.axis)])) << w.edge;
+    }
+  // Every connection at the top level is drawn.
+  size_t top_edges = c.graph.outputs.size();
+  for (auto& n : c.graph.nodes) top_edges += n.inputs.size();
+  size_t drawn_top = 0;
+  for (auto& [edge, axes] : axes_of_edge) drawn_top += edge.substr(0, edge.find('>')).find('/') == std::string::npos;
+  EXPECT_EQ(drawn_top, top_edges);
+
+  // Bold exactly on learned ops.
+  int bold = 0;
+  for (auto& b : s.boxes) {
+    bool want = false;
+    const NodeInfo* info = info_at(c.graph, a, b.node);
+    if (b.kind == BoxKind::op) want = find_op(locate(c.graph, b.node).node()->op)->learned;
+    else if (b.kind == BoxKind::block) want = any_learned(*locate(c.graph, b.node).node()->body);
+    else if (b.kind == BoxKind::router || b.kind == BoxKind::experts) want = true;
+    EXPECT_EQ(b.bold, want) << b.node << " " << b.title;
+    EXPECT_FALSE(b.error) << b.node;
+    if (b.kind != BoxKind::input && b.kind != BoxKind::output) EXPECT_NE(info, nullptr) << b.node;
+    bold += b.bold;
+  }
+  EXPECT_GT(bold, 0);
+
+  // Nothing a reader would stumble over.
+  for (auto& m : overlapping_boxes(s)) ADD_FAILURE() << m;
+  for (auto& m : wires_through_boxes(s)) ADD_FAILURE() << m;
+  for (auto& m : colliding_labels(s)) ADD_FAILURE() << m;
+  for (auto& b : s.boxes) {
+    EXPECT_GE(b.r.x, 0);
+    EXPECT_LE(b.r.right(), s.width);
+    EXPECT_LE(b.r.bottom(), s.height);
+  }
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> v;
+  for (auto& f : examples()) v.push_back({f, Expansion::Mode::all}), v.push_back({f, Expansion::Mode::none});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, ExampleScene, ::testing::ValuesIn(cases()), [](const auto& info) {
+  std::string n = info.param.file.substr(0, info.param.file.find('.'));
+  return n + (info.param.mode == Expansion::Mode::all ? "_open" : "_collapsed");
+});
+
+const BoxItem* box(const Scene& s, const std::string& node, BoxKind kind) {
+  for (auto& b : s.boxes)
+    if (b.node == node && b.kind == kind) return &b;
+  return nullptr;
+}
+
+TEST(Scene, MappedOverAxesPassByTheBox) {
+  Circuit c = load("transformer_block.circuit.json");
+  Scene s = build_scene(c, analyze(c));
+  // layer_norm acts on d_model: batch and seq pass by, only one wire enters the box.
+  int pass = 0, enter = 0;
+  for (auto& w : s.wires) pass += w.node == "ln1" && w.edge.empty(), enter += w.to == "ln1";
+  EXPECT_EQ(pass, 2);
+  EXPECT_EQ(enter, 3);  // the wires end at the column edge or the box
+  const BoxItem* ln1 = box(s, "ln1", BoxKind::op);
+  ASSERT_NE(ln1, nullptr);
+  int inside = 0;
+  for (auto& w : s.wires)
+    if (w.to == "ln1" && w.pts.back().x >= ln1->r.x - 0.01 && w.pts.back().y > ln1->r.y && w.pts.back().y < ln1->r.bottom()) ++inside;
+  EXPECT_EQ(inside, 1);
+}
+
+TEST(Scene, ResidualSkipBundleRejoins) {
+  Circuit c = load("transformer_block.circuit.json");
+  Scene s = build_scene(c, analyze(c));
+  int skip = 0;
+  for (auto& w : s.wires)
+    if (w.from == "x" && w.to == "res1") ++skip;
+  EXPECT_EQ(skip, 3);
+  // The add box takes two bundles, separated by a dashed tuple line.
+  const BoxItem* add = box(s, "res1", BoxKind::op);
+  ASSERT_NE(add, nullptr);
+  bool sep = false;
+  for (auto& sp : s.separators) sep |= sp.a.y > add->r.y && sp.a.y < add->r.bottom() && sp.b.x <= add->r.x + 0.01;
+  EXPECT_TRUE(sep);
+}
+
+TEST(Scene, BlocksCollapseToOneBox) {
+  Circuit c = load("transformer_block.circuit.json");
+  GraphAnalysis a = analyze(c);
+  DiagramOptions open, closed;
+  closed.expand.mode = Expansion::Mode::none;
+  Scene so = build_scene(c, a, open), sc = build_scene(c, a, closed);
+  EXPECT_EQ(box(sc, "ffn", BoxKind::block) != nullptr, true);
+  EXPECT_EQ(box(so, "ffn", BoxKind::block), nullptr);
+  EXPECT_NE(box(so, "ffn/up", BoxKind::op), nullptr);
+  EXPECT_TRUE(std::any_of(so.fences.begin(), so.fences.end(), [](auto& f) { return f.node == "ffn"; }));
+  EXPECT_LT(sc.width, so.width);
+  DiagramOptions listed;
+  listed.expand = {Expansion::Mode::listed, {"ffn"}};
+  EXPECT_NE(box(build_scene(c, a, listed), "ffn/up", BoxKind::op), nullptr);
+}
+
+TEST(Scene, MoeIsRouterStackedExpertsAndCombine) {
+  Circuit c = load("moe_transformer_block.circuit.json");
+  GraphAnalysis a = analyze(c);
+  for (auto mode : {Expansion::Mode::all, Expansion::Mode::none}) {
+    DiagramOptions o;
+    o.expand.mode = mode;
+    Scene s = build_scene(c, a, o);
+    const BoxItem* router = box(s, "moe", BoxKind::router);
+    const BoxItem* combine = box(s, "moe", BoxKind::combine);
+    ASSERT_TRUE(router && combine);
+    EXPECT_LT(router->r.right(), combine->r.x);
+    bool count_visible = std::any_of(s.texts.begin(), s.texts.end(), [](auto& t) { return t.text.find("8 experts") != std::string::npos; });
+    EXPECT_TRUE(count_visible);
+    int stack = 0;
+    for (auto& f : s.fences) stack = std::max(stack, f.stack);
+    for (auto& b : s.boxes) stack = std::max(stack, b.stack);
+    EXPECT_GE(stack, 2);
+    bool gates = std::any_of(s.wires.begin(), s.wires.end(), [](auto& w) { return w.show_label && w.label == "experts 8"; });
+    EXPECT_TRUE(gates);
+  }
+}
+
+TEST(Scene, ExitHeadsBranchBelowTheMainFlow) {
+  Circuit c = load("early_exit.circuit.json");
+  Scene s = build_scene(c, analyze(c));
+  for (auto [head, main] : {std::pair{"exit1", "conv2"}, {"exit2", "conv3"}}) {
+    const BoxItem *h = box(s, head, BoxKind::op), *m = box(s, main, BoxKind::op);
+    ASSERT_TRUE(h && m);
+    EXPECT_GT(h->r.y, m->r.bottom()) << head;
+  }
+}
+
+TEST(Scene, ReshapesAreJunctionsWhereWiresRegroup) {
+  Circuit c = load("hybrid_conv_attention.circuit.json");
+  Scene s = build_scene(c, analyze(c));
+  const BoxItem* tr = box(s, "to_tokens", BoxKind::junction);
+  const BoxItem* fl = box(s, "tokens", BoxKind::junction);
+  ASSERT_TRUE(tr && fl);
+  int inside_tr = 0, inside_fl = 0;
+  for (auto& w : s.wires) inside_tr += w.node == "to_tokens", inside_fl += w.node == "tokens";
+  EXPECT_EQ(inside_tr, 4);  // a transpose: every axis crosses to its new place
+  EXPECT_EQ(inside_fl, 4);  // batch, channels go straight; height and width join into tokens
+}
+
+TEST(Scene, InvalidCircuitRendersWithTheFailingNodeMarked) {
+  auto c = load_circuit(CIRCUIT_SOURCE_DIR "/tests/data/broken/shape_mismatch.circuit.json");
+  ASSERT_TRUE(c.ok());
+  GraphAnalysis a = analyze(*c);
+  ASSERT_FALSE(a.ok());
+  Scene s = build_scene(*c, a);
+  const BoxItem* bad = box(s, "ffn2", BoxKind::op);
+  ASSERT_NE(bad, nullptr);
+  EXPECT_TRUE(bad->error);
+  EXPECT_EQ(bad->marker, 1);
+  int errors = 0;
+  for (auto& b : s.boxes) errors += b.error;
+  EXPECT_EQ(errors, 1);
+  bool message = std::any_of(s.texts.begin(), s.texts.end(), [](auto& t) {
+    return t.error && t.text.find("ffn2") != std::string::npos && t.text.find("expected axis `d_model`=256") != std::string::npos;
+  });
+  EXPECT_TRUE(message);
+  for (auto& m : overlapping_boxes(s)) ADD_FAILURE() << m;
+  for (auto& m : wires_through_boxes(s)) ADD_FAILURE() << m;
+}
+
+TEST(Scene, OverlayBadgesSitOverTheirNodes) {
+  Circuit c = load("mlp.circuit.json");
+  GraphAnalysis a = analyze(c);
+  DiagramOptions o;
+  o.overlay = cost_overlay(c, a, "params");
+  o.overlay["act1"] = {"12% latency", 0.12};
+  Scene s = build_scene(c, a, o);
+  auto find = [&](const std::string& node) {
+    return std::find_if(s.badges.begin(), s.badges.end(), [&](auto& b) { return b.node == node; });
+  };
+  ASSERT_NE(find("fc1"), s.badges.end());
+  EXPECT_EQ(find("fc1")->text, "201K params");
+  EXPECT_DOUBLE_EQ(find("fc1")->heat, 1.0);
+  ASSERT_NE(find("act1"), s.badges.end());
+  EXPECT_EQ(find("act1")->text, "12% latency");
+  EXPECT_EQ(find("flat"), s.badges.end());  // no parameters, no badge
+  const BoxItem* fc1 = box(s, "fc1", BoxKind::op);
+  EXPECT_LE(find("fc1")->r.bottom(), fc1->r.y);
+  for (auto& b : s.badges)
+    for (auto& x : s.boxes)
+      if (x.kind != BoxKind::junction) EXPECT_FALSE(b.r.overlaps(x.r)) << b.node << " badge over " << x.node;
+}
+
+}  // namespace
+}  // namespace circuit::diagram
