@@ -1,8 +1,13 @@
 // The `circuit` command's subcommands. Each returns the process exit code:
 // 0 success, 1 the circuit has problems, 2 bad usage or an unreadable file.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace script {
+class Host;
+}
 
 namespace cli {
 
@@ -14,5 +19,10 @@ int doctor(const std::vector<std::string>& args);
 int ops(const std::vector<std::string>& args);
 int run(const std::vector<std::string>& args);      // run.cpp: a Lua script; 1 on a Lua error
 int plugins(const std::vector<std::string>& args);  // run.cpp: 1 if any plugin failed to load
+int render(const std::vector<std::string>& args);   // render.cpp: the diagram as SVG, PDF or PNG
+
+/// Loads the plugins and makes their routers selectable by name in circuits (run.cpp). Keep the
+/// Host alive while any model compiled afterwards is in use: its Lua routers run in it.
+std::unique_ptr<script::Host> plugin_routers();
 
 }  // namespace cli

@@ -8,6 +8,7 @@
 #include "circuit/circuit_file.h"
 #include "circuit/op.h"
 #include "commands.h"
+#include "script/host.h"
 
 using namespace circuit;
 
@@ -85,6 +86,15 @@ Json type_json(const TensorType& t) {
 }
 
 bool load(const std::string& path, Circuit& out) {
+  // Router plugins add names to the `moe` node's router choices; load them once, first.
+  static std::unique_ptr<script::Host> routers = [] {
+    try {
+      return plugin_routers();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "warning: %s\n", e.what());
+      return std::unique_ptr<script::Host>();
+    }
+  }();
   auto c = load_circuit(path);
   if (!c) {
     std::fprintf(stderr, "%s\n", c.error().message.c_str());

@@ -1,10 +1,12 @@
 // `circuit run` (a Lua script) and `circuit plugins` (what loaded, and why anything did not).
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "commands.h"
+#include "script/engine_extension.h"
 #include "script/host.h"
 
 namespace cli {
@@ -47,9 +49,17 @@ int run(const std::vector<std::string>& args) {
   std::string dir = std::filesystem::path(file).parent_path().string();
   options.require_paths.push_back(dir.empty() ? "." : dir);
   options.require_paths.insert(options.require_paths.end(), folders.begin(), folders.end());
+  script::install_engine_extension();
   script::Host host(options);
   for (auto& p : host.load_plugins(folders))
     if (!p.ok()) std::fprintf(stderr, "circuit run: warning: plugin %s did not load (`circuit plugins` shows why)\n", shown(p.file).c_str());
+  // Before the script loads circuits: a plugin router's name must already be a valid choice.
+  try {
+    script::register_lua_routers(host);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "circuit run: %s\n", e.what());
+    return 1;
+  }
   circuit::Status s = host.run_file(file, script_args);
   std::fflush(stdout);
   if (!s) {
@@ -57,6 +67,14 @@ int run(const std::vector<std::string>& args) {
     return 1;
   }
   return 0;
+}
+
+std::unique_ptr<script::Host> plugin_routers() {
+  script::install_engine_extension();
+  auto host = std::make_unique<script::Host>();
+  host->load_plugins(script::default_plugin_folders());
+  script::register_lua_routers(*host);
+  return host;
 }
 
 int plugins(const std::vector<std::string>& args) {

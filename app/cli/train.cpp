@@ -19,6 +19,7 @@
 #include "engine/data.h"
 #include "engine/export.h"
 #include "exit_report.h"
+#include "script/host.h"
 #include "engine/model.h"
 #include "engine/train.h"
 
@@ -148,6 +149,12 @@ int train(const std::vector<std::string>& args) {
     return 2;
   }
 
+  std::unique_ptr<script::Host> lua;  // runs the Lua routers a circuit may name
+  try {
+    lua = plugin_routers();
+  } catch (const std::exception& e) {
+    return std::fprintf(stderr, "circuit train: %s\n", e.what()), 2;
+  }
   auto c = circuit::load_circuit(file);
   if (!c) return std::fprintf(stderr, "%s\n", c.error().message.c_str()), 2;
   auto a = circuit::analyze(*c);

@@ -1,5 +1,6 @@
 #include <unordered_map>
 
+#include "op_choices.h"
 #include "ops_common.h"
 
 namespace circuit {
@@ -24,11 +25,27 @@ struct Registry {
     }
   }
 };
-const Registry& registry() {
-  static const Registry r;
+Registry& registry() {
+  static Registry r;
   return r;
 }
 }  // namespace
+
+Status add_attr_choice(std::string_view op, std::string_view attr, const std::string& choice) {
+  auto it = registry().by_name.find(std::string(op));
+  if (it == registry().by_name.end()) return Status::fail("no op `" + std::string(op) + "`");
+  // by_name holds const pointers into `defs`, which this file owns and never reallocates.
+  OpDef& def = *const_cast<OpDef*>(it->second);
+  for (auto& a : def.attrs)
+    if (a.name == attr) {
+      if (a.type != AttrType::Enum) return Status::fail("attribute `" + a.name + "` of op `" + def.name + "` is not a choice");
+      for (auto& c : a.choices)
+        if (c == choice) return {};
+      a.choices.push_back(choice);
+      return {};
+    }
+  return Status::fail("op `" + def.name + "` has no attribute `" + std::string(attr) + "`");
+}
 
 const OpDef* find_op(std::string_view name) {
   auto& r = registry();

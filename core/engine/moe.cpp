@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <stdexcept>
 
 namespace engine {
@@ -189,13 +188,8 @@ class HashRouter : public Router {
   MoeConfig c_;
 };
 
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-std::map<std::string, RouterFactory>& registry() {
-  static std::map<std::string, RouterFactory> r = {
+const std::map<std::string, RouterFactory>& builtin_routers() {
+  static const std::map<std::string, RouterFactory> r = {
       {"topk", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<TopKRouter>(c); }},
       // The recurrent router differs only in where its logits come from (a GRU cell in MoeLayer).
       {"recurrent", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<TopKRouter>(c); }},
@@ -207,23 +201,24 @@ std::map<std::string, RouterFactory>& registry() {
   return r;
 }
 
+// Added routers belong to the thread that added them: a Lua router runs in its Lua state, and a
+// Lua state must never be entered from another thread (a search worker has its own).
+std::map<std::string, RouterFactory>& thread_routers() {
+  thread_local std::map<std::string, RouterFactory> r;
+  return r;
+}
+
 }  // namespace
 
 std::unique_ptr<Router> make_router(const MoeConfig& c, torch::nn::Module& layer) {
-  RouterFactory make;
-  {
-    std::lock_guard<std::mutex> lock(registry_mutex());
-    auto it = registry().find(c.router);
-    if (it == registry().end()) throw std::invalid_argument("MoE `" + c.name + "`: no router of kind `" + c.router + "`");
-    make = it->second;
-  }
-  return make(c, layer);
+  auto& builtin = builtin_routers();
+  if (auto it = builtin.find(c.router); it != builtin.end()) return it->second(c, layer);
+  auto& added = thread_routers();
+  if (auto it = added.find(c.router); it != added.end()) return it->second(c, layer);
+  throw std::invalid_argument("MoE `" + c.name + "`: no router of kind `" + c.router + "`");
 }
 
-void register_router(const std::string& kind, RouterFactory make) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  registry()[kind] = std::move(make);
-}
+void register_router(const std::string& kind, RouterFactory make) { thread_routers()[kind] = std::move(make); }
 
 static std::vector<int64_t> to_vec(const Tensor& t) {
   Tensor c = t.to(torch::kLong).contiguous();

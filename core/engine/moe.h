@@ -73,7 +73,8 @@ class Router {
 using RouterFactory = std::function<std::unique_ptr<Router>(const MoeConfig& c, torch::nn::Module& layer)>;
 /// The router `c.router` names: a built-in kind or one added with register_router.
 std::unique_ptr<Router> make_router(const MoeConfig& c, torch::nn::Module& layer);
-/// Adds (or replaces) a router kind. Thread-safe; routers are made when a circuit is compiled.
+/// Adds (or replaces) a router kind for models compiled on the calling thread afterwards (a Lua
+/// router must run on the thread of its Lua state). Built-in kinds cannot be shadowed.
 void register_router(const std::string& kind, RouterFactory make);
 
 /// Capacity C = ceil(cf * k * N / E) of token-choice routing, or N * k when dropless.

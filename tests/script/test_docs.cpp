@@ -7,6 +7,7 @@
 #include <set>
 
 #include "helpers.h"
+#include "script/engine_extension.h"
 
 namespace script::test {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 std::set<std::string> documented() {
   std::ifstream f(source("docs/lua.md"));
   std::set<std::string> out;
-  std::regex heading(R"(^### `(circuit\.[A-Za-z_][A-Za-z0-9_]*|c:[A-Za-z_][A-Za-z0-9_]*)\()");
+  std::regex heading(R"(^### `((?:circuit\.tensor\.|circuit\.|c:|t:|model:|data:)[A-Za-z_][A-Za-z0-9_]*)\()");
   std::smatch m;
   for (std::string line; std::getline(f, line);)
     if (std::regex_search(line, m, heading)) out.insert(m[1]);
@@ -33,6 +34,7 @@ void functions_of(lua_State* L, int table, const std::string& prefix, std::set<s
 }
 
 std::set<std::string> exported() {
+  install_engine_extension();
   Host h;
   lua_State* L = h.state();
   std::set<std::string> out;
@@ -41,6 +43,15 @@ std::set<std::string> exported() {
   luaL_getmetatable(L, kCircuitType);
   lua_getfield(L, -1, "__index");
   functions_of(L, lua_gettop(L), "c:", out);
+  // The engine half: tensor functions, and the methods of tensors, models and data sets.
+  lua_getfield(L, 1, "tensor");
+  functions_of(L, lua_gettop(L), "circuit.tensor.", out);
+  for (auto [type, prefix] : {std::pair{"circuit.Tensor", "t:"}, {"circuit.Model", "model:"}, {"circuit.Dataset", "data:"}}) {
+    luaL_getmetatable(L, type);
+    EXPECT_TRUE(lua_istable(L, -1)) << type;
+    lua_getfield(L, -1, "__index");
+    functions_of(L, lua_gettop(L), prefix, out);
+  }
   return out;
 }
 

@@ -1,0 +1,108 @@
+// A MoE training step with the Lua top-k router (plugins/topk_lua.lua) against the built-in
+// top-k router, same circuit, data, seed and threads, interleaved repeats. Prints the Lua
+// overhead as a share of the step.
+//
+//   build/bench/bench_lua_router [--threads N] [--repeats R] [--batch B] [--circuit FILE]
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "circuit/circuit_file.h"
+#include "engine/data.h"
+#include "engine/model.h"
+#include "script/engine_extension.h"
+#include "script/host.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Trainer {
+  std::unique_ptr<engine::Model> model;
+  std::unique_ptr<torch::optim::AdamW> opt;
+  torch::Tensor x, y;
+  int64_t batch = 64, at = 0;
+  void step() {
+    int64_t n = x.size(0), s = (at++ * batch) % (n - batch);
+    std::vector<torch::Tensor> aux;
+    opt->zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward({x.narrow(0, s, batch)}, &aux)[0], y.narrow(0, s, batch));
+    for (auto& a : aux) loss = loss + a;
+    loss.backward();
+    opt->step();
+  }
+  double ms_per_step(int steps) {
+    auto t = Clock::now();
+    for (int i = 0; i < steps; ++i) step();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count() / steps;
+  }
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0, repeats = 9;
+  int64_t batch = 64;
+  std::string file = std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/moe_mlp.circuit.json";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (a == "--repeats") repeats = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--batch") batch = std::atoll(argv[i + 1]);
+    else if (a == "--circuit") file = argv[i + 1];
+    else return std::fprintf(stderr, "usage: bench_lua_router [--threads N] [--repeats R] [--batch B] [--circuit FILE]\n"), 2;
+  }
+  engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  script::install_engine_extension();
+  script::Host host;
+  host.load_plugins({std::string(CIRCUIT_SOURCE_DIR) + "/plugins"});
+  script::register_lua_routers(host);
+
+  engine::DataOptions d;
+  d.train_limit = 6400;
+  d.test_limit = 10;
+  auto data = engine::load_dataset(d);
+  if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 1;
+  auto circ = circuit::load_circuit(file);
+  if (!circ) return std::fprintf(stderr, "%s\n", circ.error().message.c_str()), 1;
+
+  std::vector<Trainer> sides(2);
+  const char* routers[2] = {"topk", "topk_lua"};
+  for (int k = 0; k < 2; ++k) {
+    circuit::Circuit c = *circ;
+    bool found = false;
+    for (auto& n : c.graph.nodes)
+      if (n.op == "moe") n.attrs["router"] = std::string(routers[k]), found = true;
+    if (!found) return std::fprintf(stderr, "%s has no moe node\n", file.c_str()), 1;
+    auto m = engine::Model::compile(c, 1);
+    if (!m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
+    Trainer& t = sides[size_t(k)];
+    t.model = std::move(*m);
+    t.model->set_training(true);
+    t.opt = std::make_unique<torch::optim::AdamW>(t.model->module().parameters(), torch::optim::AdamWOptions(1e-3));
+    t.x = torch::from_blob(data->train.x.f32.data(), data->train.x.shape, torch::kFloat).clone();
+    t.y = torch::from_blob(data->train.y.i64.data(), {data->train.y.rows()}, torch::kLong).clone();
+    t.batch = batch;
+    for (int i = 0; i < 5; ++i) t.step();
+  }
+  double probe = sides[0].ms_per_step(5);
+  int steps = std::max(5, int(500.0 / std::max(probe, 1e-3)));
+  std::vector<double> ms[2];
+  for (int r = 0; r < repeats; ++r)
+    for (int k : {r % 2, 1 - r % 2}) ms[k].push_back(sides[size_t(k)].ms_per_step(steps));
+  double cpp = median(ms[0]), lua = median(ms[1]);
+  std::printf("MoE training step (%s, batch %lld, %d threads, %d repeats of %d steps, interleaved)\n", circ->name.c_str(),
+              (long long)batch, rt.threads, repeats, steps);
+  std::printf("built-in topk: %.3f ms/step   Lua topk_lua: %.3f ms/step   Lua overhead: %+.1f %% of the step (target < 5 %%)\n", cpp,
+              lua, 100 * (lua - cpp) / cpp);
+  return 0;
+}

@@ -1,0 +1,22 @@
+// The engine half of the `circuit` Lua module: data sets, compile, train (with callbacks),
+// evaluate, measure, export, early-exit calibration, the tensor type (tensor.h) and Lua router
+// plugins. It lives in circuit_script_engine, which links LibTorch; core/script's host does not.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "host.h"
+
+namespace script {
+
+/// Adds the engine functions to the `circuit` module of every Host created afterwards. Call
+/// once at start-up, before the first Host (idempotent).
+void install_engine_extension();
+
+/// Makes every router plugin `host` has loaded selectable by name: its name becomes a choice of
+/// the `moe` node's `router` attribute, and models compiled on this thread route through it.
+/// Returns the names registered. Called by circuit.train / circuit.compile, and by the CLI after
+/// loading plugins.
+std::vector<std::string> register_lua_routers(Host& host);
+
+}  // namespace script

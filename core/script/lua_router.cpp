@@ -1,0 +1,196 @@
+// Lua router plugins behind engine::Router. A router plugin is a table
+//
+//   { kind = "router", name = "...", description = "...",
+//     route = function(logits, ctx) return { experts = [N,k] long, gates = [N,k] } end,
+//     observe_load = function(kept_per_slot, ctx) end,    -- optional, training only
+//     capacity = false }                                   -- optional: no capacity limit
+//
+// `route` may instead return flat `slot`, `token`, `gate` tensors (any number of assignments
+// per token), and may add `probs` ([N, S]; default softmax(logits)) and `losses` (an array of
+// scalar tensors added to the training loss). `ctx` is one table per MoE layer that lives as
+// long as the model: the layer's settings plus `state`, a table the plugin may keep tensors in.
+#include <torch/torch.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "binding.h"
+#include "circuit/op_choices.h"
+#include "engine/moe.h"
+#include "engine_extension.h"
+#include "tensor.h"
+
+namespace script {
+
+namespace {
+
+using at::Tensor;
+
+// Pushes package.loaded.circuit.plugin(name) or throws.
+void push_plugin(Host& host, const std::string& name) {
+  lua_State* L = host.state();
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "circuit");
+  lua_getfield(L, -1, "plugin");
+  lua_remove(L, -2);
+  lua_remove(L, -2);
+  lua_pushlstring(L, name.data(), name.size());
+  lua_pushliteral(L, "router");
+  if (auto s = host.call(2, 1); !s) throw std::runtime_error(s.error);
+}
+
+class LuaRouter : public engine::Router {
+ public:
+  LuaRouter(Host& host, const std::string& name, const std::string& file, const engine::MoeConfig& c)
+      : host_(host), L_(host.state()), name_(name), file_(file), c_(c) {
+    push_plugin(host_, name_);
+    int plugin = lua_gettop(L_);
+    lua_getfield(L_, plugin, "capacity");
+    limited_ = lua_isnil(L_, -1) || lua_toboolean(L_, -1);
+    lua_pop(L_, 1);
+    lua_getfield(L_, plugin, "observe_load");
+    has_observe_ = lua_isfunction(L_, -1);
+    lua_pop(L_, 1);
+    plugin_ = luaL_ref(L_, LUA_REGISTRYINDEX);
+
+    lua_createtable(L_, 0, 16);
+    set_field(L_, "layer", c.name);
+    set_field(L_, "k", c.k);
+    set_field(L_, "experts", c.experts);
+    set_field(L_, "slots", c.slots());
+    auto number = [&](const char* key, double v) { lua_pushnumber(L_, v), lua_setfield(L_, -2, key); };
+    number("capacity_factor", c.capacity_factor);
+    number("aux_loss_coef", c.aux_coef);
+    number("z_loss_coef", c.z_coef);
+    number("bias_update_rate", c.bias_rate);
+    set_field_bool(L_, "renormalize", c.renormalize);
+    lua_newtable(L_);
+    lua_setfield(L_, -2, "state");
+    ctx_ = luaL_ref(L_, LUA_REGISTRYINDEX);
+  }
+  ~LuaRouter() override {
+    luaL_unref(L_, LUA_REGISTRYINDEX, plugin_);
+    luaL_unref(L_, LUA_REGISTRYINDEX, ctx_);
+  }
+
+  engine::Routing route(const engine::RouterInput& in) override {
+    int top = lua_gettop(L_);
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, plugin_);
+    lua_getfield(L_, -1, "route");
+    lua_remove(L_, -2);
+    push_tensor(L_, in.logits);
+    push_ctx(in);
+    if (auto s = host_.call(2, 1); !s) throw std::runtime_error(where() + s.error);
+    engine::Routing r;
+    try {
+      r = read_routing(in);
+    } catch (...) {
+      lua_settop(L_, top);
+      throw;
+    }
+    lua_settop(L_, top);
+    return r;
+  }
+
+  void observe_load(const Tensor& kept_per_slot) override {
+    if (!has_observe_) return;
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, plugin_);
+    lua_getfield(L_, -1, "observe_load");
+    lua_remove(L_, -2);
+    push_tensor(L_, kept_per_slot);
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, ctx_);
+    if (auto s = host_.call(2, 0); !s) throw std::runtime_error(where() + s.error);
+  }
+
+  bool limited_by_capacity() const override { return limited_; }
+
+ private:
+  std::string where() const { return "router `" + name_ + "` (" + file_ + ") in MoE `" + c_.name + "`: "; }
+
+  void push_ctx(const engine::RouterInput& in) {
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, ctx_);
+    set_field_bool(L_, "training", in.training);
+    set_field(L_, "tokens", in.tokens);
+    set_field(L_, "positions", in.positions);
+  }
+
+  Tensor field(int t, const char* key) {
+    lua_getfield(L_, t, key);
+    Tensor v;
+    if (is_tensor(L_, -1)) v = check_tensor(L_, -1, "route", key);
+    else if (!lua_isnil(L_, -1)) throw std::runtime_error(where() + "`" + key + "` must be a tensor, got " + type_phrase(L_, -1));
+    lua_pop(L_, 1);
+    return v;
+  }
+
+  engine::Routing read_routing(const engine::RouterInput& in) {
+    if (!lua_istable(L_, -1)) throw std::runtime_error(where() + "`route` must return a table, got " + type_phrase(L_, -1));
+    int t = lua_gettop(L_);
+    int64_t n = in.tokens, s = c_.slots();
+    engine::Routing r;
+    Tensor experts = field(t, "experts"), gates = field(t, "gates");
+    if (experts.defined() || gates.defined()) {
+      if (!experts.defined() || !gates.defined()) throw std::runtime_error(where() + "return both `experts` and `gates` ([tokens, k])");
+      if (experts.dim() != 2 || experts.size(0) != n || gates.sizes() != experts.sizes())
+        throw std::runtime_error(where() + "`experts` and `gates` must both be [" + std::to_string(n) + ", k], got " +
+                                 c10::str(experts.sizes()) + " and " + c10::str(gates.sizes()));
+      int64_t k = experts.size(1);
+      r.slot = experts.to(torch::kLong).reshape({-1});
+      r.token = torch::arange(n, torch::kLong).repeat_interleave(k);
+      r.gate = gates.to(torch::kFloat).reshape({-1});
+    } else {
+      r.slot = field(t, "slot"), r.token = field(t, "token"), r.gate = field(t, "gate");
+      if (!r.slot.defined() || !r.token.defined() || !r.gate.defined())
+        throw std::runtime_error(where() + "`route` must return `experts` and `gates`, or `slot`, `token` and `gate`");
+      if (r.slot.dim() != 1 || r.token.sizes() != r.slot.sizes() || r.gate.sizes() != r.slot.sizes())
+        throw std::runtime_error(where() + "`slot`, `token` and `gate` must be 1-d and equally long");
+      r.slot = r.slot.to(torch::kLong), r.token = r.token.to(torch::kLong), r.gate = r.gate.to(torch::kFloat);
+    }
+    if (r.slot.numel() && (r.slot.min().item<int64_t>() < 0 || r.slot.max().item<int64_t>() >= s))
+      throw std::runtime_error(where() + "expert ids must be in 0.." + std::to_string(s - 1) + " (0-based)");
+    if (r.token.numel() && (r.token.min().item<int64_t>() < 0 || r.token.max().item<int64_t>() >= n))
+      throw std::runtime_error(where() + "token ids must be in 0.." + std::to_string(n - 1));
+    r.probs = field(t, "probs");
+    if (!r.probs.defined()) r.probs = torch::softmax(in.logits, -1);
+    lua_getfield(L_, t, "losses");
+    if (lua_istable(L_, -1)) {
+      lua_Integer count = luaL_len(L_, -1);
+      for (lua_Integer i = 1; i <= count; ++i) {
+        lua_rawgeti(L_, -1, i);
+        if (!is_tensor(L_, -1)) throw std::runtime_error(where() + "losses[" + std::to_string(i) + "] must be a tensor");
+        Tensor l = check_tensor(L_, -1, "route", "loss");
+        if (l.numel() != 1) throw std::runtime_error(where() + "losses[" + std::to_string(i) + "] must be a scalar");
+        r.losses.push_back(l.reshape({}));
+        lua_pop(L_, 1);
+      }
+    }
+    lua_pop(L_, 1);
+    return r;
+  }
+
+  Host& host_;
+  lua_State* L_;
+  std::string name_, file_;
+  engine::MoeConfig c_;
+  int plugin_ = LUA_NOREF, ctx_ = LUA_NOREF;
+  bool limited_ = true, has_observe_ = false;
+};
+
+}  // namespace
+
+std::vector<std::string> register_lua_routers(Host& host) {
+  std::vector<std::string> names;
+  for (const PluginInfo& p : host.plugins()) {
+    if (!p.ok() || p.kind != "router") continue;
+    if (auto s = circuit::add_attr_choice("moe", "router", p.name); !s) throw std::runtime_error(s.error);
+    Host* h = &host;
+    std::string name = p.name, file = p.file;
+    engine::register_router(name, [h, name, file](const engine::MoeConfig& c, torch::nn::Module&) {
+      return std::make_unique<LuaRouter>(*h, name, file, c);
+    });
+    names.push_back(name);
+  }
+  return names;
+}
+
+}  // namespace script

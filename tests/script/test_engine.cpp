@@ -1,0 +1,178 @@
+// The engine half of the Lua module: the tensor type, training from Lua with callbacks, and Lua
+// router plugins against the built-in routers they mirror.
+#include <torch/torch.h>
+
+#include "engine/moe.h"
+#include "helpers.h"
+#include "script/engine_extension.h"
+#include "script/tensor.h"
+
+namespace script::test {
+namespace {
+
+struct EngineHost : ::testing::Test {
+  static void SetUpTestSuite() { install_engine_extension(); }
+};
+
+double number_field(lua_State* L, const char* key) {
+  lua_getfield(L, -1, key);
+  double v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+TEST_F(EngineHost, TensorApiComputesWhatATenDoes) {
+  Host h;
+  auto s = eval_file(h, lua_dir() + "/tensors.lua");
+  ASSERT_TRUE(s.ok()) << s.error;
+  EXPECT_STREQ(lua_tostring(h.state(), -1), "ok");
+}
+
+// Runs plugin `lua_kind`'s route and the built-in `cpp_kind`'s on the same logits.
+struct RouterPair {
+  std::unique_ptr<engine::Router> lua, cpp;
+  torch::nn::Module lua_layer, cpp_layer;
+};
+
+RouterPair routers(Host& h, const std::string& lua_kind, const std::string& cpp_kind, engine::MoeConfig c) {
+  RouterPair p;
+  c.router = lua_kind;
+  p.lua = engine::make_router(c, p.lua_layer);
+  c.router = cpp_kind;
+  p.cpp = engine::make_router(c, p.cpp_layer);
+  return p;
+}
+
+void expect_same(const engine::Routing& a, const engine::Routing& b, const std::string& what) {
+  ASSERT_TRUE(torch::equal(a.slot, b.slot)) << what;
+  ASSERT_TRUE(torch::equal(a.token, b.token)) << what;
+  EXPECT_TRUE(torch::allclose(a.gate, b.gate, 0, 1e-6)) << what << ": " << (a.gate - b.gate).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(a.probs, b.probs, 0, 1e-6)) << what;
+  ASSERT_EQ(a.losses.size(), b.losses.size()) << what;
+  for (size_t i = 0; i < a.losses.size(); ++i)
+    EXPECT_NEAR(a.losses[i].item<double>(), b.losses[i].item<double>(), 1e-6) << what << " loss " << i;
+}
+
+TEST_F(EngineHost, LuaRoutersEqualTheBuiltInRouters) {
+  Host h;
+  h.load_plugins({source("plugins")});
+  auto names = register_lua_routers(h);
+  ASSERT_GE(names.size(), 3u);
+  engine::MoeConfig c;
+  c.name = "moe", c.d = 16, c.experts = 8, c.k = 2, c.aux_coef = 0.01, c.z_coef = 0.001, c.bias_rate = 0.01;
+  torch::manual_seed(4);
+  for (bool training : {false, true}) {
+    auto p = routers(h, "topk_lua", "topk", c);
+    engine::RouterInput in;
+    in.logits = torch::randn({50, 8}, torch::requires_grad());
+    in.tokens = 50, in.training = training;
+    engine::Routing a = p.lua->route(in), b = p.cpp->route(in);
+    expect_same(a, b, training ? "topk, training" : "topk");
+    EXPECT_EQ(a.losses.size(), training ? 2u : 0u);
+    if (training) {  // the Lua losses carry gradients to the logits like the built-in ones
+      torch::Tensor ga = torch::autograd::grad({a.losses[0] + a.gate.sum()}, {in.logits})[0];
+      torch::Tensor gb = torch::autograd::grad({b.losses[0] + b.gate.sum()}, {in.logits})[0];
+      EXPECT_TRUE(torch::allclose(ga, gb, 1e-5, 1e-7));
+    }
+  }
+  // Bias balancing: after the same loads, the same bias, so the same choices.
+  auto p = routers(h, "aux_free_lua", "aux_free", c);
+  engine::RouterInput in;
+  in.tokens = 64, in.training = true;
+  for (int step = 0; step < 6; ++step) {
+    in.logits = torch::randn({64, 8});
+    engine::Routing a = p.lua->route(in), b = p.cpp->route(in);
+    expect_same(a, b, "aux_free step " + std::to_string(step));
+    torch::Tensor load = torch::bincount(b.slot, {}, 8);
+    p.lua->observe_load(load), p.cpp->observe_load(load);
+  }
+  torch::Tensor bias = p.cpp_layer.named_buffers()["selection_bias"];
+  EXPECT_GT(bias.abs().sum().item<double>(), 0);  // the bias did move, so the comparison meant something
+}
+
+torch::Tensor example_logits() {
+  torch::manual_seed(1);
+  return torch::randn({40, 8}) * 3;
+}
+
+TEST_F(EngineHost, EntropySwitchRoutesUncertainTokensSoftly) {
+  Host h;
+  h.load_plugins({source("plugins")});
+  register_lua_routers(h);
+  engine::MoeConfig c;
+  c.name = "moe", c.d = 16, c.experts = 8, c.k = 2, c.router = "entropy_switch";
+  torch::nn::Module layer;
+  auto r = engine::make_router(c, layer);
+  engine::RouterInput in;
+  in.logits = torch::cat({torch::zeros({5, 8}), example_logits()});  // 5 uniform (uncertain) tokens first
+  in.tokens = 45, in.training = true;
+  engine::Routing out = r->route(in);
+  torch::Tensor per_token = torch::bincount(out.token, {}, 45);
+  EXPECT_TRUE(torch::equal(per_token.narrow(0, 0, 5), torch::full({5}, 8, torch::kLong)));  // every expert
+  EXPECT_LT(per_token.narrow(0, 5, 40).min().item<int64_t>(), 8);                           // confident ones: k
+  EXPECT_EQ(per_token.narrow(0, 5, 40).min().item<int64_t>(), 2);
+  torch::Tensor gate_sum = torch::zeros({45}).index_add(0, out.token, out.gate.detach());
+  EXPECT_TRUE(torch::allclose(gate_sum, torch::ones({45}), 1e-5, 1e-6));
+  ASSERT_EQ(out.losses.size(), 1u);
+}
+
+TEST_F(EngineHost, LuaRoutersTrainWhenSelectedByName) {
+  for (std::string router : {"topk_lua", "aux_free_lua", "entropy_switch"}) {
+    Host h;
+    h.load_plugins({source("plugins")});
+    register_lua_routers(h);
+    auto s = eval_file(h, lua_dir() + "/train_router.lua", {router, source("resources/examples/moe_mlp.circuit.json")});
+    ASSERT_TRUE(s.ok()) << router << ": " << s.error;
+    lua_State* L = h.state();
+    double first = number_field(L, "first"), last = number_field(L, "last");
+    std::printf("%s: loss %.3f over the first 5 steps, %.3f over the last 5; test accuracy %.3f\n", router.c_str(), first, last,
+                number_field(L, "accuracy"));
+    EXPECT_LT(last, 0.7 * first) << router;
+    EXPECT_EQ(integer_field(L, "steps"), 40) << router;
+    EXPECT_EQ(integer_field(L, "loads"), 40) << router;  // one expert-load event per step reached Lua
+    EXPECT_EQ(string_field(L, "status"), "finished");
+    EXPECT_GT(number_field(L, "accuracy"), 0.4) << router;  // chance is 0.1
+  }
+}
+
+TEST_F(EngineHost, ALuaErrorInARouterStopsTheRunWithItsTraceback) {
+  Host h;
+  h.load_plugins({source("tests/script/plugins_router_error")});
+  register_lua_routers(h);
+  lua_State* L = h.state();
+  std::string code = "local f = ... ; " + std::string(R"(
+    local circuit = require "circuit"
+    local c = circuit.load(f)
+    c:set("moe", "router", "broken_router")
+    local ok, e = pcall(circuit.train, c, circuit.data("fashion-mnist", {limit = 640, test_limit = 10}), {epochs = 1})
+    return {ok = ok, e = e, after = circuit.tensor.ones({2}):sum():item()})");
+  ASSERT_EQ(luaL_loadbufferx(L, code.data(), code.size(), "=driver", "t"), LUA_OK);
+  lua_pushstring(L, source("resources/examples/moe_mlp.circuit.json").c_str());
+  auto s = h.call(1, 1);
+  ASSERT_TRUE(s.ok()) << s.error;
+  std::string e = string_field(L, "e");
+  EXPECT_NE(e.find("router `broken_router`"), std::string::npos) << e;
+  EXPECT_NE(e.find("broken_router.lua:5: expert table exhausted"), std::string::npos) << e;
+  EXPECT_NE(e.find("stack traceback"), std::string::npos) << e;
+  EXPECT_EQ(number_field(L, "after"), 2);  // the state still works after the failed run
+}
+
+TEST_F(EngineHost, OnStepCanStopARun) {
+  Host h;
+  std::string code = "local f = ... ; " + std::string(R"(
+    local circuit = require "circuit"
+    local c = circuit.load(f)
+    local run = circuit.train(c, circuit.data("fashion-mnist", {limit = 640, test_limit = 10}), {
+      epochs = 3, on_step = function(s) return s.step >= 4 end })
+    return {status = run.status, steps = run.steps})");
+  lua_State* L = h.state();
+  ASSERT_EQ(luaL_loadbufferx(L, code.data(), code.size(), "=driver", "t"), LUA_OK);
+  lua_pushstring(L, source("resources/examples/mlp.circuit.json").c_str());
+  auto s = h.call(1, 1);
+  ASSERT_TRUE(s.ok()) << s.error;
+  EXPECT_EQ(string_field(L, "status"), "stopped");
+  EXPECT_EQ(integer_field(L, "steps"), 4);
+}
+
+}  // namespace
+}  // namespace script::test
