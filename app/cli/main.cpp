@@ -19,6 +19,7 @@ static const char* kUsage =
     "  ops [--json]            the op registry: every op with its attributes\n"
     "  run SCRIPT.lua [ARGS]   run a Lua script (docs/lua.md); --allow-io lifts the sandbox\n"
     "  plugins                 the Lua plugins found, with their kind and file, and why any failed\n"
+    "  render FILE -o OUT      the circuit diagram as SVG, PDF or PNG (circuit render --help)\n"
     "  version                 print the version\n"
     "\n"
     "FLOPs count a multiply-add as 2 and are per example (batch = 1); see docs/cost.md.\n";
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   if (cmd == "doctor") return cli::doctor(args);
   if (cmd == "run") return cli::run(args);
   if (cmd == "plugins") return cli::plugins(args);
+  if (cmd == "render") return cli::render(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("circuit %s (circuit format version 1)\n", CIRCUIT_VERSION);
     return 0;

@@ -289,7 +289,7 @@ NodeShape moe_shape(const Node& n, const NodeInfo& info, const TensorType& x, co
 
   NodeShape s;
   const double pad = S::fence_pad, fork = 36, card = 8;
-  std::string label = n.name + " · moe · " + std::to_string(E) + " experts, top-" + std::to_string(k) +
+  std::string label = (n.name == "moe" ? n.name : n.name + " · moe") + " · " + std::to_string(E) + " experts, top-" + std::to_string(k) +
                       (shared ? " + " + std::to_string(shared) + " shared" : "");
   const Annotation* ann = annotation(ctx, path);
   double badge_w = ann ? text_width(ann->text, S::sub_size) + 14 : 0;

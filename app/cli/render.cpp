@@ -1,0 +1,94 @@
+// `circuit render FILE -o OUT.svg|pdf|png [--expand all|none|BLOCK] [--overlay params|flops]`:
+// the neural circuit diagram of a circuit (docs/diagrams.md). An invalid circuit is still drawn,
+// with its failing nodes marked; the exit code is then 1 so scripts notice.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "circuit/analysis.h"
+#include "circuit/circuit_file.h"
+#include "commands.h"
+#include "diagram/diagram.h"
+#include "diagram/render.h"
+
+namespace cli {
+
+namespace {
+
+const char* kRenderUsage =
+    "usage: circuit render FILE -o OUT.svg|OUT.pdf|OUT.png [--expand all|none|BLOCK]... [--overlay params|flops]\n"
+    "  --expand   which blocks to draw open: all (default), none, or a block path (repeatable)\n"
+    "  --overlay  a badge on every node with its parameters or FLOPs (per example)\n"
+    "  --scale N  PNG pixels per point (default 2)\n";
+
+int usage(const std::string& msg) {
+  std::fprintf(stderr, "circuit render: %s\n%s", msg.c_str(), kRenderUsage);
+  return 2;
+}
+
+}  // namespace
+
+int render(const std::vector<std::string>& args) {
+  std::string file, out, overlay;
+  double scale = 2.0;
+  circuit::diagram::DiagramOptions opts;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string& v) {
+      if (i + 1 >= args.size()) return false;
+      v = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "-h" || a == "--help") {
+      std::fputs(kRenderUsage, stdout);
+      return 0;
+    } else if (a == "-o" || a == "--output") {
+      if (!value(out)) return usage("-o needs a file name");
+    } else if (a == "--expand") {
+      if (!value(v)) return usage("--expand needs all, none or a block path");
+      using M = circuit::diagram::Expansion::Mode;
+      if (v == "all") opts.expand = {M::all, {}};
+      else if (v == "none") opts.expand = {M::none, {}};
+      else opts.expand.mode = M::listed, opts.expand.blocks.insert(v);
+    } else if (a == "--overlay") {
+      if (!value(overlay) || (overlay != "params" && overlay != "flops")) return usage("--overlay takes params or flops");
+    } else if (a == "--scale") {
+      if (!value(v) || (scale = std::atof(v.c_str())) <= 0 || scale > 16) return usage("--scale takes a number in (0, 16]");
+    } else if (!a.empty() && a[0] == '-') {
+      return usage("unknown option `" + a + "`");
+    } else if (file.empty()) {
+      file = a;
+    } else {
+      return usage("one circuit file at a time (got `" + file + "` and `" + a + "`)");
+    }
+  }
+  if (file.empty()) return usage("no circuit file given");
+  if (out.empty()) return usage("no output file given (-o OUT.svg, OUT.pdf or OUT.png)");
+  if (auto f = circuit::diagram::format_of(out); !f) return usage(f.error().message);
+
+  auto c = circuit::load_circuit(file);
+  if (!c) {
+    std::fprintf(stderr, "%s\n", c.error().message.c_str());
+    return 2;
+  }
+  circuit::GraphAnalysis a = circuit::analyze(*c);
+  if (opts.expand.mode == circuit::diagram::Expansion::Mode::listed)
+    for (auto& b : opts.expand.blocks) {
+      auto* n = circuit::locate(c->graph, b).node();
+      if (!n || !n->body) {
+        std::fprintf(stderr, "circuit render: %s: no block named `%s` (use a path such as `ffn` or `blk/inner`)\n", file.c_str(), b.c_str());
+        return 2;
+      }
+    }
+  if (!overlay.empty()) opts.overlay = circuit::diagram::cost_overlay(*c, a, overlay);
+  circuit::diagram::Scene scene = circuit::diagram::build_scene(*c, a, opts);
+  if (auto st = circuit::diagram::render_file(scene, out, scale); !st) {
+    std::fprintf(stderr, "circuit render: %s\n", st.error.c_str());
+    return 2;
+  }
+  for (auto& d : a.diagnostics(c->graph)) std::fprintf(stderr, "%s: %s\n", file.c_str(), d.message.c_str());
+  return a.ok() ? 0 : 1;
+}
+
+}  // namespace cli
