@@ -2,6 +2,7 @@
 #include "diagram.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <cstdio>
 
@@ -137,6 +138,34 @@ GraphDrawing draw_graph(const Graph& g, const GraphAnalysis& a, const std::strin
   for (auto& s : shapes) lnodes.push_back(s.l);
   Layout lay = layered_layout(lnodes, edges, ctx.opts.hint);
   for (auto& [k, v] : lay.memory.y) ctx.memory.y[k] = v;
+
+  // The inputs of a commutative op may enter in any order: stack them as their wires arrive, so
+  // a skip bundle routed below the main line enters the box below instead of crossing it.
+  for (size_t v = 0; v < n; ++v) {
+    const std::string& op = g.nodes[v].op;
+    auto& in_y = shapes[v].l.in_y;
+    if ((op != "add" && op != "multiply") || in_y.size() < 2) continue;
+    bool same = std::all_of(in_y.begin(), in_y.end(), [&](const auto& p) { return p.size() == in_y[0].size() && !p.empty(); });
+    if (!same) continue;
+    std::vector<std::pair<double, int>> arrival;  // (y where the port's first wire arrives, port)
+    for (size_t k = 0; k < edges.size(); ++k) {
+      const LEdge& e = edges[k];
+      if (e.dst != int(v) || e.src_port >= int(shapes[size_t(e.src)].l.out_y.size())) continue;
+      double y = lay.dummy_y[k].empty() ? lay.y[size_t(e.src)] + shapes[size_t(e.src)].l.out_y[size_t(e.src_port)][0] : lay.dummy_y[k].back();
+      arrival.push_back({y, e.dst_port});
+    }
+    if (arrival.size() != in_y.size()) continue;
+    std::stable_sort(arrival.begin(), arrival.end());
+    std::vector<size_t> slots(in_y.size());
+    std::iota(slots.begin(), slots.end(), size_t(0));
+    std::sort(slots.begin(), slots.end(), [&](size_t x, size_t y) { return in_y[x][0] < in_y[y][0]; });
+    auto old_y = in_y;
+    auto old_x = shapes[v].in_x;
+    for (size_t r = 0; r < arrival.size(); ++r) {
+      in_y[size_t(arrival[r].second)] = old_y[slots[r]];
+      if (slots[r] < old_x.size() && size_t(arrival[r].second) < shapes[v].in_x.size()) shapes[v].in_x[size_t(arrival[r].second)] = old_x[slots[r]];
+    }
+  }
 
   Scene& sc = d.scene;
   auto col_l = [&](int v) { return lay.col_x[size_t(lay.layer[size_t(v)])]; };
