@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "circuit_module.h"
+#include "diagram_methods.h"
 #include "internal.h"
 
 namespace script {
@@ -84,6 +85,7 @@ int setup(lua_State* L) {
   int module = lua_gettop(L);
   open_circuit_module(L, module);
   open_plugin_functions(L, module);
+  open_diagram_methods(L);
   for (auto& ext : extensions()) ext(L, module);
   lua_pushvalue(L, module);
   lua_setfield(L, LUA_REGISTRYINDEX, kModuleKey);

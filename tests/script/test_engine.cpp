@@ -2,6 +2,10 @@
 // router plugins against the built-in routers they mirror.
 #include <torch/torch.h>
 
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
 #include "engine/moe.h"
 #include "helpers.h"
 #include "script/engine_extension.h"
@@ -172,6 +176,20 @@ TEST_F(EngineHost, OnStepCanStopARun) {
   ASSERT_TRUE(s.ok()) << s.error;
   EXPECT_EQ(string_field(L, "status"), "stopped");
   EXPECT_EQ(integer_field(L, "steps"), 4);
+}
+
+TEST_F(EngineHost, RenderWritesADiagramFromLua) {
+  Host h;
+  std::string out = std::string(CIRCUIT_BINARY_DIR) + "/lua_render.svg";
+  std::remove(out.c_str());
+  std::string code = "local circuit = require 'circuit'; local c = circuit.load('" + source("resources/examples/mlp.circuit.json") +
+                     "'); c:render('" + out + "', {overlay = 'params'}); return pcall(c.render, c, 'x.txt')";
+  auto s = eval(h, code);
+  ASSERT_TRUE(s.ok()) << s.error;
+  std::ifstream f(out);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("<svg"), std::string::npos);
+  EXPECT_GT(text.size(), 10000u);
 }
 
 }  // namespace
