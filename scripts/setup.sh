@@ -12,7 +12,7 @@ packages=(
   # a fast BLAS for LibTorch: the reference BLAS is ~50x slower (it takes over libblas.so.3)
   libopenblas0-openmp
   # real data, and peers that read back what we write
-  dataset-fashion-mnist python3 python3-torch python3-onnx librsvg2-bin poppler-utils
+  dataset-fashion-mnist python3 python3-torch python3-onnx python3-optuna librsvg2-bin poppler-utils
   # headless GUI tests: a virtual X server and a CPU Vulkan device (lavapipe)
   xvfb mesa-vulkan-drivers
 )
