@@ -3,7 +3,8 @@
 //   { kind = "router", name = "...", description = "...",
 //     route = function(logits, ctx) return { experts = [N,k] long, gates = [N,k] } end,
 //     observe_load = function(kept_per_slot, ctx) end,    -- optional, training only
-//     capacity = false }                                   -- optional: no capacity limit
+//     capacity = false,                                    -- optional: no capacity limit
+//     parameters = function(ctx) return { w = tensor } end }  -- optional: learned, as ctx.params
 //
 // `route` may instead return flat `slot`, `token`, `gate` tensors (any number of assignments
 // per token), and may add `probs` ([N, S]; default softmax(logits)) and `losses` (an array of
@@ -41,7 +42,7 @@ void push_plugin(Host& host, const std::string& name) {
 
 class LuaRouter : public engine::Router {
  public:
-  LuaRouter(Host& host, const std::string& name, const std::string& file, const engine::MoeConfig& c)
+  LuaRouter(Host& host, const std::string& name, const std::string& file, const engine::MoeConfig& c, torch::nn::Module& layer)
       : host_(host), L_(host.state()), name_(name), file_(file), c_(c) {
     push_plugin(host_, name_);
     int plugin = lua_gettop(L_);
@@ -58,6 +59,7 @@ class LuaRouter : public engine::Router {
     set_field(L_, "k", c.k);
     set_field(L_, "experts", c.experts);
     set_field(L_, "slots", c.slots());
+    set_field(L_, "features", c.d);
     auto number = [&](const char* key, double v) { lua_pushnumber(L_, v), lua_setfield(L_, -2, key); };
     number("capacity_factor", c.capacity_factor);
     number("aux_loss_coef", c.aux_coef);
@@ -67,6 +69,7 @@ class LuaRouter : public engine::Router {
     lua_newtable(L_);
     lua_setfield(L_, -2, "state");
     ctx_ = luaL_ref(L_, LUA_REGISTRYINDEX);
+    register_parameters(layer);
   }
   ~LuaRouter() override {
     luaL_unref(L_, LUA_REGISTRYINDEX, plugin_);
@@ -105,6 +108,35 @@ class LuaRouter : public engine::Router {
   bool limited_by_capacity() const override { return limited_; }
 
  private:
+  // A plugin's `parameters(ctx)` returns {name = initial tensor}: they become learned parameters
+  // of the MoE layer (the optimizer trains them, checkpoints carry them), reachable as ctx.params.
+  void register_parameters(torch::nn::Module& layer) {
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, plugin_);
+    lua_getfield(L_, -1, "parameters");
+    lua_remove(L_, -2);
+    if (lua_isnil(L_, -1)) return lua_pop(L_, 1);
+    if (!lua_isfunction(L_, -1)) throw std::runtime_error(where() + "`parameters` must be a function returning {name = tensor}");
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, ctx_);
+    if (auto s = host_.call(1, 1); !s) throw std::runtime_error(where() + s.error);
+    if (!lua_istable(L_, -1)) throw std::runtime_error(where() + "`parameters` must return a table {name = tensor}");
+    int t = lua_gettop(L_);
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, ctx_);
+    lua_newtable(L_);  // ctx.params
+    lua_pushnil(L_);
+    while (lua_next(L_, t)) {
+      if (lua_type(L_, -2) != LUA_TSTRING || !is_tensor(L_, -1))
+        throw std::runtime_error(where() + "`parameters` must return a table {name = tensor}");
+      std::string key = lua_tostring(L_, -2);
+      Tensor p = layer.register_parameter("lua_" + key, check_tensor(L_, -1, "parameters", "value").detach().clone().to(torch::kFloat));
+      lua_pop(L_, 1);
+      lua_pushvalue(L_, -1);  // the key, for lua_next
+      push_tensor(L_, p);
+      lua_settable(L_, -4);   // params[key] = parameter
+    }
+    lua_setfield(L_, -2, "params");
+    lua_pop(L_, 2);  // ctx, returned table
+  }
+
   std::string where() const { return "router `" + name_ + "` (" + file_ + ") in MoE `" + c_.name + "`: "; }
 
   void push_ctx(const engine::RouterInput& in) {
@@ -185,8 +217,8 @@ std::vector<std::string> register_lua_routers(Host& host) {
     if (auto s = circuit::add_attr_choice("moe", "router", p.name); !s) throw std::runtime_error(s.error);
     Host* h = &host;
     std::string name = p.name, file = p.file;
-    engine::register_router(name, [h, name, file](const engine::MoeConfig& c, torch::nn::Module&) {
-      return std::make_unique<LuaRouter>(*h, name, file, c);
+    engine::register_router(name, [h, name, file](const engine::MoeConfig& c, torch::nn::Module& layer) {
+      return std::make_unique<LuaRouter>(*h, name, file, c, layer);
     });
     names.push_back(name);
   }

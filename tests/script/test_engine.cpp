@@ -6,6 +6,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "circuit/circuit_file.h"
+#include "engine/model.h"
 #include "engine/moe.h"
 #include "helpers.h"
 #include "script/engine_extension.h"
@@ -176,6 +178,43 @@ TEST_F(EngineHost, OnStepCanStopARun) {
   ASSERT_TRUE(s.ok()) << s.error;
   EXPECT_EQ(string_field(L, "status"), "stopped");
   EXPECT_EQ(integer_field(L, "steps"), 4);
+}
+
+TEST_F(EngineHost, ALuaRouterCanLearnParametersOfItsOwn) {
+  Host h;
+  h.load_plugins({source("tests/script/plugins_learned")});
+  register_lua_routers(h);
+  std::string code = "local f = ... ; " + std::string(R"(
+    local circuit = require "circuit"
+    local c = circuit.load(f)
+    local before = circuit.compile(c, 1):params()
+    c:set("moe", "router", "temperature_router")
+    local m0 = circuit.compile(c, 1)
+    local run = circuit.train(c, circuit.data("fashion-mnist", {limit = 640, test_limit = 10}), {epochs = 1})
+    return {before = before, with = m0:params(), status = run.status})");
+  lua_State* L = h.state();
+  ASSERT_EQ(luaL_loadbufferx(L, code.data(), code.size(), "=driver", "t"), LUA_OK);
+  lua_pushstring(L, source("resources/examples/moe_mlp.circuit.json").c_str());
+  auto s = h.call(1, 1);
+  ASSERT_TRUE(s.ok()) << s.error;
+  EXPECT_EQ(integer_field(L, "with"), integer_field(L, "before") + 8);  // one temperature per slot
+  EXPECT_EQ(string_field(L, "status"), "finished");
+
+  // The parameter is the layer's and gets a gradient through the Lua code.
+  auto c = circuit::load_circuit(source("resources/examples/moe_mlp.circuit.json"));
+  ASSERT_TRUE(c.ok());
+  for (auto& n : c->graph.nodes)
+    if (n.op == "moe") n.attrs["router"] = std::string("temperature_router");
+  auto m = engine::Model::compile(*c, 2);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  torch::Tensor t;
+  for (auto& p : (*m)->module().named_parameters())
+    if (p.key().find("lua_inv_temperature") != std::string::npos) t = p.value();
+  ASSERT_TRUE(t.defined());
+  (*m)->set_training(true);
+  (*m)->forward({torch::randn({16, 1, 28, 28})})[0].pow(2).sum().backward();
+  ASSERT_TRUE(t.grad().defined());
+  EXPECT_GT(t.grad().abs().sum().item<double>(), 0);
 }
 
 TEST_F(EngineHost, RenderWritesADiagramFromLua) {
