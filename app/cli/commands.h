@@ -19,7 +19,10 @@ int doctor(const std::vector<std::string>& args);
 int ops(const std::vector<std::string>& args);
 int run(const std::vector<std::string>& args);      // run.cpp: a Lua script; 1 on a Lua error
 int plugins(const std::vector<std::string>& args);  // run.cpp: 1 if any plugin failed to load
-int render(const std::vector<std::string>& args);   // render.cpp: the diagram as SVG, PDF or PNG
+int render(const std::vector<std::string>& args);
+int search(const std::vector<std::string>& args);   // search.cpp: run or resume a study
+int report(const std::vector<std::string>& args);   // search.cpp: front and hypervolume plots, CSV
+int replay(const std::vector<std::string>& args);   // search.cpp: re-train one stored trial   // render.cpp: the diagram as SVG, PDF or PNG
 
 /// Loads the plugins and makes their routers selectable by name in circuits (run.cpp). Keep the
 /// Host alive while any model compiled afterwards is in use: its Lua routers run in it.

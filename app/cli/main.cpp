@@ -20,6 +20,9 @@ static const char* kUsage =
     "  run SCRIPT.lua [ARGS]   run a Lua script (docs/lua.md); --allow-io lifts the sandbox\n"
     "  plugins                 the Lua plugins found, with their kind and file, and why any failed\n"
     "  render FILE -o OUT      the circuit diagram as SVG, PDF or PNG (circuit render --help)\n"
+    "  search SPEC --study S   architecture search; resumable, several processes may share a study\n"
+    "  report STUDY            Pareto front and hypervolume plots (SVG) and a CSV of the trials\n"
+    "  replay STUDY TRIAL      re-train one trial from its stored protocol\n"
     "  version                 print the version\n"
     "\n"
     "FLOPs count a multiply-add as 2 and are per example (batch = 1); see docs/cost.md.\n";
@@ -40,6 +43,9 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cli::run(args);
   if (cmd == "plugins") return cli::plugins(args);
   if (cmd == "render") return cli::render(args);
+  if (cmd == "search") return cli::search(args);
+  if (cmd == "report") return cli::report(args);
+  if (cmd == "replay") return cli::replay(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("circuit %s (circuit format version 1)\n", CIRCUIT_VERSION);
     return 0;

@@ -1,0 +1,319 @@
+// `circuit search` (run or resume a study), `circuit report` (front and hypervolume plots, CSV)
+// and `circuit replay` (re-train one stored trial from its protocol).
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "circuit/circuit_file.h"
+#include "circuit/json.h"
+#include "commands.h"
+#include "engine/model.h"
+#include "script/host.h"
+#include "search/report.h"
+#include "search/space.h"
+#include "search/strategy.h"
+#include "search/study.h"
+#include "search/trial_runner.h"
+#include "store/store.h"
+
+namespace cli {
+
+namespace {
+
+const char* kSearchUsage =
+    "usage: circuit search SPEC.search.json --study NAME [options]\n"
+    "  --db FILE            experiment store (default circuit-studies.sqlite)\n"
+    "  --strategy NAME      nsga2 | evolution | random (default nsga2)\n"
+    "  --trials N           trials this process runs (default 20)\n"
+    "  --total N            stop when the study holds N trials (several processes may share one)\n"
+    "  --seed S             strategy seed (default 0)      --worker W   distinct per concurrent process\n"
+    "  --data NAME          fashion-mnist | mqar | copy | parity | text (default fashion-mnist)\n"
+    "  --limit N            training examples per trial (default 6400)\n"
+    "  --epochs E  --batch B  --lr X  --threads T            training of each trial\n"
+    "  --reference m=v,...  hypervolume reference (default: 0 for maximised, the constraint for minimised)\n"
+    "  --no-latency         do not measure latency\n"
+    "A killed search resumes where it stopped when run again with the same --study and --db.\n";
+
+const char* kReportUsage =
+    "usage: circuit report STUDY [--db FILE] [-o DIR] [--baseline STUDY] [--reference m=v,...]\n"
+    "  writes DIR/STUDY_front.svg, DIR/STUDY_hypervolume.svg (against the baseline study, e.g. a\n"
+    "  random search at the same budget) and DIR/STUDY_trials.csv\n";
+
+const char* kReplayUsage = "usage: circuit replay STUDY TRIAL [--db FILE] [--threads T]\n";
+
+std::string space_json_with_inline_base(const std::string& text, const search::Space& space) {
+  auto j = circuit::parse_json(text);
+  auto base = circuit::parse_json(circuit::circuit_to_text(space.base));
+  if (!j || !base) return text;
+  for (auto& [k, v] : j->members)
+    if (k == "base") v = *base;
+  return circuit::write_json(*j);
+}
+
+struct StudySpec {
+  store::StudyInfo info;
+  search::Space space;
+};
+
+circuit::Result<StudySpec> stored_study(store::Store& db, const std::string& name) {
+  auto found = db.find_study(name);
+  if (!found) return found.error();
+  if (!*found) return circuit::Error{"no study `" + name + "` in " + db.path()};
+  auto space = search::parse_space((*found)->spec, "study " + name);
+  if (!space) return space.error();
+  return StudySpec{**found, std::move(*space)};
+}
+
+bool write_text(const std::string& path, const std::string& text) {
+  if (auto s = circuit::write_file_atomic(path, text); !s) {
+    std::fprintf(stderr, "%s\n", s.error.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string metric_line(const search::Metrics& m) {
+  std::string s;
+  char b[64];
+  for (const char* k : {"accuracy", "test_accuracy", "params", "flops", "latency_ms", "max_vio"}) {
+    auto it = m.find(k);
+    if (it == m.end()) continue;
+    if (std::string(k) == "params" || std::string(k) == "flops") std::snprintf(b, sizeof b, "%s %.0f", k, it->second);
+    else std::snprintf(b, sizeof b, "%s %.4g", k, it->second);
+    s += (s.empty() ? "" : ", ") + std::string(b);
+  }
+  return s;
+}
+
+}  // namespace
+
+int search(const std::vector<std::string>& args) {
+  std::string spec_path, study, db_path = "circuit-studies.sqlite", reference;
+  search::RunConfig cfg;
+  cfg.trials = 20;
+  search::TrialProtocol protocol;
+  protocol.data.train_limit = 6400;
+  int threads = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "circuit search: %s needs a value\n%s", a.c_str(), kSearchUsage);
+        std::exit(2);
+      }
+      return args[++i];
+    };
+    auto number = [&]() {
+      std::string v = value();
+      char* end = nullptr;
+      double x = std::strtod(v.c_str(), &end);
+      if (!end || *end) {
+        std::fprintf(stderr, "circuit search: %s expects a number, got `%s`\n", a.c_str(), v.c_str());
+        std::exit(2);
+      }
+      return x;
+    };
+    if (a == "--study") study = value();
+    else if (a == "--db") db_path = value();
+    else if (a == "--strategy") cfg.strategy = value();
+    else if (a == "--trials") cfg.trials = int(number());
+    else if (a == "--total") cfg.total = int64_t(number());
+    else if (a == "--seed") cfg.seed = uint64_t(number());
+    else if (a == "--worker") cfg.worker = int(number());
+    else if (a == "--data") protocol.data.name = value();
+    else if (a == "--limit") protocol.data.train_limit = int64_t(number());
+    else if (a == "--epochs") protocol.epochs = int(number());
+    else if (a == "--batch") protocol.batch = int64_t(number());
+    else if (a == "--lr") protocol.lr = number();
+    else if (a == "--threads") threads = int(number());
+    else if (a == "--reference") reference = value();
+    else if (a == "--no-latency") protocol.latency = false;
+    else if (a == "-h" || a == "--help") return std::fputs(kSearchUsage, stdout), 0;
+    else if (spec_path.empty() && a.rfind("--", 0) != 0) spec_path = a;
+    else return std::fprintf(stderr, "circuit search: unexpected argument `%s`\n%s", a.c_str(), kSearchUsage), 2;
+  }
+  if (spec_path.empty() || study.empty()) return std::fputs(kSearchUsage, stderr), 2;
+
+  std::unique_ptr<script::Host> lua;  // Lua routers a space may name
+  try {
+    lua = plugin_routers();
+  } catch (const std::exception& e) {
+    return std::fprintf(stderr, "circuit search: %s\n", e.what()), 2;
+  }
+  auto space = search::load_space(spec_path);
+  if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
+  auto ref = search::reference_point(space->objectives, space->constraints, reference);
+  if (!ref) return std::fprintf(stderr, "%s: %s\n", spec_path.c_str(), ref.error().message.c_str()), 2;
+  cfg.reference = *ref;
+
+  std::ifstream in(spec_path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto db = store::Store::open(db_path);
+  if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 2;
+  store::StudyInfo info;
+  info.name = study;
+  info.spec = space_json_with_inline_base(text, *space);
+  info.strategy = cfg.strategy;
+  info.seed = cfg.seed;
+  auto opened = (*db)->open_study(info);
+  if (!opened) return std::fprintf(stderr, "%s\n", opened.error().message.c_str()), 2;
+
+  engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  protocol.versions = std::string("circuit ") + CIRCUIT_VERSION + ", LibTorch " + rt.torch_version;
+  cfg.protocol = search::protocol_json(protocol);
+  auto data = engine::load_dataset(protocol.data);
+  if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
+
+  search::Problem problem = search::problem_of(*space);
+  std::fprintf(stderr, "study `%s` in %s: %s over %lld points, %zu objectives; %d thread(s)\n%s\n", study.c_str(), db_path.c_str(),
+               cfg.strategy.c_str(), (long long)space->count(), space->objectives.size(), rt.threads, data->protocol.c_str());
+  cfg.circuit_text = [&](const search::Point& p) {
+    auto c = search::apply(*space, p);
+    return c ? circuit::circuit_to_text(*c) : std::string();
+  };
+  cfg.on_event = [&](const search::SearchEvent& e) {
+    if (auto* t = std::get_if<search::TrialDone>(&e)) {
+      auto p = search::parse_point(t->point);
+      std::string what = p ? search::describe(*space, *p) : t->point;
+      if (t->ok) std::printf("trial %3d  %s\n           %s  (%.1f s)\n", t->number, what.c_str(), metric_line(t->metrics).c_str(), t->seconds);
+      else std::printf("trial %3d  %s\n           failed: %s\n", t->number, what.c_str(), t->error.c_str());
+    } else if (auto* f = std::get_if<search::FrontUpdate>(&e)) {
+      std::printf("           %d trials done, front of %zu, hypervolume %.6g\n", f->trials_done, f->front.size(), f->hypervolume);
+    }
+    std::fflush(stdout);
+  };
+  search::Evaluate evaluate = [&](const store::TrialRecord& rec, const search::Point& p) {
+    auto cand = search::realize(*space, p);
+    if (!cand) return search::Evaluation{false, {}, cand.error().message};
+    return search::train_trial(cand->circuit, rec.seed, *data, protocol);
+  };
+  auto summary = search::run_study(**db, opened->id, problem, evaluate, cfg);
+  if (!summary) return std::fprintf(stderr, "circuit search: %s\n", summary.error().message.c_str()), 1;
+  std::printf("\n%d trials run here (%d finished, %d failed, %d resumed after a crash); stopped: %s\n", summary->ran, summary->finished,
+              summary->failed, summary->requeued, summary->stop_reason.c_str());
+  std::printf("front: %zu trials, hypervolume %.6g; `circuit report %s --db %s` draws it\n", summary->front.front.size(),
+              summary->front.hypervolume, study.c_str(), db_path.c_str());
+  return 0;
+}
+
+int report(const std::vector<std::string>& args) {
+  std::string study, db_path = "circuit-studies.sqlite", out = ".", baseline, reference;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "circuit report: %s needs a value\n%s", a.c_str(), kReportUsage);
+        std::exit(2);
+      }
+      return args[++i];
+    };
+    if (a == "--db") db_path = value();
+    else if (a == "-o") out = value();
+    else if (a == "--baseline") baseline = value();
+    else if (a == "--reference") reference = value();
+    else if (a == "-h" || a == "--help") return std::fputs(kReportUsage, stdout), 0;
+    else if (study.empty() && a.rfind("-", 0) != 0) study = a;
+    else return std::fprintf(stderr, "circuit report: unexpected argument `%s`\n%s", a.c_str(), kReportUsage), 2;
+  }
+  if (study.empty()) return std::fputs(kReportUsage, stderr), 2;
+  if (!std::filesystem::exists(db_path)) return std::fprintf(stderr, "circuit report: no store at %s\n", db_path.c_str()), 2;
+  auto db = store::Store::open(db_path);
+  if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 2;
+  auto s = stored_study(**db, study);
+  if (!s) return std::fprintf(stderr, "circuit report: %s\n", s.error().message.c_str()), 2;
+  auto trials = (*db)->trials(s->info.id);
+  if (!trials) return std::fprintf(stderr, "%s\n", trials.error().message.c_str()), 1;
+  std::vector<store::TrialRecord> base_trials;
+  std::string base_strategy;
+  if (!baseline.empty()) {
+    auto b = stored_study(**db, baseline);
+    if (!b) return std::fprintf(stderr, "circuit report: %s\n", b.error().message.c_str()), 2;
+    auto bt = (*db)->trials(b->info.id);
+    if (!bt) return std::fprintf(stderr, "%s\n", bt.error().message.c_str()), 1;
+    base_trials = *bt;
+    base_strategy = b->info.strategy;
+  }
+  auto ref = search::reference_point(s->space.objectives, s->space.constraints, reference);
+  if (!ref) return std::fprintf(stderr, "circuit report: %s\n", ref.error().message.c_str()), 2;
+  std::vector<search::HypervolumeSeries> series = {
+      search::hypervolume_series(*trials, s->space.objectives, s->space.constraints, *ref, study + " (" + s->info.strategy + ")")};
+  if (!baseline.empty())
+    series.push_back(search::hypervolume_series(base_trials, s->space.objectives, s->space.constraints, *ref, baseline + " (" + base_strategy + ")"));
+  std::filesystem::create_directories(out);
+  std::string stem = out + "/" + study;
+  if (!write_text(stem + "_front.svg", search::front_svg(study + ": Pareto front", *trials, base_trials, s->space.objectives, s->space.constraints)) ||
+      !write_text(stem + "_hypervolume.svg", search::hypervolume_svg(study + ": hypervolume after each trial", series)) ||
+      !write_text(stem + "_trials.csv", search::trials_csv(*trials)))
+    return 1;
+  for (auto& se : series)
+    std::printf("%-40s %zu trials, hypervolume %.6g\n", se.label.c_str(), se.values.size(), se.values.empty() ? 0.0 : se.values.back());
+  std::printf("wrote %s_front.svg, %s_hypervolume.svg, %s_trials.csv\n", stem.c_str(), stem.c_str(), stem.c_str());
+  return 0;
+}
+
+int replay(const std::vector<std::string>& args) {
+  std::string study, db_path = "circuit-studies.sqlite";
+  int number = 0, threads = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--db" && i + 1 < args.size()) {
+      db_path = args[++i];
+    } else if (a == "--threads" && i + 1 < args.size()) {
+      threads = std::atoi(args[++i].c_str());
+    } else if (a == "-h" || a == "--help") {
+      return std::fputs(kReplayUsage, stdout), 0;
+    } else if (study.empty()) {
+      study = a;
+    } else if (number == 0) {
+      number = std::atoi(a.c_str());
+    } else {
+      return std::fprintf(stderr, "circuit replay: unexpected argument `%s`\n%s", a.c_str(), kReplayUsage), 2;
+    }
+  }
+  if (study.empty() || number <= 0) return std::fputs(kReplayUsage, stderr), 2;
+  if (!std::filesystem::exists(db_path)) return std::fprintf(stderr, "circuit replay: no store at %s\n", db_path.c_str()), 2;
+  std::unique_ptr<script::Host> lua;
+  try {
+    lua = plugin_routers();
+  } catch (const std::exception& e) {
+    return std::fprintf(stderr, "circuit replay: %s\n", e.what()), 2;
+  }
+  auto db = store::Store::open(db_path);
+  if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 2;
+  auto s = stored_study(**db, study);
+  if (!s) return std::fprintf(stderr, "circuit replay: %s\n", s.error().message.c_str()), 2;
+  auto rec = (*db)->trial(s->info.id, number);
+  if (!rec) return std::fprintf(stderr, "%s\n", rec.error().message.c_str()), 1;
+  if (!*rec) return std::fprintf(stderr, "circuit replay: study `%s` has no trial %d\n", study.c_str(), number), 2;
+  const store::TrialRecord& t = **rec;
+  auto protocol = search::parse_protocol(t.protocol);
+  if (!protocol) return std::fprintf(stderr, "circuit replay: %s\n", protocol.error().message.c_str()), 1;
+  auto c = circuit::parse_circuit(t.circuit, study + " trial " + std::to_string(number));
+  if (!c) return std::fprintf(stderr, "circuit replay: %s\n", c.error().message.c_str()), 1;
+  engine::configure_runtime(threads);
+  auto data = engine::load_dataset(protocol->data);
+  if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
+  std::printf("replaying trial %d of `%s` (seed %llu): %s\n", number, study.c_str(), (unsigned long long)t.seed, t.protocol.c_str());
+  search::Evaluation ev = search::train_trial(*c, t.seed, *data, *protocol);
+  if (!ev.ok) return std::fprintf(stderr, "circuit replay: %s\n", ev.error.c_str()), 1;
+  std::printf("%-16s %14s %14s\n", "metric", "stored", "replayed");
+  std::string differ;
+  for (auto& [k, v] : ev.metrics) {
+    auto it = t.metrics.find(k);
+    bool timing = k == "latency_ms" || k == "train_seconds";
+    std::printf("%-16s %14.6g %14.6g%s\n", k.c_str(), it == t.metrics.end() ? NAN : it->second, v, timing ? "  (timing: varies)" : "");
+    if (!timing && (it == t.metrics.end() || std::abs(it->second - v) > 1e-9 * std::max(1.0, std::abs(v)))) differ += " " + k;
+  }
+  // Same seed, data and threads give the same run bit for bit; another thread count or machine may not.
+  if (differ.empty()) std::printf("replay: the same metrics as stored (timings aside)\n");
+  else std::printf("replay: differs from the stored trial in:%s (another machine or thread count?)\n", differ.c_str());
+  return 0;
+}
+
+}  // namespace cli

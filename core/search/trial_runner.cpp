@@ -1,0 +1,101 @@
+#include "trial_runner.h"
+
+#include <chrono>
+
+#include "circuit/analysis.h"
+#include "circuit/json.h"
+#include "engine/model.h"
+
+namespace search {
+
+using circuit::Json;
+
+std::string protocol_json(const TrialProtocol& p) {
+  Json data = Json::object();
+  data.set("name", Json::string(p.data.name));
+  data.set("seed", Json::integer(int64_t(p.data.seed)));
+  data.set("train_limit", Json::integer(p.data.train_limit));
+  data.set("test_limit", Json::integer(p.data.test_limit));
+  data.set("seq_len", Json::integer(p.data.seq_len));
+  data.set("vocab", Json::integer(p.data.vocab));
+  data.set("pairs", Json::integer(p.data.pairs));
+  data.set("train_size", Json::integer(p.data.train_size));
+  data.set("val_size", Json::integer(p.data.val_size));
+  data.set("test_size", Json::integer(p.data.test_size));
+  Json j = Json::object();
+  j.set("data", std::move(data));
+  j.set("epochs", Json::integer(p.epochs));
+  j.set("batch", Json::integer(p.batch));
+  j.set("lr", Json::number(p.lr));
+  j.set("optimizer", Json::string(p.optimizer));
+  j.set("latency", Json::boolean(p.latency));
+  if (!p.versions.empty()) j.set("versions", Json::string(p.versions));
+  return circuit::write_json_line(j);
+}
+
+circuit::Result<TrialProtocol> parse_protocol(const std::string& text) {
+  auto j = circuit::parse_json(text);
+  if (!j) return circuit::Error{"trial protocol: " + j.error().message};
+  TrialProtocol p;
+  auto num = [](const Json* v, double fallback) { return v && v->is_number() ? (v->kind == Json::Kind::Int ? double(v->i) : v->f) : fallback; };
+  if (const Json* d = j->get("data")) {
+    if (const Json* n = d->get("name"); n && n->kind == Json::Kind::String) p.data.name = n->s;
+    p.data.seed = uint64_t(num(d->get("seed"), 0));
+    p.data.train_limit = int64_t(num(d->get("train_limit"), 0));
+    p.data.test_limit = int64_t(num(d->get("test_limit"), 0));
+    p.data.seq_len = int64_t(num(d->get("seq_len"), double(p.data.seq_len)));
+    p.data.vocab = int64_t(num(d->get("vocab"), double(p.data.vocab)));
+    p.data.pairs = int64_t(num(d->get("pairs"), double(p.data.pairs)));
+    p.data.train_size = int64_t(num(d->get("train_size"), double(p.data.train_size)));
+    p.data.val_size = int64_t(num(d->get("val_size"), double(p.data.val_size)));
+    p.data.test_size = int64_t(num(d->get("test_size"), double(p.data.test_size)));
+  }
+  p.epochs = int(num(j->get("epochs"), 1));
+  p.batch = int64_t(num(j->get("batch"), 64));
+  p.lr = num(j->get("lr"), 1e-3);
+  if (const Json* o = j->get("optimizer"); o && o->kind == Json::Kind::String) p.optimizer = o->s;
+  if (const Json* l = j->get("latency"); l && l->kind == Json::Kind::Bool) p.latency = l->b;
+  if (const Json* v = j->get("versions"); v && v->kind == Json::Kind::String) p.versions = v->s;
+  return p;
+}
+
+Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p) {
+  Evaluation ev;
+  auto fail = [&](const std::string& why) {
+    ev.ok = false;
+    ev.error = why;
+    return ev;
+  };
+  circuit::GraphAnalysis a = circuit::analyze(c);
+  if (auto diags = a.diagnostics(c.graph); !diags.empty()) return fail(diags.front().message);
+  auto m = engine::Model::compile(c, seed);
+  if (!m) return fail(m.error().message);
+  if (auto s = engine::check_fit(**m, d); !s) return fail(s.error);
+
+  engine::TrainOptions t;
+  t.epochs = p.epochs, t.batch = p.batch, t.lr = p.lr, t.optimizer = p.optimizer, t.seed = seed;
+  events::Bus bus;
+  double vio = 0;
+  int64_t loads = 0;
+  bus.subscribe([&](const events::Event& e) {
+    if (auto* l = std::get_if<events::ExpertLoad>(&e)) vio += l->max_vio, ++loads;
+  });
+  t.bus = &bus;
+  auto r = engine::train(**m, d, t);
+  if (!r) return fail(r.error().message);
+  if (r->status != "finished") return fail("run " + r->status + ": " + r->message);
+
+  ev.metrics["accuracy"] = r->val.accuracy;
+  ev.metrics["loss"] = r->val.loss;
+  ev.metrics["test_accuracy"] = engine::evaluate(**m, d, d.test).accuracy;
+  ev.metrics["params"] = double(a.total.params);
+  ev.metrics["active_params"] = double(a.total.active_params);
+  ev.metrics["flops"] = double(a.total.flops);
+  ev.metrics["train_seconds"] = r->seconds;
+  ev.metrics["peak_memory_mb"] = double(engine::measure_peak_memory(**m, d, p.batch)) / (1 << 20);
+  if (p.latency) ev.metrics["latency_ms"] = engine::measure_latency(**m, d, p.batch, 20).batch1_ms;
+  if (loads) ev.metrics["max_vio"] = vio / double(loads);
+  return ev;
+}
+
+}  // namespace search

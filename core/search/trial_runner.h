@@ -1,0 +1,42 @@
+// Training one trial of a search with the engine: the protocol recorded with every trial (so any
+// point can be replayed) and the metrics a study can optimise. Torch-free header; the library
+// circuit_search_runner links the engine.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "circuit/graph.h"
+#include "circuit/result.h"
+#include "engine/data.h"
+#include "engine/train.h"
+#include "study.h"
+
+namespace search {
+
+/// How every trial of a study is trained and measured. Stored as JSON with each trial.
+struct TrialProtocol {
+  engine::DataOptions data;   // name, seed, limits, synthetic sizes
+  int epochs = 1;
+  int64_t batch = 64;
+  double lr = 1e-3;
+  std::string optimizer = "adamw";
+  bool latency = true;        // measure batch-1 latency (median of 20 forwards)
+  std::string versions;       // e.g. "circuit 0.1, LibTorch 1.13.0" (recorded, not checked)
+};
+
+std::string protocol_json(const TrialProtocol& p);
+circuit::Result<TrialProtocol> parse_protocol(const std::string& json);
+
+/// Trains `c` (weights and data order from `seed`) and measures it. Metrics:
+///  accuracy, loss          on the validation split (what a search selects on)
+///  test_accuracy           on the test split (reported, never selected on)
+///  params, active_params, flops    from the IR
+///  latency_ms              batch-1 forward latency measured on this machine (if enabled)
+///  peak_memory_mb          tensor memory of one forward + backward step at the batch size
+///  max_vio                 mean per-step MaxVio over every MoE layer (MoE circuits only)
+///  train_seconds
+/// A circuit that does not compile or fit the data, or a run that ends in NaN, is a failed
+/// evaluation with the reason.
+Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p);
+
+}  // namespace search
