@@ -33,6 +33,7 @@ const char* kSearchUsage =
     "  --trials N           trials this process runs (default 20)\n"
     "  --total N            stop when the study holds N trials (several processes may share one)\n"
     "  --seed S             strategy seed (default 0)      --worker W   distinct per concurrent process\n"
+    "  --population P       population of evolution and NSGA-II (default 50; use less for small budgets)\n"
     "  --data NAME          fashion-mnist | mqar | copy | parity | text (default fashion-mnist)\n"
     "  --limit N            training examples per trial (default 6400)\n"
     "  --epochs E  --batch B  --lr X  --threads T            training of each trial\n"
@@ -126,6 +127,7 @@ int search(const std::vector<std::string>& args) {
     else if (a == "--total") cfg.total = int64_t(number());
     else if (a == "--seed") cfg.seed = uint64_t(number());
     else if (a == "--worker") cfg.worker = int(number());
+    else if (a == "--population") cfg.options.population = int(number());
     else if (a == "--data") protocol.data.name = value();
     else if (a == "--limit") protocol.data.train_limit = int64_t(number());
     else if (a == "--epochs") protocol.epochs = int(number());
