@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "engine/model.h"
 #include "script/host.h"
+#include "script/lua_strategy.h"
 #include "search/report.h"
 #include "search/space.h"
 #include "search/strategy.h"
@@ -29,7 +30,7 @@ namespace {
 const char* kSearchUsage =
     "usage: circuit search SPEC.search.json --study NAME [options]\n"
     "  --db FILE            experiment store (default circuit-studies.sqlite)\n"
-    "  --strategy NAME      nsga2 | evolution | random (default nsga2)\n"
+    "  --strategy NAME      nsga2 | evolution | random | a Lua strategy plugin (default nsga2)\n"
     "  --trials N           trials this process runs (default 20)\n"
     "  --total N            stop when the study holds N trials (several processes may share one)\n"
     "  --seed S             strategy seed (default 0)      --worker W   distinct per concurrent process\n"
@@ -142,9 +143,10 @@ int search(const std::vector<std::string>& args) {
   }
   if (spec_path.empty() || study.empty()) return std::fputs(kSearchUsage, stderr), 2;
 
-  std::unique_ptr<script::Host> lua;  // Lua routers a space may name
+  std::unique_ptr<script::Host> lua;  // Lua routers a space may name, Lua strategies
   try {
     lua = plugin_routers();
+    script::register_lua_strategies(*lua);
   } catch (const std::exception& e) {
     return std::fprintf(stderr, "circuit search: %s\n", e.what()), 2;
   }
@@ -195,7 +197,12 @@ int search(const std::vector<std::string>& args) {
     if (!cand) return search::Evaluation{false, {}, cand.error().message};
     return search::train_trial(cand->circuit, rec.seed, *data, protocol);
   };
-  auto summary = search::run_study(**db, opened->id, problem, evaluate, cfg);
+  circuit::Result<search::RunSummary> summary = circuit::Error{"not run"};
+  try {
+    summary = search::run_study(**db, opened->id, problem, evaluate, cfg);
+  } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
+    return std::fprintf(stderr, "circuit search: %s\n", e.what()), 1;
+  }
   if (!summary) return std::fprintf(stderr, "circuit search: %s\n", summary.error().message.c_str()), 1;
   std::printf("\n%d trials run here (%d finished, %d failed, %d resumed after a crash); stopped: %s\n", summary->ran, summary->finished,
               summary->failed, summary->requeued, summary->stop_reason.c_str());

@@ -181,7 +181,20 @@ Point Nsga2::propose(Rng& rng) {
   return child;
 }
 
-std::vector<std::string> strategy_names() { return {"random", "evolution", "nsga2"}; }
+namespace {
+std::map<std::string, StrategyFactory>& added_strategies() {
+  thread_local std::map<std::string, StrategyFactory> added;
+  return added;
+}
+}  // namespace
+
+void register_strategy(const std::string& name, StrategyFactory make) { added_strategies()[name] = std::move(make); }
+
+std::vector<std::string> strategy_names() {
+  std::vector<std::string> names = {"random", "evolution", "nsga2"};
+  for (auto& [name, make] : added_strategies()) names.push_back(name);
+  return names;
+}
 
 circuit::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, Problem problem, uint64_t seed,
                                                          StrategyOptions options) {
@@ -193,9 +206,16 @@ circuit::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, 
   if (name == "evolution" || name == "regularized_evolution")
     return std::unique_ptr<Strategy>(std::make_unique<RegularizedEvolution>(std::move(problem), seed, options));
   if (name == "nsga2") return std::unique_ptr<Strategy>(std::make_unique<Nsga2>(std::move(problem), seed, options));
+  if (auto it = added_strategies().find(std::string(name)); it != added_strategies().end()) {
+    try {
+      return it->second(std::move(problem), seed, options);
+    } catch (const std::exception& e) {
+      return circuit::Error{"strategy `" + std::string(name) + "`: " + e.what()};
+    }
+  }
   std::string list;
   for (auto& n : strategy_names()) list += (list.empty() ? "" : ", ") + n;
-  return circuit::Error{"unknown strategy `" + std::string(name) + "` (built in: " + list + ")"};
+  return circuit::Error{"unknown strategy `" + std::string(name) + "` (available: " + list + ")"};
 }
 
 }  // namespace search

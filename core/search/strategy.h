@@ -149,10 +149,17 @@ class Nsga2 : public BasicStrategy {
   size_t selected_upto_ = 0;      // archive_ prefix already considered for parents_
 };
 
-/// "random", "evolution" (or "regularized_evolution"), "nsga2"; an error lists the names.
+/// Makes an added strategy (a Lua `strategy` plugin) from the problem, seed and options.
+using StrategyFactory = std::function<std::unique_ptr<Strategy>(Problem problem, uint64_t seed, StrategyOptions options)>;
+/// Adds (or replaces) a strategy for searches run on the calling thread afterwards (a Lua
+/// strategy must run on the thread of its Lua state). Built-in names cannot be shadowed.
+void register_strategy(const std::string& name, StrategyFactory make);
+
+/// "random", "evolution" (or "regularized_evolution"), "nsga2", or one added with
+/// register_strategy on this thread; an error lists the names.
 circuit::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, Problem problem, uint64_t seed,
                                                          StrategyOptions options = {});
-/// Names make_strategy accepts.
+/// Names make_strategy accepts on this thread.
 std::vector<std::string> strategy_names();
 
 }  // namespace search

@@ -153,7 +153,7 @@ TEST(Strategy, ConstraintsSteerNsga2) {
 TEST(Strategy, UnknownNameListsTheBuiltIns) {
   auto s = make_strategy("darts", zdt1_problem(2, 2), 0);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().message, "unknown strategy `darts` (built in: random, evolution, nsga2)");
+  EXPECT_EQ(s.error().message, "unknown strategy `darts` (available: random, evolution, nsga2)");
 }
 
 }  // namespace
