@@ -22,7 +22,8 @@ int plugins(const std::vector<std::string>& args);  // run.cpp: 1 if any plugin 
 int render(const std::vector<std::string>& args);
 int search(const std::vector<std::string>& args);   // search.cpp: run or resume a study
 int report(const std::vector<std::string>& args);   // search.cpp: front and hypervolume plots, CSV
-int replay(const std::vector<std::string>& args);   // search.cpp: re-train one stored trial   // render.cpp: the diagram as SVG, PDF or PNG
+int replay(const std::vector<std::string>& args);   // search.cpp: re-train one stored trial
+int spos(const std::vector<std::string>& args);     // search.cpp: weight-sharing one-shot search   // render.cpp: the diagram as SVG, PDF or PNG
 
 /// Loads the plugins and makes their routers selectable by name in circuits (run.cpp). Keep the
 /// Host alive while any model compiled afterwards is in use: its Lua routers run in it.

@@ -17,6 +17,7 @@
 #include "script/host.h"
 #include "script/lua_strategy.h"
 #include "search/report.h"
+#include "search/spos.h"
 #include "search/space.h"
 #include "search/strategy.h"
 #include "search/study.h"
@@ -46,6 +47,16 @@ const char* kReportUsage =
     "usage: circuit report STUDY [--db FILE] [-o DIR] [--baseline STUDY] [--reference m=v,...]\n"
     "  writes DIR/STUDY_front.svg, DIR/STUDY_hypervolume.svg (against the baseline study, e.g. a\n"
     "  random search at the same budget) and DIR/STUDY_trials.csv\n";
+
+const char* kSposUsage =
+    "usage: circuit spos SPEC.search.json [options]\n"
+    "  single-path one-shot search: a weight-sharing supernet, NSGA-II over sub-networks with\n"
+    "  inherited weights, and Kendall's tau against stand-alone training of a few of them\n"
+    "  --steps N        supernet training steps, one sampled sub-network each (default 1000)\n"
+    "  --candidates M   sub-networks evaluated with inherited weights (default 100)\n"
+    "  --population P   NSGA-II population of that search (default 20)\n"
+    "  --check K        sub-networks re-trained alone for the rank correlation (default 8)\n"
+    "  --data NAME  --limit N  --batch B  --lr X  --epochs E (stand-alone)  --seed S  --threads T\n";
 
 const char* kReplayUsage = "usage: circuit replay STUDY TRIAL [--db FILE] [--threads T]\n";
 
@@ -263,6 +274,73 @@ int report(const std::vector<std::string>& args) {
   for (auto& se : series)
     std::printf("%-40s %zu trials, hypervolume %.6g\n", se.label.c_str(), se.values.size(), se.values.empty() ? 0.0 : se.values.back());
   std::printf("wrote %s_front.svg, %s_hypervolume.svg, %s_trials.csv\n", stem.c_str(), stem.c_str(), stem.c_str());
+  return 0;
+}
+
+int spos(const std::vector<std::string>& args) {
+  std::string spec_path;
+  search::SposOptions o;
+  o.standalone.data.train_limit = 6400;
+  o.standalone.latency = false;
+  int threads = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto number = [&]() {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "circuit spos: %s needs a value\n%s", a.c_str(), kSposUsage);
+        std::exit(2);
+      }
+      char* end = nullptr;
+      double x = std::strtod(args[++i].c_str(), &end);
+      if (!end || *end) {
+        std::fprintf(stderr, "circuit spos: %s expects a number, got `%s`\n", a.c_str(), args[i].c_str());
+        std::exit(2);
+      }
+      return x;
+    };
+    if (a == "--steps") o.steps = int64_t(number());
+    else if (a == "--candidates") o.candidates = int(number());
+    else if (a == "--population") o.population = int(number());
+    else if (a == "--check") o.check = int(number());
+    else if (a == "--limit") o.standalone.data.train_limit = int64_t(number());
+    else if (a == "--batch") o.batch = o.standalone.batch = int64_t(number());
+    else if (a == "--lr") o.lr = o.standalone.lr = number();
+    else if (a == "--epochs") o.standalone.epochs = int(number());
+    else if (a == "--seed") o.seed = uint64_t(number());
+    else if (a == "--threads") threads = int(number());
+    else if (a == "--data" && i + 1 < args.size()) o.standalone.data.name = args[++i];
+    else if (a == "-h" || a == "--help") return std::fputs(kSposUsage, stdout), 0;
+    else if (spec_path.empty() && a.rfind("--", 0) != 0) spec_path = a;
+    else return std::fprintf(stderr, "circuit spos: unexpected argument `%s`\n%s", a.c_str(), kSposUsage), 2;
+  }
+  if (spec_path.empty()) return std::fputs(kSposUsage, stderr), 2;
+  std::unique_ptr<script::Host> lua;
+  try {
+    lua = plugin_routers();
+  } catch (const std::exception& e) {
+    return std::fprintf(stderr, "circuit spos: %s\n", e.what()), 2;
+  }
+  auto space = search::load_space(spec_path);
+  if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
+  engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  auto data = engine::load_dataset(o.standalone.data);
+  if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
+  std::fprintf(stderr, "SPOS over `%s` (%lld points), %d thread(s)\n%s\n", space->name.c_str(), (long long)space->count(), rt.threads,
+               data->protocol.c_str());
+  auto r = search::run_spos(*space, *data, o, [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); });
+  if (!r) return std::fprintf(stderr, "circuit spos: %s\n", r.error().message.c_str()), 1;
+  std::printf("supernet: %lld shared weights, %lld distinct sub-networks trained, %.1f s; loss by tenths:", (long long)r->shared_parameters,
+              (long long)r->sampled_circuits, r->supernet_seconds);
+  for (double l : r->loss) std::printf(" %.3f", l);
+  std::printf("\nsearch: %zu sub-networks evaluated with inherited weights in %.1f s; Pareto front:\n", r->candidates.size(), r->search_seconds);
+  for (auto& c : r->candidates)
+    if (c.on_front) std::printf("  %-60s %s\n", c.describe.c_str(), metric_line(c.metrics).c_str());
+  std::printf("rank check: %zu sub-networks re-trained alone (%.1f s)\n", r->check.size(), r->check_seconds);
+  std::printf("  %-60s %10s %10s\n", "sub-network", "inherited", "alone");
+  for (size_t i = 0; i < r->check.size(); ++i)
+    std::printf("  %-60s %10.4f %10.4f\n", r->check_points[i].c_str(), r->check[i].first, r->check[i].second);
+  std::printf("Kendall tau (inherited vs stand-alone validation accuracy): %.3f%s\n", r->kendall_tau,
+              r->check.size() < 5 ? "  (too few samples to mean much)" : "");
   return 0;
 }
 

@@ -3,6 +3,7 @@
 // own portable RNG, and LibTorch's generator is reseeded from (seed, epoch) at every epoch, so a
 // run resumed at an epoch boundary continues exactly as if it had never stopped.
 #include "train.h"
+#include "train_internal.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
@@ -23,7 +24,7 @@ using circuit::Status;
 using torch::Tensor;
 using Tensors = std::vector<Tensor>;
 
-namespace {
+namespace detail {
 
 uint64_t splitmix(uint64_t& s) {
   uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
@@ -77,6 +78,12 @@ Tensor task_loss(const Tensor& out, const Tensor& y, bool tokens) {
   if (tokens) return F::cross_entropy(out.reshape({-1, out.size(-1)}), y.reshape({-1}), F::CrossEntropyFuncOptions().ignore_index(-100));
   return F::cross_entropy(out, y);
 }
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
 
 // (correct, counted) of the predictions in `out` against `y`, skipping -100 targets.
 std::pair<int64_t, int64_t> hits(const Tensor& out, const Tensor& y) {
