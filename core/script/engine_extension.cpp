@@ -17,6 +17,7 @@
 #include "engine/export.h"
 #include "engine/model.h"
 #include "engine/train.h"
+#include "search_functions.h"
 #include "tensor.h"
 
 namespace script {
@@ -370,6 +371,10 @@ void make_metatables(lua_State* L) {
 
 }  // namespace
 
+std::shared_ptr<engine::Dataset> arg_dataset(lua_State* L, int idx, const char* fn) {
+  return check_box<DataBox>(L, idx, kDataType, fn, "data").data;
+}
+
 void install_engine_extension() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -382,6 +387,7 @@ void install_engine_extension() {
       luaL_setfuncs(L, functions, 0);
       lua_pop(L, 1);
       open_tensor_functions(L, module);
+      open_search_functions(L, module);
     });
   });
 }

@@ -2,9 +2,11 @@
 // evaluate, measure, export, early-exit calibration, the tensor type (tensor.h) and Lua router
 // plugins. It lives in circuit_script_engine, which links LibTorch; core/script's host does not.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/data.h"
 #include "host.h"
 
 namespace script {
@@ -12,6 +14,9 @@ namespace script {
 /// Adds the engine functions to the `circuit` module of every Host created afterwards. Call
 /// once at start-up, before the first Host (idempotent).
 void install_engine_extension();
+
+/// The data set (from circuit.data) at stack index `idx`, or throws LuaError naming `fn`.
+std::shared_ptr<engine::Dataset> arg_dataset(lua_State* L, int idx, const char* fn);
 
 /// Makes every router plugin `host` has loaded selectable by name: its name becomes a choice of
 /// the `moe` node's `router` attribute, and models compiled on this thread route through it.

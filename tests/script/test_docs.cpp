@@ -15,7 +15,7 @@ namespace {
 std::set<std::string> documented() {
   std::ifstream f(source("docs/lua.md"));
   std::set<std::string> out;
-  std::regex heading(R"(^### `((?:circuit\.tensor\.|circuit\.|c:|t:|model:|data:)[A-Za-z_][A-Za-z0-9_]*)\()");
+  std::regex heading(R"(^### `((?:circuit\.tensor\.|circuit\.|c:|t:|model:|data:|space:)[A-Za-z_][A-Za-z0-9_]*)\()");
   std::smatch m;
   for (std::string line; std::getline(f, line);)
     if (std::regex_search(line, m, heading)) out.insert(m[1]);
@@ -46,7 +46,8 @@ std::set<std::string> exported() {
   // The engine half: tensor functions, and the methods of tensors, models and data sets.
   lua_getfield(L, 1, "tensor");
   functions_of(L, lua_gettop(L), "circuit.tensor.", out);
-  for (auto [type, prefix] : {std::pair{"circuit.Tensor", "t:"}, {"circuit.Model", "model:"}, {"circuit.Dataset", "data:"}}) {
+  for (auto [type, prefix] : {std::pair{"circuit.Tensor", "t:"}, {"circuit.Model", "model:"}, {"circuit.Dataset", "data:"},
+                              {"circuit.SearchSpace", "space:"}}) {
     luaL_getmetatable(L, type);
     EXPECT_TRUE(lua_istable(L, -1)) << type;
     lua_getfield(L, -1, "__index");

@@ -217,6 +217,29 @@ TEST_F(EngineHost, ALuaRouterCanLearnParametersOfItsOwn) {
   EXPECT_GT(t.grad().abs().sum().item<double>(), 0);
 }
 
+TEST_F(EngineHost, ASearchSpaceBuiltInLuaRunsAStudy) {
+  Host h;
+  std::string db = std::string(CIRCUIT_BINARY_DIR) + "/lua_search_test.sqlite";
+  std::remove(db.c_str());
+  auto s = eval_file(h, lua_dir() + "/search.lua", {db});
+  ASSERT_TRUE(s.ok()) << s.error;
+  lua_State* L = h.state();
+  EXPECT_EQ(integer_field(L, "count"), 3);
+  EXPECT_EQ(integer_field(L, "ran"), 3);
+  EXPECT_EQ(integer_field(L, "finished"), 3);  // all three widths fit under 60k params
+  EXPECT_EQ(integer_field(L, "seen"), 3);
+  EXPECT_NE(string_field(L, "first").find("hidden="), std::string::npos);
+  EXPECT_GE(integer_field(L, "front"), 1);
+  EXPECT_EQ(integer_field(L, "wide_params"), 784 * 64 + 64 + 64 * 10 + 10);
+  EXPECT_EQ(string_field(L, "label"), "64");
+  EXPECT_GT(number_field(L, "hv"), 0);
+  // The study is in the store: running again resumes it (no new trial: every point is done).
+  Host again;
+  s = eval_file(again, lua_dir() + "/search.lua", {db});
+  ASSERT_TRUE(s.ok()) << s.error;
+  EXPECT_EQ(integer_field(again.state(), "ran"), 0);
+}
+
 TEST_F(EngineHost, RenderWritesADiagramFromLua) {
   Host h;
   std::string out = std::string(CIRCUIT_BINARY_DIR) + "/lua_render.svg";
