@@ -29,6 +29,7 @@ std::string protocol_json(const TrialProtocol& p) {
   j.set("lr", Json::number(p.lr));
   j.set("optimizer", Json::string(p.optimizer));
   j.set("latency", Json::boolean(p.latency));
+  j.set("exit_threshold", Json::number(p.exit_threshold));
   if (!p.versions.empty()) j.set("versions", Json::string(p.versions));
   return circuit::write_json_line(j);
 }
@@ -56,6 +57,7 @@ circuit::Result<TrialProtocol> parse_protocol(const std::string& text) {
   if (const Json* o = j->get("optimizer"); o && o->kind == Json::Kind::String) p.optimizer = o->s;
   if (const Json* l = j->get("latency"); l && l->kind == Json::Kind::Bool) p.latency = l->b;
   if (const Json* v = j->get("versions"); v && v->kind == Json::Kind::String) p.versions = v->s;
+  p.exit_threshold = num(j->get("exit_threshold"), p.exit_threshold);
   return p;
 }
 
@@ -95,6 +97,17 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
   ev.metrics["peak_memory_mb"] = double(engine::measure_peak_memory(**m, d, p.batch)) / (1 << 20);
   if (p.latency) ev.metrics["latency_ms"] = engine::measure_latency(**m, d, p.batch, 20).batch1_ms;
   if (loads) ev.metrics["max_vio"] = vio / double(loads);
+  if (c.graph.outputs.size() > 1 && !d.token_targets) {
+    auto profile = engine::profile_exits(**m, d, d.val);
+    engine::ExitPolicy policy;
+    policy.kind = "confidence", policy.thresholds = {p.exit_threshold};
+    if (profile)
+      if (auto o = engine::simulate_exits(*profile, policy)) {
+        ev.metrics["exit_depth"] = o->avg_depth;
+        ev.metrics["exit_cost"] = o->avg_cost;
+        ev.metrics["exit_accuracy"] = o->accuracy;
+      }
+  }
   return ev;
 }
 

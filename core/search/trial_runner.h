@@ -21,6 +21,7 @@ struct TrialProtocol {
   double lr = 1e-3;
   std::string optimizer = "adamw";
   bool latency = true;        // measure batch-1 latency (median of 20 forwards)
+  double exit_threshold = 0.9;  // circuits with exit heads: confidence threshold for exit metrics
   std::string versions;       // e.g. "circuit 0.1, LibTorch 1.13.0" (recorded, not checked)
 };
 
@@ -34,6 +35,10 @@ circuit::Result<TrialProtocol> parse_protocol(const std::string& json);
 ///  latency_ms              batch-1 forward latency measured on this machine (if enabled)
 ///  peak_memory_mb          tensor memory of one forward + backward step at the batch size
 ///  max_vio                 mean per-step MaxVio over every MoE layer (MoE circuits only)
+///  exit_depth, exit_cost, exit_accuracy   circuits with exit heads: mean exit head (1-based),
+///                          mean fraction of the forward computed, and accuracy on validation
+///                          when each example leaves at the first head with confidence >= the
+///                          protocol's exit_threshold
 ///  train_seconds
 /// A circuit that does not compile or fit the data, or a run that ends in NaN, is a failed
 /// evaluation with the reason.

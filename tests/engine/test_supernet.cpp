@@ -81,6 +81,29 @@ TEST(SharedWeights, RecalibrationRefreshesBatchNormStatistics) {
   EXPECT_GT(mean.abs().sum().item<double>(), 0.0);
 }
 
+TEST(TrialRunner, ExitCircuitsReportTheirAverageExitDepth) {
+  DataOptions o;
+  o.train_limit = 640;
+  o.test_limit = 10;
+  auto d = load_dataset(o);
+  ASSERT_TRUE(d.ok());
+  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/early_exit.circuit.json");
+  ASSERT_TRUE(c.ok());
+  search::TrialProtocol p;
+  p.latency = false;
+  auto low = p, high = p;
+  low.exit_threshold = 0.0, high.exit_threshold = 1.01;  // everyone leaves at once / nobody early
+  auto a = search::train_trial(*c, 1, *d, low), b = search::train_trial(*c, 1, *d, high);
+  ASSERT_TRUE(a.ok && b.ok) << a.error << b.error;
+  EXPECT_DOUBLE_EQ(a.metrics.at("exit_depth"), 1.0);
+  EXPECT_DOUBLE_EQ(b.metrics.at("exit_depth"), 3.0);
+  EXPECT_DOUBLE_EQ(b.metrics.at("exit_cost"), 1.0);
+  EXPECT_LT(a.metrics.at("exit_cost"), 0.2);
+  EXPECT_EQ(a.metrics.count("exit_depth"), 1u);
+  auto plain = search::train_trial(*circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/mlp.circuit.json"), 1, *d, p);
+  EXPECT_EQ(plain.metrics.count("exit_depth"), 0u);
+}
+
 TEST(Spos, KendallTauOnHandComputedCases) {
   EXPECT_DOUBLE_EQ(search::kendall_tau({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0);
   EXPECT_DOUBLE_EQ(search::kendall_tau({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
