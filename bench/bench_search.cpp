@@ -63,7 +63,11 @@ static Metrics zdt(int which, const Point& p) {
 }
 
 int main(int argc, char** argv) {
+  // bench_search [BUDGET] [SEEDS] [ZDT problems, e.g. 1,2,3] [--no-peer]
   int budget = argc > 1 ? std::atoi(argv[1]) : 500;
+  int seeds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
+  std::string problems = argc > 3 && argv[3][0] != '-' ? argv[3] : "1,2,3";
+  bool peer_run = !(argc > 1 && std::string(argv[argc - 1]) == "--no-peer");
   Rng rng(1);
   std::vector<Vec> p2, p3;
   for (int i = 0; i < 10000; ++i) {
@@ -89,10 +93,11 @@ int main(int argc, char** argv) {
   double hv3 = hypervolume(p3, {1, 1, 1});
   std::printf("hypervolume, 10000 3-D points: %.2f ms (%.6f)\n", ms_since(t), hv3);
 
-  std::printf("\nNSGA-II on ZDT (30 variables x 101 levels, population 50, %d trials, SQLite store, 5 seeds)\n", budget);
+  std::printf("\nNSGA-II on ZDT (30 variables x 101 levels, population 50, %d trials, SQLite store, %d seeds)\n", budget, seeds);
   for (int which = 1; which <= 3; ++which) {
+    if (problems.find(char('0' + which)) == std::string::npos) continue;
     std::vector<double> hvs, over;
-    for (uint64_t seed = 0; seed < 5; ++seed) {
+    for (uint64_t seed = 0; seed < uint64_t(seeds); ++seed) {
       auto path = std::filesystem::temp_directory_path() / ("bench_search_" + std::to_string(getpid()) + ".db");
       for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + s);
       auto db = std::move(*store::Store::open(path.string()));
@@ -121,11 +126,12 @@ int main(int argc, char** argv) {
     }
     std::sort(hvs.begin(), hvs.end());
     std::sort(over.begin(), over.end());
-    std::printf("ours  ZDT%d: median hypervolume %.4f (ref 1.1, 11), per-trial overhead %.3f ms\n", which, hvs[2], over[2]);
+    std::printf("ours  ZDT%d: median hypervolume %.4f (ref 1.1, 11; seeds %.4f..%.4f), per-trial overhead %.3f ms\n", which,
+                hvs[hvs.size() / 2], hvs.front(), hvs.back(), over[over.size() / 2]);
   }
   std::fflush(stdout);
-  if (argc <= 2) {
-    std::string cmd = "/usr/bin/python3 " CIRCUIT_SOURCE_DIR "/bench/peer_optuna.py " + std::to_string(budget);
+  if (peer_run) {
+    std::string cmd = "/usr/bin/python3 " CIRCUIT_SOURCE_DIR "/bench/peer_optuna.py " + std::to_string(budget) + " " + std::to_string(seeds) + " " + problems;
     return std::system(cmd.c_str());
   }
   return 0;
