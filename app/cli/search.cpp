@@ -60,15 +60,6 @@ const char* kSposUsage =
 
 const char* kReplayUsage = "usage: circuit replay STUDY TRIAL [--db FILE] [--threads T]\n";
 
-std::string space_json_with_inline_base(const std::string& text, const search::Space& space) {
-  auto j = circuit::parse_json(text);
-  auto base = circuit::parse_json(circuit::circuit_to_text(space.base));
-  if (!j || !base) return text;
-  for (auto& [k, v] : j->members)
-    if (k == "base") v = *base;
-  return circuit::write_json(*j);
-}
-
 struct StudySpec {
   store::StudyInfo info;
   search::Space space;
@@ -167,31 +158,17 @@ int search(const std::vector<std::string>& args) {
   if (!ref) return std::fprintf(stderr, "%s: %s\n", spec_path.c_str(), ref.error().message.c_str()), 2;
   cfg.reference = *ref;
 
-  std::ifstream in(spec_path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto text = circuit::read_file(spec_path);
+  if (!text) return std::fprintf(stderr, "%s\n", text.error().message.c_str()), 2;
   auto db = store::Store::open(db_path);
   if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 2;
-  store::StudyInfo info;
-  info.name = study;
-  info.spec = space_json_with_inline_base(text, *space);
-  info.strategy = cfg.strategy;
-  info.seed = cfg.seed;
-  auto opened = (*db)->open_study(info);
-  if (!opened) return std::fprintf(stderr, "%s\n", opened.error().message.c_str()), 2;
 
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
   protocol.versions = std::string("circuit ") + CIRCUIT_VERSION + ", LibTorch " + rt.torch_version;
-  cfg.protocol = search::protocol_json(protocol);
   auto data = engine::load_dataset(protocol.data);
   if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
-
-  search::Problem problem = search::problem_of(*space);
   std::fprintf(stderr, "study `%s` in %s: %s over %lld points, %zu objectives; %d thread(s)\n%s\n", study.c_str(), db_path.c_str(),
                cfg.strategy.c_str(), (long long)space->count(), space->objectives.size(), rt.threads, data->protocol.c_str());
-  cfg.circuit_text = [&](const search::Point& p) {
-    auto c = search::apply(*space, p);
-    return c ? circuit::circuit_to_text(*c) : std::string();
-  };
   cfg.on_event = [&](const search::SearchEvent& e) {
     if (auto* t = std::get_if<search::TrialDone>(&e)) {
       auto p = search::parse_point(t->point);
@@ -203,14 +180,9 @@ int search(const std::vector<std::string>& args) {
     }
     std::fflush(stdout);
   };
-  search::Evaluate evaluate = [&](const store::TrialRecord& rec, const search::Point& p) {
-    auto cand = search::realize(*space, p);
-    if (!cand) return search::Evaluation{false, {}, cand.error().message};
-    return search::train_trial(cand->circuit, rec.seed, *data, protocol);
-  };
   circuit::Result<search::RunSummary> summary = circuit::Error{"not run"};
   try {
-    summary = search::run_study(**db, opened->id, problem, evaluate, cfg);
+    summary = search::run_training_study(**db, study, *space, *text, *data, protocol, cfg);
   } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
     return std::fprintf(stderr, "circuit search: %s\n", e.what()), 1;
   }

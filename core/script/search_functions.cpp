@@ -113,14 +113,9 @@ int l_space(lua_State* L) {
     std::string path = lua_tostring(L, 1);
     auto s = search::load_space(path);
     if (!s) throw LuaError("`circuit.space`: " + s.error().message);
-    auto j = circuit::parse_json(circuit::circuit_to_text(s->base));
-    // Keep the file's text with the base inlined, as circuit search stores it.
     auto spec = circuit::read_file(path);
-    auto sj = spec ? circuit::parse_json(*spec) : circuit::Result<circuit::Json>(circuit::Error{"unreadable"});
-    if (sj && j)
-      for (auto& [k, v] : sj->members)
-        if (k == "base") v = *j;
-    text = sj ? circuit::write_json(*sj) : "";
+    if (!spec) throw LuaError("`circuit.space`: " + spec.error().message);
+    text = search::spec_with_inline_base(*spec, *s);
     new (lua_newuserdatauv(L, sizeof(SpaceBox), 0)) SpaceBox{std::make_shared<search::Space>(std::move(*s)), text};
   } else {
     arg_table(L, 1, "circuit.space", "spec");
@@ -219,7 +214,6 @@ int l_search(lua_State* L) {
   lua_getfield(L, 3, "latency");
   protocol.latency = lua_isnil(L, -1) ? true : lua_toboolean(L, -1);
   lua_pop(L, 1);
-  cfg.protocol = search::protocol_json(protocol);
   int on_trial = LUA_NOREF;
   lua_getfield(L, 3, "on_trial");
   if (lua_isfunction(L, -1)) on_trial = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -236,16 +230,7 @@ int l_search(lua_State* L) {
   cfg.reference = *ref;
   auto db = store::Store::open(db_path);
   if (!db) throw LuaError("`circuit.search`: " + db.error().message);
-  store::StudyInfo info;
-  info.name = study, info.spec = box.text, info.strategy = cfg.strategy, info.seed = cfg.seed;
-  auto opened = (*db)->open_study(info);
-  if (!opened) throw LuaError("`circuit.search`: " + opened.error().message);
-  search::Problem problem = search::problem_of(space);
   std::string callback_error;
-  cfg.circuit_text = [&](const search::Point& p) {
-    auto c = search::apply(space, p);
-    return c ? circuit::circuit_to_text(*c) : std::string();
-  };
   cfg.on_event = [&](const search::SearchEvent& e) {
     auto* t = std::get_if<search::TrialDone>(&e);
     if (!t || on_trial == LUA_NOREF || !callback_error.empty()) return;
@@ -260,16 +245,12 @@ int l_search(lua_State* L) {
     set_field(L, "error", t->error);
     if (auto s = Host::of(L).call(1, 0); !s) callback_error = "on_trial: " + s.error;
   };
-  search::Evaluate evaluate = [&](const store::TrialRecord& rec, const search::Point& p) {
-    auto cand = search::realize(space, p);
-    if (!cand) return search::Evaluation{false, {}, cand.error().message};
-    return search::train_trial(cand->circuit, rec.seed, *data, protocol);
-  };
   register_lua_routers(Host::of(L));
-  auto summary = search::run_study(**db, opened->id, problem, evaluate, cfg);
+  int64_t study_id = 0;
+  auto summary = search::run_training_study(**db, study, space, box.text, *data, protocol, cfg, &study_id);
   if (!callback_error.empty()) throw LuaError("`circuit.search`: " + callback_error);
   if (!summary) throw LuaError("`circuit.search`: " + summary.error().message);
-  auto trials = (*db)->trials(opened->id);
+  auto trials = (*db)->trials(study_id);
   lua_createtable(L, 0, 6);
   set_field(L, "ran", int64_t(summary->ran));
   set_field(L, "finished", int64_t(summary->finished));

@@ -441,3 +441,16 @@ Point random_point(const std::vector<int>& card, Rng& rng) {
 }
 
 }  // namespace search
+
+namespace search {
+
+std::string spec_with_inline_base(std::string_view text, const Space& space) {
+  auto j = circuit::parse_json(text);
+  auto base = circuit::parse_json(circuit::circuit_to_text(space.base));
+  if (!j || !base) return std::string(text);
+  for (auto& [k, v] : j->members)
+    if (k == "base") v = *base;
+  return circuit::write_json(*j);
+}
+
+}  // namespace search

@@ -102,6 +102,8 @@ struct Candidate {
 /// choices and the first failing node: "width=96 mixer=pool: node `moe/x` ...".
 circuit::Result<Candidate> realize(const Space& space, const Point& point);
 
+/// A `.search.json` text with its base circuit inlined, so a study's stored spec stands alone.
+std::string spec_with_inline_base(std::string_view text, const Space& space);
 /// "width=128 mixer=attention depth=x2".
 std::string describe(const Space& space, const Point& point);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "circuit/analysis.h"
+#include "circuit/circuit_file.h"
 #include "circuit/json.h"
 #include "engine/model.h"
 
@@ -109,6 +110,29 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
       }
   }
   return ev;
+}
+
+circuit::Result<RunSummary> run_training_study(store::Store& db, const std::string& name, const Space& space, const std::string& spec_text,
+                                               const engine::Dataset& data, const TrialProtocol& protocol, RunConfig cfg, int64_t* study_id) {
+  store::StudyInfo info;
+  info.name = name;
+  info.spec = spec_with_inline_base(spec_text, space);
+  info.strategy = cfg.strategy;
+  info.seed = cfg.seed;
+  auto opened = db.open_study(info);
+  if (!opened) return opened.error();
+  if (study_id) *study_id = opened->id;
+  cfg.protocol = protocol_json(protocol);
+  cfg.circuit_text = [&](const Point& p) {
+    auto c = apply(space, p);
+    return c ? circuit::circuit_to_text(*c) : std::string();
+  };
+  Evaluate evaluate = [&](const store::TrialRecord& rec, const Point& p) {
+    auto cand = realize(space, p);
+    if (!cand) return Evaluation{false, {}, cand.error().message};
+    return train_trial(cand->circuit, rec.seed, data, protocol);
+  };
+  return run_study(db, opened->id, problem_of(space), evaluate, cfg);
 }
 
 }  // namespace search

@@ -9,6 +9,7 @@
 #include "circuit/result.h"
 #include "engine/data.h"
 #include "engine/train.h"
+#include "space.h"
 #include "study.h"
 
 namespace search {
@@ -43,5 +44,13 @@ circuit::Result<TrialProtocol> parse_protocol(const std::string& json);
 /// A circuit that does not compile or fit the data, or a run that ends in NaN, is a failed
 /// evaluation with the reason.
 Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p);
+
+/// Opens (or resumes) study `name` for `space` in `db` and runs it with `cfg`: each trial
+/// realises its point and is trained with `protocol` on `data`; the stored spec is `spec_text`
+/// with the base inlined, and each trial stores its circuit and the protocol. `study_id`, when
+/// given, receives the study's id. Lua strategies may throw (their Lua traceback).
+circuit::Result<RunSummary> run_training_study(store::Store& db, const std::string& name, const Space& space, const std::string& spec_text,
+                                               const engine::Dataset& data, const TrialProtocol& protocol, RunConfig cfg,
+                                               int64_t* study_id = nullptr);
 
 }  // namespace search
