@@ -67,24 +67,16 @@ int safe_setlocale(lua_State* L) {
   return lua_gettop(L);
 }
 
-// load(chunk, name, mode, env) and loadfile(name, mode, env) with mode forced to text.
-int text_load(lua_State* L) {
-  lua_settop(L, 4);
+// load(chunk, name, mode, env) and loadfile(name, mode, env) with mode forced to text: the
+// original function is called with its `mode` argument (at `mode_arg`) replaced by "t".
+template <int mode_arg>
+int text_mode(lua_State* L) {
+  lua_settop(L, mode_arg + 1);
   lua_pushliteral(L, "t");
-  lua_replace(L, 3);
+  lua_replace(L, mode_arg);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, 4, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
-int text_loadfile(lua_State* L) {
-  lua_settop(L, 3);
-  lua_pushliteral(L, "t");
-  lua_replace(L, 2);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, 3, LUA_MULTRET);
+  lua_call(L, mode_arg + 1, LUA_MULTRET);
   return lua_gettop(L);
 }
 
@@ -155,8 +147,8 @@ void install_sandbox(lua_State* L) {
   wrap(L, "io", "open", safe_open);
   wrap(L, "io", "output", safe_output);
   wrap(L, "os", "setlocale", safe_setlocale);
-  wrap(L, nullptr, "load", text_load);
-  wrap(L, nullptr, "loadfile", text_loadfile);
+  wrap(L, nullptr, "load", text_mode<3>);
+  wrap(L, nullptr, "loadfile", text_mode<2>);
   lua_pushcfunction(L, text_dofile);
   lua_setglobal(L, "dofile");
   // debug.sethook would lift the instruction limit and debug.getupvalue would reach the originals

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <optional>
 
 #include "circuit/circuit_file.h"
 #include "engine/supernet.h"
@@ -12,12 +13,27 @@
 namespace engine {
 namespace {
 
+circuit::Circuit example(const std::string& name) {
+  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + name + ".circuit.json");
+  EXPECT_TRUE(c.ok()) << name;
+  return c.ok() ? *c : circuit::Circuit{};
+}
+
+// The first 640 Fashion-MNIST training images: enough for a few dozen steps.
+Dataset small_fashion_mnist() {
+  DataOptions o;
+  o.train_limit = 640;
+  o.test_limit = 10;
+  auto d = load_dataset(o);
+  EXPECT_TRUE(d.ok()) << d.error().message;
+  return d.ok() ? *d : Dataset{};
+}
+
 circuit::Circuit mlp(int64_t hidden) {
-  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/mlp.circuit.json");
-  EXPECT_TRUE(c.ok());
-  for (auto& n : c->graph.nodes)
+  circuit::Circuit c = example("mlp");
+  for (auto& n : c.graph.nodes)
     if (n.name == "fc2") n.attrs["out"] = hidden;
-  return *c;
+  return c;
 }
 
 torch::Tensor param(Model& m, const std::string& name) {
@@ -28,11 +44,8 @@ torch::Tensor param(Model& m, const std::string& name) {
 }
 
 TEST(SharedWeights, SameNodeAndShapeShareDifferentShapesDoNot) {
-  DataOptions o;
-  o.train_limit = 640;
-  o.test_limit = 10;
-  auto d = load_dataset(o);
-  ASSERT_TRUE(d.ok());
+  auto d = std::make_optional(small_fashion_mnist());
+  ASSERT_GT(d->train.x.rows(), 0);
   SharedWeights bank(3);
   auto a = bank.bind(mlp(128)), b = bank.bind(mlp(128)), c = bank.bind(mlp(64));
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
@@ -62,13 +75,9 @@ TEST(SharedWeights, SameNodeAndShapeShareDifferentShapesDoNot) {
 }
 
 TEST(SharedWeights, RecalibrationRefreshesBatchNormStatistics) {
-  DataOptions o;
-  o.train_limit = 640;
-  o.test_limit = 10;
-  auto d = load_dataset(o);
-  ASSERT_TRUE(d.ok());
-  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/cnn.circuit.json");
-  ASSERT_TRUE(c.ok());
+  auto d = std::make_optional(small_fashion_mnist());
+  ASSERT_GT(d->train.x.rows(), 0);
+  auto c = std::make_optional(example("cnn"));
   SharedWeights bank(1);
   auto m = bank.bind(*c);
   ASSERT_TRUE(m.ok()) << m.error().message;
@@ -82,13 +91,9 @@ TEST(SharedWeights, RecalibrationRefreshesBatchNormStatistics) {
 }
 
 TEST(TrialRunner, ExitCircuitsReportTheirAverageExitDepth) {
-  DataOptions o;
-  o.train_limit = 640;
-  o.test_limit = 10;
-  auto d = load_dataset(o);
-  ASSERT_TRUE(d.ok());
-  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/early_exit.circuit.json");
-  ASSERT_TRUE(c.ok());
+  auto d = std::make_optional(small_fashion_mnist());
+  ASSERT_GT(d->train.x.rows(), 0);
+  auto c = std::make_optional(example("early_exit"));
   search::TrialProtocol p;
   p.latency = false;
   auto low = p, high = p;
@@ -100,7 +105,7 @@ TEST(TrialRunner, ExitCircuitsReportTheirAverageExitDepth) {
   EXPECT_DOUBLE_EQ(b.metrics.at("exit_cost"), 1.0);
   EXPECT_LT(a.metrics.at("exit_cost"), 0.2);
   EXPECT_EQ(a.metrics.count("exit_depth"), 1u);
-  auto plain = search::train_trial(*circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/mlp.circuit.json"), 1, *d, p);
+  auto plain = search::train_trial(example("mlp"), 1, *d, p);
   EXPECT_EQ(plain.metrics.count("exit_depth"), 0u);
 }
 
