@@ -14,6 +14,7 @@ namespace {
 
 // Registry keys (strings are unique enough: nothing else in the state uses these).
 const char* kModuleKey = "circuit.module";
+const char* kLongFileNamesKey = "circuit.long_file_names";  // shortened name -> full name
 
 // How often the count hook runs. Limits are checked to this granularity; a hook every 1000
 // instructions costs well under 1% of run time.
@@ -97,6 +98,36 @@ int setup(lua_State* L) {
 
 }  // namespace
 
+// A plugin error must name its file: "...ins_broken/a.lua:3:" does not say which folder, and
+// CI clones, home folders and plugin paths are easily longer than Lua's 60 characters.
+int load_file(lua_State* L, const char* path, const char* mode) {
+  int status = luaL_loadfilex(L, path, mode);
+  size_t n = path ? std::strlen(path) : 0;
+  if (n + 1 > LUA_IDSIZE) {  // luaO_chunkid keeps "..." and the last LUA_IDSIZE - 4 characters
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, kLongFileNamesKey);
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, (std::string("...") + (path + n - (LUA_IDSIZE - 4))).c_str());
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+std::string full_file_names(lua_State* L, std::string message) {
+  if (message.find("...") == std::string::npos) return message;
+  lua_getfield(L, LUA_REGISTRYINDEX, kLongFileNamesKey);
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      std::string shortened = lua_tostring(L, -2), full = lua_tostring(L, -1);
+      for (size_t at = message.find(shortened); at != std::string::npos; at = message.find(shortened, at + full.size()))
+        message.replace(at, shortened.size(), full);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return message;
+}
+
 void register_module_extension(ModuleExtension extension) { extensions().push_back(std::move(extension)); }
 
 Host::Host(HostOptions options) : options_(std::move(options)) {
@@ -123,7 +154,7 @@ Host& Host::of(lua_State* L) { return **static_cast<Host**>(lua_getextraspace(L)
 
 circuit::Status Host::finish(int status) {
   if (status == LUA_OK) return {};
-  std::string msg = lua_type(L_, -1) == LUA_TSTRING ? lua_tostring(L_, -1) : "(error object is not a string)";
+  std::string msg = lua_type(L_, -1) == LUA_TSTRING ? full_file_names(L_, lua_tostring(L_, -1)) : "(error object is not a string)";
   lua_pop(L_, 1);
   if (memory.exceeded) {
     // Lua says "not enough memory" (and calls no message handler for it); say which limit.
@@ -155,7 +186,7 @@ circuit::Status Host::call(int nargs, int nresults) {
 circuit::Status Host::run_file(const std::string& path, const std::vector<std::string>& args) {
   if (!startup_error_.empty()) return circuit::Status::fail(startup_error_);
   if (depth_ == 0) memory.exceeded = false;
-  int status = luaL_loadfilex(L_, path.c_str(), options_.allow_io ? nullptr : "t");
+  int status = load_file(L_, path.c_str(), options_.allow_io ? nullptr : "t");
   if (status != LUA_OK) return finish(status);
   lua_createtable(L_, int(args.size()), 1);
   lua_pushstring(L_, path.c_str());

@@ -145,8 +145,8 @@ std::vector<PluginInfo> Host::load_plugins(const std::vector<std::string>& folde
       int top = lua_gettop(L_);
       if (!startup_error_.empty()) {
         p.error = startup_error_;
-      } else if (luaL_loadfilex(L_, file.c_str(), "t") != LUA_OK) {
-        p.error = lua_tostring(L_, -1);  // "file:line: syntax error ..."
+      } else if (load_file(L_, file.c_str(), "t") != LUA_OK) {
+        p.error = full_file_names(L_, lua_tostring(L_, -1));  // "file:line: syntax error ..."
       } else if (auto s = call(0, 1); !s) {
         p.error = s.error;  // "file:line: message" and a traceback
       } else if (std::string problem = validate(L_, p); !problem.empty()) {

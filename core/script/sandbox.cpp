@@ -83,7 +83,7 @@ int text_mode(lua_State* L) {
 int text_dofile(lua_State* L) {
   const char* name = luaL_optstring(L, 1, nullptr);
   lua_settop(L, 1);
-  if (luaL_loadfilex(L, name, "t") != LUA_OK) return lua_error(L);
+  if (load_file(L, name, "t") != LUA_OK) return lua_error(L);
   lua_call(L, 0, LUA_MULTRET);
   return lua_gettop(L) - 1;
 }
@@ -119,7 +119,7 @@ int folder_searcher(lua_State* L) {
       lua_remove(L, -2);
       if (FILE* f = std::fopen(file, "r")) {
         std::fclose(f);
-        if (luaL_loadfilex(L, file, "t") != LUA_OK)
+        if (load_file(L, file, "t") != LUA_OK)
           return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
         lua_pushvalue(L, -2);
         return 2;  // the chunk, and the file name require passes to it

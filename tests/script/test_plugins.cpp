@@ -1,6 +1,9 @@
 // Plugins: shipped ones load and work; broken ones are reported with file:line and do not stop
 // the others.
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <map>
 
 #include "circuit/analysis.h"
@@ -53,6 +56,25 @@ TEST(Plugins, BrokenOnesAreReportedAndTheOthersLoad) {
   EXPECT_EQ(lua_tointeger(h.state(), -1), lua_Integer(loaded.size()));
   // The instruction limit of scripts is back after plugin loading.
   EXPECT_EQ(h.options().limits.instructions, Limits{}.instructions);
+}
+
+// Lua cuts file names longer than 60 characters to "...tail"; errors still name the whole file.
+TEST(Plugins, ErrorsNameFilesInDeepFoldersInFull) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("circuit-plugins-" + std::to_string(::getpid())) /
+                 "a-folder-name-long-enough-that-lua-would-shorten-it" / "plugins";
+  fs::create_directories(dir);
+  for (const char* name : {"a_syntax_error.lua", "b_runtime_error.lua"})
+    fs::copy_file(source("tests/script/plugins_broken/") + name, dir / name, fs::copy_options::overwrite_existing);
+  Host h;
+  auto p = by_file(h.load_plugins({dir.string()}));
+  fs::remove_all(dir.parent_path().parent_path());
+  std::string syntax = p["a_syntax_error.lua"].error, runtime = p["b_runtime_error.lua"].error;
+  EXPECT_EQ(syntax.rfind(dir.string() + "/a_syntax_error.lua:3:", 0), 0u) << syntax;
+  EXPECT_EQ(runtime.rfind(dir.string() + "/b_runtime_error.lua:2: attempt to index", 0), 0u) << runtime;
+  // The traceback lines too.
+  EXPECT_NE(runtime.find("\n\t" + dir.string() + "/b_runtime_error.lua:2: in main chunk"), std::string::npos) << runtime;
+  EXPECT_EQ(runtime.find("..."), std::string::npos) << runtime;
 }
 
 TEST(Plugins, DuplicateNamesAreRefused) {
