@@ -14,7 +14,9 @@ packages=(
   # real data, and peers that read back what we write
   dataset-fashion-mnist python3 python3-torch python3-onnx python3-optuna librsvg2-bin poppler-utils
   # headless GUI tests: a virtual X server and a CPU Vulkan device (lavapipe)
-  xvfb mesa-vulkan-drivers
+  xvfb xauth mesa-vulkan-drivers
+  # the font every renderer and the canvas draw text with
+  fonts-dejavu-core
 )
 
 missing=()
