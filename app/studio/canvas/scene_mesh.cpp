@@ -1,0 +1,278 @@
+#include "scene_mesh.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "glyph_atlas.h"
+
+namespace studio::canvas {
+
+using circuit::diagram::Align;
+using circuit::diagram::BoxItem;
+using circuit::diagram::BoxKind;
+using circuit::diagram::WireItem;
+
+namespace {
+
+Rgba rgb(int r, int g, int b, int a = 255) { return Rgba{uint8_t(r), uint8_t(g), uint8_t(b), uint8_t(a)}; }
+Rgba unit(double r, double g, double b) { return rgb(int(std::lround(r * 255)), int(std::lround(g * 255)), int(std::lround(b * 255))); }
+constexpr Rgba kNone{0, 0, 0, 0};
+
+// Line widths, radii and dash patterns of core/diagram/render_cairo.cpp, so the canvas and the
+// exported files look alike.
+constexpr double kRadius = 3, kWire = 0.9, kFenceLine = 0.8, kSeparator = 0.8;
+
+Rect grow(const Rect& r, double m) { return {r.x - m, r.y - m, r.w + 2 * m, r.h + 2 * m}; }
+
+Rect bounds_of(const Instance& i) {
+  switch (Kind(i.kind)) {
+    case Kind::shape:
+      return grow({i.a[0], i.a[1], i.a[2], i.a[3]}, i.b[1] / 2);
+    case Kind::segment: {
+      double x0 = std::min(i.a[0], i.a[2]), y0 = std::min(i.a[1], i.a[3]);
+      double x1 = std::max(i.a[0], i.a[2]), y1 = std::max(i.a[1], i.a[3]);
+      return grow({x0, y0, x1 - x0, y1 - y0}, i.b[0]);
+    }
+    case Kind::glyph:
+    default:
+      return {i.a[0], i.a[1], i.a[2], i.a[3]};
+  }
+}
+
+Rect unite(const Rect& a, const Rect& b) {
+  double x0 = std::min(a.x, b.x), y0 = std::min(a.y, b.y);
+  return {x0, y0, std::max(a.right(), b.right()) - x0, std::max(a.bottom(), b.bottom()) - y0};
+}
+
+bool inside(const Rect& r, Point p) { return p.x >= r.x && p.x <= r.right() && p.y >= r.y && p.y <= r.bottom(); }
+
+int align_of(Align a) { return a == Align::center ? 1 : a == Align::right ? 2 : 0; }
+
+}  // namespace
+
+Theme Theme::light() {
+  Theme t;
+  t.dark = false;
+  t.background = rgb(236, 238, 241);
+  t.ink = unit(0.10, 0.10, 0.12);
+  t.muted = unit(0.38, 0.40, 0.45);
+  t.error = unit(0.78, 0.16, 0.16);
+  t.label = unit(0.16, 0.36, 0.66);
+  t.fence = unit(0.955, 0.965, 0.98);
+  t.fence_line = unit(0.55, 0.59, 0.66);
+  t.box_fill = rgb(255, 255, 255);
+  t.error_fill = unit(0.99, 0.92, 0.92);
+  t.badge_fill = unit(0.93, 0.95, 1.0);
+  t.badge_text = t.ink;
+  t.marker_text = rgb(255, 255, 255);
+  t.accent = rgb(30, 120, 235);
+  t.hover = rgb(120, 170, 240);
+  return t;
+}
+
+Theme Theme::dark_theme() {
+  Theme t;
+  t.dark = true;
+  t.background = rgb(30, 31, 34);
+  t.ink = rgb(222, 224, 228);
+  t.muted = rgb(140, 146, 158);
+  t.error = rgb(240, 96, 96);
+  t.label = rgb(112, 168, 240);
+  t.fence = rgb(40, 42, 47);
+  t.fence_line = rgb(96, 103, 116);
+  t.box_fill = rgb(50, 53, 59);
+  t.error_fill = rgb(82, 38, 40);
+  t.badge_fill = rgb(56, 63, 82);
+  t.badge_text = t.ink;
+  t.marker_text = rgb(255, 255, 255);
+  t.accent = rgb(70, 150, 255);
+  t.hover = rgb(60, 110, 180);
+  return t;
+}
+
+Rgba Theme::heat(double h) const {  // pale yellow -> orange -> red, as in the export; dimmer on dark
+  h = std::clamp(h, 0.0, 1.0);
+  double k = dark ? 0.8 : 1.0;
+  return unit(1.0 * k, (0.97 - 0.55 * h) * k, (0.85 - 0.75 * h) * k);
+}
+
+void MeshBuilder::rect(const Rect& r, double radius, Rgba fill, Rgba line, double border, double dash_on, double dash_off) {
+  Instance i;
+  i.a[0] = float(r.x), i.a[1] = float(r.y), i.a[2] = float(r.w), i.a[3] = float(r.h);
+  i.b[0] = float(radius), i.b[1] = float(border), i.b[2] = float(dash_on), i.b[3] = float(dash_off);
+  i.fill = fill.packed();
+  i.line = line.packed();
+  i.kind = uint32_t(Kind::shape);
+  out_.push_back(i);
+}
+
+void MeshBuilder::segment(Point p, Point q, double width, Rgba color, double dist0, double dash_on, double dash_off) {
+  Instance i;
+  i.a[0] = float(p.x), i.a[1] = float(p.y), i.a[2] = float(q.x), i.a[3] = float(q.y);
+  i.b[0] = float(width / 2), i.b[1] = float(dist0), i.b[2] = float(dash_on), i.b[3] = float(dash_off);
+  i.line = color.packed();
+  i.kind = uint32_t(Kind::segment);
+  out_.push_back(i);
+}
+
+void MeshBuilder::polyline(const std::vector<Point>& pts, double width, Rgba color, double dash_on, double dash_off) {
+  double dist = 0;
+  for (size_t k = 1; k < pts.size(); ++k) {
+    segment(pts[k - 1], pts[k], width, color, dist, dash_on, dash_off);
+    dist += std::hypot(pts[k].x - pts[k - 1].x, pts[k].y - pts[k - 1].y);
+  }
+}
+
+size_t MeshBuilder::text(Point at, std::string_view utf8, double size, bool bold, int align, Rgba color) {
+  double x = at.x;
+  if (align != 0) x -= atlas_.text_width(utf8, size, bold) * (align == 1 ? 0.5 : 1.0);
+  float texel = float(size / atlas_.em_texels());
+  size_t added = 0;
+  for (size_t k = 0; k < utf8.size();) {
+    const GlyphAtlas::Glyph& g = atlas_.glyph(GlyphAtlas::next_code_point(utf8, k), bold);
+    if (g.visible) {
+      Instance i;
+      i.a[0] = float(x + g.x0 * size), i.a[1] = float(at.y + g.y0 * size);
+      i.a[2] = float((g.x1 - g.x0) * size), i.a[3] = float((g.y1 - g.y0) * size);
+      i.b[0] = texel, i.b[1] = atlas_.spread();
+      i.c[0] = g.u0, i.c[1] = g.v0, i.c[2] = g.u1, i.c[3] = g.v1;
+      i.fill = color.packed();
+      i.kind = uint32_t(Kind::glyph);
+      out_.push_back(i);
+      ++added;
+    }
+    x += g.advance * size;
+  }
+  return added;
+}
+
+std::vector<Point> tessellate(const WireItem& w, double tolerance) {
+  std::vector<Point> out;
+  if (w.pts.empty()) return out;
+  out.push_back(w.pts[0]);
+  for (size_t i = 1; i + 2 < w.pts.size(); i += 3) {
+    Point p0 = w.pts[i - 1], p1 = w.pts[i], p2 = w.pts[i + 1], p3 = w.pts[i + 2];
+    // Chord error of n uniform steps is at most (3/4) * max|second difference| / n^2 (Wang's formula).
+    double dd = std::max(std::hypot(p0.x - 2 * p1.x + p2.x, p0.y - 2 * p1.y + p2.y),
+                         std::hypot(p1.x - 2 * p2.x + p3.x, p1.y - 2 * p2.y + p3.y));
+    int n = std::clamp(int(std::ceil(std::sqrt(0.75 * dd / tolerance))), 1, 64);
+    for (int k = 1; k < n; ++k) {
+      double t = double(k) / n, u = 1 - t;
+      double a = u * u * u, b = 3 * u * u * t, c = 3 * u * t * t, d = t * t * t;
+      out.push_back({a * p0.x + b * p1.x + c * p2.x + d * p3.x, a * p0.y + b * p1.y + c * p2.y + d * p3.y});
+    }
+    out.push_back(p3);
+  }
+  return out;
+}
+
+Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, uint32_t chunk_size) {
+  Mesh m;
+  MeshBuilder mb(m.instances, atlas);
+  auto card = [&](const Rect& r, Rgba fill, Rgba line, double width, double dash = 0) {
+    mb.rect(r, kRadius, fill, line, width, dash, dash ? 2 : 0);
+  };
+  auto cards_behind = [&](const Rect& r, int stack, Rgba fill, Rgba line, double width) {
+    for (int k = stack - 1; k >= 1; --k) card({r.x + 4 * k, r.y - 4 * k, r.w, r.h}, fill, line, width);
+  };
+
+  for (auto& f : s.fences) {
+    cards_behind(f.r, f.stack, t.fence, t.fence_line, kFenceLine);
+    card(f.r, t.fence, t.fence_line, kFenceLine);
+  }
+  for (auto& w : s.wires) {
+    if (w.pts.empty()) continue;
+    mb.polyline(tessellate(w), kWire, w.unknown ? t.muted : t.ink, w.unknown ? 3 : 0, w.unknown ? 2 : 0);
+  }
+  for (auto& w : s.wires)
+    if (w.show_label && !w.label.empty()) mb.text(w.label_at, w.label, 7, false, 0, w.unknown ? t.muted : t.label);
+  for (auto& sp : s.separators) mb.segment(sp.a, sp.b, kSeparator, t.muted, 0, 3, 2.5);
+  for (auto& b : s.boxes) {
+    if (b.kind == BoxKind::junction || b.kind == BoxKind::input || b.kind == BoxKind::output) {
+      if (b.error) card(b.r, t.error_fill, t.error, 1.5);
+      continue;
+    }
+    Rgba line = b.error ? t.error : b.blocked ? t.muted : t.ink;
+    Rgba fill = b.error ? t.error_fill : t.box_fill;
+    double width = b.error ? 2.0 : b.bold ? 2.2 : 1.0;
+    cards_behind(b.r, b.stack, fill, line, width);
+    card(b.r, fill, line, width, b.blocked ? 3 : 0);
+    if (b.kind == BoxKind::block) mb.rect({b.r.x + 3, b.r.y + 3, b.r.w - 6, b.r.h - 6}, 2, kNone, line, 0.7);
+  }
+  for (auto& x : s.texts) mb.text(x.at, x.text, x.size, x.bold, align_of(x.align), x.error ? t.error : x.muted ? t.muted : t.ink);
+  for (auto& b : s.boxes)
+    if (b.marker > 0) {
+      double cx = b.r.x + 7, cy = b.r.y + 7;
+      mb.rect({cx - 5.5, cy - 5.5, 11, 11}, 5.5, t.error, kNone, 0);
+      mb.text({cx, cy + 2.6}, std::to_string(b.marker), 7, true, 1, t.marker_text);
+    }
+  for (auto& b : s.badges) {
+    card(b.r, b.heat >= 0 ? t.heat(b.heat) : t.badge_fill, t.fence_line, 0.6);
+    mb.text({b.r.x + b.r.w / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, b.heat >= 0 ? Theme::light().ink : t.badge_text);
+  }
+
+  for (auto& i : m.instances) {
+    Kind k = Kind(i.kind);
+    (k == Kind::shape ? m.shapes : k == Kind::segment ? m.segments : m.glyphs)++;
+  }
+  for (uint32_t first = 0; first < m.instances.size(); first += chunk_size) {
+    Chunk c{first, std::min<uint32_t>(chunk_size, uint32_t(m.instances.size()) - first), bounds_of(m.instances[first])};
+    for (uint32_t k = first + 1; k < first + c.count; ++k) c.bounds = unite(c.bounds, bounds_of(m.instances[k]));
+    m.chunks.push_back(c);
+  }
+  return m;
+}
+
+std::vector<std::pair<uint32_t, uint32_t>> visible_ranges(const Mesh& m, const Rect& view) {
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  for (auto& c : m.chunks) {
+    if (!c.bounds.overlaps(view) && !(c.bounds.w == 0 && c.bounds.h == 0)) continue;
+    if (!out.empty() && out.back().first + out.back().second == c.first)
+      out.back().second += c.count;
+    else
+      out.push_back({c.first, c.count});
+  }
+  return out;
+}
+
+void add_highlights(std::vector<Instance>& out, const Scene& s, const Theme& t, const GlyphAtlas& atlas,
+                    const std::set<std::string>& selection, const std::string& hover) {
+  MeshBuilder mb(out, atlas);
+  // A ring exactly on the border, wider than it, so the border itself changes colour.
+  auto ring = [&](const BoxItem& b, Rgba color, double extra) {
+    double width = b.error ? 2.0 : b.bold ? 2.2 : 1.0;
+    mb.rect(b.r, kRadius, kNone, color, width + extra);
+  };
+  for (auto& f : s.fences)
+    if (selection.count(f.node)) mb.rect(f.r, kRadius, kNone, t.accent, 1.8);
+  for (auto& b : s.boxes) {
+    if (b.node.empty()) continue;
+    if (selection.count(b.node))
+      ring(b, t.accent, 1.6);
+    else if (b.node == hover)
+      ring(b, t.hover, 1.0);
+  }
+}
+
+std::string node_at(const Scene& s, Point p) {
+  if (auto* b = box_at(s, p)) return b->node;
+  const circuit::diagram::FenceItem* best = nullptr;
+  for (auto& f : s.fences)  // the fence's top strip holds its title: grabbing it selects the block
+    if (!f.node.empty() && inside({f.r.x, f.r.y, f.r.w, 16}, p) && (!best || f.r.w * f.r.h < best->r.w * best->r.h)) best = &f;
+  return best ? best->node : std::string();
+}
+
+const BoxItem* box_at(const Scene& s, Point p) {
+  for (auto it = s.boxes.rbegin(); it != s.boxes.rend(); ++it)
+    if (!it->node.empty() && inside(it->r, p)) return &*it;
+  return nullptr;
+}
+
+std::set<std::string> nodes_in(const Scene& s, const Rect& r) {
+  std::set<std::string> out;
+  for (auto& b : s.boxes)
+    if (!b.node.empty() && b.r.overlaps(r)) out.insert(b.node);
+  return out;
+}
+
+}  // namespace studio::canvas
