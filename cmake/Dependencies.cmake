@@ -10,7 +10,7 @@ endfunction()
 
 find_package(PkgConfig REQUIRED)
 
-find_package(Qt6 COMPONENTS Core Gui Widgets QUIET)
+find_package(Qt6 COMPONENTS Core Gui Widgets Test QUIET)
 circuit_require(Qt6_FOUND qt6-base-dev)
 
 find_package(Vulkan QUIET)
