@@ -1,0 +1,102 @@
+// Plain value types the studio's panels fill and the plot windows draw. No Qt, no ImGui: the
+// conversions from core events live here too so they can be tested without a window.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "events/events.h"
+
+namespace studio {
+
+/// One named series of (x, y) points; x and y have the same length.
+struct Curve {
+  std::string name;
+  std::vector<double> x, y;
+  void push(double xv, double yv) {
+    x.push_back(xv);
+    y.push_back(yv);
+  }
+  bool empty() const { return x.empty(); }
+};
+
+/// Training curves of one run: per-step train loss/accuracy and per-epoch validation, all on a
+/// step axis (an epoch is placed at the last step seen before it ended).
+struct TrainingCurves {
+  Curve train_loss{"train loss"}, train_accuracy{"train accuracy"};
+  Curve val_loss{"validation loss"}, val_accuracy{"validation accuracy"};
+  int64_t last_step = 0;
+  bool empty() const { return train_loss.empty() && val_loss.empty(); }
+};
+void add(TrainingCurves& curves, const events::TrainStep& step);
+void add(TrainingCurves& curves, const events::EpochEnd& epoch);
+
+/// Expert load of one MoE layer over the recorded training steps. Row i of `tokens_after` holds,
+/// for steps[i], the routing assignments each expert slot kept after the capacity limit.
+struct ExpertLoadHistory {
+  std::string layer;
+  int experts = 0;  // widest `after` seen; older rows are padded with zeros
+  std::vector<int64_t> steps;
+  std::vector<std::vector<int64_t>> tokens_after;
+  std::vector<int64_t> tokens;   // tokens routed in the step
+  std::vector<int64_t> dropped;  // assignments over capacity
+  std::vector<double> max_vio;   // (max - mean) / mean of kept load
+  std::vector<double> entropy;   // mean router entropy per token, nats
+
+  size_t size() const { return steps.size(); }
+  /// Share of the step's kept assignments that went to `expert` (0 when nothing was kept).
+  double share(size_t row, int expert) const;
+  /// Dropped assignments as a share of all assignments of the step.
+  double dropped_share(size_t row) const;
+};
+
+/// Appends one event. A second event for the step last recorded (micro-batches, gradient
+/// accumulation) is merged into that row: counts add up, MaxVio keeps the worst, entropy is
+/// averaged by tokens. Events for another layer than a non-empty `history.layer` are ignored.
+void add(ExpertLoadHistory& history, const events::ExpertLoad& load);
+
+/// Expert load of every MoE layer, in the order layers first reported.
+struct ExpertLoads {
+  std::vector<ExpertLoadHistory> layers;
+  bool empty() const { return layers.empty(); }
+};
+void add(ExpertLoads& loads, const events::ExpertLoad& load);
+
+/// How many examples left the network at each exit (early-exit circuits).
+struct ExitHistogram {
+  std::vector<std::string> exits;  // labels, e.g. "exit 1" or the node path
+  std::vector<int64_t> counts;
+  bool empty() const { return counts.empty(); }
+};
+
+/// An objective of a study as plotted: its metric name and whether lower is better.
+struct PlotObjective {
+  std::string name;
+  bool minimise = true;
+};
+
+/// One evaluated configuration of a study.
+struct TrialPoint {
+  int64_t id = -1;
+  std::map<std::string, double> values;  // objective name -> value
+  bool feasible = true;                  // met every constraint
+  bool on_front = false;                 // non-dominated in the study (all objectives)
+};
+
+/// The trials of a study and of a random-search baseline, for the Pareto scatter.
+struct ParetoPoints {
+  std::vector<PlotObjective> objectives;
+  std::vector<TrialPoint> trials;
+  std::vector<TrialPoint> baseline;  // random search on the same space, drawn in grey
+  bool empty() const { return trials.empty() && baseline.empty(); }
+  const PlotObjective* objective(const std::string& name) const;
+};
+
+/// Hypervolume of the front after each trial number, for the study and its baseline.
+struct HypervolumeHistory {
+  Curve study{"study"}, baseline{"random search"};
+  bool empty() const { return study.empty() && baseline.empty(); }
+};
+
+}  // namespace studio

@@ -1,0 +1,819 @@
+#include "studio/plots/plot_widgets.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <utility>
+
+namespace studio {
+
+namespace {
+
+bool finite(double v) { return std::isfinite(v); }
+
+ImU32 with_alpha(ImU32 c, int a) {
+  return (c & ~IM_COL32_A_MASK) | (ImU32(std::clamp(a, 0, 255)) << IM_COL32_A_SHIFT);
+}
+
+std::string fmt_value(double v) {
+  char b[48];
+  if (std::fabs(v) >= 1e5 && std::fabs(v) < 1e15 && v == std::floor(v))
+    std::snprintf(b, sizeof b, "%.0f", v);
+  else
+    std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+
+ImVec2 resolve_size(ImVec2 size) {
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  return {size.x > 0 ? size.x : std::max(avail.x, 60.f), size.y > 0 ? size.y : std::max(avail.y, 60.f)};
+}
+
+// Pads a data range so points do not sit on the frame; a degenerate range gets a visible span.
+std::pair<double, double> padded(double lo, double hi, bool log, double pad = 0.05) {
+  if (!(lo <= hi)) return log ? std::pair{0.1, 10.0} : std::pair{0.0, 1.0};
+  if (log) {
+    lo = std::log10(lo);
+    hi = std::log10(hi);
+  }
+  if (hi - lo <= 1e-12 * std::max(1.0, std::fabs(lo))) {
+    const double d = log ? 0.5 : (std::fabs(lo) > 0 ? std::fabs(lo) * 0.1 : 1.0);
+    lo -= d;
+    hi += d;
+  } else {
+    const double p = (hi - lo) * pad;
+    lo -= p;
+    hi += p;
+  }
+  if (log) return {std::pow(10.0, lo), std::pow(10.0, hi)};
+  return {lo, hi};
+}
+
+std::vector<double> log_ticks(double lo, double hi, int target) {
+  std::vector<double> t;
+  if (!(lo > 0) || !(hi > lo)) return t;
+  const int e0 = int(std::floor(std::log10(lo))), e1 = int(std::ceil(std::log10(hi)));
+  const int decades = std::max(1, e1 - e0);
+  const int every = std::max(1, (decades + target - 1) / std::max(1, target));
+  for (int e = e0; e <= e1; ++e) {
+    const double base = std::pow(10.0, e);
+    if ((e - e0) % every == 0 && base >= lo * (1 - 1e-9) && base <= hi * (1 + 1e-9)) t.push_back(base);
+    if (decades <= 2)  // few decades: 2x and 5x ticks too, or the axis would show one label
+      for (double m : {2.0, 5.0})
+        if (m * base >= lo && m * base <= hi) t.push_back(m * base);
+  }
+  std::sort(t.begin(), t.end());
+  return t;
+}
+
+struct Tick {
+  double at;
+  std::string label;
+};
+
+std::vector<Tick> make_ticks(double lo, double hi, bool log, int target) {
+  std::vector<Tick> out;
+  if (log) {
+    for (double v : log_ticks(lo, hi, target)) out.push_back({v, format_tick(v, v)});
+  } else {
+    const auto t = nice_ticks(lo, hi, target);
+    const double step = t.size() >= 2 ? t[1] - t[0] : std::max(std::fabs(hi - lo), 1e-12);
+    for (double v : t) out.push_back({v, format_tick(v, step)});
+  }
+  return out;
+}
+
+/// What draw_axes needs besides the ranges.
+struct AxesSpec {
+  const char* title = nullptr;
+  const char* x_label = nullptr;
+  float left_margin = 0;
+  float right_margin = 14;
+  std::vector<Tick> x_custom, y_custom;  // categorical axes
+};
+
+// Lays out and draws the frame of a plot inside [omin, omax]: title, background, grid, axes and
+// tick labels. `f` comes in with ranges and flags and leaves with its screen rectangle.
+void draw_axes(ImDrawList* dl, ImVec2 omin, ImVec2 omax, PlotFrame& f, const AxesSpec& spec,
+               const PlotTheme& t) {
+  const float fh = ImGui::GetFontSize();
+  float top = omin.y;
+  if (spec.title) {
+    dl->AddText(ImVec2(omin.x, top), t.text, spec.title);
+    top += fh + 6;
+  } else {
+    top += fh * 0.5f;  // room for the top tick label, centred on its tick
+  }
+  const float bottom = omax.y - (fh + 6) - (spec.x_label ? fh + 4 : 0);
+
+  std::vector<Tick> yt = spec.y_custom;
+  if (yt.empty()) yt = make_ticks(f.y0, f.y1, f.log_y, std::max(2, int((bottom - top) / (fh * 2.6f))));
+  float label_w = 0;
+  for (const auto& k : yt) label_w = std::max(label_w, ImGui::CalcTextSize(k.label.c_str()).x);
+  const float left = spec.left_margin > 0 ? spec.left_margin : label_w + 10;
+
+  f.min = ImVec2(std::floor(omin.x + left), std::floor(top));
+  f.max = ImVec2(std::floor(omax.x - spec.right_margin), std::floor(bottom));
+  if (!f.valid()) return;
+  const float width = f.max.x - f.min.x;
+
+  std::vector<Tick> xt = spec.x_custom;
+  if (xt.empty()) {
+    // Fewer ticks until the widest label fits its share of the axis with a gap.
+    int target = std::max(2, int(width / 90));
+    for (int tries = 0; tries < 4; ++tries) {
+      xt = make_ticks(f.x0, f.x1, false, target);
+      float w = 0;
+      for (const auto& k : xt) w = std::max(w, ImGui::CalcTextSize(k.label.c_str()).x);
+      if (xt.size() < 2 || (w + 24) * float(xt.size()) <= width || target <= 2) break;
+      target = std::max(2, int(width / (w + 24)));
+    }
+  }
+
+  dl->AddRectFilled(f.min, f.max, t.plot_background);
+  for (const auto& k : yt) {
+    const float y = f.to_screen(f.x0, k.at).y;
+    if (y < f.min.y - 0.5f || y > f.max.y + 0.5f) continue;
+    dl->AddLine(ImVec2(f.min.x, y), ImVec2(f.max.x, y), t.grid);
+    const ImVec2 ts = ImGui::CalcTextSize(k.label.c_str());
+    dl->AddText(ImVec2(f.min.x - 6 - ts.x, y - ts.y * 0.5f), t.text_dim, k.label.c_str());
+  }
+  float last_right = -1e9f;
+  for (const auto& k : xt) {
+    const float x = f.to_screen(k.at, f.y0).x;
+    if (x < f.min.x - 0.5f || x > f.max.x + 0.5f) continue;
+    if (spec.x_custom.empty()) dl->AddLine(ImVec2(x, f.min.y), ImVec2(x, f.max.y), t.grid);
+    dl->AddLine(ImVec2(x, f.max.y), ImVec2(x, f.max.y + 4), t.axis);
+    if (k.label.empty()) continue;
+    const ImVec2 ts = ImGui::CalcTextSize(k.label.c_str());
+    const float lx = std::clamp(x - ts.x * 0.5f, omin.x, omax.x - ts.x);
+    if (lx < last_right + 6) continue;  // never overlap a neighbour
+    dl->AddText(ImVec2(lx, f.max.y + 5), t.text_dim, k.label.c_str());
+    last_right = lx + ts.x;
+  }
+  dl->AddLine(ImVec2(f.min.x, f.min.y), ImVec2(f.min.x, f.max.y), t.axis);
+  dl->AddLine(ImVec2(f.min.x, f.max.y), ImVec2(f.max.x, f.max.y), t.axis);
+  if (spec.x_label) {
+    const ImVec2 ts = ImGui::CalcTextSize(spec.x_label);
+    dl->AddText(ImVec2(f.min.x + (width - ts.x) * 0.5f, f.max.y + fh + 8), t.text_dim, spec.x_label);
+  }
+}
+
+void centred_text(ImDrawList* dl, const PlotFrame& f, ImU32 col, const char* text) {
+  const ImVec2 ts = ImGui::CalcTextSize(text);
+  dl->AddText(ImVec2((f.min.x + f.max.x - ts.x) * 0.5f, (f.min.y + f.max.y - ts.y) * 0.5f), col, text);
+}
+
+// A polyline broken at non-finite points; curves with more points than twice the pixel width
+// keep, per pixel column, the first, lowest, highest and last point (the shape survives).
+void draw_curve(ImDrawList* dl, const PlotFrame& f, const Curve& c, ImU32 col, bool markers) {
+  const size_t n = std::min(c.x.size(), c.y.size());
+  const float width = f.max.x - f.min.x;
+  const bool decimate = double(n) > 2.0 * width;
+  std::vector<ImVec2> pts;
+  pts.reserve(decimate ? size_t(width * 4 + 8) : n);
+  auto flush = [&] {
+    if (pts.size() >= 2)
+      dl->AddPolyline(pts.data(), int(pts.size()), col, ImDrawFlags_None, 2.f);
+    else if (pts.size() == 1)
+      dl->AddCircleFilled(pts[0], 2.f, col);
+    pts.clear();
+  };
+  int column = INT_MIN;
+  ImVec2 first, lo, hi, last;
+  size_t lo_i = 0, hi_i = 0, count = 0;
+  auto emit_bucket = [&] {
+    if (count == 0) return;
+    pts.push_back(first);
+    if (count > 2) {
+      if (lo_i <= hi_i) {
+        pts.push_back(lo);
+        pts.push_back(hi);
+      } else {
+        pts.push_back(hi);
+        pts.push_back(lo);
+      }
+    }
+    if (count > 1) pts.push_back(last);
+    count = 0;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const double x = c.x[i], y = c.y[i];
+    if (!finite(x) || !finite(y) || (f.log_y && y <= 0)) {
+      emit_bucket();
+      flush();
+      column = INT_MIN;
+      continue;
+    }
+    const ImVec2 p = f.to_screen(x, y);
+    if (markers) dl->AddCircleFilled(p, 3.5f, col);
+    if (!decimate) {
+      pts.push_back(p);
+      continue;
+    }
+    const int col_i = int(std::floor(p.x));
+    if (col_i != column) {
+      emit_bucket();
+      column = col_i;
+      first = lo = hi = last = p;
+      lo_i = hi_i = i;
+      count = 1;
+    } else {
+      if (p.y < lo.y) lo = p, lo_i = i;
+      if (p.y > hi.y) hi = p, hi_i = i;
+      last = p;
+      ++count;
+    }
+  }
+  emit_bucket();
+  flush();
+}
+
+void draw_legend(ImDrawList* dl, const PlotFrame& f, const std::vector<std::pair<std::string, ImU32>>& items,
+                 const PlotTheme& t) {
+  if (items.empty()) return;
+  const float fh = ImGui::GetFontSize();
+  float w = 0;
+  for (const auto& [name, _] : items) w = std::max(w, ImGui::CalcTextSize(name.c_str()).x);
+  const float box_w = w + 34, box_h = float(items.size()) * (fh + 3) + 6;
+  const ImVec2 a(f.max.x - box_w - 6, f.min.y + 6), b(f.max.x - 6, f.min.y + 6 + box_h);
+  dl->AddRectFilled(a, b, with_alpha(t.plot_background, 225), 3.f);
+  dl->AddRect(a, b, t.grid, 3.f);
+  float y = a.y + 3;
+  for (const auto& [name, col] : items) {
+    dl->AddLine(ImVec2(a.x + 6, y + fh * 0.5f), ImVec2(a.x + 24, y + fh * 0.5f), col, 3.f);
+    dl->AddText(ImVec2(a.x + 28, y), t.text, name.c_str());
+    y += fh + 3;
+  }
+}
+
+size_t nearest_index(const std::vector<double>& xs, double x) {
+  const auto it = std::lower_bound(xs.begin(), xs.end(), x);
+  if (it == xs.end()) return xs.size() - 1;
+  if (it == xs.begin()) return 0;
+  const size_t i = size_t(it - xs.begin());
+  return (x - xs[i - 1] <= xs[i] - x) ? i - 1 : i;
+}
+
+}  // namespace
+
+static constexpr ImGuiWindowFlags kHostFlags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
+                                        ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoBringToFrontOnFocus;
+
+// The whole Qt window is one ImGui window; the dock around it provides title and frame.
+bool begin_full_window(const char* name) {
+  const ImGuiIO& io = ImGui::GetIO();
+  ImGui::SetNextWindowPos(ImVec2(0, 0));
+  ImGui::SetNextWindowSize(io.DisplaySize);
+  return ImGui::Begin(name, nullptr, kHostFlags);
+}
+
+// A short explanation in the middle of the free space, instead of empty axes.
+void empty_state(const char* headline, const char* detail, const PlotTheme& t) {
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const ImVec2 start = ImGui::GetCursorPos();
+  const float wrap = std::min(avail.x - 20, 460.f);
+  const ImVec2 hs = ImGui::CalcTextSize(headline);
+  const ImVec2 ds = ImGui::CalcTextSize(detail, nullptr, false, wrap);
+  const float y = start.y + std::max(0.f, (avail.y - hs.y - ds.y - 8) * 0.45f);
+  ImGui::SetCursorPos(ImVec2(start.x + std::max(0.f, (avail.x - hs.x) * 0.5f), y));
+  ImGui::PushStyleColor(ImGuiCol_Text, t.text);
+  ImGui::TextUnformatted(headline);
+  ImGui::PopStyleColor();
+  ImGui::SetCursorPos(ImVec2(start.x + std::max(0.f, (avail.x - ds.x) * 0.5f), y + hs.y + 8));
+  ImGui::PushStyleColor(ImGuiCol_Text, t.text_dim);
+  ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + wrap);
+  ImGui::TextUnformatted(detail);
+  ImGui::PopTextWrapPos();
+  ImGui::PopStyleColor();
+}
+
+PlotTheme PlotTheme::dark() {
+  PlotTheme t;
+  t.is_dark = true;
+  t.background = IM_COL32(24, 24, 28, 255);
+  t.plot_background = IM_COL32(32, 33, 38, 255);
+  t.grid = IM_COL32(58, 60, 68, 255);
+  t.axis = IM_COL32(140, 142, 152, 255);
+  t.text = IM_COL32(226, 226, 232, 255);
+  t.text_dim = IM_COL32(160, 162, 172, 255);
+  t.series = {IM_COL32(86, 156, 240, 255), IM_COL32(240, 150, 60, 255), IM_COL32(96, 196, 112, 255),
+              IM_COL32(232, 88, 88, 255),  IM_COL32(176, 128, 226, 255), IM_COL32(72, 192, 192, 255)};
+  t.front = IM_COL32(255, 196, 40, 255);
+  t.baseline = IM_COL32(128, 128, 132, 190);
+  t.infeasible = IM_COL32(232, 88, 88, 255);
+  return t;
+}
+
+PlotTheme PlotTheme::light() {
+  PlotTheme t;
+  t.is_dark = false;
+  t.background = IM_COL32(246, 246, 248, 255);
+  t.plot_background = IM_COL32(255, 255, 255, 255);
+  t.grid = IM_COL32(226, 228, 234, 255);
+  t.axis = IM_COL32(96, 98, 108, 255);
+  t.text = IM_COL32(28, 28, 34, 255);
+  t.text_dim = IM_COL32(92, 94, 104, 255);
+  t.series = {IM_COL32(31, 110, 190, 255), IM_COL32(222, 112, 16, 255), IM_COL32(40, 150, 52, 255),
+              IM_COL32(206, 40, 44, 255),  IM_COL32(138, 92, 186, 255), IM_COL32(20, 146, 156, 255)};
+  t.front = IM_COL32(214, 120, 0, 255);
+  t.baseline = IM_COL32(150, 150, 156, 200);
+  t.infeasible = IM_COL32(206, 40, 44, 255);
+  return t;
+}
+
+ImU32 PlotTheme::heat(double t) {
+  // Viridis at five stops: perceptually ordered and readable for colour-blind users.
+  static constexpr float stops[5][3] = {
+      {68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
+  if (!finite(t)) t = 0;
+  t = std::clamp(t, 0.0, 1.0) * 4.0;
+  const int i = std::min(3, int(t));
+  const float u = float(t - i);
+  auto mix = [&](int c) { return int(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * u + 0.5f); };
+  return IM_COL32(mix(0), mix(1), mix(2), 255);
+}
+
+ImVec2 PlotFrame::to_screen(double x, double y) const {
+  const double tx = (x - x0) / (x1 - x0);
+  double ty;
+  if (log_y)
+    ty = (std::log10(y) - std::log10(y0)) / (std::log10(y1) - std::log10(y0));
+  else
+    ty = (y - y0) / (y1 - y0);
+  const float w = max.x - min.x, h = max.y - min.y;
+  const float sx = min.x + float(tx) * w;
+  const float sy = flip_y ? min.y + float(ty) * h : max.y - float(ty) * h;
+  return {sx, sy};
+}
+
+double PlotFrame::x_at(float sx) const { return x0 + double(sx - min.x) / double(max.x - min.x) * (x1 - x0); }
+
+std::vector<double> nice_ticks(double lo, double hi, int target) {
+  std::vector<double> t;
+  if (!finite(lo) || !finite(hi) || !(hi > lo)) return t;
+  const double raw = (hi - lo) / std::max(1, target);
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double r = raw / mag;
+  const double step = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+  // Multiples of the step, not a running sum, so rounding does not creep along the axis.
+  for (double k = std::ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k += 1)
+    t.push_back(k == 0 ? 0.0 : k * step);
+  return t;
+}
+
+std::string format_tick(double v, double step) {
+  if (v == 0 || std::fabs(v) < std::fabs(step) * 1e-9) return "0";
+  step = std::fabs(step);
+  double scale = 1;
+  const char* suffix = "";
+  // Chosen from the step, so one axis uses one unit ("0.5M, 1M, 1.5M", not "500k, 1M").
+  if (step >= 1e8) scale = 1e9, suffix = "G";
+  else if (step >= 1e5) scale = 1e6, suffix = "M";
+  else if (step >= 1e3) scale = 1e3, suffix = "k";
+  const double ss = step / scale;
+  char b[48];
+  if (ss < 1e-4) {
+    std::snprintf(b, sizeof b, "%.3g", v);
+    return b;
+  }
+  const int dec = std::clamp(int(std::ceil(-std::log10(ss) - 1e-9)), 0, 6);
+  std::snprintf(b, sizeof b, "%.*f%s", dec, v / scale, suffix);
+  return b;
+}
+
+PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, const PlotTheme& t,
+                    const LinePlotOptions& o) {
+  const ImVec2 size = resolve_size(o.size);
+  const ImVec2 omin = ImGui::GetCursorScreenPos();
+  const ImVec2 omax(omin.x + size.x, omin.y + size.y);
+  ImGui::InvisibleButton(id, size);
+  const bool hovered = ImGui::IsItemHovered();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (const Curve* c : curves) {
+    if (!c) continue;
+    const size_t n = std::min(c->x.size(), c->y.size());
+    for (size_t i = 0; i < n; ++i) {
+      if (!finite(c->x[i]) || !finite(c->y[i]) || (o.log_y && c->y[i] <= 0)) continue;
+      xlo = std::min(xlo, c->x[i]);
+      xhi = std::max(xhi, c->x[i]);
+      ylo = std::min(ylo, c->y[i]);
+      yhi = std::max(yhi, c->y[i]);
+    }
+  }
+  const bool has_data = xlo <= xhi;
+  PlotFrame f;
+  f.log_y = o.log_y;
+  std::tie(f.x0, f.x1) = padded(xlo, xhi, false, 0.0);
+  std::tie(f.y0, f.y1) = padded(ylo, yhi, o.log_y);
+  if (finite(o.x_min)) f.x0 = o.x_min;
+  if (finite(o.x_max)) f.x1 = o.x_max;
+  if (finite(o.y_min)) f.y0 = o.y_min;
+  if (finite(o.y_max)) f.y1 = o.y_max;
+  if (!(f.x1 > f.x0)) f.x1 = f.x0 + 1;
+  if (!(f.y1 > f.y0)) f.y1 = f.y0 + 1;
+
+  AxesSpec spec;
+  spec.title = o.title;
+  spec.x_label = o.x_label;
+  spec.left_margin = o.left_margin;
+  draw_axes(dl, omin, omax, f, spec, t);
+  if (!f.valid()) return f;
+  if (!has_data) {
+    centred_text(dl, f, t.text_dim, "no data yet");
+    return f;
+  }
+
+  dl->PushClipRect(f.min, ImVec2(f.max.x + 1, f.max.y + 1), true);
+  std::vector<std::pair<std::string, ImU32>> legend;
+  const float width = f.max.x - f.min.x;
+  for (size_t k = 0; k < curves.size(); ++k) {
+    if (!curves[k]) continue;
+    const ImU32 col = t.series[k % t.series.size()];
+    const bool markers = double(curves[k]->x.size()) <= width / 12.0;
+    draw_curve(dl, f, *curves[k], col, markers);
+    legend.emplace_back(curves[k]->name, col);
+  }
+  dl->PopClipRect();
+  if (o.legend) draw_legend(dl, f, legend, t);
+
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  if (hovered && m.x >= f.min.x && m.x <= f.max.x && m.y >= f.min.y && m.y <= f.max.y) {
+    const double x = f.x_at(m.x);
+    dl->AddLine(ImVec2(m.x, f.min.y), ImVec2(m.x, f.max.y), with_alpha(t.axis, 140));
+    ImGui::BeginTooltip();
+    ImGui::Text("x = %s", fmt_value(x).c_str());
+    for (size_t k = 0; k < curves.size(); ++k) {
+      const Curve* c = curves[k];
+      if (!c || c->x.empty() || c->y.size() < c->x.size()) continue;
+      const size_t i = nearest_index(c->x, x);
+      if (!finite(c->y[i])) continue;
+      const ImU32 col = t.series[k % t.series.size()];
+      if (!f.log_y || c->y[i] > 0) dl->AddCircle(f.to_screen(c->x[i], c->y[i]), 5.f, col, 0, 2.f);
+      ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(col), "%s", c->name.c_str());
+      ImGui::SameLine();
+      ImGui::Text("%s  (at %s)", fmt_value(c->y[i]).c_str(), fmt_value(c->x[i]).c_str());
+    }
+    ImGui::EndTooltip();
+  }
+  return f;
+}
+
+PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t, float height) {
+  ImGui::PushID(id);
+  const float fh = ImGui::GetFontSize();
+  const size_t n = h.size();
+  const int experts = std::max(1, h.experts);
+
+  ImGui::PushStyleColor(ImGuiCol_Text, t.text);
+  ImGui::TextUnformatted(h.layer.empty() ? "(unnamed layer)" : h.layer.c_str());
+  ImGui::PopStyleColor();
+  {
+    char stats[256];
+    if (n == 0) {
+      std::snprintf(stats, sizeof stats, "%d experts, no steps recorded", h.experts);
+    } else {
+      const size_t r = n - 1;
+      std::snprintf(stats, sizeof stats, "%d experts   step %lld: dropped %lld (%.1f%%)   MaxVio %.2f   entropy %.2f nats",
+                    h.experts, (long long)h.steps[r], (long long)h.dropped[r], 100.0 * h.dropped_share(r),
+                    h.max_vio[r], h.entropy[r]);
+    }
+    ImGui::PushStyleColor(ImGuiCol_Text, t.text_dim);
+    ImGui::TextUnformatted(stats);
+    ImGui::PopStyleColor();
+  }
+
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const float total_h = height > 0 ? height : std::max(avail.y, 220.f);
+  const float strip_h = std::max(90.f, total_h * 0.3f);
+  const float heat_h = std::max(80.f, total_h - strip_h - 4);
+  const float bar_w = 70;  // colour bar and its labels
+  const float w = std::max(120.f, avail.x - bar_w);
+
+  const ImVec2 omin = ImGui::GetCursorScreenPos();
+  const ImVec2 omax(omin.x + w, omin.y + heat_h);
+  ImGui::InvisibleButton("heat", ImVec2(avail.x, heat_h));
+  const bool hovered = ImGui::IsItemHovered();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+
+  auto step_end = [&](size_t i) -> double {
+    if (i + 1 < n) return double(h.steps[i + 1]);
+    const double spacing = n > 1 ? double(h.steps[n - 1] - h.steps[0]) / double(n - 1) : 1.0;
+    return double(h.steps[i]) + std::max(1.0, spacing);
+  };
+
+  PlotFrame f;
+  f.flip_y = true;
+  f.y0 = 0;
+  f.y1 = experts;
+  f.x0 = n ? double(h.steps[0]) : 0;
+  f.x1 = n ? step_end(n - 1) : 1;
+  AxesSpec spec;
+  // Label every k-th expert so labels never collide.
+  const int every = std::max(1, int(std::ceil(double(experts) * (fh + 2) / std::max(1.f, heat_h - fh))));
+  for (int e = 0; e < experts; e += every) spec.y_custom.push_back({e + 0.5, std::to_string(e)});
+  spec.left_margin = ImGui::CalcTextSize("expert 00").x + 6;
+  draw_axes(dl, omin, omax, f, spec, t);
+  dl->AddText(ImVec2(omin.x, omin.y - 2), t.text_dim, "expert");
+  if (!f.valid()) {
+    ImGui::PopID();
+    return f;
+  }
+  if (n == 0) {
+    centred_text(dl, f, t.text_dim, "no expert load recorded yet");
+    ImGui::PopID();
+    return f;
+  }
+
+  // Colour scale: 0 to the largest share seen, but at least twice the balanced share, so a
+  // balanced layer sits mid-scale instead of saturating.
+  // Row sums once per frame: share() would re-add a row for every expert.
+  std::vector<double> kept(n, 0.0);
+  for (size_t r = 0; r < n; ++r)
+    for (int64_t v : h.tokens_after[r]) kept[r] += double(v);
+  auto share = [&](size_t r, int e) {
+    return kept[r] > 0 && e < int(h.tokens_after[r].size()) ? double(h.tokens_after[r][size_t(e)]) / kept[r] : 0.0;
+  };
+  double scale_max = 2.0 / experts;
+  for (size_t r = 0; r < n; ++r)
+    for (int e = 0; e < h.experts; ++e) scale_max = std::max(scale_max, share(r, e));
+  scale_max = std::min(1.0, scale_max);
+
+  // At most one column per pixel and a bounded number of cells, averaging rows that share one.
+  const float pw = f.max.x - f.min.x;
+  size_t columns = std::min(n, size_t(std::max(1.f, pw)));
+  columns = std::max<size_t>(1, std::min(columns, size_t(60000 / experts)));
+  const float row_h = (f.max.y - f.min.y) / float(experts);
+  std::vector<double> avg(static_cast<size_t>(experts), 0.0);
+  for (size_t c = 0; c < columns; ++c) {
+    const size_t r0 = c * n / columns, r1 = std::max(r0 + 1, (c + 1) * n / columns);
+    std::fill(avg.begin(), avg.end(), 0.0);
+    for (size_t r = r0; r < r1; ++r)
+      for (int e = 0; e < h.experts; ++e) avg[size_t(e)] += share(r, e);
+    const float xs0 = f.to_screen(double(h.steps[r0]), 0).x;
+    const float xs1 = std::max(xs0 + 1.f, f.to_screen(step_end(r1 - 1), 0).x);
+    for (int e = 0; e < experts; ++e) {
+      const double s = avg[size_t(e)] / double(r1 - r0);
+      const float y0 = f.min.y + row_h * float(e);
+      dl->AddRectFilled(ImVec2(xs0, y0), ImVec2(xs1, y0 + row_h), PlotTheme::heat(s / scale_max));
+    }
+  }
+  if (experts <= 32 && row_h >= 6)  // thin separators make rows countable
+    for (int e = 1; e < experts; ++e) {
+      const float y = f.min.y + row_h * float(e);
+      dl->AddLine(ImVec2(f.min.x, y), ImVec2(f.max.x, y), with_alpha(t.plot_background, 120));
+    }
+
+  // Colour bar.
+  const float bx = f.max.x + 18, bw = 12;
+  const int segs = 32;
+  for (int i = 0; i < segs; ++i) {
+    const float y0 = f.max.y - (f.max.y - f.min.y) * float(i + 1) / segs;
+    const float y1 = f.max.y - (f.max.y - f.min.y) * float(i) / segs;
+    dl->AddRectFilled(ImVec2(bx, y0), ImVec2(bx + bw, y1 + 0.5f), PlotTheme::heat((i + 0.5) / segs));
+  }
+  dl->AddRect(ImVec2(bx, f.min.y), ImVec2(bx + bw, f.max.y), t.axis);
+  char lab[32];
+  std::snprintf(lab, sizeof lab, "%.0f%%", 100 * scale_max);
+  dl->AddText(ImVec2(bx + bw + 4, f.min.y - fh * 0.5f), t.text_dim, lab);
+  dl->AddText(ImVec2(bx + bw + 4, f.max.y - fh * 0.5f), t.text_dim, "0%");
+  std::snprintf(lab, sizeof lab, "%.0f%%", 50 * scale_max);
+  dl->AddText(ImVec2(bx + bw + 4, (f.min.y + f.max.y - fh) * 0.5f), t.text_dim, lab);
+
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  if (hovered && m.x >= f.min.x && m.x < f.max.x && m.y >= f.min.y && m.y < f.max.y) {
+    const double x = f.x_at(m.x);
+    size_t r = size_t(std::upper_bound(h.steps.begin(), h.steps.end(), int64_t(std::floor(x))) - h.steps.begin());
+    r = r > 0 ? r - 1 : 0;
+    const int e = std::clamp(int((m.y - f.min.y) / row_h), 0, experts - 1);
+    const float y0 = f.min.y + row_h * float(e);
+    dl->AddRect(ImVec2(f.min.x, y0), ImVec2(f.max.x, y0 + row_h), t.text, 0, 0, 1.5f);
+    ImGui::BeginTooltip();
+    ImGui::Text("step %lld, expert %d", (long long)h.steps[r], e);
+    const int64_t kept = e < h.experts ? h.tokens_after[r][size_t(e)] : 0;
+    ImGui::Text("%lld assignments kept (%.1f%% of the step)", (long long)kept, 100 * h.share(r, e));
+    ImGui::Text("step: %lld tokens, dropped %lld (%.1f%%), MaxVio %.2f", (long long)h.tokens[r],
+                (long long)h.dropped[r], 100 * h.dropped_share(r), h.max_vio[r]);
+    ImGui::EndTooltip();
+  }
+
+  // MaxVio and dropped share on the heatmap's step axis, aligned under it.
+  Curve vio{"MaxVio"}, drop{"dropped share"};
+  vio.x.reserve(n);
+  vio.y.reserve(n);
+  for (size_t r = 0; r < n; ++r) {
+    const double x = 0.5 * (double(h.steps[r]) + step_end(r));
+    vio.push(x, h.max_vio[r]);
+    drop.push(x, h.dropped_share(r));
+  }
+  LinePlotOptions lo;
+  lo.size = ImVec2(w, strip_h);
+  lo.x_min = f.x0;
+  lo.x_max = f.x1;
+  lo.y_min = 0;
+  lo.left_margin = f.min.x - omin.x;
+  lo.x_label = "step";
+  double ymax = 0;
+  for (double v : vio.y) ymax = std::max(ymax, v);
+  lo.y_max = std::max(1.0, ymax * 1.1);
+  ImGui::Dummy(ImVec2(1, 2));
+  line_plot("strip", {&vio, &drop}, t, lo);
+  ImGui::PopID();
+  return f;
+}
+
+PlotFrame histogram(const char* id, const std::vector<std::string>& labels, const std::vector<double>& values,
+                    const PlotTheme& t, const char* title, ImVec2 size_in) {
+  const ImVec2 size = resolve_size(size_in);
+  const ImVec2 omin = ImGui::GetCursorScreenPos();
+  const ImVec2 omax(omin.x + size.x, omin.y + size.y);
+  ImGui::InvisibleButton(id, size);
+  const bool hovered = ImGui::IsItemHovered();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const size_t n = values.size();
+
+  double vmax = 0, total = 0;
+  for (double v : values)
+    if (finite(v)) vmax = std::max(vmax, v), total += std::max(0.0, v);
+  PlotFrame f;
+  f.x0 = -0.5;
+  f.x1 = double(std::max<size_t>(n, 1)) - 0.5;
+  f.y0 = 0;
+  f.y1 = vmax > 0 ? vmax * 1.12 : 1;
+  AxesSpec spec;
+  spec.title = title;
+  float label_w = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string l = i < labels.size() ? labels[i] : std::to_string(i);
+    label_w = std::max(label_w, ImGui::CalcTextSize(l.c_str()).x);
+  }
+  const float approx_w = size.x - 60;
+  const size_t every = std::max<size_t>(1, size_t(std::ceil((label_w + 10) * double(n) / std::max(1.f, approx_w))));
+  for (size_t i = 0; i < n; ++i)
+    spec.x_custom.push_back({double(i), i % every == 0 ? (i < labels.size() ? labels[i] : std::to_string(i)) : ""});
+  draw_axes(dl, omin, omax, f, spec, t);
+  if (!f.valid()) return f;
+  if (n == 0 || total <= 0) {
+    centred_text(dl, f, t.text_dim, "no data yet");
+    return f;
+  }
+  const float fh = ImGui::GetFontSize();
+  const float cell = (f.max.x - f.min.x) / float(n);
+  int hover_i = -1;
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  if (hovered && m.x >= f.min.x && m.x < f.max.x && m.y >= f.min.y && m.y <= f.max.y)
+    hover_i = std::clamp(int((m.x - f.min.x) / cell), 0, int(n) - 1);
+  for (size_t i = 0; i < n; ++i) {
+    if (!finite(values[i]) || values[i] <= 0) continue;
+    const ImVec2 top = f.to_screen(double(i), values[i]);
+    const float half = std::max(1.f, cell * 0.35f);
+    ImU32 col = t.series[0];
+    if (int(i) == hover_i) col = t.series[1];
+    dl->AddRectFilled(ImVec2(top.x - half, top.y), ImVec2(top.x + half, f.max.y), col, 2.f, ImDrawFlags_RoundCornersTop);
+    const std::string v = fmt_value(values[i]);
+    const ImVec2 ts = ImGui::CalcTextSize(v.c_str());
+    if (ts.x < cell - 4 && top.y - fh - 2 >= f.min.y)
+      dl->AddText(ImVec2(top.x - ts.x * 0.5f, top.y - fh - 2), t.text_dim, v.c_str());
+  }
+  if (hover_i >= 0) {
+    ImGui::BeginTooltip();
+    const std::string l = size_t(hover_i) < labels.size() ? labels[size_t(hover_i)] : std::to_string(hover_i);
+    ImGui::Text("%s: %s (%.1f%%)", l.c_str(), fmt_value(values[size_t(hover_i)]).c_str(),
+                100.0 * std::max(0.0, values[size_t(hover_i)]) / total);
+    ImGui::EndTooltip();
+  }
+  return f;
+}
+
+int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::string& xname, const std::string& yname,
+                       const PlotTheme& t, ImVec2 size_in, PlotFrame* frame_out) {
+  const ImVec2 size = resolve_size(size_in);
+  const ImVec2 omin = ImGui::GetCursorScreenPos();
+  const ImVec2 omax(omin.x + size.x, omin.y + size.y);
+  const bool clicked = ImGui::InvisibleButton(id, size);
+  const bool hovered = ImGui::IsItemHovered();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+
+  const PlotObjective* ox = pts.objective(xname);
+  const PlotObjective* oy = pts.objective(yname);
+  auto value = [](const TrialPoint& p, const std::string& name, double& out) {
+    const auto it = p.values.find(name);
+    if (it == p.values.end() || !finite(it->second)) return false;
+    out = it->second;
+    return true;
+  };
+
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (const auto* set : {&pts.trials, &pts.baseline})
+    for (const auto& p : *set) {
+      double x, y;
+      if (!value(p, xname, x) || !value(p, yname, y)) continue;
+      xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
+    }
+  PlotFrame f;
+  std::tie(f.x0, f.x1) = padded(xlo, xhi, false, 0.06);
+  std::tie(f.y0, f.y1) = padded(ylo, yhi, false, 0.08);
+  const std::string xl = xname + (ox ? (ox->minimise ? "  (min, lower is better)" : "  (max, higher is better)") : "");
+  const std::string yl = yname + (oy ? (oy->minimise ? "  (min, lower is better)" : "  (max, higher is better)") : "");
+  AxesSpec spec;
+  spec.title = yl.c_str();
+  spec.x_label = xl.c_str();
+  draw_axes(dl, omin, omax, f, spec, t);
+  if (frame_out) *frame_out = f;
+  if (!f.valid()) return -1;
+  if (!ox || !oy) {
+    centred_text(dl, f, t.text_dim, "choose two objectives");
+    return -1;
+  }
+  if (!(xlo <= xhi)) {
+    centred_text(dl, f, t.text_dim, "no trials with both objectives yet");
+    return -1;
+  }
+
+  dl->PushClipRect(ImVec2(f.min.x - 6, f.min.y - 6), ImVec2(f.max.x + 6, f.max.y + 6), true);
+  for (const auto& p : pts.baseline) {
+    double x, y;
+    if (value(p, xname, x) && value(p, yname, y)) dl->AddCircleFilled(f.to_screen(x, y), 3.5f, t.baseline);
+  }
+  for (const auto& p : pts.trials) {
+    double x, y;
+    if (p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
+    if (p.feasible)
+      dl->AddCircleFilled(f.to_screen(x, y), 4.f, with_alpha(t.series[0], 210));
+    else
+      dl->AddCircle(f.to_screen(x, y), 4.f, t.infeasible, 0, 1.5f);
+  }
+
+  // The front of this projection: what no feasible trial beats on both shown objectives. With two
+  // objectives it is the study's front; with more it is the staircase of the shown pair.
+  const double sx = ox->minimise ? 1 : -1, sy = oy->minimise ? 1 : -1;
+  std::vector<std::pair<double, double>> cand;
+  for (const auto& p : pts.trials) {
+    double x, y;
+    if (p.feasible && value(p, xname, x) && value(p, yname, y)) cand.emplace_back(sx * x, sy * y);
+  }
+  std::sort(cand.begin(), cand.end());
+  std::vector<std::pair<double, double>> front;
+  for (const auto& c : cand)
+    if (front.empty() || c.second < front.back().second) front.push_back(c);
+  if (front.size() >= 2) {
+    std::vector<ImVec2> line;
+    for (size_t i = 0; i < front.size(); ++i) {
+      if (i > 0) line.push_back(f.to_screen(sx * front[i].first, sy * front[i - 1].second));
+      line.push_back(f.to_screen(sx * front[i].first, sy * front[i].second));
+    }
+    dl->AddPolyline(line.data(), int(line.size()), with_alpha(t.front, 200), ImDrawFlags_None, 2.f);
+  }
+  for (const auto& p : pts.trials) {
+    double x, y;
+    if (!p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
+    const ImVec2 s = f.to_screen(x, y);
+    dl->AddCircleFilled(s, 6.f, t.front);
+    dl->AddCircle(s, 6.f, t.is_dark ? IM_COL32(0, 0, 0, 200) : IM_COL32(60, 40, 0, 220), 0, 1.2f);
+  }
+  dl->PopClipRect();
+
+  draw_legend(dl, f,
+              {{"trials", t.series[0]}, {"Pareto front", t.front}, {"random search", t.baseline},
+               {"infeasible", t.infeasible}},
+              t);
+
+  // Nearest point under the mouse, study trials first (they are drawn on top).
+  const TrialPoint* hit = nullptr;
+  bool hit_baseline = false;
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  if (hovered) {
+    float best = 10.f * 10.f;
+    for (const auto* set : {&pts.trials, &pts.baseline})
+      for (const auto& p : *set) {
+        double x, y;
+        if (!value(p, xname, x) || !value(p, yname, y)) continue;
+        const ImVec2 s = f.to_screen(x, y);
+        const float d = (s.x - m.x) * (s.x - m.x) + (s.y - m.y) * (s.y - m.y);
+        if (d < best - 1e-3f) best = d, hit = &p, hit_baseline = (set == &pts.baseline);
+      }
+  }
+  if (!hit) return -1;
+  double hx = 0, hy = 0;
+  value(*hit, xname, hx);
+  value(*hit, yname, hy);
+  dl->AddCircle(f.to_screen(hx, hy), 9.f, t.text, 0, 2.f);
+  ImGui::BeginTooltip();
+  if (hit_baseline)
+    ImGui::Text("random search, trial %lld", (long long)hit->id);
+  else
+    ImGui::Text("trial %lld%s%s", (long long)hit->id, hit->on_front ? "  (on the front)" : "",
+                hit->feasible ? "" : "  (infeasible)");
+  for (const auto& o : pts.objectives) {
+    const auto it = hit->values.find(o.name);
+    if (it != hit->values.end()) ImGui::Text("%s: %s", o.name.c_str(), fmt_value(it->second).c_str());
+  }
+  if (!hit_baseline) ImGui::TextDisabled("click to open");
+  ImGui::EndTooltip();
+  return (clicked && !hit_baseline) ? hit->id : -1;
+}
+
+}  // namespace studio
