@@ -44,12 +44,17 @@ void main() {
     if (alpha <= 0.0) discard;
     out_color = vec4(rgb, alpha);
   } else if (v_kind == 1u) {
+    // Butt ends, as the export draws wires. Inside a polyline the segments meet edge to edge with
+    // hard cuts, so no pixel is covered twice (overlapping antialiased ends would darken every joint).
     float len = v_a.x;
-    float t = clamp(v_local.x, 0.0, len);
-    float d = length(vec2(v_local.x - t, v_local.y)) * view.zoom;
+    float x = v_local.x;
+    float along = 1.0;
+    if (v_a.y > 0.5) along *= clamp(x * view.zoom + 0.5, 0.0, 1.0); else if (x < 0.0) discard;
+    if (v_a.z > 0.5) along *= clamp((len - x) * view.zoom + 0.5, 0.0, 1.0); else if (x >= len) discard;
+    float d = abs(v_local.y) * view.zoom;
     float half_width = max(v_b.x * view.zoom, 0.5);
-    float cov = clamp(half_width - d + 0.5, 0.0, 1.0) * v_line.a;
-    cov *= dash_mask(v_b.y + t, v_b.z, v_b.w);
+    float cov = clamp(half_width - d + 0.5, 0.0, 1.0) * along * v_line.a;
+    cov *= dash_mask(v_b.y + clamp(x, 0.0, len), v_b.z, v_b.w);
     if (cov <= 0.0) discard;
     out_color = vec4(v_line.rgb * cov, cov);
   } else {

@@ -3,6 +3,7 @@
 // the push constants change while panning/zooming, so a view change never re-uploads geometry.
 // kind 0: rounded rect   a = (x, y, w, h)      b = (radius, border, dash on, dash off)
 // kind 1: wire segment   a = (x0, y0, x1, y1)  b = (half width, distance at p0, dash on, dash off)
+//                        c.xy = 1 where the segment ends its polyline (an antialiased butt end)
 // kind 2: SDF glyph      a = (x, y, w, h)      b = (scene units per atlas texel, SDF spread)  c = uv rect
 layout(location = 0) in vec4 a;
 layout(location = 1) in vec4 b;
@@ -44,7 +45,7 @@ void main() {
     vec2 local = vec2(-m + corner.x * (len + 2.0 * m), -m + corner.y * 2.0 * m);
     p = a.xy + dir * local.x + n * local.y;
     v_local = local;
-    v_a = vec4(len, 0.0, 0.0, 0.0);
+    v_a = vec4(len, c.x, c.y, 0.0);
   } else {
     p = a.xy + corner * a.zw;
     v_local = mix(c.xy, c.zw, corner);

@@ -46,6 +46,18 @@ Rect unite(const Rect& a, const Rect& b) {
 
 bool inside(const Rect& r, Point p) { return p.x >= r.x && p.x <= r.right() && p.y >= r.y && p.y <= r.bottom(); }
 
+// Control points on the chord and between its ends: the curve is the chord itself.
+bool flat(Point p0, Point p1, Point p2, Point p3, double tol) {
+  double dx = p3.x - p0.x, dy = p3.y - p0.y, len2 = dx * dx + dy * dy;
+  if (len2 == 0) return false;
+  for (Point p : {p1, p2}) {
+    double t = ((p.x - p0.x) * dx + (p.y - p0.y) * dy) / len2;
+    double off = std::abs((p.x - p0.x) * dy - (p.y - p0.y) * dx) / std::sqrt(len2);
+    if (t < 0 || t > 1 || off > tol / 4) return false;
+  }
+  return true;
+}
+
 int align_of(Align a) { return a == Align::center ? 1 : a == Align::right ? 2 : 0; }
 
 }  // namespace
@@ -106,10 +118,12 @@ void MeshBuilder::rect(const Rect& r, double radius, Rgba fill, Rgba line, doubl
   out_.push_back(i);
 }
 
-void MeshBuilder::segment(Point p, Point q, double width, Rgba color, double dist0, double dash_on, double dash_off) {
+void MeshBuilder::segment(Point p, Point q, double width, Rgba color, double dist0, double dash_on, double dash_off,
+                          bool open_start, bool open_end) {
   Instance i;
   i.a[0] = float(p.x), i.a[1] = float(p.y), i.a[2] = float(q.x), i.a[3] = float(q.y);
   i.b[0] = float(width / 2), i.b[1] = float(dist0), i.b[2] = float(dash_on), i.b[3] = float(dash_off);
+  i.c[0] = open_start ? 0.f : 1.f, i.c[1] = open_end ? 0.f : 1.f;
   i.line = color.packed();
   i.kind = uint32_t(Kind::segment);
   out_.push_back(i);
@@ -118,7 +132,7 @@ void MeshBuilder::segment(Point p, Point q, double width, Rgba color, double dis
 void MeshBuilder::polyline(const std::vector<Point>& pts, double width, Rgba color, double dash_on, double dash_off) {
   double dist = 0;
   for (size_t k = 1; k < pts.size(); ++k) {
-    segment(pts[k - 1], pts[k], width, color, dist, dash_on, dash_off);
+    segment(pts[k - 1], pts[k], width, color, dist, dash_on, dash_off, k > 1, k + 1 < pts.size());
     dist += std::hypot(pts[k].x - pts[k - 1].x, pts[k].y - pts[k - 1].y);
   }
 }
@@ -156,6 +170,8 @@ std::vector<Point> tessellate(const WireItem& w, double tolerance) {
     double dd = std::max(std::hypot(p0.x - 2 * p1.x + p2.x, p0.y - 2 * p1.y + p2.y),
                          std::hypot(p1.x - 2 * p2.x + p3.x, p1.y - 2 * p2.y + p3.y));
     int n = std::clamp(int(std::ceil(std::sqrt(0.75 * dd / tolerance))), 1, 64);
+    // Wang's bound also counts uneven speed along a straight line; a flat cubic is one segment.
+    if (n > 1 && flat(p0, p1, p2, p3, tolerance)) n = 1;
     for (int k = 1; k < n; ++k) {
       double t = double(k) / n, u = 1 - t;
       double a = u * u * u, b = 3 * u * u * t, c = 3 * u * t * t, d = t * t * t;
@@ -226,7 +242,7 @@ Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, uint32_
 std::vector<std::pair<uint32_t, uint32_t>> visible_ranges(const Mesh& m, const Rect& view) {
   std::vector<std::pair<uint32_t, uint32_t>> out;
   for (auto& c : m.chunks) {
-    if (!c.bounds.overlaps(view) && !(c.bounds.w == 0 && c.bounds.h == 0)) continue;
+    if (!c.bounds.overlaps(view)) continue;
     if (!out.empty() && out.back().first + out.back().second == c.first)
       out.back().second += c.count;
     else

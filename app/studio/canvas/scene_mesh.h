@@ -66,7 +66,10 @@ class MeshBuilder {
  public:
   MeshBuilder(std::vector<Instance>& out, const GlyphAtlas& atlas) : out_(out), atlas_(atlas) {}
   void rect(const Rect& r, double radius, Rgba fill, Rgba line, double border, double dash_on = 0, double dash_off = 0);
-  void segment(Point p, Point q, double width, Rgba color, double dist0 = 0, double dash_on = 0, double dash_off = 0);
+  /// A straight piece of line with butt ends; `open_start`/`open_end` mark ends that continue
+  /// into a neighbouring segment of the same polyline (cut hard, not antialiased).
+  void segment(Point p, Point q, double width, Rgba color, double dist0 = 0, double dash_on = 0, double dash_off = 0,
+               bool open_start = false, bool open_end = false);
   /// A polyline with dashes continuing across its segments.
   void polyline(const std::vector<Point>& pts, double width, Rgba color, double dash_on = 0, double dash_off = 0);
   /// UTF-8 text on a baseline; align: 0 left, 1 centre, 2 right. Returns the glyph quads added.

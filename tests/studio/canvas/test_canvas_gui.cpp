@@ -1,0 +1,217 @@
+// The canvas on a real Vulkan device: every example is drawn, grabbed, saved as a screenshot and
+// checked at pixels that a broken renderer would get wrong (boxes, empty space, selection, zoom,
+// dark theme, red/blue order).
+#include <gtest/gtest.h>
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "canvas_test_env.h"
+#include "circuit/analysis.h"
+#include "circuit/circuit_file.h"
+#include "diagram/diagram.h"
+#include "studio/canvas/canvas_window.h"
+
+namespace {
+
+using circuit::diagram::BoxItem;
+using circuit::diagram::BoxKind;
+using circuit::diagram::Scene;
+using studio::DiagramCanvas;
+using studio::canvas::Rgba;
+using studio::canvas::Theme;
+
+std::vector<std::string> examples() {
+  std::vector<std::string> v;
+  for (auto& e : std::filesystem::directory_iterator(CIRCUIT_SOURCE_DIR "/resources/examples"))
+    if (e.path().string().ends_with(".circuit.json")) v.push_back(e.path().filename().string());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+Scene scene_of(const std::string& path) {
+  auto c = circuit::load_circuit(path);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  if (!c.ok()) return {};
+  return circuit::diagram::build_scene(*c, circuit::analyze(*c));
+}
+
+std::string stem(const std::string& file) { return file.substr(0, file.find('.')); }
+
+void save(const QImage& img, const std::string& name) {
+  QString dir = qEnvironmentVariable("CIRCUIT_SCREENSHOTS");
+  if (dir.isEmpty()) return;
+  QDir().mkpath(dir);
+  EXPECT_TRUE(img.save(dir + "/" + QString::fromStdString(name) + ".png")) << name;
+}
+
+int distance(QRgb p, Rgba c) { return std::abs(qRed(p) - c.r) + std::abs(qGreen(p) - c.g) + std::abs(qBlue(p) - c.b); }
+
+// The biggest drawn op box (drawn boxes have a border and a fill; junctions/inputs do not).
+const BoxItem* biggest_op(const Scene& s) {
+  const BoxItem* best = nullptr;
+  for (auto& b : s.boxes)
+    if ((b.kind == BoxKind::op || b.kind == BoxKind::block) && !b.error && (!best || b.r.w * b.r.h > best->r.w * best->r.h)) best = &b;
+  return best;
+}
+
+class CanvasGui : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    QString problem = DiagramCanvas::vulkan_problem(canvas_test::vulkan());
+    ASSERT_TRUE(problem.isEmpty()) << problem.toStdString();
+    canvas.setVulkanInstance(&canvas_test::vulkan());
+    canvas.resize(900, 640);
+    canvas.show();
+    int frames = 0;
+    QObject::connect(&canvas, &DiagramCanvas::frame_time, [&](double) { ++frames; });
+    QElapsedTimer t;
+    t.start();
+    while ((!canvas.isExposed() || frames == 0) && t.elapsed() < 20000) {
+      canvas.requestUpdate();
+      QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+    }
+    ASSERT_TRUE(canvas.isExposed()) << "the canvas window was never exposed";
+    ASSERT_GT(frames, 0) << "the canvas never rendered a frame";
+    ASSERT_TRUE(canvas.supportsGrab());
+  }
+
+  QImage grab() {
+    QImage img = canvas.grab_image();
+    EXPECT_FALSE(img.isNull());
+    return img;
+  }
+
+  QRgb at(const QImage& img, QPointF scene_pos) {
+    QPoint p = canvas.to_window(scene_pos).toPoint();
+    EXPECT_TRUE(img.rect().contains(p)) << p.x() << "," << p.y();
+    return img.rect().contains(p) ? img.pixel(p) : 0;
+  }
+
+  DiagramCanvas canvas;
+};
+
+TEST_F(CanvasGui, EveryExampleIsDrawn) {
+  Theme light = Theme::light();
+  for (const auto& file : examples()) {
+    SCOPED_TRACE(file);
+    Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/" + file);
+    ASSERT_FALSE(s.boxes.empty());
+    canvas.set_scene(s);
+    canvas.frame_all();
+    QImage img = grab();
+    ASSERT_EQ(img.size(), canvas.size() * canvas.devicePixelRatio());
+    save(img, "canvas_" + stem(file));
+
+    // Empty space: the window corner lies outside the scene and shows the background.
+    QPointF corner = canvas.to_scene({1, 1});
+    EXPECT_TRUE(corner.x() < 0 || corner.y() < 0);
+    EXPECT_LE(distance(img.pixel(1, 1), light.background), 3);
+    // Every drawn box's centre is box, not background: most of a 5x5 block around it (one pixel
+    // alone may be a text edge that happens to blend to the background's grey).
+    for (auto& b : s.boxes) {
+      if (b.kind == BoxKind::junction || b.kind == BoxKind::input || b.kind == BoxKind::output) continue;
+      QPoint c = canvas.to_window({b.r.x + b.r.w / 2, b.r.y + b.r.h / 2}).toPoint();
+      int boxy = 0;
+      for (int dy = -2; dy <= 2; ++dy)
+        for (int dx = -2; dx <= 2; ++dx)
+          if (img.rect().contains(c + QPoint(dx, dy))) boxy += distance(img.pixel(c + QPoint(dx, dy)), light.background) > 12;
+      EXPECT_GE(boxy, 13) << b.node << " at " << b.r.x << "," << b.r.y << " " << b.r.w << "x" << b.r.h;
+    }
+    // Something is drawn: a real share of the pixels differ from the background.
+    int drawn = 0;
+    for (int y = 0; y < img.height(); y += 3)
+      for (int x = 0; x < img.width(); x += 3) drawn += distance(img.pixel(x, y), light.background) > 12;
+    EXPECT_GT(drawn, img.width() * img.height() / 9 / 100);  // wide diagrams leave most of the window empty
+  }
+}
+
+TEST_F(CanvasGui, SelectionRecoloursTheBoxBorderInTrueColours) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
+  const BoxItem* b = biggest_op(s);
+  ASSERT_NE(b, nullptr);
+  canvas.set_scene(s);
+  canvas.set_view(4, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2});
+  QPointF border{b->r.x, b->r.y + b->r.h / 2};  // the middle of the left edge
+  QImage before = grab();
+  canvas.set_selection({b->node});
+  QImage after = grab();
+  save(after, "canvas_selected");
+  QRgb p0 = at(before, border), p1 = at(after, border);
+  Theme t = Theme::light();
+  EXPECT_LE(distance(p0, t.ink), 60) << "the border is drawn in ink";
+  EXPECT_LE(distance(p1, t.accent), 40) << "the selected border is drawn in the accent colour";
+  // The accent is blue: a red/blue swap in the grab would show it orange.
+  EXPECT_GT(int(qBlue(p1)), int(qRed(p1)) + 100);
+  EXPECT_EQ(canvas.selection(), std::set<std::string>{b->node});
+  EXPECT_EQ(canvas.node_at(canvas.to_window({b->r.x + b->r.w / 2, b->r.y + b->r.h / 2})), b->node);
+}
+
+// Width in pixels of the box around window point `p` along its row: the run of pixels that are
+// neither the background nor the fence colour.
+int run_width(const QImage& img, QPoint p, const Theme& t) {
+  auto empty = [&](int x) { return distance(img.pixel(x, p.y()), t.background) <= 6 || distance(img.pixel(x, p.y()), t.fence) <= 6; };
+  int l = p.x(), r = p.x();
+  while (l > 0 && !empty(l - 1)) --l;
+  while (r < img.width() - 1 && !empty(r + 1)) ++r;
+  return r - l + 1;
+}
+
+TEST_F(CanvasGui, ZoomScalesBoxesProportionally) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/mlp.circuit.json");
+  const BoxItem* b = biggest_op(s);
+  ASSERT_NE(b, nullptr);
+  canvas.set_scene(s);
+  QPointF c{b->r.x + b->r.w / 2, b->r.y + b->r.h / 2};
+  Theme t = Theme::light();
+  std::vector<int> widths;
+  for (double z : {1.0, 2.0, 3.0}) {
+    canvas.set_view(z, c);
+    QImage img = grab();
+    save(img, "canvas_zoom_" + std::to_string(int(z)));
+    int w = run_width(img, canvas.to_window(c).toPoint(), t);
+    // The border is stroked on the outline (half outside), so allow the border and antialiasing.
+    EXPECT_NEAR(w, b->r.w * z, 3 + 2.2 * z) << "zoom " << z;
+    widths.push_back(w);
+  }
+  EXPECT_NEAR(double(widths[1]) / widths[0], 2.0, 0.15);
+  EXPECT_NEAR(double(widths[2]) / widths[0], 3.0, 0.2);
+}
+
+TEST_F(CanvasGui, DarkThemeHasADarkBackgroundAndTheSameLayout) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/moe_transformer_block.circuit.json");
+  canvas.set_scene(s);
+  canvas.frame_all();
+  canvas.set_dark(true);
+  QImage img = grab();
+  save(img, "canvas_dark_moe_transformer_block");
+  QRgb bg = img.pixel(1, 1);
+  EXPECT_LT(qGray(bg), 60);
+  Theme d = Theme::dark_theme();
+  const BoxItem* b = biggest_op(s);
+  ASSERT_NE(b, nullptr);
+  EXPECT_GT(distance(at(img, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2}), d.background), 12);
+  canvas.set_dark(false);
+  EXPECT_GT(qGray(grab().pixel(1, 1)), 200);
+}
+
+TEST_F(CanvasGui, ErrorsAreDrawnInTheErrorColour) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/tests/data/broken/shape_mismatch.circuit.json");
+  const BoxItem* bad = nullptr;
+  for (auto& b : s.boxes)
+    if (b.error) bad = &b;
+  ASSERT_NE(bad, nullptr);
+  canvas.set_scene(s);
+  canvas.set_view(4, {bad->r.x + bad->r.w / 2, bad->r.y + bad->r.h / 2});
+  QImage img = grab();
+  save(img, "canvas_error");
+  QRgb border = at(img, {bad->r.x, bad->r.y + bad->r.h / 2});
+  EXPECT_LE(distance(border, Theme::light().error), 40);
+  EXPECT_GT(int(qRed(border)), int(qBlue(border)) + 100);
+}
+
+}  // namespace

@@ -1,0 +1,212 @@
+// scene_mesh and glyph_atlas without a GPU: hit testing, curve tessellation, the instances each
+// scene item becomes, culling ranges.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "diagram/text_metrics.h"
+#include "studio/canvas/glyph_atlas.h"
+#include "studio/canvas/scene_mesh.h"
+
+namespace studio::canvas {
+namespace {
+
+using namespace circuit::diagram;
+
+BoxItem box(std::string node, Rect r, BoxKind kind = BoxKind::op) {
+  BoxItem b;
+  b.node = std::move(node);
+  b.r = r;
+  b.kind = kind;
+  return b;
+}
+
+Point bezier(Point p0, Point p1, Point p2, Point p3, double t) {
+  double u = 1 - t, a = u * u * u, b = 3 * u * u * t, c = 3 * u * t * t, d = t * t * t;
+  return {a * p0.x + b * p1.x + c * p2.x + d * p3.x, a * p0.y + b * p1.y + c * p2.y + d * p3.y};
+}
+
+size_t count_kind(const std::vector<Instance>& v, Kind k) {
+  size_t n = 0;
+  for (auto& i : v) n += i.kind == uint32_t(k);
+  return n;
+}
+
+TEST(SceneMesh, NodeAtFindsTheTopmostBoxAndNothingOutside) {
+  Scene s;
+  s.boxes = {box("a", {10, 10, 40, 20}), box("b", {40, 15, 40, 20}), box("", {200, 200, 10, 10}, BoxKind::junction)};
+  FenceItem f;
+  f.r = {0, 100, 300, 200};
+  f.node = "blk";
+  s.fences = {f};
+  EXPECT_EQ(node_at(s, {20, 20}), "a");
+  EXPECT_EQ(node_at(s, {45, 20}), "b");  // a and b overlap: b is drawn later, so it is on top
+  EXPECT_EQ(node_at(s, {75, 30}), "b");
+  EXPECT_EQ(node_at(s, {5, 5}), "");
+  EXPECT_EQ(node_at(s, {205, 205}), "");  // an anonymous box is not a node
+  EXPECT_EQ(node_at(s, {150, 105}), "blk");  // the fence's title strip
+  EXPECT_EQ(node_at(s, {150, 250}), "");     // inside the fence but not on its title: empty space
+  EXPECT_EQ(nodes_in(s, {0, 0, 35, 40}), (std::set<std::string>{"a"}));
+  EXPECT_EQ(nodes_in(s, {0, 0, 100, 40}), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(nodes_in(s, {500, 500, 10, 10}).empty());
+}
+
+TEST(SceneMesh, TessellationStartsAndEndsOnTheWireAndFollowsTheCurve) {
+  WireItem w;
+  w.pts = {{0, 0}, {0, 50}, {100, 50}, {100, 100}, {100, 150}, {0, 150}, {0, 200}};
+  double tol = 0.05;
+  auto pts = tessellate(w, tol);
+  ASSERT_GE(pts.size(), 8u);
+  EXPECT_EQ(pts.front().x, 0);
+  EXPECT_EQ(pts.front().y, 0);
+  EXPECT_EQ(pts.back().x, 0);
+  EXPECT_EQ(pts.back().y, 200);
+  bool joint = false;  // the end of the first cubic is a vertex of the polyline
+  for (auto& p : pts) joint |= p.x == 100 && p.y == 100;
+  EXPECT_TRUE(joint);
+  // Every chord stays within the tolerance of the curve: check the first cubic densely.
+  size_t n1 = 0;
+  while (!(pts[n1].x == 100 && pts[n1].y == 100)) ++n1;
+  for (size_t k = 0; k < n1; ++k) {
+    double t0 = double(k) / n1, t1 = double(k + 1) / n1;
+    for (double f = 0.1; f < 1; f += 0.1) {
+      Point c = bezier(w.pts[0], w.pts[1], w.pts[2], w.pts[3], t0 + f * (t1 - t0));
+      Point l{pts[k].x + f * (pts[k + 1].x - pts[k].x), pts[k].y + f * (pts[k + 1].y - pts[k].y)};
+      EXPECT_LT(std::hypot(c.x - l.x, c.y - l.y), tol * 1.01);
+    }
+  }
+  WireItem straight;
+  straight.pts = {{0, 0}, {0, 10}, {0, 20}, {0, 30}};
+  EXPECT_EQ(tessellate(straight).size(), 2u);  // no curvature: one segment
+  straight.pts = {{0, 0}, {1, 0}, {29, 0}, {30, 0}};
+  EXPECT_EQ(tessellate(straight).size(), 2u);  // uneven speed along a straight line: still one
+}
+
+TEST(SceneMesh, WiresBecomeSegmentsDashedWhenUnknown) {
+  Scene s;
+  WireItem w;
+  w.pts = {{0, 0}, {0, 50}, {100, 50}, {100, 100}};
+  s.wires = {w, w};
+  s.wires[1].unknown = true;
+  Theme t = Theme::light();
+  Mesh m = build_mesh(s, t, GlyphAtlas::shared());
+  size_t per_wire = tessellate(w).size() - 1;
+  ASSERT_EQ(m.segments, 2 * per_wire);
+  const Instance& solid = m.instances[0];
+  const Instance& dashed = m.instances[per_wire];
+  EXPECT_EQ(solid.b[2], 0);
+  EXPECT_EQ(solid.line, t.ink.packed());
+  EXPECT_GT(dashed.b[2], 0);
+  EXPECT_EQ(dashed.line, t.muted.packed());
+  // The dash pattern runs on across segments: each starts where the previous ended.
+  const Instance& next = m.instances[per_wire + 1];
+  EXPECT_NEAR(next.b[1], std::hypot(dashed.a[2] - dashed.a[0], dashed.a[3] - dashed.a[1]), 1e-3);
+  // The strip joins the wire's ends exactly.
+  EXPECT_EQ(solid.a[0], 0);
+  EXPECT_EQ(m.instances[per_wire - 1].a[2], 100);
+  EXPECT_EQ(m.instances[per_wire - 1].a[3], 100);
+}
+
+TEST(SceneMesh, TextBecomesOneQuadPerVisibleGlyph) {
+  const GlyphAtlas& atlas = GlyphAtlas::shared();
+  ASSERT_TRUE(atlas.error().empty()) << atlas.error();
+  Scene s;
+  TextItem a;
+  a.at = {100, 100};
+  a.text = "ab c";  // the space advances but draws nothing
+  TextItem b = a;
+  b.text = "d_model ×4";
+  b.align = Align::center;
+  b.bold = true;
+  s.texts = {a, b};
+  WireItem w;
+  w.pts = {{0, 0}, {0, 1}, {0, 2}, {0, 3}};
+  w.label = "seq";
+  w.show_label = true;
+  s.wires = {w};
+  Mesh m = build_mesh(s, Theme::light(), atlas);
+  EXPECT_EQ(m.glyphs, 3u + 9u + 3u);
+  // Centred text is centred on its anchor: its quads span both sides equally (within a glyph's bearing).
+  double lo = 1e9, hi = -1e9;
+  for (auto& i : m.instances)
+    if (i.kind == uint32_t(Kind::glyph) && i.a[1] < 100 && i.fill == Theme::light().ink.packed() && i.a[0] > 40) {
+      lo = std::min<double>(lo, i.a[0]);
+      hi = std::max<double>(hi, i.a[0] + i.a[2]);
+    }
+  EXPECT_NEAR((lo + hi) / 2, 100, 2.0);
+  // The atlas measures like the layout (both are DejaVu Sans), so text fits its boxes.
+  for (const char* t : {"layer_norm", "Attention 8 heads", "W 256→1024"})
+    for (bool bold : {false, true})
+      EXPECT_NEAR(atlas.text_width(t, 9, bold), text_width(t, 9, bold), 0.02 * text_width(t, 9, bold)) << t;
+}
+
+TEST(SceneMesh, BoxesAreStyledByKind) {
+  Scene s;
+  BoxItem op = box("op", {0, 0, 50, 20});
+  BoxItem learned = box("lin", {100, 0, 50, 20});
+  learned.bold = true;
+  BoxItem block = box("blk", {200, 0, 50, 20}, BoxKind::block);
+  BoxItem experts = box("ex", {300, 0, 50, 20}, BoxKind::experts);
+  experts.stack = 3;
+  BoxItem err = box("bad", {400, 0, 50, 20});
+  err.error = true;
+  err.marker = 1;
+  BoxItem blocked = box("blocked", {500, 0, 50, 20});
+  blocked.blocked = true;
+  BoxItem junction = box("j", {600, 0, 10, 10}, BoxKind::junction);
+  s.boxes = {op, learned, block, experts, err, blocked, junction};
+  Theme t = Theme::light();
+  Mesh m = build_mesh(s, t, GlyphAtlas::shared());
+  auto& v = m.instances;
+  // op 1, learned 1, block 2 (double border), experts 3 cards, error 1 + marker, blocked 1, junction 0
+  ASSERT_EQ(m.shapes, 1u + 1 + 2 + 3 + 1 + 1 + 1);
+  EXPECT_EQ(v[0].b[1], 1.0f);
+  EXPECT_EQ(v[1].b[1], 2.2f);                  // learned: bold border
+  EXPECT_EQ(v[3].a[0], 203.0f);                // the block's inner border
+  EXPECT_EQ(v[4].a[0], 308.0f);                // the experts' back card, offset up and right
+  EXPECT_EQ(v[4].a[1], -8.0f);
+  EXPECT_EQ(v[7].line, t.error.packed());      // error box
+  EXPECT_EQ(v[7].fill, t.error_fill.packed());
+  EXPECT_GT(v[8].b[2], 0);                     // blocked: dashed border
+  EXPECT_EQ(v[8].line, t.muted.packed());
+  EXPECT_EQ(count_kind(v, Kind::glyph), 1u);   // the marker's number
+  // Dark theme: same instances, other colours.
+  Mesh d = build_mesh(s, Theme::dark_theme(), GlyphAtlas::shared());
+  ASSERT_EQ(d.instances.size(), v.size());
+  EXPECT_NE(d.instances[0].fill, v[0].fill);
+  EXPECT_EQ(d.instances[0].b[1], v[0].b[1]);
+}
+
+TEST(SceneMesh, CullingKeepsOrderAndSkipsFarChunks) {
+  Scene s;
+  for (int i = 0; i < 1000; ++i) s.boxes.push_back(box("n" + std::to_string(i), {0, i * 30.0, 50, 20}));
+  Mesh m = build_mesh(s, Theme::light(), GlyphAtlas::shared(), 64);
+  ASSERT_EQ(m.chunks.size(), (1000 + 63) / 64);
+  auto all = visible_ranges(m, {-10, -10, 100, 31000});
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].first, 0u);
+  EXPECT_EQ(all[0].second, 1000u);
+  auto some = visible_ranges(m, {0, 3000, 50, 100});  // boxes 100..103
+  ASSERT_EQ(some.size(), 1u);
+  EXPECT_LE(some[0].first, 100u);
+  EXPECT_GE(some[0].first + some[0].second, 104u);
+  EXPECT_LE(some[0].second, 128u);
+  EXPECT_TRUE(visible_ranges(m, {1000, 0, 10, 10}).empty());
+}
+
+TEST(SceneMesh, HighlightsRingTheSelectedAndHoveredBoxes) {
+  Scene s;
+  s.boxes = {box("a", {0, 0, 50, 20}), box("b", {100, 0, 50, 20}), box("c", {200, 0, 50, 20})};
+  Theme t = Theme::light();
+  std::vector<Instance> v;
+  add_highlights(v, s, t, GlyphAtlas::shared(), {"a"}, "b");
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].line, t.accent.packed());
+  EXPECT_EQ(v[0].a[0], 0);
+  EXPECT_GT(v[0].b[1], 1.0f);  // wider than the border it covers
+  EXPECT_EQ(v[1].line, t.hover.packed());
+  EXPECT_EQ(v[1].a[0], 100);
+}
+
+}  // namespace
+}  // namespace studio::canvas
