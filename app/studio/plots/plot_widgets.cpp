@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <utility>
@@ -90,6 +91,8 @@ struct AxesSpec {
   const char* x_label = nullptr;
   float left_margin = 0;
   float right_margin = 14;
+  bool x_tick_labels = true;  // false: plots stacked on one x axis label only the bottom one
+  bool title_inside = false;  // title in the plot's top-left corner instead of a line above
   std::vector<Tick> x_custom, y_custom;  // categorical axes
 };
 
@@ -99,13 +102,13 @@ void draw_axes(ImDrawList* dl, ImVec2 omin, ImVec2 omax, PlotFrame& f, const Axe
                const PlotTheme& t) {
   const float fh = ImGui::GetFontSize();
   float top = omin.y;
-  if (spec.title) {
+  if (spec.title && !spec.title_inside) {
     dl->AddText(ImVec2(omin.x, top), t.text, spec.title);
     top += fh + 6;
   } else {
     top += fh * 0.5f;  // room for the top tick label, centred on its tick
   }
-  const float bottom = omax.y - (fh + 6) - (spec.x_label ? fh + 4 : 0);
+  const float bottom = omax.y - (spec.x_tick_labels ? fh + 6 : 4) - (spec.x_label ? fh + 4 : 0);
 
   std::vector<Tick> yt = spec.y_custom;
   if (yt.empty()) yt = make_ticks(f.y0, f.y1, f.log_y, std::max(2, int((bottom - top) / (fh * 2.6f))));
@@ -132,12 +135,15 @@ void draw_axes(ImDrawList* dl, ImVec2 omin, ImVec2 omax, PlotFrame& f, const Axe
   }
 
   dl->AddRectFilled(f.min, f.max, t.plot_background);
+  float last_label_y = 1e9f;
   for (const auto& k : yt) {
     const float y = f.to_screen(f.x0, k.at).y;
     if (y < f.min.y - 0.5f || y > f.max.y + 0.5f) continue;
     dl->AddLine(ImVec2(f.min.x, y), ImVec2(f.max.x, y), t.grid);
     const ImVec2 ts = ImGui::CalcTextSize(k.label.c_str());
+    if (std::fabs(y - last_label_y) < ts.y + 1) continue;  // short axes: skip crowded labels
     dl->AddText(ImVec2(f.min.x - 6 - ts.x, y - ts.y * 0.5f), t.text_dim, k.label.c_str());
+    last_label_y = y;
   }
   float last_right = -1e9f;
   for (const auto& k : xt) {
@@ -145,7 +151,7 @@ void draw_axes(ImDrawList* dl, ImVec2 omin, ImVec2 omax, PlotFrame& f, const Axe
     if (x < f.min.x - 0.5f || x > f.max.x + 0.5f) continue;
     if (spec.x_custom.empty()) dl->AddLine(ImVec2(x, f.min.y), ImVec2(x, f.max.y), t.grid);
     dl->AddLine(ImVec2(x, f.max.y), ImVec2(x, f.max.y + 4), t.axis);
-    if (k.label.empty()) continue;
+    if (k.label.empty() || !spec.x_tick_labels) continue;
     const ImVec2 ts = ImGui::CalcTextSize(k.label.c_str());
     const float lx = std::clamp(x - ts.x * 0.5f, omin.x, omax.x - ts.x);
     if (lx < last_right + 6) continue;  // never overlap a neighbour
@@ -156,8 +162,17 @@ void draw_axes(ImDrawList* dl, ImVec2 omin, ImVec2 omax, PlotFrame& f, const Axe
   dl->AddLine(ImVec2(f.min.x, f.max.y), ImVec2(f.max.x, f.max.y), t.axis);
   if (spec.x_label) {
     const ImVec2 ts = ImGui::CalcTextSize(spec.x_label);
-    dl->AddText(ImVec2(f.min.x + (width - ts.x) * 0.5f, f.max.y + fh + 8), t.text_dim, spec.x_label);
+    dl->AddText(ImVec2(f.min.x + (width - ts.x) * 0.5f, f.max.y + (spec.x_tick_labels ? fh + 8 : 4)), t.text_dim,
+                spec.x_label);
   }
+}
+
+// A title inside the plot, over a backing so the data under it cannot make it unreadable.
+void inner_title(ImDrawList* dl, const PlotFrame& f, const char* title, const PlotTheme& t) {
+  const ImVec2 ts = ImGui::CalcTextSize(title);
+  const ImVec2 a(f.min.x + 4, f.min.y + 2);
+  dl->AddRectFilled(a, ImVec2(a.x + ts.x + 8, a.y + ts.y + 2), with_alpha(t.plot_background, 200), 2.f);
+  dl->AddText(ImVec2(a.x + 4, a.y + 1), t.text_dim, title);
 }
 
 void centred_text(ImDrawList* dl, const PlotFrame& f, ImU32 col, const char* text) {
@@ -230,14 +245,25 @@ void draw_curve(ImDrawList* dl, const PlotFrame& f, const Curve& c, ImU32 col, b
   flush();
 }
 
+// The legend goes in the plot corner that hides the fewest of `avoid` (data points on screen).
 void draw_legend(ImDrawList* dl, const PlotFrame& f, const std::vector<std::pair<std::string, ImU32>>& items,
-                 const PlotTheme& t) {
+                 const PlotTheme& t, const std::vector<ImVec2>& avoid) {
   if (items.empty()) return;
   const float fh = ImGui::GetFontSize();
   float w = 0;
   for (const auto& [name, _] : items) w = std::max(w, ImGui::CalcTextSize(name.c_str()).x);
   const float box_w = w + 34, box_h = float(items.size()) * (fh + 3) + 6;
-  const ImVec2 a(f.max.x - box_w - 6, f.min.y + 6), b(f.max.x - 6, f.min.y + 6 + box_h);
+  const ImVec2 corners[4] = {{f.max.x - box_w - 6, f.min.y + 6}, {f.min.x + 6, f.min.y + 6},
+                             {f.max.x - box_w - 6, f.max.y - box_h - 6}, {f.min.x + 6, f.max.y - box_h - 6}};
+  ImVec2 a = corners[0];
+  size_t best = SIZE_MAX;
+  for (const ImVec2& c : corners) {
+    size_t hidden = 0;
+    for (const ImVec2& p : avoid)
+      if (p.x >= c.x - 4 && p.x <= c.x + box_w + 4 && p.y >= c.y - 4 && p.y <= c.y + box_h + 4) ++hidden;
+    if (hidden < best) best = hidden, a = c;
+  }
+  const ImVec2 b(a.x + box_w, a.y + box_h);
   dl->AddRectFilled(a, b, with_alpha(t.plot_background, 225), 3.f);
   dl->AddRect(a, b, t.grid, 3.f);
   float y = a.y + 3;
@@ -245,6 +271,31 @@ void draw_legend(ImDrawList* dl, const PlotFrame& f, const std::vector<std::pair
     dl->AddLine(ImVec2(a.x + 6, y + fh * 0.5f), ImVec2(a.x + 24, y + fh * 0.5f), col, 3.f);
     dl->AddText(ImVec2(a.x + 28, y), t.text, name.c_str());
     y += fh + 3;
+  }
+}
+
+// Screen points along a curve, dense enough that a legend box placed over the line notices it.
+void sample_curve(const PlotFrame& f, const Curve& c, std::vector<ImVec2>& out) {
+  const size_t n = std::min(c.x.size(), c.y.size());
+  const size_t stride = std::max<size_t>(1, n / 1500);
+  bool have_prev = false;
+  ImVec2 prev;
+  for (size_t i = 0; i < n; i += stride) {
+    if (!finite(c.x[i]) || !finite(c.y[i]) || (f.log_y && c.y[i] <= 0)) {
+      have_prev = false;
+      continue;
+    }
+    const ImVec2 p = f.to_screen(c.x[i], c.y[i]);
+    if (have_prev) {
+      const int steps = std::min(64, int(std::fabs(p.x - prev.x) + std::fabs(p.y - prev.y)) / 8);
+      for (int k = 1; k < steps; ++k) {
+        const float u = float(k) / float(steps);
+        out.emplace_back(prev.x + (p.x - prev.x) * u, prev.y + (p.y - prev.y) * u);
+      }
+    }
+    out.push_back(p);
+    prev = p;
+    have_prev = true;
   }
 }
 
@@ -420,6 +471,8 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
   spec.title = o.title;
   spec.x_label = o.x_label;
   spec.left_margin = o.left_margin;
+  spec.x_tick_labels = o.x_tick_labels;
+  spec.title_inside = o.title_inside;
   draw_axes(dl, omin, omax, f, spec, t);
   if (!f.valid()) return f;
   if (!has_data) {
@@ -427,8 +480,10 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
     return f;
   }
 
-  dl->PushClipRect(f.min, ImVec2(f.max.x + 1, f.max.y + 1), true);
+  // A little beyond the frame so markers on the first and last x are whole.
+  dl->PushClipRect(ImVec2(f.min.x - 4, f.min.y - 4), ImVec2(f.max.x + 5, f.max.y + 1), true);
   std::vector<std::pair<std::string, ImU32>> legend;
+  std::vector<ImVec2> avoid;
   const float width = f.max.x - f.min.x;
   for (size_t k = 0; k < curves.size(); ++k) {
     if (!curves[k]) continue;
@@ -436,9 +491,11 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
     const bool markers = double(curves[k]->x.size()) <= width / 12.0;
     draw_curve(dl, f, *curves[k], col, markers);
     legend.emplace_back(curves[k]->name, col);
+    if (o.legend) sample_curve(f, *curves[k], avoid);
   }
   dl->PopClipRect();
-  if (o.legend) draw_legend(dl, f, legend, t);
+  if (o.legend) draw_legend(dl, f, legend, t, avoid);
+  if (o.title && o.title_inside) inner_title(dl, f, o.title, t);
 
   const ImVec2 m = ImGui::GetIO().MousePos;
   if (hovered && m.x >= f.min.x && m.x <= f.max.x && m.y >= f.min.y && m.y <= f.max.y) {
@@ -488,7 +545,7 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
 
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   const float total_h = height > 0 ? height : std::max(avail.y, 220.f);
-  const float strip_h = std::max(90.f, total_h * 0.3f);
+  const float strip_h = std::max(2 * 56.f + 2 * fh + 12, total_h * 0.36f);  // two strips and the step labels
   const float heat_h = std::max(80.f, total_h - strip_h - 4);
   const float bar_w = 70;  // colour bar and its labels
   const float w = std::max(120.f, avail.x - bar_w);
@@ -516,6 +573,7 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
   const int every = std::max(1, int(std::ceil(double(experts) * (fh + 2) / std::max(1.f, heat_h - fh))));
   for (int e = 0; e < experts; e += every) spec.y_custom.push_back({e + 0.5, std::to_string(e)});
   spec.left_margin = ImGui::CalcTextSize("expert 00").x + 6;
+  spec.x_tick_labels = false;  // the strips under the heatmap share its step axis and label it
   draw_axes(dl, omin, omax, f, spec, t);
   dl->AddText(ImVec2(omin.x, omin.y - 2), t.text_dim, "expert");
   if (!f.valid()) {
@@ -600,27 +658,41 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
     ImGui::EndTooltip();
   }
 
-  // MaxVio and dropped share on the heatmap's step axis, aligned under it.
-  Curve vio{"MaxVio"}, drop{"dropped share"};
+  // MaxVio and the dropped share on the heatmap's step axis, aligned under it. Separate strips:
+  // they have different units, and on one axis the small dropped share would hug zero.
+  Curve vio{"MaxVio"}, drop{"dropped %"};
   vio.x.reserve(n);
   vio.y.reserve(n);
   for (size_t r = 0; r < n; ++r) {
     const double x = 0.5 * (double(h.steps[r]) + step_end(r));
     vio.push(x, h.max_vio[r]);
-    drop.push(x, h.dropped_share(r));
+    drop.push(x, 100.0 * h.dropped_share(r));
   }
-  LinePlotOptions lo;
-  lo.size = ImVec2(w, strip_h);
-  lo.x_min = f.x0;
-  lo.x_max = f.x1;
-  lo.y_min = 0;
-  lo.left_margin = f.min.x - omin.x;
-  lo.x_label = "step";
-  double ymax = 0;
-  for (double v : vio.y) ymax = std::max(ymax, v);
-  lo.y_max = std::max(1.0, ymax * 1.1);
+  auto strip = [&](const char* sid, const Curve& c, size_t colour_index, const char* x_label, float sh) {
+    LinePlotOptions lo;
+    lo.title = c.name.c_str();
+    lo.title_inside = true;
+    lo.x_tick_labels = x_label != nullptr;
+    lo.legend = false;
+    lo.size = ImVec2(w, sh);
+    lo.x_min = f.x0;
+    lo.x_max = f.x1;
+    lo.y_min = 0;
+    double ymax = 0;
+    for (double v : c.y) ymax = std::max(ymax, v);
+    lo.y_max = ymax > 0 ? ymax * 1.15 : 1.0;
+    lo.left_margin = f.min.x - omin.x;
+    lo.x_label = x_label;
+    // line_plot colours curves by position; a one-curve list with a leading gap picks the colour.
+    std::vector<const Curve*> list(colour_index, nullptr);
+    list.push_back(&c);
+    line_plot(sid, list, t, lo);
+  };
   ImGui::Dummy(ImVec2(1, 2));
-  line_plot("strip", {&vio, &drop}, t, lo);
+  const float label_h = 2 * fh + 12;
+  const float each = (strip_h - label_h) * 0.5f;
+  strip("maxvio", vio, 0, nullptr, each);
+  strip("dropped", drop, 3, "step", each + label_h);
   ImGui::PopID();
   return f;
 }
@@ -776,10 +848,16 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   }
   dl->PopClipRect();
 
+  std::vector<ImVec2> avoid;
+  for (const auto* set : {&pts.trials, &pts.baseline})
+    for (const auto& p : *set) {
+      double x, y;
+      if (value(p, xname, x) && value(p, yname, y)) avoid.push_back(f.to_screen(x, y));
+    }
   draw_legend(dl, f,
               {{"trials", t.series[0]}, {"Pareto front", t.front}, {"random search", t.baseline},
                {"infeasible", t.infeasible}},
-              t);
+              t, avoid);
 
   // Nearest point under the mouse, study trials first (they are drawn on top).
   const TrialPoint* hit = nullptr;

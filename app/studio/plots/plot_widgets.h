@@ -62,6 +62,8 @@ struct LinePlotOptions {
   double y_min = std::numeric_limits<double>::quiet_NaN();
   double y_max = std::numeric_limits<double>::quiet_NaN();
   float left_margin = 0;          // > 0: fixed width for the y tick labels (align stacked plots)
+  bool x_tick_labels = true;      // false: stacked plots sharing the x axis of the bottom one
+  bool title_inside = false;      // title in the plot's top-left corner (saves a line in strips)
 };
 
 /// Several curves (x sorted ascending) with a legend; curves with few points get markers, long
