@@ -132,7 +132,7 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
     ImGui::SetCurrentContext(w_->ctx_);
     QVulkanDeviceFunctions* df = w_->vulkanInstance()->deviceFunctions(w_->device());
     VkCommandBuffer cb = w_->currentCommandBuffer();
-    w_->frame(cb);
+    w_->frame();
 
     const ImU32 bg = w_->theme_.background;
     VkClearValue clear[3]{};
@@ -263,7 +263,7 @@ QImage ImGuiVulkanWindow::grab_image() {
   return img;
 }
 
-void ImGuiVulkanWindow::frame(VkCommandBuffer) {
+void ImGuiVulkanWindow::frame() {
   ImGui::SetCurrentContext(ctx_);
   ImGuiIO& io = ImGui::GetIO();
   const qint64 now = clock_.nsecsElapsed();

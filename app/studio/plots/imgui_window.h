@@ -73,7 +73,7 @@ class ImGuiVulkanWindow : public QVulkanWindow {
   };
   void queue(Input in);
   void apply_input();  // with the context current, before ImGui::NewFrame()
-  void frame(VkCommandBuffer cb);  // one ImGui frame, recorded into cb inside the render pass
+  void frame();  // input, NewFrame, draw_ui, Render: the draw data the renderer then records
   void apply_style();
 
   ImGuiContext* ctx_ = nullptr;

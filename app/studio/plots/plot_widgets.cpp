@@ -745,7 +745,10 @@ PlotFrame histogram(const char* id, const std::vector<std::string>& labels, cons
     ImU32 col = t.series[0];
     if (int(i) == hover_i) col = t.series[1];
     dl->AddRectFilled(ImVec2(top.x - half, top.y), ImVec2(top.x + half, f.max.y), col, 2.f, ImDrawFlags_RoundCornersTop);
-    const std::string v = fmt_value(values[i]);
+    char share[32];
+    std::snprintf(share, sizeof share, "  (%.0f%%)", 100.0 * values[i] / total);
+    std::string v = fmt_value(values[i]) + share;
+    if (ImGui::CalcTextSize(v.c_str()).x >= cell - 4) v = fmt_value(values[i]);
     const ImVec2 ts = ImGui::CalcTextSize(v.c_str());
     if (ts.x < cell - 4 && top.y - fh - 2 >= f.min.y)
       dl->AddText(ImVec2(top.x - ts.x * 0.5f, top.y - fh - 2), t.text_dim, v.c_str());
