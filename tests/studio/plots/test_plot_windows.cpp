@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <imgui.h>
 
+#include <QCoreApplication>
 #include <QSignalSpy>
+#include <QWheelEvent>
 #include <QTest>
 #include <cmath>
 
@@ -297,4 +299,25 @@ TEST(ImGuiVulkanWindow, TwoWindowsRenderSideBySide) {
     EXPECT_GT(qGray(pixel_at(b, 695, 495)), 200);
     QTest::qWait(50);  // let both windows take requested frames in between
   }
+}
+
+TEST(RunPlotsWindow, MouseWheelScrollsThroughLayers) {
+  RunPlotsWindow w;
+  for (int layer = 0; layer < 4; ++layer)
+    for (const auto& e : unbalanced_loads("blocks." + std::to_string(layer) + ".moe", layer, 40)) w.add_expert_load(e);
+  w.show_tab(RunPlotsWindow::Tab::expert_load);
+  ASSERT_TRUE(plots_test::show(w, 800, 600));
+  w.grab_image();
+  const float before = w.heatmap_frame(0).min.y;
+  ASSERT_TRUE(w.heatmap_frame(0).valid());
+  EXPECT_FALSE(w.heatmap_frame(3).min.y < 600) << "the last layer should start below the fold";
+
+  const QPointF at(400, 300);
+  QTest::mouseMove(&w, at.toPoint());
+  QWheelEvent wheel(at, w.mapToGlobal(at), QPoint(), QPoint(0, -120 * 3), Qt::NoButton, Qt::NoModifier,
+                    Qt::NoScrollPhase, false);
+  QCoreApplication::sendEvent(&w, &wheel);
+  QTest::qWait(100);
+  plots_test::save(w.grab_image(), "run_expert_load_scrolled");
+  EXPECT_LT(w.heatmap_frame(0).min.y, before - 50);
 }
