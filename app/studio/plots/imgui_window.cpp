@@ -234,6 +234,8 @@ void ImGuiVulkanWindow::apply_style() {
   // Plots and window share one background so panels look like one surface.
   s.Colors[ImGuiCol_WindowBg] = ImGui::ColorConvertU32ToFloat4(theme_.background);
   s.Colors[ImGuiCol_ChildBg] = ImGui::ColorConvertU32ToFloat4(theme_.background);
+  // StyleColorsLight draws white frames, invisible on the light background: a shade darker.
+  if (!dark_) s.Colors[ImGuiCol_FrameBg] = ImVec4(0.86f, 0.87f, 0.90f, 1.f);
 }
 
 void ImGuiVulkanWindow::set_dark(bool dark) {
