@@ -29,7 +29,12 @@ struct PushView {
   float zoom;
 };
 
-constexpr double kMinZoom = 0.01, kMaxZoom = 50;
+constexpr double kMinZoom = 0.001, kMaxZoom = 50;
+
+// Levels of detail by device pixels per point: below 1/3, 9 pt text is under 3 pixels (a smudge,
+// and most of a zoomed-out frame's cost); below 1/40 curves need no sub-point accuracy either.
+constexpr double kLodZoom[] = {1.0 / 3, 1.0 / 40};
+const canvas::MeshDetail kLodDetail[] = {{}, {.tolerance = 0.5, .text = false}, {.tolerance = 10, .text = false}};
 
 circuit::diagram::Point pt(QPointF p) { return {p.x(), p.y()}; }
 
@@ -69,7 +74,8 @@ class CanvasRenderer : public QVulkanWindowRenderer {
   VkDeviceMemory atlas_mem_ = VK_NULL_HANDLE;
   VkImageView atlas_view_ = VK_NULL_HANDLE;
   VkSampler sampler_ = VK_NULL_HANDLE;
-  Buffer base_;
+  Buffer base_;  // every level of detail, one after another
+  std::vector<uint32_t> lod_offset_;
   uint64_t base_version_ = ~uint64_t(0);
   Buffer overlay_[QVulkanWindow::MAX_CONCURRENT_FRAME_COUNT];
   VkQueryPool queries_ = VK_NULL_HANDLE;
@@ -353,13 +359,22 @@ void CanvasRenderer::startNextFrame() {
       last_gpu_ms_ = double(ts[1] - ts[0]) * ns_per_tick_ / 1e6;
   }
 
-  const canvas::Mesh& mesh = w_->mesh_;
+  const std::vector<canvas::Mesh>& lods = w_->lods_;
   if (base_version_ != w_->mesh_version_) {
     // A new scene is rare: waiting for the frames in flight is simpler than buffering geometry.
     df_->vkDeviceWaitIdle(dev_);
     free_buffer(base_);
-    VkDeviceSize bytes = mesh.instances.size() * sizeof(canvas::Instance);
-    if (make_buffer(base_, bytes, VK_BUFFER_USAGE_VERTEX_BUFFER_BIT) && bytes) std::memcpy(base_.map, mesh.instances.data(), bytes);
+    size_t total = 0;
+    lod_offset_.clear();
+    for (auto& m : lods) {
+      lod_offset_.push_back(uint32_t(total));
+      total += m.instances.size();
+    }
+    if (make_buffer(base_, total * sizeof(canvas::Instance), VK_BUFFER_USAGE_VERTEX_BUFFER_BIT))
+      for (size_t k = 0; k < lods.size(); ++k)
+        if (!lods[k].instances.empty())
+          std::memcpy(static_cast<canvas::Instance*>(base_.map) + lod_offset_[k], lods[k].instances.data(),
+                      lods[k].instances.size() * sizeof(canvas::Instance));
     base_version_ = w_->mesh_version_;
   }
   Buffer& over = overlay_[frame];
@@ -402,9 +417,11 @@ void CanvasRenderer::startNextFrame() {
                 float(zoom)};
     df_->vkCmdPushConstants(cb, layout_, VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, 0, sizeof pv, &pv);
     VkDeviceSize offset = 0;
-    if (!mesh.instances.empty()) {
+    int lod = w_->level_of_detail();
+    if (lod < int(lods.size()) && !lods[lod].instances.empty()) {
       df_->vkCmdBindVertexBuffers(cb, 0, 1, &base_.buf, &offset);
-      for (auto [first, count] : canvas::visible_ranges(mesh, w_->visible_scene_rect(4))) df_->vkCmdDraw(cb, 4, count, 0, first);
+      for (auto [first, count] : canvas::visible_ranges(lods[lod], w_->visible_scene_rect(4)))
+        df_->vkCmdDraw(cb, 4, count, 0, lod_offset_[lod] + first);
     }
     if (!w_->overlay_.empty()) {
       df_->vkCmdBindVertexBuffers(cb, 0, 1, &over.buf, &offset);
@@ -518,8 +535,14 @@ circuit::diagram::Rect DiagramCanvas::visible_scene_rect(double margin_px) const
 }
 
 void DiagramCanvas::rebuild_mesh() {
-  mesh_ = canvas::build_mesh(scene_, theme_, canvas::GlyphAtlas::shared());
+  lods_.clear();
+  for (auto& detail : kLodDetail) lods_.push_back(canvas::build_mesh(scene_, theme_, canvas::GlyphAtlas::shared(), detail));
   ++mesh_version_;
+}
+
+int DiagramCanvas::level_of_detail() const {
+  double z = zoom_ * devicePixelRatio();
+  return z >= kLodZoom[0] ? 0 : z >= kLodZoom[1] ? 1 : 2;
 }
 
 void DiagramCanvas::rebuild_overlay() {

@@ -57,8 +57,10 @@ class DiagramCanvas : public QVulkanWindow {
   /// Renders a frame and reads it back, in true colours (empty if the window is not exposed).
   QImage grab_image();
 
-  /// Instances in the current scene mesh (for benchmarks and tests).
-  size_t instance_count() const { return mesh_.instances.size(); }
+  /// Instances in the current scene's full-detail mesh (for benchmarks and tests).
+  size_t instance_count() const { return lods_.empty() ? 0 : lods_[0].instances.size(); }
+  /// Which level of detail the current zoom draws: 0 full, 1 no text, 2 coarse curves too.
+  int level_of_detail() const;
 
  signals:
   void selection_changed(QStringList nodes);
@@ -91,7 +93,7 @@ class DiagramCanvas : public QVulkanWindow {
 
   circuit::diagram::Scene scene_;
   canvas::Theme theme_ = canvas::Theme::light();
-  canvas::Mesh mesh_;
+  std::vector<canvas::Mesh> lods_;  // levels of detail, finest first
   std::vector<canvas::Instance> overlay_;
   uint64_t mesh_version_ = 0;
   bool framed_ = false, have_scene_ = false;

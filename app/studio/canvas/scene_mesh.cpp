@@ -160,31 +160,67 @@ size_t MeshBuilder::text(Point at, std::string_view utf8, double size, bool bold
   return added;
 }
 
+namespace {
+
+double distance_to_segment(Point p, Point a, Point b) {
+  double dx = b.x - a.x, dy = b.y - a.y, len2 = dx * dx + dy * dy;
+  double t = len2 > 0 ? std::clamp(((p.x - a.x) * dx + (p.y - a.y) * dy) / len2, 0.0, 1.0) : 0.0;
+  return std::hypot(p.x - a.x - t * dx, p.y - a.y - t * dy);
+}
+
+// Douglas-Peucker: a wire runs straight past many nodes as a chain of straight cubics; one long
+// segment draws it with a fraction of the instances.
+void simplify(const std::vector<Point>& in, size_t i, size_t j, double tol, std::vector<Point>& out) {
+  double worst = 0;
+  size_t at = i;
+  for (size_t k = i + 1; k < j; ++k) {
+    double d = distance_to_segment(in[k], in[i], in[j]);
+    if (d > worst) worst = d, at = k;
+  }
+  if (worst > tol) {
+    simplify(in, i, at, tol, out);
+    simplify(in, at, j, tol, out);
+  } else {
+    out.push_back(in[j]);
+  }
+}
+
+}  // namespace
+
 std::vector<Point> tessellate(const WireItem& w, double tolerance) {
-  std::vector<Point> out;
-  if (w.pts.empty()) return out;
-  out.push_back(w.pts[0]);
+  std::vector<Point> pts;
+  if (w.pts.empty()) return pts;
+  // Half the tolerance for flattening and half for simplifying, so the sum stays within it.
+  double tol = tolerance / 2;
+  pts.push_back(w.pts[0]);
   for (size_t i = 1; i + 2 < w.pts.size(); i += 3) {
     Point p0 = w.pts[i - 1], p1 = w.pts[i], p2 = w.pts[i + 1], p3 = w.pts[i + 2];
     // Chord error of n uniform steps is at most (3/4) * max|second difference| / n^2 (Wang's formula).
     double dd = std::max(std::hypot(p0.x - 2 * p1.x + p2.x, p0.y - 2 * p1.y + p2.y),
                          std::hypot(p1.x - 2 * p2.x + p3.x, p1.y - 2 * p2.y + p3.y));
-    int n = std::clamp(int(std::ceil(std::sqrt(0.75 * dd / tolerance))), 1, 64);
+    int n = std::clamp(int(std::ceil(std::sqrt(0.75 * dd / tol))), 1, 64);
     // Wang's bound also counts uneven speed along a straight line; a flat cubic is one segment.
-    if (n > 1 && flat(p0, p1, p2, p3, tolerance)) n = 1;
+    if (n > 1 && flat(p0, p1, p2, p3, tol)) n = 1;
     for (int k = 1; k < n; ++k) {
       double t = double(k) / n, u = 1 - t;
       double a = u * u * u, b = 3 * u * u * t, c = 3 * u * t * t, d = t * t * t;
-      out.push_back({a * p0.x + b * p1.x + c * p2.x + d * p3.x, a * p0.y + b * p1.y + c * p2.y + d * p3.y});
+      pts.push_back({a * p0.x + b * p1.x + c * p2.x + d * p3.x, a * p0.y + b * p1.y + c * p2.y + d * p3.y});
     }
-    out.push_back(p3);
+    pts.push_back(p3);
   }
+  if (pts.size() < 3) return pts;
+  std::vector<Point> out{pts[0]};
+  simplify(pts, 0, pts.size() - 1, tol, out);
   return out;
 }
 
-Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, uint32_t chunk_size) {
+Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const MeshDetail& detail) {
   Mesh m;
   MeshBuilder mb(m.instances, atlas);
+  const uint32_t chunk_size = std::max<uint32_t>(1, detail.chunk_size);
+  auto text = [&](Point at, std::string_view utf8, double size, bool bold, int align, Rgba color) {
+    if (detail.text) mb.text(at, utf8, size, bold, align, color);
+  };
   auto card = [&](const Rect& r, Rgba fill, Rgba line, double width, double dash = 0) {
     mb.rect(r, kRadius, fill, line, width, dash, dash ? 2 : 0);
   };
@@ -198,10 +234,10 @@ Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, uint32_
   }
   for (auto& w : s.wires) {
     if (w.pts.empty()) continue;
-    mb.polyline(tessellate(w), kWire, w.unknown ? t.muted : t.ink, w.unknown ? 3 : 0, w.unknown ? 2 : 0);
+    mb.polyline(tessellate(w, detail.tolerance), kWire, w.unknown ? t.muted : t.ink, w.unknown ? 3 : 0, w.unknown ? 2 : 0);
   }
   for (auto& w : s.wires)
-    if (w.show_label && !w.label.empty()) mb.text(w.label_at, w.label, 7, false, 0, w.unknown ? t.muted : t.label);
+    if (w.show_label && !w.label.empty()) text(w.label_at, w.label, 7, false, 0, w.unknown ? t.muted : t.label);
   for (auto& sp : s.separators) mb.segment(sp.a, sp.b, kSeparator, t.muted, 0, 3, 2.5);
   for (auto& b : s.boxes) {
     if (b.kind == BoxKind::junction || b.kind == BoxKind::input || b.kind == BoxKind::output) {
@@ -215,16 +251,16 @@ Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, uint32_
     card(b.r, fill, line, width, b.blocked ? 3 : 0);
     if (b.kind == BoxKind::block) mb.rect({b.r.x + 3, b.r.y + 3, b.r.w - 6, b.r.h - 6}, 2, kNone, line, 0.7);
   }
-  for (auto& x : s.texts) mb.text(x.at, x.text, x.size, x.bold, align_of(x.align), x.error ? t.error : x.muted ? t.muted : t.ink);
+  for (auto& x : s.texts) text(x.at, x.text, x.size, x.bold, align_of(x.align), x.error ? t.error : x.muted ? t.muted : t.ink);
   for (auto& b : s.boxes)
     if (b.marker > 0) {
       double cx = b.r.x + 7, cy = b.r.y + 7;
       mb.rect({cx - 5.5, cy - 5.5, 11, 11}, 5.5, t.error, kNone, 0);
-      mb.text({cx, cy + 2.6}, std::to_string(b.marker), 7, true, 1, t.marker_text);
+      text({cx, cy + 2.6}, std::to_string(b.marker), 7, true, 1, t.marker_text);
     }
   for (auto& b : s.badges) {
     card(b.r, b.heat >= 0 ? t.heat(b.heat) : t.badge_fill, t.fence_line, 0.6);
-    mb.text({b.r.x + b.r.w / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, b.heat >= 0 ? Theme::light().ink : t.badge_text);
+    text({b.r.x + b.r.w / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, b.heat >= 0 ? Theme::light().ink : t.badge_text);
   }
 
   for (auto& i : m.instances) {

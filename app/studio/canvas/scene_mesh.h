@@ -84,8 +84,16 @@ class MeshBuilder {
 /// curves; the first and last points are the wire's exact ends.
 std::vector<Point> tessellate(const circuit::diagram::WireItem& w, double tolerance = 0.05);
 
+/// How much detail a mesh keeps. Zoomed far out, text is a grey smudge of a pixel or two and
+/// curves need far fewer segments; the canvas switches to a coarser mesh there (level of detail).
+struct MeshDetail {
+  double tolerance = 0.05;  // curve flattening, scene units (0.05: half a pixel at 10x zoom)
+  bool text = true;         // glyphs of texts, labels, markers and badges
+  uint32_t chunk_size = 256;
+};
+
 /// The whole scene as instances, in the scene's draw order.
-Mesh build_mesh(const Scene& s, const Theme& theme, const GlyphAtlas& atlas, uint32_t chunk_size = 256);
+Mesh build_mesh(const Scene& s, const Theme& theme, const GlyphAtlas& atlas, const MeshDetail& detail = {});
 
 /// Index ranges (first, count) of the chunks that touch `view`, adjacent ones merged.
 std::vector<std::pair<uint32_t, uint32_t>> visible_ranges(const Mesh& m, const Rect& view);

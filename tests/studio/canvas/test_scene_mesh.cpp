@@ -2,6 +2,7 @@
 // scene item becomes, culling ranges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "diagram/text_metrics.h"
@@ -61,20 +62,26 @@ TEST(SceneMesh, TessellationStartsAndEndsOnTheWireAndFollowsTheCurve) {
   EXPECT_EQ(pts.front().y, 0);
   EXPECT_EQ(pts.back().x, 0);
   EXPECT_EQ(pts.back().y, 200);
-  bool joint = false;  // the end of the first cubic is a vertex of the polyline
-  for (auto& p : pts) joint |= p.x == 100 && p.y == 100;
-  EXPECT_TRUE(joint);
-  // Every chord stays within the tolerance of the curve: check the first cubic densely.
-  size_t n1 = 0;
-  while (!(pts[n1].x == 100 && pts[n1].y == 100)) ++n1;
-  for (size_t k = 0; k < n1; ++k) {
-    double t0 = double(k) / n1, t1 = double(k + 1) / n1;
-    for (double f = 0.1; f < 1; f += 0.1) {
-      Point c = bezier(w.pts[0], w.pts[1], w.pts[2], w.pts[3], t0 + f * (t1 - t0));
-      Point l{pts[k].x + f * (pts[k + 1].x - pts[k].x), pts[k].y + f * (pts[k + 1].y - pts[k].y)};
-      EXPECT_LT(std::hypot(c.x - l.x, c.y - l.y), tol * 1.01);
+  // Every point of both cubics lies within the tolerance of the polyline.
+  auto to_polyline = [&](Point c) {
+    double best = 1e9;
+    for (size_t k = 0; k + 1 < pts.size(); ++k) {
+      Point a = pts[k], b = pts[k + 1];
+      double dx = b.x - a.x, dy = b.y - a.y, len2 = dx * dx + dy * dy;
+      double t = len2 > 0 ? std::clamp(((c.x - a.x) * dx + (c.y - a.y) * dy) / len2, 0.0, 1.0) : 0.0;
+      best = std::min(best, std::hypot(c.x - a.x - t * dx, c.y - a.y - t * dy));
     }
-  }
+    return best;
+  };
+  for (int seg = 0; seg < 2; ++seg)
+    for (double t = 0; t <= 1; t += 0.01) {
+      Point c = bezier(w.pts[3 * seg], w.pts[3 * seg + 1], w.pts[3 * seg + 2], w.pts[3 * seg + 3], t);
+      EXPECT_LT(to_polyline(c), tol) << "segment " << seg << " t " << t;
+    }
+  // A wire running straight through several cubics is one segment.
+  WireItem run;
+  run.pts = {{0, 0}, {10, 0}, {20, 0}, {30, 0}, {40, 0}, {50, 0}, {60, 0}};
+  EXPECT_EQ(tessellate(run).size(), 2u);
   WireItem straight;
   straight.pts = {{0, 0}, {0, 10}, {0, 20}, {0, 30}};
   EXPECT_EQ(tessellate(straight).size(), 2u);  // no curvature: one segment
@@ -134,6 +141,8 @@ TEST(SceneMesh, TextBecomesOneQuadPerVisibleGlyph) {
       hi = std::max<double>(hi, i.a[0] + i.a[2]);
     }
   EXPECT_NEAR((lo + hi) / 2, 100, 2.0);
+  // The zoomed-out level of detail drops text altogether.
+  EXPECT_EQ(build_mesh(s, Theme::light(), atlas, {.tolerance = 1, .text = false}).glyphs, 0u);
   // The atlas measures like the layout (both are DejaVu Sans), so text fits its boxes.
   for (const char* t : {"layer_norm", "Attention 8 heads", "W 256→1024"})
     for (bool bold : {false, true})
@@ -180,7 +189,7 @@ TEST(SceneMesh, BoxesAreStyledByKind) {
 TEST(SceneMesh, CullingKeepsOrderAndSkipsFarChunks) {
   Scene s;
   for (int i = 0; i < 1000; ++i) s.boxes.push_back(box("n" + std::to_string(i), {0, i * 30.0, 50, 20}));
-  Mesh m = build_mesh(s, Theme::light(), GlyphAtlas::shared(), 64);
+  Mesh m = build_mesh(s, Theme::light(), GlyphAtlas::shared(), {.chunk_size = 64});
   ASSERT_EQ(m.chunks.size(), (1000 + 63) / 64);
   auto all = visible_ranges(m, {-10, -10, 100, 31000});
   ASSERT_EQ(all.size(), 1u);
