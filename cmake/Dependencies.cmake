@@ -23,6 +23,9 @@ circuit_require(GLSLC_EXECUTABLE glslc)
 pkg_check_modules(IMGUI QUIET IMPORTED_TARGET imgui)
 circuit_require(IMGUI_FOUND libimgui-dev)
 set_property(TARGET PkgConfig::IMGUI APPEND PROPERTY INTERFACE_LINK_LIBRARIES Vulkan::Vulkan)
+# CMake lists libvulkan.so once, at its first use; when that is before libimgui.a (the canvas links
+# Vulkan too), --as-needed drops it before ImGui's references are seen. Keep it unconditionally.
+set_property(TARGET PkgConfig::IMGUI APPEND PROPERTY INTERFACE_LINK_OPTIONS "LINKER:--push-state,--no-as-needed,-lvulkan,--pop-state")
 
 pkg_check_modules(LUA QUIET IMPORTED_TARGET lua5.4)
 circuit_require(LUA_FOUND liblua5.4-dev)

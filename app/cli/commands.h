@@ -25,8 +25,4 @@ int report(const std::vector<std::string>& args);   // search.cpp: front and hyp
 int replay(const std::vector<std::string>& args);   // search.cpp: re-train one stored trial
 int spos(const std::vector<std::string>& args);     // search.cpp: weight-sharing one-shot search   // render.cpp: the diagram as SVG, PDF or PNG
 
-/// Loads the plugins and makes their routers selectable by name in circuits (run.cpp). Keep the
-/// Host alive while any model compiled afterwards is in use: its Lua routers run in it.
-std::unique_ptr<script::Host> plugin_routers();
-
 }  // namespace cli

@@ -8,7 +8,7 @@
 #include "circuit/circuit_file.h"
 #include "circuit/op.h"
 #include "commands.h"
-#include "script/host.h"
+#include "script/engine_extension.h"
 
 using namespace circuit;
 
@@ -89,7 +89,7 @@ bool load(const std::string& path, Circuit& out) {
   // Router plugins add names to the `moe` node's router choices; load them once, first.
   static std::unique_ptr<script::Host> routers = [] {
     try {
-      return plugin_routers();
+      return script::host_with_plugin_routers();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "warning: %s\n", e.what());
       return std::unique_ptr<script::Host>();

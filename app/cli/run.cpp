@@ -69,14 +69,6 @@ int run(const std::vector<std::string>& args) {
   return 0;
 }
 
-std::unique_ptr<script::Host> plugin_routers() {
-  script::install_engine_extension();
-  auto host = std::make_unique<script::Host>();
-  host->load_plugins(script::default_plugin_folders());
-  script::register_lua_routers(*host);
-  return host;
-}
-
 int plugins(const std::vector<std::string>& args) {
   if (!args.empty()) {
     std::fputs("usage: circuit plugins\n"

@@ -14,7 +14,7 @@
 #include "circuit/json.h"
 #include "commands.h"
 #include "engine/model.h"
-#include "script/host.h"
+#include "script/engine_extension.h"
 #include "script/lua_strategy.h"
 #include "search/report.h"
 #include "search/spos.h"
@@ -147,7 +147,7 @@ int search(const std::vector<std::string>& args) {
 
   std::unique_ptr<script::Host> lua;  // Lua routers a space may name, Lua strategies
   try {
-    lua = plugin_routers();
+    lua = script::host_with_plugin_routers();
     script::register_lua_strategies(*lua);
   } catch (const std::exception& e) {
     return std::fprintf(stderr, "circuit search: %s\n", e.what()), 2;
@@ -288,7 +288,7 @@ int spos(const std::vector<std::string>& args) {
   if (spec_path.empty()) return std::fputs(kSposUsage, stderr), 2;
   std::unique_ptr<script::Host> lua;
   try {
-    lua = plugin_routers();
+    lua = script::host_with_plugin_routers();
   } catch (const std::exception& e) {
     return std::fprintf(stderr, "circuit spos: %s\n", e.what()), 2;
   }
@@ -339,7 +339,7 @@ int replay(const std::vector<std::string>& args) {
   if (!std::filesystem::exists(db_path)) return std::fprintf(stderr, "circuit replay: no store at %s\n", db_path.c_str()), 2;
   std::unique_ptr<script::Host> lua;
   try {
-    lua = plugin_routers();
+    lua = script::host_with_plugin_routers();
   } catch (const std::exception& e) {
     return std::fprintf(stderr, "circuit replay: %s\n", e.what()), 2;
   }

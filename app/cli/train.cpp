@@ -19,7 +19,7 @@
 #include "engine/data.h"
 #include "engine/export.h"
 #include "exit_report.h"
-#include "script/host.h"
+#include "script/engine_extension.h"
 #include "engine/model.h"
 #include "engine/train.h"
 
@@ -151,7 +151,7 @@ int train(const std::vector<std::string>& args) {
 
   std::unique_ptr<script::Host> lua;  // runs the Lua routers a circuit may name
   try {
-    lua = plugin_routers();
+    lua = script::host_with_plugin_routers();
   } catch (const std::exception& e) {
     return std::fprintf(stderr, "circuit train: %s\n", e.what()), 2;
   }

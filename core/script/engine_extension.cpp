@@ -392,4 +392,12 @@ void install_engine_extension() {
   });
 }
 
+std::unique_ptr<Host> host_with_plugin_routers() {
+  install_engine_extension();
+  auto host = std::make_unique<Host>();
+  host->load_plugins(default_plugin_folders());
+  register_lua_routers(*host);
+  return host;
+}
+
 }  // namespace script

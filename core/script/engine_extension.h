@@ -24,4 +24,10 @@ std::shared_ptr<engine::Dataset> arg_dataset(lua_State* L, int idx, const char* 
 /// loading plugins.
 std::vector<std::string> register_lua_routers(Host& host);
 
+/// A Host with the engine extension and the plugins of default_plugin_folders() loaded, whose
+/// routers are registered on the calling thread: what any tool that trains circuits naming Lua
+/// routers needs first (the CLI at start, the studio on its training thread). Keep it alive as
+/// long as such models run.
+std::unique_ptr<Host> host_with_plugin_routers();
+
 }  // namespace script

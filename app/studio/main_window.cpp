@@ -1,0 +1,902 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QClipboard>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QDockWidget>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QPainter>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QStyleFactory>
+#include <QToolBar>
+
+#include "canvas/canvas_window.h"
+#include "circuit/circuit_file.h"
+#include "circuit/op.h"
+#include "circuit/templates.h"
+#include "diagram/render.h"
+#include "engine/export.h"
+#include "inspector.h"
+#include "lua_console.h"
+#include "palette.h"
+#include "plots/run_plots.h"
+#include "plots/search_plots.h"
+#include "search_panel.h"
+#include "theme.h"
+
+namespace studio {
+
+namespace {
+
+constexpr int kMaxRecent = 8;
+const char* kNodesMime = "application/x-circuit-studio-nodes";
+
+std::string parent_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+std::string leaf_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+// Paths of every block (and MoE expert) that can be drawn open or closed.
+void block_paths(const circuit::Graph& g, const std::string& prefix, std::set<std::string>& out) {
+  for (auto& n : g.nodes)
+    if (n.body) {
+      std::string p = prefix.empty() ? n.name : prefix + "/" + n.name;
+      out.insert(p);
+      block_paths(*n.body, p, out);
+    }
+}
+
+circuit::Circuit example_circuit() {
+  for (const char* candidate : {CIRCUIT_SOURCE_DIR "/resources/examples/moe_mlp.circuit.json"})
+    if (auto c = circuit::load_circuit(candidate)) return *c;
+  return {};
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulkan), interactive_(interactive) {
+  setObjectName("main_window");
+  QSettings settings;
+  dark_ = settings.value("theme/dark", false).toBool();
+  run_settings_.data = settings.value("run/data", "fashion-mnist").toString().toStdString();
+  run_settings_.epochs = settings.value("run/epochs", 1).toInt();
+  run_settings_.batch = settings.value("run/batch", 64).toLongLong();
+  run_settings_.seed = settings.value("run/seed", 0).toULongLong();
+  run_settings_.lr = settings.value("run/lr", 1e-3).toDouble();
+  run_settings_.train_limit = settings.value("run/limit", 0).toLongLong();
+
+  canvas_ = new DiagramCanvas();
+  canvas_->setVulkanInstance(vulkan_);
+  QWidget* container = QWidget::createWindowContainer(canvas_, this);
+  container->setObjectName("canvas_container");
+  container->setProperty("embedded", QVariant::fromValue<QObject*>(canvas_));  // for screenshot()
+  container->setFocusPolicy(Qt::StrongFocus);
+  container->setMinimumSize(400, 300);
+  setCentralWidget(container);
+
+  build_docks();
+  build_actions();
+
+  connect(canvas_, &DiagramCanvas::selection_changed, this, [this](const QStringList& nodes) {
+    selection_.clear();
+    for (auto& n : nodes) selection_.insert(n.toStdString());
+    inspector_->show_node(doc_, selection_.size() == 1 ? *selection_.begin() : std::string());
+  });
+  connect(canvas_, &DiagramCanvas::node_activated, this, &MainWindow::toggle_block);
+  connect(canvas_, &DiagramCanvas::connect_requested, this, &MainWindow::connect_nodes);
+  connect(canvas_, &DiagramCanvas::delete_requested, this, &MainWindow::delete_selection);
+  connect(inspector_, &Inspector::command, this, [this](circuit::Command c) { apply(std::move(c)); });
+  connect(palette_, &Palette::add_requested, this, [this](const QString& op) { add_node(op); });
+  connect(&job_, &TrainingJob::events_arrived, this, &MainWindow::on_training_events);
+  connect(&job_, &TrainingJob::finished, this, &MainWindow::on_training_finished);
+  connect(console_, &LuaConsole::line_entered, this, [this](const QString& code) {
+    if (code.isEmpty()) {
+      QString file = QFileDialog::getOpenFileName(this, "Run Lua script", QString(), "Lua scripts (*.lua)");
+      if (!file.isEmpty()) console_->run_file(file, doc_.circuit());
+    } else {
+      console_->run(code, doc_.circuit());
+    }
+  });
+  connect(console_, &LuaConsole::circuit_changed, this, [this](circuit::Circuit c) {
+    if (auto s = apply(circuit::ReplaceGraph{"", std::move(c.graph)}); !s) log("Lua: the changed circuit was not applied: " + QString::fromStdString(s.error));
+  });
+  connect(search_, &SearchPanel::open_trial, this, [this](const QString& text, const QString& title) {
+    if (!maybe_save()) return;
+    auto c = circuit::parse_circuit(text.toStdString(), title.toStdString());
+    if (!c) return problem("Cannot open the trial", QString::fromStdString(c.error().message));
+    doc_ = circuit::Document(std::move(*c));
+    path_.clear();
+    collapsed_.clear(), selection_.clear(), overlay_.clear();
+    scene_ = {};
+    refresh();
+    canvas_->frame_all();
+    log("opened " + title + " (save it to keep it)");
+  });
+
+  autosave_timer_.setInterval(30'000);
+  connect(&autosave_timer_, &QTimer::timeout, this, &MainWindow::autosave);
+  autosave_timer_.start();
+  // Expert-load badges change every step; redrawing the diagram twice a second is plenty.
+  overlay_timer_.setInterval(500);
+  connect(&overlay_timer_, &QTimer::timeout, this, [this] {
+    if (overlay_dirty_) overlay_dirty_ = false, refresh(false);
+  });
+  overlay_timer_.start();
+
+  restoreGeometry(settings.value("window/geometry").toByteArray());
+  restoreState(settings.value("window/state").toByteArray());
+  if (!settings.contains("window/geometry")) resize(1400, 900);
+
+  doc_ = circuit::Document(example_circuit());
+  doc_.mark_saved();
+  set_dark(dark_);
+  refresh();
+  QTimer::singleShot(0, this, &MainWindow::offer_recovery);
+}
+
+MainWindow::~MainWindow() {
+  job_.cancel();
+  search_->cancel();
+}
+
+QAction* MainWindow::action(const QString& name) const { return findChild<QAction*>(name); }
+
+QImage MainWindow::screenshot() {
+  QImage img = grab().toImage().convertToFormat(QImage::Format_RGB32);
+  QPainter p(&img);
+  for (QWidget* c : findChildren<QWidget*>()) {
+    QObject* native = c->property("embedded").value<QObject*>();
+    if (!native || !c->isVisible()) continue;
+    QImage inner;
+    if (native == canvas_) inner = canvas_->grab_image();
+    else if (auto* plots = qobject_cast<ImGuiVulkanWindow*>(native); plots && plots->isExposed()) inner = plots->grab_image();
+    if (!inner.isNull()) p.drawImage(QRect(c->mapTo(this, QPoint(0, 0)), c->size()), inner);
+  }
+  return img;
+}
+
+void MainWindow::build_docks() {
+  auto dock = [this](const QString& title, const QString& name, QWidget* w, Qt::DockWidgetArea area) {
+    auto* d = new QDockWidget(title, this);
+    d->setObjectName(name);
+    d->setWidget(w);
+    addDockWidget(area, d);
+    return d;
+  };
+  palette_ = new Palette;
+  dock("Palette", "dock_palette", palette_, Qt::LeftDockWidgetArea);
+  inspector_ = new Inspector;
+  dock("Inspector", "dock_inspector", inspector_, Qt::RightDockWidgetArea);
+  problems_ = new QListWidget;
+  problems_->setObjectName("problems");
+  dock("Problems", "dock_problems", problems_, Qt::RightDockWidgetArea);
+  connect(problems_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
+    std::string node = item->data(Qt::UserRole).toString().toStdString();
+    if (!node.empty()) select({node});
+  });
+
+  run_plots_ = new RunPlotsWindow();
+  run_plots_->setVulkanInstance(vulkan_);
+  QWidget* plots = QWidget::createWindowContainer(run_plots_);
+  plots->setProperty("embedded", QVariant::fromValue<QObject*>(run_plots_));
+  plots->setMinimumSize(300, 220);
+  auto* run_dock = dock("Training", "dock_training", plots, Qt::BottomDockWidgetArea);
+  search_ = new SearchPanel(vulkan_);
+  auto* search_dock = dock("Search", "dock_search", search_, Qt::BottomDockWidgetArea);
+  console_ = new LuaConsole;
+  auto* console_dock = dock("Lua console", "dock_console", console_, Qt::BottomDockWidgetArea);
+  log_ = new QPlainTextEdit;
+  log_->setObjectName("log");
+  log_->setReadOnly(true);
+  log_->setMaximumBlockCount(2000);
+  auto* log_dock = dock("Log", "dock_log", log_, Qt::BottomDockWidgetArea);
+  tabifyDockWidget(run_dock, search_dock);
+  tabifyDockWidget(search_dock, console_dock);
+  tabifyDockWidget(console_dock, log_dock);
+  run_dock->raise();
+
+  progress_ = new QProgressBar;
+  progress_->setMaximumWidth(220);
+  progress_->setTextVisible(true);
+  progress_->hide();
+  status_ = new QLabel;
+  statusBar()->addWidget(status_, 1);
+  statusBar()->addPermanentWidget(progress_);
+}
+
+void MainWindow::build_actions() {
+  auto make = [this](QMenu* menu, const QString& text, const QString& name, QKeySequence key, auto slot) {
+    auto* a = new QAction(text, this);
+    a->setObjectName(name);
+    if (!key.isEmpty()) a->setShortcut(key);
+    connect(a, &QAction::triggered, this, slot);
+    menu->addAction(a);
+    return a;
+  };
+  QMenu* file = menuBar()->addMenu("&File");
+  make(file, "&New", "new", QKeySequence::New, [this] { if (maybe_save()) new_circuit(); });
+  make(file, "&Open…", "open", QKeySequence::Open, [this] { open_dialog(); });
+  recent_menu_ = file->addMenu("Open &Recent");
+  make(file, "&Save", "save", QKeySequence::Save, [this] { save(); });
+  make(file, "Save &As…", "save_as", QKeySequence::SaveAs, [this] { save_as(); });
+  file->addSeparator();
+  QMenu* exp = file->addMenu("&Export");
+  make(exp, "Diagram (SVG, PDF, PNG)…", "export_diagram", QKeySequence("Ctrl+E"), [this] {
+    QString p = QFileDialog::getSaveFileName(this, "Export diagram", QFileInfo(path_).completeBaseName() + ".svg",
+                                             "SVG (*.svg);;PDF (*.pdf);;PNG (*.png)");
+    if (!p.isEmpty()) export_diagram(p);
+  });
+  make(exp, "Trained model (TorchScript .pt, ONNX .onnx)…", "export_model", QKeySequence(), [this] {
+    QString p = QFileDialog::getSaveFileName(this, "Export trained model", "model.pt", "TorchScript (*.pt);;ONNX (*.onnx)");
+    if (!p.isEmpty()) export_model(p);
+  });
+  make(exp, "Search results (CSV)…", "export_csv", QKeySequence(), [this] {
+    QString p = QFileDialog::getSaveFileName(this, "Export trials", "trials.csv", "CSV (*.csv)");
+    if (!p.isEmpty()) {
+      if (QString err = search_->export_csv(p); !err.isEmpty()) problem("Export failed", err);
+      else log("wrote " + p);
+    }
+  });
+  file->addSeparator();
+  make(file, "&Quit", "quit", QKeySequence::Quit, [this] { close(); });
+
+  QMenu* edit = menuBar()->addMenu("&Edit");
+  auto* undo = make(edit, "&Undo", "undo", QKeySequence::Undo, [this] {
+    if (doc_.undo()) refresh();
+  });
+  auto* redo = make(edit, "&Redo", "redo", QKeySequence(), [this] {
+    if (doc_.redo()) refresh();
+  });
+  redo->setShortcuts({QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")});
+  (void)undo;
+  edit->addSeparator();
+  make(edit, "Cu&t", "cut", QKeySequence::Cut, [this] { copy_selection(), delete_selection(); });
+  make(edit, "&Copy", "copy", QKeySequence::Copy, [this] { copy_selection(); });
+  make(edit, "&Paste", "paste", QKeySequence::Paste, [this] { paste(); });
+  auto* del = make(edit, "&Delete", "delete", QKeySequence::Delete, [this] { delete_selection(); });
+  del->setShortcutContext(Qt::WidgetWithChildrenShortcut);  // the canvas handles Delete itself
+  edit->addSeparator();
+  make(edit, "&Group into block", "group", QKeySequence("Ctrl+G"), [this] { group_selection(); });
+  make(edit, "U&ngroup block", "ungroup", QKeySequence("Ctrl+Shift+G"), [this] {
+    if (selection_.size() == 1) apply(circuit::Ungroup{*selection_.begin()});
+  });
+  make(edit, "Add node…", "add_node", QKeySequence("Ctrl+K"), [this] { palette_->focus_search(); });
+
+  view_menu_ = menuBar()->addMenu("&View");
+  make(view_menu_, "&Frame all", "frame", QKeySequence("F"), [this] { canvas_->frame_all(); });
+  make(view_menu_, "Open all blocks", "expand_all", QKeySequence(), [this] { collapsed_.clear(), refresh(); });
+  make(view_menu_, "Close all blocks", "collapse_all", QKeySequence(), [this] {
+    collapsed_.clear();
+    block_paths(doc_.circuit().graph, "", collapsed_);
+    refresh();
+  });
+  auto* theme = make(view_menu_, "&Dark theme", "dark", QKeySequence("Ctrl+Shift+D"), [this](bool on) { set_dark(on); });
+  theme->setCheckable(true);
+  theme->setChecked(dark_);
+  view_menu_->addSeparator();
+  for (auto* d : findChildren<QDockWidget*>()) view_menu_->addAction(d->toggleViewAction());
+
+  QMenu* run = menuBar()->addMenu("&Run");
+  make(run, "&Train…", "train", QKeySequence("Ctrl+R"), [this] { run_dialog(); });
+  make(run, "&Cancel training", "cancel", QKeySequence("Ctrl+."), [this] { job_.cancel(); });
+  QMenu* help = menuBar()->addMenu("&Help");
+  make(help, "About Circuit Studio", "about", QKeySequence(), [this] {
+    QMessageBox::about(this, "Circuit Studio",
+                       "Circuit Studio " CIRCUIT_VERSION "\nDraw, train and search neural circuit diagrams.\n"
+                       "LibTorch on the CPU; the `circuit` CLI does everything headless.");
+  });
+
+  QToolBar* tb = addToolBar("Main");
+  tb->setObjectName("toolbar_main");
+  for (const char* name : {"new", "open", "save", "undo", "redo", "frame", "train", "cancel"}) tb->addAction(action(name));
+  rebuild_recent_menu();
+}
+
+void MainWindow::set_dark(bool dark) {
+  dark_ = dark;
+  apply_theme(*qApp, dark);
+  canvas_->set_dark(dark);
+  run_plots_->set_dark(dark);
+  search_->set_dark(dark);
+  if (auto* a = action("dark")) a->setChecked(dark);
+  QSettings().setValue("theme/dark", dark);
+}
+
+circuit::diagram::Expansion MainWindow::expansion() const {
+  circuit::diagram::Expansion e;
+  if (collapsed_.empty()) return e;
+  std::set<std::string> all;
+  block_paths(doc_.circuit().graph, "", all);
+  e.mode = circuit::diagram::Expansion::Mode::listed;
+  for (auto& p : all) {
+    bool closed = false;  // a block inside a closed one is hidden anyway
+    for (auto& c : collapsed_) closed |= p == c || p.rfind(c + "/", 0) == 0;
+    if (!closed) e.blocks.insert(p);
+  }
+  return e;
+}
+
+void MainWindow::refresh(bool relayout) {
+  (void)relayout;
+  circuit::diagram::DiagramOptions o;
+  o.expand = expansion();
+  o.overlay = overlay_;
+  o.hint = &scene_.memory;
+  circuit::diagram::Scene next = circuit::diagram::build_scene(doc_.circuit(), doc_.analysis(), o);
+  scene_ = std::move(next);
+  canvas_->set_scene(scene_);
+  // Selection of nodes that are gone (undo, delete) is dropped.
+  std::set<std::string> kept;
+  for (auto& s : selection_)
+    if (view_node(doc_, s).node) kept.insert(s);
+  selection_ = kept;
+  canvas_->set_selection(selection_);
+  inspector_->show_node(doc_, selection_.size() == 1 ? *selection_.begin() : std::string());
+
+  problems_->clear();
+  for (auto& d : doc_.analysis().diagnostics(doc_.circuit().graph)) {
+    auto* item = new QListWidgetItem(QString::fromStdString(d.message), problems_);
+    item->setData(Qt::UserRole, QString::fromStdString(d.node));
+    item->setForeground(QColor(0xd0, 0x30, 0x30));
+  }
+  auto* undo = action("undo");
+  auto* redo = action("redo");
+  if (undo) undo->setEnabled(doc_.can_undo()), undo->setText(doc_.can_undo() ? "&Undo " + QString::fromStdString(doc_.undo_label()) : "&Undo");
+  if (redo) redo->setEnabled(doc_.can_redo()), redo->setText(doc_.can_redo() ? "&Redo " + QString::fromStdString(doc_.redo_label()) : "&Redo");
+  update_title();
+  emit scene_changed();
+}
+
+void MainWindow::update_title() {
+  QString name = path_.isEmpty() ? QString::fromStdString(doc_.circuit().name.empty() ? "untitled" : doc_.circuit().name)
+                                 : QFileInfo(path_).fileName();
+  setWindowTitle(name + "[*] — Circuit Studio");
+  setWindowModified(doc_.modified());
+}
+
+void MainWindow::log(const QString& text) {
+  log_->appendPlainText(QDateTime::currentDateTime().toString("HH:mm:ss  ") + text);
+}
+
+void MainWindow::problem(const QString& title, const QString& text) {
+  last_problem_ = text;
+  log(title + ": " + text);
+  status_->setText(title);
+  if (interactive_) QMessageBox::warning(this, title, text);
+}
+
+circuit::Status MainWindow::apply(circuit::Command cmd) {
+  std::string label = circuit::describe(cmd);
+  circuit::Status s = doc_.apply(std::move(cmd));
+  if (!s) {
+    inspector_->show_problem(QString::fromStdString(s.error));
+    status_->setText(QString::fromStdString(label) + " refused: " + QString::fromStdString(s.error));
+    last_problem_ = QString::fromStdString(s.error);
+    return s;
+  }
+  refresh();
+  return s;
+}
+
+// --- files ---------------------------------------------------------------------------------
+
+void MainWindow::new_circuit() {
+  circuit::Circuit c;
+  c.name = "untitled";
+  circuit::TensorType t;
+  t.axes = {*circuit::parse_axis("batch"), *circuit::parse_axis("pixels:784")};
+  c.graph.nodes.push_back(circuit::input_node("x", t));
+  c.graph.outputs = {{"x", 0}};
+  doc_ = circuit::Document(std::move(c));
+  path_.clear();
+  collapsed_.clear(), selection_.clear(), overlay_.clear();
+  scene_ = {};
+  refresh();
+  canvas_->frame_all();
+}
+
+bool MainWindow::open_file(const QString& path) {
+  auto c = circuit::load_circuit(path.toStdString());
+  if (!c) {
+    // The open document stays as it was: a bad file never costs work.
+    problem("Cannot open " + QFileInfo(path).fileName(), QString::fromStdString(c.error().message));
+    return false;
+  }
+  doc_ = circuit::Document(std::move(*c));
+  path_ = QFileInfo(path).absoluteFilePath();
+  collapsed_.clear(), selection_.clear(), overlay_.clear();
+  scene_ = {};
+  run_plots_->clear();
+  refresh();
+  canvas_->frame_all();
+  add_recent(path_);
+  log("opened " + path_);
+  return true;
+}
+
+bool MainWindow::save_to(const QString& path) {
+  if (auto s = circuit::save_circuit(doc_.circuit(), path.toStdString()); !s) {
+    problem("Cannot save", QString::fromStdString(s.error));
+    return false;
+  }
+  path_ = QFileInfo(path).absoluteFilePath();
+  doc_.mark_saved();
+  QFile::remove(autosave_path());
+  add_recent(path_);
+  update_title();
+  log("saved " + path_);
+  return true;
+}
+
+bool MainWindow::save() { return path_.isEmpty() ? save_as() : save_to(path_); }
+
+bool MainWindow::save_as() {
+  QString p = QFileDialog::getSaveFileName(this, "Save circuit", path_.isEmpty() ? "untitled.circuit.json" : path_,
+                                           "Circuits (*.circuit.json);;JSON (*.json)");
+  return !p.isEmpty() && save_to(p);
+}
+
+void MainWindow::open_dialog() {
+  if (!maybe_save()) return;
+  QString dir = path_.isEmpty() ? QString(CIRCUIT_SOURCE_DIR "/resources/examples") : QFileInfo(path_).absolutePath();
+  QString p = QFileDialog::getOpenFileName(this, "Open circuit", dir, "Circuits (*.circuit.json *.json)");
+  if (!p.isEmpty()) open_file(p);
+}
+
+bool MainWindow::maybe_save() {
+  if (!doc_.modified()) return true;
+  if (!interactive_) {
+    autosave();  // nobody to ask: keep the work where recovery finds it
+    return true;
+  }
+  auto answer = QMessageBox::question(this, "Unsaved changes", "Save the changes to " + windowTitle().remove("[*]").remove(" — Circuit Studio") + "?",
+                                      QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel, QMessageBox::Save);
+  if (answer == QMessageBox::Cancel) return false;
+  if (answer == QMessageBox::Save) return save();
+  QFile::remove(autosave_path());
+  return true;
+}
+
+void MainWindow::add_recent(const QString& path) {
+  QSettings s;
+  QStringList recent = s.value("recent").toStringList();
+  recent.removeAll(path);
+  recent.prepend(path);
+  while (recent.size() > kMaxRecent) recent.removeLast();
+  s.setValue("recent", recent);
+  rebuild_recent_menu();
+}
+
+void MainWindow::rebuild_recent_menu() {
+  recent_menu_->clear();
+  QStringList recent = QSettings().value("recent").toStringList();
+  for (int i = 0; i < recent.size(); ++i) {
+    QString p = recent[i];
+    auto* a = recent_menu_->addAction(QString("&%1 %2").arg(i + 1).arg(QFileInfo(p).fileName()));
+    a->setToolTip(p);
+    connect(a, &QAction::triggered, this, [this, p] {
+      if (maybe_save()) open_file(p);
+    });
+  }
+  recent_menu_->setEnabled(!recent.isEmpty());
+}
+
+QString MainWindow::autosave_path() {
+  QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+  QDir().mkpath(dir);
+  return dir + "/autosave.circuit.json";
+}
+
+void MainWindow::autosave() {
+  if (!doc_.modified()) return;
+  // The file records where the work came from, so recovery can offer to save it back there.
+  circuit::Circuit c = doc_.circuit();
+  if (!path_.isEmpty()) c.doc = "autosave of " + path_.toStdString() + (c.doc.empty() ? "" : "\n" + c.doc);
+  if (auto s = circuit::write_file_atomic(autosave_path().toStdString(), circuit::circuit_to_text(c)); !s)
+    log("autosave failed: " + QString::fromStdString(s.error));
+}
+
+void MainWindow::offer_recovery() {
+  QString p = autosave_path();
+  if (!QFile::exists(p)) return;
+  auto c = circuit::load_circuit(p.toStdString());
+  if (!c) return log("an autosave exists but cannot be read: " + QString::fromStdString(c.error().message));
+  QString when = QFileInfo(p).lastModified().toString("yyyy-MM-dd HH:mm");
+  if (interactive_ && QMessageBox::question(this, "Recover unsaved work",
+                                            "Circuit Studio did not close cleanly. Recover the unsaved circuit `" +
+                                                QString::fromStdString(c->name) + "` from " + when + "?") != QMessageBox::Yes) {
+    QFile::remove(p);
+    return;
+  }
+  std::string origin;
+  if (c->doc.rfind("autosave of ", 0) == 0) {
+    size_t nl = c->doc.find('\n');
+    origin = c->doc.substr(12, nl == std::string::npos ? std::string::npos : nl - 12);
+    c->doc = nl == std::string::npos ? "" : c->doc.substr(nl + 1);
+  }
+  // Recovered work counts as unsaved: a dummy edit-free document would hide it from the prompt.
+  circuit::Document recovered(std::move(*c));
+  doc_ = circuit::Document();
+  doc_ = std::move(recovered);
+  path_ = QString::fromStdString(origin);
+  collapsed_.clear(), selection_.clear(), overlay_.clear();
+  scene_ = {};
+  refresh();
+  canvas_->frame_all();
+  setWindowModified(true);
+  log("recovered unsaved work from " + when + (origin.empty() ? "" : " (of " + QString::fromStdString(origin) + ")"));
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+  if (!maybe_save()) return e->ignore();
+  job_.cancel();
+  search_->cancel();
+  QSettings s;
+  s.setValue("window/geometry", saveGeometry());
+  s.setValue("window/state", saveState());
+  if (interactive_ || !doc_.modified()) QFile::remove(autosave_path());
+  e->accept();
+}
+
+// --- editing -------------------------------------------------------------------------------
+
+std::string MainWindow::selection_parent() const {
+  return selection_.empty() ? "" : parent_of(*selection_.begin());
+}
+
+void MainWindow::select(const std::set<std::string>& nodes) {
+  selection_ = nodes;
+  canvas_->set_selection(nodes);
+  inspector_->show_node(doc_, nodes.size() == 1 ? *nodes.begin() : std::string());
+}
+
+std::string MainWindow::add_node(const QString& op_name) {
+  std::string op = op_name.toStdString();
+  std::string parent = selection_.size() == 1 ? parent_of(*selection_.begin()) : "";
+  circuit::Graph* g = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  if (!g) return {};
+  // The new node follows the selected one: its first input is the selection's first output.
+  const circuit::TensorType* in_type = nullptr;
+  circuit::PortRef source;
+  if (selection_.size() == 1) {
+    NodeView v = view_node(doc_, *selection_.begin());
+    if (v.node) {
+      source = {v.node->name, 0};
+      if (v.info && !v.info->outputs.empty()) in_type = &v.info->outputs[0];
+    }
+  }
+  int64_t features = in_type && !in_type->axes.empty() ? circuit::resolve(in_type->axes.back().size, doc_.bindings()) : 64;
+  if (features <= 0) features = 64;
+  circuit::Node n;
+  if (op == "template:ffn" || op == "template:glu_ffn") {
+    if (!in_type) {
+      problem("Select a node first", "A block template is sized from the node it follows: select one, then add the block.");
+      return {};
+    }
+    std::string name = g->unique_name(op == "template:ffn" ? "ffn" : "glu_ffn");
+    n = op == "template:ffn" ? circuit::ffn_block(name, *in_type, 4 * features) : circuit::glu_ffn_block(name, *in_type, 4 * features);
+    n.inputs = {source};
+  } else {
+    const circuit::OpDef* def = circuit::find_op(op);
+    if (!def) {
+      problem("Unknown op", "There is no op named `" + op_name + "`.");
+      return {};
+    }
+    n.name = g->unique_name(op);
+    n.op = op;
+    n.inputs.assign(size_t(std::max(def->min_inputs, 1)), circuit::PortRef{});
+    if (source.connected()) n.inputs[0] = source;
+    // Required sizes get a value a user would start from, so the node checks right away.
+    for (auto& spec : def->attrs)
+      if (!spec.default_value && spec.type == circuit::AttrType::Int)
+        n.attrs[spec.name] = int64_t(spec.name == "classes" ? 10 : features);
+  }
+  std::string name = n.name;
+  int index = -1;
+  if (source.connected()) index = g->find(source.node) + 1;
+  // A node added after the graph's output becomes the new output, as a user appending expects.
+  circuit::AddNode add{parent, std::move(n), index, {}, {}};
+  bool was_output = false;
+  for (auto& o : g->outputs) was_output |= source.connected() && o.node == source.node;
+  if (!apply(add)) return {};
+  if (was_output) {
+    std::vector<circuit::PortRef> outs = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent)->outputs;
+    for (auto& o : outs)
+      if (o.node == source.node) o = {name, 0};
+    apply(circuit::SetOutputs{parent, outs});
+  }
+  std::string path = parent.empty() ? name : parent + "/" + name;
+  select({path});
+  return path;
+}
+
+void MainWindow::connect_nodes(const QString& from_q, const QString& to_q) {
+  std::string from = from_q.toStdString(), to = to_q.toStdString();
+  if (parent_of(from) != parent_of(to)) {
+    status_->setText("Wires connect nodes of the same graph level; open the block to wire inside it.");
+    return;
+  }
+  NodeView v = view_node(doc_, to);
+  if (!v.node || from == to) return;
+  const circuit::OpDef* def = circuit::find_op(v.node->op);
+  std::vector<circuit::PortRef> in = v.node->inputs;
+  circuit::PortRef src{leaf_of(from), 0};
+  for (auto& p : in)
+    if (p == src) return;  // already connected
+  auto free_port = std::find_if(in.begin(), in.end(), [](auto& p) { return !p.connected(); });
+  if (free_port != in.end()) *free_port = src;
+  else if (def && (def->max_inputs < 0 || int(in.size()) < def->max_inputs)) in.push_back(src);
+  else if (!in.empty()) in[0] = src;
+  else in.push_back(src);
+  apply(circuit::SetInputs{to, in});
+}
+
+void MainWindow::delete_selection() {
+  if (selection_.empty()) return;
+  std::string parent = selection_parent();
+  // Several nodes go in one undoable step: the graph level is replaced as a whole.
+  if (selection_.size() == 1) {
+    apply(circuit::RemoveNode{*selection_.begin()});
+    return;
+  }
+  circuit::Graph g = *circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  std::set<std::string> gone;
+  for (auto& s : selection_)
+    if (parent_of(s) == parent) gone.insert(leaf_of(s));
+  std::erase_if(g.nodes, [&](const circuit::Node& n) { return gone.count(n.name) > 0; });
+  for (auto& n : g.nodes)
+    for (auto& p : n.inputs)
+      if (gone.count(p.node)) p = {};
+  std::erase_if(g.outputs, [&](const circuit::PortRef& p) { return gone.count(p.node) > 0; });
+  g.invalidate_index();
+  apply(circuit::ReplaceGraph{parent, std::move(g)});
+}
+
+void MainWindow::group_selection() {
+  if (selection_.empty()) return;
+  std::string parent = selection_parent();
+  std::vector<std::string> nodes;
+  for (auto& s : selection_)
+    if (parent_of(s) == parent) nodes.push_back(leaf_of(s));
+  circuit::Graph* g = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  apply(circuit::Group{parent, nodes, g ? g->unique_name("block") : "block"});
+}
+
+void MainWindow::toggle_block(const QString& path_q) {
+  std::string path = path_q.toStdString();
+  NodeView v = view_node(doc_, path);
+  if (!v.node || !v.node->body) return;
+  if (!collapsed_.erase(path)) collapsed_.insert(path);
+  refresh();
+}
+
+void MainWindow::copy_selection() {
+  if (selection_.empty()) return;
+  std::string parent = selection_parent();
+  circuit::Circuit clip;
+  clip.name = "clipboard";
+  for (auto& s : selection_)
+    if (parent_of(s) == parent)
+      if (NodeView v = view_node(doc_, s); v.node) clip.graph.nodes.push_back(*v.node);
+  auto* mime = new QMimeData;
+  QByteArray text = QByteArray::fromStdString(circuit::circuit_to_text(clip));
+  mime->setData(kNodesMime, text);
+  mime->setText(QString::fromUtf8(text));
+  QApplication::clipboard()->setMimeData(mime);
+  status_->setText(QString("Copied %1 node(s)").arg(clip.graph.nodes.size()));
+}
+
+void MainWindow::paste() {
+  const QMimeData* mime = QApplication::clipboard()->mimeData();
+  if (!mime) return;
+  QByteArray text = mime->hasFormat(kNodesMime) ? mime->data(kNodesMime) : mime->text().toUtf8();
+  auto clip = circuit::parse_circuit(text.toStdString(), "clipboard");
+  if (!clip || clip->graph.nodes.empty()) return void(status_->setText("The clipboard holds no circuit nodes."));
+  std::string parent = selection_parent();
+  circuit::Graph g = *circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  // Pasted nodes get fresh names; wires between them follow, wires to nodes that exist here stay.
+  std::map<std::string, std::string> renamed;
+  for (auto& n : clip->graph.nodes) {
+    std::string fresh = g.unique_name(n.name);
+    renamed[n.name] = fresh;
+    circuit::Node copy = n;
+    copy.name = fresh;
+    g.nodes.push_back(std::move(copy));
+    g.invalidate_index();
+  }
+  std::set<std::string> pasted;
+  for (size_t i = g.nodes.size() - clip->graph.nodes.size(); i < g.nodes.size(); ++i) {
+    pasted.insert(parent.empty() ? g.nodes[i].name : parent + "/" + g.nodes[i].name);
+    for (auto& p : g.nodes[i].inputs) {
+      if (auto r = renamed.find(p.node); r != renamed.end()) p.node = r->second;
+      else if (g.find(p.node) < 0) p = {};
+    }
+  }
+  if (apply(circuit::ReplaceGraph{parent, std::move(g)})) select(pasted);
+}
+
+// --- run -----------------------------------------------------------------------------------
+
+void MainWindow::run_dialog() {
+  if (job_.running()) return problem("Training is running", "Cancel it first (Run ▸ Cancel, Ctrl+.).");
+  QDialog d(this);
+  d.setWindowTitle("Train " + QString::fromStdString(doc_.circuit().name));
+  auto* form = new QFormLayout(&d);
+  auto* data = new QComboBox;
+  data->addItems({"fashion-mnist", "mqar", "copy", "parity", "text"});
+  data->setCurrentText(QString::fromStdString(run_settings_.data));
+  auto* epochs = new QSpinBox;
+  epochs->setRange(1, 1000);
+  epochs->setValue(run_settings_.epochs);
+  auto* batch = new QSpinBox;
+  batch->setRange(1, 65536);
+  batch->setValue(int(run_settings_.batch));
+  auto* seed = new QSpinBox;
+  seed->setRange(0, 1'000'000);
+  seed->setValue(int(run_settings_.seed));
+  auto* lr = new QDoubleSpinBox;
+  lr->setDecimals(5);
+  lr->setRange(1e-5, 10);
+  lr->setValue(run_settings_.lr);
+  auto* limit = new QSpinBox;
+  limit->setRange(0, 10'000'000);
+  limit->setSpecialValueText("all");
+  limit->setValue(int(run_settings_.train_limit));
+  form->addRow("Data set", data);
+  form->addRow("Epochs", epochs);
+  form->addRow("Batch", batch);
+  form->addRow("Seed", seed);
+  form->addRow("Learning rate", lr);
+  form->addRow("Training examples", limit);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  buttons->button(QDialogButtonBox::Ok)->setText("Train");
+  connect(buttons, &QDialogButtonBox::accepted, &d, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &d, &QDialog::reject);
+  form->addRow(buttons);
+  if (d.exec() != QDialog::Accepted) return;
+  RunSettings s;
+  s.data = data->currentText().toStdString();
+  s.epochs = epochs->value();
+  s.batch = batch->value();
+  s.seed = uint64_t(seed->value());
+  s.lr = lr->value();
+  s.train_limit = limit->value();
+  start_training(s);
+}
+
+bool MainWindow::start_training(const RunSettings& s) {
+  if (job_.running()) return false;
+  auto problems = doc_.analysis().diagnostics(doc_.circuit().graph);
+  if (!problems.empty()) {
+    problem("The circuit has problems", QString::fromStdString(problems.front().message) + "\nFix them before training.");
+    return false;
+  }
+  run_settings_ = s;
+  QSettings st;
+  st.setValue("run/data", QString::fromStdString(s.data));
+  st.setValue("run/epochs", s.epochs);
+  st.setValue("run/batch", qlonglong(s.batch));
+  st.setValue("run/seed", qulonglong(s.seed));
+  st.setValue("run/lr", s.lr);
+  st.setValue("run/limit", qlonglong(s.train_limit));
+  TrainRequest r;
+  r.circuit = doc_.circuit();
+  r.data.name = s.data;
+  r.data.seed = s.seed;
+  r.data.train_limit = s.train_limit;
+  r.train.epochs = s.epochs;
+  r.train.batch = s.batch;
+  r.train.seed = s.seed;
+  r.train.lr = s.lr;
+  run_plots_->clear();
+  overlay_.clear();
+  progress_->setRange(0, 0);  // busy until the first step says how many there are
+  progress_->show();
+  status_->setText("Training: loading " + QString::fromStdString(s.data) + "…");
+  log("training " + QString::fromStdString(doc_.circuit().name) + " on " + QString::fromStdString(s.data));
+  findChild<QDockWidget*>("dock_training")->raise();
+  return job_.start(std::move(r));
+}
+
+void MainWindow::on_training_events(const std::vector<events::Event>& batch) {
+  const events::TrainStep* last = nullptr;
+  for (auto& e : batch) {
+    if (auto* s = std::get_if<events::TrainStep>(&e)) {
+      run_plots_->add_step(*s);
+      last = s;
+    } else if (auto* ep = std::get_if<events::EpochEnd>(&e)) {
+      run_plots_->add_epoch(*ep);
+      log(QString("epoch %1/%2: train loss %3, val loss %4, val accuracy %5% (%6 s)")
+              .arg(ep->epoch).arg(ep->epochs).arg(ep->train_loss, 0, 'f', 4).arg(ep->val_loss, 0, 'f', 4)
+              .arg(100 * ep->val_accuracy, 0, 'f', 2).arg(ep->seconds, 0, 'f', 1));
+    } else if (auto* l = std::get_if<events::ExpertLoad>(&e)) {
+      run_plots_->add_expert_load(*l);
+      // The MoE node itself shows its balance: MaxVio as text, colour from how unbalanced it is.
+      overlay_[l->layer] = {QString("MaxVio %1 · dropped %2").arg(l->max_vio, 0, 'f', 2).arg(l->dropped).toStdString(),
+                            std::clamp(l->max_vio / 2.0, 0.0, 1.0)};
+      overlay_dirty_ = true;
+    } else if (auto* line = std::get_if<events::LogLine>(&e)) {
+      log(QString::fromStdString(line->text));
+    }
+  }
+  if (last) {
+    progress_->setRange(0, int(last->total_steps));
+    progress_->setValue(int(last->step));
+    status_->setText(QString("Training: epoch %1/%2  step %3/%4  loss %5  acc %6%  %7 ex/s")
+                         .arg(last->epoch).arg(last->epochs).arg(last->step).arg(last->total_steps)
+                         .arg(last->loss, 0, 'f', 4).arg(100 * last->accuracy, 0, 'f', 1).arg(last->examples_per_second, 0, 'f', 0));
+  }
+}
+
+void MainWindow::on_training_finished(const TrainOutcome& out) {
+  progress_->hide();
+  if (out.status == "finished") {
+    QString msg = QString("Trained: val accuracy %1%, test accuracy %2% (%3 steps, %4 s)")
+                      .arg(100 * out.result.val.accuracy, 0, 'f', 2).arg(100 * out.test.accuracy, 0, 'f', 2)
+                      .arg(out.result.steps).arg(out.result.seconds, 0, 'f', 1);
+    status_->setText(msg);
+    log(msg);
+    if (!out.exit_histogram.empty()) {
+      run_plots_->set_exit_histogram(out.exit_histogram);
+      log(QString("early exit at confidence 0.9: accuracy %1%, mean cost %2 of the full forward")
+              .arg(100 * out.exit_accuracy, 0, 'f', 2).arg(out.exit_cost, 0, 'f', 3));
+    }
+  } else if (out.status == "cancelled") {
+    status_->setText("Training cancelled");
+    log("training cancelled");
+  } else {
+    problem("Training stopped", QString::fromStdString(out.message.empty() ? out.status : out.message));
+  }
+  emit training_finished(QString::fromStdString(out.status));
+}
+
+bool MainWindow::export_diagram(const QString& path) {
+  circuit::diagram::DiagramOptions o;
+  o.expand = expansion();
+  o.overlay = overlay_;
+  auto scene = circuit::diagram::build_scene(doc_.circuit(), doc_.analysis(), o);
+  if (auto s = circuit::diagram::render_file(scene, path.toStdString()); !s) {
+    problem("Export failed", QString::fromStdString(s.error));
+    return false;
+  }
+  log("wrote " + path);
+  return true;
+}
+
+bool MainWindow::export_model(const QString& path) {
+  if (!job_.model()) {
+    problem("Nothing to export yet", "Train the circuit first (Run ▸ Train, Ctrl+R); the trained weights are exported.");
+    return false;
+  }
+  if (auto s = engine::export_model(*job_.model(), path.toStdString()); !s) {
+    problem("Export failed", QString::fromStdString(s.error));
+    return false;
+  }
+  log("wrote " + path);
+  return true;
+}
+
+}  // namespace studio

@@ -1,0 +1,144 @@
+// The studio's main window: the Qt shell around one open circuit. It owns the document (edits,
+// undo, analysis), turns it into a scene for the Vulkan canvas after every change, and wires the
+// docks: palette, inspector, run plots, search, Lua console, log. Every edit, whichever dock it
+// comes from, is a circuit::Command applied here, so undo covers them all.
+#pragma once
+#include <QMainWindow>
+#include <QTimer>
+#include <map>
+#include <set>
+#include <string>
+
+#include "circuit/edit.h"
+#include "diagram/diagram.h"
+#include "training_job.h"
+
+class QAction;
+class QLabel;
+class QListWidget;
+class QMenu;
+class QPlainTextEdit;
+class QProgressBar;
+class QVulkanInstance;
+
+namespace studio {
+
+class DiagramCanvas;
+class Inspector;
+class LuaConsole;
+class Palette;
+class RunPlotsWindow;
+class SearchPanel;
+
+/// Options of the Run ▸ Train dialog, remembered between runs.
+struct RunSettings {
+  std::string data = "fashion-mnist";
+  int epochs = 1;
+  int64_t batch = 64;
+  uint64_t seed = 0;
+  double lr = 1e-3;
+  int64_t train_limit = 0;  // 0: the whole training split
+};
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  /// `interactive` = false (GUI tests): problems go to the log and last_problem() instead of modal
+  /// message boxes, and no question is asked (unsaved work is kept in the autosave).
+  MainWindow(QVulkanInstance* vulkan, bool interactive = true);
+  ~MainWindow() override;
+
+  // File
+  bool open_file(const QString& path);
+  bool save_to(const QString& path);
+  void new_circuit();
+  // Editing, as the canvas and docks ask for it
+  circuit::Status apply(circuit::Command cmd);
+  /// Adds an op (or "template:ffn") after the single selected node, connected to it.
+  std::string add_node(const QString& op);
+  void connect_nodes(const QString& from, const QString& to);
+  void delete_selection();
+  void group_selection();
+  void toggle_block(const QString& path);
+  void copy_selection();
+  void paste();
+  void select(const std::set<std::string>& nodes);
+  // Run
+  bool start_training(const RunSettings& s);
+  void set_dark(bool dark);
+  bool export_diagram(const QString& path);
+  bool export_model(const QString& path);
+
+  const circuit::Document& document() const { return doc_; }
+  const QString& file_path() const { return path_; }
+  const circuit::diagram::Scene& scene() const { return scene_; }
+  DiagramCanvas* canvas() const { return canvas_; }
+  RunPlotsWindow* run_plots() const { return run_plots_; }
+  SearchPanel* search_panel() const { return search_; }
+  LuaConsole* console() const { return console_; }
+  TrainingJob& training() { return job_; }
+  const QString& last_problem() const { return last_problem_; }
+  QAction* action(const QString& name) const;  // by objectName, for tests and menus
+  /// The window as the user sees it. QWidget::grab leaves native Vulkan windows blank, so their
+  /// own grabs are painted in where their containers sit.
+  QImage screenshot();
+  static QString autosave_path();
+
+ signals:
+  void scene_changed();
+  void training_finished(QString status);
+
+ protected:
+  void closeEvent(QCloseEvent* e) override;
+
+ private:
+  void build_actions();
+  void build_docks();
+  void refresh(bool relayout = true);
+  void update_title();
+  void problem(const QString& title, const QString& text);
+  void log(const QString& text);
+  bool maybe_save();
+  bool save();
+  bool save_as();
+  void open_dialog();
+  void add_recent(const QString& path);
+  void rebuild_recent_menu();
+  void autosave();
+  void offer_recovery();
+  void run_dialog();
+  void on_training_events(const std::vector<events::Event>& batch);
+  void on_training_finished(const TrainOutcome& out);
+  std::string selection_parent() const;
+  circuit::diagram::Expansion expansion() const;
+
+  QVulkanInstance* vulkan_ = nullptr;
+  bool interactive_ = true;
+  circuit::Document doc_;
+  QString path_;
+  circuit::diagram::Scene scene_;
+  std::set<std::string> selection_;
+  std::set<std::string> collapsed_;  // blocks drawn closed
+  std::unordered_map<std::string, circuit::diagram::Annotation> overlay_;
+  bool dark_ = false;
+  RunSettings run_settings_;
+  TrainingJob job_;
+  QString last_problem_;
+  QTimer autosave_timer_, overlay_timer_;
+  bool overlay_dirty_ = false;
+
+  DiagramCanvas* canvas_ = nullptr;
+  Inspector* inspector_ = nullptr;
+  Palette* palette_ = nullptr;
+  RunPlotsWindow* run_plots_ = nullptr;
+  SearchPanel* search_ = nullptr;
+  LuaConsole* console_ = nullptr;
+  QPlainTextEdit* log_ = nullptr;
+  QListWidget* problems_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QLabel* status_ = nullptr;
+  QMenu* recent_menu_ = nullptr;
+  QMenu* view_menu_ = nullptr;
+};
+
+}  // namespace studio

@@ -1,0 +1,396 @@
+#include "search_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QFileInfo>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <set>
+
+#include "circuit/circuit_file.h"
+#include "plots/search_plots.h"
+#include "script/engine_extension.h"
+#include "script/lua_strategy.h"
+#include "search/pareto.h"
+#include "search/report.h"
+#include "search/trial_runner.h"
+
+namespace studio {
+
+namespace {
+
+// Baseline trials share the plot with the study's: their ids are offset so a click says which.
+constexpr int64_t kBaselineId = 1'000'000;
+
+// A number that sorts as a number in the table.
+QTableWidgetItem* number_item(double v, int precision = 4) {
+  auto* item = new QTableWidgetItem;
+  item->setData(Qt::DisplayRole, v);
+  item->setData(Qt::ToolTipRole, QString::number(v, 'g', 10));
+  (void)precision;
+  return item;
+}
+
+}  // namespace
+
+SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(parent) {
+  auto* layout = new QHBoxLayout(this);
+  layout->setContentsMargins(4, 4, 4, 4);
+  auto* controls = new QWidget;
+  auto* form = new QFormLayout(controls);
+  auto* space_row = new QHBoxLayout;
+  space_ = new QLineEdit(CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json");
+  space_->setObjectName("search_space");
+  auto* browse = new QPushButton("…");
+  browse->setMaximumWidth(30);
+  space_row->addWidget(space_, 1);
+  space_row->addWidget(browse);
+  form->addRow("Space", space_row);
+  study_ = new QLineEdit("moe_mlp");
+  study_->setObjectName("search_study");
+  form->addRow("Study", study_);
+  strategy_ = new QComboBox;
+  strategy_->addItems({"nsga2", "evolution", "random"});
+  form->addRow("Strategy", strategy_);
+  trials_ = new QSpinBox;
+  trials_->setRange(1, 10000);
+  trials_->setValue(12);
+  form->addRow("Trials", trials_);
+  limit_ = new QSpinBox;
+  limit_->setRange(100, 60000);
+  limit_->setValue(2000);
+  limit_->setSingleStep(500);
+  form->addRow("Train examples", limit_);
+  baseline_ = new QCheckBox("random-search baseline");
+  baseline_->setChecked(true);
+  form->addRow(baseline_);
+  auto* buttons = new QHBoxLayout;
+  start_ = new QPushButton("Start study");
+  start_->setObjectName("search_start");
+  cancel_ = new QPushButton("Cancel");
+  cancel_->setEnabled(false);
+  buttons->addWidget(start_);
+  buttons->addWidget(cancel_);
+  form->addRow(buttons);
+  progress_ = new QProgressBar;
+  form->addRow(progress_);
+  status_ = new QLabel("No study yet.");
+  status_->setWordWrap(true);
+  form->addRow(status_);
+  controls->setMaximumWidth(340);
+
+  plots_ = new SearchPlotsWindow();
+  plots_->setVulkanInstance(vulkan);
+  QWidget* plot_box = QWidget::createWindowContainer(plots_);
+  plot_box->setProperty("embedded", QVariant::fromValue<QObject*>(plots_));  // MainWindow::screenshot
+  plot_box->setMinimumSize(320, 220);
+
+  auto* table_box = new QWidget;
+  auto* tl = new QVBoxLayout(table_box);
+  tl->setContentsMargins(0, 0, 0, 0);
+  filter_ = new QLineEdit;
+  filter_->setPlaceholderText("Filter trials (any column, e.g. aux_free or failed)");
+  filter_->setClearButtonEnabled(true);
+  table_ = new QTableWidget;
+  table_->setObjectName("search_trials");
+  table_->setSortingEnabled(true);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->verticalHeader()->hide();
+  tl->addWidget(filter_);
+  tl->addWidget(table_);
+
+  auto* split = new QSplitter;
+  split->addWidget(plot_box);
+  split->addWidget(table_box);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  layout->addWidget(controls);
+  layout->addWidget(split, 1);
+
+  connect(browse, &QPushButton::clicked, this, [this] {
+    QString p = QFileDialog::getOpenFileName(this, "Search space", space_->text(), "Search spaces (*.search.json *.json)");
+    if (!p.isEmpty()) space_->setText(p);
+  });
+  connect(start_, &QPushButton::clicked, this, [this] {
+    SearchRequest r;
+    r.space_path = space_->text();
+    r.study = study_->text();
+    r.strategy = strategy_->currentText();
+    r.trials = trials_->value();
+    r.train_limit = limit_->value();
+    r.baseline = baseline_->isChecked();
+    start(r);
+  });
+  connect(cancel_, &QPushButton::clicked, this, &SearchPanel::cancel);
+  connect(filter_, &QLineEdit::textChanged, this, &SearchPanel::filter);
+  connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
+    if (id >= 0) open_number(int(id % kBaselineId), id >= kBaselineId);
+  });
+  connect(table_, &QTableWidget::cellDoubleClicked, this, [this](int row, int) {
+    auto* item = table_->item(row, 0);
+    if (item) open_number(item->data(Qt::DisplayRole).toInt(), item->data(Qt::UserRole).toBool());
+  });
+}
+
+SearchPanel::~SearchPanel() {
+  cancel_flag_ = true;
+  if (worker_.joinable()) worker_.join();
+}
+
+void SearchPanel::cancel() {
+  cancel_flag_ = true;
+  if (running_) status_->setText("Cancelling after the current trial…");
+}
+
+void SearchPanel::set_dark(bool dark) { plots_->set_dark(dark); }
+
+bool SearchPanel::start(const SearchRequest& r) {
+  if (running_) return false;
+  auto space = search::load_space(r.space_path.toStdString());
+  if (!space) {
+    status_->setText(QString::fromStdString(space.error().message));
+    return false;
+  }
+  auto text = circuit::read_file(r.space_path.toStdString());
+  if (!text) {
+    status_->setText(QString::fromStdString(text.error().message));
+    return false;
+  }
+  QString db = r.db.isEmpty() ? QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/studies.sqlite" : r.db;
+  QDir().mkpath(QFileInfo(db).absolutePath());
+  db_path_ = db, study_name_ = r.study;
+  reader_.reset();
+  space_def_ = *space;
+  if (worker_.joinable()) worker_.join();
+  running_ = true;
+  cancel_flag_ = false;
+  start_->setEnabled(false);
+  cancel_->setEnabled(true);
+  progress_->setRange(0, r.trials);
+  progress_->setValue(0);
+  status_->setText("Loading data…");
+  worker_ = std::thread([this, r, space = *space, spec = *text, db] {
+    auto done = [this](QString summary) {
+      QMetaObject::invokeMethod(this, [this, summary] {
+        running_ = false;
+        start_->setEnabled(true);
+        cancel_->setEnabled(false);
+        status_->setText(summary);
+        reload();
+        emit finished(summary);
+      }, Qt::QueuedConnection);
+    };
+    // Lua routers and strategies are registered per thread: this Host serves the whole study.
+    std::unique_ptr<script::Host> lua;
+    try {
+      lua = script::host_with_plugin_routers();
+      script::register_lua_strategies(*lua);
+    } catch (const std::exception& e) {
+      return done(QString("cannot load plugins: ") + e.what());
+    }
+    auto store = store::Store::open(db.toStdString());
+    if (!store) return done(QString::fromStdString(store.error().message));
+    search::TrialProtocol protocol;
+    protocol.data.train_limit = r.train_limit;
+    protocol.data.seed = r.seed;
+    protocol.epochs = r.epochs;
+    auto data = engine::load_dataset(protocol.data);
+    if (!data) return done(QString::fromStdString(data.error().message));
+    auto ref = search::reference_point(space.objectives, space.constraints, "");
+    int finished = 0, failed = 0;
+    for (int t = 0; t < r.trials && !cancel_flag_; ++t) {
+      for (bool baseline : {false, true}) {
+        if (baseline && (!r.baseline || cancel_flag_)) continue;
+        search::RunConfig cfg;
+        cfg.strategy = baseline ? "random" : r.strategy.toStdString();
+        cfg.seed = r.seed;
+        cfg.trials = 1;  // one trial per call: Cancel is honoured between trials
+        if (ref) cfg.reference = *ref;
+        cfg.on_event = [this, baseline, &finished, &failed, t](const search::SearchEvent& e) {
+          if (auto* d = std::get_if<search::TrialDone>(&e); d && !baseline) {
+            (d->ok ? finished : failed)++;
+            QString line = QString("trial %1: %2").arg(d->number).arg(QString::fromStdString(d->ok ? d->describe : d->error));
+            QMetaObject::invokeMethod(this, [this, line, t] {
+              progress_->setValue(t + 1);
+              status_->setText(line);
+            }, Qt::QueuedConnection);
+          }
+          QMetaObject::invokeMethod(this, [this] { reload(); }, Qt::QueuedConnection);
+        };
+        std::string name = r.study.toStdString() + (baseline ? "-random" : "");
+        circuit::Result<search::RunSummary> s = circuit::Error{"not run"};
+        try {
+          s = search::run_training_study(**store, name, space, spec, *data, protocol, cfg);
+        } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
+          return done(QString("study stopped: ") + e.what());
+        }
+        if (!s) return done("study stopped: " + QString::fromStdString(s.error().message));
+        if (!baseline && s->ran == 0) return done("the strategy has no new point: " + QString::fromStdString(s->stop_reason));
+      }
+    }
+    done(QString("%1: %2 trials finished, %3 failed%4").arg(r.study).arg(finished).arg(failed).arg(cancel_flag_ ? " (cancelled)" : ""));
+  });
+  return true;
+}
+
+QString SearchPanel::show_study(const QString& db, const QString& study) {
+  db_path_ = db, study_name_ = study;
+  reader_.reset();
+  space_def_.reset();
+  reload();
+  return space_def_ ? QString() : status_->text();
+}
+
+void SearchPanel::reload() {
+  if (!reader_) {
+    auto s = store::Store::open(db_path_.toStdString());
+    if (!s) return;
+    reader_ = std::move(*s);
+  }
+  auto load = [&](const QString& name, std::optional<store::StudyInfo>* info) -> std::vector<store::TrialRecord> {
+    auto found = reader_->find_study(name.toStdString());
+    if (!found || !*found) return {};
+    if (info) *info = **found;
+    auto t = reader_->trials((*found)->id);
+    return t ? *t : std::vector<store::TrialRecord>{};
+  };
+  std::optional<store::StudyInfo> info;
+  auto trials = load(study_name_, &info);
+  auto baseline = load(study_name_ + "-random", nullptr);
+  if (!space_def_ && info) {
+    auto sp = search::parse_space(info->spec, study_name_.toStdString());
+    if (sp) space_def_ = *sp;
+    else status_->setText(QString::fromStdString(sp.error().message));
+  }
+  if (!space_def_) return;
+  const auto& objectives = space_def_->objectives;
+  const auto& constraints = space_def_->constraints;
+
+  // Points: objectives by name, feasibility from the constraints, the study's own front.
+  ParetoPoints pts;
+  std::vector<search::Direction> dirs;
+  for (auto& o : objectives) {
+    pts.objectives.push_back({o.metric, o.direction == search::Direction::minimize});
+    dirs.push_back(o.direction);
+  }
+  auto to_points = [&](const std::vector<store::TrialRecord>& list, int64_t offset) {
+    std::vector<TrialPoint> out;
+    for (auto& t : list) {
+      if (t.status != store::TrialStatus::finished) continue;
+      TrialPoint p;
+      p.id = offset + t.number;
+      bool complete = true;
+      for (auto& o : objectives) {
+        auto m = t.metrics.find(o.metric);
+        if (m == t.metrics.end()) complete = false;
+        else p.values[o.metric] = m->second;
+      }
+      for (auto& c : constraints)
+        if (auto m = t.metrics.find(c.metric); m != t.metrics.end() && c.violation(m->second) > 0) p.feasible = false;
+      if (complete) out.push_back(p);
+    }
+    return out;
+  };
+  pts.trials = to_points(trials, 0);
+  pts.baseline = to_points(baseline, kBaselineId);
+  std::vector<search::Vec> feasible;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < pts.trials.size(); ++i)
+    if (pts.trials[i].feasible) {
+      search::Vec v;
+      for (auto& o : objectives) v.push_back(pts.trials[i].values[o.metric]);
+      feasible.push_back(v);
+      index.push_back(i);
+    }
+  for (int f : search::pareto_front(search::to_minimization(feasible, dirs))) pts.trials[index[size_t(f)]].on_front = true;
+  plots_->set_points(pts);
+
+  HypervolumeHistory hv;
+  if (auto ref = search::reference_point(objectives, constraints, "")) {
+    auto series = search::hypervolume_series(trials, objectives, constraints, *ref, "study");
+    for (size_t i = 0; i < series.values.size(); ++i) hv.study.push(double(i + 1), series.values[i]);
+    auto base = search::hypervolume_series(baseline, objectives, constraints, *ref, "random search");
+    for (size_t i = 0; i < base.values.size(); ++i) hv.baseline.push(double(i + 1), base.values[i]);
+  }
+  plots_->set_hypervolume(hv);
+
+  // The table: every trial of both studies; metric columns from what the trials recorded.
+  std::set<std::string> metric_names;
+  for (auto* list : {&trials, &baseline})
+    for (auto& t : *list)
+      for (auto& [k, v] : t.metrics) metric_names.insert(k);
+  QStringList headers{"trial", "study", "status", "point"};
+  for (auto& m : metric_names) headers << QString::fromStdString(m);
+  headers << "error";
+  table_->setSortingEnabled(false);
+  table_->clear();
+  table_->setColumnCount(int(headers.size()));
+  table_->setHorizontalHeaderLabels(headers);
+  table_->setRowCount(int(trials.size() + baseline.size()));
+  int row = 0;
+  for (auto* list : {&trials, &baseline})
+    for (auto& t : *list) {
+      bool is_base = list == &baseline;
+      auto* num = number_item(t.number);
+      num->setData(Qt::UserRole, is_base);
+      table_->setItem(row, 0, num);
+      table_->setItem(row, 1, new QTableWidgetItem(is_base ? "random" : QString::fromStdString(info ? info->strategy : "")));
+      table_->setItem(row, 2, new QTableWidgetItem(store::to_string(t.status)));
+      std::string what = t.point;
+      if (auto p = search::parse_point(t.point)) what = search::describe(*space_def_, *p);
+      table_->setItem(row, 3, new QTableWidgetItem(QString::fromStdString(what)));
+      int col = 4;
+      for (auto& m : metric_names) {
+        auto it = t.metrics.find(m);
+        table_->setItem(row, col++, it == t.metrics.end() ? new QTableWidgetItem : number_item(it->second));
+      }
+      table_->setItem(row, col, new QTableWidgetItem(QString::fromStdString(t.error)));
+      ++row;
+    }
+  table_->setSortingEnabled(true);
+  table_->resizeColumnsToContents();
+  filter(filter_->text());
+}
+
+void SearchPanel::filter(const QString& text) {
+  for (int r = 0; r < table_->rowCount(); ++r) {
+    bool match = text.isEmpty();
+    for (int c = 0; c < table_->columnCount() && !match; ++c)
+      if (auto* item = table_->item(r, c)) match = item->text().contains(text, Qt::CaseInsensitive);
+    table_->setRowHidden(r, !match);
+  }
+}
+
+void SearchPanel::open_number(int number, bool baseline) {
+  if (!reader_) return;
+  auto found = reader_->find_study((study_name_ + (baseline ? "-random" : "")).toStdString());
+  if (!found || !*found) return;
+  auto t = reader_->trial((*found)->id, number);
+  if (!t || !*t || (*t)->circuit.empty()) return;
+  emit open_trial(QString::fromStdString((*t)->circuit), QString("trial %1 of %2").arg(number).arg(QString::fromStdString((*found)->name)));
+}
+
+QString SearchPanel::export_csv(const QString& path) const {
+  if (!reader_) return "no study is shown: start one in the Search dock first";
+  auto found = reader_->find_study(study_name_.toStdString());
+  if (!found || !*found) return "study " + study_name_ + " is not in " + db_path_;
+  auto t = reader_->trials((*found)->id);
+  if (!t) return QString::fromStdString(t.error().message);
+  if (auto s = circuit::write_file_atomic(path.toStdString(), search::trials_csv(*t)); !s) return QString::fromStdString(s.error);
+  return {};
+}
+
+}  // namespace studio

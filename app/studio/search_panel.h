@@ -1,0 +1,87 @@
+// The search dock: start a study on a search space, watch its Pareto front and hypervolume fill in
+// (plots/), with a random-search baseline run alongside, and a sortable, filterable trials table.
+// Clicking a point or a row opens that trial's circuit. The study runs on a worker thread, one
+// trial per call into the store, so Cancel takes effect between trials and nothing is lost: every
+// trial is committed as it finishes, and the same study resumes from the store.
+#pragma once
+#include <QWidget>
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "search/space.h"
+#include "store/store.h"
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+class QVulkanInstance;
+
+namespace studio {
+
+class SearchPlotsWindow;
+
+/// What to run. The baseline study is named `study` + "-random".
+struct SearchRequest {
+  QString space_path, study, strategy = "nsga2", db;
+  int trials = 12, epochs = 1;
+  int64_t train_limit = 2000;
+  uint64_t seed = 0;
+  bool baseline = true;
+};
+
+class SearchPanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit SearchPanel(QVulkanInstance* vulkan, QWidget* parent = nullptr);
+  ~SearchPanel() override;
+
+  bool start(const SearchRequest& r);
+  void cancel();
+  bool running() const { return running_; }
+  /// Shows a study already in a store (no run).
+  QString show_study(const QString& db, const QString& study);
+  /// Writes every trial of the shown study as CSV; returns the error, or "" on success.
+  QString export_csv(const QString& path) const;
+  void set_dark(bool dark);
+  SearchPlotsWindow* plots() const { return plots_; }
+  QTableWidget* table() const { return table_; }
+
+ signals:
+  void open_trial(QString circuit_text, QString title);
+  void finished(QString summary);
+
+ private:
+  void reload();
+  void filter(const QString& text);
+  void open_number(int number, bool baseline);
+
+  QLineEdit* space_ = nullptr;
+  QLineEdit* study_ = nullptr;
+  QComboBox* strategy_ = nullptr;
+  QSpinBox* trials_ = nullptr;
+  QSpinBox* limit_ = nullptr;
+  QCheckBox* baseline_ = nullptr;
+  QPushButton* start_ = nullptr;
+  QPushButton* cancel_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QLabel* status_ = nullptr;
+  QLineEdit* filter_ = nullptr;
+  QTableWidget* table_ = nullptr;
+  SearchPlotsWindow* plots_ = nullptr;
+
+  // The study shown: a reading connection of its own (SQLite WAL lets it read while the worker writes).
+  QString db_path_, study_name_;
+  std::unique_ptr<store::Store> reader_;
+  std::optional<search::Space> space_def_;
+  std::thread worker_;
+  std::atomic<bool> cancel_flag_{false};
+  bool running_ = false;
+};
+
+}  // namespace studio

@@ -1,0 +1,332 @@
+// The studio as a user drives it: the real main window on a real Vulkan device (lavapipe under
+// Xvfb). Each test saves screenshots to $CIRCUIT_SCREENSHOTS and checks pixels where a broken
+// drawing would show: something drawn where a node is, the heatmap not blank.
+#include <gtest/gtest.h>
+
+#include <QAction>
+#include <QDockWidget>
+#include <QApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QListWidget>
+#include <QPainter>
+#include <QProcess>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QVulkanInstance>
+#include <QWindow>
+
+#include "canvas/canvas_window.h"
+#include "circuit/circuit_file.h"
+#include "lua_console.h"
+#include "main_window.h"
+#include "plots/run_plots.h"
+#include "plots/search_plots.h"
+#include "search_panel.h"
+
+namespace {
+
+QVulkanInstance* g_vulkan = nullptr;
+
+QString example(const char* name) { return QString(CIRCUIT_SOURCE_DIR "/resources/examples/") + name + ".circuit.json"; }
+
+// Lets the event loop run until `done` or `ms` passed.
+template <class F>
+bool wait_for(F done, int ms) {
+  QElapsedTimer t;
+  t.start();
+  while (!done() && t.elapsed() < ms) QTest::qWait(20);
+  return done();
+}
+
+void save(const QImage& img, const QString& name) {
+  QString dir = qEnvironmentVariable("CIRCUIT_SCREENSHOTS", QDir::tempPath() + "/circuit-screenshots");
+  QDir().mkpath(dir);
+  img.save(dir + "/" + name + ".png");
+}
+
+// Distance between two colours, 0..765.
+int diff(QColor a, QColor b) { return std::abs(a.red() - b.red()) + std::abs(a.green() - b.green()) + std::abs(a.blue() - b.blue()); }
+
+struct Studio : ::testing::Test {
+  std::unique_ptr<studio::MainWindow> w;
+  void SetUp() override {
+    QFile::remove(studio::MainWindow::autosave_path());
+    w = std::make_unique<studio::MainWindow>(g_vulkan, /*interactive=*/false);
+    w->resize(1400, 900);
+    w->show();
+    ASSERT_TRUE(QTest::qWaitForWindowExposed(w.get()));
+    ASSERT_TRUE(wait_for([&] { return w->canvas()->isExposed(); }, 5000));
+  }
+  void TearDown() override {
+    w->close();
+    w.reset();
+    QFile::remove(studio::MainWindow::autosave_path());
+  }
+  // The canvas' pixel at the centre of `node`'s first box.
+  QColor node_pixel(const QImage& canvas, const std::string& node) {
+    for (auto& b : w->scene().boxes)
+      if (b.node == node) {
+        QPointF at = w->canvas()->to_window(QPointF(b.r.x + b.r.w / 2, b.r.y + b.r.h / 2)) * canvas.devicePixelRatio();
+        return canvas.pixelColor(at.toPoint());
+      }
+    ADD_FAILURE() << "no box for " << node;
+    return {};
+  }
+  const circuit::diagram::BoxItem* box(const std::string& node) {
+    for (auto& b : w->scene().boxes)
+      if (b.node == node) return &b;
+    return nullptr;
+  }
+};
+
+TEST_F(Studio, OpensAnExampleAndDrawsEveryNode) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  EXPECT_EQ(w->windowTitle(), "mlp.circuit.json[*] — Circuit Studio");
+  EXPECT_FALSE(w->isWindowModified());
+  QTest::qWait(300);
+  QImage canvas = w->canvas()->grab_image();
+  QColor background = canvas.pixelColor(2, 2);
+  for (const char* node : {"fc1", "act1", "fc2", "logits"}) EXPECT_GT(diff(node_pixel(canvas, node), background), 30) << node;
+  save(w->screenshot(), "studio_light");
+  w->set_dark(true);
+  QTest::qWait(300);
+  QImage dark = w->canvas()->grab_image();
+  EXPECT_LT(dark.pixelColor(2, 2).lightness(), 80);
+  EXPECT_GT(background.lightness(), 170);
+  save(w->screenshot(), "studio_dark");
+  w->set_dark(false);
+}
+
+TEST_F(Studio, AddConnectUndoRedo) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  std::string original = circuit::circuit_to_text(w->document().circuit());
+  w->select({"act2"});
+  std::string added = w->add_node("layer_norm");
+  ASSERT_EQ(added, "layer_norm");
+  const circuit::Node* n = w->document().circuit().graph.node("layer_norm");
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->inputs[0].node, "act2");
+  EXPECT_NE(box("layer_norm"), nullptr);
+  // Connect by dragging on the canvas: from the new node onto `logits`.
+  w->connect_nodes("layer_norm", "logits");
+  EXPECT_EQ(w->document().circuit().graph.node("logits")->inputs[0].node, "layer_norm");
+  std::string edited = circuit::circuit_to_text(w->document().circuit());
+  EXPECT_TRUE(w->isWindowModified());
+  QTest::qWait(200);
+  QImage canvas = w->canvas()->grab_image();
+  EXPECT_GT(diff(node_pixel(canvas, "layer_norm"), canvas.pixelColor(2, 2)), 30);
+  save(w->screenshot(), "studio_added_node");
+
+  w->action("undo")->trigger();
+  w->action("undo")->trigger();
+  EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), original);
+  EXPECT_EQ(box("layer_norm"), nullptr);
+  w->action("redo")->trigger();
+  w->action("redo")->trigger();
+  EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), edited);
+}
+
+TEST_F(Studio, SaveAndReloadGiveTheSameFile) {
+  ASSERT_TRUE(w->open_file(example("moe_mlp")));
+  w->select({"moe"});
+  ASSERT_FALSE(w->add_node("dropout").empty());
+  QTemporaryDir dir;
+  QString path = dir.filePath("edited.circuit.json");
+  ASSERT_TRUE(w->save_to(path));
+  EXPECT_FALSE(w->isWindowModified());
+  std::string saved = circuit::circuit_to_text(w->document().circuit());
+  auto bytes = circuit::read_file(path.toStdString());
+  ASSERT_TRUE(bytes);
+  EXPECT_EQ(*bytes, saved);
+  ASSERT_TRUE(w->open_file(path));
+  EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), saved);
+}
+
+TEST_F(Studio, AShapeErrorIsShownOnItsNode) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  QTest::qWait(200);
+  QColor before = node_pixel(w->canvas()->grab_image(), "fc2");
+  // fc2 expects 999 input features but gets 256.
+  ASSERT_TRUE(w->apply(circuit::SetAttr{"fc2", "in", int64_t(999)}));
+  ASSERT_NE(box("fc2"), nullptr);
+  EXPECT_TRUE(box("fc2")->error);
+  auto* problems = w->findChild<QListWidget*>("problems");
+  ASSERT_EQ(problems->count(), 1);
+  EXPECT_TRUE(problems->item(0)->text().contains("fc2")) << problems->item(0)->text().toStdString();
+  QTest::qWait(200);
+  QImage canvas = w->canvas()->grab_image();
+  QColor after = node_pixel(canvas, "fc2");
+  EXPECT_GT(diff(after, before), 30) << "the node's fill does not change when it fails";
+  EXPECT_GT(after.red(), after.blue()) << "error boxes are drawn in a red tint";
+  save(w->screenshot(), "studio_shape_error");
+  // Training refuses with the node's message instead of starting.
+  EXPECT_FALSE(w->start_training({}));
+  EXPECT_TRUE(w->last_problem().contains("fc2"));
+}
+
+TEST_F(Studio, ACorruptFileKeepsTheOpenDocument) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  std::string before = circuit::circuit_to_text(w->document().circuit());
+  QString bad = CIRCUIT_SOURCE_DIR "/tests/data/malformed/trailing_comma.circuit.json";
+  EXPECT_FALSE(w->open_file(bad));
+  EXPECT_TRUE(w->last_problem().contains("trailing_comma.circuit.json:")) << w->last_problem().toStdString();
+  EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), before);
+  EXPECT_TRUE(w->file_path().endsWith("mlp.circuit.json"));
+}
+
+TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
+  ASSERT_TRUE(w->open_file(example("moe_mlp")));
+  QTest::qWait(300);
+  QImage empty_plots = w->run_plots()->grab_image();
+  QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
+  studio::RunSettings s;
+  s.epochs = 1;
+  s.batch = 64;
+  s.train_limit = 1024;
+  ASSERT_TRUE(w->start_training(s));
+  // The GUI thread keeps turning while the engine trains: record the longest gap between ticks.
+  QElapsedTimer clock;
+  clock.start();
+  qint64 last = 0, longest = 0;
+  QTimer tick;
+  QObject::connect(&tick, &QTimer::timeout, [&] {
+    longest = std::max(longest, clock.elapsed() - last);
+    last = clock.elapsed();
+  });
+  tick.start(10);
+  ASSERT_TRUE(done.wait(240'000));
+  tick.stop();
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "finished") << w->last_problem().toStdString();
+  std::printf("longest GUI-thread gap while training: %lld ms\n", (long long)longest);
+  EXPECT_FALSE(w->run_plots()->curves().train_loss.empty());
+  ASSERT_FALSE(w->run_plots()->expert_loads().empty());
+  EXPECT_EQ(w->run_plots()->expert_loads().layers.front().layer, "moe");
+  // The MoE node carries its balance as a badge.
+  QTest::qWait(700);
+  bool badge = false;
+  for (auto& b : w->scene().badges) badge |= b.node == "moe" && b.text.find("MaxVio") != std::string::npos;
+  EXPECT_TRUE(badge);
+  // Curves and heatmap were drawn: the plots window changed from its empty state.
+  w->run_plots()->show_tab(studio::RunPlotsWindow::Tab::expert_load);
+  QTest::qWait(300);
+  QImage heat = w->run_plots()->grab_image();
+  int changed = 0;
+  for (int y = 0; y < heat.height(); y += 4)
+    for (int x = 0; x < heat.width(); x += 4) changed += diff(heat.pixelColor(x, y), empty_plots.pixelColor(x, y)) > 60;
+  EXPECT_GT(changed, 200) << "the expert-load heatmap looks blank";
+  save(w->screenshot(), "studio_training_heatmap");
+  w->run_plots()->show_tab(studio::RunPlotsWindow::Tab::curves);
+  QTest::qWait(300);
+  save(w->screenshot(), "studio_training_curves");
+}
+
+TEST_F(Studio, ExportsADiagramARendererReads) {
+  ASSERT_TRUE(w->open_file(example("moe_transformer_block")));
+  QTemporaryDir dir;
+  QString svg = dir.filePath("diagram.svg"), png = dir.filePath("diagram.png");
+  ASSERT_TRUE(w->export_diagram(svg));
+  QProcess rsvg;
+  rsvg.start("rsvg-convert", {svg, "-o", png});
+  ASSERT_TRUE(rsvg.waitForFinished(60'000));
+  EXPECT_EQ(rsvg.exitCode(), 0) << rsvg.readAllStandardError().toStdString();
+  QImage img(png);
+  EXPECT_GT(img.width(), 100);
+  // The model export says what is missing instead of failing silently.
+  EXPECT_FALSE(w->export_model(dir.filePath("model.pt")));
+  EXPECT_TRUE(w->last_problem().contains("Train the circuit first"));
+}
+
+TEST_F(Studio, LuaConsoleEditsTheOpenCircuitUndoably) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  QSignalSpy done(w->console(), &studio::LuaConsole::finished);
+  w->console()->input()->setText("c:add('extra', 'relu', {'logits'})");
+  QTest::keyClick(w->console()->input(), Qt::Key_Return);
+  ASSERT_TRUE(done.wait(20'000));
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "");
+  ASSERT_NE(w->document().circuit().graph.node("extra"), nullptr);
+  w->action("undo")->trigger();
+  EXPECT_EQ(w->document().circuit().graph.node("extra"), nullptr);
+  // A Lua error comes back as a message with its location; the GUI goes on.
+  w->console()->input()->setText("c:add('bad', 'no_such_op', {'logits'})");
+  QTest::keyClick(w->console()->input(), Qt::Key_Return);
+  ASSERT_TRUE(done.wait(20'000));
+  QString err = done.takeFirst().at(0).toString();
+  EXPECT_TRUE(err.contains("console:1:")) << err.toStdString();
+  EXPECT_TRUE(err.contains("no_such_op")) << err.toStdString();
+  EXPECT_TRUE(w->console()->output_text().contains("no_such_op"));
+  EXPECT_EQ(w->document().circuit().graph.node("bad"), nullptr);
+}
+
+TEST_F(Studio, UnsavedWorkIsRecoveredOnTheNextStart) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  w->select({"act2"});
+  ASSERT_FALSE(w->add_node("dropout").empty());
+  std::string edited = circuit::circuit_to_text(w->document().circuit());
+  w->close();  // not interactive: nobody to ask, so the work goes to the autosave
+  ASSERT_TRUE(QFile::exists(studio::MainWindow::autosave_path()));
+  w = std::make_unique<studio::MainWindow>(g_vulkan, false);
+  w->show();
+  ASSERT_TRUE(wait_for([&] { return w->document().circuit().graph.node("dropout") != nullptr; }, 3000));
+  EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), edited);
+  EXPECT_TRUE(w->isWindowModified());
+  EXPECT_TRUE(w->file_path().endsWith("mlp.circuit.json"));
+}
+
+TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
+  QTemporaryDir dir;
+  studio::SearchRequest r;
+  r.space_path = CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json";
+  r.study = "gui";
+  r.db = dir.filePath("studies.sqlite");
+  r.trials = 2;
+  r.train_limit = 300;
+  QSignalSpy done(w->search_panel(), &studio::SearchPanel::finished);
+  ASSERT_TRUE(w->search_panel()->start(r));
+  ASSERT_TRUE(done.wait(300'000));
+  QString summary = done.takeFirst().at(0).toString();
+  EXPECT_TRUE(summary.contains("2 trials finished")) << summary.toStdString();
+  QTableWidget* table = w->search_panel()->table();
+  EXPECT_EQ(table->rowCount(), 4);  // two trials and two baseline trials
+  // Click the first trial's point on the Pareto plot: its circuit opens in the editor.
+  w->findChild<QDockWidget*>("dock_search")->raise();
+  studio::SearchPlotsWindow* plots = w->search_panel()->plots();
+  ASSERT_TRUE(wait_for([&] { return plots->isExposed() && plots->trial_position(1).has_value(); }, 5000));
+  save(w->search_panel()->plots()->grab_image(), "studio_search_front");
+  w->new_circuit();
+  ASSERT_EQ(w->document().circuit().name, "untitled");
+  QTest::mouseClick(plots, Qt::LeftButton, {}, plots->trial_position(1)->toPoint());
+  ASSERT_TRUE(wait_for([&] { return w->document().circuit().name != "untitled"; }, 3000));
+  EXPECT_TRUE(w->document().circuit().graph.node("moe") != nullptr || w->document().circuit().graph.nodes.size() > 3);
+  // And the table opens baseline trials too.
+  for (int row = 0; row < table->rowCount(); ++row)
+    if (table->item(row, 1)->text() == "random") {
+      w->new_circuit();
+      emit table->cellDoubleClicked(row, 0);
+      EXPECT_NE(w->document().circuit().name, "untitled");
+      break;
+    }
+  QString csv = dir.filePath("trials.csv");
+  EXPECT_EQ(w->search_panel()->export_csv(csv), "");
+  EXPECT_TRUE(QFile::exists(csv));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  QStandardPaths::setTestModeEnabled(true);  // settings and autosave away from the user's
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName("CircuitStudioTests");
+  QApplication::setApplicationName("circuit-studio-tests");
+  QVulkanInstance vulkan;
+  if (!vulkan.create()) {
+    std::fprintf(stderr, "no Vulkan instance (is mesa-vulkan-drivers installed?)\n");
+    return 1;
+  }
+  g_vulkan = &vulkan;
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
