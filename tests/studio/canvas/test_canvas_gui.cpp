@@ -6,6 +6,9 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QKeyEvent>
+#include <QMouseEvent>
+#include <QWheelEvent>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -212,6 +215,69 @@ TEST_F(CanvasGui, ErrorsAreDrawnInTheErrorColour) {
   QRgb border = at(img, {bad->r.x, bad->r.y + bad->r.h / 2});
   EXPECT_LE(distance(border, Theme::light().error), 40);
   EXPECT_GT(int(qRed(border)), int(qBlue(border)) + 100);
+}
+
+// Gestures through real Qt events: click selects, Ctrl-click toggles, a rubber band selects what
+// it covers, Esc clears, a drag from a box's right edge onto another asks to connect them, the
+// wheel zooms about the cursor.
+TEST_F(CanvasGui, GesturesSelectConnectAndZoom) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/mlp.circuit.json");
+  canvas.set_scene(s);
+  canvas.frame_all();
+  std::vector<const BoxItem*> ops;
+  for (auto& b : s.boxes)
+    if (b.kind == BoxKind::op) ops.push_back(&b);
+  ASSERT_GE(ops.size(), 2u);
+  QStringList last;
+  int changes = 0;
+  QObject::connect(&canvas, &DiagramCanvas::selection_changed, [&](QStringList l) { last = l, ++changes; });
+  QString from, to;
+  QObject::connect(&canvas, &DiagramCanvas::connect_requested, [&](QString a, QString b) { from = a, to = b; });
+  auto mouse = [&](QEvent::Type type, QPointF pos, Qt::KeyboardModifiers mods = Qt::NoModifier) {
+    Qt::MouseButtons buttons = type == QEvent::MouseButtonRelease ? Qt::NoButton : Qt::LeftButton;
+    QMouseEvent e(type, pos, canvas.mapToGlobal(pos), Qt::LeftButton, buttons, mods);
+    QCoreApplication::sendEvent(&canvas, &e);
+  };
+  auto centre = [&](const BoxItem* b) { return canvas.to_window({b->r.x + b->r.w / 2, b->r.y + b->r.h / 2}); };
+
+  mouse(QEvent::MouseButtonPress, centre(ops[0]));
+  mouse(QEvent::MouseButtonRelease, centre(ops[0]));
+  EXPECT_EQ(canvas.selection(), std::set<std::string>{ops[0]->node});
+  EXPECT_EQ(last, QStringList{QString::fromStdString(ops[0]->node)});
+  mouse(QEvent::MouseButtonPress, centre(ops[1]), Qt::ControlModifier);
+  mouse(QEvent::MouseButtonRelease, centre(ops[1]), Qt::ControlModifier);
+  EXPECT_EQ(canvas.selection().size(), 2u);
+  QKeyEvent esc(QEvent::KeyPress, Qt::Key_Escape, Qt::NoModifier);
+  QCoreApplication::sendEvent(&canvas, &esc);
+  EXPECT_TRUE(canvas.selection().empty());
+  EXPECT_TRUE(last.isEmpty());
+
+  // Rubber band over the whole window: every op is selected.
+  mouse(QEvent::MouseButtonPress, {2, 2});
+  mouse(QEvent::MouseMove, {canvas.width() / 2.0, canvas.height() / 2.0});
+  EXPECT_FALSE(grab().isNull());  // the band is drawn mid-drag without trouble
+  mouse(QEvent::MouseButtonRelease, {canvas.width() - 2.0, canvas.height() - 2.0});
+  for (auto* b : ops) EXPECT_TRUE(canvas.selection().count(b->node)) << b->node;
+
+  // Drag from the first box's right edge onto the second.
+  QPointF edge = canvas.to_window({ops[0]->r.right() - 0.5, ops[0]->r.y + ops[0]->r.h / 2});
+  mouse(QEvent::MouseButtonPress, edge);
+  mouse(QEvent::MouseMove, centre(ops[1]));
+  save(grab(), "canvas_connect_drag");
+  mouse(QEvent::MouseButtonRelease, centre(ops[1]));
+  EXPECT_EQ(from.toStdString(), ops[0]->node);
+  EXPECT_EQ(to.toStdString(), ops[1]->node);
+
+  // Wheel: zooms in, and the scene point under the cursor stays put.
+  QPointF cursor = centre(ops[1]) + QPointF(13, 7);
+  QPointF under = canvas.to_scene(cursor);
+  double z = canvas.zoom();
+  QWheelEvent wheel(cursor, canvas.mapToGlobal(cursor), QPoint(), QPoint(0, 240), Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+  QCoreApplication::sendEvent(&canvas, &wheel);
+  EXPECT_GT(canvas.zoom(), z * 1.2);
+  QPointF after = canvas.to_scene(cursor);
+  EXPECT_NEAR(after.x(), under.x(), 1e-6);
+  EXPECT_NEAR(after.y(), under.y(), 1e-6);
 }
 
 }  // namespace
