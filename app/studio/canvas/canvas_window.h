@@ -32,6 +32,7 @@ class DiagramCanvas : public QVulkanWindow {
   ~DiagramCanvas() override;
 
   /// Why Vulkan cannot be used with `instance` (no instance, no device), or "" when it can.
+  /// Creates the instance first if main() has not.
   static QString vulkan_problem(QVulkanInstance& instance);
 
   QVulkanWindowRenderer* createRenderer() override;
