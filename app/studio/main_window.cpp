@@ -148,7 +148,12 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
 
   restoreGeometry(settings.value("window/geometry").toByteArray());
   restoreState(settings.value("window/state").toByteArray());
-  if (!settings.contains("window/geometry")) resize(1400, 900);
+  if (!settings.contains("window/geometry")) {
+    // First start: the canvas gets most of the window.
+    resize(1400, 900);
+    resizeDocks({findChild<QDockWidget*>("dock_palette"), findChild<QDockWidget*>("dock_inspector")}, {190, 280}, Qt::Horizontal);
+    resizeDocks({findChild<QDockWidget*>("dock_training")}, {280}, Qt::Vertical);
+  }
 
   doc_ = circuit::Document(example_circuit());
   doc_.mark_saved();
@@ -192,6 +197,8 @@ void MainWindow::build_docks() {
   dock("Inspector", "dock_inspector", inspector_, Qt::RightDockWidgetArea);
   problems_ = new QListWidget;
   problems_->setObjectName("problems");
+  problems_->setWordWrap(true);
+  problems_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   dock("Problems", "dock_problems", problems_, Qt::RightDockWidgetArea);
   connect(problems_, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
     std::string node = item->data(Qt::UserRole).toString().toStdString();
