@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
                    ".\nInstall a Vulkan driver (on Debian, mesa-vulkan-drivers gives a CPU device), or use the "
                    "`circuit` command line tool.";
     std::fprintf(stderr, "circuit-studio: %s\n", text.toUtf8().constData());
-    QMessageBox::critical(nullptr, "Circuit Studio", text);
+    // Scripted runs (CI, screenshots) set CIRCUIT_STUDIO_NO_DIALOGS: nobody would close the box.
+    if (qEnvironmentVariableIsEmpty("CIRCUIT_STUDIO_NO_DIALOGS")) QMessageBox::critical(nullptr, "Circuit Studio", text);
     return 3;
   }
 

@@ -14,6 +14,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
@@ -705,13 +706,29 @@ void MainWindow::copy_selection() {
   std::string parent = selection_parent();
   circuit::Circuit clip;
   clip.name = "clipboard";
+  std::set<std::string> names;
   for (auto& s : selection_)
-    if (parent_of(s) == parent)
-      if (NodeView v = view_node(doc_, s); v.node) clip.graph.nodes.push_back(*v.node);
+    if (parent_of(s) == parent) names.insert(leaf_of(s));
+  // Wires from outside the copied nodes cannot be in the circuit text (it would not load); they
+  // travel beside it so a paste next to the same nodes reconnects them.
+  QJsonArray external;
+  const circuit::Graph* level = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  if (!level) return;
+  for (const circuit::Node& node : level->nodes) {  // in graph order, as the user drew them
+    if (!names.count(node.name)) continue;
+    circuit::Node n = node;
+    for (size_t q = 0; q < n.inputs.size(); ++q)
+      if (n.inputs[q].connected() && !names.count(n.inputs[q].node)) {
+        external.append(QJsonObject{{"node", QString::fromStdString(n.name)}, {"port", int(q)},
+                                    {"from", QString::fromStdString(circuit::to_string(n.inputs[q]))}});
+        n.inputs[q] = {};
+      }
+    clip.graph.nodes.push_back(std::move(n));
+  }
+  std::string text = circuit::circuit_to_text(clip);
   auto* mime = new QMimeData;
-  QByteArray text = QByteArray::fromStdString(circuit::circuit_to_text(clip));
-  mime->setData(kNodesMime, text);
-  mime->setText(QString::fromUtf8(text));
+  mime->setData(kNodesMime, QJsonDocument(QJsonObject{{"circuit", QString::fromStdString(text)}, {"external", external}}).toJson());
+  mime->setText(QString::fromStdString(text));
   QApplication::clipboard()->setMimeData(mime);
   status_->setText(QString("Copied %1 node(s)").arg(clip.graph.nodes.size()));
 }
@@ -719,15 +736,27 @@ void MainWindow::copy_selection() {
 void MainWindow::paste() {
   const QMimeData* mime = QApplication::clipboard()->mimeData();
   if (!mime) return;
-  QByteArray text = mime->hasFormat(kNodesMime) ? mime->data(kNodesMime) : mime->text().toUtf8();
+  QString text = mime->text();
+  QJsonArray external;
+  if (mime->hasFormat(kNodesMime)) {
+    QJsonObject o = QJsonDocument::fromJson(mime->data(kNodesMime)).object();
+    text = o["circuit"].toString();
+    external = o["external"].toArray();
+  }
   auto clip = circuit::parse_circuit(text.toStdString(), "clipboard");
   if (!clip || clip->graph.nodes.empty()) return void(status_->setText("The clipboard holds no circuit nodes."));
+  for (const auto& e : external) {
+    QJsonObject x = e.toObject();
+    if (circuit::Node* n = clip->graph.node(x["node"].toString().toStdString()))
+      if (auto ref = circuit::parse_port(x["from"].toString().toStdString()); ref && size_t(x["port"].toInt()) < n->inputs.size())
+        n->inputs[size_t(x["port"].toInt())] = *ref;
+  }
   std::string parent = selection_parent();
   circuit::Graph g = *circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
   // Pasted nodes get fresh names; wires between them follow, wires to nodes that exist here stay.
   std::map<std::string, std::string> renamed;
   for (auto& n : clip->graph.nodes) {
-    std::string fresh = g.unique_name(n.name);
+    std::string fresh = g.find(n.name) < 0 ? n.name : g.unique_name(n.name + "_copy");
     renamed[n.name] = fresh;
     circuit::Node copy = n;
     copy.name = fresh;

@@ -10,6 +10,8 @@
 #include <QElapsedTimer>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QPlainTextEdit>
+#include <QFileInfo>
 #include <QPainter>
 #include <QProcess>
 #include <QSignalSpy>
@@ -63,6 +65,8 @@ struct Studio : ::testing::Test {
     ASSERT_TRUE(wait_for([&] { return w->canvas()->isExposed(); }, 5000));
   }
   void TearDown() override {
+    // Every test leaves a screenshot of where it ended.
+    if (w && w->isVisible()) save(w->screenshot(), QString("end_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     w->close();
     w.reset();
     QFile::remove(studio::MainWindow::autosave_path());
@@ -92,6 +96,24 @@ struct Studio : ::testing::Test {
       }
     ADD_FAILURE() << "no visible box for " << node;
     return {};
+  }
+  QPointF centre(const std::string& node) {
+    const auto* b = box(node);
+    EXPECT_NE(b, nullptr) << node;
+    return b ? w->canvas()->to_window({b->r.x + b->r.w / 2, b->r.y + b->r.h / 2}) : QPointF();
+  }
+  // Real mouse events, as Qt delivers them to the canvas window.
+  void mouse(QEvent::Type type, QPointF pos, Qt::KeyboardModifiers mods = Qt::NoModifier) {
+    Qt::MouseButtons buttons = type == QEvent::MouseButtonRelease ? Qt::NoButton : Qt::LeftButton;
+    QMouseEvent e(type, pos, w->canvas()->mapToGlobal(pos), Qt::LeftButton, buttons, mods);
+    QCoreApplication::sendEvent(w->canvas(), &e);
+  }
+  void click(QPointF at) { mouse(QEvent::MouseButtonPress, at), mouse(QEvent::MouseButtonRelease, at); }
+  void drag(QPointF from, QPointF to) {
+    mouse(QEvent::MouseButtonPress, from);
+    mouse(QEvent::MouseMove, (from + to) / 2);
+    mouse(QEvent::MouseMove, to);
+    mouse(QEvent::MouseButtonRelease, to);
   }
   const circuit::diagram::BoxItem* box(const std::string& node) {
     for (auto& b : w->scene().boxes)
@@ -125,30 +147,64 @@ TEST_F(Studio, OpensAnExampleAndDrawsEveryNode) {
 TEST_F(Studio, AddConnectUndoRedo) {
   ASSERT_TRUE(w->open_file(example("mlp")));
   std::string original = circuit::circuit_to_text(w->document().circuit());
-  w->select({"act2"});
-  std::string added = w->add_node("layer_norm");
-  ASSERT_EQ(added, "layer_norm");
+  // Click act2 on the canvas, then add a layer_norm by name from the palette: it follows act2.
+  click(centre("act2"));
+  ASSERT_EQ(w->canvas()->selection(), std::set<std::string>{"act2"});
+  auto* search = w->findChild<QLineEdit*>("palette_search");
+  search->setText("layer_n");
+  QTest::keyClick(search, Qt::Key_Return);
   const circuit::Node* n = w->document().circuit().graph.node("layer_norm");
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(n->inputs[0].node, "act2");
-  EXPECT_NE(box("layer_norm"), nullptr);
-  // Connect by dragging on the canvas: from the new node onto `logits`.
-  w->connect_nodes("layer_norm", "logits");
+  ASSERT_NE(box("layer_norm"), nullptr);
+  // Connect by dragging from the new node's right edge onto `logits`.
+  const auto* ln = box("layer_norm");
+  drag(w->canvas()->to_window({ln->r.right() - 0.5, ln->r.y + ln->r.h / 2}), centre("logits"));
   EXPECT_EQ(w->document().circuit().graph.node("logits")->inputs[0].node, "layer_norm");
   std::string edited = circuit::circuit_to_text(w->document().circuit());
   EXPECT_TRUE(w->isWindowModified());
+  EXPECT_TRUE(w->windowTitle().startsWith("mlp.circuit.json"));
   QTest::qWait(200);
   QImage canvas = w->canvas()->grab_image();
   EXPECT_GT(node_region(canvas, "layer_norm").drawn, 0.08);
   save(w->screenshot(), "studio_added_node");
 
+  EXPECT_EQ(w->action("undo")->shortcut(), QKeySequence(QKeySequence::Undo));
+  EXPECT_TRUE(w->action("redo")->shortcuts().contains(QKeySequence("Ctrl+Y")));
   w->action("undo")->trigger();
   w->action("undo")->trigger();
   EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), original);
   EXPECT_EQ(box("layer_norm"), nullptr);
+  EXPECT_FALSE(w->isWindowModified());
   w->action("redo")->trigger();
   w->action("redo")->trigger();
   EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), edited);
+}
+
+TEST_F(Studio, CopyPasteAndDeleteAreSingleUndoSteps) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  size_t before = w->document().circuit().graph.nodes.size();
+  w->select({"fc2", "act2"});
+  w->action("copy")->trigger();
+  w->action("paste")->trigger();
+  const auto& g = w->document().circuit().graph;
+  ASSERT_EQ(g.nodes.size(), before + 2);
+  // The pasted relu reads the pasted linear, not the original one.
+  const circuit::Node& pasted_act = g.nodes.back();
+  const circuit::Node& pasted_fc = g.nodes[g.nodes.size() - 2];
+  EXPECT_EQ(pasted_act.op, "relu");
+  EXPECT_EQ(pasted_act.inputs[0].node, pasted_fc.name);
+  EXPECT_EQ(pasted_fc.inputs[0].node, "act1");  // wires to nodes that exist stay
+  EXPECT_EQ(w->canvas()->selection().size(), 2u);
+  w->action("undo")->trigger();
+  EXPECT_EQ(w->document().circuit().graph.nodes.size(), before);
+  w->select({"fc2", "act2"});
+  w->delete_selection();
+  EXPECT_EQ(w->document().circuit().graph.nodes.size(), before - 2);
+  EXPECT_FALSE(w->document().analysis().ok());  // logits lost its input: shown, not hidden
+  w->action("undo")->trigger();
+  EXPECT_EQ(w->document().circuit().graph.nodes.size(), before);
+  EXPECT_TRUE(w->document().analysis().ok());
 }
 
 TEST_F(Studio, SaveAndReloadGiveTheSameFile) {
@@ -197,6 +253,48 @@ TEST_F(Studio, ACorruptFileKeepsTheOpenDocument) {
   EXPECT_TRUE(w->last_problem().contains("trailing_comma.circuit.json:")) << w->last_problem().toStdString();
   EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), before);
   EXPECT_TRUE(w->file_path().endsWith("mlp.circuit.json"));
+  // A file from a newer Circuit Studio says so instead of half-loading.
+  QTemporaryDir dir;
+  QString future = dir.filePath("future.circuit.json");
+  QFile f(future);
+  ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+  f.write(R"({"format": "circuit", "version": 99, "name": "x", "graph": {"nodes": [], "outputs": []}})");
+  f.close();
+  EXPECT_FALSE(w->open_file(future));
+  EXPECT_TRUE(w->last_problem().contains("version")) << w->last_problem().toStdString();
+  EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), before);
+  save(w->screenshot(), "studio_after_bad_file");
+}
+
+TEST_F(Studio, AFailingRunReportsItsReasonAndTheStudioGoesOn) {
+  // An image classifier cannot train on a token task: the run ends with the reason.
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
+  studio::RunSettings s;
+  s.data = "mqar";
+  ASSERT_TRUE(w->start_training(s));
+  ASSERT_TRUE(done.wait(120'000));
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "error");
+  EXPECT_FALSE(w->last_problem().isEmpty());
+  std::printf("failing run says: %s\n", w->last_problem().toUtf8().constData());
+  // The window still edits.
+  w->select({"act2"});
+  EXPECT_FALSE(w->add_node("dropout").empty());
+}
+
+TEST_F(Studio, EarlyExitRunShowsTheExitHistogram) {
+  ASSERT_TRUE(w->open_file(example("early_exit")));
+  QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
+  studio::RunSettings s;
+  s.train_limit = 1024;
+  ASSERT_TRUE(w->start_training(s));
+  ASSERT_TRUE(done.wait(240'000));
+  ASSERT_EQ(done.takeFirst().at(0).toString(), "finished") << w->last_problem().toStdString();
+  auto* log = w->findChild<QPlainTextEdit*>("log");
+  EXPECT_TRUE(log->toPlainText().contains("early exit at confidence 0.9")) << log->toPlainText().toStdString();
+  w->run_plots()->show_tab(studio::RunPlotsWindow::Tab::exits);
+  QTest::qWait(300);
+  save(w->screenshot(), "studio_exit_histogram");
 }
 
 TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
@@ -243,6 +341,10 @@ TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
   w->run_plots()->show_tab(studio::RunPlotsWindow::Tab::curves);
   QTest::qWait(300);
   save(w->screenshot(), "studio_training_curves");
+  // The trained weights export.
+  QTemporaryDir dir;
+  ASSERT_TRUE(w->export_model(dir.filePath("model.pt"))) << w->last_problem().toStdString();
+  EXPECT_GT(QFileInfo(dir.filePath("model.pt")).size(), 10'000);
 }
 
 TEST_F(Studio, ExportsADiagramARendererReads) {
