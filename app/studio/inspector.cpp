@@ -77,6 +77,7 @@ void Inspector::clear_form() {
   form_ = new QFormLayout(form_host_);
   form_->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
   outer_->insertWidget(0, form_host_);
+  form_host_->show();  // a layout would only show it from the event loop, after a grab or test looked
 }
 
 void Inspector::show_problem(const QString& text) {

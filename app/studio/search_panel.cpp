@@ -216,7 +216,9 @@ bool SearchPanel::start(const SearchRequest& r) {
         if (baseline && (!r.baseline || cancel_flag_)) continue;
         search::RunConfig cfg;
         cfg.strategy = baseline ? "random" : r.strategy.toStdString();
-        cfg.seed = r.seed;
+        // Its own random stream: with the study's seed, random search would repeat the study's
+        // random first generation trial for trial and the two curves would coincide.
+        cfg.seed = baseline ? r.seed + 1 : r.seed;
         cfg.trials = 1;  // one trial per call: Cancel is honoured between trials
         if (ref) cfg.reference = *ref;
         cfg.on_event = [this, baseline, &finished, &failed, t](const search::SearchEvent& e) {

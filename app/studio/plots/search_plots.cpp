@@ -91,9 +91,13 @@ void SearchPlotsWindow::draw_ui() {
   ImGui::SameLine(0, 24);
   if (ImGui::Button("swap")) std::swap(x_, y_);
 
-  const float avail_h = ImGui::GetContentRegionAvail().y;
-  const float hv_h = hypervolume_.empty() ? 0.f : std::max(140.f, avail_h * 0.3f);
-  const int64_t hit = pareto_scatter("pareto", points_, x_, y_, t, ImVec2(0, avail_h - hv_h), &pareto_frame_);
+  // A dock is usually wide and short: there the two plots sit side by side so the front keeps
+  // a usable height; in a tall window they stack.
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const bool side_by_side = !hypervolume_.empty() && avail.x > 1.6f * avail.y;
+  const float hv_h = hypervolume_.empty() || side_by_side ? 0.f : std::max(std::min(140.f, avail.y * 0.45f), avail.y * 0.3f);
+  const float pareto_w = side_by_side ? avail.x * 0.62f : 0.f;
+  const int64_t hit = pareto_scatter("pareto", points_, x_, y_, t, ImVec2(pareto_w, avail.y - hv_h), &pareto_frame_);
   if (hit >= 0) {
     // Emitted from the event loop, not mid-frame: a slot may open dialogs or even close this window.
     QMetaObject::invokeMethod(this, [this, hit] { emit trial_clicked(qint64(hit)); }, Qt::QueuedConnection);
@@ -102,7 +106,12 @@ void SearchPlotsWindow::draw_ui() {
     LinePlotOptions o;
     o.title = "hypervolume after each trial";
     o.x_label = "trial";
-    o.size = ImVec2(0, hv_h - 4);
+    if (side_by_side) {
+      ImGui::SameLine(0, 12);
+      o.size = ImVec2(0, avail.y);
+    } else {
+      o.size = ImVec2(0, hv_h - 4);
+    }
     line_plot("hypervolume", {&hypervolume_.study, &hypervolume_.baseline}, t, o);
   }
   ImGui::End();
