@@ -338,6 +338,10 @@ TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
     for (int x = 0; x < heat.width(); x += 4) changed += diff(heat.pixelColor(x, y), empty_plots.pixelColor(x, y)) > 60;
   EXPECT_GT(changed, 200) << "the expert-load heatmap looks blank";
   save(w->screenshot(), "studio_training_heatmap");
+  w->set_dark(true);
+  QTest::qWait(300);
+  save(w->screenshot(), "studio_training_heatmap_dark");
+  w->set_dark(false);
   w->run_plots()->show_tab(studio::RunPlotsWindow::Tab::curves);
   QTest::qWait(300);
   save(w->screenshot(), "studio_training_curves");
