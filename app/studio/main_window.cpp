@@ -870,9 +870,16 @@ void MainWindow::on_training_events(const std::vector<events::Event>& batch) {
               .arg(100 * ep->val_accuracy, 0, 'f', 2).arg(ep->seconds, 0, 'f', 1));
     } else if (auto* l = std::get_if<events::ExpertLoad>(&e)) {
       run_plots_->add_expert_load(*l);
-      // The MoE node itself shows its balance: MaxVio as text, colour from how unbalanced it is.
-      overlay_[l->layer] = {QString("MaxVio %1 · dropped %2").arg(l->max_vio, 0, 'f', 2).arg(l->dropped).toStdString(),
-                            std::clamp(l->max_vio / 2.0, 0.0, 1.0)};
+      // The MoE node itself shows its balance: MaxVio and drops as text, one heat square per
+      // expert slot (its share of the step's kept assignments; balanced is mid-scale).
+      circuit::diagram::Annotation a;
+      a.text = QString("MaxVio %1 · dropped %2").arg(l->max_vio, 0, 'f', 2).arg(l->dropped).toStdString();
+      a.heat = std::clamp(l->max_vio / 2.0, 0.0, 1.0);
+      int64_t kept = 0;
+      for (int64_t x : l->after) kept += x;
+      for (int64_t x : l->after)
+        a.cells.push_back(kept ? std::clamp(double(x) / double(kept) * double(l->after.size()) / 2.0, 0.0, 1.0) : 0.0);
+      overlay_[l->layer] = std::move(a);
       overlay_dirty_ = true;
     } else if (auto* line = std::get_if<events::LogLine>(&e)) {
       log(QString::fromStdString(line->text));

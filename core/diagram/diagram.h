@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "circuit/analysis.h"
 #include "circuit/graph.h"
@@ -17,6 +18,7 @@ namespace circuit::diagram {
 struct Annotation {
   std::string text;
   double heat = -1;
+  std::vector<double> cells;  // drawn as heat squares after the text (e.g. load per expert)
 };
 
 /// Which blocks are drawn open. Expanding a nested block also opens its parents.

@@ -129,8 +129,9 @@ const Annotation* annotation(const Context& ctx, const std::string& path) {
 
 // A badge centred over `over_x` in the strip [0, badge_h) at the node's top.
 void add_badge(Scene& s, const Annotation& a, double center_x, double y, const std::string& path) {
-  double w = text_width(a.text, S::sub_size) + 8;
-  s.badges.push_back({{center_x - w / 2, y, w, S::badge_h - 2}, path, a.text, a.heat});
+  double cells = a.cells.empty() ? 0 : 3 + double(a.cells.size()) * kBadgeCell;
+  double w = text_width(a.text, S::sub_size) + 8 + cells;
+  s.badges.push_back({{center_x - w / 2, y, w, S::badge_h - 2}, path, a.text, a.heat, a.cells});
 }
 
 void mark_error(BoxItem& b, const NodeInfo& info, const std::string& path, Context& ctx) {

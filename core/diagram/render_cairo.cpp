@@ -131,7 +131,17 @@ void draw(cairo_t* cr, const Scene& s) {
     }
   for (auto& b : s.badges) {
     card(cr, b.r, b.heat >= 0 ? heat(b.heat) : Rgb{0.93, 0.95, 1.0}, kFenceLine, 0.6);
-    text(cr, {b.r.x + b.r.w / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, Align::center, kInk);
+    double cells = b.cells.empty() ? 0 : 3 + double(b.cells.size()) * kBadgeCell;
+    text(cr, {b.r.x + (b.r.w - cells) / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, Align::center, kInk);
+    for (size_t k = 0; k < b.cells.size(); ++k) {
+      Rect c{b.r.right() - 3 - double(b.cells.size() - k) * kBadgeCell + 0.5, b.r.y + 2, kBadgeCell - 1, b.r.h - 4};
+      set(cr, heat(std::clamp(b.cells[k], 0.0, 1.0)));
+      cairo_rectangle(cr, c.x, c.y, c.w, c.h);
+      cairo_fill_preserve(cr);
+      set(cr, kFenceLine);
+      cairo_set_line_width(cr, 0.4);
+      cairo_stroke(cr);
+    }
   }
 }
 

@@ -94,7 +94,11 @@ struct BadgeItem {
   std::string node;
   std::string text;
   double heat = -1;
+  /// Small heat-coloured squares after the text, one per value in [0, 1] (an MoE layer's load
+  /// per expert), each kBadgeCell wide, ending at the badge's right edge less 3 points.
+  std::vector<double> cells;
 };
+inline constexpr double kBadgeCell = 7;
 
 /// Where each node ended up, keyed by node path; pass it back as the hint of the next layout so
 /// a small edit keeps the rest of the picture in place.

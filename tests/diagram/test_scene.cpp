@@ -11,6 +11,7 @@
 #include "circuit/circuit_file.h"
 #include "circuit/op.h"
 #include "diagram/diagram.h"
+#include "diagram/render.h"
 #include "scene_checks.h"
 
 namespace circuit::diagram {
@@ -293,6 +294,30 @@ TEST(Scene, OverlayBadgesSitOverTheirNodes) {
   for (auto& b : s.badges)
     for (auto& x : s.boxes)
       if (x.kind != BoxKind::junction) EXPECT_FALSE(b.r.overlaps(x.r)) << b.node << " badge over " << x.node;
+}
+
+// Expert load as heat squares in the MoE node's badge: the badge widens by one square per value,
+// and every renderer draws them (one filled rectangle each in the SVG).
+TEST(Scene, BadgeCellsWidenTheBadgeAndAreRendered) {
+  Circuit c = load("moe_mlp.circuit.json");
+  GraphAnalysis a = analyze(c);
+  DiagramOptions o;
+  o.overlay["moe"] = {"MaxVio 0.40", 0.2};
+  Scene plain = build_scene(c, a, o);
+  o.overlay["moe"].cells = {0.1, 0.9, 0.5, 0.5};
+  Scene with = build_scene(c, a, o);
+  ASSERT_EQ(plain.badges.size(), 1u);
+  ASSERT_EQ(with.badges.size(), 1u);
+  EXPECT_EQ(with.badges[0].cells.size(), 4u);
+  EXPECT_NEAR(with.badges[0].r.w - plain.badges[0].r.w, 3 + 4 * kBadgeCell, 1e-9);
+  auto svg_plain = render(plain, Format::svg), svg_with = render(with, Format::svg);
+  ASSERT_TRUE(svg_plain && svg_with);
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_GE(count(*svg_with, "<path") , count(*svg_plain, "<path") + 4);
 }
 
 }  // namespace

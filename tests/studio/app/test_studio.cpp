@@ -327,7 +327,11 @@ TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
   // The MoE node carries its balance as a badge.
   QTest::qWait(700);
   bool badge = false;
-  for (auto& b : w->scene().badges) badge |= b.node == "moe" && b.text.find("MaxVio") != std::string::npos;
+  for (auto& b : w->scene().badges)
+    if (b.node == "moe" && b.text.find("MaxVio") != std::string::npos) {
+      badge = true;
+      EXPECT_EQ(b.cells.size(), 8u);  // one load square per expert
+    }
   EXPECT_TRUE(badge);
   // Curves and heatmap were drawn: the plots window changed from its empty state.
   w->run_plots()->show_tab(studio::RunPlotsWindow::Tab::expert_load);
