@@ -153,7 +153,7 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
     // First start: the canvas gets most of the window.
     resize(1400, 900);
     resizeDocks({findChild<QDockWidget*>("dock_palette"), findChild<QDockWidget*>("dock_inspector")}, {190, 280}, Qt::Horizontal);
-    resizeDocks({findChild<QDockWidget*>("dock_training")}, {280}, Qt::Vertical);
+    resizeDocks({findChild<QDockWidget*>("dock_training")}, {240}, Qt::Vertical);
   }
 
   doc_ = circuit::Document(example_circuit());
@@ -321,6 +321,7 @@ void MainWindow::build_actions() {
   tb->setObjectName("toolbar_main");
   for (const char* name : {"new", "open", "save", "undo", "redo", "frame", "train", "cancel"}) tb->addAction(action(name));
   rebuild_recent_menu();
+  action("cancel")->setEnabled(false);  // until a run starts
 }
 
 void MainWindow::set_dark(bool dark) {
@@ -854,7 +855,10 @@ bool MainWindow::start_training(const RunSettings& s) {
   status_->setText("Training: loading " + QString::fromStdString(s.data) + "…");
   log("training " + QString::fromStdString(doc_.circuit().name) + " on " + QString::fromStdString(s.data));
   findChild<QDockWidget*>("dock_training")->raise();
-  return job_.start(std::move(r));
+  if (!job_.start(std::move(r))) return false;
+  action("cancel")->setEnabled(true);
+  action("train")->setEnabled(false);
+  return true;
 }
 
 void MainWindow::on_training_events(const std::vector<events::Event>& batch) {
@@ -896,6 +900,8 @@ void MainWindow::on_training_events(const std::vector<events::Event>& batch) {
 
 void MainWindow::on_training_finished(const TrainOutcome& out) {
   progress_->hide();
+  action("cancel")->setEnabled(false);
+  action("train")->setEnabled(true);
   if (out.status == "finished") {
     QString msg = QString("Trained: val accuracy %1%, test accuracy %2% (%3 steps, %4 s)")
                       .arg(100 * out.result.val.accuracy, 0, 'f', 2).arg(100 * out.test.accuracy, 0, 'f', 2)

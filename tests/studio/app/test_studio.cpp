@@ -282,6 +282,24 @@ TEST_F(Studio, AFailingRunReportsItsReasonAndTheStudioGoesOn) {
   EXPECT_FALSE(w->add_node("dropout").empty());
 }
 
+TEST_F(Studio, CancelStopsARunAndTheActionsFollowIt) {
+  ASSERT_TRUE(w->open_file(example("moe_mlp")));
+  EXPECT_FALSE(w->action("cancel")->isEnabled());
+  QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
+  studio::RunSettings s;
+  s.epochs = 5;
+  ASSERT_TRUE(w->start_training(s));
+  EXPECT_TRUE(w->action("cancel")->isEnabled());
+  EXPECT_FALSE(w->action("train")->isEnabled());
+  EXPECT_FALSE(w->start_training(s));  // one run at a time
+  ASSERT_TRUE(wait_for([&] { return !w->run_plots()->curves().train_loss.empty(); }, 120'000));
+  w->action("cancel")->trigger();
+  ASSERT_TRUE(done.wait(60'000));
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "cancelled");
+  EXPECT_FALSE(w->action("cancel")->isEnabled());
+  EXPECT_TRUE(w->action("train")->isEnabled());
+}
+
 TEST_F(Studio, EarlyExitRunShowsTheExitHistogram) {
   ASSERT_TRUE(w->open_file(example("early_exit")));
   QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
