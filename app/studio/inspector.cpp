@@ -220,6 +220,8 @@ QWidget* Inspector::attr_editor(const circuit::AttrSpec& spec, const circuit::No
     }
     case AttrType::String: {
       auto* ed = new QLineEdit(value ? QString::fromStdString(std::get<std::string>(*value)) : QString());
+      // An empty default means "decided by the op" (the docs say how): show that instead of nothing.
+      if (ed->text().isEmpty()) ed->setPlaceholderText(QString::fromStdString(spec.doc));
       // editingFinished also fires on focus loss, e.g. when the form is rebuilt: only changes count.
       connect(ed, &QLineEdit::editingFinished, this, [set, ed, was = ed->text()] {
         if (ed->text() != was) set(ed->text().toStdString());
