@@ -4,6 +4,10 @@
 //
 //   xvfb-run -a -s "-screen 0 1600x1000x24" env VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
 //     build/bench/bench_canvas [nodes] [frames]          (defaults 2000, 300)
+//
+// With CIRCUIT_SCREENSHOTS=<dir> the last frame of each pass is saved there, to see what the
+// measured level of detail looks like.
+#include <QDir>
 #include <QElapsedTimer>
 #include <QGuiApplication>
 #include <QImage>
@@ -164,9 +168,13 @@ int main(int argc, char** argv) {
       {"pan at zoom 0.4 (smallest zoom with text)", 0.4, {canvas.width() / 0.8, scene.height / 2}, {20.0, 0.0}},
       {"pan with the whole diagram in view", fit, {scene.width / 2, scene.height / 2}, {2.0 / fit, 0.0}},
   };
-  for (auto& k : cases) {
+  QString shots = qEnvironmentVariable("CIRCUIT_SCREENSHOTS");
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& k = cases[i];
     std::vector<double> frame_ms, wall_ms;
     run(k.zoom, k.start, k.step, frames, frame_ms, wall_ms);
+    if (!shots.isEmpty() && QDir().mkpath(shots))
+      canvas.grab_image().save(shots + QString("/bench_canvas_pass%1.png").arg(i + 1));
     int peer_frames = std::max(10, frames / 10);
     std::vector<double> qp = peer(k.zoom, k.start, k.step, peer_frames);
     std::printf("\n%s: zoom %.3f (level of detail %d), %d frames\n", k.name, k.zoom, canvas.level_of_detail(), frames);

@@ -57,6 +57,9 @@ void main() {
     cov *= dash_mask(v_b.y + clamp(x, 0.0, len), v_b.z, v_b.w);
     if (cov <= 0.0) discard;
     out_color = vec4(v_line.rgb * cov, cov);
+  } else if (v_kind == 3u) {
+    // Hard edges: neighbouring cells share edges, and antialiasing both would leave seams.
+    out_color = vec4(v_fill.rgb, 1.0);
   } else {
     float s = texture(atlas, v_local).r;
     // SDF texels -> scene units -> device pixels; the +0.5 centres the ramp on the outline.

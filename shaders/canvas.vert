@@ -5,6 +5,7 @@
 // kind 1: wire segment   a = (x0, y0, x1, y1)  b = (half width, distance at p0, dash on, dash off)
 //                        c.xy = 1 where the segment ends its polyline (an antialiased butt end)
 // kind 2: SDF glyph      a = (x, y, w, h)      b = (scene units per atlas texel, SDF spread)  c = uv rect
+// kind 3: opaque cell    a = (x, y, w, h)      (far-zoom merged picture; fill only)
 layout(location = 0) in vec4 a;
 layout(location = 1) in vec4 b;
 layout(location = 2) in vec4 c;
@@ -46,6 +47,12 @@ void main() {
     p = a.xy + dir * local.x + n * local.y;
     v_local = local;
     v_a = vec4(len, c.x, c.y, 0.0);
+  } else if (kind == 3u) {
+    // At least a pixel each way, so a cell smaller than a pixel still lands on one pixel centre:
+    // the cells are opaque and unblended, so the widened ones may overlap without harm.
+    vec2 size = max(a.zw, vec2(px));
+    p = a.xy + 0.5 * (a.zw - size) + corner * size;
+    v_local = vec2(0.0);
   } else {
     p = a.xy + corner * a.zw;
     v_local = mix(c.xy, c.zw, corner);

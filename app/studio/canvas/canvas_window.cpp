@@ -32,9 +32,17 @@ struct PushView {
 constexpr double kMinZoom = 0.001, kMaxZoom = 50;
 
 // Levels of detail by device pixels per point: below 1/3, 9 pt text is under 3 pixels (a smudge,
-// and most of a zoomed-out frame's cost); below 1/40 curves need no sub-point accuracy either.
-constexpr double kLodZoom[] = {1.0 / 3, 1.0 / 40};
-const canvas::MeshDetail kLodDetail[] = {{}, {.tolerance = 0.5, .text = false}, {.tolerance = 10, .text = false}};
+// and most of a zoomed-out frame's cost). Below 1/20 a box is a pixel or two high and all border:
+// there the canvas draws the merged grid picture (MeshDetail::cell), one level per halving of
+// the zoom, with a cell between half a pixel and one pixel, so a whole 2,000-node diagram is a
+// few thousand opaque rectangles instead of tens of thousands of sub-pixel quads piled up.
+constexpr double kTextZoom = 1.0 / 3, kFarZoom = 1.0 / 20;
+constexpr int kFarLevels = 6;  // cells 20 .. 640 points: down to kMinZoom at under a pixel
+std::vector<canvas::MeshDetail> lod_details() {
+  std::vector<canvas::MeshDetail> v = {{}, {.tolerance = 0.5, .text = false}};
+  for (int k = 0; k < kFarLevels; ++k) v.push_back({.text = false, .cell = std::ldexp(1 / kFarZoom, k)});
+  return v;
+}
 
 circuit::diagram::Point pt(QPointF p) { return {p.x(), p.y()}; }
 
@@ -536,13 +544,17 @@ circuit::diagram::Rect DiagramCanvas::visible_scene_rect(double margin_px) const
 
 void DiagramCanvas::rebuild_mesh() {
   lods_.clear();
-  for (auto& detail : kLodDetail) lods_.push_back(canvas::build_mesh(scene_, theme_, canvas::GlyphAtlas::shared(), detail));
+  for (auto& detail : lod_details()) lods_.push_back(canvas::build_mesh(scene_, theme_, canvas::GlyphAtlas::shared(), detail));
   ++mesh_version_;
 }
 
 int DiagramCanvas::level_of_detail() const {
   double z = zoom_ * devicePixelRatio();
-  return z >= kLodZoom[0] ? 0 : z >= kLodZoom[1] ? 1 : 2;
+  if (z >= kTextZoom) return 0;
+  if (z >= kFarZoom) return 1;
+  int k = 0;  // the coarsest level whose cell is still at most a pixel
+  while (k + 1 < kFarLevels && std::ldexp(1 / kFarZoom, k + 1) * z <= 1) ++k;
+  return 2 + k;
 }
 
 void DiagramCanvas::rebuild_overlay() {
@@ -732,6 +744,15 @@ void DiagramCanvas::keyPressEvent(QKeyEvent* e) {
 void DiagramCanvas::keyReleaseEvent(QKeyEvent* e) {
   if (e->key() == Qt::Key_Space && !e->isAutoRepeat()) space_held_ = false;
   QVulkanWindow::keyReleaseEvent(e);
+}
+
+bool DiagramCanvas::event(QEvent* e) {
+  // No move event comes once the pointer has left, so the last box it was over would stay lit.
+  if (e->type() == QEvent::Leave && !hover_.empty()) {
+    hover_.clear();
+    changed();
+  }
+  return QVulkanWindow::event(e);
 }
 
 }  // namespace studio

@@ -60,7 +60,8 @@ class DiagramCanvas : public QVulkanWindow {
 
   /// Instances in the current scene's full-detail mesh (for benchmarks and tests).
   size_t instance_count() const { return lods_.empty() ? 0 : lods_[0].instances.size(); }
-  /// Which level of detail the current zoom draws: 0 full, 1 no text, 2 coarse curves too.
+  /// Which level of detail the current zoom draws: 0 full, 1 no text, 2 and up the merged grid
+  /// picture of far zooms (coarser cells for higher numbers).
   int level_of_detail() const;
 
  signals:
@@ -81,6 +82,7 @@ class DiagramCanvas : public QVulkanWindow {
   void mouseDoubleClickEvent(QMouseEvent* e) override;
   void keyPressEvent(QKeyEvent* e) override;
   void keyReleaseEvent(QKeyEvent* e) override;
+  bool event(QEvent* e) override;  // QEvent::Leave: QWindow has no leaveEvent to override
 
  private:
   friend class CanvasRenderer;

@@ -102,10 +102,12 @@ Theme Theme::dark_theme() {
   return t;
 }
 
-Rgba Theme::heat(double h) const {  // pale yellow -> orange -> red, as in the export; dimmer on dark
+Rgba Theme::heat(double h) const {
   h = std::clamp(h, 0.0, 1.0);
-  double k = dark ? 0.8 : 1.0;
-  return unit(1.0 * k, (0.97 - 0.55 * h) * k, (0.85 - 0.75 * h) * k);
+  // Light: pale yellow -> orange -> red, as in the export, under dark text. Dark: the same hues
+  // kept deep (dull amber -> deep red) so the theme's light badge text stays readable on them.
+  if (dark) return unit(0.345 + 0.315 * h, 0.314 - 0.141 * h, 0.18 - 0.07 * h);
+  return unit(1.0, 0.97 - 0.55 * h, 0.85 - 0.75 * h);
 }
 
 void MeshBuilder::rect(const Rect& r, double radius, Rgba fill, Rgba line, double border, double dash_on, double dash_off) {
@@ -185,6 +187,125 @@ void simplify(const std::vector<Point>& in, size_t i, size_t j, double tol, std:
   }
 }
 
+Rgba mix(Rgba a, Rgba b, double t) {
+  auto m = [&](uint8_t x, uint8_t y) { return uint8_t(std::lround(x + (y - x) * t)); };
+  return {m(a.r, b.r), m(a.g, b.g), m(a.b, b.b), 255};
+}
+
+// The far-zoom picture (MeshDetail::cell): the scene rasterised on a coarse grid, each cell
+// holding the highest-priority item over it, then runs of equal cells merged into rectangles.
+// Cells are opaque so overlapping, pixel-widened rectangles never darken each other.
+class CellGrid {
+ public:
+  // Priority order: a later class paints over an earlier one in the same cell.
+  enum Class : uint8_t { empty, fence, fence_line, faint_wire, wire, box_muted, box, box_error, count };
+
+  CellGrid(const Scene& s, double cell) : cell_(cell) {
+    double x0 = 0, y0 = 0, x1 = std::max(1.0, s.width), y1 = std::max(1.0, s.height);
+    auto cover = [&](Rect r) {
+      x0 = std::min(x0, r.x), y0 = std::min(y0, r.y), x1 = std::max(x1, r.right()), y1 = std::max(y1, r.bottom());
+    };
+    for (auto& f : s.fences) cover(stacked(f.r, f.stack));
+    for (auto& b : s.boxes) cover(stacked(b.r, b.stack));
+    for (auto& w : s.wires)
+      for (auto& p : w.pts) cover({p.x, p.y, 0, 0});
+    for (auto& sp : s.separators) cover({sp.a.x, sp.a.y, 0, 0}), cover({sp.b.x, sp.b.y, 0, 0});
+    // A huge scene with a fine cell would need a huge grid; coarser cells only make it blockier.
+    constexpr double kMaxCells = 16e6;
+    while (((x1 - x0) / cell_ + 1) * ((y1 - y0) / cell_ + 1) > kMaxCells) cell_ *= 1.5;
+    ox_ = x0, oy_ = y0;
+    nx_ = int((x1 - x0) / cell_) + 1, ny_ = int((y1 - y0) / cell_) + 1;
+    cells_.assign(size_t(nx_) * ny_, empty);
+    lo_.assign(ny_, nx_);
+    hi_.assign(ny_, -1);
+  }
+
+  static Rect stacked(const Rect& r, int stack) {  // the cards behind go up and right by 4 each
+    double d = 4.0 * std::max(0, stack - 1);
+    return {r.x, r.y - d, r.w + d, r.h + d};
+  }
+
+  void rect(const Rect& r, Class c) {
+    int ix0 = col(r.x), ix1 = col(r.right()), iy0 = row(r.y), iy1 = row(r.bottom());
+    for (int y = iy0; y <= iy1; ++y)
+      for (int x = ix0; x <= ix1; ++x) put(x, y, c);
+  }
+
+  void segment(Point a, Point b, Class c) {
+    // Samples half a cell apart touch every cell the line crosses but a corner clipped by a hair.
+    double len = std::hypot(b.x - a.x, b.y - a.y);
+    int n = std::max(1, int(std::ceil(len / (cell_ / 2))));
+    for (int k = 0; k <= n; ++k) {
+      double t = double(k) / n;
+      put(col(a.x + (b.x - a.x) * t), row(a.y + (b.y - a.y) * t), c);
+    }
+  }
+
+  void outline(const Rect& r, Class c) {
+    Point p[4] = {{r.x, r.y}, {r.right(), r.y}, {r.right(), r.bottom()}, {r.x, r.bottom()}};
+    for (int k = 0; k < 4; ++k) segment(p[k], p[(k + 1) % 4], c);
+  }
+
+  double cell() const { return cell_; }
+
+  // Rectangles of equal cells: runs along each row, a run continued down while the rows below
+  // have the very same run. Sorted by column band, so consecutive instances lie close together
+  // and chunk culling works on wide scenes.
+  void emit(std::vector<Instance>& out, const Rgba (&colour)[count]) const {
+    struct Run {
+      int x0, x1, y0, y1;
+      Class c;
+    };
+    std::vector<Run> open, next, done;
+    for (int y = 0; y < ny_; ++y) {
+      next.clear();
+      const uint8_t* line = &cells_[size_t(y) * nx_];
+      size_t o = 0;  // runs of the row above, ordered by x0 like this row's
+      for (int x = lo_[y]; x <= hi_[y];) {
+        Class c = Class(line[x]);
+        int x1 = x;
+        while (x1 + 1 <= hi_[y] && line[x1 + 1] == c) ++x1;
+        if (c != empty) {
+          for (; o < open.size() && open[o].x0 < x; ++o) done.push_back(open[o]);
+          if (o < open.size() && open[o].x0 == x && open[o].x1 == x1 && open[o].c == c) {
+            next.push_back(open[o++]);
+            next.back().y1 = y;
+          } else {
+            next.push_back({x, x1, y, y, c});
+          }
+        }
+        x = x1 + 1;
+      }
+      for (; o < open.size(); ++o) done.push_back(open[o]);
+      std::swap(open, next);
+    }
+    done.insert(done.end(), open.begin(), open.end());
+    std::stable_sort(done.begin(), done.end(), [](const Run& a, const Run& b) { return a.x0 / 64 < b.x0 / 64; });
+    for (const Run& r : done) {
+      Instance i;
+      i.a[0] = float(ox_ + r.x0 * cell_), i.a[1] = float(oy_ + r.y0 * cell_);
+      i.a[2] = float((r.x1 - r.x0 + 1) * cell_), i.a[3] = float((r.y1 - r.y0 + 1) * cell_);
+      i.fill = colour[r.c].packed();
+      i.kind = uint32_t(Kind::cell);
+      out.push_back(i);
+    }
+  }
+
+ private:
+  int col(double x) const { return std::clamp(int(std::floor((x - ox_) / cell_)), 0, nx_ - 1); }
+  int row(double y) const { return std::clamp(int(std::floor((y - oy_) / cell_)), 0, ny_ - 1); }
+  void put(int x, int y, Class c) {
+    uint8_t& v = cells_[size_t(y) * nx_ + x];
+    v = std::max<uint8_t>(v, c);
+    lo_[y] = std::min(lo_[y], x), hi_[y] = std::max(hi_[y], x);
+  }
+
+  double cell_, ox_ = 0, oy_ = 0;
+  int nx_ = 1, ny_ = 1;
+  std::vector<uint8_t> cells_;
+  std::vector<int> lo_, hi_;  // the columns each row was painted between: most of a grid is empty
+};
+
 }  // namespace
 
 std::vector<Point> tessellate(const WireItem& w, double tolerance) {
@@ -214,10 +335,44 @@ std::vector<Point> tessellate(const WireItem& w, double tolerance) {
   return out;
 }
 
-Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const MeshDetail& detail) {
-  Mesh m;
-  MeshBuilder mb(m.instances, atlas);
-  const uint32_t chunk_size = std::max<uint32_t>(1, detail.chunk_size);
+namespace {
+
+void build_cells(const Scene& s, const Theme& t, double cell, std::vector<Instance>& out) {
+  using C = CellGrid;
+  CellGrid g(s, cell);
+  for (auto& f : s.fences)
+    for (int k = f.stack - 1; k >= 0; --k) {
+      Rect r{f.r.x + 4 * k, f.r.y - 4 * k, f.r.w, f.r.h};
+      g.rect(r, C::fence);
+      g.outline(r, C::fence_line);
+    }
+  // Wires are straight lines between their ends and bends: a cell is far coarser than any curve.
+  for (auto& w : s.wires) {
+    if (w.pts.empty()) continue;
+    auto pts = tessellate(w, g.cell() / 2);
+    for (size_t k = 1; k < pts.size(); ++k) g.segment(pts[k - 1], pts[k], w.unknown ? C::faint_wire : C::wire);
+  }
+  for (auto& sp : s.separators) g.segment(sp.a, sp.b, C::faint_wire);
+  for (auto& b : s.boxes) {
+    bool drawn = !(b.kind == BoxKind::junction || b.kind == BoxKind::input || b.kind == BoxKind::output);
+    if (drawn || b.error) g.rect(CellGrid::stacked(b.r, b.stack), b.error ? C::box_error : b.blocked ? C::box_muted : C::box);
+  }
+  // A box smaller than a pixel is all border, so it is drawn in its border colour; wires are
+  // thinner than a pixel, so they are drawn half-way to the background and boxes stand out.
+  Rgba colour[C::count];
+  colour[C::empty] = t.background;
+  colour[C::fence] = t.fence;
+  colour[C::fence_line] = t.fence_line;
+  colour[C::faint_wire] = mix(t.muted, t.background, 0.5);
+  colour[C::wire] = mix(t.ink, t.background, 0.5);
+  colour[C::box_muted] = t.muted;
+  colour[C::box] = t.ink;
+  colour[C::box_error] = t.error;
+  g.emit(out, colour);
+}
+
+void build_items(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const MeshDetail& detail, std::vector<Instance>& out) {
+  MeshBuilder mb(out, atlas);
   auto text = [&](Point at, std::string_view utf8, double size, bool bold, int align, Rgba color) {
     if (detail.text) mb.text(at, utf8, size, bold, align, color);
   };
@@ -260,12 +415,23 @@ Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const M
     }
   for (auto& b : s.badges) {
     card(b.r, b.heat >= 0 ? t.heat(b.heat) : t.badge_fill, t.fence_line, 0.6);
-    text({b.r.x + b.r.w / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, b.heat >= 0 ? Theme::light().ink : t.badge_text);
+    text({b.r.x + b.r.w / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, t.badge_text);
   }
+}
+
+}  // namespace
+
+Mesh build_mesh(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const MeshDetail& detail) {
+  Mesh m;
+  const uint32_t chunk_size = std::max<uint32_t>(1, detail.chunk_size);
+  if (detail.cell > 0)
+    build_cells(s, t, detail.cell, m.instances);
+  else
+    build_items(s, t, atlas, detail, m.instances);
 
   for (auto& i : m.instances) {
     Kind k = Kind(i.kind);
-    (k == Kind::shape ? m.shapes : k == Kind::segment ? m.segments : m.glyphs)++;
+    (k == Kind::shape ? m.shapes : k == Kind::segment ? m.segments : k == Kind::glyph ? m.glyphs : m.cells)++;
   }
   for (uint32_t first = 0; first < m.instances.size(); first += chunk_size) {
     Chunk c{first, std::min<uint32_t>(chunk_size, uint32_t(m.instances.size()) - first), bounds_of(m.instances[first])};

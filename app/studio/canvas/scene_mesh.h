@@ -35,7 +35,7 @@ struct Theme {
 };
 
 /// What an instance draws; matches `kind` in shaders/canvas.vert.
-enum class Kind : uint32_t { shape = 0, segment = 1, glyph = 2 };
+enum class Kind : uint32_t { shape = 0, segment = 1, glyph = 2, cell = 3 };
 
 /// One quad for the GPU (64 bytes, the vertex-input layout of the canvas pipeline). See
 /// shaders/canvas.vert for what a, b and c mean per kind.
@@ -58,7 +58,7 @@ struct Chunk {
 struct Mesh {
   std::vector<Instance> instances;
   std::vector<Chunk> chunks;
-  size_t shapes = 0, segments = 0, glyphs = 0;
+  size_t shapes = 0, segments = 0, glyphs = 0, cells = 0;
 };
 
 /// Appends instances to a vector; the shared vocabulary of the scene and of overlays.
@@ -86,10 +86,17 @@ std::vector<Point> tessellate(const circuit::diagram::WireItem& w, double tolera
 
 /// How much detail a mesh keeps. Zoomed far out, text is a grey smudge of a pixel or two and
 /// curves need far fewer segments; the canvas switches to a coarser mesh there (level of detail).
+///
+/// With `cell` > 0 the mesh is a coarse picture instead: the scene is rasterised on a grid of
+/// `cell` scene units (boxes win over wires, wires over fences), and runs of equal cells become
+/// one opaque `Kind::cell` rectangle each. Meant for zooms where a cell is at most a pixel: there
+/// borders, stacks and text cannot be seen, and drawing every wire would pile thousands of
+/// sub-pixel quads onto the same pixels.
 struct MeshDetail {
   double tolerance = 0.05;  // curve flattening, scene units (0.05: half a pixel at 10x zoom)
   bool text = true;         // glyphs of texts, labels, markers and badges
   uint32_t chunk_size = 256;
+  double cell = 0;          // > 0: the merged grid picture with cells this big (scene units)
 };
 
 /// The whole scene as instances, in the scene's draw order.

@@ -17,6 +17,7 @@
 #include "circuit/analysis.h"
 #include "circuit/circuit_file.h"
 #include "diagram/diagram.h"
+#include "generated_circuits.h"
 #include "studio/canvas/canvas_window.h"
 
 namespace {
@@ -53,6 +54,21 @@ void save(const QImage& img, const std::string& name) {
 }
 
 int distance(QRgb p, Rgba c) { return std::abs(qRed(p) - c.r) + std::abs(qGreen(p) - c.g) + std::abs(qBlue(p) - c.b); }
+
+// WCAG contrast ratio of two pixels (1 to 21).
+double contrast(QRgb a, QRgb b) {
+  auto lum = [](QRgb c) {
+    auto lin = [](int v) {
+      double x = v / 255.0;
+      return x <= 0.04045 ? x / 12.92 : std::pow((x + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * lin(qRed(c)) + 0.7152 * lin(qGreen(c)) + 0.0722 * lin(qBlue(c));
+  };
+  double la = lum(a), lb = lum(b);
+  return (std::max(la, lb) + 0.05) / (std::min(la, lb) + 0.05);
+}
+
+bool drawn_box(const BoxItem& b) { return !(b.kind == BoxKind::junction || b.kind == BoxKind::input || b.kind == BoxKind::output); }
 
 // The biggest drawn op box (drawn boxes have a border and a fill; junctions/inputs do not).
 const BoxItem* biggest_op(const Scene& s) {
@@ -278,6 +294,127 @@ TEST_F(CanvasGui, GesturesSelectConnectAndZoom) {
   QPointF after = canvas.to_scene(cursor);
   EXPECT_NEAR(after.x(), under.x(), 1e-6);
   EXPECT_NEAR(after.y(), under.y(), 1e-6);
+}
+
+// Zoomed far out the canvas draws a merged picture (boxes as blocks in their border colour, wires
+// lighter): every box must still show where it is, within a pixel.
+class FarZoom : public CanvasGui {
+ protected:
+  // Boxes in view whose centre has no pixel of the box colour within a pixel of it.
+  std::vector<std::string> missing_boxes(const QImage& img, const Scene& s, Rgba box_colour, int* checked) {
+    std::vector<std::string> missing;
+    *checked = 0;
+    for (auto& b : s.boxes) {
+      if (!drawn_box(b) || b.error) continue;
+      QPoint c = canvas.to_window({b.r.x + b.r.w / 2, b.r.y + b.r.h / 2}).toPoint();
+      if (!img.rect().adjusted(1, 1, -1, -1).contains(c)) continue;
+      ++*checked;
+      bool found = false;
+      for (int dy = -1; dy <= 1 && !found; ++dy)
+        for (int dx = -1; dx <= 1 && !found; ++dx) found = distance(img.pixel(c + QPoint(dx, dy)), box_colour) <= 40;
+      if (!found) missing.push_back(b.node);
+    }
+    return missing;
+  }
+};
+
+TEST_F(FarZoom, TheWhole2000NodeDiagramShowsEveryBox) {
+  circuit::Circuit c = bench::transformer(250);
+  Scene s = circuit::diagram::build_scene(c, circuit::analyze(c));
+  canvas.set_scene(s);
+  canvas.frame_all();
+  ASSERT_LT(canvas.zoom(), 0.01);
+  EXPECT_GE(canvas.level_of_detail(), 2) << "the merged far picture is what is drawn";
+  for (bool dark : {false, true}) {
+    SCOPED_TRACE(dark ? "dark" : "light");
+    canvas.set_dark(dark);
+    Theme t = dark ? Theme::dark_theme() : Theme::light();
+    QImage img = grab();
+    save(img, dark ? "canvas_far_transformer250_dark" : "canvas_far_transformer250");
+    EXPECT_LE(distance(img.pixel(1, 1), t.background), 3);
+    int checked = 0;
+    auto missing = missing_boxes(img, s, t.ink, &checked);
+    EXPECT_GT(checked, 1900);
+    EXPECT_TRUE(missing.empty()) << missing.size() << " boxes not drawn, first " << missing.front();
+    // The picture spans the diagram: drawn pixels at both of its ends, nothing off it.
+    QPoint first = canvas.to_window({s.boxes.front().r.x, s.boxes.front().r.y}).toPoint();
+    QPoint last = canvas.to_window({s.boxes.back().r.right(), s.boxes.back().r.bottom()}).toPoint();
+    EXPECT_LT(std::abs(first.x() - last.x()), img.width());
+    EXPECT_GT(std::abs(first.x() - last.x()), img.width() * 3 / 4);
+  }
+  canvas.set_dark(false);
+}
+
+TEST_F(FarZoom, ExampleBoxesStayVisibleAtEveryFarLevel) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/moe_transformer_block.circuit.json");
+  canvas.set_scene(s);
+  Theme t = Theme::light();
+  std::set<int> levels;
+  for (double z : {0.045, 0.03, 0.012, 0.005}) {
+    SCOPED_TRACE(z);
+    canvas.set_view(z, {s.width / 2, s.height / 2});
+    levels.insert(canvas.level_of_detail());
+    QImage img = grab();
+    save(img, "canvas_far_moe_" + std::to_string(int(std::lround(z * 1000))));
+    int checked = 0;
+    auto missing = missing_boxes(img, s, t.ink, &checked);
+    EXPECT_GT(checked, 0);
+    EXPECT_TRUE(missing.empty()) << missing.size() << " boxes not drawn, first " << missing.front();
+    EXPECT_LE(distance(img.pixel(1, 1), t.background), 3);
+  }
+  EXPECT_GE(levels.size(), 3u) << "several far levels were drawn";
+}
+
+TEST_F(CanvasGui, HoverIsClearedWhenTheMouseLeaves) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
+  const BoxItem* b = biggest_op(s);
+  ASSERT_NE(b, nullptr);
+  canvas.set_scene(s);
+  canvas.set_view(4, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2});
+  QPointF border{b->r.x, b->r.y + b->r.h / 2};
+  QPointF inside = canvas.to_window({b->r.x + b->r.w / 2, b->r.y + b->r.h / 2});
+  QMouseEvent move(QEvent::MouseMove, inside, canvas.mapToGlobal(inside), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
+  QCoreApplication::sendEvent(&canvas, &move);
+  Theme t = Theme::light();
+  EXPECT_LE(distance(at(grab(), border), t.hover), 40) << "hovered: the border is drawn in the hover colour";
+  QEvent leave(QEvent::Leave);
+  QCoreApplication::sendEvent(&canvas, &leave);
+  EXPECT_LE(distance(at(grab(), border), t.ink), 60) << "after leaving: the border is ink again";
+}
+
+// Heat badges over nodes, cold to hot: the text must read on every heat colour in both themes.
+TEST_F(CanvasGui, HeatBadgeTextIsReadableInBothThemes) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
+  const BoxItem* b = biggest_op(s);
+  ASSERT_NE(b, nullptr);
+  std::vector<circuit::diagram::Rect> rects;
+  for (int k = 0; k < 3; ++k) {
+    circuit::diagram::BadgeItem badge;
+    badge.r = {b->r.x + k * 48.0, b->r.y - 20, 44, 14};
+    badge.text = "12.5M";
+    badge.heat = k / 2.0;
+    badge.node = b->node;
+    rects.push_back(badge.r);
+    s.badges.push_back(badge);
+  }
+  canvas.set_scene(s);
+  canvas.set_view(4, {b->r.x + 70, b->r.y - 13});
+  for (bool dark : {false, true}) {
+    SCOPED_TRACE(dark ? "dark" : "light");
+    canvas.set_dark(dark);
+    QImage img = grab();
+    save(img, dark ? "canvas_heat_badges_dark" : "canvas_heat_badges");
+    for (auto& r : rects) {
+      // The fill is what the badge shows at its left end, clear of the centred text.
+      QRgb fill = at(img, {r.x + 2.5, r.y + r.h / 2});
+      double best = 1;
+      QPoint a = canvas.to_window({r.x + 4, r.y + 2}).toPoint(), z = canvas.to_window({r.right() - 4, r.bottom() - 2}).toPoint();
+      for (int y = a.y(); y <= z.y(); ++y)
+        for (int x = a.x(); x <= z.x(); ++x) best = std::max(best, contrast(img.pixel(x, y), fill));
+      EXPECT_GE(best, 4.5) << "badge at " << r.x << ": text against its fill";
+    }
+  }
+  canvas.set_dark(false);
 }
 
 }  // namespace

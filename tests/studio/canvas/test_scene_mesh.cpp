@@ -33,6 +33,110 @@ size_t count_kind(const std::vector<Instance>& v, Kind k) {
   return n;
 }
 
+// WCAG contrast ratio of two colours (1 to 21).
+double contrast(Rgba a, Rgba b) {
+  auto lum = [](Rgba c) {
+    auto lin = [](uint8_t v) {
+      double x = v / 255.0;
+      return x <= 0.04045 ? x / 12.92 : std::pow((x + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+  };
+  double la = lum(a), lb = lum(b);
+  return (std::max(la, lb) + 0.05) / (std::min(la, lb) + 0.05);
+}
+
+// The far-zoom picture: the cell instances covering scene point `p` (cells never overlap).
+std::vector<const Instance*> cells_at(const Mesh& m, Point p) {
+  std::vector<const Instance*> v;
+  for (auto& i : m.instances)
+    if (p.x >= i.a[0] && p.x < i.a[0] + i.a[2] && p.y >= i.a[1] && p.y < i.a[1] + i.a[3]) v.push_back(&i);
+  return v;
+}
+
+TEST(SceneMesh, FarLevelIsAMergedPictureOfBoxesOverWires) {
+  Scene s;
+  // A long chain of boxes joined by wires, a fence around the first few and an error box.
+  for (int i = 0; i < 200; ++i) {
+    s.boxes.push_back(box("n" + std::to_string(i), {i * 100.0, 50, 60, 24}));
+    if (i > 0) {
+      WireItem w;
+      double x0 = (i - 1) * 100.0 + 60, x1 = i * 100.0;
+      w.pts = {{x0, 62}, {x0 + 10, 62}, {x1 - 10, 62}, {x1, 62}};
+      s.wires.push_back(w);
+    }
+  }
+  s.boxes[150].error = true;
+  WireItem far;  // a wire far below the boxes, alone in its cells
+  far.pts = {{0, 2000}, {5000, 2000}, {10000, 2000}, {15000, 2000}};
+  s.wires.push_back(far);
+  FenceItem f;
+  f.r = {-20, 0, 500, 120};
+  s.fences = {f};
+  s.width = 20000, s.height = 2100;
+  Theme t = Theme::light();
+  for (double cell : {20.0, 160.0}) {
+    SCOPED_TRACE(cell);
+    Mesh m = build_mesh(s, t, GlyphAtlas::shared(), {.text = false, .cell = cell});
+    ASSERT_GT(m.cells, 0u);
+    EXPECT_EQ(m.cells, m.instances.size());  // nothing but cells: no borders, stacks or text
+    for (auto& i : m.instances) EXPECT_EQ(i.fill >> 24, 255u) << "cells are opaque";
+    // Every box centre is covered by exactly one cell, in the box's border colour (a cell shared
+    // with the error box is red: errors must not vanish when zoomed out).
+    for (auto& b : s.boxes) {
+      auto c = cells_at(m, {b.r.x + b.r.w / 2, b.r.y + b.r.h / 2});
+      ASSERT_EQ(c.size(), 1u) << b.node;
+      if (b.error || cell < 60)
+        EXPECT_EQ(c[0]->fill, (b.error ? t.error : t.ink).packed()) << b.node;
+      else
+        EXPECT_TRUE(c[0]->fill == t.ink.packed() || c[0]->fill == t.error.packed()) << b.node;
+    }
+    // A lone wire is drawn, lighter than the boxes; empty space is not drawn at all.
+    auto w = cells_at(m, {7000, 2000});
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_NE(w[0]->fill, t.ink.packed());
+    EXPECT_NE(w[0]->fill, t.background.packed());
+    EXPECT_TRUE(cells_at(m, {7000, 1000}).empty());
+  }
+  // The fence shows as its fill where nothing is over it, and its outline where that runs.
+  Mesh fine = build_mesh(s, t, GlyphAtlas::shared(), {.text = false, .cell = 20});
+  auto inside_fence = cells_at(fine, {230, 30});
+  ASSERT_EQ(inside_fence.size(), 1u);
+  EXPECT_EQ(inside_fence[0]->fill, t.fence.packed());
+  auto fence_edge = cells_at(fine, {230, 1});
+  ASSERT_EQ(fence_edge.size(), 1u);
+  EXPECT_EQ(fence_edge[0]->fill, t.fence_line.packed());
+  // Merging: at a cell of 160 the 200 boxes along one row are a handful of rectangles.
+  EXPECT_LT(build_mesh(s, t, GlyphAtlas::shared(), {.text = false, .cell = 160}).cells, 60u);
+}
+
+TEST(SceneMesh, HeatBadgeTextIsReadableInBothThemes) {
+  Scene s;
+  for (double h : {0.0, 0.25, 0.5, 0.75, 1.0}) {
+    BadgeItem b;
+    b.r = {h * 400, 0, 60, 14};
+    b.text = "12 M";
+    b.heat = h;
+    s.badges.push_back(b);
+  }
+  for (const Theme& t : {Theme::light(), Theme::dark_theme()}) {
+    SCOPED_TRACE(t.dark ? "dark" : "light");
+    Mesh m = build_mesh(s, t, GlyphAtlas::shared());
+    Rgba fill{}, ink{};
+    for (auto& i : m.instances) {
+      auto unpack = [](uint32_t p) { return Rgba{uint8_t(p), uint8_t(p >> 8), uint8_t(p >> 16), uint8_t(p >> 24)}; };
+      if (i.kind == uint32_t(Kind::shape)) fill = unpack(i.fill);
+      if (i.kind != uint32_t(Kind::glyph)) continue;
+      ink = unpack(i.fill);
+      EXPECT_GE(contrast(ink, fill), 4.5) << int(fill.r) << "," << int(fill.g) << "," << int(fill.b);
+    }
+    // The badge colours still say hot or cold: they differ from the plain badge and each other.
+    EXPECT_NE(t.heat(0), t.heat(1));
+    EXPECT_NE(t.heat(1), t.badge_fill);
+    EXPECT_GT(int(t.heat(1).r) - int(t.heat(1).b), 60) << "hot is red";
+  }
+}
+
 TEST(SceneMesh, NodeAtFindsTheTopmostBoxAndNothingOutside) {
   Scene s;
   s.boxes = {box("a", {10, 10, 40, 20}), box("b", {40, 15, 40, 20}), box("", {200, 200, 10, 10}, BoxKind::junction)};
