@@ -415,7 +415,13 @@ void build_items(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const 
     }
   for (auto& b : s.badges) {
     card(b.r, b.heat >= 0 ? t.heat(b.heat) : t.badge_fill, t.fence_line, 0.6);
-    text({b.r.x + b.r.w / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, t.badge_text);
+    // Same geometry as the cairo renderer: text centred in what the heat cells leave.
+    double cells = b.cells.empty() ? 0 : 3 + double(b.cells.size()) * circuit::diagram::kBadgeCell;
+    text({b.r.x + (b.r.w - cells) / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, t.badge_text);
+    for (size_t k = 0; k < b.cells.size(); ++k) {
+      Rect c{b.r.right() - 3 - double(b.cells.size() - k) * circuit::diagram::kBadgeCell + 0.5, b.r.y + 2, circuit::diagram::kBadgeCell - 1, b.r.h - 4};
+      mb.rect(c, 0, t.heat(std::clamp(b.cells[k], 0.0, 1.0)), t.fence_line, 0.4, 0, 0);
+    }
   }
 }
 

@@ -137,6 +137,25 @@ TEST(SceneMesh, HeatBadgeTextIsReadableInBothThemes) {
   }
 }
 
+// An MoE node's load per expert: one heat-coloured square per cell, after the badge and its text.
+TEST(SceneMesh, BadgeCellsAreHeatSquares) {
+  Scene s;
+  BadgeItem b;
+  b.r = {0, 0, 80, 11};
+  b.text = "MaxVio 0.4";
+  s.badges.push_back(b);
+  const Theme& t = Theme::light();
+  size_t plain = build_mesh(s, t, GlyphAtlas::shared()).instances.size();
+  s.badges[0].cells = {0.0, 0.5, 1.0};
+  Mesh m = build_mesh(s, t, GlyphAtlas::shared());
+  ASSERT_EQ(m.instances.size(), plain + 3);
+  for (size_t k = 0; k < 3; ++k) {
+    const Instance& cell = m.instances[plain + k];
+    EXPECT_EQ(cell.kind, uint32_t(Kind::shape));
+    EXPECT_EQ(cell.fill, t.heat(0.5 * double(k)).packed()) << k;
+  }
+}
+
 TEST(SceneMesh, NodeAtFindsTheTopmostBoxAndNothingOutside) {
   Scene s;
   s.boxes = {box("a", {10, 10, 40, 20}), box("b", {40, 15, 40, 20}), box("", {200, 200, 10, 10}, BoxKind::junction)};
