@@ -4,7 +4,7 @@
 //  (b) PyTorch in Python, a loop over experts with boolean masks (bench/peer_moe.py), as popular
 //      open MoE implementations write it.
 //
-//   build/bench/bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K]
+//   build/bench/bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--profile trace.json] [--no-peer]
 //
 // Both sides: top-k softmax router, gates renormalised, dropless (no token dropped, so the work is
 // the same), GELU experts, loss = sum of the output, fresh gradients each step. Rounds alternate
@@ -19,6 +19,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "circuit/analysis.h"
 #include "circuit/json.h"
@@ -114,6 +116,8 @@ std::vector<Size> parse_sizes(const std::string& s) {
 
 int main(int argc, char** argv) {
   int threads = 0, rounds = 3;
+  bool peer = true;     // --no-peer: ours only (A/B runs of our own changes)
+  std::string profile;  // write a Chrome trace of our MoE steps (first size) there, and stop
   int64_t experts = 8, k = 2;
   std::vector<Size> sizes = {{1024, 128, 256}, {4096, 256, 512}, {2048, 512, 1024}};
   for (int i = 1; i < argc; ++i) {
@@ -127,6 +131,8 @@ int main(int argc, char** argv) {
     else if (a == "--experts") experts = std::atoll(value().c_str());
     else if (a == "--k") k = std::atoll(value().c_str());
     else if (a == "--sizes") sizes = parse_sizes(value());
+    else if (a == "--profile") profile = value();
+    else if (a == "--no-peer") peer = false;
     else {
       std::fprintf(stderr,
                    "usage: bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K]\n"
@@ -153,6 +159,17 @@ int main(int argc, char** argv) {
     (*ffn)->set_training(true);
     torch::manual_seed(0);
     torch::Tensor x = torch::randn({s.tokens, s.d});
+    if (!profile.empty()) {
+      // Where our step's time goes, op by op: chrome://tracing or bench/trace_summary.py reads it.
+      time_ours(**moe, x, 20, 1);
+      {
+        torch::autograd::profiler::RecordProfile guard(profile);
+        time_ours(**moe, x, 50, 1);
+      }
+      std::printf("wrote %s (50 steps of our MoE at %lld:%lld:%lld)\n", profile.c_str(), (long long)s.tokens, (long long)s.d,
+                  (long long)s.hidden);
+      return 0;
+    }
     // About a quarter second per repeat on either side.
     double probe = time_ours(**moe, x, 1, 1);
     int iters = std::max(1, int(250.0 / std::max(probe, 1e-3)));
@@ -160,6 +177,7 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; ++r) {
       ours_moe.push_back(time_ours(**moe, x, iters, 3));
       ours_dense.push_back(time_ours(**ffn, x, iters, 3));
+      if (!peer) continue;
       std::string out = run_peer(script, s, experts, k, rt.threads, iters, 3);
       double n = json_number(out, "naive_ms"), dn = json_number(out, "dense_ms");
       if (n <= 0) {
@@ -168,7 +186,7 @@ int main(int argc, char** argv) {
       }
       naive.push_back(n), py_dense.push_back(dn);
     }
-    double m = median(ours_moe), dn = median(ours_dense), nv = median(naive), pd = median(py_dense);
+    double m = median(ours_moe), dn = median(ours_dense), nv = peer ? median(naive) : 0, pd = peer ? median(py_dense) : 0;
     char label[64];
     std::snprintf(label, sizeof label, "%lld:%lld:%lld", (long long)s.tokens, (long long)s.d, (long long)s.hidden);
     std::printf("%-16s %10.2f %10.2f %12.2f %12.2f %13.2fx %15.2fx\n", label, m, dn, nv, pd, m / dn, nv / m);

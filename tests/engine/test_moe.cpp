@@ -286,6 +286,8 @@ TEST(Moe, GroupedExpertsEqualPerExpertCalls) {
     };
     auto [y1, gx1] = run();
     Tensor gw1 = param(*m, "expert3.ffn.0.weight").grad().clone();
+    Tensor gb2 = param(*m, "expert1.ffn.2.bias").grad().clone();
+    Tensor grouter = param(*m, "router.weight").grad().clone();  // through the gates
     GroupedFfn g;
     g.activation = "gelu", g.always = true;
     for (int64_t e = 0; e < c.experts; ++e) {
@@ -298,7 +300,10 @@ TEST(Moe, GroupedExpertsEqualPerExpertCalls) {
     EXPECT_TRUE(torch::allclose(y1, y2, 1e-5, 1e-6)) << (y1 - y2).abs().max().item<double>();
     EXPECT_TRUE(torch::allclose(gx1, gx2, 1e-5, 1e-6)) << (gx1 - gx2).abs().max().item<double>();
     EXPECT_TRUE(torch::allclose(gw1, param(*m, "expert3.ffn.0.weight").grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(gb2, param(*m, "expert1.ffn.2.bias").grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(grouter, param(*m, "router.weight").grad(), 1e-5, 1e-6));
     EXPECT_GT(gw1.abs().sum().item<double>(), 0);
+    EXPECT_GT(grouter.abs().sum().item<double>(), 0);
   }
 }
 
