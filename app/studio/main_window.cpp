@@ -109,6 +109,11 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
   connect(canvas_, &DiagramCanvas::node_activated, this, &MainWindow::toggle_block);
   connect(canvas_, &DiagramCanvas::connect_requested, this, &MainWindow::connect_nodes);
   connect(canvas_, &DiagramCanvas::delete_requested, this, &MainWindow::delete_selection);
+  connect(canvas_, &DiagramCanvas::drop_requested, this, [this](const QString& op, const QString& onto, QPointF) {
+    // Dropped on a node: the new one follows it; on empty space: it stands alone.
+    select(onto.isEmpty() ? std::set<std::string>{} : std::set<std::string>{onto.toStdString()});
+    add_node(op);
+  });
   connect(inspector_, &Inspector::command, this, [this](circuit::Command c) { apply(std::move(c)); });
   connect(palette_, &Palette::add_requested, this, [this](const QString& op) { add_node(op); });
   connect(&job_, &TrainingJob::events_arrived, this, &MainWindow::on_training_events);

@@ -3,13 +3,31 @@
 #include <QHeaderView>
 #include <QKeyEvent>
 #include <QLineEdit>
+#include <QMimeData>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <map>
 
+#include "canvas/canvas_window.h"
 #include "circuit/op.h"
 
 namespace studio {
+
+namespace {
+
+// Dragging an op carries its name, which the canvas turns into a new node where it is dropped.
+class OpTree : public QTreeWidget {
+ protected:
+  QStringList mimeTypes() const override { return {kDropMime}; }
+  QMimeData* mimeData(const QList<QTreeWidgetItem*>& items) const override {
+    if (items.isEmpty() || items[0]->data(0, Qt::UserRole).toString().isEmpty()) return nullptr;
+    auto* m = new QMimeData;
+    m->setData(kDropMime, items[0]->data(0, Qt::UserRole).toString().toUtf8());
+    return m;
+  }
+};
+
+}  // namespace
 
 Palette::Palette(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
@@ -18,8 +36,10 @@ Palette::Palette(QWidget* parent) : QWidget(parent) {
   search_->setObjectName("palette_search");
   search_->setPlaceholderText("Search ops (Enter adds)");
   search_->setClearButtonEnabled(true);
-  tree_ = new QTreeWidget;
+  tree_ = new OpTree;
   tree_->setObjectName("palette_tree");
+  tree_->setDragEnabled(true);
+  tree_->setDragDropMode(QAbstractItemView::DragOnly);
   tree_->setHeaderHidden(true);
   tree_->setRootIsDecorated(true);
   layout->addWidget(search_);

@@ -1,6 +1,7 @@
 // The palette dock: every op of the registry grouped by category, plus block templates, with a
-// search field (type a few letters, Enter adds the first match). Adding goes through the main
-// window, which places the node after the selection and connects it.
+// search field (type a few letters, Enter adds the first match). Double-click or Enter adds after
+// the selection; dragging an entry onto the canvas adds it where it is dropped (after the node it
+// is dropped on). Adding goes through the main window, which places and connects the node.
 #pragma once
 #include <QWidget>
 

@@ -1,5 +1,8 @@
 #include "canvas_window.h"
 
+#include <QDropEvent>
+#include <QMimeData>
+
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QVulkanDeviceFunctions>
@@ -751,6 +754,23 @@ bool DiagramCanvas::event(QEvent* e) {
   if (e->type() == QEvent::Leave && !hover_.empty()) {
     hover_.clear();
     changed();
+  }
+  // Palette drags: QWindow has no drag handlers to override, the events come through here.
+  if (e->type() == QEvent::DragEnter || e->type() == QEvent::DragMove) {
+    auto* d = static_cast<QDropEvent*>(e);
+    if (!d->mimeData()->hasFormat(kDropMime)) return QVulkanWindow::event(e);
+    d->acceptProposedAction();
+    std::string over = node_at(d->position());
+    if (over != hover_) hover_ = over, changed();  // shows where the node would attach
+    return true;
+  }
+  if (e->type() == QEvent::Drop) {
+    auto* d = static_cast<QDropEvent*>(e);
+    if (!d->mimeData()->hasFormat(kDropMime)) return QVulkanWindow::event(e);
+    d->acceptProposedAction();
+    emit drop_requested(QString::fromUtf8(d->mimeData()->data(kDropMime)), QString::fromStdString(node_at(d->position())),
+                        to_scene(d->position()));
+    return true;
   }
   return QVulkanWindow::event(e);
 }

@@ -25,6 +25,9 @@ class CanvasRenderer;
 /// right or bottom edge (or anywhere on it with Alt) onto another box asks to connect them;
 /// double-click activates a node; Esc clears the selection; Delete/Backspace asks to delete;
 /// F frames the whole diagram.
+/// The MIME type of things that can be dropped on the canvas: an op name (palette drags).
+inline constexpr const char* kDropMime = "application/x-circuit-studio-op";
+
 class DiagramCanvas : public QVulkanWindow {
   Q_OBJECT
  public:
@@ -69,6 +72,9 @@ class DiagramCanvas : public QVulkanWindow {
   void node_activated(QString node);
   void connect_requested(QString from, QString to);
   void delete_requested();
+  /// Something with kDropMime (an op name from the palette) was dropped at `scene_pos`, over
+  /// node `onto` ("" on empty space).
+  void drop_requested(QString what, QString onto, QPointF scene_pos);
   /// CPU time to record the last frame plus the GPU time of the latest finished frame, in ms.
   void frame_time(double ms);
 

@@ -10,6 +10,8 @@
 #include <QElapsedTimer>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMimeData>
+#include <QTreeWidget>
 #include <QPlainTextEdit>
 #include <QFileInfo>
 #include <QPainter>
@@ -179,6 +181,38 @@ TEST_F(Studio, AddConnectUndoRedo) {
   w->action("redo")->trigger();
   w->action("redo")->trigger();
   EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), edited);
+}
+
+// A palette entry dropped on a node is added after it; dropped on empty space it stands alone.
+TEST_F(Studio, DroppingAnOpFromThePalette) {
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  auto drop = [&](const char* op, QPointF at) {
+    QMimeData data;
+    data.setData(studio::kDropMime, op);
+    QDragEnterEvent enter(at.toPoint(), Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(w->canvas(), &enter);
+    EXPECT_TRUE(enter.isAccepted());
+    QDropEvent dropped(at, Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(w->canvas(), &dropped);
+    EXPECT_TRUE(dropped.isAccepted());
+  };
+  drop("dropout", centre("act1"));
+  const circuit::Node* n = w->document().circuit().graph.node("dropout");
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->inputs[0].node, "act1");
+  drop("gelu", QPointF(5, 5));
+  n = w->document().circuit().graph.node("gelu");
+  ASSERT_NE(n, nullptr);
+  EXPECT_FALSE(n->inputs[0].connected());
+  // The palette offers the drag: its MIME data names the op.
+  auto* tree = w->findChild<QTreeWidget*>("palette_tree");
+  ASSERT_NE(tree, nullptr);
+  QList<QTreeWidgetItem*> relu = tree->findItems("relu", Qt::MatchExactly | Qt::MatchRecursive);
+  ASSERT_EQ(relu.size(), 1);
+  std::unique_ptr<QMimeData> mime(tree->model()->mimeData({tree->model()->index(relu[0]->parent()->indexOfChild(relu[0]), 0,
+                                                                                tree->model()->index(tree->indexOfTopLevelItem(relu[0]->parent()), 0))}));
+  ASSERT_NE(mime, nullptr);
+  EXPECT_EQ(mime->data(studio::kDropMime), "relu");
 }
 
 TEST_F(Studio, CopyPasteAndDeleteAreSingleUndoSteps) {
