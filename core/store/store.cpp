@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "circuit/json.h"
 
@@ -163,12 +164,31 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   std::unique_ptr<Store> s(new Store(db, path));
   // Other processes may hold the write lock for a moment; wait rather than fail.
   sqlite3_busy_timeout(db, 30000);
-  if (auto st = s->exec("PRAGMA journal_mode=WAL"); !st) return Error{path + ": " + st.error};
+  // Switching a new file to WAL and creating the schema can meet "database is locked" at once,
+  // without the busy handler, when several processes open a fresh store together (workers of
+  // one study started at the same moment): SQLite refuses rather than risk a deadlock. Those
+  // steps are idempotent, so they are simply tried again for as long as the busy timeout.
+  auto setup = [&](const char* sql) -> Status {
+    for (auto start = std::chrono::steady_clock::now();;) {
+      char* err = nullptr;
+      int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+      std::string m = err ? err : sqlite3_errmsg(db);
+      sqlite3_free(err);
+      if (rc == SQLITE_OK) return {};
+      bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+      if (!busy || std::chrono::steady_clock::now() - start > std::chrono::seconds(30)) return Status::fail("store: " + m);
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);  // in case the schema's transaction began
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  if (auto st = setup("PRAGMA journal_mode=WAL"); !st) return Error{path + ": " + st.error};
   // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only power loss may drop
   // the last transactions, never corrupt the file.
-  if (auto st = s->exec("PRAGMA synchronous=NORMAL"); !st) return Error{path + ": " + st.error};
-  if (auto st = s->exec("PRAGMA foreign_keys=ON"); !st) return Error{path + ": " + st.error};
-  if (auto st = s->exec(kSchema); !st) return Error{path + ": " + st.error};
+  if (auto st = setup("PRAGMA synchronous=NORMAL"); !st) return Error{path + ": " + st.error};
+  if (auto st = setup("PRAGMA foreign_keys=ON"); !st) return Error{path + ": " + st.error};
+  // One write transaction taken up front (IMMEDIATE waits in the busy handler) for the schema.
+  std::string schema = std::string("BEGIN IMMEDIATE;\n") + kSchema + "\nCOMMIT;";
+  if (auto st = setup(schema.c_str()); !st) return Error{path + ": " + st.error};
   return s;
 }
 

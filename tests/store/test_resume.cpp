@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -41,12 +42,13 @@ Evaluation zdt1(const store::TrialRecord&, const Point& pt, int sleep_ms) {
 
 int run_child(const std::string& path, int worker, int trials, int64_t total, int sleep_ms) {
   auto db = store::Store::open(path);
-  if (!db) return 2;
+  if (!db) return std::fprintf(stderr, "worker %d: %s\n", worker, db.error().message.c_str()), 2;
   auto st = (*db)->open_study({0, "zdt", "", "[]", "nsga2", 1, 0});
-  if (!st) return 3;
+  if (!st) return std::fprintf(stderr, "worker %d: %s\n", worker, st.error().message.c_str()), 3;
   RunConfig cfg;
   cfg.seed = 1, cfg.worker = worker, cfg.trials = trials, cfg.total = total, cfg.options.population = 10;
   auto r = run_study(**db, st->id, zdt_problem(), [&](auto& t, auto& p) { return zdt1(t, p, sleep_ms); }, cfg);
+  if (!r) std::fprintf(stderr, "worker %d: %s\n", worker, r.error().message.c_str());
   return r ? 0 : 4;
 }
 
@@ -114,7 +116,7 @@ TEST(Resume, ThreeProcessesRecordEveryTrialOnce) {
   for (pid_t c : kids) {
     int status = 0;
     waitpid(c, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "exit status " << WEXITSTATUS(status);
   }
   auto db = std::move(*store::Store::open(path));
   auto study = **db->find_study("zdt");
