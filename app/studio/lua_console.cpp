@@ -7,6 +7,7 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QShortcut>
 #include <QVBoxLayout>
 
 #include "circuit/circuit_file.h"
@@ -44,8 +45,13 @@ LuaConsole::LuaConsole(QWidget* parent) : QWidget(parent) {
   input_->setPlaceholderText("Lua: c is the open circuit — e.g.  print(c:info().params)   (Up/Down: history)");
   input_->installEventFilter(this);
   script_button_ = new QPushButton("Run script…");
+  stop_button_ = new QPushButton("Stop");
+  stop_button_->setObjectName("lua_stop");
+  stop_button_->setToolTip("Stop the running script (Esc)");
+  stop_button_->setEnabled(false);
   row->addWidget(input_, 1);
   row->addWidget(script_button_);
+  row->addWidget(stop_button_);
   layout->addWidget(out_, 1);
   layout->addLayout(row);
   connect(input_, &QLineEdit::returnPressed, this, [this] {
@@ -58,6 +64,9 @@ LuaConsole::LuaConsole(QWidget* parent) : QWidget(parent) {
     emit line_entered(code);
   });
   connect(script_button_, &QPushButton::clicked, this, [this] { emit line_entered(QString()); });
+  connect(stop_button_, &QPushButton::clicked, this, &LuaConsole::stop);
+  auto* esc = new QShortcut(QKeySequence(Qt::Key_Escape), this, this, &LuaConsole::stop, Qt::WidgetWithChildrenShortcut);
+  (void)esc;
 
   script::install_engine_extension();
   host_ = std::make_unique<script::Host>();
@@ -82,10 +91,15 @@ void LuaConsole::append(const QString& text, bool error) {
   else out_->appendPlainText(text);
 }
 
+void LuaConsole::stop() {
+  if (busy_) host_->interrupt();
+}
+
 void LuaConsole::set_busy(bool on) {
   busy_ = on;
   input_->setEnabled(!on);
   script_button_->setEnabled(!on);
+  stop_button_->setEnabled(on);
   if (!on) input_->setFocus();
 }
 

@@ -1,7 +1,7 @@
 // The Lua console dock: run a line or a script file against the open circuit. The circuit is
 // the global `c` (a copy); when the script changes it, the change comes back to the editor as one
 // undoable edit. Scripts run on a worker thread so a long one (training from Lua) leaves the GUI
-// responsive; `print` goes to the console.
+// responsive and can be stopped; `print` goes to the console.
 #pragma once
 #include <QWidget>
 #include <atomic>
@@ -30,6 +30,8 @@ class LuaConsole : public QWidget {
   /// Runs `code` (a line, or a file's text with `chunk` = "@path") against `current`.
   void run(const QString& code, const circuit::Circuit& current, const std::string& chunk = "=console");
   void run_file(const QString& path, const circuit::Circuit& current);
+  /// Stops the running script (Stop button, Esc): it ends with "interrupted" and its traceback.
+  void stop();
   bool busy() const { return busy_; }
   QString output_text() const;
   QLineEdit* input() const { return input_; }
@@ -55,6 +57,7 @@ class LuaConsole : public QWidget {
   QPlainTextEdit* out_ = nullptr;
   QLineEdit* input_ = nullptr;
   QPushButton* script_button_ = nullptr;
+  QPushButton* stop_button_ = nullptr;
   std::unique_ptr<script::Host> host_;
   std::thread worker_;
   bool busy_ = false;

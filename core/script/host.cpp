@@ -48,13 +48,15 @@ void count_hook(lua_State* L, lua_Debug*) {
   Host& h = Host::of(L);
   int64_t limit = h.options().limits.instructions;
   h.executed += kHookEvery;
-  if (limit <= 0 || h.executed <= limit) return;
+  bool stop = h.interrupted.load(std::memory_order_relaxed);
+  if (!stop && (limit <= 0 || h.executed <= limit)) return;
   // From now on every instruction raises again, so a pcall in the script cannot catch the error
   // and carry on: the first instruction after the pcall returns raises it anew.
   lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
   // Inside a hook, level 0 is the Lua function that was interrupted: that is where the loop is.
   luaL_where(L, 0);
-  lua_pushfstring(L, "instruction limit of %I exceeded", lua_Integer(limit));
+  if (stop) lua_pushliteral(L, "interrupted");
+  else lua_pushfstring(L, "instruction limit of %I exceeded", lua_Integer(limit));
   lua_concat(L, 2);
   lua_error(L);
 }
@@ -174,7 +176,7 @@ circuit::Status Host::call(int nargs, int nresults) {
   lua_pushcfunction(L_, message_handler);
   lua_insert(L_, base);
   if (depth_++ == 0) {
-    executed = 0, memory.exceeded = false;
+    executed = 0, memory.exceeded = false, interrupted = false;
     lua_sethook(L_, count_hook, LUA_MASKCOUNT, kHookEvery);
   }
   int status = lua_pcall(L_, nargs, nresults, base);

@@ -16,6 +16,7 @@
 // and should raise errors through script::protect (errors.h) so C++ objects are destroyed before
 // Lua unwinds. docs/lua.md must document every function added: a test compares the two.
 #pragma once
+#include <atomic>
 #include <lua.hpp>
 
 #include <cstdint>
@@ -86,6 +87,9 @@ class Host {
   void add_module_functions(const luaL_Reg* functions);
   /// Changes the instruction limit for later calls (0: no limit).
   void set_instruction_limit(int64_t instructions) { options_.limits.instructions = instructions; }
+  /// Stops the running script (from any thread, e.g. a GUI's Stop button) within about a
+  /// thousand instructions: it fails with "interrupted" and a traceback, and pcall cannot catch it.
+  void interrupt() { interrupted = true; }
 
   /// Loads every `*.lua` file of each folder (missing folders are skipped) as a plugin; a
   /// broken file is reported in its PluginInfo and does not stop the others. Plugins that load
@@ -101,6 +105,7 @@ class Host {
   };
   Memory memory;
   int64_t executed = 0;  // instructions counted since the last top-level call began
+  std::atomic<bool> interrupted{false};  // set by interrupt(); cleared when a top-level call begins
 
  private:
   circuit::Status finish(int status);

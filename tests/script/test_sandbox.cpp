@@ -1,6 +1,8 @@
 // The sandbox, the limits and error locations: every forbidden call says what and how to allow
 // it, runaway scripts end with the limit they hit, and errors carry file:line and a traceback.
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #include "helpers.h"
@@ -110,6 +112,23 @@ TEST(Limits, InfiniteLoopEndsWithTheInstructionLimit) {
   err = error_of(h, "local co = coroutine.wrap(function() while true do end end)\nco()", "@coroutine.lua");
   EXPECT_NE(err.find("coroutine.lua:1: instruction limit of 1000000 exceeded"), std::string::npos) << err;
   // The count restarts for the next call, so the state stays usable.
+  EXPECT_EQ(error_of(h, "for i = 1, 1000 do end"), "");
+}
+
+// A Stop button: another thread interrupts a script that would otherwise run for minutes (no
+// instruction limit), and pcall inside the script cannot swallow it.
+TEST(Limits, InterruptStopsAScriptFromAnotherThread) {
+  HostOptions o;
+  o.limits.instructions = 0;
+  Host h(o);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    h.interrupt();
+  });
+  std::string err = error_of(h, "while true do pcall(function() while true do end end) end", "@forever.lua");
+  stopper.join();
+  EXPECT_NE(err.find("forever.lua:1: interrupted"), std::string::npos) << err;
+  // The next call runs normally.
   EXPECT_EQ(error_of(h, "for i = 1, 1000 do end"), "");
 }
 

@@ -13,6 +13,7 @@
 #include <QMimeData>
 #include <QTreeWidget>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QFileInfo>
 #include <QPainter>
 #include <QProcess>
@@ -442,6 +443,20 @@ TEST_F(Studio, LuaConsoleEditsTheOpenCircuitUndoably) {
   EXPECT_TRUE(err.contains("no_such_op")) << err.toStdString();
   EXPECT_TRUE(w->console()->output_text().contains("no_such_op"));
   EXPECT_EQ(w->document().circuit().graph.node("bad"), nullptr);
+  // A script that never ends is stopped with the Stop button; the console runs the next line.
+  w->console()->input()->setText("while true do end");
+  QTest::keyClick(w->console()->input(), Qt::Key_Return);
+  auto* stop = w->findChild<QPushButton*>("lua_stop");
+  ASSERT_TRUE(wait_for([&] { return stop->isEnabled(); }, 5000));
+  QTest::qWait(200);
+  stop->click();
+  ASSERT_TRUE(done.wait(20'000));
+  err = done.takeFirst().at(0).toString();
+  EXPECT_TRUE(err.contains("interrupted")) << err.toStdString();
+  w->console()->input()->setText("print(#c:nodes())");
+  QTest::keyClick(w->console()->input(), Qt::Key_Return);
+  ASSERT_TRUE(done.wait(20'000));
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "");
 }
 
 TEST_F(Studio, UnsavedWorkIsRecoveredOnTheNextStart) {
