@@ -8,6 +8,7 @@
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QProgressBar>
@@ -77,10 +78,13 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   baseline_->setChecked(true);
   form->addRow(baseline_);
   auto* buttons = new QHBoxLayout;
+  auto* open = new QPushButton("Open…");
+  open->setToolTip("Show a study from a store (.sqlite) written by the studio or `circuit search`");
   start_ = new QPushButton("Start study");
   start_->setObjectName("search_start");
   cancel_ = new QPushButton("Cancel");
   cancel_->setEnabled(false);
+  buttons->addWidget(open);
   buttons->addWidget(start_);
   buttons->addWidget(cancel_);
   form->addRow(buttons);
@@ -135,6 +139,25 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
     start(r);
   });
   connect(cancel_, &QPushButton::clicked, this, &SearchPanel::cancel);
+  connect(open, &QPushButton::clicked, this, [this] {
+    QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    QString db = QFileDialog::getOpenFileName(this, "Open a study store", dir, "Study stores (*.sqlite *.db);;All files (*)");
+    if (db.isEmpty()) return;
+    auto store = store::Store::open(db.toStdString());
+    if (!store) return status_->setText(QString::fromStdString(store.error().message));
+    auto studies = (*store)->studies();
+    QStringList names;
+    if (studies)
+      for (auto& st : *studies)
+        if (!QString::fromStdString(st.name).endsWith("-random")) names << QString::fromStdString(st.name);
+    if (names.isEmpty()) return status_->setText(db + " holds no study.");
+    bool ok = false;
+    QString name = names.size() == 1 ? names[0] : QInputDialog::getItem(this, "Open a study", "Study", names, 0, false, &ok);
+    if (names.size() > 1 && !ok) return;
+    study_->setText(name);
+    QString err = show_study(db, name);
+    status_->setText(err.isEmpty() ? "Showing " + name + " from " + QFileInfo(db).fileName() : err);
+  });
   connect(filter_, &QLineEdit::textChanged, this, &SearchPanel::filter);
   connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
     if (id >= 0) open_number(int(id % kBaselineId), id >= kBaselineId);

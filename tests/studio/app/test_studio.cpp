@@ -507,6 +507,10 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
       EXPECT_NE(w->document().circuit().name, "untitled");
       break;
     }
+  // The study can be shown again from its store, as the dock's Open… button does.
+  table->setRowCount(0);
+  EXPECT_EQ(w->search_panel()->show_study(r.db, "gui"), "");
+  EXPECT_EQ(table->rowCount(), 4);
   QString csv = dir.filePath("trials.csv");
   EXPECT_EQ(w->search_panel()->export_csv(csv), "");
   EXPECT_TRUE(QFile::exists(csv));
