@@ -21,6 +21,7 @@ class Host;
 
 namespace studio {
 
+/// The console dock: output, an input line with history, Run script…, Stop.
 class LuaConsole : public QWidget {
   Q_OBJECT
  public:

@@ -40,6 +40,7 @@ struct RunSettings {
   int64_t train_limit = 0;  // 0: the whole training split
 };
 
+/// The studio window: one open circuit, its canvas and every dock around it.
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:

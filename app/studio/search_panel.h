@@ -35,6 +35,7 @@ struct SearchRequest {
   bool baseline = true;
 };
 
+/// The search dock: study controls, the plots window and the trials table.
 class SearchPanel : public QWidget {
   Q_OBJECT
  public:
