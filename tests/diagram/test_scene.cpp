@@ -13,6 +13,7 @@
 #include "diagram/diagram.h"
 #include "diagram/render.h"
 #include "scene_checks.h"
+#include "../example_files.h"
 
 namespace circuit::diagram {
 namespace {
@@ -21,13 +22,6 @@ using test::colliding_labels;
 using test::overlapping_boxes;
 using test::wires_through_boxes;
 
-std::vector<std::string> examples() {
-  std::vector<std::string> v;
-  for (auto& e : std::filesystem::directory_iterator(CIRCUIT_SOURCE_DIR "/resources/examples"))
-    if (e.path().string().ends_with(".circuit.json")) v.push_back(e.path().filename().string());
-  std::sort(v.begin(), v.end());
-  return v;
-}
 
 Circuit load(const std::string& file) {
   auto c = load_circuit(CIRCUIT_SOURCE_DIR "/resources/examples/" + file);
@@ -146,7 +140,7 @@ TEST_P(ExampleScene, IsStructurallySound) {
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  for (auto& f : examples()) v.push_back({f, Expansion::Mode::all}), v.push_back({f, Expansion::Mode::none});
+  for (auto& f : example_files()) v.push_back({f, Expansion::Mode::all}), v.push_back({f, Expansion::Mode::none});
   return v;
 }
 

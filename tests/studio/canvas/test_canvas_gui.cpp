@@ -19,6 +19,7 @@
 #include "diagram/diagram.h"
 #include "generated_circuits.h"
 #include "studio/canvas/canvas_window.h"
+#include "../../example_files.h"
 
 namespace {
 
@@ -29,13 +30,6 @@ using studio::DiagramCanvas;
 using studio::canvas::Rgba;
 using studio::canvas::Theme;
 
-std::vector<std::string> examples() {
-  std::vector<std::string> v;
-  for (auto& e : std::filesystem::directory_iterator(CIRCUIT_SOURCE_DIR "/resources/examples"))
-    if (e.path().string().ends_with(".circuit.json")) v.push_back(e.path().filename().string());
-  std::sort(v.begin(), v.end());
-  return v;
-}
 
 Scene scene_of(const std::string& path) {
   auto c = circuit::load_circuit(path);
@@ -116,7 +110,7 @@ class CanvasGui : public ::testing::Test {
 
 TEST_F(CanvasGui, EveryExampleIsDrawn) {
   Theme light = Theme::light();
-  for (const auto& file : examples()) {
+  for (const auto& file : example_files()) {
     SCOPED_TRACE(file);
     Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/" + file);
     ASSERT_FALSE(s.boxes.empty());
