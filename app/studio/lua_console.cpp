@@ -65,8 +65,7 @@ LuaConsole::LuaConsole(QWidget* parent) : QWidget(parent) {
   });
   connect(script_button_, &QPushButton::clicked, this, [this] { emit line_entered(QString()); });
   connect(stop_button_, &QPushButton::clicked, this, &LuaConsole::stop);
-  auto* esc = new QShortcut(QKeySequence(Qt::Key_Escape), this, this, &LuaConsole::stop, Qt::WidgetWithChildrenShortcut);
-  (void)esc;
+  new QShortcut(QKeySequence(Qt::Key_Escape), this, this, &LuaConsole::stop, Qt::WidgetWithChildrenShortcut);  // owned by this
 
   script::install_engine_extension();
   host_ = std::make_unique<script::Host>();

@@ -148,7 +148,7 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
   // Expert-load badges change every step; redrawing the diagram twice a second is plenty.
   overlay_timer_.setInterval(500);
   connect(&overlay_timer_, &QTimer::timeout, this, [this] {
-    if (overlay_dirty_) overlay_dirty_ = false, refresh(false);
+    if (overlay_dirty_) overlay_dirty_ = false, refresh();
   });
   overlay_timer_.start();
 
@@ -277,14 +277,13 @@ void MainWindow::build_actions() {
   make(file, "&Quit", "quit", QKeySequence::Quit, [this] { close(); });
 
   QMenu* edit = menuBar()->addMenu("&Edit");
-  auto* undo = make(edit, "&Undo", "undo", QKeySequence::Undo, [this] {
+  make(edit, "&Undo", "undo", QKeySequence::Undo, [this] {
     if (doc_.undo()) refresh();
   });
   auto* redo = make(edit, "&Redo", "redo", QKeySequence(), [this] {
     if (doc_.redo()) refresh();
   });
   redo->setShortcuts({QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")});
-  (void)undo;
   edit->addSeparator();
   make(edit, "Cu&t", "cut", QKeySequence::Cut, [this] { copy_selection(), delete_selection(); });
   make(edit, "&Copy", "copy", QKeySequence::Copy, [this] { copy_selection(); });
@@ -353,8 +352,7 @@ circuit::diagram::Expansion MainWindow::expansion() const {
   return e;
 }
 
-void MainWindow::refresh(bool relayout) {
-  (void)relayout;
+void MainWindow::refresh() {
   circuit::diagram::DiagramOptions o;
   o.expand = expansion();
   o.overlay = overlay_;

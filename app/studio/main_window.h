@@ -95,7 +95,7 @@ class MainWindow : public QMainWindow {
  private:
   void build_actions();
   void build_docks();
-  void refresh(bool relayout = true);
+  void refresh();
   void update_title();
   void problem(const QString& title, const QString& text);
   void log(const QString& text);

@@ -36,11 +36,10 @@ namespace {
 constexpr int64_t kBaselineId = 1'000'000;
 
 // A number that sorts as a number in the table.
-QTableWidgetItem* number_item(double v, int precision = 4) {
+QTableWidgetItem* number_item(double v) {
   auto* item = new QTableWidgetItem;
   item->setData(Qt::DisplayRole, v);
   item->setData(Qt::ToolTipRole, QString::number(v, 'g', 10));
-  (void)precision;
   return item;
 }
 
