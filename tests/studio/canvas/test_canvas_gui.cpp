@@ -376,6 +376,50 @@ TEST_F(CanvasGui, HoverIsClearedWhenTheMouseLeaves) {
   EXPECT_LE(distance(at(grab(), border), t.ink), 60) << "after leaving: the border is ink again";
 }
 
+// Panning as desktop users expect: middle-drag, or Space held with a left-drag; the scene point
+// under the cursor follows it, and the zoom stays. F frames the whole diagram again.
+TEST_F(CanvasGui, MiddleDragAndSpaceDragPanAndFFrames) {
+  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
+  canvas.set_scene(s);
+  canvas.set_view(2, {s.width / 2, s.height / 2});
+  auto send = [&](QEvent::Type type, QPointF pos, Qt::MouseButton button, Qt::MouseButtons held) {
+    QMouseEvent e(type, pos, canvas.mapToGlobal(pos), button, held, Qt::NoModifier);
+    QCoreApplication::sendEvent(&canvas, &e);
+  };
+  auto drag = [&](Qt::MouseButton button, QPointF from, QPointF to) {
+    send(QEvent::MouseButtonPress, from, button, button);
+    send(QEvent::MouseMove, (from + to) / 2, Qt::NoButton, button);
+    send(QEvent::MouseMove, to, Qt::NoButton, button);
+    send(QEvent::MouseButtonRelease, to, button, Qt::NoButton);
+  };
+  QPointF from{300, 300}, to{420, 360};
+  QPointF grabbed = canvas.to_scene(from);
+  drag(Qt::MiddleButton, from, to);
+  EXPECT_NEAR(canvas.to_scene(to).x(), grabbed.x(), 1e-6);
+  EXPECT_NEAR(canvas.to_scene(to).y(), grabbed.y(), 1e-6);
+  EXPECT_DOUBLE_EQ(canvas.zoom(), 2);
+
+  QKeyEvent space(QEvent::KeyPress, Qt::Key_Space, Qt::NoModifier);
+  QCoreApplication::sendEvent(&canvas, &space);
+  grabbed = canvas.to_scene(to);
+  drag(Qt::LeftButton, to, from);
+  QKeyEvent space_up(QEvent::KeyRelease, Qt::Key_Space, Qt::NoModifier);
+  QCoreApplication::sendEvent(&canvas, &space_up);
+  EXPECT_NEAR(canvas.to_scene(from).x(), grabbed.x(), 1e-6);
+  EXPECT_NEAR(canvas.to_scene(from).y(), grabbed.y(), 1e-6);
+  EXPECT_TRUE(canvas.selection().empty()) << "a Space-drag pans, it does not rubber-band";
+
+  QKeyEvent f(QEvent::KeyPress, Qt::Key_F, Qt::NoModifier);
+  QCoreApplication::sendEvent(&canvas, &f);
+  // Framed: the whole scene fits the window.
+  QPointF top_left = canvas.to_window({0, 0}), bottom_right = canvas.to_window({s.width, s.height});
+  EXPECT_GE(top_left.x(), -1);
+  EXPECT_GE(top_left.y(), -1);
+  EXPECT_LE(bottom_right.x(), canvas.width() + 1);
+  EXPECT_LE(bottom_right.y(), canvas.height() + 1);
+  EXPECT_LT(canvas.zoom(), 2);
+}
+
 // Heat badges over nodes, cold to hot: the text must read on every heat colour in both themes.
 TEST_F(CanvasGui, HeatBadgeTextIsReadableInBothThemes) {
   Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
