@@ -122,7 +122,9 @@ TEST_P(ExampleScene, IsStructurallySound) {
     else if (b.kind == BoxKind::router || b.kind == BoxKind::experts) want = true;
     EXPECT_EQ(b.bold, want) << b.node << " " << b.title;
     EXPECT_FALSE(b.error) << b.node;
-    if (b.kind != BoxKind::input && b.kind != BoxKind::output) EXPECT_NE(info, nullptr) << b.node;
+    if (b.kind != BoxKind::input && b.kind != BoxKind::output) {
+      EXPECT_NE(info, nullptr) << b.node;
+    }
     bold += b.bold;
   }
   EXPECT_GT(bold, 0);
@@ -287,7 +289,9 @@ TEST(Scene, OverlayBadgesSitOverTheirNodes) {
   EXPECT_LE(find("fc1")->r.bottom(), fc1->r.y);
   for (auto& b : s.badges)
     for (auto& x : s.boxes)
-      if (x.kind != BoxKind::junction) EXPECT_FALSE(b.r.overlaps(x.r)) << b.node << " badge over " << x.node;
+      if (x.kind != BoxKind::junction) {
+        EXPECT_FALSE(b.r.overlaps(x.r)) << b.node << " badge over " << x.node;
+      }
 }
 
 // Expert load as heat squares in the MoE node's badge: the badge widens by one square per value,

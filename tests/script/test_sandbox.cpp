@@ -49,7 +49,9 @@ TEST(Sandbox, EveryForbiddenCallExplainsItself) {
     SCOPED_TRACE(code);
     EXPECT_NE(err.find(msg), std::string::npos) << err;
     EXPECT_NE(err.find("run with --allow-io to allow"), std::string::npos) << err;
-    if (code.rfind("require", 0) != 0) EXPECT_EQ(err.rfind("sandboxed.lua:2: ", 0), 0u) << err;
+    if (code.rfind("require", 0) != 0) {
+      EXPECT_EQ(err.rfind("sandboxed.lua:2: ", 0), 0u) << err;
+    }
   }
   EXPECT_FALSE(std::filesystem::exists(out));
 }

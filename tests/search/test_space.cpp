@@ -15,12 +15,6 @@ Space example() {
   return *s;
 }
 
-int index_of(const Space& s, const std::string& name) {
-  for (size_t i = 0; i < s.dims.size(); ++i)
-    if (s.dims[i].name == name) return int(i);
-  return -1;
-}
-
 TEST(Space, LoadsTheExample) {
   Space s = example();
   EXPECT_EQ(s.dims.size(), 6u);
