@@ -74,6 +74,17 @@ const BoxItem* biggest_op(const Scene& s) {
 
 class CanvasGui : public ::testing::Test {
  protected:
+  // transformer_block on the canvas, zoomed 4x on its largest op box (borders several pixels
+  // wide, for colour checks); the box, or null.
+  const BoxItem* zoom_on_biggest_op() {
+    focus = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
+    const BoxItem* b = biggest_op(focus);
+    if (!b) return nullptr;
+    canvas.set_scene(focus);
+    canvas.set_view(4, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2});
+    return b;
+  }
+  Scene focus;
   void SetUp() override {
     QString problem = DiagramCanvas::vulkan_problem(canvas_test::vulkan());
     ASSERT_TRUE(problem.isEmpty()) << problem.toStdString();
@@ -144,11 +155,8 @@ TEST_F(CanvasGui, EveryExampleIsDrawn) {
 }
 
 TEST_F(CanvasGui, SelectionRecoloursTheBoxBorderInTrueColours) {
-  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
-  const BoxItem* b = biggest_op(s);
+  const BoxItem* b = zoom_on_biggest_op();
   ASSERT_NE(b, nullptr);
-  canvas.set_scene(s);
-  canvas.set_view(4, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2});
   QPointF border{b->r.x, b->r.y + b->r.h / 2};  // the middle of the left edge
   QImage before = grab();
   canvas.set_selection({b->node});
@@ -360,11 +368,8 @@ TEST_F(FarZoom, ExampleBoxesStayVisibleAtEveryFarLevel) {
 }
 
 TEST_F(CanvasGui, HoverIsClearedWhenTheMouseLeaves) {
-  Scene s = scene_of(CIRCUIT_SOURCE_DIR "/resources/examples/transformer_block.circuit.json");
-  const BoxItem* b = biggest_op(s);
+  const BoxItem* b = zoom_on_biggest_op();
   ASSERT_NE(b, nullptr);
-  canvas.set_scene(s);
-  canvas.set_view(4, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2});
   QPointF border{b->r.x, b->r.y + b->r.h / 2};
   QPointF inside = canvas.to_window({b->r.x + b->r.w / 2, b->r.y + b->r.h / 2});
   QMouseEvent move(QEvent::MouseMove, inside, canvas.mapToGlobal(inside), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
