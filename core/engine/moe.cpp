@@ -1,5 +1,6 @@
 #include "moe.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -13,42 +14,125 @@ int64_t moe_capacity(const MoeConfig& c, int64_t tokens) {
   return int64_t(std::ceil(c.capacity_factor * double(c.k * tokens) / double(c.experts)));
 }
 
-// Rank of each assignment within its slot, in assignment order (token-major, so earlier tokens
-// win a full expert), computed with one stable sort instead of a loop over assignments.
-Tensor apply_capacity(const Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity) {
-  int64_t m = slot.size(0);
-  if (m == 0) return torch::zeros({0}, slot.options().dtype(torch::kBool));
-  Tensor order = std::get<1>(slot.sort(/*stable=*/true, 0, false));
-  Tensor counts = torch::bincount(slot, {}, slots);
-  Tensor starts = counts.cumsum(0) - counts;
-  Tensor rank_sorted = torch::arange(m, slot.options()) - starts.index_select(0, slot.index_select(0, order));
-  Tensor rank = torch::empty_like(rank_sorted).index_put_({order}, rank_sorted);
-  return (rank < capacity).logical_or(slot >= ffn_experts);
+Dispatch plan_dispatch(const Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity) {
+  // A counting sort: one pass counts, one places. Routing decides a few thousand assignments per
+  // step, where this is a few microseconds and a sort plus its bookkeeping was a dozen ATen calls.
+  Tensor s = slot.to(torch::kCPU, torch::kLong).contiguous();
+  int64_t m = s.numel();
+  const int64_t* sp = s.data_ptr<int64_t>();
+  Dispatch d;
+  d.counts.assign(size_t(slots), 0);
+  Tensor kept = torch::empty({m}, torch::kBool);
+  bool* kp = kept.data_ptr<bool>();
+  for (int64_t i = 0; i < m; ++i) {
+    int64_t e = sp[i];
+    if (e < 0 || e >= slots)
+      throw std::out_of_range("routing chose slot " + std::to_string(e) + ", outside 0.." + std::to_string(slots - 1));
+    kp[i] = capacity < 0 || e >= ffn_experts || d.counts[size_t(e)] < capacity;
+    d.counts[size_t(e)] += kp[i];
+  }
+  std::vector<int64_t> next(size_t(slots), 0);
+  for (int64_t e = 1; e < slots; ++e) next[size_t(e)] = next[size_t(e - 1)] + d.counts[size_t(e - 1)];
+  Tensor order = torch::empty({next.back() + d.counts.back()}, torch::kLong);
+  int64_t* op = order.data_ptr<int64_t>();
+  for (int64_t i = 0; i < m; ++i)
+    if (kp[i]) op[next[size_t(sp[i])]++] = i;
+  d.order = order.to(slot.device());
+  d.kept = kept.to(slot.device());
+  return d;
 }
 
-static Routing from_topk(const Tensor& probs, const Tensor& idx, const MoeConfig& c) {
+Tensor apply_capacity(const Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity) {
+  return plan_dispatch(slot, slots, ffn_experts, capacity).kept;
+}
+
+namespace {
+
+// Top-k routing as one autograd node: per token, the k best slots by `scores` (best first, ties to
+// the lower slot), gated by `probs` there, renormalised over the k if asked. Done in one pass
+// over the rows on the CPU: as ATen calls (topk, gather, sum, div, the token list) with their
+// backward nodes it was about twenty small calls per step, which in a small layer cost as much as
+// the experts' products.
+struct TopkGates : torch::autograd::Function<TopkGates> {
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& probs, const Tensor& scores, int64_t k, bool renormalize,
+                        Tensor* slot_out) {
+    Tensor p = probs.detach().cpu().contiguous(), sc = scores.detach().cpu().to(p.scalar_type()).contiguous();
+    int64_t n = p.size(0), s = p.size(1);
+    Tensor slot = torch::empty({n * k}, torch::kLong), gate = torch::empty({n * k}, p.options());
+    int64_t* sl = slot.data_ptr<int64_t>();
+    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "topk_gates", [&] {
+      const scalar_t *pp = p.data_ptr<scalar_t>(), *sp = sc.data_ptr<scalar_t>();
+      scalar_t* g = gate.data_ptr<scalar_t>();
+      for (int64_t t = 0; t < n; ++t) {
+        const scalar_t* row = sp + t * s;
+        int64_t* pick = sl + t * k;
+        scalar_t sum = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          int64_t best = -1;
+          for (int64_t e = 0; e < s; ++e) {
+            if (std::find(pick, pick + j, e) != pick + j) continue;
+            if (best < 0 || row[e] > row[best]) best = e;
+          }
+          pick[j] = best;
+          g[t * k + j] = pp[t * s + best];
+          sum += g[t * k + j];
+        }
+        if (renormalize)
+          for (int64_t j = 0; j < k; ++j) g[t * k + j] /= sum;
+      }
+    });
+    ctx->save_for_backward({p, slot, gate});
+    ctx->saved_data["renormalize"] = renormalize;
+    *slot_out = slot.to(probs.device());
+    return gate.to(probs.device());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const Tensor &p = saved[0], &slot = saved[1], &gate = saved[2];
+    bool renormalize = ctx->saved_data["renormalize"].toBool();
+    Tensor dg = grads[0].cpu().to(p.scalar_type()).contiguous();
+    int64_t n = p.size(0), s = p.size(1), k = slot.size(0) / std::max<int64_t>(n, 1);
+    Tensor dp = torch::zeros_like(p);
+    const int64_t* sl = slot.data_ptr<int64_t>();
+    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "topk_gates_backward", [&] {
+      const scalar_t *pp = p.data_ptr<scalar_t>(), *g = gate.data_ptr<scalar_t>(), *d = dg.data_ptr<scalar_t>();
+      scalar_t* out = dp.data_ptr<scalar_t>();
+      for (int64_t t = 0; t < n; ++t) {
+        // gate_j = p_j / sum over the k picked: d/dp_i = (dgate_i - sum_j dgate_j gate_j) / sum.
+        scalar_t sum = 0, dot = 0;
+        for (int64_t j = 0; j < k; ++j) sum += pp[t * s + sl[t * k + j]], dot += d[t * k + j] * g[t * k + j];
+        for (int64_t j = 0; j < k; ++j)
+          out[t * s + sl[t * k + j]] = renormalize ? (d[t * k + j] - dot) / sum : d[t * k + j];
+      }
+    });
+    return {dp.to(grads[0].device()), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+// Every token's k best slots by `scores`, gated by `probs` (see TopkGates).
+Routing top_k(const Tensor& probs, const Tensor& scores, const MoeConfig& c) {
+  int64_t n = probs.size(0), k = std::min(c.k, probs.size(1));
   Routing r;
-  Tensor gate = probs.gather(1, idx);
-  if (c.renormalize) gate = gate / gate.sum(-1, true);
-  int64_t n = probs.size(0), k = idx.size(1);
-  r.slot = idx.reshape({-1});
-  r.token = torch::arange(n, idx.options()).repeat_interleave(k);
-  r.gate = gate.reshape({-1});
+  r.gate = TopkGates::apply(probs, scores, k, c.renormalize, &r.slot);
+  r.token = torch::arange(n * k, r.slot.options()).div_(k, "floor");
   r.probs = probs;
   return r;
 }
+
+}  // namespace
 
 Routing route_topk(const Tensor& logits, const MoeConfig& c, bool training, const Tensor& noise_logits) {
   Tensor z = logits;
   if (c.noisy && training && noise_logits.defined()) z = z + torch::randn_like(z) * torch::softplus(noise_logits);
   Tensor probs = torch::softmax(z, -1);
-  return from_topk(probs, std::get<1>(probs.topk(std::min(c.k, probs.size(1)), -1)), c);
+  return top_k(probs, probs, c);
 }
 
 Routing route_aux_free(const Tensor& logits, const MoeConfig& c, const Tensor& bias) {
   // The bias only chooses; the gates are the unbiased probabilities (no gradient reaches bias).
   Tensor probs = torch::softmax(logits, -1);
-  return from_topk(probs, std::get<1>((probs.detach() + bias).topk(std::min(c.k, probs.size(1)), -1)), c);
+  return top_k(probs, probs.detach() + bias, c);
 }
 
 Routing route_expert_choice(const Tensor& logits, const MoeConfig& c) {
@@ -281,36 +365,6 @@ MoeLayer::MoeLayer(MoeConfig c, std::vector<std::shared_ptr<torch::nn::Module>> 
   for (size_t e = 0; e < shared.size(); ++e) register_module("shared" + std::to_string(e), shared[e]);
 }
 
-// Rows of `grouped` (assignments sorted by slot, FFN experts first) go to a zero-padded
-// [E, C, d] block, C the fullest expert's count; two baddbmm calls run every expert at once.
-bool MoeLayer::run_grouped(const Tensor& grouped, const Tensor& token, const Tensor& gate, const std::vector<int64_t>& counts, Tensor& out) {
-  const GroupedFfn& f = *grouped_;
-  int64_t e_count = c_.experts, d = grouped.size(1), h = f.w1[0].size(0);
-  int64_t rows = 0, fullest = 0;
-  for (int64_t e = 0; e < e_count; ++e) rows += counts[size_t(e)], fullest = std::max(fullest, counts[size_t(e)]);
-  if (rows == 0) return true;
-  // Padding costs ~12 d h FLOPs per padded row (forward + backward of two products); one call
-  // chain per expert costs about 0.1 ms, ~1e7 FLOPs here. Batch when the padding is cheaper.
-  double padding = double(e_count * fullest - rows) * 12.0 * double(d) * double(h);
-  if (!f.always && padding > 1e7 * double(e_count - 1)) return false;
-
-  std::vector<int64_t> dest(static_cast<size_t>(rows));
-  for (int64_t e = 0, i = 0; e < e_count; ++e)
-    for (int64_t r = 0; r < counts[size_t(e)]; ++r) dest[size_t(i++)] = e * fullest + r;
-  Tensor where = torch::tensor(dest, torch::kLong);
-  Tensor x = grouped.narrow(0, 0, rows);
-  Tensor padded = torch::zeros({e_count * fullest, d}, x.options()).index_copy(0, where, x).view({e_count, fullest, d});
-  auto stack_bias = [&](const std::vector<Tensor>& b, int64_t n) {
-    return b[0].defined() ? torch::stack(b).unsqueeze(1) : torch::zeros({e_count, 1, n}, x.options());
-  };
-  Tensor hid = torch::baddbmm(stack_bias(f.b1, h), padded, torch::stack(f.w1).transpose(1, 2));
-  hid = f.activation == "gelu" ? gelu_fixed_backward(hid) : f.activation == "silu" ? torch::silu(hid) : torch::relu(hid);
-  Tensor y = torch::baddbmm(stack_bias(f.b2, d), hid, torch::stack(f.w2).transpose(1, 2));
-  y = y.view({e_count * fullest, d}).index_select(0, where);
-  out.index_add_(0, token.narrow(0, 0, rows), y * gate.narrow(0, 0, rows).unsqueeze(1));
-  return true;
-}
-
 Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* losses) {
   const MoeConfig& c = c_;
   int64_t d = x.size(-1), s = c.slots();
@@ -339,16 +393,12 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
   in.training = training;
   Routing r = rule_->route(in);
 
-  // Expert choice fixes every expert's load by construction; token choice is limited here.
   // Expert choice fixes every expert's load by construction, and dropless never drops: only
-  // token choice with a finite capacity needs the capacity pass.
+  // token choice with a finite capacity drops assignments.
   bool limited = rule_->limited_by_capacity() && !c.dropless;
-  Tensor kept = limited ? apply_capacity(r.slot, s, c.experts, moe_capacity(c, n)) : Tensor();
-  Tensor slot = r.slot, token = r.token, gate = r.gate;
-  if (limited) slot = slot.masked_select(kept), token = token.masked_select(kept), gate = gate.masked_select(kept);
-  Tensor order = std::get<1>(slot.sort(/*stable=*/true, 0, false));
-  slot = slot.index_select(0, order), token = token.index_select(0, order), gate = gate.index_select(0, order);
-  std::vector<int64_t> counts = to_vec(torch::bincount(slot, {}, s));
+  Dispatch plan = plan_dispatch(r.slot, s, c.experts, limited ? moe_capacity(c, n) : -1);
+  Tensor token = r.token.index_select(0, plan.order), gate = r.gate.index_select(0, plan.order);
+  const std::vector<int64_t>& counts = plan.counts;
 
   // Experts were compiled for the MoE input's type, so they get tokens with that rank:
   // [n, 1, ..., 1, d].
@@ -358,18 +408,24 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
     shape.back() = d;
     return t.reshape(shape);
   };
-  // One gather of every assignment's token, grouped by slot; each expert reads a slice of it.
-  // Gathering per expert instead would cost one [n, d] gradient buffer per expert in backward.
-  Tensor grouped = tokens.index_select(0, token);
-  Tensor out = torch::zeros_like(tokens);
-  Tensor mix = c.constant && n ? torch::softmax(const_mix_(tokens).reshape({n, c.constant, 2}), -1) : Tensor();
+  Tensor out;
   int64_t start = 0, first = 0;
-  if (grouped_ && run_grouped(grouped, token, gate, counts, out)) first = c.experts;
-  for (int64_t e = 0; e < first; ++e) start += counts[size_t(e)];
+  if (grouped_) {
+    std::vector<int64_t> ffn(counts.begin(), counts.begin() + c.experts);
+    for (int64_t cnt : ffn) start += cnt;
+    if (start > 0) out = run_grouped_ffn(*grouped_, tokens, token.narrow(0, 0, start), gate.narrow(0, 0, start), ffn);
+    first = c.experts;
+  }
+  if (!out.defined()) out = torch::zeros_like(tokens);
+  // One gather of every other assignment's token, grouped by slot; each slot reads a slice of it.
+  // Gathering per expert instead would cost one [n, d] gradient buffer per expert in backward.
+  int64_t base = start;
+  Tensor grouped = base < token.size(0) ? tokens.index_select(0, token.narrow(0, base, token.size(0) - base)) : Tensor();
+  Tensor mix = c.constant && n ? torch::softmax(const_mix_(tokens).reshape({n, c.constant, 2}), -1) : Tensor();
   for (int64_t e = first; e < s; ++e) {
     int64_t cnt = counts[size_t(e)];
     if (cnt == 0) continue;
-    Tensor ti = token.narrow(0, start, cnt), g = gate.narrow(0, start, cnt).unsqueeze(1), xe = grouped.narrow(0, start, cnt);
+    Tensor ti = token.narrow(0, start, cnt), g = gate.narrow(0, start, cnt).unsqueeze(1), xe = grouped.narrow(0, start - base, cnt);
     start += cnt;
     if (e < c.experts) {
       Tensor y = run_[size_t(e)](as_input(xe)).reshape({cnt, d});
@@ -391,11 +447,12 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
     if (losses)
       for (auto& l : r.losses) losses->push_back(l);
     if (flow.telemetry)
-      flow.telemetry->push_back(measure_load(c, r, kept.defined() ? kept : torch::ones({r.slot.numel()}, torch::kBool), n, flow));
+      flow.telemetry->push_back(measure_load(c, r, plan.kept, n, flow));
     torch::NoGradGuard ng;
-    rule_->observe_load(torch::bincount(slot, {}, s));
+    rule_->observe_load(torch::tensor(counts, torch::kLong));
   }
-  if (r.probs.defined()) flow.prev_top1 = r.probs.detach().argmax(-1);
+  // Only telemetry reads the top-1 expert (the next layer's transition counts).
+  if (r.probs.defined() && flow.telemetry) flow.prev_top1 = r.probs.detach().argmax(-1);
   if (logits.defined()) flow.prev_logits = logits;
   flow.prev_layer = c.name;
   return out.reshape(x.sizes());

@@ -104,18 +104,35 @@ events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const at::
 at::Tensor gelu_fixed_backward(const at::Tensor& x);
 
 /// The weights of experts that are all linear -> activation -> linear over the features. With
-/// them, MoeLayer runs the experts as two batched matrix products over tokens padded to the
-/// fullest expert, instead of one call chain per expert (which costs ~0.1 ms per expert per step
-/// in framework overhead, most of the step for small experts).
+/// them, MoeLayer runs every FFN expert inside one autograd node (run_grouped_ffn) instead of one
+/// module call chain per expert, whose framework overhead is most of a small layer's step.
 struct GroupedFfn {
   std::vector<at::Tensor> w1, b1, w2, b2;  // per expert; they alias the experts' parameters (b may be undefined)
   std::string activation;                  // relu | gelu | silu
-  bool always = false;                     // skip the padding-cost check (tests)
 };
 
+/// The FFN experts of `f` on their rows, as one autograd node: assignment i (grouped by expert,
+/// counts[e] rows for expert e, in order) takes row token[i] of x [n, d], and its output times
+/// gate[i] is added to row token[i] of the result [n, d]. Gradients reach x, gate and the
+/// weights; an expert without rows gets none. On CPU the experts run in parallel, one per
+/// intra-op thread.
+at::Tensor run_grouped_ffn(const GroupedFfn& f, const at::Tensor& x, const at::Tensor& token, const at::Tensor& gate,
+                           const std::vector<int64_t>& counts);
+
+/// Assignments grouped by slot for dispatch: `order` lists the kept assignments slot by slot, in
+/// assignment order within a slot; `counts` has their number per slot; `kept` [M] marks them.
+struct Dispatch {
+  at::Tensor order, kept;
+  std::vector<int64_t> counts;
+};
+/// One counting pass over `slot` [M] (on the CPU, where this is cheapest at any M we route):
+/// groups assignments by slot and keeps the first `capacity` of each FFN slot (slot <
+/// ffn_experts); capacity < 0 keeps all. Throws std::out_of_range for a slot outside [0, slots).
+Dispatch plan_dispatch(const at::Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity);
+
 /// An MoE layer: router, routed FFN experts, shared experts and MoE++ zero-computation experts.
-/// Dispatch is grouped: assignments are sorted by slot and each expert runs once on exactly its
-/// tokens (index_select), results are added back weighted by their gates (index_add).
+/// Dispatch is grouped: assignments are sorted by slot (plan_dispatch) and each expert runs once on
+/// exactly its tokens (index_select), results are added back weighted by their gates (index_add).
 class MoeLayer : public torch::nn::Module {
  public:
   // Tokens shaped like the MoE input, every axis but the first and last of size 1: [n, 1..., d].
@@ -126,13 +143,10 @@ class MoeLayer : public torch::nn::Module {
   /// x [..., d]. Appends auxiliary losses to `losses` (training only) and updates `flow`.
   at::Tensor forward(const at::Tensor& x, MoeFlow& flow, std::vector<at::Tensor>* losses);
   const MoeConfig& config() const { return c_; }
-  /// Runs the FFN experts batched when padding them to the fullest expert costs less than the
-  /// per-expert calls it saves (see GroupedFfn).
+  /// Runs the FFN experts as one node (see GroupedFfn).
   void use_grouped_ffn(GroupedFfn g) { grouped_ = std::move(g); }
 
  private:
-  bool run_grouped(const at::Tensor& grouped, const at::Tensor& token, const at::Tensor& gate, const std::vector<int64_t>& counts,
-                   at::Tensor& out);
 
   MoeConfig c_;
   torch::nn::Linear router_{nullptr}, noise_{nullptr}, residual_{nullptr};

@@ -289,7 +289,7 @@ TEST(Moe, GroupedExpertsEqualPerExpertCalls) {
     Tensor gb2 = param(*m, "expert1.ffn.2.bias").grad().clone();
     Tensor grouter = param(*m, "router.weight").grad().clone();  // through the gates
     GroupedFfn g;
-    g.activation = "gelu", g.always = true;
+    g.activation = "gelu";
     for (int64_t e = 0; e < c.experts; ++e) {
       std::string p = "expert" + std::to_string(e) + ".ffn.";
       g.w1.push_back(param(*m, p + "0.weight")), g.b1.push_back(param(*m, p + "0.bias"));

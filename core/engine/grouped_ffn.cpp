@@ -1,0 +1,153 @@
+// The FFN experts of an MoE layer as one autograd node (see run_grouped_ffn in moe.h).
+//
+// Why one node: with each expert a chain of LibTorch modules, a small layer spends most of its
+// step in framework overhead (about 1,400 ATen calls per forward + backward for 8 experts), and
+// padding the experts to one batched product wastes work on the padding and loops over the batch
+// in its backward. Here each expert is six matrix products on contiguous slices of shared
+// buffers; the weight gradients are computed directly, and experts run in parallel, one intra-op
+// thread each, instead of splitting every small product across threads. This file is compiled
+// with OpenMP so that at::parallel_for really runs in parallel.
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "moe.h"
+
+namespace engine {
+
+using at::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+namespace {
+
+enum class Act : int64_t { Relu, Gelu, Silu };
+
+Act activation(const std::string& name) { return name == "gelu" ? Act::Gelu : name == "silu" ? Act::Silu : Act::Relu; }
+
+void activate(Act a, Tensor& out, const Tensor& h) {
+  if (a == Act::Gelu) at::gelu_out(out, h);
+  else if (a == Act::Silu) at::silu_out(out, h);
+  else at::relu_out(out, h);
+}
+
+// grad_h = d act(h) / dh * grad_a, written in place over grad_a (contiguous, which also keeps
+// clear of LibTorch 1.13's GELU backward bug with non-contiguous gradients; see model.cpp).
+void activate_backward(Act a, Tensor& grad, const Tensor& h) {
+  if (a == Act::Gelu) at::gelu_backward_out(grad, grad, h);
+  else if (a == Act::Silu) at::silu_backward_out(grad, grad, h);
+  else at::threshold_backward_out(grad, grad, h, 0);
+}
+
+// Experts per thread, longest first onto the least-loaded thread: rows are the work.
+std::vector<std::vector<int64_t>> share_experts(const std::vector<int64_t>& counts, int64_t threads) {
+  std::vector<int64_t> by_size(counts.size());
+  std::iota(by_size.begin(), by_size.end(), 0);
+  std::stable_sort(by_size.begin(), by_size.end(), [&](int64_t a, int64_t b) { return counts[size_t(a)] > counts[size_t(b)]; });
+  std::vector<std::vector<int64_t>> share(size_t(std::max<int64_t>(threads, 1)));
+  std::vector<int64_t> load(share.size(), 0);
+  for (int64_t e : by_size) {
+    if (counts[size_t(e)] == 0) continue;
+    size_t t = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    share[t].push_back(e), load[t] += counts[size_t(e)];
+  }
+  return share;
+}
+
+// Calls f(expert) for every expert with rows, each expert on one thread. Inside the parallel
+// region ATen and OpenBLAS run single-threaded, which is what small products want.
+template <class F>
+void for_each_expert(const std::vector<int64_t>& counts, bool parallel, const F& f) {
+  auto share = share_experts(counts, parallel ? at::get_num_threads() : 1);
+  at::parallel_for(0, int64_t(share.size()), 1, [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // worker threads do not inherit the caller's grad mode
+    for (int64_t t = begin; t < end; ++t)
+      for (int64_t e : share[size_t(t)]) f(e);
+  });
+}
+
+std::vector<int64_t> starts(const std::vector<int64_t>& counts) {
+  std::vector<int64_t> s(counts.size() + 1, 0);
+  std::partial_sum(counts.begin(), counts.end(), s.begin() + 1);
+  return s;
+}
+
+struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& gate, const Tensor& token, std::vector<int64_t> counts,
+                        int64_t act, at::TensorList w1, at::TensorList b1, at::TensorList w2, at::TensorList b2) {
+    int64_t rows = token.size(0), d = x.size(1), h = w1[0].size(0);
+    auto start = starts(counts);
+    Act a = Act(act);
+    Tensor xs = x.index_select(0, token);  // rows grouped by expert
+    Tensor pre = at::empty({rows, h}, x.options()), post = at::empty({rows, h}, x.options()), y = at::empty({rows, d}, x.options());
+    for_each_expert(counts, x.is_cpu(), [&](int64_t e) {
+      int64_t s = start[size_t(e)], c = counts[size_t(e)];
+      Tensor pe = pre.narrow(0, s, c), ae = post.narrow(0, s, c), ye = y.narrow(0, s, c), xe = xs.narrow(0, s, c);
+      if (b1[size_t(e)].defined()) at::addmm_out(pe, b1[size_t(e)], xe, w1[size_t(e)].t());
+      else at::mm_out(pe, xe, w1[size_t(e)].t());
+      activate(a, ae, pe);
+      if (b2[size_t(e)].defined()) at::addmm_out(ye, b2[size_t(e)], ae, w2[size_t(e)].t());
+      else at::mm_out(ye, ae, w2[size_t(e)].t());
+    });
+    std::vector<Tensor> saved = {xs, pre, post, y, gate, token};
+    saved.insert(saved.end(), w1.begin(), w1.end());
+    saved.insert(saved.end(), w2.begin(), w2.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["counts"] = counts;
+    ctx->saved_data["act"] = act;
+    ctx->saved_data["n"] = x.size(0);
+    ctx->saved_data["b1"] = b1[0].defined();
+    ctx->saved_data["b2"] = b2[0].defined();
+    return at::zeros_like(x).index_add_(0, token, y * gate.unsqueeze(1));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const Tensor &xs = saved[0], &pre = saved[1], &post = saved[2], &y = saved[3], &gate = saved[4], &token = saved[5];
+    auto counts = ctx->saved_data["counts"].toIntVector();
+    size_t experts = counts.size();
+    Act a = Act(ctx->saved_data["act"].toInt());
+    bool has_b1 = ctx->saved_data["b1"].toBool(), has_b2 = ctx->saved_data["b2"].toBool();
+    bool need_x = ctx->needs_input_grad(0);
+    auto start = starts(counts);
+    int64_t rows = token.size(0), d = y.size(1), h = pre.size(1);
+
+    Tensor g = grads[0].contiguous().index_select(0, token);  // dL/d out, per assignment
+    Tensor grad_gate = (g * y).sum(1);
+    Tensor gy = g.mul_(gate.unsqueeze(1));                     // dL/dy
+    Tensor gh = at::empty({rows, h}, gy.options());             // dL/d post, then dL/d pre
+    Tensor gx = need_x ? at::empty({rows, d}, gy.options()) : Tensor();
+    std::vector<Tensor> gw1(experts), gb1(experts), gw2(experts), gb2(experts);
+    for_each_expert(counts, gy.is_cpu(), [&](int64_t e) {
+      size_t i = size_t(e);
+      int64_t s = start[i], c = counts[i];
+      Tensor gye = gy.narrow(0, s, c), ghe = gh.narrow(0, s, c);
+      gw2[i] = at::mm(gye.t(), post.narrow(0, s, c));
+      if (has_b2) gb2[i] = gye.sum(0);
+      at::mm_out(ghe, gye, saved[6 + experts + i]);
+      activate_backward(a, ghe, pre.narrow(0, s, c));
+      gw1[i] = at::mm(ghe.t(), xs.narrow(0, s, c));
+      if (has_b1) gb1[i] = ghe.sum(0);
+      if (need_x) {
+        Tensor gxe = gx.narrow(0, s, c);
+        at::mm_out(gxe, ghe, saved[6 + i]);
+      }
+    });
+    Tensor grad_x = need_x ? at::zeros({ctx->saved_data["n"].toInt(), d}, gy.options()).index_add_(0, token, gx) : Tensor();
+    // An expert without rows gets no gradient, as when it is not called at all.
+    variable_list out = {grad_x, grad_gate, Tensor(), Tensor(), Tensor()};
+    for (auto* list : {&gw1, &gb1, &gw2, &gb2}) out.insert(out.end(), list->begin(), list->end());
+    return out;
+  }
+};
+
+}  // namespace
+
+Tensor run_grouped_ffn(const GroupedFfn& f, const Tensor& x, const Tensor& token, const Tensor& gate, const std::vector<int64_t>& counts) {
+  return GroupedFfnFn::apply(x, gate, token, counts, int64_t(activation(f.activation)), at::TensorList(f.w1), at::TensorList(f.b1),
+                             at::TensorList(f.w2), at::TensorList(f.b2));
+}
+
+}  // namespace engine
