@@ -413,7 +413,11 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
   if (grouped_) {
     std::vector<int64_t> ffn(counts.begin(), counts.begin() + c.experts);
     for (int64_t cnt : ffn) start += cnt;
-    if (start > 0) out = run_grouped_ffn(*grouped_, tokens, token.narrow(0, 0, start), gate.narrow(0, 0, start), ffn);
+    // Whole tensors when every assignment is an FFN expert's: a narrowed gate costs a slice
+    // backward (a zero fill and a copy) per step.
+    bool all = start == token.size(0);
+    if (start > 0)
+      out = run_grouped_ffn(*grouped_, tokens, all ? token : token.narrow(0, 0, start), all ? gate : gate.narrow(0, 0, start), ffn);
     first = c.experts;
   }
   if (!out.defined()) out = torch::zeros_like(tokens);

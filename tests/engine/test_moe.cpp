@@ -148,13 +148,26 @@ std::shared_ptr<MoeLayer> layer(MoeConfig c, int64_t seed = 0) {
 
 Tensor param(MoeLayer& m, const std::string& name) { return m.named_parameters()[name]; }
 
+// The FFN experts of a layer() as one GroupedFfn, the way the model compiler hands them over.
+GroupedFfn grouped_experts(MoeLayer& m, int64_t experts) {
+  GroupedFfn g;
+  g.activation = "gelu";
+  for (int64_t e = 0; e < experts; ++e) {
+    std::string p = "expert" + std::to_string(e) + ".ffn.";
+    g.w1.push_back(param(m, p + "0.weight")), g.b1.push_back(param(m, p + "0.bias"));
+    g.w2.push_back(param(m, p + "2.weight")), g.b2.push_back(param(m, p + "2.bias"));
+  }
+  return g;
+}
+
 TEST(Moe, OutputAndGradientsEqualADenseMaskedReference) {
-  for (double cf : {1e9, 0.75}) {  // dropless, then with dropping
-    SCOPED_TRACE(cf);
+  for (auto [cf, grouped] : {std::pair{1e9, false}, {0.75, false}, {1e9, true}, {0.75, true}}) {  // dropless, then dropping
+    SCOPED_TRACE(testing::Message() << "capacity factor " << cf << (grouped ? ", grouped experts" : ", expert modules"));
     auto c = config("topk", 4, 2);
     c.capacity_factor = cf;
     c.shared = 1;
     auto m = layer(c, 1);
+    if (grouped) m->use_grouped_ffn(grouped_experts(*m, c.experts));
     m->train();
     torch::manual_seed(5);
     Tensor x = torch::randn({3, 10, 16}, torch::requires_grad());
@@ -264,8 +277,8 @@ TEST(Moe, RecurrentRouterStateFlowsFromLayerToLayer) {
   EXPECT_NE(infer1(moe, {t}).error.find("only 1 MoE layer"), std::string::npos);
 }
 
-// The batched path (all FFN experts as two baddbmm over padded tokens) computes what the
-// per-expert path does: same outputs, same gradients, with drops and with MoE++ slots beside.
+// The grouped path (all FFN experts in one autograd node) computes what the per-expert path
+// does: same outputs, same gradients, with drops and with MoE++ slots beside.
 TEST(Moe, GroupedExpertsEqualPerExpertCalls) {
   for (bool dropless : {false, true}) {
     MoeConfig c = config("topk", 6, 2);
@@ -288,14 +301,7 @@ TEST(Moe, GroupedExpertsEqualPerExpertCalls) {
     Tensor gw1 = param(*m, "expert3.ffn.0.weight").grad().clone();
     Tensor gb2 = param(*m, "expert1.ffn.2.bias").grad().clone();
     Tensor grouter = param(*m, "router.weight").grad().clone();  // through the gates
-    GroupedFfn g;
-    g.activation = "gelu";
-    for (int64_t e = 0; e < c.experts; ++e) {
-      std::string p = "expert" + std::to_string(e) + ".ffn.";
-      g.w1.push_back(param(*m, p + "0.weight")), g.b1.push_back(param(*m, p + "0.bias"));
-      g.w2.push_back(param(*m, p + "2.weight")), g.b2.push_back(param(*m, p + "2.bias"));
-    }
-    m->use_grouped_ffn(g);
+    m->use_grouped_ffn(grouped_experts(*m, c.experts));
     auto [y2, gx2] = run();
     EXPECT_TRUE(torch::allclose(y1, y2, 1e-5, 1e-6)) << (y1 - y2).abs().max().item<double>();
     EXPECT_TRUE(torch::allclose(gx1, gx2, 1e-5, 1e-6)) << (gx1 - gx2).abs().max().item<double>();
@@ -304,6 +310,71 @@ TEST(Moe, GroupedExpertsEqualPerExpertCalls) {
     EXPECT_TRUE(torch::allclose(grouter, param(*m, "router.weight").grad(), 1e-5, 1e-6));
     EXPECT_GT(gw1.abs().sum().item<double>(), 0);
     EXPECT_GT(grouter.abs().sum().item<double>(), 0);
+  }
+}
+
+// run_grouped_ffn against plain ops, row by row: every activation, with and without biases, an
+// expert with no rows (which must get no gradient), and on one thread and on two.
+TEST(Moe, GroupedFfnEqualsPlainOpsAndLeavesEmptyExpertsAlone) {
+  int threads = at::get_num_threads();
+  for (int t : {1, 2})
+    for (std::string act : {"relu", "gelu", "silu"})
+      for (bool bias : {true, false}) {
+        SCOPED_TRACE(testing::Message() << act << (bias ? " with" : " without") << " bias, " << t << " threads");
+        at::set_num_threads(t);
+        torch::manual_seed(3);
+        GroupedFfn f;
+        f.activation = act;
+        for (int e = 0; e < 3; ++e) {
+          f.w1.push_back(torch::randn({5, 6}, torch::requires_grad()));
+          f.w2.push_back(torch::randn({6, 5}, torch::requires_grad()));
+          f.b1.push_back(bias ? torch::randn({5}, torch::requires_grad()) : Tensor());
+          f.b2.push_back(bias ? torch::randn({6}, torch::requires_grad()) : Tensor());
+        }
+        Tensor x = torch::randn({7, 6}, torch::requires_grad());
+        Tensor token = torch::tensor({4, 0, 4, 6, 1, 0, 2}, torch::kLong);  // rows of expert 0, then 2 (1 has none)
+        Tensor gate = torch::rand({7}, torch::requires_grad());
+        std::vector<int64_t> counts = {3, 0, 4};
+        Tensor w = torch::randn({7, 6});
+        (run_grouped_ffn(f, x, token, gate, counts) * w).sum().backward();
+        std::vector<Tensor> ours = {x.grad().clone(), gate.grad().clone(), f.w1[0].grad().clone(), f.w2[2].grad().clone()};
+        if (bias) ours.push_back(f.b1[2].grad().clone()), ours.push_back(f.b2[0].grad().clone());
+        for (auto& list : {f.w1, f.w2, f.b1, f.b2})
+          for (size_t e = 0; e < list.size(); ++e)
+            if (list[e].defined()) EXPECT_EQ(list[e].grad().defined(), e != 1) << "expert " << e;  // no rows, no gradient
+        for (Tensor v : {x, gate, f.w1[0], f.w2[2], f.b1[2], f.b2[0]})
+          if (v.defined()) v.mutable_grad() = Tensor();
+
+        auto activate = [&](const Tensor& h) { return act == "relu" ? torch::relu(h) : act == "gelu" ? torch::gelu(h) : torch::silu(h); };
+        Tensor ref = torch::zeros({7, 6});
+        for (int64_t i = 0; i < 7; ++i) {
+          int64_t e = i < 3 ? 0 : 2, row = token[i].item<int64_t>();
+          Tensor y = torch::linear(activate(torch::linear(x[row], f.w1[size_t(e)], f.b1[size_t(e)])), f.w2[size_t(e)], f.b2[size_t(e)]);
+          ref = ref.index_add(0, torch::tensor({row}), (gate[i] * y).unsqueeze(0));
+        }
+        (ref * w).sum().backward();
+        std::vector<Tensor> want = {x.grad(), gate.grad(), f.w1[0].grad(), f.w2[2].grad()};
+        if (bias) want.push_back(f.b1[2].grad()), want.push_back(f.b2[0].grad());
+        for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(torch::allclose(ours[i], want[i], 1e-5, 1e-5)) << "gradient " << i;
+        EXPECT_GT(ours[1].abs().sum().item<double>(), 0);  // the gates really get a gradient
+      }
+  at::set_num_threads(threads);
+}
+
+// Dispatch groups assignments by slot in assignment order, keeps at most `capacity` per FFN slot
+// (the earliest), never limits the MoE++ slots, and names a slot outside the layer.
+TEST(Moe, DispatchGroupsBySlotKeepsTheEarliestAndRejectsUnknownSlots) {
+  Tensor slot = torch::tensor({2, 0, 2, 3, 1, 0, 2, 3, 3}, torch::kLong);
+  Dispatch d = plan_dispatch(slot, 4, 3, 2);  // slots 0-2 are FFN experts, slot 3 a copy expert
+  EXPECT_EQ(d.counts, (std::vector<int64_t>{2, 1, 2, 3}));
+  EXPECT_TRUE(torch::equal(d.order, torch::tensor({1, 5, 4, 0, 2, 3, 7, 8}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(d.kept, torch::tensor({1, 1, 1, 1, 1, 1, 0, 1, 1}, torch::kBool)));  // the third 2 is dropped
+  EXPECT_EQ(plan_dispatch(slot, 4, 3, -1).order.numel(), 9);
+  try {
+    plan_dispatch(torch::tensor({0, 4}, torch::kLong), 4, 4, -1);
+    ADD_FAILURE() << "slot 4 of 4 was accepted";
+  } catch (const std::out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("slot 4, outside 0..3"), std::string::npos) << e.what();
   }
 }
 
