@@ -9,6 +9,10 @@ namespace engine {
 
 using at::Tensor;
 
+Tensor token_major(int64_t tokens, int64_t k, const at::TensorOptions& options) {
+  return torch::arange(tokens * k, options.dtype(torch::kLong)).div_(k, "floor");
+}
+
 int64_t moe_capacity(const MoeConfig& c, int64_t tokens) {
   if (c.dropless) return tokens * std::max<int64_t>(c.k, 1);
   return int64_t(std::ceil(c.capacity_factor * double(c.k * tokens) / double(c.experts)));
@@ -115,7 +119,7 @@ Routing top_k(const Tensor& probs, const Tensor& scores, const MoeConfig& c) {
   int64_t n = probs.size(0), k = std::min(c.k, probs.size(1));
   Routing r;
   r.gate = TopkGates::apply(probs, scores, k, c.renormalize, &r.slot);
-  r.token = torch::arange(n * k, r.slot.options()).div_(k, "floor");
+  r.token = token_major(n, k, r.slot.options());
   r.probs = probs;
   return r;
 }
@@ -175,7 +179,7 @@ Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c) {
   Tensor offs = torch::arange(k, torch::kLong);
   Routing r;
   r.slot = (h.unsqueeze(1) + offs.unsqueeze(0)).remainder(c.experts).reshape({-1});
-  r.token = torch::arange(tokens, torch::kLong).repeat_interleave(k);
+  r.token = token_major(tokens, k);
   r.gate = torch::full({tokens * k}, 1.0 / double(k));
   r.probs = torch::zeros({tokens, c.slots()}).scatter_(1, r.slot.reshape({tokens, k}), 1.0 / double(k));
   return r;

@@ -77,6 +77,10 @@ std::unique_ptr<Router> make_router(const MoeConfig& c, torch::nn::Module& layer
 /// router must run on the thread of its Lua state). Built-in kinds cannot be shadowed.
 void register_router(const std::string& kind, RouterFactory make);
 
+/// Token ids of token-major routing with k assignments per token: 0 (k times), 1 (k times), ...
+/// One arange and a division: repeat_interleave costs several times as much per step.
+at::Tensor token_major(int64_t tokens, int64_t k, const at::TensorOptions& options = at::kLong);
+
 /// Capacity C = ceil(cf * k * N / E) of token-choice routing, or N * k when dropless.
 int64_t moe_capacity(const MoeConfig& c, int64_t tokens);
 
