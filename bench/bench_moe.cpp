@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   bool peer = true;     // --no-peer: ours only (A/B runs of our own changes)
   std::string profile;  // write a Chrome trace of our MoE steps (first size) there, and stop
   int64_t experts = 8, k = 2;
-  std::vector<Size> sizes = {{1024, 128, 256}, {4096, 256, 512}, {2048, 512, 1024}};
+  std::vector<Size> sizes = {{256, 64, 128}, {1024, 128, 256}, {4096, 256, 512}, {2048, 512, 1024}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K]\n"
-                   "  T tokens, d features, h expert hidden size (default 1024:128:256,4096:256:512,2048:512:1024)\n");
+                   "  T tokens, d features, h expert hidden size (default 256:64:128,1024:128:256,4096:256:512,2048:512:1024)\n");
       return 2;
     }
   }
@@ -146,8 +146,8 @@ int main(int argc, char** argv) {
               (long long)experts, (long long)k, rt.threads, rt.blas.c_str());
   std::printf("dense = one FFN with hidden k x h (the same active parameters); naive = Python loop over experts with boolean masks\n");
   std::printf("median ms per step over %d alternating rounds (ours, then a fresh Python process)\n\n", rounds);
-  std::printf("%-16s %10s %10s %12s %12s %14s %16s\n", "tokens:d:h", "our MoE", "our dense", "naive (py)", "dense (py)",
-              "MoE / dense", "naive / our MoE");
+  std::printf("%-16s %10s %10s %12s %12s %14s %16s  %s\n", "tokens:d:h", "our MoE", "our dense", "naive (py)", "dense (py)",
+              "MoE / dense", "naive / our MoE", "targets");
   for (const Size& s : sizes) {
     auto moe = engine::Model::compile(layer_circuit(s, experts, k, true), 1);
     auto ffn = engine::Model::compile(layer_circuit(s, experts, k, false), 1);
@@ -189,7 +189,8 @@ int main(int argc, char** argv) {
     double m = median(ours_moe), dn = median(ours_dense), nv = peer ? median(naive) : 0, pd = peer ? median(py_dense) : 0;
     char label[64];
     std::snprintf(label, sizeof label, "%lld:%lld:%lld", (long long)s.tokens, (long long)s.d, (long long)s.hidden);
-    std::printf("%-16s %10.2f %10.2f %12.2f %12.2f %13.2fx %15.2fx\n", label, m, dn, nv, pd, m / dn, nv / m);
+    const char* verdict = !peer ? "-" : m / dn <= 1.5 && nv / m >= 2 ? "both met" : m / dn <= 1.5 ? "dense met" : nv / m >= 2 ? "naive met" : "neither";
+    std::printf("%-16s %10.2f %10.2f %12.2f %12.2f %13.2fx %15.2fx  %s\n", label, m, dn, nv, pd, m / dn, nv / m, verdict);
     std::fflush(stdout);
   }
   std::printf("\ntargets: MoE / dense <= 1.5x; naive / our MoE >= 2x\n");

@@ -68,6 +68,34 @@ void for_each_expert(const std::vector<int64_t>& counts, bool parallel, const F&
   });
 }
 
+template <class T>
+void add_row(T* __restrict out, const T* __restrict row, int64_t d) {  // restrict lets -O2 vectorise it
+  for (int64_t j = 0; j < d; ++j) out[j] += row[j];
+}
+
+// out[n, d] = sum over i of rows[i] placed at row token[i]: index_add_ into zeros, but in parallel
+// (each thread owns a range of output rows and scans every assignment), as index_add_ runs on one
+// thread and, with k assignments per token, two threads cannot simply split the assignments.
+Tensor scatter_rows(int64_t n, const Tensor& token, const Tensor& rows) {
+  if (!rows.is_cpu() || !rows.is_contiguous() || at::get_num_threads() < 2)
+    return at::zeros({n, rows.size(1)}, rows.options()).index_add_(0, token, rows);
+  Tensor out = at::empty({n, rows.size(1)}, rows.options());
+  Tensor tk = token.contiguous();
+  int64_t m = tk.numel(), d = rows.size(1);
+  const int64_t* t = tk.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "scatter_rows", [&] {
+    const scalar_t* src = rows.data_ptr<scalar_t>();
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+      std::fill(dst + begin * d, dst + end * d, scalar_t(0));
+      for (int64_t i = 0; i < m; ++i) {
+        if (t[i] >= begin && t[i] < end) add_row(dst + t[i] * d, src + i * d, d);
+      }
+    });
+  });
+  return out;
+}
+
 std::vector<int64_t> starts(const std::vector<int64_t>& counts) {
   std::vector<int64_t> s(counts.size() + 1, 0);
   std::partial_sum(counts.begin(), counts.end(), s.begin() + 1);
@@ -105,7 +133,7 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
     ctx->saved_data["n"] = x.size(0);
     ctx->saved_data["b1"] = !b1.empty();
     ctx->saved_data["b2"] = !b2.empty();
-    return at::zeros_like(x).index_add_(0, token, gated);
+    return scatter_rows(x.size(0), token, gated);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -143,7 +171,7 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
         at::mm_out(gxe, ghe, saved[6 + i]);
       }
     });
-    Tensor grad_x = need_x ? at::zeros({ctx->saved_data["n"].toInt(), d}, grad_out.options()).index_add_(0, token, gx) : Tensor();
+    Tensor grad_x = need_x ? scatter_rows(ctx->saved_data["n"].toInt(), token, gx) : Tensor();
     // An expert without rows gets no gradient, as when it is not called at all.
     variable_list out = {grad_x, grad_gate, Tensor(), Tensor(), Tensor()};
     out.insert(out.end(), gw1.begin(), gw1.end());
