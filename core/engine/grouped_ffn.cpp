@@ -69,31 +69,57 @@ void for_each_expert(const std::vector<int64_t>& counts, bool parallel, const F&
 }
 
 template <class T>
-void add_row(T* __restrict out, const T* __restrict row, int64_t d) {  // restrict lets -O2 vectorise it
-  for (int64_t j = 0; j < d; ++j) out[j] += row[j];
+void add_scaled_row(T* __restrict out, const T* __restrict row, T scale, int64_t d) {  // restrict: -O2 vectorises it
+  for (int64_t j = 0; j < d; ++j) out[j] += scale * row[j];
 }
 
-// out[n, d] = sum over i of rows[i] placed at row token[i]: index_add_ into zeros, but in parallel
-// (each thread owns a range of output rows and scans every assignment), as index_add_ runs on one
-// thread and, with k assignments per token, two threads cannot simply split the assignments.
-Tensor scatter_rows(int64_t n, const Tensor& token, const Tensor& rows) {
-  if (!rows.is_cpu() || !rows.is_contiguous() || at::get_num_threads() < 2)
-    return at::zeros({n, rows.size(1)}, rows.options()).index_add_(0, token, rows);
+// out[n, d] = sum over i of scale[i] * rows[i] (rows[i] if scale is undefined), placed at row token[i]: index_add_ into zeros, but
+// in parallel (each thread owns a range of output rows and scans every assignment; index_add_
+// runs on one thread, and with k assignments per token two threads cannot split the assignments)
+// and with the scaling folded in, which saves a pass and a buffer.
+Tensor scatter_rows(int64_t n, const Tensor& token, const Tensor& rows, const Tensor& scale) {
+  if (!rows.is_cpu())
+    return at::zeros({n, rows.size(1)}, rows.options()).index_add_(0, token, scale.defined() ? rows * scale.unsqueeze(1) : rows);
   Tensor out = at::empty({n, rows.size(1)}, rows.options());
-  Tensor tk = token.contiguous();
+  Tensor tk = token.contiguous(), r = rows.contiguous(), sc = scale.defined() ? scale.contiguous() : Tensor();
   int64_t m = tk.numel(), d = rows.size(1);
   const int64_t* t = tk.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "scatter_rows", [&] {
-    const scalar_t* src = rows.data_ptr<scalar_t>();
+    const scalar_t *src = r.data_ptr<scalar_t>(), *g = sc.defined() ? sc.data_ptr<scalar_t>() : nullptr;
     scalar_t* dst = out.data_ptr<scalar_t>();
     at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
       std::fill(dst + begin * d, dst + end * d, scalar_t(0));
-      for (int64_t i = 0; i < m; ++i) {
-        if (t[i] >= begin && t[i] < end) add_row(dst + t[i] * d, src + i * d, d);
-      }
+      for (int64_t i = 0; i < m; ++i)
+        if (t[i] >= begin && t[i] < end) add_scaled_row(dst + t[i] * d, src + i * d, g ? g[i] : scalar_t(1), d);
     });
   });
   return out;
+}
+
+// The backward of out[token[i]] += gate[i] * y[i] for rows i of one expert: gy[i] = gate[i] *
+// grad_out[token[i]] and grad_gate[i] = <grad_out[token[i]], y[i]>, in one pass over the rows
+// (as ATen calls: a gather, a product, a sum and a scaling, each a full pass).
+void gate_backward(const Tensor& grad_out, const Tensor& token, const Tensor& gate, const Tensor& y, Tensor& gy, Tensor& grad_gate) {
+  if (!grad_out.is_cpu() || !grad_out.is_contiguous()) {
+    at::index_select_out(gy, grad_out, 0, token);
+    at::sum_out(grad_gate, gy * y, 1);
+    gy.mul_(gate.unsqueeze(1));
+    return;
+  }
+  int64_t rows = token.numel(), d = y.size(1);
+  const int64_t* t = token.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "gate_backward", [&] {
+    const scalar_t *go = grad_out.data_ptr<scalar_t>(), *g = gate.data_ptr<scalar_t>(), *yp = y.data_ptr<scalar_t>();
+    scalar_t *out = gy.data_ptr<scalar_t>(), *gg = grad_gate.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < rows; ++i) {
+      const scalar_t* src = go + t[i] * d;
+      const scalar_t* yi = yp + i * d;
+      scalar_t* o = out + i * d;
+      scalar_t dot = 0;
+      for (int64_t j = 0; j < d; ++j) dot += src[j] * yi[j], o[j] = g[i] * src[j];
+      gg[i] = dot;
+    }
+  });
 }
 
 std::vector<int64_t> starts(const std::vector<int64_t>& counts) {
@@ -111,18 +137,17 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
     // Everything per row runs inside the parallel region, gathers and gate products included:
     // outside it they were serial and, at a few thousand rows, a sixth of the step.
     Tensor xs = at::empty({rows, d}, x.options()), pre = at::empty({rows, h}, x.options()), post = at::empty({rows, h}, x.options());
-    Tensor y = at::empty({rows, d}, x.options()), gated = at::empty({rows, d}, x.options());
+    Tensor y = at::empty({rows, d}, x.options());
     for_each_expert(counts, x.is_cpu(), [&](int64_t e) {
       size_t i = size_t(e);
       int64_t s = start[i], c = counts[i];
-      Tensor xe = xs.narrow(0, s, c), pe = pre.narrow(0, s, c), ae = post.narrow(0, s, c), ye = y.narrow(0, s, c), ge = gated.narrow(0, s, c);
+      Tensor xe = xs.narrow(0, s, c), pe = pre.narrow(0, s, c), ae = post.narrow(0, s, c), ye = y.narrow(0, s, c);
       at::index_select_out(xe, x, 0, token.narrow(0, s, c));
       if (!b1.empty()) at::addmm_out(pe, b1[i], xe, w1[i].t());
       else at::mm_out(pe, xe, w1[i].t());
       activate(a, ae, pe);
       if (!b2.empty()) at::addmm_out(ye, b2[i], ae, w2[i].t());
       else at::mm_out(ye, ae, w2[i].t());
-      at::mul_out(ge, ye, gate.narrow(0, s, c).unsqueeze(1));
     });
     std::vector<Tensor> saved = {xs, pre, post, y, gate, token};
     saved.insert(saved.end(), w1.begin(), w1.end());
@@ -133,7 +158,7 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
     ctx->saved_data["n"] = x.size(0);
     ctx->saved_data["b1"] = !b1.empty();
     ctx->saved_data["b2"] = !b2.empty();
-    return scatter_rows(x.size(0), token, gated);
+    return scatter_rows(x.size(0), token, y, gate);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -147,7 +172,7 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
     auto start = starts(counts);
     int64_t rows = token.size(0), d = y.size(1), h = pre.size(1);
 
-    const Tensor& grad_out = grads[0];
+    Tensor grad_out = grads[0].contiguous();
     Tensor gy = at::empty({rows, d}, grad_out.options());  // dL/d out per row, then dL/dy
     Tensor grad_gate = at::empty({rows}, grad_out.options());
     Tensor gh = at::empty({rows, h}, grad_out.options());  // dL/d post, then dL/d pre
@@ -157,9 +182,7 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
       size_t i = size_t(e);
       int64_t s = start[i], c = counts[i];
       Tensor gye = gy.narrow(0, s, c), ghe = gh.narrow(0, s, c), gge = grad_gate.narrow(0, s, c);
-      at::index_select_out(gye, grad_out, 0, token.narrow(0, s, c));
-      at::sum_out(gge, gye * y.narrow(0, s, c), 1);
-      gye.mul_(gate.narrow(0, s, c).unsqueeze(1));
+      gate_backward(grad_out, token.narrow(0, s, c), gate.narrow(0, s, c), y.narrow(0, s, c), gye, gge);
       gw2[i] = at::mm(gye.t(), post.narrow(0, s, c));
       if (has_b2) gb2[i] = gye.sum(0);
       at::mm_out(ghe, gye, saved[6 + experts + i]);
@@ -171,7 +194,7 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
         at::mm_out(gxe, ghe, saved[6 + i]);
       }
     });
-    Tensor grad_x = need_x ? scatter_rows(ctx->saved_data["n"].toInt(), token, gx) : Tensor();
+    Tensor grad_x = need_x ? scatter_rows(ctx->saved_data["n"].toInt(), token, gx, Tensor()) : Tensor();
     // An expert without rows gets no gradient, as when it is not called at all.
     variable_list out = {grad_x, grad_gate, Tensor(), Tensor(), Tensor()};
     out.insert(out.end(), gw1.begin(), gw1.end());
