@@ -1,5 +1,8 @@
 // The FFN experts of an MoE layer as one autograd node (see run_grouped_ffn in moe.h).
 //
+// Plain experts are linear -> activation -> linear; gated ones (SwiGLU, GEGLU) multiply the
+// activation by a second linear map of the input before the last linear.
+//
 // Why one node: with each expert a chain of LibTorch modules, a small layer spends most of its
 // step in framework overhead (about 1,400 ATen calls per forward + backward for 8 experts), and
 // padding the experts to one batched product wastes work on the padding and loops over the batch
@@ -128,16 +131,21 @@ std::vector<int64_t> starts(const std::vector<int64_t>& counts) {
   return s;
 }
 
+// Inputs: x, gate, token, counts, activation, then the weight lists w1, b1, w2, b2, wu, bu (a bias
+// list is empty without biases, wu and bu are empty for plain FFN experts).
 struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& gate, const Tensor& token, std::vector<int64_t> counts,
-                        int64_t act, at::TensorList w1, at::TensorList b1, at::TensorList w2, at::TensorList b2) {
+                        int64_t act, at::TensorList w1, at::TensorList b1, at::TensorList w2, at::TensorList b2, at::TensorList wu,
+                        at::TensorList bu) {
     int64_t rows = token.size(0), d = x.size(1), h = w1[0].size(0);
+    bool gated = !wu.empty();
     auto start = starts(counts);
     Act a = Act(act);
-    // Everything per row runs inside the parallel region, gathers and gate products included:
-    // outside it they were serial and, at a few thousand rows, a sixth of the step.
-    Tensor xs = at::empty({rows, d}, x.options()), pre = at::empty({rows, h}, x.options()), post = at::empty({rows, h}, x.options());
-    Tensor y = at::empty({rows, d}, x.options());
+    // Everything per row runs inside the parallel region, the gathers included: outside it they
+    // were serial and, at a few thousand rows, a sixth of the step.
+    auto rows_of = [&](int64_t width) { return at::empty({rows, width}, x.options()); };
+    Tensor xs = rows_of(d), pre = rows_of(h), post = rows_of(h), y = rows_of(d);
+    Tensor up = gated ? rows_of(h) : Tensor(), activated = gated ? rows_of(h) : Tensor();  // gated: post = act(pre) * up
     for_each_expert(counts, x.is_cpu(), [&](int64_t e) {
       size_t i = size_t(e);
       int64_t s = start[i], c = counts[i];
@@ -145,62 +153,85 @@ struct GroupedFfnFn : torch::autograd::Function<GroupedFfnFn> {
       at::index_select_out(xe, x, 0, token.narrow(0, s, c));
       if (!b1.empty()) at::addmm_out(pe, b1[i], xe, w1[i].t());
       else at::mm_out(pe, xe, w1[i].t());
-      activate(a, ae, pe);
+      if (gated) {
+        Tensor ue = up.narrow(0, s, c), acte = activated.narrow(0, s, c);
+        if (!bu.empty()) at::addmm_out(ue, bu[i], xe, wu[i].t());
+        else at::mm_out(ue, xe, wu[i].t());
+        activate(a, acte, pe);
+        at::mul_out(ae, acte, ue);
+      } else {
+        activate(a, ae, pe);
+      }
       if (!b2.empty()) at::addmm_out(ye, b2[i], ae, w2[i].t());
       else at::mm_out(ye, ae, w2[i].t());
     });
-    std::vector<Tensor> saved = {xs, pre, post, y, gate, token};
-    saved.insert(saved.end(), w1.begin(), w1.end());
-    saved.insert(saved.end(), w2.begin(), w2.end());
+    std::vector<Tensor> saved = {xs, pre, post, y, gate, token, up, activated};
+    for (auto list : {w1, w2, wu}) saved.insert(saved.end(), list.begin(), list.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["counts"] = counts;
     ctx->saved_data["act"] = act;
     ctx->saved_data["n"] = x.size(0);
     ctx->saved_data["b1"] = !b1.empty();
     ctx->saved_data["b2"] = !b2.empty();
+    ctx->saved_data["bu"] = !bu.empty();
     return scatter_rows(x.size(0), token, y, gate);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     const Tensor &xs = saved[0], &pre = saved[1], &post = saved[2], &y = saved[3], &gate = saved[4], &token = saved[5];
+    const Tensor &up = saved[6], &activated = saved[7];
+    bool gated = up.defined();
     auto counts = ctx->saved_data["counts"].toIntVector();
     size_t experts = counts.size();
+    auto w1 = [&](size_t e) { return saved[8 + e]; };
+    auto w2 = [&](size_t e) { return saved[8 + experts + e]; };
+    auto wu = [&](size_t e) { return saved[8 + 2 * experts + e]; };
     Act a = Act(ctx->saved_data["act"].toInt());
-    bool has_b1 = ctx->saved_data["b1"].toBool(), has_b2 = ctx->saved_data["b2"].toBool();
+    bool has_b1 = ctx->saved_data["b1"].toBool(), has_b2 = ctx->saved_data["b2"].toBool(), has_bu = ctx->saved_data["bu"].toBool();
     bool need_x = ctx->needs_input_grad(0);
     auto start = starts(counts);
     int64_t rows = token.size(0), d = y.size(1), h = pre.size(1);
 
     Tensor grad_out = grads[0].contiguous();
-    Tensor gy = at::empty({rows, d}, grad_out.options());  // dL/d out per row, then dL/dy
+    auto rows_of = [&](int64_t width) { return at::empty({rows, width}, grad_out.options()); };
+    Tensor gy = rows_of(d);                            // dL/dy
     Tensor grad_gate = at::empty({rows}, grad_out.options());
-    Tensor gh = at::empty({rows, h}, grad_out.options());  // dL/d post, then dL/d pre
-    Tensor gx = need_x ? at::empty({rows, d}, grad_out.options()) : Tensor();
-    std::vector<Tensor> gw1(experts), gb1(experts), gw2(experts), gb2(experts);
+    Tensor gh = rows_of(h);                            // dL/d post, then dL/d pre
+    Tensor gu = gated ? rows_of(h) : Tensor();         // dL/d up
+    Tensor gx = need_x ? rows_of(d) : Tensor();
+    std::vector<Tensor> gw1(experts), gb1(experts), gw2(experts), gb2(experts), gwu(experts), gbu(experts);
     for_each_expert(counts, grad_out.is_cpu(), [&](int64_t e) {
       size_t i = size_t(e);
       int64_t s = start[i], c = counts[i];
-      Tensor gye = gy.narrow(0, s, c), ghe = gh.narrow(0, s, c), gge = grad_gate.narrow(0, s, c);
+      Tensor gye = gy.narrow(0, s, c), ghe = gh.narrow(0, s, c), gge = grad_gate.narrow(0, s, c), xe = xs.narrow(0, s, c);
       gate_backward(grad_out, token.narrow(0, s, c), gate.narrow(0, s, c), y.narrow(0, s, c), gye, gge);
       gw2[i] = at::mm(gye.t(), post.narrow(0, s, c));
       if (has_b2) gb2[i] = gye.sum(0);
-      at::mm_out(ghe, gye, saved[6 + experts + i]);
+      at::mm_out(ghe, gye, w2(i));
+      if (gated) {
+        Tensor gue = gu.narrow(0, s, c);
+        at::mul_out(gue, ghe, activated.narrow(0, s, c));
+        ghe.mul_(up.narrow(0, s, c));
+        gwu[i] = at::mm(gue.t(), xe);
+        if (has_bu) gbu[i] = gue.sum(0);
+      }
       activate_backward(a, ghe, pre.narrow(0, s, c));
-      gw1[i] = at::mm(ghe.t(), xs.narrow(0, s, c));
+      gw1[i] = at::mm(ghe.t(), xe);
       if (has_b1) gb1[i] = ghe.sum(0);
       if (need_x) {
         Tensor gxe = gx.narrow(0, s, c);
-        at::mm_out(gxe, ghe, saved[6 + i]);
+        at::mm_out(gxe, ghe, w1(i));
+        if (gated) gxe.addmm_(gu.narrow(0, s, c), wu(i));
       }
     });
     Tensor grad_x = need_x ? scatter_rows(ctx->saved_data["n"].toInt(), token, gx, Tensor()) : Tensor();
     // An expert without rows gets no gradient, as when it is not called at all.
     variable_list out = {grad_x, grad_gate, Tensor(), Tensor(), Tensor()};
-    out.insert(out.end(), gw1.begin(), gw1.end());
-    if (has_b1) out.insert(out.end(), gb1.begin(), gb1.end());
-    out.insert(out.end(), gw2.begin(), gw2.end());
-    if (has_b2) out.insert(out.end(), gb2.begin(), gb2.end());
+    auto append = [&](const std::vector<Tensor>& g, bool present) {
+      if (present) out.insert(out.end(), g.begin(), g.end());
+    };
+    append(gw1, true), append(gb1, has_b1), append(gw2, true), append(gb2, has_b2), append(gwu, gated), append(gbu, has_bu);
     return out;
   }
 };
@@ -212,7 +243,7 @@ Tensor run_grouped_ffn(const GroupedFfn& f, const Tensor& x, const Tensor& token
   // of a custom autograd node.
   auto biases = [](const std::vector<Tensor>& b) { return b.empty() || !b[0].defined() ? at::TensorList() : at::TensorList(b); };
   return GroupedFfnFn::apply(x, gate, token, counts, int64_t(activation(f.activation)), at::TensorList(f.w1), biases(f.b1),
-                             at::TensorList(f.w2), biases(f.b2));
+                             at::TensorList(f.w2), biases(f.b2), at::TensorList(f.wu), biases(f.bu));
 }
 
 }  // namespace engine

@@ -167,28 +167,49 @@ std::shared_ptr<M> reg(GraphModule& g, const std::string& name, std::shared_ptr<
 }
 
 // Experts of the form linear -> relu | gelu | silu -> linear over the features (the FFN the
-// templates make) can run as batched matrix products; returns their weights, or nothing.
+// templates make), or gated: act(linear) * linear -> linear (SwiGLU, GEGLU), can run as one
+// grouped node; returns their weights, or nothing.
 std::optional<GroupedFfn> grouped_ffn(const circuit::Graph& body, const std::vector<std::shared_ptr<torch::nn::Module>>& experts) {
-  if (body.nodes.size() != 4 || body.outputs.size() != 1 || experts.empty()) return std::nullopt;
-  const circuit::Node &in = body.nodes[0], &l1 = body.nodes[1], &act = body.nodes[2], &l2 = body.nodes[3];
-  auto from = [](const circuit::Node& n, const circuit::Node& src) {
-    return n.inputs.size() == 1 && n.inputs[0].node == src.name && n.inputs[0].port == 0;
+  if (body.outputs.size() != 1 || body.outputs[0].port != 0 || experts.empty()) return std::nullopt;
+  auto find = [&](const std::string& name) -> const circuit::Node* {
+    for (auto& n : body.nodes)
+      if (n.name == name) return &n;
+    return nullptr;
   };
-  auto plain_linear = [](const circuit::Node& n) {
-    auto it = n.attrs.find("in_axis");
-    return n.op == "linear" && (it == n.attrs.end() || std::get<std::string>(it->second).empty());
+  auto source = [&](const circuit::Node* n, size_t i = 0) -> const circuit::Node* {
+    return n && n->inputs.size() > i && n->inputs[i].port == 0 ? find(n->inputs[i].node) : nullptr;
   };
-  if (in.op != "input" || !plain_linear(l1) || !plain_linear(l2) || !from(l1, in) || !from(act, l1) || !from(l2, act) ||
-      body.outputs[0].node != l2.name || (act.op != "relu" && act.op != "gelu" && act.op != "silu"))
-    return std::nullopt;
+  auto plain_linear = [&](const circuit::Node* n) {
+    if (!n || n->op != "linear" || n->inputs.size() != 1) return false;
+    auto it = n->attrs.find("in_axis");
+    const circuit::Node* in = source(n);
+    return (it == n->attrs.end() || std::get<std::string>(it->second).empty()) && in && in->op == "input";
+  };
+  auto activation = [](const circuit::Node* n) { return n && (n->op == "relu" || n->op == "gelu" || n->op == "silu"); };
+
+  const circuit::Node* l2 = find(body.outputs[0].node);
+  const circuit::Node* mid = source(l2);
+  if (!l2 || l2->op != "linear" || l2->inputs.size() != 1 || !mid) return std::nullopt;
+  auto in_axis = l2->attrs.find("in_axis");
+  if (in_axis != l2->attrs.end() && !std::get<std::string>(in_axis->second).empty()) return std::nullopt;
+  const circuit::Node *act = nullptr, *l1 = nullptr, *lu = nullptr;
+  if (activation(mid) && mid->inputs.size() == 1 && body.nodes.size() == 4) {
+    act = mid, l1 = source(act);
+  } else if (mid->op == "multiply" && mid->inputs.size() == 2 && body.nodes.size() == 6) {
+    for (size_t i = 0; i < 2; ++i)
+      if (activation(source(mid, i)) && source(mid, i)->inputs.size() == 1) act = source(mid, i), l1 = source(act), lu = source(mid, 1 - i);
+    if (!plain_linear(lu)) return std::nullopt;
+  }
+  if (!act || !plain_linear(l1)) return std::nullopt;
   GroupedFfn f;
-  f.activation = act.op;
+  f.activation = act->op;
   for (auto& e : experts) {
     auto p = e->named_parameters();
-    f.w1.push_back(p[l1.name + ".weight"]);
-    f.w2.push_back(p[l2.name + ".weight"]);
-    f.b1.push_back(p.contains(l1.name + ".bias") ? p[l1.name + ".bias"] : Tensor());
-    f.b2.push_back(p.contains(l2.name + ".bias") ? p[l2.name + ".bias"] : Tensor());
+    auto weight = [&](const circuit::Node* n) { return p[n->name + ".weight"]; };
+    auto bias = [&](const circuit::Node* n) { return p.contains(n->name + ".bias") ? p[n->name + ".bias"] : Tensor(); };
+    f.w1.push_back(weight(l1)), f.b1.push_back(bias(l1));
+    f.w2.push_back(weight(l2)), f.b2.push_back(bias(l2));
+    if (lu) f.wu.push_back(weight(lu)), f.bu.push_back(bias(lu));
   }
   return f;
 }

@@ -107,11 +107,13 @@ events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const at::
 /// (model.cpp).
 at::Tensor gelu_fixed_backward(const at::Tensor& x);
 
-/// The weights of experts that are all linear -> activation -> linear over the features. With
-/// them, MoeLayer runs every FFN expert inside one autograd node (run_grouped_ffn) instead of one
-/// module call chain per expert, whose framework overhead is most of a small layer's step.
+/// The weights of experts that are all linear -> activation -> linear over the features, or gated
+/// (SwiGLU, GEGLU): act(x W1ᵀ + b1) * (x Wuᵀ + bu) -> linear. With them, MoeLayer runs every FFN
+/// expert inside one autograd node (run_grouped_ffn) instead of one module call chain per expert,
+/// whose framework overhead is most of a small layer's step.
 struct GroupedFfn {
   std::vector<at::Tensor> w1, b1, w2, b2;  // per expert; they alias the experts' parameters (b may be undefined)
+  std::vector<at::Tensor> wu, bu;          // gated experts: the "up" projection; empty for plain ones
   std::string activation;                  // relu | gelu | silu
 };
 
@@ -147,8 +149,9 @@ class MoeLayer : public torch::nn::Module {
   /// x [..., d]. Appends auxiliary losses to `losses` (training only) and updates `flow`.
   at::Tensor forward(const at::Tensor& x, MoeFlow& flow, std::vector<at::Tensor>* losses);
   const MoeConfig& config() const { return c_; }
-  /// Runs the FFN experts as one node (see GroupedFfn).
-  void use_grouped_ffn(GroupedFfn g) { grouped_ = std::move(g); }
+  /// Runs the FFN experts as one node (see GroupedFfn); nullopt goes back to one call chain per expert.
+  void use_grouped_ffn(std::optional<GroupedFfn> g) { grouped_ = std::move(g); }
+  bool grouped() const { return grouped_.has_value(); }
 
  private:
 

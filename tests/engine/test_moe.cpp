@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "../circuit/helpers.h"
+#include "circuit/circuit_file.h"
 #include "circuit/templates.h"
 #include "engine/model.h"
 #include "engine/moe.h"
@@ -313,14 +314,16 @@ TEST(Moe, GroupedExpertsEqualPerExpertCalls) {
   }
 }
 
-// run_grouped_ffn against plain ops, row by row: every activation, with and without biases, an
-// expert with no rows (which must get no gradient), and on one thread and on two.
+// run_grouped_ffn against plain ops, row by row: every activation, plain and gated (SwiGLU-like),
+// with and without biases, an expert with no rows (which must get no gradient), on one thread and
+// on two.
 TEST(Moe, GroupedFfnEqualsPlainOpsAndLeavesEmptyExpertsAlone) {
   int threads = at::get_num_threads();
   for (int t : {1, 2})
     for (std::string act : {"relu", "gelu", "silu"})
+      for (bool gated : {false, true})
       for (bool bias : {true, false}) {
-        SCOPED_TRACE(testing::Message() << act << (bias ? " with" : " without") << " bias, " << t << " threads");
+        SCOPED_TRACE(testing::Message() << act << (gated ? " gated" : "") << (bias ? " with" : " without") << " bias, " << t << " threads");
         at::set_num_threads(t);
         torch::manual_seed(3);
         GroupedFfn f;
@@ -330,6 +333,10 @@ TEST(Moe, GroupedFfnEqualsPlainOpsAndLeavesEmptyExpertsAlone) {
           f.w2.push_back(torch::randn({6, 5}, torch::requires_grad()));
           f.b1.push_back(bias ? torch::randn({5}, torch::requires_grad()) : Tensor());
           f.b2.push_back(bias ? torch::randn({6}, torch::requires_grad()) : Tensor());
+          if (gated) {
+            f.wu.push_back(torch::randn({5, 6}, torch::requires_grad()));
+            f.bu.push_back(bias ? torch::randn({5}, torch::requires_grad()) : Tensor());
+          }
         }
         Tensor x = torch::randn({7, 6}, torch::requires_grad());
         Tensor token = torch::tensor({4, 0, 4, 6, 1, 0, 2}, torch::kLong);  // rows of expert 0, then 2 (1 has none)
@@ -339,26 +346,79 @@ TEST(Moe, GroupedFfnEqualsPlainOpsAndLeavesEmptyExpertsAlone) {
         (run_grouped_ffn(f, x, token, gate, counts) * w).sum().backward();
         std::vector<Tensor> ours = {x.grad().clone(), gate.grad().clone(), f.w1[0].grad().clone(), f.w2[2].grad().clone()};
         if (bias) ours.push_back(f.b1[2].grad().clone()), ours.push_back(f.b2[0].grad().clone());
-        for (auto& list : {f.w1, f.w2, f.b1, f.b2})
+        if (gated) ours.push_back(f.wu[2].grad().clone());
+        if (gated && bias) ours.push_back(f.bu[0].grad().clone());
+        for (auto& list : {f.w1, f.w2, f.b1, f.b2, f.wu, f.bu})
           for (size_t e = 0; e < list.size(); ++e)
-            if (list[e].defined()) EXPECT_EQ(list[e].grad().defined(), e != 1) << "expert " << e;  // no rows, no gradient
-        for (Tensor v : {x, gate, f.w1[0], f.w2[2], f.b1[2], f.b2[0]})
+            if (list[e].defined()) {
+              EXPECT_EQ(list[e].grad().defined(), e != 1) << "expert " << e;  // no rows, no gradient
+            }
+        for (Tensor v : {x, gate, f.w1[0], f.w2[2], f.b1[2], f.b2[0], gated ? f.wu[2] : Tensor(), gated ? f.bu[0] : Tensor()})
           if (v.defined()) v.mutable_grad() = Tensor();
 
         auto activate = [&](const Tensor& h) { return act == "relu" ? torch::relu(h) : act == "gelu" ? torch::gelu(h) : torch::silu(h); };
         Tensor ref = torch::zeros({7, 6});
         for (int64_t i = 0; i < 7; ++i) {
           int64_t e = i < 3 ? 0 : 2, row = token[i].item<int64_t>();
-          Tensor y = torch::linear(activate(torch::linear(x[row], f.w1[size_t(e)], f.b1[size_t(e)])), f.w2[size_t(e)], f.b2[size_t(e)]);
+          Tensor hidden = activate(torch::linear(x[row], f.w1[size_t(e)], f.b1[size_t(e)]));
+          if (gated) hidden = hidden * torch::linear(x[row], f.wu[size_t(e)], f.bu[size_t(e)]);
+          Tensor y = torch::linear(hidden, f.w2[size_t(e)], f.b2[size_t(e)]);
           ref = ref.index_add(0, torch::tensor({row}), (gate[i] * y).unsqueeze(0));
         }
         (ref * w).sum().backward();
         std::vector<Tensor> want = {x.grad(), gate.grad(), f.w1[0].grad(), f.w2[2].grad()};
         if (bias) want.push_back(f.b1[2].grad()), want.push_back(f.b2[0].grad());
+        if (gated) want.push_back(f.wu[2].grad());
+        if (gated && bias) want.push_back(f.bu[0].grad());
         for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(torch::allclose(ours[i], want[i], 1e-5, 1e-5)) << "gradient " << i;
         EXPECT_GT(ours[1].abs().sum().item<double>(), 0);  // the gates really get a gradient
       }
   at::set_num_threads(threads);
+}
+
+// The compiler recognises the examples' experts (GELU FFN in moe_mlp, SwiGLU in
+// moe_transformer_block) as groupable, maps their weights to the right roles, and the grouped
+// layer equals the same layer run one expert module at a time, with capacity dropping.
+TEST(Moe, CompiledExampleExpertsRunGroupedAndEqualTheirModules) {
+  // Tokens shaped as each example's MoE input: [batch, d] and [batch, seq, d].
+  for (auto [name, shape] : {std::pair{std::string("moe_mlp"), std::vector<int64_t>{40}}, {"moe_transformer_block", {4, 10}}}) {
+    SCOPED_TRACE(name);
+    auto c = circuit::load_circuit(source("resources/examples/" + name + ".circuit.json"));
+    ASSERT_TRUE(c) << c.error().message;
+    auto m = Model::compile(*c, 4);
+    ASSERT_TRUE(m) << m.error().message;
+    std::shared_ptr<MoeLayer> moe;
+    for (auto& mod : (*m)->module().modules())
+      if (auto l = std::dynamic_pointer_cast<MoeLayer>(mod)) moe = l;
+    ASSERT_TRUE(moe);
+    EXPECT_TRUE(moe->grouped());
+    moe->train();
+    torch::manual_seed(9);
+    shape.push_back(moe->config().d);
+    Tensor x = torch::randn(shape, torch::requires_grad());
+    auto run = [&] {
+      moe->zero_grad();
+      x.mutable_grad() = Tensor();
+      MoeFlow flow;
+      Tensor y = moe->forward(x, flow, nullptr);
+      (y * torch::linspace(-1, 1, y.numel()).view_as(y)).sum().backward();
+      std::map<std::string, Tensor> grads;
+      for (auto& p : moe->named_parameters())
+        if (p.value().grad().defined()) grads[p.key()] = p.value().grad().clone();
+      return std::tuple{y.detach(), x.grad().clone(), grads};
+    };
+    auto [y1, gx1, g1] = run();
+    moe->use_grouped_ffn(std::nullopt);
+    auto [y2, gx2, g2] = run();
+    EXPECT_TRUE(torch::allclose(y1, y2, 1e-5, 1e-6)) << (y1 - y2).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(gx1, gx2, 1e-5, 1e-6)) << (gx1 - gx2).abs().max().item<double>();
+    EXPECT_EQ(g1.size(), g2.size());
+    EXPECT_GT(g1.size(), size_t(8 * 2));  // every expert's weights have a gradient
+    for (auto& [key, g] : g2) {
+      ASSERT_TRUE(g1.count(key)) << key;
+      EXPECT_TRUE(torch::allclose(g1[key], g, 1e-4, 1e-5)) << key << " " << (g1[key] - g).abs().max().item<double>();
+    }
+  }
 }
 
 // Dispatch groups assignments by slot in assignment order, keeps at most `capacity` per FFN slot
