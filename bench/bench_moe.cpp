@@ -4,10 +4,10 @@
 //  (b) PyTorch in Python, a loop over experts with boolean masks (bench/peer_moe.py), as popular
 //      open MoE implementations write it.
 //
-//   build/bench/bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--profile trace.json] [--no-peer]
+//   build/bench/bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--gated] [--profile trace.json] [--no-peer]
 //
 // Both sides: top-k softmax router, gates renormalised, dropless (no token dropped, so the work is
-// the same), GELU experts, loss = sum of the output, fresh gradients each step. Rounds alternate
+// the same), GELU experts (SwiGLU with --gated), loss = sum of the output, fresh gradients each step. Rounds alternate
 // ours and the peer's (one Python process per round), and each side's median is reported.
 #include <torch/torch.h>
 
@@ -48,9 +48,10 @@ circuit::TensorType tokens_type(int64_t d) {
 }
 
 // input [tokens, d] -> body (an MoE over FFN experts, or one dense FFN) -> output.
-circuit::Circuit layer_circuit(const Size& s, int64_t experts, int64_t k, bool moe) {
+circuit::Circuit layer_circuit(const Size& s, int64_t experts, int64_t k, bool moe, bool gated) {
   circuit::TensorType t = tokens_type(s.d);
-  circuit::Node body = circuit::ffn_block("layer", t, moe ? s.hidden : k * s.hidden);
+  int64_t hidden = moe ? s.hidden : k * s.hidden;
+  circuit::Node body = gated ? circuit::glu_ffn_block("layer", t, hidden, "silu") : circuit::ffn_block("layer", t, hidden);
   body.inputs = {circuit::PortRef{"x", 0}};
   if (moe) {
     body.op = "moe";
@@ -80,10 +81,10 @@ double time_ours(engine::Model& m, const torch::Tensor& x, int iters, int repeat
   return median(runs);
 }
 
-std::string run_peer(const std::string& script, const Size& s, int64_t experts, int64_t k, int threads, int iters, int repeats) {
+std::string run_peer(const std::string& script, const Size& s, int64_t experts, int64_t k, int threads, int iters, int repeats, bool gated) {
   std::ostringstream cmd;
   cmd << "/usr/bin/python3 " << script << ' ' << s.tokens << ' ' << s.d << ' ' << s.hidden << ' ' << experts << ' ' << k << ' ' << threads
-      << ' ' << iters << ' ' << repeats << " 2>&1";
+      << ' ' << iters << ' ' << repeats << (gated ? " swiglu" : " gelu") << " 2>&1";
   std::string out;
   if (std::FILE* p = popen(cmd.str().c_str(), "r")) {
     char buf[4096];
@@ -117,6 +118,7 @@ std::vector<Size> parse_sizes(const std::string& s) {
 int main(int argc, char** argv) {
   int threads = 0, rounds = 7;
   bool peer = true;     // --no-peer: ours only (A/B runs of our own changes)
+  bool gated = false;   // --gated: SwiGLU experts (and dense FFN) instead of GELU FFNs
   std::string profile;  // write a Chrome trace of our MoE steps (first size) there, and stop
   int64_t experts = 8, k = 2;
   std::vector<Size> sizes = {{256, 64, 128}, {1024, 128, 256}, {4096, 256, 512}, {2048, 512, 1024}};
@@ -133,17 +135,18 @@ int main(int argc, char** argv) {
     else if (a == "--sizes") sizes = parse_sizes(value());
     else if (a == "--profile") profile = value();
     else if (a == "--no-peer") peer = false;
+    else if (a == "--gated") gated = true;
     else {
       std::fprintf(stderr,
-                   "usage: bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K]\n"
+                   "usage: bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--gated] [--profile F] [--no-peer]\n"
                    "  T tokens, d features, h expert hidden size (default 256:64:128,1024:128:256,4096:256:512,2048:512:1024)\n");
       return 2;
     }
   }
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
   std::string script = std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_moe.py";
-  std::printf("MoE layer forward + backward, E=%lld experts, k=%lld, top-k softmax, dropless, GELU experts; %d threads; %s\n",
-              (long long)experts, (long long)k, rt.threads, rt.blas.c_str());
+  std::printf("MoE layer forward + backward, E=%lld experts, k=%lld, top-k softmax, dropless, %s experts; %d threads; %s\n",
+              (long long)experts, (long long)k, gated ? "SwiGLU (no biases)" : "GELU", rt.threads, rt.blas.c_str());
   std::printf("dense = one FFN with hidden k x h (the same active parameters); naive = Python loop over experts with boolean masks\n");
   std::printf("median ms per step over %d alternating rounds (ours, then a fresh Python process); ratios: medians of the\n"
               "ratios within each round\n\n", rounds);
@@ -152,8 +155,8 @@ int main(int argc, char** argv) {
   std::printf("%-16s %10s %10s %12s %12s %14s %16s %12s  %s\n", "tokens:d:h", "our MoE", "our dense", "naive (py)", "dense (py)",
               "MoE / dense", "naive / our MoE", "naive bound", "targets");
   for (const Size& s : sizes) {
-    auto moe = engine::Model::compile(layer_circuit(s, experts, k, true), 1);
-    auto ffn = engine::Model::compile(layer_circuit(s, experts, k, false), 1);
+    auto moe = engine::Model::compile(layer_circuit(s, experts, k, true, gated), 1);
+    auto ffn = engine::Model::compile(layer_circuit(s, experts, k, false, gated), 1);
     if (!moe || !ffn) {
       std::fprintf(stderr, "%s\n", (!moe ? moe.error() : ffn.error()).message.c_str());
       return 1;
@@ -184,7 +187,7 @@ int main(int argc, char** argv) {
       ours_dense.push_back(time_ours(**ffn, x, iters, 3));
       vs_dense.push_back(ours_moe.back() / ours_dense.back());
       if (!peer) continue;
-      std::string out = run_peer(script, s, experts, k, rt.threads, iters, 3);
+      std::string out = run_peer(script, s, experts, k, rt.threads, iters, 3, gated);
       double n = json_number(out, "naive_ms"), dn = json_number(out, "dense_ms");
       if (n <= 0) {
         std::fprintf(stderr, "peer failed: %s\n", out.c_str());

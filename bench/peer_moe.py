@@ -2,12 +2,13 @@
 """The peer of bench_moe: an MoE layer as popular open implementations write it in PyTorch,
 a Python loop over experts with boolean masks, and a dense FFN of the same active parameters.
 
-    /usr/bin/python3 bench/peer_moe.py TOKENS D HIDDEN EXPERTS K THREADS ITERS REPEATS
+    /usr/bin/python3 bench/peer_moe.py TOKENS D HIDDEN EXPERTS K THREADS ITERS REPEATS [gelu|swiglu]
 
 Prints one JSON line: median milliseconds per forward+backward of each, over REPEATS x ITERS.
 Same work as ours: top-k softmax router, gates renormalised over the k kept experts, no capacity
 limit (dropless), GELU experts Linear(d, h) -> GELU -> Linear(h, d), input [tokens, d], loss =
-sum of the output.
+sum of the output. With `swiglu` the experts (and the dense FFN) are down(silu(gate(x)) * up(x))
+without biases, as circuit's glu_ffn_block makes them.
 """
 import json
 import statistics
@@ -18,12 +19,27 @@ import torch
 import torch.nn as nn
 
 
+class SwiGLU(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.gate = nn.Linear(d, h, bias=False)
+        self.up = nn.Linear(d, h, bias=False)
+        self.down = nn.Linear(h, d, bias=False)
+
+    def forward(self, x):
+        return self.down(nn.functional.silu(self.gate(x)) * self.up(x))
+
+
+def ffn(d, h, kind):
+    return SwiGLU(d, h) if kind == "swiglu" else nn.Sequential(nn.Linear(d, h), nn.GELU(), nn.Linear(h, d))
+
+
 class NaiveMoE(nn.Module):
-    def __init__(self, d, h, experts, k):
+    def __init__(self, d, h, experts, k, kind):
         super().__init__()
         self.k = k
         self.router = nn.Linear(d, experts, bias=False)
-        self.experts = nn.ModuleList(nn.Sequential(nn.Linear(d, h), nn.GELU(), nn.Linear(h, d)) for _ in range(experts))
+        self.experts = nn.ModuleList(ffn(d, h, kind) for _ in range(experts))
 
     def forward(self, x):
         probs = torch.softmax(self.router(x), -1)
@@ -38,10 +54,6 @@ class NaiveMoE(nn.Module):
             g = (gate * hit).sum(-1)[rows]      # their gate for e
             out[rows] += g.unsqueeze(-1) * expert(x[rows])
         return out
-
-
-def dense(d, hidden):
-    return nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
 
 
 def time_ms(model, x, iters, repeats):
@@ -60,12 +72,13 @@ def time_ms(model, x, iters, repeats):
 
 def main():
     tokens, d, h, experts, k, threads, iters, repeats = (int(a) for a in sys.argv[1:9])
+    kind = sys.argv[9] if len(sys.argv) > 9 else "gelu"
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     x = torch.randn(tokens, d)
-    moe = NaiveMoE(d, h, experts, k)
-    ffn = dense(d, k * h)
-    print(json.dumps({"naive_ms": time_ms(moe, x, iters, repeats), "dense_ms": time_ms(ffn, x, iters, repeats),
+    moe = NaiveMoE(d, h, experts, k, kind)
+    dense = ffn(d, k * h, kind)
+    print(json.dumps({"naive_ms": time_ms(moe, x, iters, repeats), "dense_ms": time_ms(dense, x, iters, repeats),
                       "torch": torch.__version__, "threads": torch.get_num_threads()}))
 
 
