@@ -1,6 +1,7 @@
 // A MoE training step with the Lua top-k router (plugins/topk_lua.lua) against the built-in
 // top-k router, same circuit, data, seed and threads, interleaved repeats. Prints the Lua
-// overhead as a share of the step.
+// overhead as a share of the step, and what expert-load telemetry every step (the default of
+// `circuit train` and the studio) adds to the built-in step.
 //
 //   build/bench/bench_lua_router [--threads N] [--repeats R] [--batch B] [--circuit FILE]
 #include <torch/torch.h>
@@ -14,6 +15,7 @@
 #include "circuit/circuit_file.h"
 #include "engine/data.h"
 #include "engine/model.h"
+#include "events/events.h"
 #include "script/engine_extension.h"
 #include "script/host.h"
 
@@ -26,11 +28,14 @@ struct Trainer {
   std::unique_ptr<torch::optim::AdamW> opt;
   torch::Tensor x, y;
   int64_t batch = 64, at = 0;
+  bool telemetry = false;
   void step() {
     int64_t n = x.size(0), s = (at++ * batch) % (n - batch);
     std::vector<torch::Tensor> aux;
+    std::vector<events::ExpertLoad> load;
     opt->zero_grad();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward({x.narrow(0, s, batch)}, &aux)[0], y.narrow(0, s, batch));
+    torch::Tensor out = model->forward({x.narrow(0, s, batch)}, &aux, telemetry ? &load : nullptr, at)[0];
+    torch::Tensor loss = torch::nn::functional::cross_entropy(out, y.narrow(0, s, batch));
     for (auto& a : aux) loss = loss + a;
     loss.backward();
     opt->step();
@@ -75,9 +80,9 @@ int main(int argc, char** argv) {
   auto circ = circuit::load_circuit(file);
   if (!circ) return std::fprintf(stderr, "%s\n", circ.error().message.c_str()), 1;
 
-  std::vector<Trainer> sides(2);
-  const char* routers[2] = {"topk", "topk_lua"};
-  for (int k = 0; k < 2; ++k) {
+  std::vector<Trainer> sides(3);
+  const char* routers[3] = {"topk", "topk_lua", "topk"};  // the third records telemetry every step
+  for (int k = 0; k < 3; ++k) {
     circuit::Circuit c = *circ;
     bool found = false;
     for (auto& n : c.graph.nodes)
@@ -92,21 +97,28 @@ int main(int argc, char** argv) {
     t.x = torch::from_blob(data->train.x.f32.data(), data->train.x.shape, torch::kFloat).clone();
     t.y = torch::from_blob(data->train.y.i64.data(), {data->train.y.rows()}, torch::kLong).clone();
     t.batch = batch;
+    t.telemetry = k == 2;
     for (int i = 0; i < 5; ++i) t.step();
   }
   double probe = sides[0].ms_per_step(5);
   int steps = std::max(5, int(250.0 / std::max(probe, 1e-3)));
   // The VM's speed drifts by more than the effect measured; the two sides of one repeat run back to
   // back, so the median of their ratios is steadier than the ratio of the medians.
-  std::vector<double> ms[2], ratio;
+  std::vector<double> ms[3], ratio, telemetry_ratio;
   for (int r = 0; r < repeats; ++r) {
-    for (int k : {r % 2, 1 - r % 2}) ms[k].push_back(sides[size_t(k)].ms_per_step(steps));
+    for (int i = 0; i < 3; ++i) {
+      int k = (r + i) % 3;  // rotate the order
+      ms[k].push_back(sides[size_t(k)].ms_per_step(steps));
+    }
     ratio.push_back(ms[1].back() / ms[0].back());
+    telemetry_ratio.push_back(ms[2].back() / ms[0].back());
   }
   double cpp = median(ms[0]), lua = median(ms[1]);
   std::printf("MoE training step (%s, batch %lld, %d threads, %d repeats of %d steps, interleaved)\n", circ->name.c_str(),
               (long long)batch, rt.threads, repeats, steps);
   std::printf("built-in topk: %.3f ms/step   Lua topk_lua: %.3f ms/step   Lua overhead: %+.1f %% of the step (target < 5 %%)\n", cpp,
               lua, 100 * (median(ratio) - 1));
+  std::printf("expert-load telemetry every step: %.3f ms/step, %+.1f %% of the built-in step\n", median(ms[2]),
+              100 * (median(telemetry_ratio) - 1));
   return 0;
 }

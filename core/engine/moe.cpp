@@ -308,11 +308,8 @@ std::unique_ptr<Router> make_router(const MoeConfig& c, torch::nn::Module& layer
 
 void register_router(const std::string& kind, RouterFactory make) { thread_routers()[kind] = std::move(make); }
 
-static std::vector<int64_t> to_vec(const Tensor& t) {
-  Tensor c = t.to(torch::kLong).contiguous();
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-}
-
+// On the host, in one pass per input: telemetry runs every training step by default, and as tensor
+// calls it was ~30 small calls and a dozen reads back, 10-15 % of a small MoE model's step.
 events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const Tensor& kept, int64_t tokens, const MoeFlow& flow) {
   torch::NoGradGuard ng;
   int64_t s = c.slots();
@@ -320,28 +317,58 @@ events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const Tens
   e.layer = c.name;
   e.step = flow.step;
   e.tokens = tokens;
-  e.before = to_vec(torch::bincount(r.slot, {}, s));
-  Tensor kept_slot = r.slot.masked_select(kept);
-  Tensor after = torch::bincount(kept_slot, {}, s);
-  e.after = to_vec(after);
-  e.dropped = r.slot.numel() - kept_slot.numel();
-  Tensor gsum = torch::zeros({s}).index_add_(0, kept_slot, r.gate.detach().masked_select(kept).to(torch::kFloat));
-  Tensor mean_gate = gsum / after.clamp_min(1).to(torch::kFloat);
-  for (int64_t j = 0; j < s; ++j) e.mean_gate.push_back(mean_gate[j].item<double>());
-  Tensor p = r.probs.detach().clamp_min(1e-12);
-  e.entropy = -(p * p.log()).sum(-1).mean().item<double>();
-  Tensor load = after.narrow(0, 0, c.experts).to(torch::kDouble);
-  double mean = load.mean().item<double>();
-  if (mean > 0) {
-    e.load_cv = load.std(/*unbiased=*/false).item<double>() / mean;
-    e.max_vio = (load.max().item<double>() - mean) / mean;
+  e.before.assign(size_t(s), 0), e.after.assign(size_t(s), 0), e.mean_gate.assign(size_t(s), 0.0);
+  Tensor slot = r.slot.to(torch::kCPU, torch::kLong).contiguous(), keep = kept.to(torch::kCPU, torch::kBool).contiguous();
+  Tensor gate = r.gate.detach().to(torch::kCPU, torch::kDouble).contiguous();
+  const int64_t* sp = slot.data_ptr<int64_t>();
+  const bool* kp = keep.data_ptr<bool>();
+  const double* gp = gate.data_ptr<double>();
+  int64_t kept_count = 0;
+  for (int64_t i = 0; i < slot.numel(); ++i) {
+    size_t j = size_t(sp[i]);
+    e.before[j]++;
+    if (!kp[i]) continue;
+    e.after[j]++, e.mean_gate[j] += gp[i], kept_count++;
   }
-  e.active_per_token = tokens ? double(kept_slot.numel()) / double(tokens) : 0;
-  if (flow.prev_top1.defined() && flow.prev_top1.size(0) == tokens) {
+  e.dropped = slot.numel() - kept_count;
+  for (int64_t j = 0; j < s; ++j) e.mean_gate[size_t(j)] /= double(std::max<int64_t>(e.after[size_t(j)], 1));
+
+  // Entropy and the top-1 slot per token from the router's probabilities.
+  std::vector<int64_t> top1;
+  if (r.probs.defined() && r.probs.numel()) {
+    Tensor p = r.probs.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    int64_t n = p.size(0), w = p.size(1);
+    const double* pp = p.data_ptr<double>();
+    top1.resize(size_t(n));
+    double total = 0;
+    for (int64_t t = 0; t < n; ++t) {
+      const double* row = pp + t * w;
+      int64_t best = 0;
+      for (int64_t j = 0; j < w; ++j) {
+        double q = std::max(row[j], 1e-12);
+        total -= q * std::log(q);
+        if (row[j] > row[best]) best = j;
+      }
+      top1[size_t(t)] = best;
+    }
+    e.entropy = n ? total / double(n) : 0;
+  }
+  double mean = 0, var = 0, most = 0;
+  for (int64_t j = 0; j < c.experts; ++j) mean += double(e.after[size_t(j)]), most = std::max(most, double(e.after[size_t(j)]));
+  mean /= double(std::max<int64_t>(c.experts, 1));
+  for (int64_t j = 0; j < c.experts; ++j) var += (double(e.after[size_t(j)]) - mean) * (double(e.after[size_t(j)]) - mean);
+  if (mean > 0) {
+    e.load_cv = std::sqrt(var / double(c.experts)) / mean;
+    e.max_vio = (most - mean) / mean;
+  }
+  e.active_per_token = tokens ? double(kept_count) / double(tokens) : 0;
+  if (flow.prev_top1.defined() && flow.prev_top1.size(0) == tokens && int64_t(top1.size()) == tokens) {
     int64_t ps = flow.prev_logits.defined() ? flow.prev_logits.size(1) : s;
-    Tensor top1 = r.probs.argmax(-1);
+    Tensor prev = flow.prev_top1.to(torch::kCPU, torch::kLong).contiguous();
+    const int64_t* pv = prev.data_ptr<int64_t>();
     e.previous_layer = flow.prev_layer;
-    e.transitions = to_vec(torch::bincount(flow.prev_top1 * s + top1, {}, ps * s));
+    e.transitions.assign(size_t(ps * s), 0);
+    for (int64_t t = 0; t < tokens; ++t) e.transitions[size_t(pv[t] * s + top1[size_t(t)])]++;
   }
   return e;
 }

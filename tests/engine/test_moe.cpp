@@ -94,6 +94,44 @@ TEST(Routers, CapacityIsNeverExceededAndDropsAreExact) {
   EXPECT_TRUE(apply_capacity(r.slot, 8, 8, moe_capacity(c, 64)).all().item<bool>());
 }
 
+// Telemetry is computed on the host in one pass; here it is recomputed with tensor arithmetic, on
+// a skewed routing with drops and a previous layer for the transition counts.
+TEST(Routers, TelemetryMatchesTensorArithmetic) {
+  auto c = config("topk", 6, 2);
+  c.capacity_factor = 0.75;
+  Tensor z = logits(50, 6, 4);
+  z.select(1, 2).add_(1.5);
+  Routing r = route_topk(z, c, false, {});
+  Tensor kept = apply_capacity(r.slot, 6, 6, moe_capacity(c, 50));
+  MoeFlow flow;
+  flow.prev_layer = "before";
+  flow.prev_logits = logits(50, 4, 5);
+  flow.prev_top1 = flow.prev_logits.argmax(-1);
+  auto load = measure_load(c, r, kept, 50, flow);
+
+  auto vec = [](const Tensor& t) {
+    Tensor l = t.to(torch::kLong).contiguous();
+    return std::vector<int64_t>(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
+  };
+  Tensor kept_slot = r.slot.masked_select(kept);
+  Tensor after = torch::bincount(kept_slot, {}, 6);
+  EXPECT_EQ(load.before, vec(torch::bincount(r.slot, {}, 6)));
+  EXPECT_EQ(load.after, vec(after));
+  EXPECT_EQ(load.dropped, r.slot.numel() - kept_slot.numel());
+  EXPECT_GT(load.dropped, 0);
+  Tensor mean_gate = torch::zeros({6}).index_add_(0, kept_slot, r.gate.detach().masked_select(kept)) / after.clamp_min(1);
+  for (int64_t j = 0; j < 6; ++j) EXPECT_NEAR(load.mean_gate[size_t(j)], mean_gate[j].item<double>(), 1e-6) << j;
+  Tensor p = r.probs.detach().clamp_min(1e-12);
+  EXPECT_NEAR(load.entropy, (-(p * p.log()).sum(-1).mean()).item<double>(), 1e-5);
+  Tensor f = after.to(torch::kDouble);
+  EXPECT_NEAR(load.load_cv, (f.std(/*unbiased=*/false) / f.mean()).item<double>(), 1e-9);
+  EXPECT_NEAR(load.max_vio, ((f.max() - f.mean()) / f.mean()).item<double>(), 1e-9);
+  EXPECT_GT(load.max_vio, 0);
+  EXPECT_DOUBLE_EQ(load.active_per_token, double(kept_slot.numel()) / 50.0);
+  EXPECT_EQ(load.previous_layer, "before");
+  EXPECT_EQ(load.transitions, vec(torch::bincount(flow.prev_top1 * 6 + r.probs.argmax(-1), {}, 4 * 6)));
+}
+
 TEST(Routers, ExpertChoiceGivesEveryExpertExactlyCTokens) {
   auto c = config("expert_choice");
   c.capacity_factor = 2.0;
