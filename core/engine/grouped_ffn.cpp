@@ -6,8 +6,8 @@
 // Why one node: with each expert a chain of LibTorch modules, a small layer spends most of its
 // step in framework overhead (about 1,400 ATen calls per forward + backward for 8 experts), and
 // padding the experts to one batched product wastes work on the padding and loops over the batch
-// in its backward. Here each expert is six matrix products on contiguous slices of shared
-// buffers; the weight gradients are computed directly, and experts run in parallel, one intra-op
+// in its backward. Here each expert is six matrix products (nine gated) on contiguous slices of
+// shared buffers; the weight gradients are computed directly, and experts run in parallel, one intra-op
 // thread each, instead of splitting every small product across threads. This file is compiled
 // with OpenMP so that at::parallel_for really runs in parallel.
 #include <ATen/Parallel.h>
@@ -76,10 +76,10 @@ void add_scaled_row(T* __restrict out, const T* __restrict row, T scale, int64_t
   for (int64_t j = 0; j < d; ++j) out[j] += scale * row[j];
 }
 
-// out[n, d] = sum over i of scale[i] * rows[i] (rows[i] if scale is undefined), placed at row token[i]: index_add_ into zeros, but
-// in parallel (each thread owns a range of output rows and scans every assignment; index_add_
-// runs on one thread, and with k assignments per token two threads cannot split the assignments)
-// and with the scaling folded in, which saves a pass and a buffer.
+// out[n, d] = sum over i of scale[i] * rows[i] (rows[i] without scale), placed at row token[i]:
+// index_add_ into zeros, but in parallel (each thread owns a range of output rows and scans every
+// assignment; index_add_ runs on one thread, and with k assignments per token two threads cannot
+// split the assignments) and with the scaling folded in, which saves a pass and a buffer.
 Tensor scatter_rows(int64_t n, const Tensor& token, const Tensor& rows, const Tensor& scale) {
   if (!rows.is_cpu())
     return at::zeros({n, rows.size(1)}, rows.options()).index_add_(0, token, scale.defined() ? rows * scale.unsqueeze(1) : rows);
