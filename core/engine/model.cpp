@@ -39,7 +39,7 @@ struct Gelu : torch::autograd::Function<Gelu> {
   }
 };
 
-Tensor gelu_fixed_backward(const Tensor& x) { return Gelu::apply(x); }
+static Tensor gelu_fixed_backward(const Tensor& x) { return Gelu::apply(x); }
 
 namespace {
 

@@ -103,10 +103,6 @@ void add_z_loss(Routing& r, const at::Tensor& logits, const MoeConfig& c);
 /// Expert-load telemetry of one step from a routing and its kept mask.
 events::ExpertLoad measure_load(const MoeConfig& c, const Routing& r, const at::Tensor& kept, int64_t tokens, const MoeFlow& flow);
 
-/// GELU with a backward that works around LibTorch 1.13's bug with non-contiguous gradients
-/// (model.cpp).
-at::Tensor gelu_fixed_backward(const at::Tensor& x);
-
 /// The weights of experts that are all linear -> activation -> linear over the features, or gated
 /// (SwiGLU, GEGLU): act(x W1ᵀ + b1) * (x Wuᵀ + bu) -> linear. With them, MoeLayer runs every FFN
 /// expert inside one autograd node (run_grouped_ffn) instead of one module call chain per expert,
