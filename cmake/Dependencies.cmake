@@ -36,9 +36,6 @@ circuit_require(CAIRO_FOUND libcairo2-dev)
 find_package(Torch QUIET)
 circuit_require(Torch_FOUND libtorch-dev)
 
-find_package(nlohmann_json 3 QUIET)
-circuit_require(nlohmann_json_FOUND nlohmann-json3-dev)
-
 find_package(SQLite3 QUIET)
 circuit_require(SQLite3_FOUND libsqlite3-dev)
 

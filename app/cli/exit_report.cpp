@@ -54,7 +54,7 @@ int print_exit_report(engine::Model& m, const engine::Dataset& d, const ExitRepo
   std::printf("\n%-22s", "  accuracy per head");
   std::vector<engine::CurvePoint> curve = engine::accuracy_cost_curve(*test);
   for (auto& p : curve)
-    if (p.policy.rfind("head ", 0) == 0) std::printf(" %s %.2f%%", test->heads[size_t(p.setting) - 1].c_str(), 100 * p.outcome.accuracy);
+    if (p.kind == engine::ExitKind::fixed) std::printf(" %s %.2f%%", test->heads[size_t(p.setting) - 1].c_str(), 100 * p.outcome.accuracy);
   std::printf("  (test, every example at that head)\n");
 
   auto cal = engine::calibrate_budget(*val, o.budget, o.depth_cap);
@@ -100,7 +100,7 @@ int print_exit_report(engine::Model& m, const engine::Dataset& d, const ExitRepo
     for (auto c : test->cost) cs.push(Json::number(c));
     for (auto& p : curve) {
       Json j = outcome_json(p.outcome);
-      j.set("policy", Json::string(p.policy));
+      j.set("policy", Json::string(p.label()));
       j.set("setting", Json::number(p.setting));
       j.set("pareto", Json::boolean(p.pareto));
       pts.push(std::move(j));

@@ -12,6 +12,7 @@
 
 #include "circuit/circuit_file.h"
 #include "circuit/json.h"
+#include "args.h"
 #include "commands.h"
 #include "engine/model.h"
 #include "script/engine_extension.h"
@@ -100,49 +101,17 @@ std::string metric_line(const search::Metrics& m) {
 int search(const std::vector<std::string>& args) {
   std::string spec_path, study, db_path = "circuit-studies.sqlite", reference;
   search::RunConfig cfg;
-  cfg.trials = 20;
+  cfg.trials = search::kDefaultTrials;
   search::TrialProtocol protocol;
   protocol.data.train_limit = 6400;
   int threads = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "circuit search: %s needs a value\n%s", a.c_str(), kSearchUsage);
-        std::exit(2);
-      }
-      return args[++i];
-    };
-    auto number = [&]() {
-      std::string v = value();
-      char* end = nullptr;
-      double x = std::strtod(v.c_str(), &end);
-      if (!end || *end) {
-        std::fprintf(stderr, "circuit search: %s expects a number, got `%s`\n", a.c_str(), v.c_str());
-        std::exit(2);
-      }
-      return x;
-    };
-    if (a == "--study") study = value();
-    else if (a == "--db") db_path = value();
-    else if (a == "--strategy") cfg.strategy = value();
-    else if (a == "--trials") cfg.trials = int(number());
-    else if (a == "--total") cfg.total = int64_t(number());
-    else if (a == "--seed") cfg.seed = uint64_t(number());
-    else if (a == "--worker") cfg.worker = int(number());
-    else if (a == "--population") cfg.options.population = int(number());
-    else if (a == "--data") protocol.data.name = value();
-    else if (a == "--limit") protocol.data.train_limit = int64_t(number());
-    else if (a == "--epochs") protocol.epochs = int(number());
-    else if (a == "--batch") protocol.batch = int64_t(number());
-    else if (a == "--lr") protocol.lr = number();
-    else if (a == "--threads") threads = int(number());
-    else if (a == "--reference") reference = value();
-    else if (a == "--no-latency") protocol.latency = false;
-    else if (a == "-h" || a == "--help") return std::fputs(kSearchUsage, stdout), 0;
-    else if (spec_path.empty() && a.rfind("--", 0) != 0) spec_path = a;
-    else return std::fprintf(stderr, "circuit search: unexpected argument `%s`\n%s", a.c_str(), kSearchUsage), 2;
-  }
+  Args table("circuit search", kSearchUsage);
+  table.positional(spec_path).text("--study", study).text("--db", db_path).text("--strategy", cfg.strategy).number("--trials", cfg.trials)
+      .number("--total", cfg.total).number("--seed", cfg.seed).number("--worker", cfg.worker).number("--population", cfg.options.population)
+      .text("--data", protocol.data.name).number("--limit", protocol.data.train_limit).number("--epochs", protocol.epochs)
+      .number("--batch", protocol.batch).number("--lr", protocol.lr).number("--threads", threads).text("--reference", reference)
+      .set("--no-latency", protocol.latency, false);
+  if (auto rc = table.parse(args)) return *rc;
   if (spec_path.empty() || study.empty()) return std::fputs(kSearchUsage, stderr), 2;
 
   std::unique_ptr<script::Host> lua;  // Lua routers a space may name, Lua strategies
@@ -196,23 +165,9 @@ int search(const std::vector<std::string>& args) {
 
 int report(const std::vector<std::string>& args) {
   std::string study, db_path = "circuit-studies.sqlite", out = ".", baseline, reference;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "circuit report: %s needs a value\n%s", a.c_str(), kReportUsage);
-        std::exit(2);
-      }
-      return args[++i];
-    };
-    if (a == "--db") db_path = value();
-    else if (a == "-o") out = value();
-    else if (a == "--baseline") baseline = value();
-    else if (a == "--reference") reference = value();
-    else if (a == "-h" || a == "--help") return std::fputs(kReportUsage, stdout), 0;
-    else if (study.empty() && a.rfind("-", 0) != 0) study = a;
-    else return std::fprintf(stderr, "circuit report: unexpected argument `%s`\n%s", a.c_str(), kReportUsage), 2;
-  }
+  Args table("circuit report", kReportUsage);
+  table.positional(study).text("--db", db_path).text("-o", out).text("--baseline", baseline).text("--reference", reference);
+  if (auto rc = table.parse(args)) return *rc;
   if (study.empty()) return std::fputs(kReportUsage, stderr), 2;
   if (!std::filesystem::exists(db_path)) return std::fprintf(stderr, "circuit report: no store at %s\n", db_path.c_str()), 2;
   auto db = store::Store::open(db_path);
@@ -255,36 +210,13 @@ int spos(const std::vector<std::string>& args) {
   o.standalone.data.train_limit = 6400;
   o.standalone.latency = false;
   int threads = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto number = [&]() {
-      if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "circuit spos: %s needs a value\n%s", a.c_str(), kSposUsage);
-        std::exit(2);
-      }
-      char* end = nullptr;
-      double x = std::strtod(args[++i].c_str(), &end);
-      if (!end || *end) {
-        std::fprintf(stderr, "circuit spos: %s expects a number, got `%s`\n", a.c_str(), args[i].c_str());
-        std::exit(2);
-      }
-      return x;
-    };
-    if (a == "--steps") o.steps = int64_t(number());
-    else if (a == "--candidates") o.candidates = int(number());
-    else if (a == "--population") o.population = int(number());
-    else if (a == "--check") o.check = int(number());
-    else if (a == "--limit") o.standalone.data.train_limit = int64_t(number());
-    else if (a == "--batch") o.batch = o.standalone.batch = int64_t(number());
-    else if (a == "--lr") o.lr = o.standalone.lr = number();
-    else if (a == "--epochs") o.standalone.epochs = int(number());
-    else if (a == "--seed") o.seed = uint64_t(number());
-    else if (a == "--threads") threads = int(number());
-    else if (a == "--data" && i + 1 < args.size()) o.standalone.data.name = args[++i];
-    else if (a == "-h" || a == "--help") return std::fputs(kSposUsage, stdout), 0;
-    else if (spec_path.empty() && a.rfind("--", 0) != 0) spec_path = a;
-    else return std::fprintf(stderr, "circuit spos: unexpected argument `%s`\n%s", a.c_str(), kSposUsage), 2;
-  }
+  Args table("circuit spos", kSposUsage);
+  table.positional(spec_path).number("--steps", o.steps).number("--candidates", o.candidates).number("--population", o.population)
+      .number("--check", o.check).number("--limit", o.standalone.data.train_limit).number("--epochs", o.standalone.epochs)
+      .number("--seed", o.seed).number("--threads", threads).text("--data", o.standalone.data.name)
+      .number("--batch", o.batch, o.standalone.batch)  // the supernet and the stand-alone check train alike
+      .number("--lr", o.lr, o.standalone.lr);
+  if (auto rc = table.parse(args)) return *rc;
   if (spec_path.empty()) return std::fputs(kSposUsage, stderr), 2;
   std::unique_ptr<script::Host> lua;
   try {

@@ -15,8 +15,10 @@
 
 #include "circuit/circuit_file.h"
 #include "circuit/json.h"
+#include "args.h"
 #include "commands.h"
 #include "engine/data.h"
+#include "engine/experiment.h"
 #include "engine/export.h"
 #include "exit_report.h"
 #include "script/engine_extension.h"
@@ -101,49 +103,20 @@ int train(const std::vector<std::string>& args) {
   engine::TrainOptions o;
   int threads = 0;
   ExitReportOptions exits;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const char* what) -> const std::string& {
-      if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "circuit train: %s needs a value\n%s", what, kTrainUsage);
-        std::exit(2);
-      }
-      return args[++i];
-    };
-    auto number = [&](const char* what) {
-      const std::string& v = value(what);
-      char* end = nullptr;
-      double x = std::strtod(v.c_str(), &end);
-      if (!end || *end) {
-        std::fprintf(stderr, "circuit train: %s expects a number, got `%s`\n", what, v.c_str());
-        std::exit(2);
-      }
-      return x;
-    };
-    if (a == "--data") data.name = value("--data");
-    else if (a == "--epochs") o.epochs = int(number("--epochs"));
-    else if (a == "--batch") o.batch = int64_t(number("--batch"));
-    else if (a == "--lr") o.lr = number("--lr");
-    else if (a == "--optimizer") o.optimizer = value("--optimizer");
-    else if (a == "--seed") o.seed = uint64_t(number("--seed")), data.seed = o.seed;
-    else if (a == "--limit") data.train_limit = int64_t(number("--limit"));
-    else if (a == "--threads") threads = int(number("--threads"));
-    else if (a == "--text") data.text_path = value("--text");
-    else if (a == "--checkpoint") o.checkpoint = value("--checkpoint");
-    else if (a == "--resume") o.resume = value("--resume");
-    else if (a == "--export") export_path = value("--export");
-    else if (a == "--memory-budget") o.memory_budget = number("--memory-budget");
-    else if (a == "--telemetry") telemetry_path = value("--telemetry");
-    else if (a == "--exit-budget") exits.budget = number("--exit-budget");
-    else if (a == "--exit-depth-cap") exits.depth_cap = int(number("--exit-depth-cap"));
-    else if (a == "--exit-report") exits.json_path = value("--exit-report");
-    else if (a == "-h" || a == "--help") return std::fputs(kTrainUsage, stdout), 0;
-    else if (file.empty() && a.rfind("--", 0) != 0) file = a;
-    else {
-      std::fprintf(stderr, "circuit train: unexpected argument `%s`\n%s", a.c_str(), kTrainUsage);
-      return 2;
-    }
-  }
+  Args table("circuit train", kTrainUsage);
+  table.positional(file).text("--data", data.name).number("--epochs", o.epochs).number("--batch", o.batch).number("--lr", o.lr)
+      .value("--optimizer", [&](const std::string& v) -> std::optional<std::string> {
+        auto k = engine::parse_optimizer(v);
+        if (!k) return "takes adamw or sgd, got `" + v + "`";
+        o.optimizer = *k;
+        return std::nullopt;
+      })
+      .number("--seed", o.seed, data.seed)  // one seed: weights, data order and synthetic data
+      .number("--limit", data.train_limit).number("--threads", threads).text("--text", data.text_path)
+      .text("--checkpoint", o.checkpoint).text("--resume", o.resume).text("--export", export_path)
+      .number("--memory-budget", o.memory_budget).text("--telemetry", telemetry_path).number("--exit-budget", exits.budget)
+      .number("--exit-depth-cap", exits.depth_cap).text("--exit-report", exits.json_path);
+  if (auto rc = table.parse(args)) return *rc;
   if (file.empty() || data.name.empty()) {
     std::fputs(kTrainUsage, stderr);
     return 2;
@@ -157,25 +130,6 @@ int train(const std::vector<std::string>& args) {
   }
   auto c = circuit::load_circuit(file);
   if (!c) return std::fprintf(stderr, "%s\n", c.error().message.c_str()), 2;
-  auto a = circuit::analyze(*c);
-  if (auto d = a.diagnostics(c->graph); !d.empty()) {
-    for (auto& x : d) std::fprintf(stderr, "%s: error: %s\n", file.c_str(), x.message.c_str());
-    return 1;
-  }
-  // Before any weight exists: a model that cannot fit is refused, not crashed into.
-  if (auto s = engine::check_memory(a, o.batch, o.optimizer, o.memory_budget); !s)
-    return std::fprintf(stderr, "%s: %s\n", file.c_str(), s.error.c_str()), 1;
-
-  engine::RuntimeInfo rt = engine::configure_runtime(threads);
-  auto t_load = std::chrono::steady_clock::now();
-  auto ds = engine::load_dataset(data);
-  if (!ds) return std::fprintf(stderr, "%s\n", ds.error().message.c_str()), 2;
-  auto model = engine::Model::compile(*c, o.seed);
-  if (!model) return std::fprintf(stderr, "%s: %s\n", file.c_str(), model.error().message.c_str()), 1;
-  if (auto s = engine::check_fit(**model, *ds); !s) return std::fprintf(stderr, "%s: %s\n", file.c_str(), s.error.c_str()), 1;
-  double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-  std::fprintf(stderr, "%s: %s params, %d thread(s), data loaded in %.1f s\n%s\n", file.c_str(),
-               std::to_string((*model)->parameter_count()).c_str(), rt.threads, load_s, ds->protocol.c_str());
 
   bool tty = isatty(STDERR_FILENO);
   events::Bus bus;
@@ -196,6 +150,8 @@ int train(const std::vector<std::string>& args) {
     } else if (auto* ep = std::get_if<events::EpochEnd>(&e)) {
       std::fprintf(stderr, "%sepoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.2f%% (%.1f s)\n", tty ? "\r\033[K" : "",
                    ep->epoch, ep->epochs, ep->train_loss, ep->val_loss, 100 * ep->val_accuracy, ep->seconds);
+    } else if (auto* l = std::get_if<events::LogLine>(&e)) {
+      std::fprintf(stderr, "%s: %s\n", file.c_str(), l->text.c_str());  // size, load time and data protocol
     }
   });
   // Expert load: summed per MoE layer over each epoch for the summary, every event to the file.
@@ -228,21 +184,44 @@ int train(const std::vector<std::string>& args) {
       epoch_load.clear();
     }
   });
-  o.bus = &bus;
-  o.cancel = &g_cancel;
+
+  engine::ExperimentRequest req;
+  req.circuit = *c;
+  req.data = data;
+  req.train = o;
+  req.train.bus = &bus;
+  req.train.cancel = &g_cancel;
+  req.threads = threads;
+  req.latency = req.peak_memory = true;
+  req.exits = false;  // the exit report below calibrates thresholds for a budget instead
   std::signal(SIGINT, on_sigint);
-  auto r = engine::train(**model, *ds, o);
+  engine::ExperimentReport rep = engine::run_experiment(std::move(req));
   std::signal(SIGINT, SIG_DFL);
   if (tty) std::fputs("\r\033[K", stderr);
-  if (!r) return std::fprintf(stderr, "%s: %s\n", file.c_str(), r.error().message.c_str()), 1;
-  if (r->status != "finished") {
-    std::fprintf(stderr, "%s: run %s: %s\n", file.c_str(), r->status.c_str(), r->message.c_str());
-    return r->status == "cancelled" ? 130 : 1;
+  using engine::Stage;
+  switch (rep.status == events::RunStatus::error ? rep.stage : Stage::done) {
+    case Stage::circuit:
+      for (auto& x : rep.analysis.diagnostics(c->graph))
+        std::fprintf(stderr, "%s: error: %s\n", file.c_str(), x.message.c_str());
+      return 1;
+    case Stage::data:
+      return std::fprintf(stderr, "%s\n", rep.message.c_str()), 2;
+    case Stage::done:
+      break;
+    default:
+      return std::fprintf(stderr, "%s: %s\n", file.c_str(), rep.message.c_str()), 1;
   }
-
-  engine::EvalResult test = engine::evaluate(**model, *ds, ds->test);
-  engine::Latency lat = engine::measure_latency(**model, *ds, o.batch);
-  int64_t peak = engine::measure_peak_memory(**model, *ds, o.batch);
+  if (!rep.finished()) {
+    std::fprintf(stderr, "%s: run %s: %s\n", file.c_str(), events::to_string(rep.status), rep.message.c_str());
+    return rep.status == events::RunStatus::cancelled ? 130 : 1;
+  }
+  const engine::TrainResult* r = &rep.train;
+  engine::Model& model = *rep.model;
+  const engine::Dataset& ds = *rep.data;
+  const engine::EvalResult& test = *rep.test;
+  const engine::Latency& lat = *rep.latency;
+  int64_t peak = *rep.peak_memory;
+  const circuit::GraphAnalysis& a = rep.analysis;
   std::printf("\n%-22s %s\n", "circuit", file.c_str());
   std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r->epochs_done, (long long)r->steps,
               r->seconds, double(r->steps) / std::max(r->seconds, 1e-9));
@@ -252,7 +231,7 @@ int train(const std::vector<std::string>& args) {
   if (!test.per_class.empty()) {
     std::printf("%-22s", "test accuracy by class");
     for (size_t k = 0; k < test.per_class.size(); ++k)
-      std::printf("%s%s %.1f%%", k ? ", " : " ", k < ds->class_names.size() ? ds->class_names[k].c_str() : std::to_string(k).c_str(),
+      std::printf("%s%s %.1f%%", k ? ", " : " ", k < ds.class_names.size() ? ds.class_names[k].c_str() : std::to_string(k).c_str(),
                   100 * test.per_class[k]);
     std::printf("\n");
   }
@@ -260,10 +239,10 @@ int train(const std::vector<std::string>& args) {
               (long long)lat.batch, lat.runs);
   std::printf("%-22s %.1f MiB of tensors in one forward + backward step at batch %lld (IR estimate %.1f MiB)\n", "peak memory",
               double(peak) / (1 << 20), (long long)o.batch, double(a.total.activation_bytes) * double(o.batch) * 2 / (1 << 20));
-  if (c->graph.outputs.size() > 1 && !ds->token_targets)
-    if (int rc = print_exit_report(**model, *ds, exits); rc) return rc;
+  if (model.circuit().graph.outputs.size() > 1 && !ds.token_targets)
+    if (int rc = print_exit_report(model, ds, exits); rc) return rc;
   if (!export_path.empty()) {
-    auto s = engine::export_model(**model, export_path);
+    auto s = engine::export_model(model, export_path);
     if (!s) return std::fprintf(stderr, "%s\n", s.error.c_str()), 1;
     std::printf("%-22s %s\n", "exported", export_path.c_str());
   }

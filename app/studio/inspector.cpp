@@ -114,7 +114,7 @@ void Inspector::show_node(const circuit::Document& doc, const std::string& path)
   name->setObjectName("inspector_name");
   connect(name, &QLineEdit::editingFinished, this, [this, name, path] {
     std::string to = name->text().trimmed().toStdString();
-    if (!to.empty() && to != path.substr(path.rfind('/') + 1)) emit command(circuit::RenameNode{path, to});
+    if (!to.empty() && to != circuit::split_path(path).name) emit command(circuit::RenameNode{path, to});
   });
   form_->addRow("Name", name);
   auto* op = new QLabel("<b>" + QString::fromStdString(n.op) + "</b>");

@@ -7,7 +7,9 @@
 #include <QVulkanInstance>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
+#include "base/paths.h"
 #include "canvas/canvas_window.h"
 #include "engine/model.h"
 #include "main_window.h"
@@ -22,34 +24,65 @@ bool has_display() {
   return set("DISPLAY") || set("WAYLAND_DISPLAY");
 }
 
-const char* kNoDisplay =
-    "circuit-studio: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so the studio cannot open a window.\n"
-    "Run it in a desktop session, or under a virtual one: xvfb-run -a build/app/studio/circuit-studio FILE\n"
-    "Everything the studio does is also in the command line tool:\n"
-    "  build/app/cli/circuit info FILE        shapes, parameters and FLOPs per node\n"
-    "  build/app/cli/circuit render FILE -o diagram.svg\n"
-    "  build/app/cli/circuit train FILE --data fashion-mnist --epochs 1\n"
-    "  build/app/cli/circuit search SPACE --study NAME\n"
-    "  build/app/cli/circuit run SCRIPT.lua\n";
+// What the studio does is also in the `circuit` tool, installed next to it.
+std::string no_display_text() {
+  std::string exe = base::executable_path();
+  std::string dir = exe.empty() ? std::string() : exe.substr(0, exe.rfind('/') + 1);
+  std::string cli = dir + "circuit";
+  return "circuit-studio: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so the studio cannot open a window.\n"
+         "Run it in a desktop session, or under a virtual one: xvfb-run -a " + (exe.empty() ? std::string("circuit-studio") : exe) + " FILE\n"
+         "Everything the studio does is also in the command line tool:\n"
+         "  " + cli + " info FILE        shapes, parameters and FLOPs per node\n"
+         "  " + cli + " render FILE -o diagram.svg\n"
+         "  " + cli + " train FILE --data fashion-mnist --epochs 1\n"
+         "  " + cli + " search SPACE --study NAME\n"
+         "  " + cli + " run SCRIPT.lua\n";
+}
+
+// The command line, for QApplication and, without a display, for --help and --version alone.
+struct Options {
+  QCommandLineOption dark{"dark", "Start in the dark theme."};
+  QCommandLineOption light{"light", "Start in the light theme."};
+  QCommandLineOption shot{"screenshot", "Save a screenshot of the window to <png> and quit.", "png"};
+  void add_to(QCommandLineParser& cli) {
+    cli.setApplicationDescription("Circuit Studio: draw, train and search neural circuit diagrams.");
+    cli.addHelpOption();
+    cli.addVersionOption();
+    cli.addPositionalArgument("file", "A .circuit.json file to open (default: an example).");
+    cli.addOptions({dark, light, shot});
+  }
+};
+
+void name_application() {
+  QCoreApplication::setOrganizationName("CircuitStudio");
+  QCoreApplication::setApplicationName("circuit-studio");
+  QCoreApplication::setApplicationVersion(CIRCUIT_VERSION);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!has_display()) return std::fputs(kNoDisplay, stderr), 2;
+  if (!has_display()) {
+    // --help and --version need no window: answer them before saying there is no display.
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "-h" || a == "--help" || a == "--help-all" || a == "-v" || a == "--version") {
+        QCoreApplication core(argc, argv);
+        name_application();
+        QCommandLineParser cli;
+        Options o;
+        o.add_to(cli);
+        cli.process(core);  // prints and exits
+      }
+    }
+    return std::fputs(no_display_text().c_str(), stderr), 2;
+  }
   QApplication app(argc, argv);
-  QApplication::setOrganizationName("CircuitStudio");
-  QApplication::setApplicationName("circuit-studio");
-  QApplication::setApplicationVersion(CIRCUIT_VERSION);
-
+  name_application();
   QCommandLineParser cli;
-  cli.setApplicationDescription("Circuit Studio: draw, train and search neural circuit diagrams.");
-  cli.addHelpOption();
-  cli.addVersionOption();
-  cli.addPositionalArgument("file", "A .circuit.json file to open (default: an example).");
-  QCommandLineOption dark("dark", "Start in the dark theme.");
-  QCommandLineOption light("light", "Start in the light theme.");
-  QCommandLineOption shot("screenshot", "Save a screenshot of the window to <png> and quit.", "png");
-  cli.addOptions({dark, light, shot});
+  Options opts;
+  opts.add_to(cli);
+  QCommandLineOption &dark = opts.dark, &light = opts.light, &shot = opts.shot;
   cli.process(app);
 
   engine::configure_runtime(0);

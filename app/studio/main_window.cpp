@@ -2,6 +2,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QScreen>
 #include <QClipboard>
 #include <QCloseEvent>
 #include <QComboBox>
@@ -14,9 +15,6 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QListWidget>
 #include <QMenuBar>
@@ -33,11 +31,14 @@
 #include <QStyleFactory>
 #include <QToolBar>
 
+#include "base/paths.h"
 #include "canvas/canvas_window.h"
 #include "circuit/circuit_file.h"
 #include "circuit/op.h"
+#include "circuit/selection.h"
 #include "circuit/templates.h"
 #include "diagram/render.h"
+#include "engine/experiment.h"
 #include "engine/export.h"
 #include "inspector.h"
 #include "lua_console.h"
@@ -54,11 +55,8 @@ namespace {
 constexpr int kMaxRecent = 8;
 const char* kNodesMime = "application/x-circuit-studio-nodes";
 
-std::string parent_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
-std::string leaf_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string parent_of(const std::string& path) { return circuit::split_path(path).parent; }
+std::string leaf_of(const std::string& path) { return circuit::split_path(path).name; }
 
 // Paths of every block (and MoE expert) that can be drawn open or closed.
 void block_paths(const circuit::Graph& g, const std::string& prefix, std::set<std::string>& out) {
@@ -71,8 +69,7 @@ void block_paths(const circuit::Graph& g, const std::string& prefix, std::set<st
 }
 
 circuit::Circuit example_circuit() {
-  for (const char* candidate : {CIRCUIT_SOURCE_DIR "/resources/examples/moe_mlp.circuit.json"})
-    if (auto c = circuit::load_circuit(candidate)) return *c;
+  if (auto c = circuit::load_circuit(base::data_path("examples/moe_mlp.circuit.json"))) return *c;
   return {};
 }
 
@@ -155,8 +152,9 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
   restoreGeometry(settings.value("window/geometry").toByteArray());
   restoreState(settings.value("window/state").toByteArray());
   if (!settings.contains("window/geometry")) {
-    // First start: the canvas gets most of the window.
-    resize(1400, 900);
+    // First start: most of the screen, and the canvas gets most of the window.
+    QSize avail = screen() ? screen()->availableGeometry().size() : QSize(1400, 900);
+    resize(std::max(1000, avail.width() * 9 / 10), std::max(700, avail.height() * 9 / 10));
     resizeDocks({findChild<QDockWidget*>("dock_palette"), findChild<QDockWidget*>("dock_inspector")}, {190, 280}, Qt::Horizontal);
     resizeDocks({findChild<QDockWidget*>("dock_training")}, {240}, Qt::Vertical);
   }
@@ -473,7 +471,7 @@ bool MainWindow::save_as() {
 
 void MainWindow::open_dialog() {
   if (!maybe_save()) return;
-  QString dir = path_.isEmpty() ? QString(CIRCUIT_SOURCE_DIR "/resources/examples") : QFileInfo(path_).absolutePath();
+  QString dir = path_.isEmpty() ? QString::fromStdString(base::data_path("examples")) : QFileInfo(path_).absolutePath();
   QString p = QFileDialog::getOpenFileName(this, "Open circuit", dir, "Circuits (*.circuit.json *.json)");
   if (!p.isEmpty()) open_file(p);
 }
@@ -588,7 +586,7 @@ void MainWindow::select(const std::set<std::string>& nodes) {
 std::string MainWindow::add_node(const QString& op_name) {
   std::string op = op_name.toStdString();
   std::string parent = selection_.size() == 1 ? parent_of(*selection_.begin()) : "";
-  circuit::Graph* g = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  const circuit::Graph* g = circuit::graph_at(doc_.circuit().graph, parent);
   if (!g) return {};
   // The new node follows the selected one: its first input is the selection's first output.
   const circuit::TensorType* in_type = nullptr;
@@ -626,21 +624,17 @@ std::string MainWindow::add_node(const QString& op_name) {
       if (!spec.default_value && spec.type == circuit::AttrType::Int)
         n.attrs[spec.name] = int64_t(spec.name == "classes" ? 10 : features);
   }
-  std::string name = n.name;
-  int index = -1;
-  if (source.connected()) index = g->find(source.node) + 1;
-  // A node added after the graph's output becomes the new output, as a user appending expects.
-  circuit::AddNode add{parent, std::move(n), index, {}, {}};
-  bool was_output = false;
-  for (auto& o : g->outputs) was_output |= source.connected() && o.node == source.node;
-  if (!apply(add)) return {};
-  if (was_output) {
-    std::vector<circuit::PortRef> outs = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent)->outputs;
-    for (auto& o : outs)
-      if (o.node == source.node) o = {name, 0};
-    apply(circuit::SetOutputs{parent, outs});
+  // After the selection: wired to it, and in its place as a graph output (circuit::insert_after).
+  if (source.connected()) {
+    std::string path;
+    auto cmd = circuit::insert_after(doc_.circuit(), circuit::join_path(parent, source.node), std::move(n), &path);
+    if (!cmd) return problem("Cannot add", QString::fromStdString(cmd.error().message)), std::string();
+    if (!apply(std::move(*cmd))) return {};
+    select({path});
+    return path;
   }
-  std::string path = parent.empty() ? name : parent + "/" + name;
+  std::string path = circuit::join_path(parent, n.name);
+  if (!apply(circuit::AddNode{parent, std::move(n), -1, {}, {}})) return {};
   select({path});
   return path;
 }
@@ -669,22 +663,15 @@ void MainWindow::connect_nodes(const QString& from_q, const QString& to_q) {
 void MainWindow::delete_selection() {
   if (selection_.empty()) return;
   std::string parent = selection_parent();
-  // Several nodes go in one undoable step: the graph level is replaced as a whole.
   if (selection_.size() == 1) {
     apply(circuit::RemoveNode{*selection_.begin()});
     return;
   }
-  circuit::Graph g = *circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  // Several nodes go in one undoable step.
   std::set<std::string> gone;
   for (auto& s : selection_)
     if (parent_of(s) == parent) gone.insert(leaf_of(s));
-  std::erase_if(g.nodes, [&](const circuit::Node& n) { return gone.count(n.name) > 0; });
-  for (auto& n : g.nodes)
-    for (auto& p : n.inputs)
-      if (gone.count(p.node)) p = {};
-  std::erase_if(g.outputs, [&](const circuit::PortRef& p) { return gone.count(p.node) > 0; });
-  g.invalidate_index();
-  apply(circuit::ReplaceGraph{parent, std::move(g)});
+  if (auto cmd = circuit::delete_nodes(doc_.circuit(), parent, gone)) apply(std::move(*cmd));
 }
 
 void MainWindow::group_selection() {
@@ -693,7 +680,7 @@ void MainWindow::group_selection() {
   std::vector<std::string> nodes;
   for (auto& s : selection_)
     if (parent_of(s) == parent) nodes.push_back(leaf_of(s));
-  circuit::Graph* g = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
+  const circuit::Graph* g = circuit::graph_at(doc_.circuit().graph, parent);
   apply(circuit::Group{parent, nodes, g ? g->unique_name("block") : "block"});
 }
 
@@ -708,74 +695,30 @@ void MainWindow::toggle_block(const QString& path_q) {
 void MainWindow::copy_selection() {
   if (selection_.empty()) return;
   std::string parent = selection_parent();
-  circuit::Circuit clip;
-  clip.name = "clipboard";
   std::set<std::string> names;
   for (auto& s : selection_)
     if (parent_of(s) == parent) names.insert(leaf_of(s));
-  // Wires from outside the copied nodes cannot be in the circuit text (it would not load); they
-  // travel beside it so a paste next to the same nodes reconnects them.
-  QJsonArray external;
-  const circuit::Graph* level = circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
-  if (!level) return;
-  for (const circuit::Node& node : level->nodes) {  // in graph order, as the user drew them
-    if (!names.count(node.name)) continue;
-    circuit::Node n = node;
-    for (size_t q = 0; q < n.inputs.size(); ++q)
-      if (n.inputs[q].connected() && !names.count(n.inputs[q].node)) {
-        external.append(QJsonObject{{"node", QString::fromStdString(n.name)}, {"port", int(q)},
-                                    {"from", QString::fromStdString(circuit::to_string(n.inputs[q]))}});
-        n.inputs[q] = {};
-      }
-    clip.graph.nodes.push_back(std::move(n));
-  }
-  std::string text = circuit::circuit_to_text(clip);
+  auto clip = circuit::copy_nodes(doc_.circuit(), parent, names);
+  if (!clip) return;
+  // The clipboard carries the wires from outside the copy beside the circuit (circuit::Clip);
+  // plain text gets the circuit alone, which other programs and `circuit check` can read.
   auto* mime = new QMimeData;
-  mime->setData(kNodesMime, QJsonDocument(QJsonObject{{"circuit", QString::fromStdString(text)}, {"external", external}}).toJson());
-  mime->setText(QString::fromStdString(text));
+  mime->setData(kNodesMime, QByteArray::fromStdString(circuit::clip_to_text(*clip)));
+  mime->setText(QString::fromStdString(circuit::circuit_to_text(clip->circuit)));
   QApplication::clipboard()->setMimeData(mime);
-  status_->setText(QString("Copied %1 node(s)").arg(clip.graph.nodes.size()));
+  status_->setText(QString("Copied %1 node(s)").arg(clip->circuit.graph.nodes.size()));
 }
 
 void MainWindow::paste() {
   const QMimeData* mime = QApplication::clipboard()->mimeData();
   if (!mime) return;
-  QString text = mime->text();
-  QJsonArray external;
-  if (mime->hasFormat(kNodesMime)) {
-    QJsonObject o = QJsonDocument::fromJson(mime->data(kNodesMime)).object();
-    text = o["circuit"].toString();
-    external = o["external"].toArray();
-  }
-  auto clip = circuit::parse_circuit(text.toStdString(), "clipboard");
-  if (!clip || clip->graph.nodes.empty()) return void(status_->setText("The clipboard holds no circuit nodes."));
-  for (const auto& e : external) {
-    QJsonObject x = e.toObject();
-    if (circuit::Node* n = clip->graph.node(x["node"].toString().toStdString()))
-      if (auto ref = circuit::parse_port(x["from"].toString().toStdString()); ref && size_t(x["port"].toInt()) < n->inputs.size())
-        n->inputs[size_t(x["port"].toInt())] = *ref;
-  }
-  std::string parent = selection_parent();
-  circuit::Graph g = *circuit::graph_at(const_cast<circuit::Graph&>(doc_.circuit().graph), parent);
-  // Pasted nodes get fresh names; wires between them follow, wires to nodes that exist here stay.
-  std::map<std::string, std::string> renamed;
-  for (auto& n : clip->graph.nodes) {
-    std::string fresh = g.find(n.name) < 0 ? n.name : g.unique_name(n.name + "_copy");
-    renamed[n.name] = fresh;
-    circuit::Node copy = n;
-    copy.name = fresh;
-    g.nodes.push_back(std::move(copy));
-    g.invalidate_index();
-  }
-  std::set<std::string> pasted;
-  for (size_t i = g.nodes.size() - clip->graph.nodes.size(); i < g.nodes.size(); ++i) {
-    pasted.insert(parent.empty() ? g.nodes[i].name : parent + "/" + g.nodes[i].name);
-    for (auto& p : g.nodes[i].inputs) {
-      if (auto r = renamed.find(p.node); r != renamed.end()) p.node = r->second;
-      else if (g.find(p.node) < 0) p = {};
-    }
-  }
-  if (apply(circuit::ReplaceGraph{parent, std::move(g)})) select(pasted);
+  std::string text = mime->hasFormat(kNodesMime) ? mime->data(kNodesMime).toStdString() : mime->text().toStdString();
+  auto clip = circuit::parse_clip(text);
+  if (!clip || clip->circuit.graph.nodes.empty()) return void(status_->setText("The clipboard holds no circuit nodes."));
+  std::vector<std::string> pasted;
+  auto cmd = circuit::paste_nodes(doc_.circuit(), selection_parent(), *clip, &pasted);
+  if (!cmd) return void(status_->setText(QString::fromStdString(cmd.error().message)));
+  if (apply(std::move(*cmd))) select(std::set<std::string>(pasted.begin(), pasted.end()));
 }
 
 // --- run -----------------------------------------------------------------------------------
@@ -905,7 +848,7 @@ void MainWindow::on_training_finished(const TrainOutcome& out) {
   progress_->hide();
   action("cancel")->setEnabled(false);
   action("train")->setEnabled(true);
-  if (out.status == "finished") {
+  if (out.status == events::RunStatus::finished) {
     QString msg = QString("Trained: val accuracy %1%, test accuracy %2% (%3 steps, %4 s)")
                       .arg(100 * out.result.val.accuracy, 0, 'f', 2).arg(100 * out.test.accuracy, 0, 'f', 2)
                       .arg(out.result.steps).arg(out.result.seconds, 0, 'f', 1);
@@ -913,16 +856,16 @@ void MainWindow::on_training_finished(const TrainOutcome& out) {
     log(msg);
     if (!out.exit_histogram.empty()) {
       run_plots_->set_exit_histogram(out.exit_histogram);
-      log(QString("early exit at confidence 0.9: accuracy %1%, mean cost %2 of the full forward")
-              .arg(100 * out.exit_accuracy, 0, 'f', 2).arg(out.exit_cost, 0, 'f', 3));
+      log(QString("early exit at confidence %1: accuracy %2%, mean cost %3 of the full forward")
+              .arg(engine::kDefaultExitThreshold).arg(100 * out.exit_accuracy, 0, 'f', 2).arg(out.exit_cost, 0, 'f', 3));
     }
-  } else if (out.status == "cancelled") {
+  } else if (out.status == events::RunStatus::cancelled) {
     status_->setText("Training cancelled");
     log("training cancelled");
   } else {
-    problem("Training stopped", QString::fromStdString(out.message.empty() ? out.status : out.message));
+    problem("Training stopped", QString::fromStdString(out.message.empty() ? events::to_string(out.status) : out.message));
   }
-  emit training_finished(QString::fromStdString(out.status));
+  emit training_finished(QString(events::to_string(out.status)));
 }
 
 bool MainWindow::export_diagram(const QString& path) {

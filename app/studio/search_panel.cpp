@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 #include <set>
 
+#include "base/paths.h"
 #include "circuit/circuit_file.h"
 #include "plots/search_plots.h"
 #include "script/engine_extension.h"
@@ -51,7 +52,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   auto* controls = new QWidget;
   auto* form = new QFormLayout(controls);
   auto* space_row = new QHBoxLayout;
-  space_ = new QLineEdit(CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json");
+  space_ = new QLineEdit(QString::fromStdString(base::data_path("search/moe_mlp.search.json")));
   space_->setObjectName("search_space");
   auto* browse = new QPushButton("…");
   browse->setMaximumWidth(30);
@@ -66,7 +67,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   form->addRow("Strategy", strategy_);
   trials_ = new QSpinBox;
   trials_->setRange(1, 10000);
-  trials_->setValue(12);
+  trials_->setValue(search::kDefaultTrials);
   form->addRow("Trials", trials_);
   limit_ = new QSpinBox;
   limit_->setRange(100, 60000);

@@ -2,7 +2,7 @@
 
 #include <QMetaObject>
 
-#include "circuit/analysis.h"
+#include "engine/experiment.h"
 #include "engine/model.h"
 #include "script/engine_extension.h"
 
@@ -10,48 +10,31 @@ namespace studio {
 
 namespace {
 
-// Everything the worker does, in the order that fails fastest: a circuit with problems or a
-// model too big for memory is refused before the data set is read or a weight allocated.
+// The worker's run: the engine's one pipeline (a circuit with problems or a model too big for
+// memory is refused before the data set is read or a weight allocated).
 TrainOutcome run(TrainRequest& r, TrainedModel& trained) {
   TrainOutcome out;
-  auto fail = [&](std::string msg) {
-    out.status = "error", out.message = std::move(msg);
-    return out;
-  };
   // Lua routers are registered per thread and run in this Host: it lives as long as the model.
-  std::unique_ptr<script::Host>& lua = trained.lua;
   try {
-    lua = script::host_with_plugin_routers();
+    trained.lua = script::host_with_plugin_routers();
   } catch (const std::exception& e) {
-    return fail(e.what());
+    out.status = events::RunStatus::error, out.message = e.what();
+    return out;
   }
-  auto a = circuit::analyze(r.circuit);
-  if (auto d = a.diagnostics(r.circuit.graph); !d.empty()) return fail("the circuit has problems: " + d.front().message);
-  if (auto s = engine::check_memory(a, r.train.batch, r.train.optimizer, r.train.memory_budget); !s) return fail(s.error);
-  auto ds = engine::load_dataset(r.data);
-  if (!ds) return fail(ds.error().message);
-  auto m = engine::Model::compile(r.circuit, r.train.seed);
-  if (!m) return fail(m.error().message);
-  if (auto s = engine::check_fit(**m, *ds); !s) return fail(s.error);
-  if (r.train.bus) r.train.bus->publish(events::LogLine{events::LogLine::Level::info, ds->protocol});
-  auto res = engine::train(**m, *ds, r.train);
-  if (!res) return fail(res.error().message);
-  out.status = res->status, out.message = res->message, out.result = *res;
-  if (res->status == "finished") {
-    out.test = engine::evaluate(**m, *ds, ds->test, r.train.eval_batch);
-    // Early-exit networks: where examples leave at the default confidence policy.
-    if ((*m)->circuit().graph.outputs.size() >= 2 && !ds->token_targets) {
-      if (auto p = engine::profile_exits(**m, *ds, ds->val)) {
-        engine::ExitPolicy policy;
-        policy.thresholds = {0.9};
-        if (auto o = engine::simulate_exits(*p, policy)) {
-          out.exit_histogram = o->histogram;
-          out.exit_accuracy = o->accuracy, out.exit_cost = o->avg_cost;
-        }
-      }
-    }
+  engine::ExperimentRequest req;
+  req.circuit = std::move(r.circuit);
+  req.data = r.data;
+  req.train = r.train;
+  req.threads = r.threads;
+  engine::ExperimentReport rep = engine::run_experiment(std::move(req));
+  out.status = rep.status, out.message = rep.message, out.result = rep.train;
+  if (rep.status == events::RunStatus::error && rep.stage == engine::Stage::circuit) out.message = "the circuit has problems: " + rep.message;
+  if (rep.test) out.test = *rep.test;
+  if (rep.exits) {
+    out.exit_histogram = rep.exits->histogram;
+    out.exit_accuracy = rep.exits->accuracy, out.exit_cost = rep.exits->avg_cost;
   }
-  trained.model = std::move(*m);
+  trained.model = std::move(rep.model);
   return out;
 }
 
@@ -93,7 +76,7 @@ bool TrainingJob::start(TrainRequest request) {
     try {
       out = run(r, *trained);
     } catch (const std::exception& e) {  // nothing the engine throws may take the studio down
-      out.status = "error", out.message = e.what();
+      out.status = events::RunStatus::error, out.message = e.what();
     }
     QMetaObject::invokeMethod(this, [this, out, trained] {
       drain();

@@ -33,9 +33,10 @@ struct TrainRequest {
   int threads = 0;             // 0: every core
 };
 
-/// How a run ended, for the GUI: status as engine::TrainResult, or "error" with the message.
+/// How a run ended, for the GUI: status as engine::TrainResult, or error with the message.
 struct TrainOutcome {
-  std::string status, message;
+  events::RunStatus status = events::RunStatus::error;
+  std::string message;
   engine::TrainResult result;
   engine::EvalResult test;
   std::vector<int64_t> exit_histogram;  // networks with exit heads: examples leaving at each head
@@ -45,7 +46,7 @@ struct TrainOutcome {
 /// A trained model and the Lua state its Lua routers (if any) run in; the model goes first.
 struct TrainedModel {
   std::unique_ptr<script::Host> lua;
-  std::unique_ptr<engine::Model> model;
+  std::shared_ptr<engine::Model> model;
   ~TrainedModel();
 };
 

@@ -9,15 +9,6 @@ namespace circuit {
 
 namespace {
 
-struct Split {
-  std::string parent, name;
-};
-Split split_path(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return {"", path};
-  return {path.substr(0, slash), path.substr(slash + 1)};
-}
-
 std::string top_of(const std::string& path) { return path.substr(0, path.find('/')); }
 
 Result<Graph*> level(Circuit& c, const std::string& parent) {
@@ -380,7 +371,7 @@ std::string describe(const Command& c) {
     std::string operator()(const SetSymbol& x) const { return "Set symbol " + x.name; }
     std::string operator()(const Group& x) const { return "Group " + std::to_string(x.nodes.size()) + " nodes as " + x.block; }
     std::string operator()(const Ungroup& x) const { return "Ungroup " + x.path; }
-    std::string operator()(const ReplaceGraph& x) const { return "Replace graph"; }
+    std::string operator()(const ReplaceGraph& x) const { return x.label.empty() ? "Replace graph" : x.label; }
   };
   return std::visit(V{}, c);
 }

@@ -65,6 +65,7 @@ struct Ungroup {
 struct ReplaceGraph {
   std::string parent;
   Graph graph;
+  std::string label;  // what it does, for menus ("Paste 2 nodes"); "Replace graph" when empty
 };
 
 using Command = std::variant<AddNode, RemoveNode, SetInputs, SetAttr, SetOutputs, RenameNode, SetSymbol, Group, Ungroup, ReplaceGraph>;

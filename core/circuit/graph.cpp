@@ -88,4 +88,18 @@ Graph* graph_at(Graph& g, std::string_view path) {
   return n && n->body ? n->body.get() : nullptr;
 }
 
+// Lookups never change the graph; the index they may rebuild is a cache.
+const Graph* graph_at(const Graph& g, std::string_view path) { return graph_at(const_cast<Graph&>(g), path); }
+const Node* node_at(const Graph& g, std::string_view path) { return locate(const_cast<Graph&>(g), path).node(); }
+
+PathParts split_path(std::string_view path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return {"", std::string(path)};
+  return {std::string(path.substr(0, slash)), std::string(path.substr(slash + 1))};
+}
+
+std::string join_path(std::string_view parent, std::string_view name) {
+  return parent.empty() ? std::string(name) : std::string(parent) + "/" + std::string(name);
+}
+
 }  // namespace circuit

@@ -94,5 +94,16 @@ struct NodeLocation {
 NodeLocation locate(Graph& g, std::string_view path);
 /// The graph at `path` ("" is the top graph, "blk" is blk's body), or null.
 Graph* graph_at(Graph& g, std::string_view path);
+const Graph* graph_at(const Graph& g, std::string_view path);
+/// The node at `path`, or null.
+const Node* node_at(const Graph& g, std::string_view path);
+
+/// A node path cut at its last '/': "blk/fc1" -> {"blk", "fc1"}, "fc1" -> {"", "fc1"}.
+struct PathParts {
+  std::string parent, name;
+};
+PathParts split_path(std::string_view path);
+/// The inverse: {"blk", "fc1"} -> "blk/fc1", {"", "fc1"} -> "fc1".
+std::string join_path(std::string_view parent, std::string_view name);
 
 }  // namespace circuit

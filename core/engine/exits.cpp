@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "base/enum_names.h"
+
 namespace engine {
 
 using circuit::Error;
@@ -51,19 +53,26 @@ double threshold_of(const ExitPolicy& p, size_t head) {
 
 }  // namespace
 
+namespace {
+constexpr const char* kExitKinds[] = {"confidence", "entropy", "patience", "fixed"};  // ExitKind order
+}
+
+const char* to_string(ExitKind k) { return base::enum_name(kExitKinds, k); }
+std::optional<ExitKind> parse_exit_kind(std::string_view s) { return base::parse_enum<ExitKind>(kExitKinds, s); }
+
+std::string CurvePoint::label() const { return kind == ExitKind::fixed ? "head " + std::to_string(int(setting)) : to_string(kind); }
+
 Result<ExitOutcome> simulate_exits(const ExitProfile& p, const ExitPolicy& policy) {
   size_t heads = p.heads.size();
   if (heads == 0 || p.examples == 0) return Error{"early exit: the profile has no heads or no examples"};
   if (policy.max_depth < 0 || size_t(policy.max_depth) > heads)
     return Error{"early exit: max depth " + std::to_string(policy.max_depth) + " is outside 1.." + std::to_string(heads) + " (the circuit has " +
                  std::to_string(heads) + " exit heads)"};
-  const std::string& kind = policy.kind;
-  if (kind != "confidence" && kind != "entropy" && kind != "patience" && kind != "fixed")
-    return Error{"early exit: unknown policy `" + kind + "` (confidence, entropy, patience, fixed)"};
-  if ((kind == "confidence" || kind == "entropy") && policy.thresholds.size() != 1 && policy.thresholds.size() != heads)
-    return Error{"early exit: " + kind + " needs one threshold or one per head (" + std::to_string(heads) + "), got " +
+  const ExitKind kind = policy.kind;
+  if ((kind == ExitKind::confidence || kind == ExitKind::entropy) && policy.thresholds.size() != 1 && policy.thresholds.size() != heads)
+    return Error{"early exit: " + std::string(to_string(kind)) + " needs one threshold or one per head (" + std::to_string(heads) + "), got " +
                  std::to_string(policy.thresholds.size())};
-  if (kind == "patience" && policy.patience < 1) return Error{"early exit: patience must be at least 1"};
+  if (kind == ExitKind::patience && policy.patience < 1) return Error{"early exit: patience must be at least 1"};
 
   size_t depth = policy.max_depth ? size_t(policy.max_depth) : heads;
   ExitOutcome o;
@@ -76,9 +85,9 @@ Result<ExitOutcome> simulate_exits(const ExitProfile& p, const ExitPolicy& polic
     for (size_t k = 0; k + 1 < depth; ++k) {
       size_t j = p.at(k, i);
       bool leave = false;
-      if (kind == "confidence") leave = p.confidence[j] >= threshold_of(policy, k);
-      else if (kind == "entropy") leave = p.entropy[j] <= threshold_of(policy, k);
-      else if (kind == "patience") {
+      if (kind == ExitKind::confidence) leave = p.confidence[j] >= threshold_of(policy, k);
+      else if (kind == ExitKind::entropy) leave = p.entropy[j] <= threshold_of(policy, k);
+      else if (kind == ExitKind::patience) {
         run = k > 0 && p.predicted[j] == p.predicted[p.at(k - 1, i)] ? run + 1 : 1;
         leave = run >= policy.patience;
       }
@@ -156,7 +165,7 @@ Result<Calibration> calibrate_budget(const ExitProfile& v, double target, int ma
 
   // Walk the heads in order; at each, the most confident of the examples still running leave,
   // as many as the planned share of the whole set.
-  c.policy.kind = "confidence";
+  c.policy.kind = ExitKind::confidence;
   c.policy.max_depth = int(depth);
   c.policy.thresholds.assign(heads, 0.0);
   std::vector<int64_t> remaining(size_t(v.examples));
@@ -189,13 +198,13 @@ Result<Calibration> calibrate_budget(const ExitProfile& v, double target, int ma
 std::vector<CurvePoint> accuracy_cost_curve(const ExitProfile& p, int steps) {
   std::vector<CurvePoint> pts;
   size_t heads = p.heads.size();
-  auto add = [&](const std::string& name, double setting, const ExitPolicy& pol) {
-    if (auto o = simulate_exits(p, pol)) pts.push_back({name, setting, *o, false});
+  auto add = [&](double setting, const ExitPolicy& pol) {
+    if (auto o = simulate_exits(p, pol)) pts.push_back({pol.kind, setting, *o, false});
   };
   for (size_t k = 1; k <= heads; ++k) {
     ExitPolicy f;
-    f.kind = "fixed", f.max_depth = int(k);
-    add("head " + std::to_string(k), double(k), f);
+    f.kind = ExitKind::fixed, f.max_depth = int(k);
+    add(double(k), f);
   }
   // Thresholds at quantiles of the scores the heads actually produce, so the sweep spends its
   // points where examples are (confidences crowd near 1 on an easy task).
@@ -211,18 +220,18 @@ std::vector<CurvePoint> accuracy_cost_curve(const ExitProfile& p, int steps) {
   early_ent.assign(p.entropy.begin(), p.entropy.begin() + std::ptrdiff_t((heads - 1) * size_t(p.examples)));
   for (double t : quantiles(early_conf)) {
     ExitPolicy c;
-    c.kind = "confidence", c.thresholds = {t};
-    add("confidence", t, c);
+    c.kind = ExitKind::confidence, c.thresholds = {t};
+    add(t, c);
   }
   for (double t : quantiles(early_ent)) {
     ExitPolicy e;
-    e.kind = "entropy", e.thresholds = {t};
-    add("entropy", t, e);
+    e.kind = ExitKind::entropy, e.thresholds = {t};
+    add(t, e);
   }
   for (size_t k = 1; k <= heads; ++k) {
     ExitPolicy pa;
-    pa.kind = "patience", pa.patience = int(k);
-    add("patience", double(k), pa);
+    pa.kind = ExitKind::patience, pa.patience = int(k);
+    add(double(k), pa);
   }
   for (size_t i = 0; i < pts.size(); ++i) {
     const ExitOutcome& a = pts[i].outcome;

@@ -5,6 +5,8 @@
 // simulated on those scores, which gives the same decisions as stopping the forward early
 // (a head's output does not depend on whether later heads run).
 #pragma once
+#include <optional>
+#include <string_view>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -45,8 +47,14 @@ HeadCosts head_costs(const circuit::Graph& g, const circuit::GraphAnalysis& a);
 ///  - entropy:    at the first head whose entropy <= its threshold
 ///  - patience:   at the first head where the last `patience` heads predict the same class (PABEE)
 ///  - fixed:      always at head `max_depth`
+enum class ExitKind { confidence, entropy, patience, fixed };
+/// "confidence", "entropy", "patience", "fixed".
+const char* to_string(ExitKind k);
+/// The kind named `s`, or nullopt.
+std::optional<ExitKind> parse_exit_kind(std::string_view s);
+
 struct ExitPolicy {
-  std::string kind = "confidence";
+  ExitKind kind = ExitKind::confidence;
   std::vector<double> thresholds;  // one per head, or a single value for all heads
   int patience = 2;
   int max_depth = 0;               // 1-based head index; 0: the last head
@@ -81,8 +89,10 @@ circuit::Result<Calibration> calibrate_budget(const ExitProfile& validation, dou
 
 /// One point of an accuracy-against-cost curve.
 struct CurvePoint {
-  std::string policy;  // "head k", "confidence", "entropy", "patience"
+  ExitKind kind = ExitKind::fixed;  // fixed: every example leaves at head `setting`
   double setting = 0;  // threshold, or patience, or head
+  /// "head k" for a fixed head, else the kind's name.
+  std::string label() const;
   ExitOutcome outcome;
   bool pareto = false;  // no other point is at least as accurate and cheaper
 };

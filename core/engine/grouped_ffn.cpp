@@ -16,7 +16,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "moe.h"
+#include "engine/detail/moe.h"
 
 namespace engine {
 

@@ -26,8 +26,9 @@ namespace engine {
 class Model {
  public:
   /// Compiles `c`; weights are initialised as PyTorch initialises the same modules, from `seed`.
-  /// Fails with a message naming the node when something cannot be compiled.
-  static circuit::Result<std::unique_ptr<Model>> compile(const circuit::Circuit& c, uint64_t seed);
+  /// Fails with a message naming the node when something cannot be compiled, and, before any
+  /// weight is allocated, when the weights would not fit in `memory_budget` x the available RAM.
+  static circuit::Result<std::unique_ptr<Model>> compile(const circuit::Circuit& c, uint64_t seed, double memory_budget = 0.8);
   ~Model();
 
   /// Runs the graph. `inputs` follow the graph's input nodes; results follow its outputs.

@@ -1,4 +1,4 @@
-#include "moe.h"
+#include "engine/detail/moe.h"
 
 #include <algorithm>
 #include <cmath>

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "train_internal.h"
+#include "engine/detail/train.h"
 
 namespace engine {
 

@@ -3,7 +3,7 @@
 // own portable RNG, and LibTorch's generator is reseeded from (seed, epoch) at every epoch, so a
 // run resumed at an epoch boundary continues exactly as if it had never stopped.
 #include "train.h"
-#include "train_internal.h"
+#include "engine/detail/train.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "base/enum_names.h"
 #include "circuit/circuit_file.h"
 
 namespace engine {
@@ -156,7 +157,7 @@ Status write_checkpoint(const std::string& path, Model& m, torch::optim::Optimiz
     ar.write("format", c10::IValue(std::string("circuit-checkpoint-1")));
     ar.write("circuit", c10::IValue(circuit::circuit_to_text(m.circuit())));
     ar.write("protocol", c10::IValue(protocol));
-    ar.write("optimizer_kind", c10::IValue(o.optimizer));
+    ar.write("optimizer_kind", c10::IValue(std::string(to_string(o.optimizer))));
     ar.write("seed", c10::IValue(int64_t(o.seed)));
     ar.write("epochs_done", c10::IValue(int64_t(epochs_done)));
     ar.write("steps", c10::IValue(steps));
@@ -176,8 +177,15 @@ Status write_checkpoint(const std::string& path, Model& m, torch::optim::Optimiz
 
 }  // namespace
 
-Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, const std::string& optimizer, double fraction) {
-  double states = optimizer == "sgd" ? 1 : 2;  // momentum, or Adam's two moments
+namespace {
+constexpr const char* kOptimizers[] = {"adamw", "sgd"};  // Optimizer order
+}
+
+const char* to_string(Optimizer o) { return base::enum_name(kOptimizers, o); }
+std::optional<Optimizer> parse_optimizer(std::string_view s) { return base::parse_enum<Optimizer>(kOptimizers, s); }
+
+Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction) {
+  double states = optimizer == Optimizer::sgd ? 1 : 2;  // momentum, or Adam's two moments
   double weights = double(a.total.params) * 4 * (2 + states);  // weights, gradients, optimizer state
   double acts = double(a.total.activation_bytes) * double(batch) * 2;  // kept for backward, and their gradients
   double need = weights + acts;
@@ -187,6 +195,16 @@ Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, const std::s
                         ", activations at batch " + std::to_string(batch) + " " + gib(acts) + ") exceeds the budget of " +
                         gib(fraction * avail) + " (" + std::to_string(int(fraction * 100)) +
                         "% of available RAM); lower the batch size or the model size");
+  return {};
+}
+
+Status check_model_memory(const circuit::GraphAnalysis& a, double fraction) {
+  double weights = double(a.total.params) * 4, acts = double(a.total.activation_bytes);
+  double avail = double(available_ram());
+  if (avail > 0 && weights + acts > fraction * avail)
+    return Status::fail("the circuit has " + std::to_string(a.total.params) + " parameters: its weights alone take " + gib(weights) +
+                        ", more than the budget of " + gib(fraction * avail) + " (" + std::to_string(int(fraction * 100)) +
+                        "% of available RAM); make the model smaller");
   return {};
 }
 
@@ -252,12 +270,11 @@ EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch) {
 Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
   if (auto s = check_fit(m, d); !s) return Error{s.error};
   if (o.batch < 1 || o.epochs < 1) return Error{"batch and epochs must be at least 1"};
-  if (o.optimizer != "adamw" && o.optimizer != "sgd") return Error{"unknown optimizer `" + o.optimizer + "` (adamw or sgd)"};
   if (auto s = check_memory(m.analysis(), o.batch, o.optimizer, o.memory_budget); !s) return Error{s.error};
   try {
     auto params = m.module().parameters();
     std::unique_ptr<torch::optim::Optimizer> opt;
-    if (o.optimizer == "sgd")
+    if (o.optimizer == Optimizer::sgd)
       opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
     else
       opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
@@ -269,7 +286,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
       if (info->circuit_text != circuit::circuit_to_text(m.circuit()))
         return Error{o.resume + ": the checkpoint was made from a different circuit"};
       if (info->optimizer != o.optimizer || info->seed != o.seed)
-        return Error{o.resume + ": the checkpoint used optimizer `" + info->optimizer + "` and seed " + std::to_string(info->seed) +
+        return Error{o.resume + ": the checkpoint used optimizer `" + std::string(to_string(info->optimizer)) + "` and seed " + std::to_string(info->seed) +
                      "; resume with the same settings"};
       torch::serialize::InputArchive ar, ma, oa;
       ar.load_from(o.resume);
@@ -288,7 +305,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
     auto t0 = std::chrono::steady_clock::now();
     double rate = 0;
     int last_epoch = o.stop_after ? std::min(o.epochs, r.epochs_done + o.stop_after) : o.epochs;
-    r.status = "finished";
+    r.status = events::RunStatus::finished;
 
     for (int epoch = r.epochs_done; epoch < last_epoch; ++epoch) {
       torch::manual_seed(mix(o.seed, uint64_t(epoch) + 1));
@@ -298,7 +315,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
       auto te = std::chrono::steady_clock::now();
       for (int64_t s = 0; s < per_epoch; ++s) {
         if (o.cancel && o.cancel->load()) {
-          r.status = "cancelled";
+          r.status = events::RunStatus::cancelled;
           r.message = "cancelled at step " + std::to_string(r.steps) + " (epoch " + std::to_string(epoch + 1) + ")";
           break;
         }
@@ -318,7 +335,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         for (auto& a : aux) loss = loss + a;
         double lv = loss.item<double>();
         if (!std::isfinite(lv)) {
-          r.status = "nan";
+          r.status = events::RunStatus::nan;
           r.message = std::string("loss became ") + (std::isnan(lv) ? "NaN" : "infinite") + " at step " + std::to_string(t + 1) +
                       " (epoch " + std::to_string(epoch + 1) + "); the run stopped. Try a lower learning rate or gradient clipping.";
           break;
@@ -338,7 +355,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
           o.bus->publish(events::TrainStep{r.steps, total, epoch + 1, o.epochs, lv, c ? double(h) / double(c) : 0, lr, rate});
         }
       }
-      if (r.status != "finished") break;
+      if (r.status != events::RunStatus::finished) break;
       r.train_loss = epoch_loss / double(per_epoch);
       r.epochs_done = epoch + 1;
       r.val = evaluate(m, d, d.val, o.eval_batch);
@@ -347,7 +364,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
       if (!o.checkpoint.empty())
         if (auto s = write_checkpoint(o.checkpoint, m, *opt, o, d.protocol, r.epochs_done, r.steps); !s) return Error{s.error};
     }
-    if (r.status == "finished" && r.epochs_done < o.epochs) r.status = "stopped";
+    if (r.status == events::RunStatus::finished && r.epochs_done < o.epochs) r.status = events::RunStatus::stopped;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     m.set_training(false);
     if (o.bus) o.bus->publish(events::RunEnd{r.status, r.message});
@@ -455,7 +472,10 @@ Result<CheckpointInfo> read_checkpoint_info(const std::string& path) {
     CheckpointInfo i;
     ar.read("circuit", v), i.circuit_text = v.toStringRef();
     ar.read("protocol", v), i.protocol = v.toStringRef();
-    ar.read("optimizer_kind", v), i.optimizer = v.toStringRef();
+    ar.read("optimizer_kind", v);
+    auto opt = parse_optimizer(v.toStringRef());
+    if (!opt) return Error{path + ": the checkpoint names an unknown optimizer `" + v.toStringRef() + "`"};
+    i.optimizer = *opt;
     ar.read("seed", v), i.seed = uint64_t(v.toInt());
     ar.read("epochs_done", v), i.epochs_done = int(v.toInt());
     ar.read("steps", v), i.steps = v.toInt();

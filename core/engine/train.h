@@ -2,6 +2,8 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -13,11 +15,18 @@
 
 namespace engine {
 
-/// How to train. Defaults are sensible for the small examples.
+/// The optimizers training offers. Parsed and printed only at the boundaries (CLI, Lua, files).
+enum class Optimizer { adamw, sgd };
+/// "adamw", "sgd".
+const char* to_string(Optimizer o);
+/// The optimizer named `s`, or nullopt.
+std::optional<Optimizer> parse_optimizer(std::string_view s);
+
+/// How to train. Defaults are sensible for the small examples; every front end uses them.
 struct TrainOptions {
   int epochs = 1;
   int64_t batch = 64;
-  std::string optimizer = "adamw";  // adamw | sgd
+  Optimizer optimizer = Optimizer::adamw;
   double lr = 1e-3;
   double weight_decay = 0.01;
   double momentum = 0.9;            // sgd
@@ -41,9 +50,9 @@ struct EvalResult {
   int64_t examples = 0;
 };
 
-/// How a run ended: status "finished", "stopped" (stop_after), "cancelled" or "nan".
+/// How a run ended: finished, stopped (stop_after), cancelled or nan.
 struct TrainResult {
-  std::string status;
+  events::RunStatus status = events::RunStatus::finished;
   std::string message;
   int epochs_done = 0;  // total, including epochs before a resume
   int64_t steps = 0;
@@ -55,7 +64,11 @@ struct TrainResult {
 /// Refuses (with the numbers) when weights + gradients + optimizer state + activations at
 /// `batch` would exceed `fraction` of the RAM available now. Uses the IR's estimates, so it runs
 /// before any weight is allocated.
-circuit::Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, const std::string& optimizer, double fraction);
+circuit::Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction);
+
+/// Refuses (with the numbers) when the weights and one example's activations would exceed
+/// `fraction` of the RAM available now: what compiling alone allocates. Model::compile runs it.
+circuit::Status check_model_memory(const circuit::GraphAnalysis& a, double fraction);
 
 /// Checks that the circuit's input and output fit the data set; says what differs.
 circuit::Status check_fit(const Model& m, const Dataset& d);
@@ -79,7 +92,8 @@ int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch);
 
 /// Writes / reads a checkpoint: circuit, weights, optimizer state, seed, progress and protocol.
 struct CheckpointInfo {
-  std::string circuit_text, protocol, optimizer;
+  std::string circuit_text, protocol;
+  Optimizer optimizer = Optimizer::adamw;
   uint64_t seed = 0;
   int epochs_done = 0;
   int64_t steps = 0;

@@ -1,6 +1,15 @@
 #include "events.h"
 
+#include "base/enum_names.h"
+
 namespace events {
+
+namespace {
+constexpr const char* kRunStatus[] = {"finished", "stopped", "cancelled", "nan", "error"};  // RunStatus order
+}
+
+const char* to_string(RunStatus s) { return base::enum_name(kRunStatus, s); }
+std::optional<RunStatus> parse_run_status(std::string_view s) { return base::parse_enum<RunStatus>(kRunStatus, s); }
 
 int Bus::subscribe(Handler h) {
   std::lock_guard<std::mutex> l(mu_);

@@ -5,12 +5,27 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
 namespace events {
+
+/// How a run ended. Parsed and printed only at the boundaries (files, the CLI, Lua, the GUI).
+enum class RunStatus {
+  finished,   // every epoch ran
+  stopped,    // stopped early on purpose (stop_after, a script's callback)
+  cancelled,  // the user cancelled
+  nan,        // the loss became NaN or infinite
+  error,      // refused or failed, with a message
+};
+/// "finished", "stopped", "cancelled", "nan", "error".
+const char* to_string(RunStatus s);
+/// The status named `s`, or nullopt.
+std::optional<RunStatus> parse_run_status(std::string_view s);
 
 /// One optimisation step finished.
 struct TrainStep {
@@ -51,9 +66,9 @@ struct LogLine {
   std::string text;
 };
 
-/// A run ended: status is "finished", "cancelled", "nan" or "error".
+/// A run ended.
 struct RunEnd {
-  std::string status;
+  RunStatus status = RunStatus::finished;
   std::string message;
 };
 

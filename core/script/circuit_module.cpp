@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #include "binding.h"
 #include "circuit/circuit_file.h"
 #include "circuit/op.h"
+#include "circuit/selection.h"
 #include "host.h"
 
 using namespace circuit;
@@ -19,15 +21,6 @@ namespace {
 struct CircuitBox {
   Document* doc;
 };
-
-struct PathParts {
-  std::string parent, name;
-};
-PathParts split(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return {"", path};
-  return {path.substr(0, slash), path.substr(slash + 1)};
-}
 
 // ---- values: C++ -> Lua -------------------------------------------------------------------
 
@@ -176,13 +169,13 @@ void apply(Document& d, Command cmd, const char* fn) {
 }
 
 const Node& node_at(const Document& d, const std::string& path, const char* fn) {
-  NodeLocation l = locate(const_cast<Graph&>(d.circuit().graph), path);
-  if (!l.node()) throw LuaError(std::string("`") + fn + "`: no node `" + path + "`");
-  return *l.node();
+  const Node* n = circuit::node_at(d.circuit().graph, path);
+  if (!n) throw LuaError(std::string("`") + fn + "`: no node `" + path + "`");
+  return *n;
 }
 
 const Graph& graph_level(const Document& d, const std::string& parent, const char* fn) {
-  const Graph* g = graph_at(const_cast<Graph&>(d.circuit().graph), parent);
+  const Graph* g = graph_at(d.circuit().graph, parent);
   if (!g) throw LuaError(std::string("`") + fn + "`: no block `" + parent + "`");
   return *g;
 }
@@ -334,7 +327,7 @@ int m_add(lua_State* L) {
   std::vector<std::string> inputs;
   if (!lua_isnoneornil(L, 4)) inputs = arg_strings(L, 4, "c:add", "inputs");
   arg_table(L, 5, "c:add", "attrs", true);
-  auto [parent, name] = split(path);
+  auto [parent, name] = split_path(path);
   apply(d, AddNode{parent, make_node(L, name, op, inputs, 5, 6, "c:add"), -1, {}, {}}, "c:add");
   lua_pushlstring(L, path.data(), path.size());
   return 1;
@@ -345,7 +338,7 @@ int m_input(lua_State* L) {
   std::string path = arg_string(L, 2, "c:input", "name");
   arg_table(L, 3, "c:input", "shape");
   auto dtype = opt_string(L, 4, "c:input", "dtype");
-  auto [parent, name] = split(path);
+  auto [parent, name] = split_path(path);
   const OpDef* def = find_op("input");
   Node n;
   n.name = name;
@@ -440,6 +433,69 @@ int m_group(lua_State* L) {
   std::string parent = opt_string(L, 4, "c:group", "parent").value_or("");
   apply(d, Group{parent, std::move(nodes), block}, "c:group");
   std::string path = parent.empty() ? block : parent + "/" + block;
+  lua_pushlstring(L, path.data(), path.size());
+  return 1;
+}
+
+// Paths of nodes at one graph level: that level and the nodes' names.
+std::pair<std::string, std::set<std::string>> one_level(lua_State* L, int idx, const char* fn) {
+  auto paths = arg_strings(L, idx, fn, "paths");
+  if (paths.empty()) throw LuaError(std::string("`") + fn + "`: no nodes given");
+  std::string parent = split_path(paths[0]).parent;
+  std::set<std::string> names;
+  for (auto& p : paths) {
+    auto [level, name] = split_path(p);
+    if (level != parent)
+      throw LuaError(std::string("`") + fn + "`: `" + p + "` is not at the level of `" + paths[0] + "`; give nodes of one graph level");
+    names.insert(name);
+  }
+  return {parent, names};
+}
+
+int m_delete(lua_State* L) {
+  Document& d = self(L, "c:delete");
+  auto [parent, names] = one_level(L, 2, "c:delete");
+  auto cmd = delete_nodes(d.circuit(), parent, names);
+  if (!cmd) throw LuaError("`c:delete`: " + cmd.error().message);
+  apply(d, std::move(*cmd), "c:delete");
+  return 0;
+}
+
+int m_copy_nodes(lua_State* L) {
+  Document& d = self(L, "c:copy_nodes");
+  auto [parent, names] = one_level(L, 2, "c:copy_nodes");
+  auto clip = copy_nodes(d.circuit(), parent, names);
+  if (!clip) throw LuaError("`c:copy_nodes`: " + clip.error().message);
+  std::string text = clip_to_text(*clip);
+  lua_pushlstring(L, text.data(), text.size());
+  return 1;
+}
+
+int m_paste(lua_State* L) {
+  Document& d = self(L, "c:paste");
+  std::string text = arg_string(L, 2, "c:paste", "clip");
+  std::string parent = opt_string(L, 3, "c:paste", "parent").value_or("");
+  auto clip = parse_clip(text);
+  if (!clip) throw LuaError("`c:paste`: " + clip.error().message);
+  std::vector<std::string> pasted;
+  auto cmd = paste_nodes(d.circuit(), parent, *clip, &pasted);
+  if (!cmd) throw LuaError("`c:paste`: " + cmd.error().message);
+  apply(d, std::move(*cmd), "c:paste");
+  push_strings(L, pasted);
+  return 1;
+}
+
+int m_insert_after(lua_State* L) {
+  Document& d = self(L, "c:insert_after");
+  std::string after = arg_string(L, 2, "c:insert_after", "path");
+  std::string op = arg_string(L, 3, "c:insert_after", "op");
+  arg_table(L, 4, "c:insert_after", "attrs", true);
+  std::string name = opt_string(L, 5, "c:insert_after", "name").value_or(op);
+  Node n = make_node(L, name, op, {}, 4, 0, "c:insert_after");
+  std::string path;
+  auto cmd = insert_after(d.circuit(), after, std::move(n), &path);
+  if (!cmd) throw LuaError("`c:insert_after`: " + cmd.error().message);
+  apply(d, std::move(*cmd), "c:insert_after");
   lua_pushlstring(L, path.data(), path.size());
   return 1;
 }
@@ -639,6 +695,10 @@ const luaL_Reg kMethods[] = {
     {"set_symbol", protect<m_set_symbol>},
     {"group", protect<m_group>},
     {"ungroup", protect<m_ungroup>},
+    {"delete", protect<m_delete>},
+    {"copy_nodes", protect<m_copy_nodes>},
+    {"paste", protect<m_paste>},
+    {"insert_after", protect<m_insert_after>},
     {"undo", protect<m_undo>},
     {"redo", protect<m_redo>},
     {"nodes", protect<m_nodes>},

@@ -14,6 +14,7 @@
 #include "circuit_module.h"
 #include "engine/data.h"
 #include "engine/exits.h"
+#include "engine/experiment.h"
 #include "engine/export.h"
 #include "engine/model.h"
 #include "engine/train.h"
@@ -142,7 +143,7 @@ const engine::Split& split_arg(lua_State* L, const engine::Dataset& d, int idx, 
 
 std::shared_ptr<engine::Model> compile(lua_State* L, const circuit::Circuit& c, uint64_t seed, const char* fn) {
   register_lua_routers(Host::of(L));
-  auto m = engine::Model::compile(c, seed);
+  auto m = engine::Model::compile(c, seed);  // refuses, before allocating, weights beyond the memory budget
   if (!m) throw LuaError(std::string("`") + fn + "`: " + m.error().message);
   return std::shared_ptr<engine::Model>(std::move(*m));
 }
@@ -205,11 +206,12 @@ int l_train(lua_State* L) {
   t.warmup = o.number("warmup", t.warmup);
   t.clip = o.number("clip", t.clip);
   t.seed = uint64_t(o.number("seed", 0));
-  t.optimizer = o.string("optimizer", t.optimizer);
+  std::string optimizer = o.string("optimizer", engine::to_string(t.optimizer));
+  if (auto k = engine::parse_optimizer(optimizer)) t.optimizer = *k;
+  else throw LuaError("`circuit.train`: option `optimizer` must be adamw or sgd, got `" + optimizer + "`");
   t.telemetry_every = int(o.number("telemetry_every", 1));
   t.memory_budget = o.number("memory_budget", t.memory_budget);
-  if (auto s = engine::check_memory(doc.analysis(), t.batch, t.optimizer, t.memory_budget); !s) throw LuaError("`circuit.train`: " + s.error);
-  auto model = compile(L, doc.circuit(), t.seed, "circuit.train");
+  register_lua_routers(Host::of(L));
 
   Callbacks cb{L, Host::of(L)};
   cb.on_step = o.function("on_step");
@@ -253,12 +255,18 @@ int l_train(lua_State* L) {
   });
   t.bus = &bus;
   t.cancel = &cb.cancel;
-  auto r = engine::train(*model, *data, t);
+  engine::ExperimentRequest req;
+  req.circuit = doc.circuit();
+  req.train = t;
+  req.test = req.exits = false;  // the script asks for what it wants: model:evaluate, model:measure
+  engine::ExperimentReport rep = engine::run_experiment(std::move(req), data);
   if (!cb.error.empty()) throw LuaError("`circuit.train`: " + cb.error);
-  if (!r) throw LuaError("`circuit.train`: " + r.error().message);
+  if (rep.status == events::RunStatus::error) throw LuaError("`circuit.train`: " + rep.message);
+  const engine::TrainResult* r = &rep.train;
+  std::shared_ptr<engine::Model> model = rep.model;
 
   lua_createtable(L, 0, 10);
-  set_field(L, "status", cb.stopped_by_script ? std::string("stopped") : r->status);
+  set_field(L, "status", std::string(events::to_string(cb.stopped_by_script ? events::RunStatus::stopped : r->status)));
   set_field(L, "message", r->message);
   set_field(L, "epochs", int64_t(r->epochs_done));
   set_field(L, "steps", r->steps);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/paths.h"
 #include "circuit_module.h"
 #include "diagram_methods.h"
 #include "internal.h"
@@ -215,7 +216,9 @@ void Host::add_module_functions(const luaL_Reg* functions) {
 }
 
 std::vector<std::string> default_plugin_folders() {
-  std::vector<std::string> out{CIRCUIT_PLUGIN_DIR};
+  // The shipped plugins, found next to the binary (base/paths.h), then the user's.
+  std::vector<std::string> out;
+  if (std::string shipped = base::data_path("plugins"); !shipped.empty()) out.push_back(shipped);
   const char* env = std::getenv("CIRCUIT_PLUGIN_PATH");
   if (env) {
     std::string list = env;

@@ -17,7 +17,7 @@
 
 #include "binding.h"
 #include "circuit/op_choices.h"
-#include "engine/moe.h"
+#include "engine/detail/moe.h"
 #include "engine_extension.h"
 #include "tensor.h"
 

@@ -202,7 +202,7 @@ int l_search(lua_State* L) {
     throw LuaError("`circuit.search`: the store `" + db_path + "` must end in .sqlite in the sandbox; run with --allow-io to allow it");
   search::RunConfig cfg;
   cfg.strategy = str("strategy", "nsga2");
-  cfg.trials = int(num("trials", 10));
+  cfg.trials = int(num("trials", search::kDefaultTrials));
   cfg.total = int64_t(num("total", -1));
   cfg.seed = uint64_t(num("seed", 0));
   cfg.worker = int(num("worker", 0));

@@ -327,11 +327,6 @@ void rewire(circuit::Graph& g, const std::string& from, const std::string& to, c
     if (o.node == from) o.node = to;
 }
 
-std::pair<std::string, std::string> split_path(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return {"", path};
-  return {path.substr(0, slash), path.substr(slash + 1)};
-}
 
 }  // namespace
 
@@ -389,7 +384,7 @@ Result<circuit::Circuit> apply(const Space& space, const Point& point) {
         *n = std::move(alt);
       } else {
         auto& r = std::get<RepeatChoice>(d.kind);
-        auto [parent, name] = split_path(r.node);
+        auto [parent, name] = circuit::split_path(r.node);
         circuit::Graph* g = circuit::graph_at(c.graph, parent);
         if (!g || g->find(name) < 0) return Error{"choice `" + d.name + "`: no node `" + r.node + "`"};
         std::string prev = name;

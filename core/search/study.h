@@ -27,6 +27,9 @@ struct Evaluation {
 /// Evaluates one claimed trial (its number, seed and circuit are in the record).
 using Evaluate = std::function<Evaluation(const store::TrialRecord& trial, const Point& point)>;
 
+/// Trials one call runs when the user does not say (`circuit search`, `circuit.search`, the studio).
+inline constexpr int kDefaultTrials = 20;
+
 struct RunConfig {
   std::string strategy = "nsga2";
   uint64_t seed = 0;

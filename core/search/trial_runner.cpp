@@ -5,7 +5,7 @@
 #include "circuit/analysis.h"
 #include "circuit/circuit_file.h"
 #include "circuit/json.h"
-#include "engine/model.h"
+#include "engine/experiment.h"
 
 namespace search {
 
@@ -28,7 +28,7 @@ std::string protocol_json(const TrialProtocol& p) {
   j.set("epochs", Json::integer(p.epochs));
   j.set("batch", Json::integer(p.batch));
   j.set("lr", Json::number(p.lr));
-  j.set("optimizer", Json::string(p.optimizer));
+  j.set("optimizer", Json::string(engine::to_string(p.optimizer)));
   j.set("latency", Json::boolean(p.latency));
   j.set("exit_threshold", Json::number(p.exit_threshold));
   if (!p.versions.empty()) j.set("versions", Json::string(p.versions));
@@ -55,7 +55,11 @@ circuit::Result<TrialProtocol> parse_protocol(const std::string& text) {
   p.epochs = int(num(j->get("epochs"), 1));
   p.batch = int64_t(num(j->get("batch"), 64));
   p.lr = num(j->get("lr"), 1e-3);
-  if (const Json* o = j->get("optimizer"); o && o->kind == Json::Kind::String) p.optimizer = o->s;
+  if (const Json* o = j->get("optimizer"); o && o->kind == Json::Kind::String) {
+    auto k = engine::parse_optimizer(o->s);
+    if (!k) return circuit::Error{"trial protocol: unknown optimizer `" + o->s + "` (adamw or sgd)"};
+    p.optimizer = *k;
+  }
   if (const Json* l = j->get("latency"); l && l->kind == Json::Kind::Bool) p.latency = l->b;
   if (const Json* v = j->get("versions"); v && v->kind == Json::Kind::String) p.versions = v->s;
   p.exit_threshold = num(j->get("exit_threshold"), p.exit_threshold);
@@ -63,51 +67,35 @@ circuit::Result<TrialProtocol> parse_protocol(const std::string& text) {
 }
 
 Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p) {
+  engine::ExperimentRequest r;
+  r.circuit = c;
+  r.train.epochs = p.epochs, r.train.batch = p.batch, r.train.lr = p.lr, r.train.optimizer = p.optimizer, r.train.seed = seed;
+  r.latency = p.latency;
+  r.peak_memory = true;
+  r.exit_threshold = p.exit_threshold;
+  // The data set is shared by every trial of a study and outlives this call.
+  engine::ExperimentReport rep = engine::run_experiment(std::move(r), std::shared_ptr<const engine::Dataset>(&d, [](const engine::Dataset*) {}));
   Evaluation ev;
-  auto fail = [&](const std::string& why) {
+  if (!rep.finished()) {
     ev.ok = false;
-    ev.error = why;
+    ev.error = rep.status == events::RunStatus::error ? rep.message : "run " + std::string(events::to_string(rep.status)) + ": " + rep.message;
     return ev;
-  };
-  circuit::GraphAnalysis a = circuit::analyze(c);
-  if (auto diags = a.diagnostics(c.graph); !diags.empty()) return fail(diags.front().message);
-  auto m = engine::Model::compile(c, seed);
-  if (!m) return fail(m.error().message);
-  if (auto s = engine::check_fit(**m, d); !s) return fail(s.error);
-
-  engine::TrainOptions t;
-  t.epochs = p.epochs, t.batch = p.batch, t.lr = p.lr, t.optimizer = p.optimizer, t.seed = seed;
-  events::Bus bus;
-  double vio = 0;
-  int64_t loads = 0;
-  bus.subscribe([&](const events::Event& e) {
-    if (auto* l = std::get_if<events::ExpertLoad>(&e)) vio += l->max_vio, ++loads;
-  });
-  t.bus = &bus;
-  auto r = engine::train(**m, d, t);
-  if (!r) return fail(r.error().message);
-  if (r->status != "finished") return fail("run " + r->status + ": " + r->message);
-
-  ev.metrics["accuracy"] = r->val.accuracy;
-  ev.metrics["loss"] = r->val.loss;
-  ev.metrics["test_accuracy"] = engine::evaluate(**m, d, d.test).accuracy;
-  ev.metrics["params"] = double(a.total.params);
-  ev.metrics["active_params"] = double(a.total.active_params);
-  ev.metrics["flops"] = double(a.total.flops);
-  ev.metrics["train_seconds"] = r->seconds;
-  ev.metrics["peak_memory_mb"] = double(engine::measure_peak_memory(**m, d, p.batch)) / (1 << 20);
-  if (p.latency) ev.metrics["latency_ms"] = engine::measure_latency(**m, d, p.batch, 20).batch1_ms;
-  if (loads) ev.metrics["max_vio"] = vio / double(loads);
-  if (c.graph.outputs.size() > 1 && !d.token_targets) {
-    auto profile = engine::profile_exits(**m, d, d.val);
-    engine::ExitPolicy policy;
-    policy.kind = "confidence", policy.thresholds = {p.exit_threshold};
-    if (profile)
-      if (auto o = engine::simulate_exits(*profile, policy)) {
-        ev.metrics["exit_depth"] = o->avg_depth;
-        ev.metrics["exit_cost"] = o->avg_cost;
-        ev.metrics["exit_accuracy"] = o->accuracy;
-      }
+  }
+  const circuit::Cost& total = rep.analysis.total;
+  ev.metrics["accuracy"] = rep.train.val.accuracy;
+  ev.metrics["loss"] = rep.train.val.loss;
+  ev.metrics["test_accuracy"] = rep.test->accuracy;
+  ev.metrics["params"] = double(total.params);
+  ev.metrics["active_params"] = double(total.active_params);
+  ev.metrics["flops"] = double(total.flops);
+  ev.metrics["train_seconds"] = rep.train.seconds;
+  ev.metrics["peak_memory_mb"] = double(*rep.peak_memory) / (1 << 20);
+  if (rep.latency) ev.metrics["latency_ms"] = rep.latency->batch1_ms;
+  if (rep.expert_load_events) ev.metrics["max_vio"] = rep.mean_max_vio;
+  if (rep.exits) {
+    ev.metrics["exit_depth"] = rep.exits->avg_depth;
+    ev.metrics["exit_cost"] = rep.exits->avg_cost;
+    ev.metrics["exit_accuracy"] = rep.exits->accuracy;
   }
   return ev;
 }

@@ -8,6 +8,7 @@
 #include "circuit/graph.h"
 #include "circuit/result.h"
 #include "engine/data.h"
+#include "engine/experiment.h"
 #include "engine/train.h"
 #include "space.h"
 #include "study.h"
@@ -20,9 +21,9 @@ struct TrialProtocol {
   int epochs = 1;
   int64_t batch = 64;
   double lr = 1e-3;
-  std::string optimizer = "adamw";
+  engine::Optimizer optimizer = engine::Optimizer::adamw;
   bool latency = true;        // measure batch-1 latency (median of 20 forwards)
-  double exit_threshold = 0.9;  // circuits with exit heads: confidence threshold for exit metrics
+  double exit_threshold = engine::kDefaultExitThreshold;  // circuits with exit heads: confidence threshold for exit metrics
   std::string versions;       // e.g. "circuit 0.1, LibTorch 1.13.0" (recorded, not checked)
 };
 

@@ -194,16 +194,6 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
 
 Store::~Store() { sqlite3_close(db_); }
 
-Status Store::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string m = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    return Status::fail("store: " + m);
-  }
-  return {};
-}
-
 Result<std::optional<StudyInfo>> Store::find_study(const std::string& name) {
   Stmt s(db_, "SELECT id, name, spec, objectives, strategy, seed, created FROM studies WHERE name = ?");
   if (!s.ok()) return s.error("find study");
@@ -327,15 +317,6 @@ Result<Claim> Store::start_trial(int64_t study, const NewTrial& t, int64_t limit
   if (!*r) return Claim{Claim::Kind::duplicate_point, {}};
   if (auto st = tx.commit(); !st) return Error{st.error};
   return Claim{Claim::Kind::started, std::move(**r)};
-}
-
-Result<std::optional<TrialRecord>> Store::enqueue(int64_t study, const NewTrial& t) {
-  Transaction tx(db_);
-  if (auto st = tx.begin(); !st) return Error{st.error};
-  auto r = insert_trial(db_, study, t, false);
-  if (!r) return r.error();
-  if (auto st = tx.commit(); !st) return Error{st.error};
-  return r;
 }
 
 namespace {

@@ -101,8 +101,6 @@ class Store {
   /// Starts a new trial (running, owned by this process) with the next number, unless the point
   /// is already in the study or the study already holds `limit` trials (limit < 0: no limit).
   Result<Claim> start_trial(int64_t study, const NewTrial& t, int64_t limit = -1);
-  /// Adds a queued trial (for replays and hand-written points); nullopt if the point exists.
-  Result<std::optional<TrialRecord>> enqueue(int64_t study, const NewTrial& t);
 
   Status finish_trial(int64_t trial, const std::map<std::string, double>& metrics,
                       const std::map<std::string, double>& constraints = {});
@@ -126,7 +124,6 @@ class Store {
 
  private:
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  Status exec(const char* sql);
   sqlite3* db_;
   std::string path_;
 };

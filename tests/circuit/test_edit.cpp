@@ -2,6 +2,7 @@
 // change nothing, and incremental re-analysis always equals a full analysis.
 #include <random>
 
+#include "circuit/selection.h"
 #include "circuit/templates.h"
 #include "helpers.h"
 
@@ -119,6 +120,62 @@ TEST(Edit, UngroupRenamesCollidingNames) {
   EXPECT_NE(d.circuit().graph.node("up"), nullptr);
   EXPECT_TRUE(d.analysis().ok());
   EXPECT_EQ(d.analysis().outputs[0], T({"batch", "seq", "d:16"}));
+}
+
+// The selection edits the studio and Lua share (circuit/selection.h): each is one undo step.
+TEST(Edit, DeleteNodesIsOneStepAndUnwires) {
+  Document d(small());
+  auto cmd = delete_nodes(d.circuit(), "", {"fc1", "act"});
+  ASSERT_TRUE(cmd.ok()) << cmd.error().message;
+  EXPECT_EQ(describe(*cmd), "Delete 2 nodes");
+  round_trip(d, *cmd);
+  EXPECT_LT(d.circuit().graph.find("fc1"), 0);
+  EXPECT_FALSE(d.circuit().graph.node("fc2")->inputs[0].connected());  // read act, now gone
+  EXPECT_FALSE(delete_nodes(d.circuit(), "", {"nope"}).ok());
+}
+
+TEST(Edit, CopyPasteRenamesFollowsInnerWiresAndKeepsOuterOnes) {
+  Document d(small());
+  auto clip = copy_nodes(d.circuit(), "", {"fc1", "act"});
+  ASSERT_TRUE(clip.ok()) << clip.error().message;
+  ASSERT_EQ(clip->external.size(), 1u);  // fc1 read ln, outside the copy
+  EXPECT_EQ(clip->external[0].from.node, "ln");
+  auto back = parse_clip(clip_to_text(*clip));  // through the clipboard's text form
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  std::vector<std::string> pasted;
+  auto cmd = paste_nodes(d.circuit(), "", *back, &pasted);
+  ASSERT_TRUE(cmd.ok()) << cmd.error().message;
+  round_trip(d, *cmd);
+  EXPECT_EQ(pasted, (std::vector<std::string>{"fc1_copy", "act_copy"}));
+  const Graph& g = d.circuit().graph;
+  EXPECT_EQ(g.node("fc1_copy")->inputs[0].node, "ln");        // the outer wire stays
+  EXPECT_EQ(g.node("act_copy")->inputs[0].node, "fc1_copy");  // the inner wire follows
+  EXPECT_TRUE(d.analysis().diagnostics(g).empty());
+}
+
+TEST(Edit, InsertAfterWiresAndTakesTheOutputSlot) {
+  Document d(small());
+  Node n;
+  n.op = "relu";
+  std::string path;
+  auto cmd = insert_after(d.circuit(), "res", n, &path);
+  ASSERT_TRUE(cmd.ok()) << cmd.error().message;
+  EXPECT_EQ(describe(*cmd), "Add relu");
+  round_trip(d, *cmd);
+  EXPECT_EQ(path, "relu");
+  const Graph& g = d.circuit().graph;
+  EXPECT_EQ(g.find("relu"), g.find("res") + 1);
+  EXPECT_EQ(g.node("relu")->inputs[0].node, "res");
+  ASSERT_EQ(g.outputs.size(), 1u);
+  EXPECT_EQ(g.outputs[0].node, "relu");
+  // In the middle of a chain, readers of the node keep reading it.
+  Node m;
+  m.op = "relu";
+  ASSERT_TRUE(d.apply(*insert_after(d.circuit(), "fc1", m, &path)).ok());
+  EXPECT_EQ(path, "relu2");
+  EXPECT_EQ(d.circuit().graph.node("act")->inputs[0].node, "fc1");
+  EXPECT_EQ(split_path("blk/inner/fc1").parent, "blk/inner");
+  EXPECT_EQ(join_path("", "fc1"), "fc1");
 }
 
 TEST(Edit, InvalidEditsChangeNothing) {

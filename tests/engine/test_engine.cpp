@@ -300,7 +300,7 @@ TEST(Training, SeededRunsAreBitForBitRepeatable) {
     auto m = Model::compile(example("cnn"), 5);  // has dropout and batch norm: both must repeat
     auto r = train(**m, fashion(), o);
     ASSERT_TRUE(r.ok()) << r.error().message;
-    EXPECT_EQ(r->status, "finished");
+    EXPECT_EQ(r->status, events::RunStatus::finished);
     if (run == 0) first = params_of(**m);
     else EXPECT_TRUE(identical(first, params_of(**m)));
   }
@@ -327,7 +327,7 @@ TEST(Training, ResumeFromACheckpointEqualsAnUninterruptedRun) {
   auto a = Model::compile(example("mlp"), 1);
   auto ra = train(**a, fashion(), first);
   ASSERT_TRUE(ra.ok()) << ra.error().message;
-  EXPECT_EQ(ra->status, "stopped");
+  EXPECT_EQ(ra->status, events::RunStatus::stopped);
   auto info = read_checkpoint_info(ck.string());
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->epochs_done, 1);
@@ -338,7 +338,7 @@ TEST(Training, ResumeFromACheckpointEqualsAnUninterruptedRun) {
   auto b = Model::compile(example("mlp"), 12345);  // different init: the checkpoint's weights must win
   auto rb = train(**b, fashion(), second);
   ASSERT_TRUE(rb.ok()) << rb.error().message;
-  EXPECT_EQ(rb->status, "finished");
+  EXPECT_EQ(rb->status, events::RunStatus::finished);
   EXPECT_EQ(rb->steps, r1->steps);
   EXPECT_TRUE(identical(params_of(**straight), params_of(**b)));
   // A checkpoint of another circuit is refused.
@@ -351,7 +351,7 @@ TEST(Training, ResumeFromACheckpointEqualsAnUninterruptedRun) {
 
 TEST(Training, NanLossStopsTheRunWithTheNanStatus) {
   TrainOptions o;
-  o.optimizer = "sgd";
+  o.optimizer = engine::Optimizer::sgd;
   o.lr = 1e30;
   o.clip = 0;
   o.warmup = 0;
@@ -359,12 +359,12 @@ TEST(Training, NanLossStopsTheRunWithTheNanStatus) {
   events::Bus bus;
   std::string ended;
   bus.subscribe([&](const events::Event& e) {
-    if (auto* r = std::get_if<events::RunEnd>(&e)) ended = r->status;
+    if (auto* r = std::get_if<events::RunEnd>(&e)) ended = events::to_string(r->status);
   });
   o.bus = &bus;
   auto r = train(**m, fashion(), o);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->status, "nan");
+  EXPECT_EQ(r->status, events::RunStatus::nan);
   EXPECT_NE(r->message.find("at step"), std::string::npos) << r->message;
   EXPECT_LT(r->steps, 20);  // stopped right away, not after the epoch
   EXPECT_EQ(ended, "nan");
@@ -382,7 +382,7 @@ TEST(Training, CancelStopsBetweenSteps) {
   auto m = Model::compile(example("mlp"), 0);
   auto r = train(**m, fashion(), o);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status, "cancelled");
+  EXPECT_EQ(r->status, events::RunStatus::cancelled);
   EXPECT_EQ(r->steps, 3);
 }
 
@@ -390,10 +390,14 @@ TEST(Training, RefusesWhatDoesNotFit) {
   // Memory: 4e10 parameters are refused from the IR alone, before any allocation.
   Circuit huge;
   huge.graph = G({In("x", T({"batch", "d:200000"})), N("fc", "linear", {"x"}, {{"out", 200000}})}, {"fc"});
-  auto st = check_memory(analyze(huge), 64, "adamw", 0.8);
+  auto st = check_memory(analyze(huge), 64, Optimizer::adamw, 0.8);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error.find("exceeds the budget"), std::string::npos) << st.error;
-  EXPECT_TRUE(check_memory(analyze(example("mlp")), 64, "adamw", 0.8).ok());
+  EXPECT_TRUE(check_memory(analyze(example("mlp")), 64, Optimizer::adamw, 0.8).ok());
+  // Compiling alone refuses it too, with the numbers, before a weight exists.
+  auto refused = Model::compile(huge, 0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("the circuit has 40000200000 parameters"), std::string::npos) << refused.error().message;
   // Shapes: a sequence model cannot train on images, and says why.
   auto m = Model::compile(example("transformer_block"), 0);
   auto fit = check_fit(**m, fashion());

@@ -43,7 +43,7 @@ ExitProfile example_profile() {
 
 TEST(ExitPolicies, ConfidenceLeavesAtTheFirstHeadAboveItsThreshold) {
   ExitPolicy p;
-  p.kind = "confidence", p.thresholds = {0.9};
+  p.kind = ExitKind::confidence, p.thresholds = {0.9};
   auto o = simulate_exits(example_profile(), p);
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(o->histogram, (std::vector<int64_t>{2, 1, 1}));
@@ -58,7 +58,7 @@ TEST(ExitPolicies, ConfidenceLeavesAtTheFirstHeadAboveItsThreshold) {
 
 TEST(ExitPolicies, EntropyLeavesAtTheFirstHeadBelowItsThreshold) {
   ExitPolicy p;
-  p.kind = "entropy", p.thresholds = {0.35};
+  p.kind = ExitKind::entropy, p.thresholds = {0.35};
   auto o = simulate_exits(example_profile(), p);
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->histogram, (std::vector<int64_t>{1, 2, 1}));  // 0 at a; 1 and 3 at b; 2 at c
@@ -67,7 +67,7 @@ TEST(ExitPolicies, EntropyLeavesAtTheFirstHeadBelowItsThreshold) {
 
 TEST(ExitPolicies, PatienceWaitsForConsecutiveAgreement) {
   ExitPolicy p;
-  p.kind = "patience", p.patience = 2;
+  p.kind = ExitKind::patience, p.patience = 2;
   auto o = simulate_exits(example_profile(), p);
   ASSERT_TRUE(o.ok());
   // 0: a, b agree -> b. 1: a=1, b=0 -> no; c last. 2: a, b agree (2) -> b. 3: agree -> b.
@@ -79,16 +79,16 @@ TEST(ExitPolicies, PatienceWaitsForConsecutiveAgreement) {
 
 TEST(ExitPolicies, DepthCapAndFixedHeadAndErrors) {
   ExitPolicy p;
-  p.kind = "confidence", p.thresholds = {0.999}, p.max_depth = 2;
+  p.kind = ExitKind::confidence, p.thresholds = {0.999}, p.max_depth = 2;
   auto o = simulate_exits(example_profile(), p);
   EXPECT_EQ(o->histogram, (std::vector<int64_t>{0, 4, 0}));
   EXPECT_EQ(o->peak_depth, 2);
   EXPECT_DOUBLE_EQ(o->peak_cost, 0.5);
-  p.kind = "fixed", p.max_depth = 1;
+  p.kind = ExitKind::fixed, p.max_depth = 1;
   EXPECT_DOUBLE_EQ(simulate_exits(example_profile(), p)->accuracy, 0.25);
-  p.kind = "greedy";
-  EXPECT_NE(simulate_exits(example_profile(), p).error().message.find("unknown policy `greedy`"), std::string::npos);
-  p.kind = "confidence", p.thresholds = {0.5, 0.5}, p.max_depth = 0;
+  EXPECT_FALSE(parse_exit_kind("greedy"));  // kinds are parsed at the boundaries; an unknown name is no kind
+  EXPECT_EQ(parse_exit_kind("patience"), ExitKind::patience);
+  p.kind = ExitKind::confidence, p.thresholds = {0.5, 0.5}, p.max_depth = 0;
   EXPECT_NE(simulate_exits(example_profile(), p).error().message.find("one per head (3)"), std::string::npos);
   p.thresholds = {0.5}, p.max_depth = 4;
   EXPECT_NE(simulate_exits(example_profile(), p).error().message.find("outside 1..3"), std::string::npos);
@@ -161,7 +161,7 @@ TEST(ExitCurve, MarksAParetoFrontThatNothingDominates) {
     for (auto& b : pts) {
       bool dominates = b.outcome.avg_cost <= a.outcome.avg_cost && b.outcome.accuracy >= a.outcome.accuracy &&
                        (b.outcome.avg_cost < a.outcome.avg_cost || b.outcome.accuracy > a.outcome.accuracy);
-      EXPECT_FALSE(dominates) << a.policy << " " << a.setting << " is dominated by " << b.policy << " " << b.setting;
+      EXPECT_FALSE(dominates) << a.label() << " " << a.setting << " is dominated by " << b.label() << " " << b.setting;
     }
   }
   EXPECT_GE(front, 2);
@@ -216,7 +216,7 @@ TEST(Integration, BudgetCalibrationMeetsATargetDepthOnHeldOutData) {
   EXPECT_EQ(test->examples, 10000);
   for (int k = 1; k <= 3; ++k) {
     ExitPolicy f;
-    f.kind = "fixed", f.max_depth = k;
+    f.kind = ExitKind::fixed, f.max_depth = k;
     std::printf("head %d alone: test accuracy %.4f\n", k, simulate_exits(*test, f)->accuracy);
   }
   std::printf("validation accuracy (last head) after training: %.4f\n", r->val.accuracy);
@@ -238,7 +238,7 @@ TEST(Integration, BudgetCalibrationMeetsATargetDepthOnHeldOutData) {
     EXPECT_GT(held->accuracy, 0.7);
     // Spending compute where the heads are unsure beats sending a matching share to a fixed head.
     ExitPolicy first;
-    first.kind = "fixed", first.max_depth = 1;
+    first.kind = ExitKind::fixed, first.max_depth = 1;
     EXPECT_GT(held->accuracy, simulate_exits(*test, first)->accuracy);
   }
 }

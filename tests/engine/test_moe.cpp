@@ -6,7 +6,7 @@
 #include "circuit/circuit_file.h"
 #include "circuit/templates.h"
 #include "engine/model.h"
-#include "engine/moe.h"
+#include "engine/detail/moe.h"
 #include "engine/train.h"
 
 namespace engine {

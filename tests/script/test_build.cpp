@@ -92,6 +92,31 @@ TEST(EditInLua, InvalidEditsNameTheProblemAndChangeNothing) {
   EXPECT_EQ(lua_tostring(h.state(), -1), example_text("mlp"));
 }
 
+// The studio's selection edits from Lua: one undo step each, the same wiring rules.
+TEST(EditInLua, DeleteCopyPasteAndInsertAfter) {
+  Host h;
+  std::string mlp = source("resources/examples/mlp.circuit.json");
+  ASSERT_TRUE(h.run_string("c = require('circuit').load('" + mlp + "')").ok());
+  auto s = eval(h, R"(
+    local pasted = c:paste(c:copy_nodes({ "fc2", "act2" }))
+    local _, paste_label = c:undo(); c:redo()
+    local soft = c:insert_after("logits", "softmax", { axis = "class" })
+    local outs = c:outputs()
+    c:delete({ "fc2_copy", "act2_copy" })
+    local _, delete_label = c:undo()
+    return { pasted = table.concat(pasted, ","), paste_label = paste_label, soft = soft, out = outs[1],
+             delete_label = delete_label, after = #c:nodes() })");
+  ASSERT_TRUE(s.ok()) << s.error;
+  lua_State* L = h.state();
+  EXPECT_EQ(string_field(L, "pasted"), "fc2_copy,act2_copy");
+  EXPECT_EQ(string_field(L, "paste_label"), "Paste 2 nodes");
+  EXPECT_EQ(string_field(L, "soft"), "softmax");
+  EXPECT_EQ(string_field(L, "out"), "softmax");
+  EXPECT_EQ(string_field(L, "delete_label"), "Delete 2 nodes");
+  EXPECT_EQ(integer_field(L, "after"), 10);  // 7 nodes of the MLP, 2 pasted back by the undo, the softmax
+  EXPECT_NE(error_of(h, "c:delete({ 'fc1', 'nope/x' })").find("is not at the level of `fc1`"), std::string::npos);
+}
+
 // Every number c:info() and c:shapes() report is the one circuit::analyze computes, for every example.
 TEST(InspectInLua, NumbersEqualAnalyze) {
   for (auto& entry : std::filesystem::directory_iterator(source("resources/examples"))) {

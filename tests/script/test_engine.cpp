@@ -8,7 +8,7 @@
 
 #include "circuit/circuit_file.h"
 #include "engine/model.h"
-#include "engine/moe.h"
+#include "engine/detail/moe.h"
 #include "helpers.h"
 #include "script/engine_extension.h"
 #include "script/tensor.h"
@@ -178,6 +178,34 @@ TEST_F(EngineHost, OnStepCanStopARun) {
   ASSERT_TRUE(s.ok()) << s.error;
   EXPECT_EQ(string_field(L, "status"), "stopped");
   EXPECT_EQ(integer_field(L, "steps"), 4);
+}
+
+// A 159-billion-parameter circuit: compile and train refuse it with the budget message, before any
+// weight is allocated (the weights alone would need 636 GB; an attempt would be killed or throw).
+TEST_F(EngineHost, OverBudgetCircuitsAreRefusedBeforeAllocating) {
+  Host h;
+  std::string code = "local f = ... ; " + std::string(R"(
+    local circuit = require "circuit"
+    local c = circuit.load(f)
+    local ok1, compile_err = pcall(circuit.compile, c)
+    local ok2, train_err = pcall(circuit.train, c, circuit.data("fashion-mnist", {limit = 64, test_limit = 10}), {})
+    return {compiled = ok1, trained = ok2, compile_err = tostring(compile_err), train_err = tostring(train_err)})");
+  lua_State* L = h.state();
+  ASSERT_EQ(luaL_loadbufferx(L, code.data(), code.size(), "=driver", "t"), LUA_OK);
+  lua_pushstring(L, source("tests/data/over_budget.circuit.json").c_str());
+  auto s = h.call(1, 1);
+  ASSERT_TRUE(s.ok()) << s.error;
+  lua_getfield(L, -1, "compiled");
+  EXPECT_FALSE(lua_toboolean(L, -1));
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "trained");
+  EXPECT_FALSE(lua_toboolean(L, -1));
+  lua_pop(L, 1);
+  std::string compile_err = string_field(L, "compile_err"), train_err = string_field(L, "train_err");
+  EXPECT_NE(compile_err.find("`circuit.compile`: cannot compile: the circuit has 159000000010 parameters"), std::string::npos) << compile_err;
+  EXPECT_NE(compile_err.find("more than the budget"), std::string::npos) << compile_err;
+  EXPECT_NE(train_err.find("`circuit.train`: estimated training memory"), std::string::npos) << train_err;
+  EXPECT_NE(train_err.find("exceeds the budget"), std::string::npos) << train_err;
 }
 
 TEST_F(EngineHost, ALuaRouterCanLearnParametersOfItsOwn) {

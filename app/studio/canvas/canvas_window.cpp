@@ -508,6 +508,7 @@ void DiagramCanvas::frame_all() {
   double zx = (std::max(1, width()) - 2 * margin) / w, zy = (std::max(1, height()) - 2 * margin) / h;
   zoom_ = std::clamp(std::min(zx, zy), kMinZoom, 2.0);
   center_ = {w / 2, h / 2};
+  user_view_ = false;
   changed();
 }
 
@@ -526,7 +527,7 @@ QPointF DiagramCanvas::to_window(QPointF p) const { return (p - center_) * zoom_
 void DiagramCanvas::set_view(double zoom, QPointF center) {
   zoom_ = std::clamp(zoom, kMinZoom, kMaxZoom);
   center_ = center;
-  framed_ = true;
+  framed_ = true, user_view_ = true;
   changed();
 }
 
@@ -604,7 +605,9 @@ void DiagramCanvas::exposeEvent(QExposeEvent* e) {
 }
 
 void DiagramCanvas::resizeEvent(QResizeEvent* e) {
-  if (have_scene_ && !framed_ && width() > 0 && height() > 0) {
+  // Until the user zooms or pans, the diagram follows the canvas: the first frame often happens at
+  // a provisional size, before the window is laid out on the screen, and left the diagram small.
+  if (have_scene_ && (!framed_ || !user_view_) && width() > 0 && height() > 0) {
     frame_all();
     framed_ = true;
   }
@@ -619,7 +622,7 @@ void DiagramCanvas::wheelEvent(QWheelEvent* e) {
   double steps = e->angleDelta().y() != 0 ? e->angleDelta().y() : e->pixelDelta().y();
   zoom_ = std::clamp(zoom_ * std::pow(1.0015, steps), kMinZoom, kMaxZoom);
   center_ = anchor - (pos - QPointF(width() / 2.0, height() / 2.0)) / zoom_;
-  framed_ = true;
+  framed_ = true, user_view_ = true;
   changed();
   e->accept();
 }
@@ -670,6 +673,7 @@ void DiagramCanvas::mouseMoveEvent(QMouseEvent* e) {
   switch (drag_) {
     case Drag::pan:
       center_ -= delta / zoom_;
+      user_view_ = true;
       changed();
       return;
     case Drag::band:

@@ -106,6 +106,7 @@ class DiagramCanvas : public QVulkanWindow {
   std::vector<canvas::Instance> overlay_;
   uint64_t mesh_version_ = 0;
   bool framed_ = false, have_scene_ = false;
+  bool user_view_ = false;  // zoomed or panned by the user: resizes keep the view
 
   double zoom_ = 1.0;
   QPointF center_;

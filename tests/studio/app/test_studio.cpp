@@ -335,6 +335,16 @@ TEST_F(Studio, CancelStopsARunAndTheActionsFollowIt) {
   EXPECT_TRUE(w->action("train")->isEnabled());
 }
 
+// Training a circuit too large for memory ends in the budget message, before a weight is allocated.
+TEST_F(Studio, OverBudgetCircuitIsRefusedBeforeAllocating) {
+  ASSERT_TRUE(w->open_file(CIRCUIT_SOURCE_DIR "/tests/data/over_budget.circuit.json"));
+  QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
+  ASSERT_TRUE(w->start_training(studio::RunSettings{}));
+  ASSERT_TRUE(done.wait(60'000));
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "error");
+  EXPECT_TRUE(w->last_problem().contains("exceeds the budget")) << w->last_problem().toStdString();
+}
+
 TEST_F(Studio, EarlyExitRunShowsTheExitHistogram) {
   ASSERT_TRUE(w->open_file(example("early_exit")));
   QSignalSpy done(w.get(), &studio::MainWindow::training_finished);

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "data.h"
-#include "model.h"
+#include "engine/data.h"
+#include "engine/model.h"
 
 namespace engine::detail {
 

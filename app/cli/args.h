@@ -1,0 +1,69 @@
+// A command's options as a table: each flag names its target and how its value is read. One loop
+// parses them all; a missing or malformed value is an error that names the flag and shows the
+// usage (exit code 2), so no command repeats that logic.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cli {
+
+/// The option table of one command.
+class Args {
+ public:
+  /// `command` prefixes messages ("circuit train"); `usage` is printed with them and for --help.
+  Args(std::string command, const char* usage) : command_(std::move(command)), usage_(usage) {}
+
+  /// --flag VALUE into a string.
+  Args& text(std::string_view flag, std::string& out);
+  /// --flag NUMBER (checked: the whole value must be a number) into an int, int64_t, uint64_t or double.
+  template <class T>
+  Args& number(std::string_view flag, T& out) {
+    return value(flag, [&out](const std::string& v) -> std::optional<std::string> {
+      std::optional<double> x = parse_number(v);
+      if (!x) return "expects a number, got `" + v + "`";
+      out = T(*x);
+      return std::nullopt;
+    });
+  }
+  /// --flag NUMBER into two targets that must agree (one seed for weights and data, say).
+  template <class A, class B>
+  Args& number(std::string_view flag, A& a, B& b) {
+    return value(flag, [&a, &b](const std::string& v) -> std::optional<std::string> {
+      std::optional<double> x = parse_number(v);
+      if (!x) return "expects a number, got `" + v + "`";
+      a = A(*x), b = B(*x);
+      return std::nullopt;
+    });
+  }
+  /// --flag alone: sets `out` to `to`.
+  Args& set(std::string_view flag, bool& out, bool to = true);
+  /// --flag VALUE handled by `apply`, which returns an error message or nullopt.
+  Args& value(std::string_view flag, std::function<std::optional<std::string>(const std::string&)> apply);
+  /// The first argument that is not an option.
+  Args& positional(std::string& out);
+
+  /// Parses `args`. nullopt: go on; otherwise the exit code to return (0 after --help, 2 after an
+  /// error, which has been printed).
+  std::optional<int> parse(const std::vector<std::string>& args);
+
+  static std::optional<double> parse_number(const std::string& v);
+
+ private:
+  struct Option {
+    std::string flag;
+    bool takes_value;
+    std::function<std::optional<std::string>(const std::string&)> apply;
+  };
+  int fail(const std::string& message) const;
+
+  std::string command_;
+  const char* usage_;
+  std::vector<Option> options_;
+  std::string* positional_ = nullptr;
+};
+
+}  // namespace cli

@@ -1,0 +1,33 @@
+# `cmake --install build --prefix P` lays out P/bin (circuit, circuit-studio) and
+# P/share/circuit-studio (examples, search spaces, Lua plugins and scripts), plus a desktop entry and
+# an icon. The binaries find the data relative to themselves (core/base/paths.h).
+# `cpack -G DEB` (run in build/) packs the same tree into a Debian package.
+include(GNUInstallDirs)
+
+install(TARGETS circuit RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(TARGET circuit-studio)
+  install(TARGETS circuit-studio RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(FILES resources/desktop/circuit-studio.desktop DESTINATION ${CMAKE_INSTALL_DATADIR}/applications)
+  install(FILES resources/desktop/circuit-studio.svg DESTINATION ${CMAKE_INSTALL_DATADIR}/icons/hicolor/scalable/apps)
+endif()
+set(share ${CMAKE_INSTALL_DATADIR}/circuit-studio)
+install(DIRECTORY resources/examples/ DESTINATION ${share}/examples FILES_MATCHING PATTERN "*.circuit.json")
+install(DIRECTORY resources/search/ DESTINATION ${share}/search FILES_MATCHING PATTERN "*.search.json")
+install(DIRECTORY plugins/ DESTINATION ${share}/plugins FILES_MATCHING PATTERN "*.lua")
+install(DIRECTORY scripts/ DESTINATION ${share}/scripts FILES_MATCHING PATTERN "*.lua")
+
+set(CPACK_PACKAGE_NAME circuit-studio)
+set(CPACK_PACKAGE_VENDOR "Circuit Studio")
+set(CPACK_PACKAGE_CONTACT "Circuit Studio developers <circuit-studio@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Design, train and search neural networks as neural circuit diagrams")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # circuit-studio_<version>_<arch>.deb
+set(CPACK_DEBIAN_PACKAGE_SECTION science)
+# The Debian 12 packages of the libraries the binaries link directly (readelf -d: NEEDED), by name.
+# OpenBLAS is what makes LibTorch's CPU matmuls fast (50x the reference BLAS); lavapipe gives the
+# canvas a Vulkan device on machines without a GPU driver.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+  "libtorch1.13, liblua5.4-0, libcairo2, libsqlite3-0, zlib1g, libgomp1, libstdc++6, libc6, libqt6core6, libqt6gui6, libqt6widgets6, libvulkan1, libstb0, fonts-dejavu-core, libopenblas0-openmp | libblas3")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "mesa-vulkan-drivers, libopenblas0-openmp")
+set(CPACK_GENERATOR DEB)
+include(CPack)
