@@ -23,7 +23,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "circuit/analysis.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "circuit/templates.h"
 #include "engine/model.h"
 
@@ -97,10 +97,10 @@ std::string run_peer(const std::string& script, const Size& s, int64_t experts, 
 double json_number(const std::string& text, const std::string& key) {
   size_t at = text.rfind('{');
   if (at == std::string::npos) return 0;
-  auto j = circuit::parse_json(text.substr(at));
+  auto j = base::parse_json(text.substr(at));
   if (!j) return 0;
-  const circuit::Json* v = j->get(key);
-  return v && v->is_number() ? (v->kind == circuit::Json::Kind::Int ? double(v->i) : v->f) : 0;
+  const base::Json* v = j->get(key);
+  return v && v->is_number() ? (v->kind == base::Json::Kind::Int ? double(v->i) : v->f) : 0;
 }
 
 std::vector<Size> parse_sizes(const std::string& s) {

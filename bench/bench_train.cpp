@@ -41,7 +41,7 @@
 
 #include "circuit/analysis.h"
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "engine/data.h"
 #include "engine/model.h"
 #include "engine/train.h"
@@ -50,7 +50,7 @@ extern char** environ;
 
 namespace {
 
-using circuit::Json;
+using base::Json;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -231,7 +231,7 @@ class Peer {
       error_ = proc_.error();
       return;
     }
-    auto hello = circuit::parse_json(proc_.read_line());
+    auto hello = base::parse_json(proc_.read_line());
     if (!hello || !hello->get("ready")) {
       error_ = "the peer did not start (is python3-torch installed? run " + script_ + " by hand to see why)";
       return;
@@ -252,7 +252,7 @@ class Peer {
   std::optional<double> ask(const std::string& command, const char* key) {
     if (!ok_) return std::nullopt;
     proc_.send(command);
-    auto j = circuit::parse_json(proc_.read_line());
+    auto j = base::parse_json(proc_.read_line());
     const Json* v = j ? j->get(key) : nullptr;
     if (!v || !v->is_number()) {
       ok_ = false;
@@ -509,7 +509,7 @@ int main(int argc, char** argv) {
       r = Json::object();
       r.set("error", Json::string(e.what()));
     }
-    std::printf("%s\n", circuit::write_json(r).c_str());
+    std::printf("%s\n", base::write_json(r).c_str());
     return 0;
   }
 
@@ -552,7 +552,7 @@ int main(int argc, char** argv) {
         if (child.started() && child.wait() != 0 && row.error.empty()) row.error = "the row's process failed";
       }
       row.others = other_cores(start, cpu_snap());
-      auto j = circuit::parse_json(text);
+      auto j = base::parse_json(text);
       if (!j && row.error.empty()) row.error = "unreadable answer from the row's process: " + j.error().message;
       if (j) {
         if (auto* e = j->get("error")) row.error = e->s;

@@ -4,15 +4,16 @@
 #include <cstdio>
 #include <vector>
 
+#include "base/file.h"
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "engine/exits.h"
 #include "engine/train.h"
 
 namespace cli {
 namespace {
 
-using circuit::Json;
+using base::Json;
 
 Json outcome_json(const engine::ExitOutcome& o) {
   Json j = Json::object(), h = Json::array(), acc = Json::array();
@@ -108,7 +109,7 @@ int print_exit_report(engine::Model& m, const engine::Dataset& d, const ExitRepo
     report.set("heads", std::move(hs));
     report.set("cost", std::move(cs));
     report.set("curve", std::move(pts));
-    if (auto s = circuit::write_file_atomic(o.json_path, circuit::write_json(report) + "\n"); !s)
+    if (auto s = base::write_file_atomic(o.json_path, base::write_json(report) + "\n"); !s)
       return std::fprintf(stderr, "%s\n", s.error.c_str()), 1;
     std::printf("%-22s %s\n", "  report", o.json_path.c_str());
   }

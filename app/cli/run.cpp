@@ -60,7 +60,7 @@ int run(const std::vector<std::string>& args) {
     std::fprintf(stderr, "circuit run: %s\n", e.what());
     return 1;
   }
-  circuit::Status s = host.run_file(file, script_args);
+  base::Status s = host.run_file(file, script_args);
   std::fflush(stdout);
   if (!s) {
     std::fprintf(stderr, "%s\n", s.error.c_str());

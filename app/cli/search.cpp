@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/file.h"
+#include "base/json.h"
 #include "args.h"
 #include "commands.h"
 #include "engine/model.h"
@@ -66,17 +67,17 @@ struct StudySpec {
   search::Space space;
 };
 
-circuit::Result<StudySpec> stored_study(store::Store& db, const std::string& name) {
+base::Result<StudySpec> stored_study(store::Store& db, const std::string& name) {
   auto found = db.find_study(name);
   if (!found) return found.error();
-  if (!*found) return circuit::Error{"no study `" + name + "` in " + db.path()};
+  if (!*found) return base::Error{"no study `" + name + "` in " + db.path()};
   auto space = search::parse_space((*found)->spec, "study " + name);
   if (!space) return space.error();
   return StudySpec{**found, std::move(*space)};
 }
 
 bool write_text(const std::string& path, const std::string& text) {
-  if (auto s = circuit::write_file_atomic(path, text); !s) {
+  if (auto s = base::write_file_atomic(path, text); !s) {
     std::fprintf(stderr, "%s\n", s.error.c_str());
     return false;
   }
@@ -127,7 +128,7 @@ int search(const std::vector<std::string>& args) {
   if (!ref) return std::fprintf(stderr, "%s: %s\n", spec_path.c_str(), ref.error().message.c_str()), 2;
   cfg.reference = *ref;
 
-  auto text = circuit::read_file(spec_path);
+  auto text = base::read_file(spec_path);
   if (!text) return std::fprintf(stderr, "%s\n", text.error().message.c_str()), 2;
   auto db = store::Store::open(db_path);
   if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 2;
@@ -149,7 +150,7 @@ int search(const std::vector<std::string>& args) {
     }
     std::fflush(stdout);
   };
-  circuit::Result<search::RunSummary> summary = circuit::Error{"not run"};
+  base::Result<search::RunSummary> summary = base::Error{"not run"};
   try {
     summary = search::run_training_study(**db, study, *space, *text, *data, protocol, cfg);
   } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "args.h"
 #include "commands.h"
 #include "engine/data.h"
@@ -50,8 +50,8 @@ const char* kTrainUsage =
     "  --exit-depth-cap K no example goes past exit head K (0: no cap)\n"
     "  --exit-report PATH write the calibration and the accuracy-vs-compute curve as JSON\n";
 
-circuit::Json expert_load_json(const events::ExpertLoad& l) {
-  using circuit::Json;
+base::Json expert_load_json(const events::ExpertLoad& l) {
+  using base::Json;
   auto ints = [](const std::vector<int64_t>& v) {
     Json a = Json::array();
     for (auto x : v) a.push(Json::integer(x));
@@ -172,7 +172,7 @@ int train(const std::vector<std::string>& args) {
       s.after.resize(l->after.size(), 0);
       for (size_t k = 0; k < l->after.size(); ++k) s.after[k] += l->after[k];
       s.dropped += l->dropped, ++s.steps, s.max_vio += l->max_vio, s.entropy += l->entropy, s.active += l->active_per_token;
-      if (telemetry) std::fprintf(telemetry.get(), "%s", circuit::write_json_line(expert_load_json(*l)).c_str());
+      if (telemetry) std::fprintf(telemetry.get(), "%s", base::write_json_line(expert_load_json(*l)).c_str());
     } else if (std::holds_alternative<events::EpochEnd>(e)) {
       for (auto& [layer, s] : epoch_load) {
         std::string load;

@@ -31,6 +31,7 @@
 #include <QStyleFactory>
 #include <QToolBar>
 
+#include "base/file.h"
 #include "base/paths.h"
 #include "canvas/canvas_window.h"
 #include "circuit/circuit_file.h"
@@ -398,9 +399,9 @@ void MainWindow::problem(const QString& title, const QString& text) {
   if (interactive_) QMessageBox::warning(this, title, text);
 }
 
-circuit::Status MainWindow::apply(circuit::Command cmd) {
+base::Status MainWindow::apply(circuit::Command cmd) {
   std::string label = circuit::describe(cmd);
-  circuit::Status s = doc_.apply(std::move(cmd));
+  base::Status s = doc_.apply(std::move(cmd));
   if (!s) {
     inspector_->show_problem(QString::fromStdString(s.error));
     status_->setText(QString::fromStdString(label) + " refused: " + QString::fromStdString(s.error));
@@ -525,7 +526,7 @@ void MainWindow::autosave() {
   // The file records where the work came from, so recovery can offer to save it back there.
   circuit::Circuit c = doc_.circuit();
   if (!path_.isEmpty()) c.doc = "autosave of " + path_.toStdString() + (c.doc.empty() ? "" : "\n" + c.doc);
-  if (auto s = circuit::write_file_atomic(autosave_path().toStdString(), circuit::circuit_to_text(c)); !s)
+  if (auto s = base::write_file_atomic(autosave_path().toStdString(), circuit::circuit_to_text(c)); !s)
     log("autosave failed: " + QString::fromStdString(s.error));
 }
 

@@ -54,7 +54,7 @@ class MainWindow : public QMainWindow {
   bool save_to(const QString& path);
   void new_circuit();
   // Editing, as the canvas and docks ask for it
-  circuit::Status apply(circuit::Command cmd);
+  base::Status apply(circuit::Command cmd);
   /// Adds an op (or "template:ffn") after the single selected node, connected to it.
   std::string add_node(const QString& op);
   void connect_nodes(const QString& from, const QString& to);

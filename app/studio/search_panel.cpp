@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 #include <set>
 
+#include "base/file.h"
 #include "base/paths.h"
 #include "circuit/circuit_file.h"
 #include "plots/search_plots.h"
@@ -187,7 +188,7 @@ bool SearchPanel::start(const SearchRequest& r) {
     status_->setText(QString::fromStdString(space.error().message));
     return false;
   }
-  auto text = circuit::read_file(r.space_path.toStdString());
+  auto text = base::read_file(r.space_path.toStdString());
   if (!text) {
     status_->setText(QString::fromStdString(text.error().message));
     return false;
@@ -256,7 +257,7 @@ bool SearchPanel::start(const SearchRequest& r) {
           QMetaObject::invokeMethod(this, [this] { reload(); }, Qt::QueuedConnection);
         };
         std::string name = r.study.toStdString() + (baseline ? "-random" : "");
-        circuit::Result<search::RunSummary> s = circuit::Error{"not run"};
+        base::Result<search::RunSummary> s = base::Error{"not run"};
         try {
           s = search::run_training_study(**store, name, space, spec, *data, protocol, cfg);
         } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
@@ -414,7 +415,7 @@ QString SearchPanel::export_csv(const QString& path) const {
   if (!found || !*found) return "study " + study_name_ + " is not in " + db_path_;
   auto t = reader_->trials((*found)->id);
   if (!t) return QString::fromStdString(t.error().message);
-  if (auto s = circuit::write_file_atomic(path.toStdString(), search::trials_csv(*t)); !s) return QString::fromStdString(s.error);
+  if (auto s = base::write_file_atomic(path.toStdString(), search::trials_csv(*t)); !s) return QString::fromStdString(s.error);
   return {};
 }
 

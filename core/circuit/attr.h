@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include "result.h"
+#include "base_names.h"
 
 namespace circuit {
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "result.h"
+#include "base_names.h"
 
 namespace circuit {
 

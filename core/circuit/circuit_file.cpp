@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/file.h"
 #include "op.h"
 
 namespace circuit {
@@ -299,7 +300,7 @@ Json graph_json(const Graph& g) {
 }  // namespace
 
 Result<Circuit> parse_circuit(std::string_view text, const std::string& source) {
-  auto j = parse_json(text);
+  auto j = base::parse_json(text);
   if (!j) {
     // "line L, column C: what" -> "source:L:C: what", the form editors jump to.
     const std::string& m = j.error().message;
@@ -313,16 +314,8 @@ Result<Circuit> parse_circuit(std::string_view text, const std::string& source) 
   return Reader(source).circuit(*j);
 }
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Error{path + ": cannot open: " + std::strerror(errno)};
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 Result<Circuit> load_circuit(const std::string& path) {
-  auto text = read_file(path);
+  auto text = base::read_file(path);
   if (!text) return text.error();
   return parse_circuit(*text, path);
 }
@@ -346,36 +339,7 @@ Json circuit_to_json(const Circuit& c) {
 
 std::string circuit_to_text(const Circuit& c) { return write_json(circuit_to_json(c)); }
 
-Status write_file_atomic(const std::string& path, std::string_view content) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = mkstemp(tmp.data());
-  if (fd < 0) return Status::fail(path + ": cannot create a temporary file beside it: " + std::strerror(errno));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t w = ::write(fd, content.data() + done, content.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      std::string e = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::fail(path + ": write failed: " + e);
-    }
-    done += size_t(w);
-  }
-  fchmod(fd, 0644);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::string e = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return Status::fail(path + ": could not flush to disk: " + e);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string e = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return Status::fail(path + ": could not replace the file: " + e);
-  }
-  return {};
-}
 
-Status save_circuit(const Circuit& c, const std::string& path) { return write_file_atomic(path, circuit_to_text(c)); }
+Status save_circuit(const Circuit& c, const std::string& path) { return base::write_file_atomic(path, circuit_to_text(c)); }
 
 }  // namespace circuit

@@ -5,8 +5,7 @@
 #include <string_view>
 
 #include "graph.h"
-#include "json.h"
-#include "result.h"
+#include "base_names.h"
 
 namespace circuit {
 
@@ -21,9 +20,5 @@ Result<Circuit> load_circuit(const std::string& path);
 Json circuit_to_json(const Circuit& c);
 std::string circuit_to_text(const Circuit& c);
 Status save_circuit(const Circuit& c, const std::string& path);
-
-/// Writes `content` to `path` through a temporary file in the same folder and a rename.
-Status write_file_atomic(const std::string& path, std::string_view content);
-Result<std::string> read_file(const std::string& path);
 
 }  // namespace circuit

@@ -15,7 +15,7 @@
 #include "attr.h"
 #include "axis.h"
 #include "graph.h"
-#include "result.h"
+#include "base_names.h"
 
 namespace circuit {
 

@@ -1,6 +1,7 @@
 // Mixture-of-experts layer: a router picks experts per token; the node's body is one expert,
 // instantiated `experts` + `shared_experts` times with separate weights.
 #include "ops_common.h"
+#include "routers.h"
 
 namespace circuit::ops {
 
@@ -11,21 +12,29 @@ int64_t routed_slots(const OpCall& c) {
   return c.i("experts") + c.i("zero_experts") + c.i("copy_experts") + c.i("constant_experts");
 }
 
+// The node's router kind; the schema admits only catalogued names.
+const RouterKind& router_kind(const OpCall& c) {
+  static const RouterKind plain;
+  const RouterKind* k = find_router_kind(c.s("router"));
+  return k ? *k : plain;
+}
+
 Result<Shapes> moe_shape(const OpCall& c) {
   const auto& t = c.in[0];
   auto d = concrete(0, t.axes.back(), "moe");
   if (!d) return d.error();
   int64_t slots = routed_slots(c), k = c.i("k");
-  const std::string& router = c.s("router");
-  if (router != "expert_choice" && router != "relu" && k > slots)
+  const RouterKind& router = router_kind(c);
+  if (!router.nominal_k && k > slots)
     return Error{"k=" + std::to_string(k) + " exceeds the " + std::to_string(slots) + " routable experts"};
   if (!c.b("dropless") && c.f("capacity_factor") <= 0)
     return Error{"capacity_factor must be > 0 (set dropless=true to never drop tokens)"};
-  if (router == "recurrent" && c.moe_layers >= 0 && c.moe_layers < 2)
-    return Error{"router `recurrent` carries its state from one MoE layer to the next, but this circuit has only " +
-                 std::to_string(c.moe_layers) + " MoE layer; use it with two or more, or pick another router"};
-  if (router == "expert_choice" && c.b("dropless"))
-    return Error{"router `expert_choice` fixes each expert's capacity; it cannot be dropless"};
+  if (c.moe_layers >= 0 && c.moe_layers < router.min_moe_layers)
+    return Error{"router `" + router.name + "` carries its state from one MoE layer to the next, but this circuit has only " +
+                 std::to_string(c.moe_layers) + " MoE layer; use it with " + std::to_string(router.min_moe_layers) +
+                 " or more, or pick another router"};
+  if (router.fixed_capacity && c.b("dropless"))
+    return Error{"router `" + router.name + "` fixes each expert's capacity; it cannot be dropless"};
   const GraphAnalysis& body = *c.body;
   if (body.inputs.size() != 1) return Error{"the expert body must have exactly 1 input, it has " + std::to_string(body.inputs.size())};
   const auto& takes = body.nodes[size_t(body.inputs[0])].outputs[0];
@@ -41,16 +50,13 @@ Cost moe_cost(const OpCall& c, const Shapes&) {
   int64_t d = t.axes.back().size.n, slots = routed_slots(c);
   int64_t tokens = numel(t, c.bindings) / d;
   const Cost& expert = c.body->total;
-  int64_t router = d * slots;
-  if (c.b("noisy")) router += d * slots;
-  if (c.s("router") == "recurrent") {
-    int64_t h = c.i("router_hidden") ? c.i("router_hidden") : d;
-    router = 3 * h * (d + h) + 6 * h + h * slots;  // GRU cell carried across layers, then logits
-  }
-  if (c.b("gating_residual")) router += slots * slots;
+  // The router's logits, learned noise on them (noisy top-k) and the gating residual (MoE++);
+  // a router without logits (hash) has none of these.
+  int64_t router = router_kind(c).params(d, slots, c.i("router_hidden"));
+  if (router && c.b("noisy")) router += d * slots;
+  if (router && c.b("gating_residual")) router += slots * slots;
   int64_t constant = c.i("constant_experts") * 3 * d;  // vector v (d) and mixing weights (2d)
   int64_t active = c.i("k") + c.i("shared_experts");
-  if (c.s("router") == "hash") router = 0;
 
   Cost r;
   r.params = router + (c.i("experts") + c.i("shared_experts")) * expert.params + constant;
@@ -72,7 +78,7 @@ void register_moe_ops(std::vector<OpDef>& r) {
   m.attrs = {
       int_attr("experts", {}, 1, 65536, "routed FFN experts E"),
       int_attr("k", 2, 1, 65536, "experts per token (nominal for relu and expert_choice routing)"),
-      enum_attr("router", "topk", {"topk", "expert_choice", "relu", "aux_free", "hash", "recurrent"}, "router kind"),
+      enum_attr("router", "topk", builtin_router_names(), "router kind"),
       bool_attr("noisy", false, "top-k: add learned Gaussian noise to logits while training"),
       bool_attr("renormalize", true, "top-k: gates of the kept experts sum to 1"),
       float_attr("capacity_factor", 1.25, -1e9, 1e9, "capacity C = ceil(cf * k * T / E); must be > 0 unless dropless"),

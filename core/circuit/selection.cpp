@@ -4,7 +4,7 @@
 #include <map>
 
 #include "circuit_file.h"
-#include "json.h"
+#include "base_names.h"
 #include "op.h"
 
 namespace circuit {
@@ -74,7 +74,7 @@ std::string clip_to_text(const Clip& clip) {
 
 Result<Clip> parse_clip(std::string_view text) {
   Clip clip;
-  auto j = parse_json(text);
+  auto j = base::parse_json(text);
   const Json* inner = j ? j->get("circuit") : nullptr;
   if (!inner || inner->kind != Json::Kind::String) {  // a plain circuit text
     auto c = parse_circuit(text, "clipboard");

@@ -8,7 +8,7 @@
 
 #include "edit.h"
 #include "graph.h"
-#include "result.h"
+#include "base_names.h"
 
 namespace circuit {
 

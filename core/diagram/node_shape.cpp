@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "circuit/op.h"
+#include "circuit/routers.h"
 #include "internal.h"
 #include "text_metrics.h"
 
@@ -326,7 +327,8 @@ NodeShape moe_shape(const Node& n, const NodeInfo& info, const TensorType& x, co
   }
 
   // Router under the experts, fed by a copy of every input wire.
-  std::string rsub = router + (router == "topk" ? ", k=" + std::to_string(k) : "");
+  const circuit::RouterKind* kind = circuit::find_router_kind(router);
+  std::string rsub = router + (kind && kind->label_k ? ", k=" + std::to_string(k) : "");
   double rw = box_width("router", rsub, true);
   double rh = std::max(S::min_box_h, rank_of(x) * S::wire_gap + 8);
   double rtop = top + eh + 18;

@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "circuit/result.h"
+#include "base/result.h"
 #include "scene.h"
 
 namespace circuit::diagram {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "circuit/circuit_file.h"
+#include "base/file.h"
 #include "render.h"
 
 namespace circuit::diagram {
@@ -196,7 +197,7 @@ Status render_file(const Scene& s, const std::string& path, double png_scale) {
   if (!f) return f.error();
   auto bytes = render(s, *f, png_scale);
   if (!bytes) return Error{path + ": " + bytes.error().message};
-  return write_file_atomic(path, *bytes);
+  return base::write_file_atomic(path, *bytes);
 }
 
 }  // namespace circuit::diagram

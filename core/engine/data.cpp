@@ -21,9 +21,9 @@ int64_t HostArray::row_size() const {
 
 namespace {
 
-using circuit::Error;
-using circuit::Result;
-using circuit::Status;
+using base::Error;
+using base::Result;
+using base::Status;
 
 constexpr int64_t kIgnore = -100;  // target of a position that is not scored
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "circuit/result.h"
+#include "base/result.h"
 
 namespace engine {
 
@@ -54,6 +54,6 @@ struct DataOptions {
 
 /// Loads or generates a data set. Errors name the file or the option at fault (and the Debian
 /// package for missing Fashion-MNIST files).
-circuit::Result<Dataset> load_dataset(const DataOptions& o);
+base::Result<Dataset> load_dataset(const DataOptions& o);
 
 }  // namespace engine

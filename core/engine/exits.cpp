@@ -9,8 +9,8 @@
 
 namespace engine {
 
-using circuit::Error;
-using circuit::Result;
+using base::Error;
+using base::Result;
 
 HeadCosts head_costs(const circuit::Graph& g, const circuit::GraphAnalysis& a) {
   HeadCosts h;

@@ -13,7 +13,7 @@
 
 #include "circuit/analysis.h"
 #include "circuit/graph.h"
-#include "circuit/result.h"
+#include "base/result.h"
 
 namespace engine {
 
@@ -71,7 +71,7 @@ struct ExitOutcome {
   std::vector<double> head_accuracy;    // accuracy of the examples leaving at each head (0 if none)
 };
 
-circuit::Result<ExitOutcome> simulate_exits(const ExitProfile& p, const ExitPolicy& policy);
+base::Result<ExitOutcome> simulate_exits(const ExitProfile& p, const ExitPolicy& policy);
 
 /// Budget calibration (DeeR): per-head confidence thresholds chosen on `validation` so that the
 /// average cost is `target_cost` (a fraction of the full forward) and no example goes past head
@@ -85,7 +85,7 @@ struct Calibration {
   std::vector<double> planned_share;  // head -> planned fraction of examples leaving there
   ExitOutcome validation;
 };
-circuit::Result<Calibration> calibrate_budget(const ExitProfile& validation, double target_cost, int max_depth = 0);
+base::Result<Calibration> calibrate_budget(const ExitProfile& validation, double target_cost, int max_depth = 0);
 
 /// One point of an accuracy-against-cost curve.
 struct CurvePoint {

@@ -78,9 +78,9 @@ std::vector<std::string> Script::graph(const circuit::Graph& g, const circuit::G
 
 namespace engine {
 
-using circuit::Error;
-using circuit::Result;
-using circuit::Status;
+using base::Error;
+using base::Result;
+using base::Status;
 using circuit::TensorType;
 
 namespace {
@@ -97,6 +97,7 @@ Result<std::string> torchscript_source(const Model& m) {
   const auto& c = m.circuit();
   const auto& a = m.analysis();
   detail::Script em;
+  em.root = &m.module();
   std::vector<std::string> ins;
   std::string sig;
   for (int k : a.inputs) {

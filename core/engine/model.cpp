@@ -25,8 +25,8 @@
 
 namespace engine {
 
-using circuit::Error;
-using circuit::Result;
+using base::Error;
+using base::Result;
 using circuit::TensorType;
 using torch::Tensor;
 using Tensors = std::vector<Tensor>;
@@ -195,6 +195,7 @@ std::vector<at::Tensor> Model::forward(const std::vector<at::Tensor>& inputs, st
 
 void Model::set_training(bool on) { impl_->root->train(on); }
 torch::nn::Module& Model::module() { return *impl_->root; }
+const torch::nn::Module& Model::module() const { return *impl_->root; }
 int64_t Model::parameter_count() const {
   int64_t n = 0;
   for (auto& p : impl_->root->parameters()) n += p.numel();

@@ -10,7 +10,7 @@
 
 #include "circuit/analysis.h"
 #include "circuit/graph.h"
-#include "circuit/result.h"
+#include "base/result.h"
 #include "events/events.h"
 
 namespace at {
@@ -28,7 +28,7 @@ class Model {
   /// Compiles `c`; weights are initialised as PyTorch initialises the same modules, from `seed`.
   /// Fails with a message naming the node when something cannot be compiled, and, before any
   /// weight is allocated, when the weights would not fit in `memory_budget` x the available RAM.
-  static circuit::Result<std::unique_ptr<Model>> compile(const circuit::Circuit& c, uint64_t seed, double memory_budget = 0.8);
+  static base::Result<std::unique_ptr<Model>> compile(const circuit::Circuit& c, uint64_t seed, double memory_budget = 0.8);
   ~Model();
 
   /// Runs the graph. `inputs` follow the graph's input nodes; results follow its outputs.
@@ -39,6 +39,7 @@ class Model {
   void set_training(bool on);
   /// The underlying module: parameters, buffers, save/load.
   torch::nn::Module& module();
+  const torch::nn::Module& module() const;
   int64_t parameter_count() const;
 
   const circuit::Circuit& circuit() const;

@@ -1,5 +1,7 @@
 #include "engine/detail/moe.h"
 
+#include "engine/detail/lowering.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -201,11 +203,53 @@ void add_balancing_losses(Routing& r, const Tensor& logits, const MoeConfig& c) 
 
 // ---- the built-in routers behind the Router interface ---------------------------------------
 
+void Router::add_linear_logits(const MoeConfig& c, torch::nn::Module& layer) {
+  linear_ = layer.register_module("router", torch::nn::Linear(torch::nn::LinearOptions(c.d, c.slots()).bias(false)));
+}
+
+Tensor Router::logits(const Tensor& tokens, MoeFlow&) { return linear_ ? linear_(tokens) : Tensor(); }
+
+void Router::torchscript_probs(detail::Script& w, const ScriptRouting& n) {
+  w.line(n.probs + " = torch.softmax(torch.linear(" + n.tokens + ", " + w.self("router__weight") + "), -1)");
+}
+
 namespace {
 
 class TopKRouter : public Router {
  public:
-  explicit TopKRouter(MoeConfig c) : c_(std::move(c)) {}
+  TopKRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) { add_linear_logits(c_, layer); }
+  Routing route(const RouterInput& in) override {
+    Routing r = route_topk(in.logits, c_, in.training, in.noise_logits);
+    if (in.training) add_balancing_losses(r, in.logits, c_);
+    return r;
+  }
+  // Inference has no noise: the k most probable slots.
+  bool torchscript(detail::Script& w, const ScriptRouting& n) const override {
+    torchscript_probs(w, n);
+    w.line(n.gate + ", " + n.idx + " = " + n.probs + ".topk(" + std::to_string(n.k) + ", -1)");
+    return true;
+  }
+
+ private:
+  MoeConfig c_;
+};
+
+// RMoE: top-k routing whose logits come from a GRU cell whose state flows from one MoE layer to
+// the next within a forward pass.
+class RecurrentRouter : public Router {
+ public:
+  RecurrentRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) {
+    int64_t h = c_.router_hidden ? c_.router_hidden : c_.d;
+    cell_ = layer.register_module("router_cell", torch::nn::GRUCell(c_.d, h));
+    out_ = layer.register_module("router", torch::nn::Linear(torch::nn::LinearOptions(h, c_.slots()).bias(false)));
+  }
+  Tensor logits(const Tensor& tokens, MoeFlow& flow) override {
+    int64_t n = tokens.size(0);
+    Tensor h0 = flow.router_h.defined() && flow.router_h.size(0) == n ? flow.router_h
+                                                                       : torch::zeros({n, cell_->options.hidden_size()}, tokens.options());
+    flow.router_h = cell_(tokens, h0);
+    return out_(flow.router_h);
+  }
   Routing route(const RouterInput& in) override {
     Routing r = route_topk(in.logits, c_, in.training, in.noise_logits);
     if (in.training) add_balancing_losses(r, in.logits, c_);
@@ -214,17 +258,27 @@ class TopKRouter : public Router {
 
  private:
   MoeConfig c_;
+  torch::nn::GRUCell cell_{nullptr};
+  torch::nn::Linear out_{nullptr};
 };
 
 class AuxFreeRouter : public Router {
  public:
   AuxFreeRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) {
+    add_linear_logits(c_, layer);
     bias_ = layer.register_buffer("selection_bias", torch::zeros({c_.slots()}));
   }
   Routing route(const RouterInput& in) override {
     Routing r = route_aux_free(in.logits, c_, bias_);
     if (in.training) add_z_loss(r, in.logits, c_);
     return r;
+  }
+  // The selection bias chooses the experts; the gates are the unbiased probabilities.
+  bool torchscript(detail::Script& w, const ScriptRouting& n) const override {
+    torchscript_probs(w, n);
+    w.line(n.idx + " = (" + n.probs + " + " + w.self("selection_bias") + ").topk(" + std::to_string(n.k) + ", -1)[1]");
+    w.line(n.gate + " = " + n.probs + ".gather(1, " + n.idx + ")");
+    return true;
   }
   // After each step: b_e += u * sign(mean load - load_e), over the FFN experts.
   void observe_load(const Tensor& kept_per_slot) override {
@@ -239,7 +293,7 @@ class AuxFreeRouter : public Router {
 
 class ExpertChoiceRouter : public Router {
  public:
-  explicit ExpertChoiceRouter(MoeConfig c) : c_(std::move(c)) {}
+  ExpertChoiceRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) { add_linear_logits(c_, layer); }
   Routing route(const RouterInput& in) override {
     Routing r = route_expert_choice(in.logits, c_);
     if (in.training) add_z_loss(r, in.logits, c_);
@@ -254,6 +308,7 @@ class ExpertChoiceRouter : public Router {
 class ReluRouter : public Router {
  public:
   ReluRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) {
+    add_linear_logits(c_, layer);
     l1_ = layer.register_buffer("l1_weight", torch::full({}, 1e-2));
   }
   Routing route(const RouterInput& in) override {
@@ -278,11 +333,10 @@ class HashRouter : public Router {
 
 const std::map<std::string, RouterFactory>& builtin_routers() {
   static const std::map<std::string, RouterFactory> r = {
-      {"topk", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<TopKRouter>(c); }},
-      // The recurrent router differs only in where its logits come from (a GRU cell in MoeLayer).
-      {"recurrent", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<TopKRouter>(c); }},
+      {"topk", [](const MoeConfig& c, torch::nn::Module& l) { return std::make_unique<TopKRouter>(c, l); }},
+      {"recurrent", [](const MoeConfig& c, torch::nn::Module& l) { return std::make_unique<RecurrentRouter>(c, l); }},
       {"aux_free", [](const MoeConfig& c, torch::nn::Module& l) { return std::make_unique<AuxFreeRouter>(c, l); }},
-      {"expert_choice", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<ExpertChoiceRouter>(c); }},
+      {"expert_choice", [](const MoeConfig& c, torch::nn::Module& l) { return std::make_unique<ExpertChoiceRouter>(c, l); }},
       {"relu", [](const MoeConfig& c, torch::nn::Module& l) { return std::make_unique<ReluRouter>(c, l); }},
       {"hash", [](const MoeConfig& c, torch::nn::Module&) { return std::make_unique<HashRouter>(c); }},
   };
@@ -378,16 +432,10 @@ MoeLayer::MoeLayer(MoeConfig c, std::vector<std::shared_ptr<torch::nn::Module>> 
     : c_(std::move(c)), run_(std::move(run)), run_shared_(std::move(run_shared)) {
   int64_t s = c_.slots(), d = c_.d;
   using torch::nn::LinearOptions;
-  if (c_.router == "recurrent") {
-    int64_t h = c_.router_hidden ? c_.router_hidden : d;
-    cell_ = register_module("router_cell", torch::nn::GRUCell(d, h));
-    cell_out_ = register_module("router", torch::nn::Linear(LinearOptions(h, s).bias(false)));
-  } else if (c_.router != "hash") {
-    router_ = register_module("router", torch::nn::Linear(LinearOptions(d, s).bias(false)));
-  }
+  // The router first: it registers its own logits' parameters, drawn from the seed before the rest.
+  rule_ = make_router(c_, *this);
   if (c_.noisy) noise_ = register_module("noise", torch::nn::Linear(LinearOptions(d, s).bias(false)));
   if (c_.gating_residual) residual_ = register_module("gating_residual", torch::nn::Linear(LinearOptions(s, s).bias(false)));
-  rule_ = make_router(c_, *this);
   if (c_.constant) {
     const_v_ = register_parameter("constant_vectors", torch::zeros({c_.constant, d}));
     const_mix_ = register_module("constant_mix", torch::nn::Linear(LinearOptions(d, 2 * c_.constant).bias(false)));
@@ -403,16 +451,7 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
   int64_t n = tokens.size(0);
   bool training = is_training();
 
-  Tensor logits;
-  if (c.router == "recurrent") {
-    Tensor h0 = flow.router_h.defined() && flow.router_h.size(0) == n ? flow.router_h
-                                                                       : torch::zeros({n, cell_->options.hidden_size()}, tokens.options());
-    Tensor h = cell_(tokens, h0);
-    flow.router_h = h;
-    logits = cell_out_(h);
-  } else if (c.router != "hash") {
-    logits = router_(tokens);
-  }
+  Tensor logits = rule_->logits(tokens, flow);
   if (residual_ && logits.defined() && flow.prev_logits.defined() && flow.prev_logits.size(0) == n && flow.prev_logits.size(1) == s)
     logits = logits + residual_(flow.prev_logits);
 

@@ -9,6 +9,7 @@
 // ONNX defines differently, are stored rearranged under names of their own.
 #include "onnx.h"
 
+#include "base/file.h"
 #include "engine/detail/onnx_writer.h"
 
 #include <torch/torch.h>
@@ -25,7 +26,7 @@
 
 namespace engine::detail {
 
-using circuit::Status;
+using base::Status;
 using circuit::TensorType;
 
 namespace {
@@ -184,7 +185,7 @@ std::string Onnx::model(const circuit::Circuit& c, const std::vector<Proto>& inp
 
 namespace engine {
 
-using circuit::Status;
+using base::Status;
 using circuit::TensorType;
 using detail::Onnx;
 using detail::Proto;
@@ -218,7 +219,7 @@ Status export_onnx(Model& m, const std::string& path) {
     auto* ce = dynamic_cast<const c10::Error*>(&e);
     return Status::fail(path + ": ONNX export failed: " + (ce ? ce->what_without_backtrace() : e.what()));
   }
-  return circuit::write_file_atomic(path, bytes);
+  return base::write_file_atomic(path, bytes);
 }
 
 }  // namespace engine

@@ -2,13 +2,13 @@
 #pragma once
 #include <string>
 
-#include "circuit/result.h"
+#include "base/result.h"
 #include "model.h"
 
 namespace engine {
 
 /// Writes `m` (its circuit and trained weights) as an ONNX model that onnx.checker accepts.
 /// Ops ONNX cannot express are refused with the node and the reason.
-circuit::Status export_onnx(Model& m, const std::string& path);
+base::Status export_onnx(Model& m, const std::string& path);
 
 }  // namespace engine

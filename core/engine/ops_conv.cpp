@@ -8,7 +8,7 @@ namespace engine::detail {
 namespace {
 
 using at::Tensor;
-using circuit::Result;
+using base::Result;
 using Strings = std::vector<std::string>;
 
 // A convolution's geometry, read once for all three forms. Depthwise: one group per channel.

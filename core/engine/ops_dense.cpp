@@ -11,7 +11,7 @@ namespace engine::detail {
 namespace {
 
 using at::Tensor;
-using circuit::Result;
+using base::Result;
 using Strings = std::vector<std::string>;
 
 // LibTorch 1.13's CPU GELU backward misreads a non-contiguous incoming gradient (for example one

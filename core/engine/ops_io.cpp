@@ -7,7 +7,7 @@ namespace engine::detail {
 namespace {
 
 // A block is its body, inlined: its parameters live under the block's name.
-circuit::Result<Fn> compile_block(Compiler& c, const Site& s) {
+base::Result<Fn> compile_block(Compiler& c, const Site& s) {
   auto sub = c.body(s);
   if (!sub) return sub.error();
   auto m = c.add(s, *sub);

@@ -9,8 +9,8 @@ namespace engine::detail {
 namespace {
 
 using at::Tensor;
-using circuit::Error;
-using circuit::Result;
+using base::Error;
+using base::Result;
 using Strings = std::vector<std::string>;
 
 // Experts of the form linear -> relu | gelu | silu -> linear over the features (the FFN the
@@ -108,12 +108,17 @@ Result<Fn> compile_moe(Compiler& c, const Site& s) {
   return Fn([m](const Tensors& a, Ctx& ctx) { return Tensors{m->forward(a[0], ctx.moe, ctx.aux)}; });
 }
 
-// Top-k and aux_free routing, written out as the engine routes (capacity in token order, experts
-// called on their gathered tokens, outputs added back weighted by their gates).
+// Routing written out as the engine routes: the compiled layer's router writes its selection
+// (Router::torchscript), then capacity in token order, experts called on their gathered tokens,
+// outputs added back weighted by their gates.
 Strings script_moe(Script& w, const Site& s, const Strings& in) {
-  bool aux_free = s.s("router") == "aux_free";
-  if ((s.s("router") != "topk" && !aux_free) || s.i("zero_experts") || s.i("copy_experts") || s.i("constant_experts") || s.b("gating_residual")) {
-    w.error = s.where() + ": only top-k and aux_free MoE routing without MoE++ experts or gating residuals is exported to TorchScript so far";
+  const MoeLayer* layer = w.module<MoeLayer>();
+  if (!layer) {
+    w.error = s.where() + ": the model has no compiled MoE layer here";
+    return {};
+  }
+  if (s.i("zero_experts") || s.i("copy_experts") || s.i("constant_experts") || s.b("gating_residual")) {
+    w.error = s.where() + ": MoE++ experts and gating residuals are not exported to TorchScript yet";
     return {};
   }
   const std::string& x = in[0];
@@ -130,13 +135,10 @@ Strings script_moe(Script& w, const Site& s, const Strings& in) {
               counts = w.fresh("counts"), cap = w.fresh("capacity"), start = w.fresh("start");
   w.line(tok + " = " + x + ".reshape([-1, " + std::to_string(d) + "])");
   w.line(N + " = " + tok + ".size(0)");
-  w.line(pr + " = torch.softmax(torch.linear(" + tok + ", " + w.self("router__weight") + "), -1)");
-  if (aux_free) {
-    // The selection bias chooses the experts; the gates are the unbiased probabilities.
-    w.line(idx + " = (" + pr + " + " + w.self("selection_bias") + ").topk(" + std::to_string(K) + ", -1)[1]");
-    w.line(gate + " = " + pr + ".gather(1, " + idx + ")");
-  } else {
-    w.line(gate + ", " + idx + " = " + pr + ".topk(" + std::to_string(K) + ", -1)");
+  // The router writes its own selection (its logits, probabilities and choice of k slots).
+  if (!layer->router().torchscript(w, ScriptRouting{tok, pr, gate, idx, K})) {
+    w.error = s.where() + ": router `" + s.s("router") + "` has no TorchScript form yet";
+    return {};
   }
   if (s.b("renormalize")) w.line(gate + " = " + gate + " / " + gate + ".sum(-1, True)");
   w.line(fe + " = " + idx + ".reshape([-1])");

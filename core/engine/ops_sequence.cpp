@@ -12,7 +12,7 @@ namespace engine::detail {
 namespace {
 
 using at::Tensor;
-using circuit::Result;
+using base::Result;
 using Strings = std::vector<std::string>;
 
 // ---- attention

@@ -8,7 +8,7 @@ namespace engine::detail {
 namespace {
 
 using at::Tensor;
-using circuit::Result;
+using base::Result;
 using Strings = std::vector<std::string>;
 
 // ---- flatten: the named run of axes (default: all but the first) becomes one

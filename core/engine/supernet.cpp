@@ -6,7 +6,7 @@
 
 namespace engine {
 
-using circuit::Error;
+using base::Error;
 using torch::Tensor;
 using namespace detail;
 
@@ -35,7 +35,7 @@ SharedWeights::SharedWeights(uint64_t seed, double lr, double weight_decay) : im
 }
 SharedWeights::~SharedWeights() = default;
 
-circuit::Result<std::shared_ptr<Model>> SharedWeights::bind(const circuit::Circuit& c) {
+base::Result<std::shared_ptr<Model>> SharedWeights::bind(const circuit::Circuit& c) {
   Impl& s = *impl_;
   auto m = Model::compile(c, mix(s.seed, uint64_t(++s.compiled)));
   if (!m) return m.error();
@@ -60,7 +60,7 @@ circuit::Result<std::shared_ptr<Model>> SharedWeights::bind(const circuit::Circu
   return model;
 }
 
-circuit::Result<double> SharedWeights::train_step(Model& m, const Dataset& d, int64_t step, int64_t batch) {
+base::Result<double> SharedWeights::train_step(Model& m, const Dataset& d, int64_t step, int64_t batch) {
   Impl& s = *impl_;
   try {
     if (s.data != &d) s.x = to_tensor(d.train.x), s.y = to_tensor(d.train.y), s.data = &d;
@@ -92,7 +92,7 @@ circuit::Result<double> SharedWeights::train_step(Model& m, const Dataset& d, in
   }
 }
 
-circuit::Status SharedWeights::recalibrate(Model& m, const Dataset& d, int64_t batches, int64_t batch) {
+base::Status SharedWeights::recalibrate(Model& m, const Dataset& d, int64_t batches, int64_t batch) {
   Impl& s = *impl_;
   bool has_norm = false;
   for (auto& b : m.module().named_buffers())
@@ -111,7 +111,7 @@ circuit::Status SharedWeights::recalibrate(Model& m, const Dataset& d, int64_t b
     m.set_training(false);
     return {};
   } catch (const std::exception& e) {
-    return circuit::Status::fail("batch-norm recalibration failed: " + torch_message(e));
+    return base::Status::fail("batch-norm recalibration failed: " + torch_message(e));
   }
 }
 

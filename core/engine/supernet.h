@@ -7,7 +7,7 @@
 #include <string>
 
 #include "circuit/graph.h"
-#include "circuit/result.h"
+#include "base/result.h"
 #include "data.h"
 #include "model.h"
 
@@ -26,15 +26,15 @@ class SharedWeights {
 
   /// Compiles `c` with its parameters bound to the bank (weights created on first use with the
   /// seeded initialisation of the first circuit that needs them).
-  circuit::Result<std::shared_ptr<Model>> bind(const circuit::Circuit& c);
+  base::Result<std::shared_ptr<Model>> bind(const circuit::Circuit& c);
   /// One training step of a bound model on training batch `step` (a seeded permutation per
   /// epoch): forward, loss (+ router and exit losses), backward, AdamW step on the bank.
   /// Returns the loss.
-  circuit::Result<double> train_step(Model& m, const Dataset& d, int64_t step, int64_t batch);
+  base::Result<double> train_step(Model& m, const Dataset& d, int64_t step, int64_t batch);
   /// Re-estimates batch-norm statistics of a bound model (they are per circuit, not shared) with
   /// `batches` training batches in training mode, without gradients. SPOS needs this before a
   /// sub-network with inherited weights is evaluated.
-  circuit::Status recalibrate(Model& m, const Dataset& d, int64_t batches, int64_t batch);
+  base::Status recalibrate(Model& m, const Dataset& d, int64_t batches, int64_t batch);
   /// Weights in the bank (scalars), and how many distinct tensors.
   int64_t parameter_count() const;
   int64_t tensors() const;

@@ -19,9 +19,9 @@
 
 namespace engine {
 
-using circuit::Error;
-using circuit::Result;
-using circuit::Status;
+using base::Error;
+using base::Result;
+using base::Status;
 using torch::Tensor;
 using Tensors = std::vector<Tensor>;
 
@@ -374,7 +374,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
   }
 }
 
-circuit::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split& s, int64_t batch) {
+base::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split& s, int64_t batch) {
   const auto& g = m.circuit().graph;
   if (d.token_targets) return Error{"early exit is for classifiers; `" + d.name + "` scores tokens"};
   if (g.outputs.size() < 2)

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "circuit/result.h"
+#include "base/result.h"
 #include "data.h"
 #include "events/events.h"
 #include "exits.h"
@@ -64,21 +64,21 @@ struct TrainResult {
 /// Refuses (with the numbers) when weights + gradients + optimizer state + activations at
 /// `batch` would exceed `fraction` of the RAM available now. Uses the IR's estimates, so it runs
 /// before any weight is allocated.
-circuit::Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction);
+base::Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction);
 
 /// Refuses (with the numbers) when the weights and one example's activations would exceed
 /// `fraction` of the RAM available now: what compiling alone allocates. Model::compile runs it.
-circuit::Status check_model_memory(const circuit::GraphAnalysis& a, double fraction);
+base::Status check_model_memory(const circuit::GraphAnalysis& a, double fraction);
 
 /// Checks that the circuit's input and output fit the data set; says what differs.
-circuit::Status check_fit(const Model& m, const Dataset& d);
+base::Status check_fit(const Model& m, const Dataset& d);
 
-circuit::Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o);
+base::Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o);
 EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
 /// Runs every output of a classifier with exit heads over a split and records, per head and
 /// example, confidence, entropy and prediction (see exits.h). Needs two or more outputs, each
 /// [batch, classes].
-circuit::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
+base::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
 
 /// Median forward latency after warm-up, at batch 1 and at `batch`.
 struct Latency {
@@ -98,6 +98,6 @@ struct CheckpointInfo {
   int epochs_done = 0;
   int64_t steps = 0;
 };
-circuit::Result<CheckpointInfo> read_checkpoint_info(const std::string& path);
+base::Result<CheckpointInfo> read_checkpoint_info(const std::string& path);
 
 }  // namespace engine

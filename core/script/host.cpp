@@ -155,23 +155,23 @@ Host::~Host() {
 
 Host& Host::of(lua_State* L) { return **static_cast<Host**>(lua_getextraspace(L)); }
 
-circuit::Status Host::finish(int status) {
+base::Status Host::finish(int status) {
   if (status == LUA_OK) return {};
   std::string msg = lua_type(L_, -1) == LUA_TSTRING ? full_file_names(L_, lua_tostring(L_, -1)) : "(error object is not a string)";
   lua_pop(L_, 1);
   if (memory.exceeded) {
     // Lua says "not enough memory" (and calls no message handler for it); say which limit.
     std::string limit = "memory limit of " + mib(memory.limit) + " MiB exceeded";
-    if (status == LUA_ERRMEM) return circuit::Status::fail(limit);
+    if (status == LUA_ERRMEM) return base::Status::fail(limit);
     if (auto at = msg.find("not enough memory"); at != std::string::npos) msg.replace(at, 17, limit);
   }
-  return circuit::Status::fail(msg);
+  return base::Status::fail(msg);
 }
 
-circuit::Status Host::call(int nargs, int nresults) {
+base::Status Host::call(int nargs, int nresults) {
   if (!startup_error_.empty()) {
     lua_pop(L_, nargs + 1);
-    return circuit::Status::fail(startup_error_);
+    return base::Status::fail(startup_error_);
   }
   int base = lua_gettop(L_) - nargs;
   lua_pushcfunction(L_, message_handler);
@@ -186,8 +186,8 @@ circuit::Status Host::call(int nargs, int nresults) {
   return finish(status);
 }
 
-circuit::Status Host::run_file(const std::string& path, const std::vector<std::string>& args) {
-  if (!startup_error_.empty()) return circuit::Status::fail(startup_error_);
+base::Status Host::run_file(const std::string& path, const std::vector<std::string>& args) {
+  if (!startup_error_.empty()) return base::Status::fail(startup_error_);
   if (depth_ == 0) memory.exceeded = false;
   int status = load_file(L_, path.c_str(), options_.allow_io ? nullptr : "t");
   if (status != LUA_OK) return finish(status);
@@ -200,8 +200,8 @@ circuit::Status Host::run_file(const std::string& path, const std::vector<std::s
   return call(int(args.size()), 0);
 }
 
-circuit::Status Host::run_string(std::string_view code, const std::string& chunk_name) {
-  if (!startup_error_.empty()) return circuit::Status::fail(startup_error_);
+base::Status Host::run_string(std::string_view code, const std::string& chunk_name) {
+  if (!startup_error_.empty()) return base::Status::fail(startup_error_);
   if (depth_ == 0) memory.exceeded = false;
   int status = luaL_loadbufferx(L_, code.data(), code.size(), chunk_name.c_str(), options_.allow_io ? nullptr : "t");
   if (status != LUA_OK) return finish(status);

@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "circuit/result.h"
+#include "base/result.h"
 
 namespace script {
 
@@ -76,12 +76,12 @@ class Host {
 
   /// Runs a Lua file with the global `arg` = {[0] = path, args...} and `...` = args.
   /// Errors read "file:line: message" followed by a stack traceback.
-  circuit::Status run_file(const std::string& path, const std::vector<std::string>& args = {});
+  base::Status run_file(const std::string& path, const std::vector<std::string>& args = {});
   /// Runs Lua source; `chunk_name` names it in messages ("=name" verbatim, "@file" as a file).
-  circuit::Status run_string(std::string_view code, const std::string& chunk_name = "=(string)");
+  base::Status run_string(std::string_view code, const std::string& chunk_name = "=(string)");
   /// Like lua_pcall(L, nargs, nresults, handler) for the function below the arguments, under the
   /// limits and with a traceback in the error. On error the stack is as before the function.
-  circuit::Status call(int nargs, int nresults);
+  base::Status call(int nargs, int nresults);
 
   /// Adds C functions to this Host's `circuit` module (see the top of this file).
   void add_module_functions(const luaL_Reg* functions);
@@ -108,7 +108,7 @@ class Host {
   std::atomic<bool> interrupted{false};  // set by interrupt(); cleared when a top-level call begins
 
  private:
-  circuit::Status finish(int status);
+  base::Status finish(int status);
   void open_module();
 
   HostOptions options_;

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "binding.h"
-#include "circuit/op_choices.h"
+#include "circuit/routers.h"
 #include "engine/detail/moe.h"
 #include "engine_extension.h"
 #include "tensor.h"
@@ -44,6 +44,7 @@ class LuaRouter : public engine::Router {
  public:
   LuaRouter(Host& host, const std::string& name, const std::string& file, const engine::MoeConfig& c, torch::nn::Module& layer)
       : host_(host), L_(host.state()), name_(name), file_(file), c_(c) {
+    add_linear_logits(c, layer);  // a Lua router routes the layer's learned logits
     push_plugin(host_, name_);
     int plugin = lua_gettop(L_);
     lua_getfield(L_, plugin, "capacity");
@@ -219,7 +220,10 @@ std::vector<std::string> register_lua_routers(Host& host) {
   std::vector<std::string> names;
   for (const PluginInfo& p : host.plugins()) {
     if (!p.ok() || p.kind != "router") continue;
-    if (auto s = circuit::add_attr_choice("moe", "router", p.name); !s) throw std::runtime_error(s.error);
+    // To the IR a Lua router is a learned linear router (its own parameters are the plugin's).
+    circuit::RouterKind kind;
+    kind.name = p.name;
+    if (auto s = circuit::add_router_kind(kind); !s) throw std::runtime_error(p.file + ": " + s.error);
     Host* h = &host;
     std::string name = p.name, file = p.file;
     engine::register_router(name, [h, name, file](const engine::MoeConfig& c, torch::nn::Module& layer) {

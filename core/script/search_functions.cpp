@@ -3,9 +3,10 @@
 #include <filesystem>
 #include <memory>
 
+#include "base/file.h"
 #include "binding.h"
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "circuit_module.h"
 #include "engine_extension.h"
 #include "host.h"
@@ -29,8 +30,8 @@ struct SpaceBox {
 
 // A Lua value as JSON: tables with only 1..n keys are arrays, others objects; a circuit object
 // becomes its JSON (so `base = c` works).
-circuit::Json to_json(lua_State* L, int idx, int depth = 0) {
-  using circuit::Json;
+base::Json to_json(lua_State* L, int idx, int depth = 0) {
+  using base::Json;
   idx = lua_absindex(L, idx);
   if (depth > 64) throw LuaError("`circuit.space`: the spec table nests too deep");
   switch (lua_type(L, idx)) {
@@ -39,7 +40,7 @@ circuit::Json to_json(lua_State* L, int idx, int depth = 0) {
     case LUA_TSTRING: return Json::string(lua_tostring(L, idx));
     case LUA_TUSERDATA:
       if (circuit::Document* d = to_circuit(L, idx)) {
-        auto j = circuit::parse_json(circuit::circuit_to_text(d->circuit()));
+        auto j = base::parse_json(circuit::circuit_to_text(d->circuit()));
         if (j) return *j;
       }
       break;
@@ -113,16 +114,16 @@ int l_space(lua_State* L) {
     std::string path = lua_tostring(L, 1);
     auto s = search::load_space(path);
     if (!s) throw LuaError("`circuit.space`: " + s.error().message);
-    auto spec = circuit::read_file(path);
+    auto spec = base::read_file(path);
     if (!spec) throw LuaError("`circuit.space`: " + spec.error().message);
     text = search::spec_with_inline_base(*spec, *s);
     new (lua_newuserdatauv(L, sizeof(SpaceBox), 0)) SpaceBox{std::make_shared<search::Space>(std::move(*s)), text};
   } else {
     arg_table(L, 1, "circuit.space", "spec");
-    circuit::Json j = to_json(L, 1);
-    if (!j.get("format")) j.members.insert(j.members.begin(), {"format", circuit::Json::string("search")});
-    if (!j.get("version")) j.members.insert(j.members.begin() + 1, {"version", circuit::Json::integer(search::kSearchFormatVersion)});
-    text = circuit::write_json(j);
+    base::Json j = to_json(L, 1);
+    if (!j.get("format")) j.members.insert(j.members.begin(), {"format", base::Json::string("search")});
+    if (!j.get("version")) j.members.insert(j.members.begin() + 1, {"version", base::Json::integer(search::kSearchFormatVersion)});
+    text = base::write_json(j);
     auto s = search::parse_space(text, "circuit.space table", std::filesystem::current_path().string());
     if (!s) throw LuaError("`circuit.space`: " + s.error().message);
     new (lua_newuserdatauv(L, sizeof(SpaceBox), 0)) SpaceBox{std::make_shared<search::Space>(std::move(*s)), text};

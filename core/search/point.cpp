@@ -10,7 +10,7 @@ std::string key(const Point& p) {
   return s;
 }
 
-circuit::Result<Point> parse_point(std::string_view text) {
+base::Result<Point> parse_point(std::string_view text) {
   Point p;
   if (text.empty()) return p;
   size_t start = 0;
@@ -20,7 +20,7 @@ circuit::Result<Point> parse_point(std::string_view text) {
     int v = 0;
     auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
     if (ec != std::errc() || end != part.data() + part.size() || v < 0)
-      return circuit::Error{"point key \"" + std::string(text) + "\": expected non-negative integers separated by commas"};
+      return base::Error{"point key \"" + std::string(text) + "\": expected non-negative integers separated by commas"};
     p.choice.push_back(v);
     if (comma == std::string_view::npos) break;
     start = comma + 1;

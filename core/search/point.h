@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "circuit/result.h"
+#include "base/result.h"
 
 namespace search {
 
@@ -20,7 +20,7 @@ struct Point {
 
 /// "2,0,1"; parse_point is the inverse.
 std::string key(const Point& p);
-circuit::Result<Point> parse_point(std::string_view key);
+base::Result<Point> parse_point(std::string_view key);
 
 /// Named measurements of one trial: objectives and constraint metrics ("accuracy", "params").
 using Metrics = std::map<std::string, double>;

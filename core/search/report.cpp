@@ -85,16 +85,16 @@ std::string label_of(const Objective& o) { return o.metric + (o.direction == Dir
 
 }  // namespace
 
-circuit::Result<Vec> reference_point(const std::vector<Objective>& objectives, const std::vector<Constraint>& constraints,
+base::Result<Vec> reference_point(const std::vector<Objective>& objectives, const std::vector<Constraint>& constraints,
                                      const std::string& given) {
   std::map<std::string, double> over;
   std::stringstream ss(given);
   for (std::string item; std::getline(ss, item, ',');) {
     auto eq = item.find('=');
-    if (eq == std::string::npos) return circuit::Error{"reference `" + item + "`: expected metric=value"};
+    if (eq == std::string::npos) return base::Error{"reference `" + item + "`: expected metric=value"};
     char* end = nullptr;
     double v = std::strtod(item.c_str() + eq + 1, &end);
-    if (!end || *end) return circuit::Error{"reference `" + item + "`: `" + item.substr(eq + 1) + "` is not a number"};
+    if (!end || *end) return base::Error{"reference `" + item + "`: `" + item.substr(eq + 1) + "` is not a number"};
     over[item.substr(0, eq)] = v;
   }
   Vec ref;
@@ -111,7 +111,7 @@ circuit::Result<Vec> reference_point(const std::vector<Objective>& objectives, c
     for (auto& c : constraints)
       if (c.metric == o.metric && c.max) bound = *c.max;
     if (!bound)
-      return circuit::Error{"objective `" + o.metric + "` is minimised and has no upper bound: give the hypervolume reference with --reference " +
+      return base::Error{"objective `" + o.metric + "` is minimised and has no upper bound: give the hypervolume reference with --reference " +
                             o.metric + "=VALUE"};
     ref.push_back(*bound);
   }

@@ -32,7 +32,7 @@ std::string trials_csv(const std::vector<store::TrialRecord>& trials);
 /// The hypervolume reference point of a study in metric units: for a maximised metric 0, for a
 /// minimised one its constraint's upper bound; `given` ("metric=value,...") overrides. Errors
 /// name an objective that has neither.
-circuit::Result<Vec> reference_point(const std::vector<Objective>& objectives, const std::vector<Constraint>& constraints,
+base::Result<Vec> reference_point(const std::vector<Objective>& objectives, const std::vector<Constraint>& constraints,
                                      const std::string& given);
 
 }  // namespace search

@@ -5,15 +5,16 @@
 #include <filesystem>
 #include <limits>
 
+#include "base/file.h"
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "circuit/op.h"
 
 namespace search {
 
-using circuit::Error;
-using circuit::Json;
-using circuit::Result;
+using base::Error;
+using base::Json;
+using base::Result;
 
 int Dimension::size() const {
   return std::visit([](auto& k) -> int {
@@ -71,7 +72,7 @@ class Reader {
     return Error{src_ + ":" + std::to_string(j.line) + ":" + std::to_string(j.col) + ": " + what};
   }
 
-  circuit::Status keys(const Json& obj, const std::string& what, std::initializer_list<const char*> allowed) const {
+  base::Status keys(const Json& obj, const std::string& what, std::initializer_list<const char*> allowed) const {
     for (auto& [k, v] : obj.members) {
       bool ok = false;
       std::string list;
@@ -129,7 +130,7 @@ class Reader {
     }
     if (j.kind == Json::Kind::Object) {
       const std::string inner = "<inline base>";
-      auto c = circuit::parse_circuit(circuit::write_json(j), inner);
+      auto c = circuit::parse_circuit(base::write_json(j), inner);
       if (!c) return at(j, "inline base circuit: " + strip_location(c.error().message, inner));
       return c;
     }
@@ -216,7 +217,7 @@ class Reader {
         wrapper.set("version", Json::integer(1));
         wrapper.set("graph", std::move(graph));
         const std::string inner = "<alternative>";
-        auto c = circuit::parse_circuit(circuit::write_json(wrapper), inner);
+        auto c = circuit::parse_circuit(base::write_json(wrapper), inner);
         if (!c) return at(a, wk + ": " + strip_location(c.error().message, inner));
         circuit::Node n = std::move(c->graph.nodes[0]);
         o.labels.push_back(label.empty() ? n.op : label);
@@ -331,7 +332,7 @@ void rewire(circuit::Graph& g, const std::string& from, const std::string& to, c
 }  // namespace
 
 Result<Space> parse_space(std::string_view text, const std::string& source, const std::string& base_dir) {
-  auto j = circuit::parse_json(text);
+  auto j = base::parse_json(text);
   if (!j) {
     const std::string& m = j.error().message;
     int line = 0, col = 0;
@@ -343,7 +344,7 @@ Result<Space> parse_space(std::string_view text, const std::string& source, cons
 }
 
 Result<Space> load_space(const std::string& path) {
-  auto text = circuit::read_file(path);
+  auto text = base::read_file(path);
   if (!text) return text.error();
   auto dir = std::filesystem::path(path).parent_path().string();
   return parse_space(*text, path, dir.empty() ? "." : dir);
@@ -440,12 +441,12 @@ Point random_point(const std::vector<int>& card, Rng& rng) {
 namespace search {
 
 std::string spec_with_inline_base(std::string_view text, const Space& space) {
-  auto j = circuit::parse_json(text);
-  auto base = circuit::parse_json(circuit::circuit_to_text(space.base));
+  auto j = base::parse_json(text);
+  auto base = base::parse_json(circuit::circuit_to_text(space.base));
   if (!j || !base) return std::string(text);
   for (auto& [k, v] : j->members)
     if (k == "base") v = *base;
-  return circuit::write_json(*j);
+  return base::write_json(*j);
 }
 
 }  // namespace search

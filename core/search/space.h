@@ -11,7 +11,7 @@
 
 #include "circuit/analysis.h"
 #include "circuit/graph.h"
-#include "circuit/result.h"
+#include "base/result.h"
 #include "pareto.h"
 #include "point.h"
 
@@ -85,11 +85,11 @@ inline constexpr int kSearchFormatVersion = 1;
 
 /// Parses a `.search.json` text. `source` names it in messages; a relative `base` path is
 /// resolved against `base_dir`. Errors read "source:line:col: what was expected".
-circuit::Result<Space> parse_space(std::string_view text, const std::string& source, const std::string& base_dir = ".");
-circuit::Result<Space> load_space(const std::string& path);
+base::Result<Space> parse_space(std::string_view text, const std::string& source, const std::string& base_dir = ".");
+base::Result<Space> load_space(const std::string& path);
 
 /// The circuit for `point`, without analysis. Errors name the dimension and the node.
-circuit::Result<circuit::Circuit> apply(const Space& space, const Point& point);
+base::Result<circuit::Circuit> apply(const Space& space, const Point& point);
 
 /// A point made concrete: its circuit and the IR's metrics for it.
 struct Candidate {
@@ -100,7 +100,7 @@ struct Candidate {
 
 /// apply() then shape inference. A shape problem becomes an error that names the point's
 /// choices and the first failing node: "width=96 mixer=pool: node `moe/x` ...".
-circuit::Result<Candidate> realize(const Space& space, const Point& point);
+base::Result<Candidate> realize(const Space& space, const Point& point);
 
 /// A `.search.json` text with its base circuit inlined, so a study's stored spec stands alone.
 std::string spec_with_inline_base(std::string_view text, const Space& space);

@@ -35,14 +35,14 @@ double kendall_tau(const std::vector<double>& a, const std::vector<double>& b) {
   return denom > 0 ? (concordant - discordant) / denom : 0;
 }
 
-circuit::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, const SposOptions& o, const SposProgress& progress) {
+base::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, const SposOptions& o, const SposProgress& progress) {
   auto say = [&](const std::string& m) {
     if (progress) progress(m);
   };
   Problem problem = problem_of(space);
   engine::SharedWeights bank(o.seed, o.lr);
   std::map<std::string, std::shared_ptr<engine::Model>> models;  // point key -> model bound to the bank
-  auto model_of = [&](const Point& p) -> circuit::Result<std::shared_ptr<engine::Model>> {
+  auto model_of = [&](const Point& p) -> base::Result<std::shared_ptr<engine::Model>> {
     auto it = models.find(key(p));
     if (it != models.end()) return it->second;
     auto cand = realize(space, p);
@@ -65,9 +65,9 @@ circuit::Result<SposResult> run_spos(const Space& space, const engine::Dataset& 
     do {
       p = random_point(problem.cardinalities, rng);
     } while (problem.reject && !problem.reject(p).empty() && ++tries < 1000);
-    if (tries >= 1000) return circuit::Error{"SPOS: no valid circuit found in 1000 samples of the space"};
+    if (tries >= 1000) return base::Error{"SPOS: no valid circuit found in 1000 samples of the space"};
     auto m = model_of(p);
-    if (!m) return circuit::Error{"SPOS: " + describe(space, p) + ": " + m.error().message};
+    if (!m) return base::Error{"SPOS: " + describe(space, p) + ": " + m.error().message};
     auto loss = bank.train_step(**m, d, step, o.batch);
     if (!loss) return loss.error();
     tenth_sum += *loss, ++tenth_n;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "circuit/result.h"
+#include "base/result.h"
 #include "engine/data.h"
 #include "space.h"
 #include "trial_runner.h"
@@ -50,7 +50,7 @@ struct SposResult {
 /// Progress lines for people ("supernet step 400/1000, loss 0.61").
 using SposProgress = std::function<void(const std::string&)>;
 
-circuit::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, const SposOptions& o, const SposProgress& progress = {});
+base::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, const SposOptions& o, const SposProgress& progress = {});
 
 /// Kendall's tau-b of two equally long samples (ties counted as neither concordant nor discordant).
 double kendall_tau(const std::vector<double>& a, const std::vector<double>& b);

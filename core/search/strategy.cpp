@@ -196,12 +196,12 @@ std::vector<std::string> strategy_names() {
   return names;
 }
 
-circuit::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, Problem problem, uint64_t seed,
+base::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, Problem problem, uint64_t seed,
                                                          StrategyOptions options) {
-  if (problem.cardinalities.empty()) return circuit::Error{"the search space has no dimensions"};
+  if (problem.cardinalities.empty()) return base::Error{"the search space has no dimensions"};
   for (size_t i = 0; i < problem.cardinalities.size(); ++i)
-    if (problem.cardinalities[i] < 1) return circuit::Error{"dimension " + std::to_string(i) + " has no choices"};
-  if (options.population < 2) return circuit::Error{"strategy population must be at least 2"};
+    if (problem.cardinalities[i] < 1) return base::Error{"dimension " + std::to_string(i) + " has no choices"};
+  if (options.population < 2) return base::Error{"strategy population must be at least 2"};
   if (name == "random") return std::unique_ptr<Strategy>(std::make_unique<RandomSearch>(std::move(problem), seed, options));
   if (name == "evolution" || name == "regularized_evolution")
     return std::unique_ptr<Strategy>(std::make_unique<RegularizedEvolution>(std::move(problem), seed, options));
@@ -210,12 +210,12 @@ circuit::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, 
     try {
       return it->second(std::move(problem), seed, options);
     } catch (const std::exception& e) {
-      return circuit::Error{"strategy `" + std::string(name) + "`: " + e.what()};
+      return base::Error{"strategy `" + std::string(name) + "`: " + e.what()};
     }
   }
   std::string list;
   for (auto& n : strategy_names()) list += (list.empty() ? "" : ", ") + n;
-  return circuit::Error{"unknown strategy `" + std::string(name) + "` (available: " + list + ")"};
+  return base::Error{"unknown strategy `" + std::string(name) + "` (available: " + list + ")"};
 }
 
 }  // namespace search

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "circuit/result.h"
+#include "base/result.h"
 #include "pareto.h"
 #include "point.h"
 #include "space.h"
@@ -157,7 +157,7 @@ void register_strategy(const std::string& name, StrategyFactory make);
 
 /// "random", "evolution" (or "regularized_evolution"), "nsga2", or one added with
 /// register_strategy on this thread; an error lists the names.
-circuit::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, Problem problem, uint64_t seed,
+base::Result<std::unique_ptr<Strategy>> make_strategy(std::string_view name, Problem problem, uint64_t seed,
                                                          StrategyOptions options = {});
 /// Names make_strategy accepts on this thread.
 std::vector<std::string> strategy_names();

@@ -70,7 +70,7 @@ FrontUpdate front_of(const std::vector<store::TrialRecord>& trials, const Proble
   return f.update();
 }
 
-circuit::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
+base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
                                       const RunConfig& cfg) {
   RunSummary sum;
   auto requeued = db.requeue_dead(study);
@@ -85,7 +85,7 @@ circuit::Result<RunSummary> run_study(store::Store& db, int64_t study, const Pro
   // Rebuild: every trial already completed is told (in finishing order); queued and running
   // ones are pending so nobody proposes them again.
   int64_t synced = 0;
-  auto sync = [&]() -> circuit::Status {
+  auto sync = [&]() -> base::Status {
     auto done = db.completed_since(study, synced);
     if (!done) return done.error();
     for (auto& r : *done) {
@@ -96,7 +96,7 @@ circuit::Result<RunSummary> run_study(store::Store& db, int64_t study, const Pro
     }
     return {};
   };
-  if (auto st = sync(); !st) return circuit::Error{st.error};
+  if (auto st = sync(); !st) return base::Error{st.error};
   if (auto all = db.trials(study); !all) return all.error();
   else
     for (auto& r : *all)
@@ -137,15 +137,15 @@ circuit::Result<RunSummary> run_study(store::Store& db, int64_t study, const Pro
       std::map<std::string, double> violations;
       for (auto& c : problem.constraints)
         if (auto it = e.metrics.find(c.metric); it != e.metrics.end()) violations[c.metric] = c.violation(it->second);
-      if (auto st = db.finish_trial(rec->id, e.metrics, violations); !st) return circuit::Error{st.error};
+      if (auto st = db.finish_trial(rec->id, e.metrics, violations); !st) return base::Error{st.error};
       ++sum.finished;
     } else {
-      if (auto st = db.fail_trial(rec->id, e.error); !st) return circuit::Error{st.error};
+      if (auto st = db.fail_trial(rec->id, e.error); !st) return base::Error{st.error};
       ++sum.failed;
     }
     ++sum.ran;
     // Our own trial and any others completed meanwhile, in the store's finishing order.
-    if (auto st = sync(); !st) return circuit::Error{st.error};
+    if (auto st = sync(); !st) return base::Error{st.error};
     sum.front = tracker.update();
     if (cfg.on_event) {
       cfg.on_event(TrialDone{rec->number, rec->point, "", e.ok, e.metrics, e.error, seconds});

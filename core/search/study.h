@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "circuit/result.h"
+#include "base/result.h"
 #include "search_events.h"
 #include "store/store.h"
 #include "strategy.h"
@@ -57,7 +57,7 @@ struct RunSummary {
 /// Runs trials until `cfg.trials` ran here, the study holds `cfg.total` trials, or the strategy
 /// has no new point. Re-queued trials (left running by a dead process) run first, with their
 /// stored number, point and seed. Errors are store errors; a failing evaluation is a failed trial.
-circuit::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
+base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
                                       const RunConfig& cfg);
 
 /// The front and hypervolume of the finished trials of a study, as run_study publishes them.

@@ -4,12 +4,12 @@
 
 #include "circuit/analysis.h"
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "engine/experiment.h"
 
 namespace search {
 
-using circuit::Json;
+using base::Json;
 
 std::string protocol_json(const TrialProtocol& p) {
   Json data = Json::object();
@@ -32,12 +32,12 @@ std::string protocol_json(const TrialProtocol& p) {
   j.set("latency", Json::boolean(p.latency));
   j.set("exit_threshold", Json::number(p.exit_threshold));
   if (!p.versions.empty()) j.set("versions", Json::string(p.versions));
-  return circuit::write_json_line(j);
+  return base::write_json_line(j);
 }
 
-circuit::Result<TrialProtocol> parse_protocol(const std::string& text) {
-  auto j = circuit::parse_json(text);
-  if (!j) return circuit::Error{"trial protocol: " + j.error().message};
+base::Result<TrialProtocol> parse_protocol(const std::string& text) {
+  auto j = base::parse_json(text);
+  if (!j) return base::Error{"trial protocol: " + j.error().message};
   TrialProtocol p;
   auto num = [](const Json* v, double fallback) { return v && v->is_number() ? (v->kind == Json::Kind::Int ? double(v->i) : v->f) : fallback; };
   if (const Json* d = j->get("data")) {
@@ -57,7 +57,7 @@ circuit::Result<TrialProtocol> parse_protocol(const std::string& text) {
   p.lr = num(j->get("lr"), 1e-3);
   if (const Json* o = j->get("optimizer"); o && o->kind == Json::Kind::String) {
     auto k = engine::parse_optimizer(o->s);
-    if (!k) return circuit::Error{"trial protocol: unknown optimizer `" + o->s + "` (adamw or sgd)"};
+    if (!k) return base::Error{"trial protocol: unknown optimizer `" + o->s + "` (adamw or sgd)"};
     p.optimizer = *k;
   }
   if (const Json* l = j->get("latency"); l && l->kind == Json::Kind::Bool) p.latency = l->b;
@@ -100,7 +100,7 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
   return ev;
 }
 
-circuit::Result<RunSummary> run_training_study(store::Store& db, const std::string& name, const Space& space, const std::string& spec_text,
+base::Result<RunSummary> run_training_study(store::Store& db, const std::string& name, const Space& space, const std::string& spec_text,
                                                const engine::Dataset& data, const TrialProtocol& protocol, RunConfig cfg, int64_t* study_id) {
   store::StudyInfo info;
   info.name = name;

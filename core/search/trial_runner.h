@@ -6,7 +6,7 @@
 #include <string>
 
 #include "circuit/graph.h"
-#include "circuit/result.h"
+#include "base/result.h"
 #include "engine/data.h"
 #include "engine/experiment.h"
 #include "engine/train.h"
@@ -28,7 +28,7 @@ struct TrialProtocol {
 };
 
 std::string protocol_json(const TrialProtocol& p);
-circuit::Result<TrialProtocol> parse_protocol(const std::string& json);
+base::Result<TrialProtocol> parse_protocol(const std::string& json);
 
 /// Trains `c` (weights and data order from `seed`) and measures it. Metrics:
 ///  accuracy, loss          on the validation split (what a search selects on)
@@ -50,7 +50,7 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
 /// realises its point and is trained with `protocol` on `data`; the stored spec is `spec_text`
 /// with the base inlined, and each trial stores its circuit and the protocol. `study_id`, when
 /// given, receives the study's id. Lua strategies may throw (their Lua traceback).
-circuit::Result<RunSummary> run_training_study(store::Store& db, const std::string& name, const Space& space, const std::string& spec_text,
+base::Result<RunSummary> run_training_study(store::Store& db, const std::string& name, const Space& space, const std::string& spec_text,
                                                const engine::Dataset& data, const TrialProtocol& protocol, RunConfig cfg,
                                                int64_t* study_id = nullptr);
 

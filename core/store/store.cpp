@@ -9,11 +9,11 @@
 #include <cmath>
 #include <thread>
 
-#include "circuit/json.h"
+#include "base/json.h"
 
 namespace store {
 
-using circuit::Error;
+using base::Error;
 
 const char* to_string(TrialStatus s) {
   switch (s) {
@@ -50,19 +50,19 @@ TrialStatus parse_status(const std::string& s) {
 }
 
 std::string metrics_json(const std::map<std::string, double>& m) {
-  circuit::Json j = circuit::Json::object();
-  for (auto& [k, v] : m) j.set(k, std::isfinite(v) ? circuit::Json::number(v) : circuit::Json::null());
-  std::string s = circuit::write_json_line(j);
+  base::Json j = base::Json::object();
+  for (auto& [k, v] : m) j.set(k, std::isfinite(v) ? base::Json::number(v) : base::Json::null());
+  std::string s = base::write_json_line(j);
   if (!s.empty() && s.back() == '\n') s.pop_back();
   return s;
 }
 
 std::map<std::string, double> parse_metrics(const std::string& s) {
   std::map<std::string, double> m;
-  auto j = circuit::parse_json(s);
+  auto j = base::parse_json(s);
   if (!j) return m;
   for (auto& [k, v] : j->members)
-    m[k] = v.kind == circuit::Json::Kind::Int ? double(v.i) : v.kind == circuit::Json::Kind::Float ? v.f : std::nan("");
+    m[k] = v.kind == base::Json::Kind::Int ? double(v.i) : v.kind == base::Json::Kind::Float ? v.f : std::nan("");
   return m;
 }
 
@@ -131,13 +131,13 @@ INSERT OR IGNORE INTO meta VALUES('schema_version', '1');
 class Transaction {
  public:
   explicit Transaction(sqlite3* db) : db_(db) {}
-  circuit::Status begin() {
+  base::Status begin() {
     if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
       return Error{std::string("store: cannot begin a transaction: ") + sqlite3_errmsg(db_)};
     open_ = true;
     return {};
   }
-  circuit::Status commit() {
+  base::Status commit() {
     if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
       return Error{std::string("store: commit failed: ") + sqlite3_errmsg(db_)};
     open_ = false;

@@ -11,14 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "circuit/result.h"
+#include "base/result.h"
 
 struct sqlite3;
 
 namespace store {
 
-using circuit::Result;
-using circuit::Status;
+using base::Result;
+using base::Status;
 
 /// A study: one search with its spec, objectives and strategy.
 struct StudyInfo {

@@ -1,5 +1,5 @@
 // Axis specs and the position-tracking JSON reader/writer.
-#include "circuit/json.h"
+#include "base/json.h"
 #include "helpers.h"
 
 namespace circuit::test {
@@ -32,7 +32,7 @@ TEST(Axis, SymbolicAndConcreteSizesDiffer) {
 }
 
 TEST(Json, ParsesValuesWithPositions) {
-  auto j = parse_json("{\n  \"a\": [1, -2.5e3, true, null],\n  \"b\": \"x\\u00e9\\n\"\n}");
+  auto j = base::parse_json("{\n  \"a\": [1, -2.5e3, true, null],\n  \"b\": \"x\\u00e9\\n\"\n}");
   ASSERT_TRUE(j.ok()) << j.error().message;
   const Json* a = j->get("a");
   ASSERT_NE(a, nullptr);
@@ -62,7 +62,7 @@ TEST(Json, ErrorsSayWhereAndWhat) {
       {"", "line 1, column 1: expected a value, found end of input"},
   };
   for (auto& c : cases) {
-    auto j = parse_json(c.text);
+    auto j = base::parse_json(c.text);
     ASSERT_FALSE(j.ok()) << c.text;
     EXPECT_EQ(j.error().message, c.error) << c.text;
   }
@@ -70,10 +70,10 @@ TEST(Json, ErrorsSayWhereAndWhat) {
 
 TEST(Json, WriterRoundTrips) {
   const char* text = R"({"s": "q\"\\\n\t", "i": -12, "f": 0.1, "g": 1e+300, "l": [1, [], {}], "long": ["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 3]})";
-  auto a = parse_json(text);
+  auto a = base::parse_json(text);
   ASSERT_TRUE(a.ok()) << a.error().message;
   std::string once = write_json(*a);
-  auto b = parse_json(once);
+  auto b = base::parse_json(once);
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_EQ(write_json(*b), once);
   EXPECT_EQ(b->get("f")->f, 0.1);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/file.h"
 #include "helpers.h"
 
 namespace circuit::test {
@@ -37,7 +38,7 @@ TEST(File, EveryExampleLoadsChecksAndRoundTrips) {
     EXPECT_FALSE(a.outputs.empty());
     // Saved text is canonical: the shipped file is already in it, and it reads back identically.
     std::string text = circuit_to_text(*c);
-    EXPECT_EQ(text, *read_file(path)) << "run `circuit fmt` on it";
+    EXPECT_EQ(text, *base::read_file(path)) << "run `circuit fmt` on it";
     auto again = parse_circuit(text, "round trip");
     ASSERT_TRUE(again.ok()) << again.error().message;
     EXPECT_EQ(circuit_to_text(*again), text);
@@ -105,7 +106,7 @@ TEST(File, SaveIsAtomicAndLeavesNoTemporaries) {
   ASSERT_TRUE(save_circuit(*c, path).ok());
   { std::ofstream(path, std::ios::app) << "garbage"; }  // a previous, different file
   ASSERT_TRUE(save_circuit(*c, path).ok());            // replaced whole, not appended to
-  EXPECT_EQ(*read_file(path), circuit_to_text(*c));
+  EXPECT_EQ(*base::read_file(path), circuit_to_text(*c));
   size_t entries = 0;
   for (auto& e : fs::directory_iterator(dir)) entries += 1, (void)e;
   EXPECT_EQ(entries, 1u);

@@ -7,6 +7,7 @@
 #include "circuit/templates.h"
 #include "engine/model.h"
 #include "engine/detail/moe.h"
+#include "engine/export.h"
 #include "engine/train.h"
 
 namespace engine {
@@ -480,7 +481,8 @@ TEST(Moe, DispatchGroupsBySlotKeepsTheEarliestAndRejectsUnknownSlots) {
 // the expert its position names, gate 1, and a loss that counts calls.
 class ByPositionRouter : public Router {
  public:
-  explicit ByPositionRouter(int64_t experts) : experts_(experts) {}
+  // A router owns its logits: this one uses the layer's linear map, as most do.
+  ByPositionRouter(const MoeConfig& c, torch::nn::Module& layer) : experts_(c.experts) { add_linear_logits(c, layer); }
   Routing route(const RouterInput& in) override {
     ++calls;
     Routing r;
@@ -501,8 +503,8 @@ class ByPositionRouter : public Router {
 
 TEST(Routers, ACustomRouterPlugsInThroughTheInterface) {
   ByPositionRouter* made = nullptr;
-  register_router("test_by_position", [&](const MoeConfig& c, torch::nn::Module&) {
-    auto r = std::make_unique<ByPositionRouter>(c.experts);
+  register_router("test_by_position", [&](const MoeConfig& c, torch::nn::Module& layer) {
+    auto r = std::make_unique<ByPositionRouter>(c, layer);
     made = r.get();
     return r;
   });
@@ -549,6 +551,28 @@ circuit::Circuit moe_classifier(const std::string& router) {
                N("logits", "linear", {"moe"}, {{"out", 10}, {"out_axis", std::string("class")}})},
               {"logits"});
   return c;
+}
+
+// The compiled layer's router writes its own TorchScript selection; a router without one is refused
+// by name instead of being exported wrong.
+TEST(Routers, EachRouterWritesItsOwnTorchScriptForm) {
+  auto topk = Model::compile(moe_classifier("topk"), 1);
+  auto src = torchscript_source(**topk);
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  EXPECT_NE(src->find(".topk(2, -1)"), std::string::npos) << *src;
+  EXPECT_EQ(src->find("selection_bias"), std::string::npos);
+  auto aux_free = Model::compile(moe_classifier("aux_free"), 1);
+  src = torchscript_source(**aux_free);
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  EXPECT_NE(src->find("self.moe__selection_bias).topk(2, -1)[1]"), std::string::npos) << *src;
+  circuit::Circuit ec = moe_classifier("expert_choice");
+  ec.graph.node("moe")->attrs["dropless"] = false;  // expert choice fixes capacity itself
+  auto expert_choice = Model::compile(ec, 1);
+  ASSERT_TRUE(expert_choice.ok()) << expert_choice.error().message;
+  auto refused = torchscript_source(**expert_choice);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("node `moe`: router `expert_choice` has no TorchScript form"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST(Integration, AuxFreeBiasLowersMaxVioAgainstNoBalancing) {

@@ -10,12 +10,12 @@
 #include <fstream>
 
 #include "circuit/circuit_file.h"
-#include "circuit/json.h"
+#include "base/json.h"
 #include "engine/export.h"
 #include "engine/model.h"
 
 namespace fs = std::filesystem;
-using circuit::Json;
+using base::Json;
 
 static Json write_array(const at::Tensor& t, const fs::path& file) {
   at::Tensor c = t.contiguous();
@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   for (auto& e : fs::directory_iterator(fs::path(CIRCUIT_SOURCE_DIR) / "resources/examples")) {
     std::string name = e.path().stem().stem().string();
     auto c = circuit::load_circuit(e.path().string());
-    auto m = c ? engine::Model::compile(*c, 42) : circuit::Result<std::unique_ptr<engine::Model>>(c.error());
+    auto m = c ? engine::Model::compile(*c, 42) : base::Result<std::unique_ptr<engine::Model>>(c.error());
     if (!m) {
       std::fprintf(stderr, "%s: %s\n", name.c_str(), m.error().message.c_str());
       ++failures;
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     auto onnx = engine::export_model(**m, (out / (name + ".onnx")).string());
     meta.set("onnx", onnx ? Json::string(name + ".onnx") : Json::null());
     if (!onnx) std::printf("%s: no ONNX file: %s\n", name.c_str(), onnx.error.c_str());
-    std::ofstream(out / (name + ".json")) << circuit::write_json(meta);
+    std::ofstream(out / (name + ".json")) << base::write_json(meta);
     std::printf("%s: wrote %s.pt%s\n", name.c_str(), name.c_str(), onnx ? (" and " + name + ".onnx").c_str() : "");
   }
   return failures ? 1 : 0;

@@ -14,23 +14,23 @@ inline std::string source(const std::string& rel) { return std::string(CIRCUIT_S
 inline std::string lua_dir() { return source("tests/script/lua"); }
 
 /// Runs `code` and leaves its one result on the stack; the Status says whether it ran.
-inline circuit::Status eval(Host& h, const std::string& code, const std::string& name = "=test") {
+inline base::Status eval(Host& h, const std::string& code, const std::string& name = "=test") {
   lua_State* L = h.state();
   if (luaL_loadbufferx(L, code.data(), code.size(), name.c_str(), "t") != LUA_OK) {
     std::string m = lua_tostring(L, -1);
     lua_pop(L, 1);
-    return circuit::Status::fail(m);
+    return base::Status::fail(m);
   }
   return h.call(0, 1);
 }
 
 /// Runs a Lua file with arguments and leaves its one result on the stack.
-inline circuit::Status eval_file(Host& h, const std::string& path, const std::vector<std::string>& args = {}) {
+inline base::Status eval_file(Host& h, const std::string& path, const std::vector<std::string>& args = {}) {
   lua_State* L = h.state();
   if (luaL_loadfilex(L, path.c_str(), "t") != LUA_OK) {
     std::string m = lua_tostring(L, -1);
     lua_pop(L, 1);
-    return circuit::Status::fail(m);
+    return base::Status::fail(m);
   }
   for (auto& a : args) lua_pushstring(L, a.c_str());
   return h.call(int(args.size()), 1);
@@ -38,7 +38,7 @@ inline circuit::Status eval_file(Host& h, const std::string& path, const std::ve
 
 /// The error of running `code`, or "" when it ran.
 inline std::string error_of(Host& h, const std::string& code, const std::string& name = "@test.lua") {
-  circuit::Status s = h.run_string(code, name);
+  base::Status s = h.run_string(code, name);
   return s.ok() ? "" : s.error;
 }
 

@@ -149,7 +149,7 @@ TEST(Limits, AllocationBombsEndWithTheMemoryLimit) {
 TEST(Errors, RuntimeErrorGivesFileLineAndTraceback) {
   Host h;
   std::string file = lua_dir() + "/runtime_error.lua";
-  circuit::Status s = h.run_file(file);
+  base::Status s = h.run_file(file);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error.rfind(file + ":4: `c:add`: node `fc`: attribute `out` expects an integer, got a string", 0), 0u) << s.error;
   EXPECT_NE(s.error.find("stack traceback:"), std::string::npos) << s.error;
@@ -159,7 +159,7 @@ TEST(Errors, RuntimeErrorGivesFileLineAndTraceback) {
 
 TEST(Errors, SyntaxErrorNamesFileAndLine) {
   Host h;
-  circuit::Status s = h.run_string("local x = 1\nlocal = 2", "@bad_syntax.lua");
+  base::Status s = h.run_string("local x = 1\nlocal = 2", "@bad_syntax.lua");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error.rfind("bad_syntax.lua:2:", 0), 0u) << s.error;
 }

@@ -19,7 +19,7 @@
 
 #include "circuit/analysis.h"
 #include "circuit/op.h"
-#include "circuit/result.h"
+#include "base/result.h"
 #include "engine/detail/moe.h"
 
 namespace engine::detail {
@@ -105,11 +105,11 @@ struct Compiler {
     return g.register_module(s.node.name, std::move(holder));
   }
   /// A fresh copy of the node's body, compiled (every call makes new parameters).
-  circuit::Result<std::shared_ptr<GraphModule>> body(const Site& s) const;
+  base::Result<std::shared_ptr<GraphModule>> body(const Site& s) const;
 };
 
 /// Compiles graph `g` (analysed as `a`); node paths start with `prefix`.
-circuit::Result<std::shared_ptr<GraphModule>> compile_graph(const circuit::Graph& g, const circuit::GraphAnalysis& a,
+base::Result<std::shared_ptr<GraphModule>> compile_graph(const circuit::Graph& g, const circuit::GraphAnalysis& a,
                                                             const circuit::Bindings& b, const std::string& prefix);
 
 /// A step of one input and one output.
@@ -127,6 +127,18 @@ class Script {
   std::string error;  // the first refusal; the walk goes on with placeholders, reporting it once
   int ind = 1;        // indentation of the node being written
   std::string P;      // parameter prefix of the node being written: "block__ffn__"
+  const torch::nn::Module* root = nullptr;  // the compiled model: forms that depend on it (MoE routers)
+
+  /// The compiled module of the node being written, as an M, or null.
+  template <class M>
+  const M* module() const {
+    if (!root || P.size() < 2) return nullptr;
+    std::string path = P.substr(0, P.size() - 2);  // "block__moe__" -> "block.moe"
+    for (size_t k; (k = path.find("__")) != std::string::npos;) path.replace(k, 2, ".");
+    for (const auto& item : root->named_modules("", false))
+      if (item.key() == path) return dynamic_cast<const M*>(item.value().get());
+    return nullptr;
+  }
 
   void line(const std::string& s, int extra = 0);
   /// A variable name not used yet.
@@ -160,7 +172,7 @@ class Onnx;
 
 // ---- the records ----------------------------------------------------------------------------------
 
-using CompileFn = circuit::Result<Fn> (*)(Compiler&, const Site&);
+using CompileFn = base::Result<Fn> (*)(Compiler&, const Site&);
 using ScriptFn = std::vector<std::string> (*)(Script&, const Site&, const std::vector<std::string>& in);
 /// Returns the values of the node's outputs; a one-output op returns `o.result(s, y)`.
 using OnnxFn = std::vector<std::string> (*)(Onnx&, const Site&, const std::vector<std::string>& in);

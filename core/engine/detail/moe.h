@@ -54,11 +54,26 @@ struct RouterInput {
   bool training = false;
 };
 
-/// A router: logits in; assignments, gates and auxiliary losses out. The built-in routers
-/// implement it, and so will Lua router plugins; MoeLayer applies capacity and runs the experts.
+namespace detail {
+class Script;
+}
+
+/// The values a router's TorchScript form reads and sets (Router::torchscript).
+struct ScriptRouting {
+  std::string tokens;            // [N, d], read
+  std::string probs, gate, idx;  // set: [N, S] probabilities; [N, k] gates and slots, before renormalisation
+  int64_t k = 1;
+};
+
+/// A router owns everything about itself: its logits and their parameters (registered on the MoE
+/// layer by its factory), its routing and losses, and its TorchScript form. The built-in routers
+/// implement it, and so do Lua router plugins; MoeLayer applies capacity and runs the experts.
 class Router {
  public:
   virtual ~Router() = default;
+  /// Logits [N, S] for tokens [N, d]; may read and update `flow` (a recurrent router's state).
+  /// Undefined for a router that uses none (hash). By default the `router` linear map.
+  virtual at::Tensor logits(const at::Tensor& tokens, MoeFlow& flow);
   /// Every assignment before capacity, with the losses this router adds in training.
   virtual Routing route(const RouterInput& in) = 0;
   /// In training, after capacity: kept assignments per slot [S]. For state that follows the
@@ -66,6 +81,19 @@ class Router {
   virtual void observe_load(const at::Tensor& kept_per_slot) {}
   /// False for routers that fix each expert's load themselves (expert choice).
   virtual bool limited_by_capacity() const { return true; }
+  /// Writes TorchScript lines that route as route() does in inference; false when this router has
+  /// no TorchScript form (the export is then refused with the router's name).
+  virtual bool torchscript(detail::Script& w, const ScriptRouting& n) const { return false; }
+
+ protected:
+  /// Registers the bias-free linear map `router` [S, d] on `layer` that the default logits() use.
+  /// Routers call it first thing, so weights draw from the seed in the same order for every kind.
+  void add_linear_logits(const MoeConfig& c, torch::nn::Module& layer);
+  /// The default logits as TorchScript: `probs = softmax(linear(tokens, self.router__weight), -1)`.
+  static void torchscript_probs(detail::Script& w, const ScriptRouting& n);
+
+ private:
+  torch::nn::Linear linear_{nullptr};
 };
 
 /// Makes a router for `c`. State a router keeps across steps (the aux-loss-free bias, ReLU
@@ -145,6 +173,7 @@ class MoeLayer : public torch::nn::Module {
   /// x [..., d]. Appends auxiliary losses to `losses` (training only) and updates `flow`.
   at::Tensor forward(const at::Tensor& x, MoeFlow& flow, std::vector<at::Tensor>* losses);
   const MoeConfig& config() const { return c_; }
+  const Router& router() const { return *rule_; }
   /// Runs the FFN experts as one node (see GroupedFfn); nullopt goes back to one call chain per expert.
   void use_grouped_ffn(std::optional<GroupedFfn> g) { grouped_ = std::move(g); }
   bool grouped() const { return grouped_.has_value(); }
@@ -152,10 +181,8 @@ class MoeLayer : public torch::nn::Module {
  private:
 
   MoeConfig c_;
-  torch::nn::Linear router_{nullptr}, noise_{nullptr}, residual_{nullptr};
-  torch::nn::GRUCell cell_{nullptr};
-  torch::nn::Linear cell_out_{nullptr};
   std::unique_ptr<Router> rule_;
+  torch::nn::Linear noise_{nullptr}, residual_{nullptr};
   std::optional<GroupedFfn> grouped_;
   at::Tensor const_v_;    // constant experts: learned vectors [constant, d]
   torch::nn::Linear const_mix_{nullptr};  // constant experts: mixing weights a(x), 2 per constant expert

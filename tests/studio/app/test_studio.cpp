@@ -26,6 +26,7 @@
 #include <QWindow>
 
 #include "canvas/canvas_window.h"
+#include "base/file.h"
 #include "circuit/circuit_file.h"
 #include "lua_console.h"
 #include "main_window.h"
@@ -251,7 +252,7 @@ TEST_F(Studio, SaveAndReloadGiveTheSameFile) {
   ASSERT_TRUE(w->save_to(path));
   EXPECT_FALSE(w->isWindowModified());
   std::string saved = circuit::circuit_to_text(w->document().circuit());
-  auto bytes = circuit::read_file(path.toStdString());
+  auto bytes = base::read_file(path.toStdString());
   ASSERT_TRUE(bytes);
   EXPECT_EQ(*bytes, saved);
   ASSERT_TRUE(w->open_file(path));

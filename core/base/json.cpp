@@ -1,10 +1,10 @@
-#include "json.h"
+#include "base/json.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 
-namespace circuit {
+namespace base {
 
 const Json* Json::get(std::string_view key) const {
   for (auto& [k, v] : members)
@@ -365,4 +365,4 @@ std::string write_json(const Json& j) {
   return out;
 }
 
-}  // namespace circuit
+}  // namespace base

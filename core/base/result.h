@@ -5,7 +5,7 @@
 #include <utility>
 #include <variant>
 
-namespace circuit {
+namespace base {
 
 /// A user-facing error: what went wrong, already phrased with its location.
 struct Error {
@@ -44,4 +44,4 @@ struct Status {
   bool failed = false;
 };
 
-}  // namespace circuit
+}  // namespace base

@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "result.h"
+#include "base/result.h"
 
-namespace circuit {
+namespace base {
 
 /// One JSON value with its source position (1-based; 0 when built in memory).
 struct Json {
@@ -48,4 +48,4 @@ std::string write_json(const Json& j);
 /// Writes JSON on one line followed by a newline (JSON lines).
 std::string write_json_line(const Json& j);
 
-}  // namespace circuit
+}  // namespace base
