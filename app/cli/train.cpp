@@ -215,7 +215,7 @@ int train(const std::vector<std::string>& args) {
     std::fprintf(stderr, "%s: run %s: %s\n", file.c_str(), events::to_string(rep.status), rep.message.c_str());
     return rep.status == events::RunStatus::cancelled ? 130 : 1;
   }
-  const engine::TrainResult* r = &rep.train;
+  const engine::TrainResult& r = rep.train;
   engine::Model& model = *rep.model;
   const engine::Dataset& ds = *rep.data;
   const engine::EvalResult& test = *rep.test;
@@ -223,10 +223,10 @@ int train(const std::vector<std::string>& args) {
   int64_t peak = *rep.peak_memory;
   const circuit::GraphAnalysis& a = rep.analysis;
   std::printf("\n%-22s %s\n", "circuit", file.c_str());
-  std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r->epochs_done, (long long)r->steps,
-              r->seconds, double(r->steps) / std::max(r->seconds, 1e-9));
-  std::printf("%-22s %.4f\n", "final train loss", r->train_loss);
-  std::printf("%-22s loss %.4f, accuracy %.2f%%\n", "validation", r->val.loss, 100 * r->val.accuracy);
+  std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r.epochs_done, (long long)r.steps,
+              r.seconds, double(r.steps) / std::max(r.seconds, 1e-9));
+  std::printf("%-22s %.4f\n", "final train loss", r.train_loss);
+  std::printf("%-22s loss %.4f, accuracy %.2f%%\n", "validation", r.val.loss, 100 * r.val.accuracy);
   std::printf("%-22s loss %.4f, accuracy %.2f%% (%lld examples)\n", "test", test.loss, 100 * test.accuracy, (long long)test.examples);
   if (!test.per_class.empty()) {
     std::printf("%-22s", "test accuracy by class");

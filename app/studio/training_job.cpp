@@ -25,7 +25,7 @@ TrainOutcome run(TrainRequest& r, TrainedModel& trained) {
   req.circuit = std::move(r.circuit);
   req.data = r.data;
   req.train = r.train;
-  req.threads = r.threads;
+  req.threads = r.threads > 0 ? r.threads : -1;  // 0: keep what main() configured
   engine::ExperimentReport rep = engine::run_experiment(std::move(req));
   out.status = rep.status, out.message = rep.message, out.result = rep.train;
   if (rep.status == events::RunStatus::error && rep.stage == engine::Stage::circuit) out.message = "the circuit has problems: " + rep.message;

@@ -19,7 +19,7 @@
 #include "engine/model.h"
 #include "engine/train.h"
 #include "search_functions.h"
-#include "tensor.h"
+#include "detail/tensor.h"
 
 namespace script {
 
@@ -262,18 +262,18 @@ int l_train(lua_State* L) {
   engine::ExperimentReport rep = engine::run_experiment(std::move(req), data);
   if (!cb.error.empty()) throw LuaError("`circuit.train`: " + cb.error);
   if (rep.status == events::RunStatus::error) throw LuaError("`circuit.train`: " + rep.message);
-  const engine::TrainResult* r = &rep.train;
+  const engine::TrainResult& r = rep.train;
   std::shared_ptr<engine::Model> model = rep.model;
 
   lua_createtable(L, 0, 10);
-  set_field(L, "status", std::string(events::to_string(cb.stopped_by_script ? events::RunStatus::stopped : r->status)));
-  set_field(L, "message", r->message);
-  set_field(L, "epochs", int64_t(r->epochs_done));
-  set_field(L, "steps", r->steps);
-  set_number(L, "seconds", r->seconds);
-  set_number(L, "train_loss", r->train_loss);
-  set_number(L, "val_loss", r->val.loss);
-  set_number(L, "val_accuracy", r->val.accuracy);
+  set_field(L, "status", std::string(events::to_string(cb.stopped_by_script ? events::RunStatus::stopped : r.status)));
+  set_field(L, "message", r.message);
+  set_field(L, "epochs", int64_t(r.epochs_done));
+  set_field(L, "steps", r.steps);
+  set_number(L, "seconds", r.seconds);
+  set_number(L, "train_loss", r.train_loss);
+  set_number(L, "val_loss", r.val.loss);
+  set_number(L, "val_accuracy", r.val.accuracy);
   push_model(L, model);
   lua_setfield(L, -2, "model");
   return 1;

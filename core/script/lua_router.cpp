@@ -19,7 +19,7 @@
 #include "circuit/routers.h"
 #include "engine/detail/moe.h"
 #include "engine_extension.h"
-#include "tensor.h"
+#include "detail/tensor.h"
 
 namespace script {
 

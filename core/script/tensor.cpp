@@ -1,4 +1,4 @@
-#include "tensor.h"
+#include "detail/tensor.h"
 
 #include <torch/torch.h>
 

@@ -11,7 +11,7 @@
 #include "engine/detail/moe.h"
 #include "helpers.h"
 #include "script/engine_extension.h"
-#include "script/tensor.h"
+#include "script/detail/tensor.h"
 
 namespace script::test {
 namespace {

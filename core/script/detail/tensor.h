@@ -1,5 +1,5 @@
-// The Lua tensor type: a userdata holding an at::Tensor, with autograd. It is the one part of
-// core/script that includes LibTorch (besides the engine functions and Lua routers next to it),
+// The Lua tensor type: a userdata holding an at::Tensor, with autograd. Private (detail/): it is
+// the one header of core/script that includes LibTorch (besides the engine functions and Lua routers next to it),
 // and it lives in its own library, circuit_script_engine, so the IR-only host stays torch-free.
 //
 // Conventions a script sees (docs/lua.md): dimensions and indices are 0-based as in ATen
