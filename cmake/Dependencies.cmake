@@ -39,6 +39,10 @@ circuit_require(Torch_FOUND libtorch-dev)
 find_package(SQLite3 QUIET)
 circuit_require(SQLite3_FOUND libsqlite3-dev)
 
+# PostgreSQL's client library: a store many machines share (the server is only needed by tests).
+pkg_check_modules(LIBPQ QUIET IMPORTED_TARGET libpq)
+circuit_require(LIBPQ_FOUND libpq-dev)
+
 find_package(ZLIB QUIET)
 circuit_require(ZLIB_FOUND zlib1g-dev)
 

@@ -8,11 +8,13 @@ packages=(
   g++ cmake ninja-build pkg-config ccache git
   # libraries (shared/DESIGN.md lists what each layer uses)
   qt6-base-dev libvulkan-dev glslc libimgui-dev liblua5.4-dev libtorch-dev
-  libgtest-dev libbenchmark-dev libsqlite3-dev libcairo2-dev zlib1g-dev
+  libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libcairo2-dev zlib1g-dev
   # a fast BLAS for LibTorch: the reference BLAS is ~50x slower (it takes over libblas.so.3)
   libopenblas0-openmp
   # real data, and peers that read back what we write
   dataset-fashion-mnist python3 python3-torch python3-onnx python3-optuna librsvg2-bin poppler-utils
+  # a real PostgreSQL server for the store's tests (each starts its own), and Optuna's client for it
+  postgresql python3-psycopg2
   # headless GUI tests: a virtual X server and a CPU Vulkan device (lavapipe)
   xvfb xauth mesa-vulkan-drivers
   # the font every renderer and the canvas draw text with

@@ -21,6 +21,7 @@ int run(const std::vector<std::string>& args);      // run.cpp: a Lua script; 1 
 int plugins(const std::vector<std::string>& args);  // run.cpp: 1 if any plugin failed to load
 int render(const std::vector<std::string>& args);
 int search(const std::vector<std::string>& args);   // search.cpp: run or resume a study
+int worker(const std::vector<std::string>& args);   // search.cpp: join a stored study (any machine)
 int report(const std::vector<std::string>& args);   // search.cpp: front and hypervolume plots, CSV
 int replay(const std::vector<std::string>& args);   // search.cpp: re-train one stored trial
 int spos(const std::vector<std::string>& args);     // search.cpp: weight-sharing one-shot search   // render.cpp: the diagram as SVG, PDF or PNG

@@ -20,7 +20,8 @@ static const char* kUsage =
     "  run SCRIPT.lua [ARGS]   run a Lua script (docs/lua.md); --allow-io lifts the sandbox\n"
     "  plugins                 the Lua plugins found, with their kind and file, and why any failed\n"
     "  render FILE -o OUT      the circuit diagram as SVG, PDF or PNG (circuit render --help)\n"
-    "  search SPEC --study S   architecture search; resumable, several processes may share a study\n"
+    "  search SPEC --study S   architecture search; resumable; a PostgreSQL --db shares it across machines\n"
+    "  worker --db URL --study S   join a study started elsewhere and run its trials\n"
     "  report STUDY            Pareto front and hypervolume plots (SVG) and a CSV of the trials\n"
     "  replay STUDY TRIAL      re-train one trial from its stored protocol\n"
     "  spos SPEC               one-shot search with a weight-sharing supernet and a rank check\n"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   if (cmd == "plugins") return cli::plugins(args);
   if (cmd == "render") return cli::render(args);
   if (cmd == "search") return cli::search(args);
+  if (cmd == "worker") return cli::worker(args);
   if (cmd == "report") return cli::report(args);
   if (cmd == "replay") return cli::replay(args);
   if (cmd == "spos") return cli::spos(args);

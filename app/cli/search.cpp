@@ -7,8 +7,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "circuit/circuit_file.h"
 #include "base/file.h"
@@ -32,7 +35,7 @@ namespace {
 
 const char* kSearchUsage =
     "usage: circuit search SPEC.search.json --study NAME [options]\n"
-    "  --db FILE            experiment store (default circuit-studies.sqlite)\n"
+    "  --db STORE           a file or a PostgreSQL URL (default circuit-studies.sqlite)\n"
     "  --strategy NAME      nsga2 | evolution | random | a Lua strategy plugin (default nsga2)\n"
     "  --trials N           trials this process runs (default 20)\n"
     "  --total N            stop when the study holds N trials (several processes may share one)\n"
@@ -43,10 +46,20 @@ const char* kSearchUsage =
     "  --epochs E  --batch B  --lr X  --threads T            training of each trial\n"
     "  --reference m=v,...  hypervolume reference (default: 0 for maximised, the constraint for minimised)\n"
     "  --no-latency         do not measure latency\n"
+    "  --lease SECONDS      a new study's lease: a trial whose worker is silent this long is run again (default 60)\n"
+    "  --attempts N         a new study's limit on how often one trial is tried (default 3)\n"
+    "--db takes a file (SQLite) or postgresql://user@host[:port]/db, which workers on any number of\n"
+    "machines share (`circuit worker --db URL --study NAME` joins without the spec).\n"
     "A killed search resumes where it stopped when run again with the same --study and --db.\n";
 
+const char* kWorkerUsage =
+    "usage: circuit worker --db STORE --study NAME [--trials N] [--threads T] [--worker W]\n"
+    "  joins a study started by `circuit search` (on this or another machine) and runs its trials until\n"
+    "  the study is complete, with the spec, strategy and training protocol stored with it\n"
+    "  --trials N   stop after N trials here       --worker W   random stream (default: from host and pid)\n";
+
 const char* kReportUsage =
-    "usage: circuit report STUDY [--db FILE] [-o DIR] [--baseline STUDY] [--reference m=v,...]\n"
+    "usage: circuit report STUDY [--db STORE] [-o DIR] [--baseline STUDY] [--reference m=v,...]\n"
     "  writes DIR/STUDY_front.svg, DIR/STUDY_hypervolume.svg (against the baseline study, e.g. a\n"
     "  random search at the same budget) and DIR/STUDY_trials.csv\n";
 
@@ -99,51 +112,61 @@ std::string metric_line(const search::Metrics& m) {
 
 }  // namespace
 
-int search(const std::vector<std::string>& args) {
-  std::string spec_path, study, db_path = "circuit-studies.sqlite", reference;
-  search::RunConfig cfg;
-  cfg.trials = search::kDefaultTrials;
-  search::TrialProtocol protocol;
-  protocol.data.train_limit = 6400;
-  int threads = 0;
-  Args table("circuit search", kSearchUsage);
-  table.positional(spec_path).text("--study", study).text("--db", db_path).text("--strategy", cfg.strategy).number("--trials", cfg.trials)
-      .number("--total", cfg.total).number("--seed", cfg.seed).number("--worker", cfg.worker).number("--population", cfg.options.population)
-      .text("--data", protocol.data.name).number("--limit", protocol.data.train_limit).number("--epochs", protocol.epochs)
-      .number("--batch", protocol.batch).number("--lr", protocol.lr).number("--threads", threads).text("--reference", reference)
-      .set("--no-latency", protocol.latency, false);
-  if (auto rc = table.parse(args)) return *rc;
-  if (spec_path.empty() || study.empty()) return std::fputs(kSearchUsage, stderr), 2;
+namespace {
 
+// What `circuit search` and `circuit worker` run: a study, its space and its training protocol.
+struct StudyRun {
+  std::string study, db_path, spec_text, reference;
+  std::optional<search::Space> space;
+  search::RunConfig cfg;
+  search::TrialProtocol protocol;
+  int threads = 0;
+};
+
+// What a joining worker needs that the spec does not say, stored with the study.
+std::string settings_json(const StudyRun& r) {
+  base::Json j = base::Json::object();
+  j.set("protocol", *base::parse_json(search::protocol_json(r.protocol)));
+  j.set("total", base::Json::integer(r.cfg.total));
+  j.set("population", base::Json::integer(r.cfg.options.population));
+  j.set("reference", base::Json::string(r.reference));
+  std::string s = base::write_json_line(j);
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+int run_search(StudyRun& r, const char* who) {
   std::unique_ptr<script::Host> lua;  // Lua routers a space may name, Lua strategies
   try {
     lua = script::host_with_plugin_routers();
     script::register_lua_strategies(*lua);
   } catch (const std::exception& e) {
-    return std::fprintf(stderr, "circuit search: %s\n", e.what()), 2;
+    return std::fprintf(stderr, "%s: %s\n", who, e.what()), 2;
   }
-  auto space = search::load_space(spec_path);
-  if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
-  auto ref = search::reference_point(space->objectives, space->constraints, reference);
-  if (!ref) return std::fprintf(stderr, "%s: %s\n", spec_path.c_str(), ref.error().message.c_str()), 2;
-  cfg.reference = *ref;
+  auto ref = search::reference_point(r.space->objectives, r.space->constraints, r.reference);
+  if (!ref) return std::fprintf(stderr, "%s: study `%s`: %s\n", who, r.study.c_str(), ref.error().message.c_str()), 2;
+  r.cfg.reference = *ref;
+  auto db = store::Store::open(r.db_path);
+  if (!db) return std::fprintf(stderr, "%s: %s\n", who, db.error().message.c_str()), 2;
 
-  auto text = base::read_file(spec_path);
-  if (!text) return std::fprintf(stderr, "%s\n", text.error().message.c_str()), 2;
-  auto db = store::Store::open(db_path);
-  if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 2;
-
-  engine::RuntimeInfo rt = engine::configure_runtime(threads);
-  protocol.versions = std::string("circuit ") + CIRCUIT_VERSION + ", LibTorch " + rt.torch_version;
-  auto data = engine::load_dataset(protocol.data);
+  engine::RuntimeInfo rt = engine::configure_runtime(r.threads);
+  r.protocol.versions = std::string("circuit ") + CIRCUIT_VERSION + ", LibTorch " + rt.torch_version;
+  (*db)->set_worker("cpu, " + std::to_string(rt.threads) + " thread(s), " + r.protocol.versions);
+  r.cfg.settings = settings_json(r);
+  auto data = engine::load_dataset(r.protocol.data);
   if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
-  std::fprintf(stderr, "study `%s` in %s: %s over %lld points, %zu objectives; %d thread(s)\n%s\n", study.c_str(), db_path.c_str(),
-               cfg.strategy.c_str(), (long long)space->count(), space->objectives.size(), rt.threads, data->protocol.c_str());
-  cfg.on_event = [&](const search::SearchEvent& e) {
+  std::fprintf(stderr, "study `%s` in %s: %s over %lld points, %zu objectives; worker %s:%d, %d thread(s)\n%s\n", r.study.c_str(),
+               (*db)->path().c_str(), r.cfg.strategy.c_str(), (long long)r.space->count(), r.space->objectives.size(),
+               store::host_name().c_str(), int(getpid()), rt.threads, data->protocol.c_str());
+  const search::Space& space = *r.space;
+  r.cfg.on_event = [&](const search::SearchEvent& e) {
     if (auto* t = std::get_if<search::TrialDone>(&e)) {
       auto p = search::parse_point(t->point);
-      std::string what = p ? search::describe(*space, *p) : t->point;
-      if (t->ok) std::printf("trial %3d  %s\n           %s  (%.1f s)\n", t->number, what.c_str(), metric_line(t->metrics).c_str(), t->seconds);
+      std::string what = p ? search::describe(space, *p) : t->point;
+      if (t->discarded)
+        std::printf("trial %3d  %s\n           lost its lease while it ran here (another worker took it back): result discarded\n",
+                    t->number, what.c_str());
+      else if (t->ok) std::printf("trial %3d  %s\n           %s  (%.1f s)\n", t->number, what.c_str(), metric_line(t->metrics).c_str(), t->seconds);
       else std::printf("trial %3d  %s\n           failed: %s\n", t->number, what.c_str(), t->error.c_str());
     } else if (auto* f = std::get_if<search::FrontUpdate>(&e)) {
       std::printf("           %d trials done, front of %zu, hypervolume %.6g\n", f->trials_done, f->front.size(), f->hypervolume);
@@ -152,16 +175,88 @@ int search(const std::vector<std::string>& args) {
   };
   base::Result<search::RunSummary> summary = base::Error{"not run"};
   try {
-    summary = search::run_training_study(**db, study, *space, *text, *data, protocol, cfg);
+    summary = search::run_training_study(**db, r.study, space, r.spec_text, *data, r.protocol, r.cfg);
   } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
-    return std::fprintf(stderr, "circuit search: %s\n", e.what()), 1;
+    return std::fprintf(stderr, "%s: %s\n", who, e.what()), 1;
   }
-  if (!summary) return std::fprintf(stderr, "circuit search: %s\n", summary.error().message.c_str()), 1;
-  std::printf("\n%d trials run here (%d finished, %d failed, %d resumed after a crash); stopped: %s\n", summary->ran, summary->finished,
-              summary->failed, summary->requeued, summary->stop_reason.c_str());
+  if (!summary) return std::fprintf(stderr, "%s: %s\n", who, summary.error().message.c_str()), 1;
+  std::printf("\n%d trials run here (%d finished, %d failed, %d resumed after a lost worker, %d discarded after a lost lease); stopped: %s\n",
+              summary->ran, summary->finished, summary->failed, summary->requeued, summary->discarded, summary->stop_reason.c_str());
   std::printf("front: %zu trials, hypervolume %.6g; `circuit report %s --db %s` draws it\n", summary->front.front.size(),
-              summary->front.hypervolume, study.c_str(), db_path.c_str());
+              summary->front.hypervolume, r.study.c_str(), (*db)->path().c_str());
   return 0;
+}
+
+}  // namespace
+
+int search(const std::vector<std::string>& args) {
+  StudyRun r;
+  r.db_path = "circuit-studies.sqlite";
+  r.cfg.trials = search::kDefaultTrials;
+  r.protocol.data.train_limit = 6400;
+  std::string spec_path;
+  Args table("circuit search", kSearchUsage);
+  table.positional(spec_path).text("--study", r.study).text("--db", r.db_path).text("--strategy", r.cfg.strategy).number("--trials", r.cfg.trials)
+      .number("--total", r.cfg.total).number("--seed", r.cfg.seed).number("--worker", r.cfg.worker).number("--population", r.cfg.options.population)
+      .text("--data", r.protocol.data.name).number("--limit", r.protocol.data.train_limit).number("--epochs", r.protocol.epochs)
+      .number("--batch", r.protocol.batch).number("--lr", r.protocol.lr).number("--threads", r.threads).text("--reference", r.reference)
+      .set("--no-latency", r.protocol.latency, false).number("--lease", r.cfg.lease_seconds).number("--attempts", r.cfg.max_attempts);
+  if (auto rc = table.parse(args)) return *rc;
+  if (spec_path.empty() && !r.study.empty()) return worker(args);  // join a stored study
+  if (spec_path.empty() || r.study.empty()) return std::fputs(kSearchUsage, stderr), 2;
+  if (r.cfg.lease_seconds <= 0 || r.cfg.max_attempts < 1)
+    return std::fprintf(stderr, "circuit search: --lease must be positive and --attempts at least 1\n"), 2;
+  auto space = search::load_space(spec_path);
+  if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
+  r.space = std::move(*space);
+  auto text = base::read_file(spec_path);
+  if (!text) return std::fprintf(stderr, "%s\n", text.error().message.c_str()), 2;
+  r.spec_text = *text;
+  return run_search(r, "circuit search");
+}
+
+int worker(const std::vector<std::string>& args) {
+  StudyRun r;
+  r.cfg.trials = -1;  // until the study is complete
+  std::string ignored;
+  bool worker_given = false;
+  Args table("circuit worker", kWorkerUsage);
+  table.positional(ignored).text("--db", r.db_path).text("--study", r.study).number("--trials", r.cfg.trials).number("--threads", r.threads)
+      .value("--worker", [&](const std::string& v) -> std::optional<std::string> {
+        auto x = Args::parse_number(v);
+        if (!x) return "expects a number, got `" + v + "`";
+        r.cfg.worker = int(*x), worker_given = true;
+        return std::nullopt;
+      });
+  if (auto rc = table.parse(args)) return *rc;
+  if (r.db_path.empty() || r.study.empty()) return std::fputs(kWorkerUsage, stderr), 2;
+  if (!store::is_url(r.db_path) && !std::filesystem::exists(r.db_path))
+    return std::fprintf(stderr, "circuit worker: no store at %s\n", r.db_path.c_str()), 2;
+  {
+    auto db = store::Store::open(r.db_path);
+    if (!db) return std::fprintf(stderr, "circuit worker: %s\n", db.error().message.c_str()), 2;
+    auto s = stored_study(**db, r.study);
+    if (!s) return std::fprintf(stderr, "circuit worker: %s (start it with `circuit search SPEC --study %s --db ...`)\n",
+                                s.error().message.c_str(), r.study.c_str()), 2;
+    r.space = std::move(s->space);
+    r.spec_text = s->info.spec;
+    r.cfg.strategy = s->info.strategy, r.cfg.seed = s->info.seed;
+    auto settings = base::parse_json(s->info.settings);
+    if (!settings) return std::fprintf(stderr, "circuit worker: study `%s`: unreadable settings\n", r.study.c_str()), 1;
+    if (const base::Json* p = settings->get("protocol")) {
+      auto protocol = search::parse_protocol(base::write_json_line(*p));
+      if (!protocol) return std::fprintf(stderr, "circuit worker: study `%s`: %s\n", r.study.c_str(), protocol.error().message.c_str()), 1;
+      r.protocol = *protocol;
+    } else {
+      return std::fprintf(stderr, "circuit worker: study `%s` was not started by `circuit search` (no training protocol stored)\n", r.study.c_str()), 2;
+    }
+    if (const base::Json* t = settings->get("total"); t && t->kind == base::Json::Kind::Int) r.cfg.total = t->i;
+    if (const base::Json* p = settings->get("population"); p && p->kind == base::Json::Kind::Int) r.cfg.options.population = int(p->i);
+    if (const base::Json* ref = settings->get("reference"); ref && ref->kind == base::Json::Kind::String) r.reference = ref->s;
+  }
+  // Its own random stream unless told: distinct workers propose distinct points.
+  if (!worker_given) r.cfg.worker = int(std::hash<std::string>()(store::host_name()) % 100000) * 100 + int(getpid() % 100) + 1;
+  return run_search(r, "circuit worker");
 }
 
 int report(const std::vector<std::string>& args) {
@@ -170,7 +265,8 @@ int report(const std::vector<std::string>& args) {
   table.positional(study).text("--db", db_path).text("-o", out).text("--baseline", baseline).text("--reference", reference);
   if (auto rc = table.parse(args)) return *rc;
   if (study.empty()) return std::fputs(kReportUsage, stderr), 2;
-  if (!std::filesystem::exists(db_path)) return std::fprintf(stderr, "circuit report: no store at %s\n", db_path.c_str()), 2;
+  if (!store::is_url(db_path) && !std::filesystem::exists(db_path))
+    return std::fprintf(stderr, "circuit report: no store at %s\n", db_path.c_str()), 2;
   auto db = store::Store::open(db_path);
   if (!db) return std::fprintf(stderr, "%s\n", db.error().message.c_str()), 2;
   auto s = stored_study(**db, study);
@@ -269,7 +365,8 @@ int replay(const std::vector<std::string>& args) {
     }
   }
   if (study.empty() || number <= 0) return std::fputs(kReplayUsage, stderr), 2;
-  if (!std::filesystem::exists(db_path)) return std::fprintf(stderr, "circuit replay: no store at %s\n", db_path.c_str()), 2;
+  if (!store::is_url(db_path) && !std::filesystem::exists(db_path))
+    return std::fprintf(stderr, "circuit replay: no store at %s\n", db_path.c_str()), 2;
   std::unique_ptr<script::Host> lua;
   try {
     lua = script::host_with_plugin_routers();

@@ -63,6 +63,12 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   study_ = new QLineEdit("moe_mlp");
   study_->setObjectName("search_study");
   form->addRow("Study", study_);
+  db_ = new QLineEdit;
+  db_->setObjectName("search_db");
+  db_->setPlaceholderText("studies.sqlite in the app's data folder");
+  db_->setToolTip("Where studies are stored: a .sqlite file, or postgresql://user@host[:port]/db to share a study\n"
+                  "with `circuit worker` processes on other machines");
+  form->addRow("Store", db_);
   strategy_ = new QComboBox;
   strategy_->addItems({"nsga2", "evolution", "random"});
   form->addRow("Strategy", strategy_);
@@ -80,7 +86,8 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   form->addRow(baseline_);
   auto* buttons = new QHBoxLayout;
   auto* open = new QPushButton("Open…");
-  open->setToolTip("Show a study from a store (.sqlite) written by the studio or `circuit search`");
+  open->setToolTip("Show a study from a store written by the studio or `circuit search`: a .sqlite file,\n"
+                   "or the server in the Store field when it holds a postgresql:// URL (watched live)");
   start_ = new QPushButton("Start study");
   start_->setObjectName("search_start");
   cancel_ = new QPushButton("Cancel");
@@ -133,6 +140,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
     SearchRequest r;
     r.space_path = space_->text();
     r.study = study_->text();
+    r.db = db_->text().trimmed();
     r.strategy = strategy_->currentText();
     r.trials = trials_->value();
     r.train_limit = limit_->value();
@@ -141,9 +149,13 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   });
   connect(cancel_, &QPushButton::clicked, this, &SearchPanel::cancel);
   connect(open, &QPushButton::clicked, this, [this] {
-    QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-    QString db = QFileDialog::getOpenFileName(this, "Open a study store", dir, "Study stores (*.sqlite *.db);;All files (*)");
-    if (db.isEmpty()) return;
+    QString db = db_->text().trimmed();
+    if (!store::is_url(db.toStdString())) {
+      QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+      db = QFileDialog::getOpenFileName(this, "Open a study store", dir, "Study stores (*.sqlite *.db);;All files (*)");
+      if (db.isEmpty()) return;
+    }
+    status_->setText("Connecting to " + db + "…");
     auto store = store::Store::open(db.toStdString());
     if (!store) return status_->setText(QString::fromStdString(store.error().message));
     auto studies = (*store)->studies();
@@ -157,7 +169,8 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
     if (names.size() > 1 && !ok) return;
     study_->setText(name);
     QString err = show_study(db, name);
-    status_->setText(err.isEmpty() ? "Showing " + name + " from " + QFileInfo(db).fileName() : err);
+    QString where = store::is_url(db.toStdString()) ? QString::fromStdString((*store)->path()) : QFileInfo(db).fileName();
+    status_->setText(err.isEmpty() ? "Watching " + name + " in " + where : err);
   });
   connect(filter_, &QLineEdit::textChanged, this, &SearchPanel::filter);
   connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
@@ -171,6 +184,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
 
 SearchPanel::~SearchPanel() {
   cancel_flag_ = true;
+  stop_watching();
   if (worker_.joinable()) worker_.join();
 }
 
@@ -194,7 +208,8 @@ bool SearchPanel::start(const SearchRequest& r) {
     return false;
   }
   QString db = r.db.isEmpty() ? QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/studies.sqlite" : r.db;
-  QDir().mkpath(QFileInfo(db).absolutePath());
+  if (!store::is_url(db.toStdString())) QDir().mkpath(QFileInfo(db).absolutePath());
+  stop_watching();
   db_path_ = db, study_name_ = r.study;
   reader_.reset();
   space_def_ = *space;
@@ -272,30 +287,96 @@ bool SearchPanel::start(const SearchRequest& r) {
   return true;
 }
 
+namespace {
+
+StudySnapshot read_snapshot(store::Store& db, const std::string& study) {
+  StudySnapshot s;
+  auto load = [&](const std::string& name, std::optional<store::StudyInfo>* info) -> std::vector<store::TrialRecord> {
+    auto found = db.find_study(name);
+    if (!found || !*found) return {};
+    if (info) *info = **found;
+    auto t = db.trials((*found)->id);
+    return t ? *t : std::vector<store::TrialRecord>{};
+  };
+  s.trials = load(study, &s.info);
+  s.baseline = load(study + "-random", nullptr);
+  return s;
+}
+
+}  // namespace
+
 QString SearchPanel::show_study(const QString& db, const QString& study) {
+  stop_watching();
   db_path_ = db, study_name_ = study;
   reader_.reset();
   space_def_.reset();
   reload();
-  return space_def_ ? QString() : status_->text();
+  if (!space_def_) return status_->text();
+  watch(db.toStdString(), study.toStdString());
+  return {};
+}
+
+void SearchPanel::watch(const std::string& db, const std::string& study) {
+  watch_stop_ = false;
+  watcher_ = std::thread([this, db, study] {
+    std::unique_ptr<store::Store> conn;
+    int64_t id = 0, seq = 0, running = -1, queued = -1;
+    std::unique_lock<std::mutex> lock(watch_m_);
+    while (!watch_stop_) {
+      lock.unlock();
+      bool changed = false;
+      if (!conn) {
+        if (auto o = store::Store::open(db)) {
+          conn = std::move(*o);
+          conn->set_reconnect_seconds(0);  // report, and try again at the next poll
+          conn->on_notice([](const std::string&) {});
+        }
+      }
+      if (conn && id == 0)
+        if (auto f = conn->find_study(study); f && *f) id = (**f).id;
+      if (conn && id) {
+        // Three small queries per poll; the whole study is read only when one of them moved.
+        auto done = conn->completed_since(id, seq);
+        auto r = conn->count(id, store::TrialStatus::running), q = conn->count(id, store::TrialStatus::queued);
+        if (done && r && q) {
+          if (!done->empty()) seq = done->back().seq, changed = true;
+          if (*r != running || *q != queued) running = *r, queued = *q, changed = true;
+        } else {
+          conn.reset();  // lost: reconnect at the next poll
+        }
+      }
+      if (changed) {
+        auto snap = std::make_shared<StudySnapshot>(read_snapshot(*conn, study));
+        QMetaObject::invokeMethod(this, [this, snap] { show_snapshot(*snap); }, Qt::QueuedConnection);
+      }
+      lock.lock();
+      watch_cv_.wait_for(lock, std::chrono::milliseconds(watch_ms_), [&] { return watch_stop_; });
+    }
+  });
+}
+
+void SearchPanel::stop_watching() {
+  {
+    std::lock_guard<std::mutex> l(watch_m_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
 }
 
 void SearchPanel::reload() {
   if (!reader_) {
     auto s = store::Store::open(db_path_.toStdString());
-    if (!s) return;
+    if (!s) return status_->setText(QString::fromStdString(s.error().message));
     reader_ = std::move(*s);
   }
-  auto load = [&](const QString& name, std::optional<store::StudyInfo>* info) -> std::vector<store::TrialRecord> {
-    auto found = reader_->find_study(name.toStdString());
-    if (!found || !*found) return {};
-    if (info) *info = **found;
-    auto t = reader_->trials((*found)->id);
-    return t ? *t : std::vector<store::TrialRecord>{};
-  };
-  std::optional<store::StudyInfo> info;
-  auto trials = load(study_name_, &info);
-  auto baseline = load(study_name_ + "-random", nullptr);
+  show_snapshot(read_snapshot(*reader_, study_name_.toStdString()));
+}
+
+void SearchPanel::show_snapshot(const StudySnapshot& snap) {
+  const std::optional<store::StudyInfo>& info = snap.info;
+  const std::vector<store::TrialRecord>& trials = snap.trials;
+  const std::vector<store::TrialRecord>& baseline = snap.baseline;
   if (!space_def_ && info) {
     auto sp = search::parse_space(info->spec, study_name_.toStdString());
     if (sp) space_def_ = *sp;
@@ -358,7 +439,7 @@ void SearchPanel::reload() {
   for (auto* list : {&trials, &baseline})
     for (auto& t : *list)
       for (auto& [k, v] : t.metrics) metric_names.insert(k);
-  QStringList headers{"trial", "study", "status", "point"};
+  QStringList headers{"trial", "study", "status", "worker", "point"};
   for (auto& m : metric_names) headers << QString::fromStdString(m);
   headers << "error";
   table_->setSortingEnabled(false);
@@ -375,10 +456,14 @@ void SearchPanel::reload() {
       table_->setItem(row, 0, num);
       table_->setItem(row, 1, new QTableWidgetItem(is_base ? "random" : QString::fromStdString(info ? info->strategy : "")));
       table_->setItem(row, 2, new QTableWidgetItem(store::to_string(t.status)));
+      // Who ran it: host:pid, with the worker's device and versions on hover.
+      auto* who = new QTableWidgetItem(t.host.empty() ? QString() : QString("%1:%2").arg(QString::fromStdString(t.host)).arg(t.pid));
+      who->setData(Qt::ToolTipRole, QString::fromStdString(t.worker + (t.history.empty() ? "" : "\n" + t.history)));
+      table_->setItem(row, 3, who);
       std::string what = t.point;
       if (auto p = search::parse_point(t.point)) what = search::describe(*space_def_, *p);
-      table_->setItem(row, 3, new QTableWidgetItem(QString::fromStdString(what)));
-      int col = 4;
+      table_->setItem(row, 4, new QTableWidgetItem(QString::fromStdString(what)));
+      int col = 5;
       for (auto& m : metric_names) {
         auto it = t.metrics.find(m);
         table_->setItem(row, col++, it == t.metrics.end() ? new QTableWidgetItem : number_item(it->second));

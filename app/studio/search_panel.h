@@ -2,12 +2,18 @@
 // (plots/), with a random-search baseline run alongside, and a sortable, filterable trials table.
 // Clicking a point or a row opens that trial's circuit. The study runs on a worker thread, one
 // trial per call into the store, so Cancel takes effect between trials and nothing is lost: every
-// trial is committed as it finishes, and the same study resumes from the store.
+// trial is committed as it finishes, and the same study resumes from the store. A study shown
+// from a store (Open…, or a PostgreSQL URL that workers on other machines fill) is watched: a
+// thread with its own connection polls it once a second and the plots and table grow as trials
+// are committed, without blocking the GUI, even while the server is unreachable.
 #pragma once
 #include <QWidget>
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "search/space.h"
 #include "store/store.h"
@@ -26,7 +32,13 @@ namespace studio {
 
 class SearchPlotsWindow;
 
-/// What to run. The baseline study is named `study` + "-random".
+/// A study as the store holds it, read off the GUI thread.
+struct StudySnapshot {
+  std::optional<store::StudyInfo> info;
+  std::vector<store::TrialRecord> trials, baseline;  // the study's and its "-random" baseline's
+};
+
+/// What to run. The baseline study is named `study` + "-random"; `db` is a file or a URL.
 struct SearchRequest {
   QString space_path, study, strategy = "nsga2", db;
   int trials = 12, epochs = 1;
@@ -45,8 +57,10 @@ class SearchPanel : public QWidget {
   bool start(const SearchRequest& r);
   void cancel();
   bool running() const { return running_; }
-  /// Shows a study already in a store (no run).
+  /// Shows a study already in a store (a file or a postgresql:// URL) and keeps watching it.
   QString show_study(const QString& db, const QString& study);
+  /// How often a watched study is polled (default 1000 ms).
+  void set_watch_interval_ms(int ms) { watch_ms_ = ms; }
   /// Writes every trial of the shown study as CSV; returns the error, or "" on success.
   QString export_csv(const QString& path) const;
   void set_dark(bool dark);
@@ -59,11 +73,15 @@ class SearchPanel : public QWidget {
 
  private:
   void reload();
+  void show_snapshot(const StudySnapshot& s);
+  void watch(const std::string& db, const std::string& study);
+  void stop_watching();
   void filter(const QString& text);
   void open_number(int number, bool baseline);
 
   QLineEdit* space_ = nullptr;
   QLineEdit* study_ = nullptr;
+  QLineEdit* db_ = nullptr;
   QComboBox* strategy_ = nullptr;
   QSpinBox* trials_ = nullptr;
   QSpinBox* limit_ = nullptr;
@@ -82,6 +100,12 @@ class SearchPanel : public QWidget {
   std::optional<search::Space> space_def_;
   std::thread worker_;
   std::atomic<bool> cancel_flag_{false};
+  // The watcher of a shown study.
+  std::thread watcher_;
+  std::mutex watch_m_;
+  std::condition_variable watch_cv_;
+  bool watch_stop_ = false;
+  int watch_ms_ = 1000;
   bool running_ = false;
 };
 

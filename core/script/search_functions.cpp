@@ -199,8 +199,9 @@ int l_search(lua_State* L) {
   std::string study = str("study", ""), db_path = str("db", "circuit-studies.sqlite");
   if (study.empty()) throw LuaError("`circuit.search`: option `study` (a name) is required");
   auto ends = [&](const std::string& e) { return db_path.size() >= e.size() && db_path.compare(db_path.size() - e.size(), e.size(), e) == 0; };
-  if (!Host::of(L).options().allow_io && !ends(".sqlite"))
-    throw LuaError("`circuit.search`: the store `" + db_path + "` must end in .sqlite in the sandbox; run with --allow-io to allow it");
+  // A database server is not a file the sandbox guards; any other file must look like a store.
+  if (!Host::of(L).options().allow_io && !ends(".sqlite") && !store::is_url(db_path))
+    throw LuaError("`circuit.search`: the store `" + db_path + "` must end in .sqlite or be a postgresql:// URL in the sandbox; run with --allow-io to allow it");
   search::RunConfig cfg;
   cfg.strategy = str("strategy", "nsga2");
   cfg.trials = int(num("trials", search::kDefaultTrials));
@@ -208,6 +209,8 @@ int l_search(lua_State* L) {
   cfg.seed = uint64_t(num("seed", 0));
   cfg.worker = int(num("worker", 0));
   cfg.options.population = int(num("population", 50));
+  cfg.lease_seconds = num("lease", cfg.lease_seconds);
+  cfg.max_attempts = int(num("attempts", cfg.max_attempts));
   search::TrialProtocol protocol;
   protocol.epochs = int(num("epochs", 1));
   protocol.batch = int64_t(num("batch", 64));

@@ -21,6 +21,9 @@ struct TrialDone {
   Metrics metrics;
   std::string error;
   double seconds = 0;
+  /// The trial's lease ran out while it ran here and another worker took it back: this result
+  /// was not committed (the trial's committed result comes from that worker).
+  bool discarded = false;
 };
 
 /// The study's Pareto front (feasible trials, first front) and its hypervolume after a trial.

@@ -1,6 +1,10 @@
 #include "study.h"
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "events/events.h"
 
@@ -53,6 +57,65 @@ struct FrontTracker {
   }
 };
 
+// Renews the lease of the trial being evaluated, on a connection of its own (a Store is not
+// thread-safe), three times per lease length, so a slow renewal or a short network break does not
+// lose it. Evaluation runs on the caller's thread, unaware of it.
+class LeaseKeeper {
+ public:
+  explicit LeaseKeeper(store::Store& db) : db_(db) {}
+  ~LeaseKeeper() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void hold(const store::TrialRecord& t) {
+    std::lock_guard<std::mutex> l(m_);
+    trial_ = t.id, lease_ = t.lease, lost_ = false;
+    // Claims set lease_until = start + the study's lease length, both on the database's clock.
+    interval_ = std::max(0.05, (t.lease_until - t.started) / 3);
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    cv_.notify_all();
+  }
+  void release() {
+    std::lock_guard<std::mutex> l(m_);
+    trial_ = 0;
+  }
+
+ private:
+  void run() {
+    auto conn = db_.reopen();
+    std::unique_lock<std::mutex> l(m_);
+    if (!conn) return;  // the main connection reports the store's problems
+    (*conn)->on_notice([](const std::string&) {});
+    while (!stop_) {
+      if (trial_ == 0) {
+        cv_.wait(l, [&] { return stop_ || trial_ != 0; });
+        continue;
+      }
+      int64_t trial = trial_;
+      cv_.wait_for(l, std::chrono::duration<double>(interval_), [&] { return stop_ || trial_ != trial; });
+      if (stop_ || trial_ != trial || lost_) continue;
+      std::string lease = lease_;
+      l.unlock();
+      auto ok = (*conn)->renew_lease(trial, lease);
+      l.lock();
+      if (ok && !*ok && trial_ == trial) lost_ = true;
+    }
+  }
+
+  store::Store& db_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::thread thread_;
+  int64_t trial_ = 0;
+  std::string lease_;
+  double interval_ = 1;
+  bool lost_ = false, stop_ = false;
+};
+
 Vec reference_in_min_form(const Problem& p, const Vec& ref) {
   if (ref.size() != p.objectives.size()) return {};
   Vec r = ref;
@@ -73,7 +136,7 @@ FrontUpdate front_of(const std::vector<store::TrialRecord>& trials, const Proble
 base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
                                       const RunConfig& cfg) {
   RunSummary sum;
-  auto requeued = db.requeue_dead(study);
+  auto requeued = db.requeue_expired(study);
   if (!requeued) return requeued.error();
   sum.requeued = *requeued;
 
@@ -103,6 +166,7 @@ base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Proble
       if (r.status == store::TrialStatus::queued || r.status == store::TrialStatus::running)
         if (auto p = parse_point(r.point)) strategy.mark_pending(*p);
 
+  LeaseKeeper keeper(db);
   while (cfg.trials < 0 || sum.ran < cfg.trials) {
     std::optional<store::TrialRecord> rec;
     auto queued = db.claim_queued(study);
@@ -122,8 +186,16 @@ base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Proble
       auto claim = db.start_trial(study, nt, cfg.total);
       if (!claim) return claim.error();
       if (claim->kind == store::Claim::Kind::budget_reached) {
-        sum.stop_reason = "total";
-        break;
+        // Trials other workers still run may come back to the queue (their worker dies, its lease
+        // runs out): wait for them, so that a study ends with every trial complete.
+        auto running = db.count(study, store::TrialStatus::running);
+        if (!running) return running.error();
+        if (*running == 0) {
+          sum.stop_reason = "total";
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        continue;
       }
       if (claim->kind == store::Claim::Kind::duplicate_point) continue;  // another process took it first
       rec = std::move(claim->trial);
@@ -131,29 +203,37 @@ base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Proble
     auto point = parse_point(rec->point);
     if (!point) return point.error();
     auto t0 = std::chrono::steady_clock::now();
+    keeper.hold(*rec);
     Evaluation e = evaluate(*rec, *point);
+    keeper.release();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    base::Result<bool> committed = false;
     if (e.ok) {
       std::map<std::string, double> violations;
       for (auto& c : problem.constraints)
         if (auto it = e.metrics.find(c.metric); it != e.metrics.end()) violations[c.metric] = c.violation(it->second);
-      if (auto st = db.finish_trial(rec->id, e.metrics, violations); !st) return base::Error{st.error};
-      ++sum.finished;
+      committed = db.finish_trial(rec->id, rec->lease, e.metrics, violations);
     } else {
-      if (auto st = db.fail_trial(rec->id, e.error); !st) return base::Error{st.error};
-      ++sum.failed;
+      committed = db.fail_trial(rec->id, rec->lease, e.error);
     }
+    if (!committed) return committed.error();
+    bool discarded = !*committed;
+    if (discarded) ++sum.discarded;
+    else ++(e.ok ? sum.finished : sum.failed);
     ++sum.ran;
     // Our own trial and any others completed meanwhile, in the store's finishing order.
     if (auto st = sync(); !st) return base::Error{st.error};
     sum.front = tracker.update();
     if (cfg.on_event) {
-      cfg.on_event(TrialDone{rec->number, rec->point, "", e.ok, e.metrics, e.error, seconds});
+      cfg.on_event(TrialDone{rec->number, rec->point, "", e.ok, e.metrics, e.error, seconds, discarded});
       cfg.on_event(sum.front);
     }
     if (cfg.bus)
-      cfg.bus->publish(events::LogLine{e.ok ? events::LogLine::Level::info : events::LogLine::Level::warning,
-                                       "trial " + std::to_string(rec->number) + (e.ok ? " finished" : " failed: " + e.error) +
+      cfg.bus->publish(events::LogLine{e.ok && !discarded ? events::LogLine::Level::info : events::LogLine::Level::warning,
+                                       "trial " + std::to_string(rec->number) +
+                                           (discarded ? " lost its lease while it ran (another worker took it back); result discarded"
+                                            : e.ok    ? " finished"
+                                                      : " failed: " + e.error) +
                                            "; front " + std::to_string(sum.front.front.size()) + ", hypervolume " +
                                            std::to_string(sum.front.hypervolume)});
   }

@@ -37,6 +37,11 @@ struct RunConfig {
   /// Distinct per concurrent process: separates their random streams so they propose different
   /// points. Worker 0 alone reproduces a single-process run exactly.
   int worker = 0;
+  /// Used only when this call creates the study: its lease length, how often one trial may be
+  /// tried before it is failed, and what a joining worker needs (JSON, see store::StudyInfo).
+  double lease_seconds = 60;
+  int max_attempts = 3;
+  std::string settings = "{}";
   int trials = -1;      // trials this call runs (-1: no limit of its own)
   int64_t total = -1;   // stop once the study holds this many trials (-1: no limit)
   std::string protocol; // stored with every trial (JSON)
@@ -50,13 +55,15 @@ struct RunConfig {
 
 struct RunSummary {
   int ran = 0, finished = 0, failed = 0, requeued = 0;
+  int discarded = 0;        // results not committed: the lease ran out meanwhile (see TrialDone)
   std::string stop_reason;  // "trials", "total", or why the strategy stopped
   FrontUpdate front;        // after the last trial
 };
 
 /// Runs trials until `cfg.trials` ran here, the study holds `cfg.total` trials, or the strategy
-/// has no new point. Re-queued trials (left running by a dead process) run first, with their
-/// stored number, point and seed. Errors are store errors; a failing evaluation is a failed trial.
+/// has no new point. Re-queued trials (whose worker's lease ran out) run first, with their stored
+/// number, point and seed. While a trial is evaluated, a second connection renews its lease.
+/// Errors are store errors; a failing evaluation is a failed trial.
 base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
                                       const RunConfig& cfg);
 

@@ -107,6 +107,7 @@ base::Result<RunSummary> run_training_study(store::Store& db, const std::string&
   info.spec = spec_with_inline_base(spec_text, space);
   info.strategy = cfg.strategy;
   info.seed = cfg.seed;
+  info.lease_seconds = cfg.lease_seconds, info.max_attempts = cfg.max_attempts, info.settings = cfg.settings;
   auto opened = db.open_study(info);
   if (!opened) return opened.error();
   if (study_id) *study_id = opened->id;

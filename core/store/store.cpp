@@ -1,19 +1,24 @@
 #include "store.h"
 
 #include <signal.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
 #include <thread>
 
 #include "base/json.h"
+#include "detail/sql.h"
 
 namespace store {
 
 using base::Error;
+using sql::Rows;
+using sql::Transaction;
 
 const char* to_string(TrialStatus s) {
   switch (s) {
@@ -26,6 +31,7 @@ const char* to_string(TrialStatus s) {
 }
 
 std::string host_name() {
+  if (const char* h = std::getenv("CIRCUIT_HOST"); h && *h) return h;
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
   return buf;
@@ -35,6 +41,8 @@ bool process_alive(int64_t pid) {
   if (pid <= 0) return false;
   return kill(pid_t(pid), 0) == 0 || errno == EPERM;
 }
+
+bool is_url(const std::string& name) { return name.rfind("postgresql://", 0) == 0 || name.rfind("postgres://", 0) == 0; }
 
 namespace {
 
@@ -66,358 +74,400 @@ std::map<std::string, double> parse_metrics(const std::string& s) {
   return m;
 }
 
-// A prepared statement that finalizes itself.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
-  bool ok() const { return rc_ == SQLITE_OK; }
-  Error error(const std::string& what) const { return Error{"store: " + what + ": " + sqlite3_errmsg(db_)}; }
-  Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
-  Stmt& bind(int i, double v) { sqlite3_bind_double(s_, i, v); return *this; }
-  Stmt& bind(int i, const std::string& v) { sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT); return *this; }
-  int step() { return sqlite3_step(s_); }
-  void reset() { sqlite3_reset(s_); }
-  int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
-  double f(int c) const { return sqlite3_column_double(s_, c); }
-  std::string text(int c) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
-    return p ? std::string(p, size_t(sqlite3_column_bytes(s_, c))) : std::string();
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
+// A fresh token per claim: a worker that claims the same trial twice holds two different leases.
+std::string new_lease() {
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^ uint64_t(getpid()) << 32 ^ uint64_t(now() * 1e6));
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", (unsigned long long)rng());
+  return b;
+}
 
 constexpr const char* kTrialColumns =
-    "id, study, number, point, circuit, seed, protocol, status, metrics, constraints, error, started, finished, pid, host, seq";
+    "id, study, number, point, circuit, seed, protocol, status, metrics, constraints, error, started, finished, pid, host, seq, "
+    "lease, lease_until, attempts, history, worker";
 
-TrialRecord read_trial(const Stmt& s) {
+TrialRecord read_trial(const Rows& r, size_t i) {
   TrialRecord t;
-  t.id = s.i64(0), t.study = s.i64(1), t.number = int(s.i64(2));
-  t.point = s.text(3), t.circuit = s.text(4), t.seed = uint64_t(s.i64(5)), t.protocol = s.text(6);
-  t.status = parse_status(s.text(7));
-  t.metrics = parse_metrics(s.text(8)), t.constraints = parse_metrics(s.text(9));
-  t.error = s.text(10), t.started = s.f(11), t.finished = s.f(12), t.pid = s.i64(13), t.host = s.text(14), t.seq = s.i64(15);
+  t.id = r.i64(i, 0), t.study = r.i64(i, 1), t.number = int(r.i64(i, 2));
+  t.point = r.text(i, 3), t.circuit = r.text(i, 4), t.seed = uint64_t(r.i64(i, 5)), t.protocol = r.text(i, 6);
+  t.status = parse_status(r.text(i, 7));
+  t.metrics = parse_metrics(r.text(i, 8)), t.constraints = parse_metrics(r.text(i, 9));
+  t.error = r.text(i, 10), t.started = r.f(i, 11), t.finished = r.f(i, 12), t.pid = r.i64(i, 13), t.host = r.text(i, 14);
+  t.seq = r.i64(i, 15), t.lease = r.text(i, 16), t.lease_until = r.f(i, 17), t.attempts = int(r.i64(i, 18));
+  t.history = r.text(i, 19), t.worker = r.text(i, 20);
   return t;
 }
 
+std::vector<TrialRecord> read_trials(const Rows& r) {
+  std::vector<TrialRecord> v;
+  v.reserve(r.size());
+  for (size_t i = 0; i < r.size(); ++i) v.push_back(read_trial(r, i));
+  return v;
+}
+
+constexpr const char* kStudyColumns = "id, name, spec, objectives, strategy, seed, created, lease_seconds, max_attempts, settings";
+
+StudyInfo read_study(const Rows& r, size_t i) {
+  StudyInfo s{r.i64(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), uint64_t(r.i64(i, 5)), r.f(i, 6)};
+  s.lease_seconds = r.f(i, 7), s.max_attempts = int(r.i64(i, 8)), s.settings = r.text(i, 9);
+  return s;
+}
+
+// One schema for both databases: BIGINT and DOUBLE PRECISION are what SQLite calls INTEGER and
+// REAL affinity; only the auto-numbered id differs ({id}).
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS studies(
-  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, objectives TEXT NOT NULL,
-  strategy TEXT NOT NULL, seed INTEGER NOT NULL, created REAL NOT NULL);
+  id {id}, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, objectives TEXT NOT NULL,
+  strategy TEXT NOT NULL, seed BIGINT NOT NULL, created DOUBLE PRECISION NOT NULL,
+  lease_seconds DOUBLE PRECISION NOT NULL DEFAULT 60, max_attempts BIGINT NOT NULL DEFAULT 3,
+  settings TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS trials(
-  id INTEGER PRIMARY KEY, study INTEGER NOT NULL REFERENCES studies(id), number INTEGER NOT NULL,
-  point TEXT NOT NULL, circuit TEXT NOT NULL DEFAULT '', seed INTEGER NOT NULL DEFAULT 0,
+  id {id}, study BIGINT NOT NULL REFERENCES studies(id), number BIGINT NOT NULL,
+  point TEXT NOT NULL, circuit TEXT NOT NULL DEFAULT '', seed BIGINT NOT NULL DEFAULT 0,
   protocol TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, metrics TEXT NOT NULL DEFAULT '{}',
-  constraints TEXT NOT NULL DEFAULT '{}', error TEXT NOT NULL DEFAULT '', started REAL NOT NULL DEFAULT 0,
-  finished REAL NOT NULL DEFAULT 0, pid INTEGER NOT NULL DEFAULT 0, host TEXT NOT NULL DEFAULT '',
-  seq INTEGER NOT NULL DEFAULT 0,
+  constraints TEXT NOT NULL DEFAULT '{}', error TEXT NOT NULL DEFAULT '', started DOUBLE PRECISION NOT NULL DEFAULT 0,
+  finished DOUBLE PRECISION NOT NULL DEFAULT 0, pid BIGINT NOT NULL DEFAULT 0, host TEXT NOT NULL DEFAULT '',
+  seq BIGINT NOT NULL DEFAULT 0, lease TEXT NOT NULL DEFAULT '', lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+  attempts BIGINT NOT NULL DEFAULT 0, history TEXT NOT NULL DEFAULT '', worker TEXT NOT NULL DEFAULT '',
   UNIQUE(study, number), UNIQUE(study, point));
 CREATE INDEX IF NOT EXISTS trials_by_status ON trials(study, status);
 CREATE INDEX IF NOT EXISTS trials_by_seq ON trials(study, seq);
 CREATE TABLE IF NOT EXISTS metrics(
-  trial INTEGER NOT NULL REFERENCES trials(id), step INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL);
+  trial BIGINT NOT NULL REFERENCES trials(id), step BIGINT NOT NULL, name TEXT NOT NULL, value DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics(trial, name, step);
 CREATE TABLE IF NOT EXISTS artifacts(
-  trial INTEGER NOT NULL REFERENCES trials(id), kind TEXT NOT NULL, path TEXT NOT NULL);
+  id {id}, trial BIGINT NOT NULL REFERENCES trials(id), kind TEXT NOT NULL, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta VALUES('schema_version', '1');
+INSERT INTO meta VALUES('schema_version', '2') ON CONFLICT DO NOTHING;
 )sql";
 
-// Rolls back unless committed, so every early return leaves no transaction open.
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  base::Status begin() {
-    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-      return Error{std::string("store: cannot begin a transaction: ") + sqlite3_errmsg(db_)};
-    open_ = true;
-    return {};
-  }
-  base::Status commit() {
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
-      return Error{std::string("store: commit failed: ") + sqlite3_errmsg(db_)};
-    open_ = false;
-    return {};
-  }
-  ~Transaction() {
-    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
+// Schema 1 (the first round's SQLite files) had no leases and no artifact id.
+constexpr const char* kMigrate1to2 = R"sql(
+ALTER TABLE studies ADD COLUMN lease_seconds DOUBLE PRECISION NOT NULL DEFAULT 60;
+ALTER TABLE studies ADD COLUMN max_attempts BIGINT NOT NULL DEFAULT 3;
+ALTER TABLE studies ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE trials ADD COLUMN lease TEXT NOT NULL DEFAULT '';
+ALTER TABLE trials ADD COLUMN lease_until DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE trials ADD COLUMN history TEXT NOT NULL DEFAULT '';
+ALTER TABLE trials ADD COLUMN worker TEXT NOT NULL DEFAULT '';
+ALTER TABLE artifacts RENAME TO artifacts_v1;
+CREATE TABLE artifacts(id INTEGER PRIMARY KEY, trial BIGINT NOT NULL REFERENCES trials(id), kind TEXT NOT NULL, path TEXT NOT NULL);
+INSERT INTO artifacts(trial, kind, path) SELECT trial, kind, path FROM artifacts_v1 ORDER BY rowid;
+DROP TABLE artifacts_v1;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+)sql";
 
- private:
-  sqlite3* db_;
-  bool open_ = false;
-};
-
-}  // namespace
-
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
-    std::string m = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Error{path + ": cannot open the store: " + m};
-  }
-  std::unique_ptr<Store> s(new Store(db, path));
-  // Other processes may hold the write lock for a moment; wait rather than fail.
-  sqlite3_busy_timeout(db, 30000);
-  // Switching a new file to WAL and creating the schema can meet "database is locked" at once,
-  // without the busy handler, when several processes open a fresh store together (workers of
-  // one study started at the same moment): SQLite refuses rather than risk a deadlock. Those
-  // steps are idempotent, so they are simply tried again for as long as the busy timeout.
-  auto setup = [&](const char* sql) -> Status {
-    for (auto start = std::chrono::steady_clock::now();;) {
-      char* err = nullptr;
-      int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-      std::string m = err ? err : sqlite3_errmsg(db);
-      sqlite3_free(err);
-      if (rc == SQLITE_OK) return {};
-      bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
-      if (!busy || std::chrono::steady_clock::now() - start > std::chrono::seconds(30)) return Status::fail("store: " + m);
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);  // in case the schema's transaction began
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  };
-  if (auto st = setup("PRAGMA journal_mode=WAL"); !st) return Error{path + ": " + st.error};
-  // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only power loss may drop
-  // the last transactions, never corrupt the file.
-  if (auto st = setup("PRAGMA synchronous=NORMAL"); !st) return Error{path + ": " + st.error};
-  if (auto st = setup("PRAGMA foreign_keys=ON"); !st) return Error{path + ": " + st.error};
-  // One write transaction taken up front (IMMEDIATE waits in the busy handler) for the schema.
-  std::string schema = std::string("BEGIN IMMEDIATE;\n") + kSchema + "\nCOMMIT;";
-  if (auto st = setup(schema.c_str()); !st) return Error{path + ": " + st.error};
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
   return s;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+const std::string& message(const base::Status& s) { return s.error; }
+template <class T>
+const std::string& message(const Result<T>& r) { return r.error().message; }
+
+}  // namespace
+
+Store::Store(std::unique_ptr<sql::Connection> c) : c_(std::move(c)) {
+  notice_ = [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); };
+}
+Store::~Store() = default;
+const std::string& Store::path() const { return c_->name(); }
+bool Store::is_postgres() const { return c_->is_postgres(); }
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& name) {
+  auto c = is_url(name) ? sql::open_postgres(name) : sql::open_sqlite(name);
+  if (!c) return c.error();
+  sql::Connection& conn = **c;
+  // The schema is created under the lock of key 0, so workers opening a new store together do
+  // not race to create the same tables.
+  std::string schema = conn.begin_sql(0) + ";\n" + replace_all(kSchema, "{id}", conn.id_column()) + "\nCOMMIT;";
+  if (auto st = conn.script(schema); !st) return Error{"cannot create the store's tables: " + st.error};
+  if (!conn.is_postgres()) {
+    auto v = conn.run("SELECT value FROM meta WHERE key = 'schema_version'");
+    if (!v) return v.error();
+    if (!v->empty() && v->text(0, 0) == "1") {
+      std::string migrate = conn.begin_sql(0) + ";\n" + kMigrate1to2 + "\nCOMMIT;";
+      if (auto st = conn.script(migrate); !st) return Error{"cannot upgrade the store to schema 2: " + st.error};
+    }
+  }
+  std::unique_ptr<Store> s(new Store(std::move(*c)));
+  s->name_ = name;
+  return s;
+}
+
+template <class F>
+auto Store::retry(const char* what, F&& body) -> decltype(body()) {
+  for (;;) {
+    auto r = body();
+    if (r || !c_->lost()) return r;
+    // The server went away (stopped, restarted, network): wait for it, then run the whole
+    // transaction again. Nothing was committed by the failed attempt, or, where the commit
+    // itself was cut off, the retry finds its own work done (see finish_trial).
+    notice_("store: lost the connection to " + c_->name() + " while trying to " + what + " (" + message(r) +
+            "); reconnecting every second for up to " + std::to_string(int(reconnect_seconds_)) + " s");
+    auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      if (c_->reconnect()) break;
+      if (std::chrono::steady_clock::now() - start > std::chrono::duration<double>(reconnect_seconds_)) return r;
+    }
+    double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    notice_("store: reconnected to " + c_->name() + " after " + std::to_string(int(waited + 0.5)) + " s; trying to " + what + " again");
+  }
+}
 
 Result<std::optional<StudyInfo>> Store::find_study(const std::string& name) {
-  Stmt s(db_, "SELECT id, name, spec, objectives, strategy, seed, created FROM studies WHERE name = ?");
-  if (!s.ok()) return s.error("find study");
-  s.bind(1, name);
-  int rc = s.step();
-  if (rc == SQLITE_DONE) return std::optional<StudyInfo>();
-  if (rc != SQLITE_ROW) return s.error("find study `" + name + "`");
-  return std::optional<StudyInfo>(StudyInfo{s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), uint64_t(s.i64(5)), s.f(6)});
+  return retry("find a study", [&]() -> Result<std::optional<StudyInfo>> {
+    auto r = c_->run(std::string("SELECT ") + kStudyColumns + " FROM studies WHERE name = ?", {name});
+    if (!r) return r.error();
+    if (r->empty()) return std::optional<StudyInfo>();
+    return std::optional<StudyInfo>(read_study(*r, 0));
+  });
 }
 
 Result<std::vector<StudyInfo>> Store::studies() {
-  Stmt s(db_, "SELECT id, name, spec, objectives, strategy, seed, created FROM studies ORDER BY id");
-  if (!s.ok()) return s.error("list studies");
-  std::vector<StudyInfo> v;
-  while (s.step() == SQLITE_ROW) v.push_back({s.i64(0), s.text(1), s.text(2), s.text(3), s.text(4), uint64_t(s.i64(5)), s.f(6)});
-  return v;
+  return retry("list studies", [&]() -> Result<std::vector<StudyInfo>> {
+    auto r = c_->run(std::string("SELECT ") + kStudyColumns + " FROM studies ORDER BY id");
+    if (!r) return r.error();
+    std::vector<StudyInfo> v;
+    for (size_t i = 0; i < r->size(); ++i) v.push_back(read_study(*r, i));
+    return v;
+  });
 }
 
 Result<StudyInfo> Store::open_study(const StudyInfo& info) {
   if (info.name.empty()) return Error{"store: a study needs a name"};
-  Transaction tx(db_);
-  if (auto st = tx.begin(); !st) return Error{st.error};
-  {
-    Stmt s(db_, "INSERT OR IGNORE INTO studies(name, spec, objectives, strategy, seed, created) VALUES(?, ?, ?, ?, ?, ?)");
-    if (!s.ok()) return s.error("create study");
-    s.bind(1, info.name).bind(2, info.spec).bind(3, info.objectives).bind(4, info.strategy).bind(5, int64_t(info.seed)).bind(6, now());
-    if (s.step() != SQLITE_DONE) return s.error("create study `" + info.name + "`");
-  }
-  if (auto st = tx.commit(); !st) return Error{st.error};
+  auto made = retry("create a study", [&]() -> base::Status {
+    auto r = c_->run("INSERT INTO studies(name, spec, objectives, strategy, seed, created, lease_seconds, max_attempts, settings) "
+                     "VALUES(?, ?, ?, ?, ?, " + c_->now() + ", ?, ?, ?) ON CONFLICT DO NOTHING",
+                     {info.name, info.spec, info.objectives, info.strategy, int64_t(info.seed), info.lease_seconds,
+                      int64_t(info.max_attempts), info.settings});
+    if (!r) return r.error();
+    return {};
+  });
+  if (!made) return Error{made.error};
   auto found = find_study(info.name);
   if (!found) return found.error();
   if (!*found) return Error{"store: study `" + info.name + "` vanished after creation"};
   return **found;
 }
 
-Result<int> Store::requeue_dead(int64_t study) {
-  Transaction tx(db_);
-  if (auto st = tx.begin(); !st) return Error{st.error};
-  std::vector<int64_t> dead;
+Result<int> Store::requeue_in_tx(int64_t study) {
   const std::string host = host_name();
-  {
-    Stmt s(db_, "SELECT id, pid, host FROM trials WHERE study = ? AND status = 'running'");
-    if (!s.ok()) return s.error("find running trials");
-    s.bind(1, study);
-    while (s.step() == SQLITE_ROW)
-      if (s.text(2) == host && !process_alive(s.i64(1))) dead.push_back(s.i64(0));
+  auto r = c_->run("SELECT t.id, t.pid, t.host, t.attempts, t.lease_until < " + c_->now() + ", s.max_attempts "
+                   "FROM trials t JOIN studies s ON s.id = t.study WHERE t.study = ? AND t.status = 'running'",
+                   {study});
+  if (!r) return r.error();
+  int n = 0;
+  for (size_t i = 0; i < r->size(); ++i) {
+    int64_t pid = r->i64(i, 1);
+    const std::string& owner_host = r->text(i, 2);
+    bool expired = r->text(i, 4) == "1" || r->text(i, 4) == "t";
+    bool dead = owner_host == host && pid != getpid() && !process_alive(pid);
+    if (!expired && !dead) continue;
+    std::string why = (dead ? "process " + std::to_string(pid) + " on " + owner_host + " is gone"
+                            : "the lease of " + owner_host + ":" + std::to_string(pid) + " ran out");
+    int64_t attempts = r->i64(i, 3), max_attempts = r->i64(i, 5);
+    char when[32];
+    std::snprintf(when, sizeof when, "%.3f", now());
+    std::string line = "attempt " + std::to_string(attempts) + ": " + why + " (t=" + when + ")\n";
+    Result<Rows> u = attempts >= max_attempts
+        ? c_->run("UPDATE trials SET status = 'failed', error = ?, history = history || ?, finished = " + c_->now() +
+                      ", seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM trials WHERE study = ?) WHERE id = ?",
+                  {"gave up after " + std::to_string(attempts) + " attempts: " + why, line, study, r->i64(i, 0)})
+        : c_->run("UPDATE trials SET status = 'queued', lease = '', lease_until = 0, pid = 0, started = 0, "
+                  "history = history || ? WHERE id = ?",
+                  {line, r->i64(i, 0)});
+    if (!u) return u.error();
+    ++n;
   }
-  for (int64_t id : dead) {
-    Stmt u(db_, "UPDATE trials SET status = 'queued', pid = 0, started = 0 WHERE id = ?");
-    u.bind(1, id);
-    if (u.step() != SQLITE_DONE) return u.error("re-queue trial");
-  }
-  if (auto st = tx.commit(); !st) return Error{st.error};
-  return int(dead.size());
+  return n;
 }
+
+Result<int> Store::requeue_expired(int64_t study) {
+  return retry("re-queue trials whose lease ran out", [&]() -> Result<int> {
+    Transaction tx(*c_);
+    if (auto st = tx.begin(study); !st) return Error{st.error};
+    auto n = requeue_in_tx(study);
+    if (!n) return n;
+    if (auto st = tx.commit(); !st) return Error{st.error};
+    return n;
+  });
+}
+
+namespace {
+
+std::string lease_sql(const sql::Connection& c) {
+  return c.now() + " + (SELECT lease_seconds FROM studies WHERE id = trials.study)";
+}
+
+}  // namespace
 
 Result<std::optional<TrialRecord>> Store::claim_queued(int64_t study) {
-  Transaction tx(db_);
-  if (auto st = tx.begin(); !st) return Error{st.error};
-  int64_t id = 0;
-  {
-    Stmt s(db_, "SELECT id FROM trials WHERE study = ? AND status = 'queued' ORDER BY number LIMIT 1");
-    if (!s.ok()) return s.error("claim a queued trial");
-    s.bind(1, study);
-    int rc = s.step();
-    if (rc == SQLITE_DONE) return std::optional<TrialRecord>();
-    if (rc != SQLITE_ROW) return s.error("claim a queued trial");
-    id = s.i64(0);
-  }
-  {
-    Stmt u(db_, "UPDATE trials SET status = 'running', pid = ?, host = ?, started = ? WHERE id = ?");
-    u.bind(1, int64_t(getpid())).bind(2, host_name()).bind(3, now()).bind(4, id);
-    if (u.step() != SQLITE_DONE) return u.error("claim a queued trial");
-  }
-  std::string sql = std::string("SELECT ") + kTrialColumns + " FROM trials WHERE id = ?";
-  Stmt r(db_, sql.c_str());
-  r.bind(1, id);
-  if (r.step() != SQLITE_ROW) return r.error("read the claimed trial");
-  TrialRecord t = read_trial(r);
-  if (auto st = tx.commit(); !st) return Error{st.error};
-  return std::optional<TrialRecord>(std::move(t));
+  return retry("claim a queued trial", [&]() -> Result<std::optional<TrialRecord>> {
+    Transaction tx(*c_);
+    if (auto st = tx.begin(study); !st) return Error{st.error};
+    if (auto n = requeue_in_tx(study); !n) return n.error();
+    auto q = c_->run("SELECT id FROM trials WHERE study = ? AND status = 'queued' ORDER BY number LIMIT 1", {study});
+    if (!q) return q.error();
+    if (q->empty()) {  // keep what requeue_in_tx failed for good
+      if (auto st = tx.commit(); !st) return Error{st.error};
+      return std::optional<TrialRecord>();
+    }
+    auto r = c_->run("UPDATE trials SET status = 'running', pid = ?, host = ?, started = " + c_->now() + ", lease = ?, lease_until = " +
+                         lease_sql(*c_) + ", attempts = attempts + 1, worker = ? WHERE id = ? RETURNING " + kTrialColumns,
+                     {int64_t(getpid()), host_name(), new_lease(), worker_, q->i64(0, 0)});
+    if (!r) return r.error();
+    if (r->empty()) return Error{c_->name() + ": the claimed trial vanished"};
+    TrialRecord t = read_trial(*r, 0);
+    if (auto st = tx.commit(); !st) return Error{st.error};
+    return std::optional<TrialRecord>(std::move(t));
+  });
 }
-
-namespace {
-
-// Inserts a trial with the next number inside an open transaction; nullopt if the point exists.
-Result<std::optional<TrialRecord>> insert_trial(sqlite3* db, int64_t study, const NewTrial& t, bool running) {
-  {
-    Stmt s(db, "SELECT 1 FROM trials WHERE study = ? AND point = ?");
-    if (!s.ok()) return s.error("look up point");
-    s.bind(1, study).bind(2, t.point);
-    if (s.step() == SQLITE_ROW) return std::optional<TrialRecord>();
-  }
-  Stmt s(db, "INSERT INTO trials(study, number, point, circuit, seed, protocol, status, started, pid, host) "
-             "VALUES(?, (SELECT IFNULL(MAX(number), 0) + 1 FROM trials WHERE study = ?), ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!s.ok()) return s.error("add trial");
-  s.bind(1, study).bind(2, study).bind(3, t.point).bind(4, t.circuit).bind(5, int64_t(t.seed)).bind(6, t.protocol);
-  s.bind(7, std::string(running ? "running" : "queued")).bind(8, running ? now() : 0.0);
-  s.bind(9, running ? int64_t(getpid()) : int64_t(0)).bind(10, running ? host_name() : std::string());
-  if (s.step() != SQLITE_DONE) return s.error("add trial");
-  std::string sql = std::string("SELECT ") + kTrialColumns + " FROM trials WHERE id = ?";
-  Stmt r(db, sql.c_str());
-  r.bind(1, int64_t(sqlite3_last_insert_rowid(db)));
-  if (r.step() != SQLITE_ROW) return r.error("read the new trial");
-  return std::optional<TrialRecord>(read_trial(r));
-}
-
-}  // namespace
 
 Result<Claim> Store::start_trial(int64_t study, const NewTrial& t, int64_t limit) {
-  Transaction tx(db_);
-  if (auto st = tx.begin(); !st) return Error{st.error};
-  if (limit >= 0) {
-    Stmt s(db_, "SELECT COUNT(*) FROM trials WHERE study = ?");
-    s.bind(1, study);
-    if (s.step() != SQLITE_ROW) return s.error("count trials");
-    if (s.i64(0) >= limit) return Claim{Claim::Kind::budget_reached, {}};
-  }
-  auto r = insert_trial(db_, study, t, true);
-  if (!r) return r.error();
-  if (!*r) return Claim{Claim::Kind::duplicate_point, {}};
-  if (auto st = tx.commit(); !st) return Error{st.error};
-  return Claim{Claim::Kind::started, std::move(**r)};
+  return retry("start a trial", [&]() -> Result<Claim> {
+    Transaction tx(*c_);
+    if (auto st = tx.begin(study); !st) return Error{st.error};
+    if (limit >= 0) {
+      auto n = c_->run("SELECT COUNT(*) FROM trials WHERE study = ?", {study});
+      if (!n) return n.error();
+      if (n->i64(0, 0) >= limit) return Claim{Claim::Kind::budget_reached, {}};
+    }
+    auto dup = c_->run("SELECT 1 FROM trials WHERE study = ? AND point = ?", {study, t.point});
+    if (!dup) return dup.error();
+    if (!dup->empty()) return Claim{Claim::Kind::duplicate_point, {}};
+    auto r = c_->run("INSERT INTO trials(study, number, point, circuit, seed, protocol, status, started, pid, host, lease, lease_until, "
+                     "attempts, worker) VALUES(?, (SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study = ?), ?, ?, ?, ?, "
+                     "'running', " + c_->now() + ", ?, ?, ?, " + c_->now() + " + (SELECT lease_seconds FROM studies WHERE id = ?), 1, ?) "
+                     "RETURNING " + kTrialColumns,
+                     {study, study, t.point, t.circuit, int64_t(t.seed), t.protocol, int64_t(getpid()), host_name(), new_lease(), study,
+                      worker_});
+    if (!r) return r.error();
+    if (r->empty()) return Error{c_->name() + ": the new trial vanished"};
+    TrialRecord rec = read_trial(*r, 0);
+    if (auto st = tx.commit(); !st) return Error{st.error};
+    return Claim{Claim::Kind::started, std::move(rec)};
+  });
+}
+
+Result<bool> Store::renew_lease(int64_t trial, const std::string& lease) {
+  return retry("renew a lease", [&]() -> Result<bool> {
+    auto r = c_->run("UPDATE trials SET lease_until = " + lease_sql(*c_) + " WHERE id = ? AND lease = ? AND status = 'running'",
+                     {trial, lease});
+    if (!r) return r.error();
+    return r->changed == 1;
+  });
 }
 
 namespace {
 
-Status complete(sqlite3* db, int64_t trial, const char* status, const std::string& metrics, const std::string& constraints,
-                const std::string& error) {
-  Transaction tx(db);
-  if (auto st = tx.begin(); !st) return st;
-  Stmt s(db, "UPDATE trials SET status = ?, metrics = ?, constraints = ?, error = ?, finished = ?, "
-             "seq = (SELECT IFNULL(MAX(seq), 0) + 1 FROM trials WHERE study = (SELECT study FROM trials WHERE id = ?)) "
-             "WHERE id = ? AND status = 'running'");
-  if (!s.ok()) return Status(s.error("complete trial"));
-  s.bind(1, std::string(status)).bind(2, metrics).bind(3, constraints).bind(4, error).bind(5, now()).bind(6, trial).bind(7, trial);
-  if (s.step() != SQLITE_DONE) return Status(s.error("complete trial"));
-  if (sqlite3_changes(db) != 1)
-    return Status::fail("store: trial " + std::to_string(trial) + " is not running (re-queued by another process?)");
-  return tx.commit();
+// Commits a result under `lease`. A retry after a commit whose reply was lost finds the trial
+// completed under the same lease: that is this worker's own commit, not a second one.
+Result<bool> complete(sql::Connection& c, int64_t trial, const std::string& lease, const char* status, const std::string& metrics,
+                      const std::string& constraints, const std::string& error) {
+  auto study = c.run("SELECT study FROM trials WHERE id = ?", {trial});
+  if (!study) return study.error();
+  if (study->empty()) return Error{c.name() + ": no trial with id " + std::to_string(trial)};
+  Transaction tx(c);
+  if (auto st = tx.begin(study->i64(0, 0)); !st) return Error{st.error};
+  auto r = c.run("UPDATE trials SET status = ?, metrics = ?, constraints = ?, error = ?, finished = " + c.now() +
+                     ", lease_until = 0, seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM trials WHERE study = ?) "
+                     "WHERE id = ? AND lease = ? AND status = 'running'",
+                 {std::string(status), metrics, constraints, error, study->i64(0, 0), trial, lease});
+  if (!r) return r.error();
+  if (r->changed != 1) {
+    auto mine = c.run("SELECT 1 FROM trials WHERE id = ? AND lease = ? AND status = ?", {trial, lease, std::string(status)});
+    if (!mine) return mine.error();
+    return !mine->empty();
+  }
+  if (auto st = tx.commit(); !st) return Error{st.error};
+  return true;
 }
 
 }  // namespace
 
-Status Store::finish_trial(int64_t trial, const std::map<std::string, double>& metrics, const std::map<std::string, double>& constraints) {
-  return complete(db_, trial, "finished", metrics_json(metrics), metrics_json(constraints), "");
+Result<bool> Store::finish_trial(int64_t trial, const std::string& lease, const std::map<std::string, double>& metrics,
+                                 const std::map<std::string, double>& constraints) {
+  std::string m = metrics_json(metrics), cs = metrics_json(constraints);
+  return retry("commit a trial", [&] { return complete(*c_, trial, lease, "finished", m, cs, ""); });
 }
 
-Status Store::fail_trial(int64_t trial, const std::string& error) { return complete(db_, trial, "failed", "{}", "{}", error); }
+Result<bool> Store::fail_trial(int64_t trial, const std::string& lease, const std::string& error) {
+  return retry("commit a failed trial", [&] { return complete(*c_, trial, lease, "failed", "{}", "{}", error); });
+}
 
 Result<std::vector<TrialRecord>> Store::trials(int64_t study) {
-  std::string sql = std::string("SELECT ") + kTrialColumns + " FROM trials WHERE study = ? ORDER BY number";
-  Stmt s(db_, sql.c_str());
-  if (!s.ok()) return s.error("list trials");
-  s.bind(1, study);
-  std::vector<TrialRecord> v;
-  while (s.step() == SQLITE_ROW) v.push_back(read_trial(s));
-  return v;
+  return retry("list trials", [&]() -> Result<std::vector<TrialRecord>> {
+    auto r = c_->run(std::string("SELECT ") + kTrialColumns + " FROM trials WHERE study = ? ORDER BY number", {study});
+    if (!r) return r.error();
+    return read_trials(*r);
+  });
 }
 
 Result<std::vector<TrialRecord>> Store::completed_since(int64_t study, int64_t after) {
-  std::string sql = std::string("SELECT ") + kTrialColumns + " FROM trials WHERE study = ? AND seq > ? ORDER BY seq";
-  Stmt s(db_, sql.c_str());
-  if (!s.ok()) return s.error("list completed trials");
-  s.bind(1, study).bind(2, after);
-  std::vector<TrialRecord> v;
-  while (s.step() == SQLITE_ROW) v.push_back(read_trial(s));
-  return v;
+  return retry("list completed trials", [&]() -> Result<std::vector<TrialRecord>> {
+    auto r = c_->run(std::string("SELECT ") + kTrialColumns + " FROM trials WHERE study = ? AND seq > ? ORDER BY seq", {study, after});
+    if (!r) return r.error();
+    return read_trials(*r);
+  });
 }
 
 Result<std::optional<TrialRecord>> Store::trial(int64_t study, int number) {
-  std::string sql = std::string("SELECT ") + kTrialColumns + " FROM trials WHERE study = ? AND number = ?";
-  Stmt s(db_, sql.c_str());
-  if (!s.ok()) return s.error("read trial");
-  s.bind(1, study).bind(2, int64_t(number));
-  if (s.step() != SQLITE_ROW) return std::optional<TrialRecord>();
-  return std::optional<TrialRecord>(read_trial(s));
+  return retry("read a trial", [&]() -> Result<std::optional<TrialRecord>> {
+    auto r = c_->run(std::string("SELECT ") + kTrialColumns + " FROM trials WHERE study = ? AND number = ?", {study, int64_t(number)});
+    if (!r) return r.error();
+    if (r->empty()) return std::optional<TrialRecord>();
+    return std::optional<TrialRecord>(read_trial(*r, 0));
+  });
 }
 
 Result<int64_t> Store::count(int64_t study, TrialStatus status) {
-  Stmt s(db_, "SELECT COUNT(*) FROM trials WHERE study = ? AND status = ?");
-  if (!s.ok()) return s.error("count trials");
-  s.bind(1, study).bind(2, std::string(to_string(status)));
-  if (s.step() != SQLITE_ROW) return s.error("count trials");
-  return s.i64(0);
+  return retry("count trials", [&]() -> Result<int64_t> {
+    auto r = c_->run("SELECT COUNT(*) FROM trials WHERE study = ? AND status = ?", {study, std::string(to_string(status))});
+    if (!r) return r.error();
+    return r->i64(0, 0);
+  });
 }
 
 Status Store::add_metrics(int64_t trial, const std::vector<MetricSample>& samples) {
-  Transaction tx(db_);
-  if (auto st = tx.begin(); !st) return st;
-  Stmt s(db_, "INSERT INTO metrics(trial, step, name, value) VALUES(?, ?, ?, ?)");
-  if (!s.ok()) return Status(s.error("add metrics"));
-  for (auto& m : samples) {
-    s.bind(1, trial).bind(2, m.step).bind(3, m.name).bind(4, m.value);
-    if (s.step() != SQLITE_DONE) return Status(s.error("add metric `" + m.name + "`"));
-    s.reset();
-  }
-  return tx.commit();
+  return retry("add metrics", [&]() -> Status {
+    Transaction tx(*c_);
+    if (auto st = tx.begin(-1); !st) return st;
+    for (auto& m : samples)
+      if (auto r = c_->run("INSERT INTO metrics(trial, step, name, value) VALUES(?, ?, ?, ?)", {trial, m.step, m.name, m.value}); !r)
+        return Status(r.error());
+    return tx.commit();
+  });
 }
 
 Result<std::vector<MetricSample>> Store::metric_series(int64_t trial) {
-  Stmt s(db_, "SELECT step, name, value FROM metrics WHERE trial = ? ORDER BY name, step");
-  if (!s.ok()) return s.error("read metrics");
-  s.bind(1, trial);
-  std::vector<MetricSample> v;
-  while (s.step() == SQLITE_ROW) v.push_back({s.i64(0), s.text(1), s.f(2)});
-  return v;
+  return retry("read metrics", [&]() -> Result<std::vector<MetricSample>> {
+    auto r = c_->run("SELECT step, name, value FROM metrics WHERE trial = ? ORDER BY name, step", {trial});
+    if (!r) return r.error();
+    std::vector<MetricSample> v;
+    for (size_t i = 0; i < r->size(); ++i) v.push_back({r->i64(i, 0), r->text(i, 1), r->f(i, 2)});
+    return v;
+  });
 }
 
 Status Store::add_artifact(int64_t trial, const Artifact& a) {
-  Stmt s(db_, "INSERT INTO artifacts(trial, kind, path) VALUES(?, ?, ?)");
-  if (!s.ok()) return Status(s.error("add artifact"));
-  s.bind(1, trial).bind(2, a.kind).bind(3, a.path);
-  if (s.step() != SQLITE_DONE) return Status(s.error("add artifact"));
-  return {};
+  return retry("add an artifact", [&]() -> Status {
+    if (auto r = c_->run("INSERT INTO artifacts(trial, kind, path) VALUES(?, ?, ?)", {trial, a.kind, a.path}); !r) return Status(r.error());
+    return {};
+  });
 }
 
 Result<std::vector<Artifact>> Store::artifacts(int64_t trial) {
-  Stmt s(db_, "SELECT kind, path FROM artifacts WHERE trial = ? ORDER BY rowid");
-  if (!s.ok()) return s.error("read artifacts");
-  s.bind(1, trial);
-  std::vector<Artifact> v;
-  while (s.step() == SQLITE_ROW) v.push_back({s.text(0), s.text(1)});
-  return v;
+  return retry("read artifacts", [&]() -> Result<std::vector<Artifact>> {
+    auto r = c_->run("SELECT kind, path FROM artifacts WHERE trial = ? ORDER BY id", {trial});
+    if (!r) return r.error();
+    std::vector<Artifact> v;
+    for (size_t i = 0; i < r->size(); ++i) v.push_back({r->text(i, 0), r->text(i, 1)});
+    return v;
+  });
 }
 
 }  // namespace store

@@ -24,6 +24,8 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
 
   const std::string& x_objective() const { return x_; }
   const std::string& y_objective() const { return y_; }
+  /// Points shown: the study's, then the baseline's.
+  size_t point_count() const { return points_.trials.size() + points_.baseline.size(); }
   /// Where the last frame drew a study trial, in logical window pixels.
   std::optional<QPointF> trial_position(int64_t id) const;
 

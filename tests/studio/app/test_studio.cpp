@@ -33,6 +33,8 @@
 #include "plots/run_plots.h"
 #include "plots/search_plots.h"
 #include "search_panel.h"
+#include "store/store.h"
+#include "support/pg_server.h"
 
 namespace {
 
@@ -525,6 +527,37 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
   QString csv = dir.filePath("trials.csv");
   EXPECT_EQ(w->search_panel()->export_csv(csv), "");
   EXPECT_TRUE(QFile::exists(csv));
+}
+
+// A study on a PostgreSQL server, filled by a worker process as if on another machine: the dock
+// shows it growing, table and Pareto plot, without a click.
+TEST_F(Studio, WatchesARemoteStudyGrowWithoutAClick) {
+  std::string why;
+  testing_pg::Server* pg = testing_pg::shared(&why);
+  if (!pg) GTEST_SKIP() << "no PostgreSQL server: " << why;
+  QString url = QString::fromStdString(pg->create_database("gui_watch"));
+  QProcess worker;
+  worker.setProcessChannelMode(QProcess::ForwardedChannels);
+  worker.start(CIRCUIT_CLI, {"search", CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json", "--study", "remote", "--db", url,
+                             "--trials", "4", "--limit", "320", "--threads", "1", "--no-latency"});
+  ASSERT_TRUE(worker.waitForStarted());
+  auto db = std::move(*store::Store::open(url.toStdString()));
+  ASSERT_TRUE(wait_for([&] { auto s = db->find_study("remote"); return s && *s; }, 60000)) << "the worker never created its study";
+  studio::SearchPanel* panel = w->search_panel();
+  w->findChild<QDockWidget*>("dock_search")->raise();
+  panel->set_watch_interval_ms(200);
+  ASSERT_EQ(panel->show_study(url, "remote"), "");
+  QTableWidget* table = panel->table();
+  studio::SearchPlotsWindow* plots = panel->plots();
+  size_t points_at_open = plots->point_count();
+  EXPECT_LT(points_at_open, 4u);
+  ASSERT_TRUE(wait_for([&] { return plots->point_count() >= 4 && table->rowCount() == 4; }, 240000))
+      << plots->point_count() << " points, " << table->rowCount() << " rows";
+  EXPECT_TRUE(worker.waitForFinished(60000));
+  // Each row names the worker that ran it.
+  QString who = table->item(0, 3)->text();
+  EXPECT_TRUE(who.startsWith(QString::fromStdString(store::host_name()) + ":")) << who.toStdString();
+  save(plots->grab_image(), "studio_search_remote");
 }
 
 }  // namespace

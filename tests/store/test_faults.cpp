@@ -1,0 +1,188 @@
+// Faults of a study shared through PostgreSQL, with four real worker processes (zdt_worker) that
+// each claim to be a different machine ($CIRCUIT_HOST), so only leases, not process ids, can tell
+// that a worker is gone: (a) one is killed while it trains, (b) the database server stops and
+// starts again mid-study, (c) one is paused past its lease and then continued. Every study must
+// end with each trial finished exactly once.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "store/store.h"
+#include "support/pg_server.h"
+
+namespace {
+
+struct Worker {
+  pid_t pid = 0;
+  std::string log;
+};
+
+Worker spawn(const std::string& url, int index, const std::vector<std::string>& options) {
+  Worker w;
+  w.log = std::string(::testing::TempDir()) + "zdt_worker_" + std::to_string(getpid()) + "_" + std::to_string(index) + ".log";
+  w.pid = fork();
+  if (w.pid == 0) {
+    int fd = open(w.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1), dup2(fd, 2);
+    setenv("CIRCUIT_HOST", ("machine-" + std::to_string(index)).c_str(), 1);
+    std::vector<std::string> args = {CIRCUIT_ZDT_WORKER, url, "zdt", "--worker", std::to_string(index)};
+    args.insert(args.end(), options.begin(), options.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return w;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Waits for a worker; true when it exited with 0.
+bool wait_ok(const Worker& w) {
+  int status = 0;
+  waitpid(w.pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+class Faults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    server_ = testing_pg::shared(&why);
+    if (!server_) GTEST_SKIP() << "no PostgreSQL server: " << why;
+  }
+  // A study of `total` trials with the given lease, created before any worker starts.
+  std::string make_study(const std::string& db, double lease) {
+    url_ = server_->create_database(db + "_" + std::to_string(getpid()));
+    auto s = store::Store::open(url_);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(*s);
+    store::StudyInfo info{0, "zdt", "zdt1", "[]", "nsga2", 1, 0};
+    info.lease_seconds = lease;
+    study_ = store_->open_study(info)->id;
+    return url_;
+  }
+  // A running trial held by `pid`, or 0.
+  int running_of(pid_t pid) {
+    auto all = store_->trials(study_);
+    if (!all) return 0;
+    for (auto& t : *all)
+      if (t.status == store::TrialStatus::running && t.pid == pid) return t.number;
+    return 0;
+  }
+  int64_t finished() { return *store_->count(study_, store::TrialStatus::finished); }
+  // Every trial finished, numbers 1..total, points distinct, and one commit each: the finishing
+  // order has no gaps and no repeats (a second commit would take a second seq).
+  void expect_exactly_once(int total) {
+    auto all = *store_->trials(study_);
+    ASSERT_EQ(all.size(), size_t(total));
+    std::set<std::string> points;
+    std::set<int64_t> seqs;
+    for (size_t i = 0; i < all.size(); ++i) {
+      EXPECT_EQ(all[i].number, int(i) + 1);
+      EXPECT_EQ(all[i].status, store::TrialStatus::finished) << "trial " << all[i].number << ": " << all[i].error;
+      EXPECT_TRUE(points.insert(all[i].point).second) << all[i].point;
+      seqs.insert(all[i].seq);
+    }
+    EXPECT_EQ(seqs.size(), size_t(total));
+    EXPECT_EQ(*seqs.begin(), 1);
+    EXPECT_EQ(*seqs.rbegin(), total);
+  }
+
+  testing_pg::Server* server_ = nullptr;
+  std::unique_ptr<store::Store> store_;
+  std::string url_;
+  int64_t study_ = 0;
+};
+
+TEST_F(Faults, AKilledWorkersTrialRunsAgainElsewhereAfterItsLease) {
+  const int total = 24;
+  auto url = make_study("killed", 1.5);
+  std::vector<Worker> ws;
+  for (int i = 0; i < 4; ++i) ws.push_back(spawn(url, i, {"--total", std::to_string(total), "--sleep-ms", "300"}));
+  int victim = 0;
+  for (int i = 0; i < 2000 && !victim; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (finished() >= 4) victim = running_of(ws[0].pid);
+  }
+  ASSERT_GT(victim, 0) << "worker 0 never held a trial";
+  kill(ws[0].pid, SIGKILL);
+  EXPECT_FALSE(wait_ok(ws[0]));
+  for (int i = 1; i < 4; ++i) EXPECT_TRUE(wait_ok(ws[i])) << slurp(ws[i].log);
+  expect_exactly_once(total);
+  auto t = **store_->trial(study_, victim);
+  EXPECT_NE(t.pid, ws[0].pid);
+  EXPECT_EQ(t.attempts, 2);
+  EXPECT_NE(t.history.find("the lease of machine-0:" + std::to_string(ws[0].pid) + " ran out"), std::string::npos) << t.history;
+}
+
+TEST_F(Faults, BTheServerStopsAndStartsAgainMidStudy) {
+  const int total = 30;
+  auto url = make_study("outage", 10);
+  std::vector<Worker> ws;
+  for (int i = 0; i < 4; ++i) ws.push_back(spawn(url, i, {"--total", std::to_string(total), "--sleep-ms", "200"}));
+  for (int i = 0; i < 4000 && finished() < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GE(finished(), 8);
+  ASSERT_TRUE(server_->stop());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  ASSERT_TRUE(server_->start());
+  std::string logs;
+  for (auto& w : ws) {
+    EXPECT_TRUE(wait_ok(w)) << slurp(w.log);
+    logs += slurp(w.log);
+  }
+  // Our own connection was cut too: it reconnects like the workers'.
+  expect_exactly_once(total);
+  EXPECT_NE(logs.find("store: lost the connection to " + url), std::string::npos) << logs;
+  EXPECT_NE(logs.find("store: reconnected to " + url), std::string::npos) << logs;
+}
+
+TEST_F(Faults, CAWorkerPausedPastItsLeaseDoesNotCommitASecondResult) {
+  const int total = 20;
+  auto url = make_study("paused", 1.0);
+  std::vector<Worker> ws;
+  for (int i = 0; i < 4; ++i) ws.push_back(spawn(url, i, {"--total", std::to_string(total), "--sleep-ms", "400"}));
+  int stolen = 0;
+  for (int i = 0; i < 2000 && !stolen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (finished() < 3) continue;
+    if (!running_of(ws[0].pid)) continue;
+    kill(ws[0].pid, SIGSTOP);
+    stolen = running_of(ws[0].pid);  // still its trial once it is stopped?
+    if (!stolen) kill(ws[0].pid, SIGCONT);
+  }
+  ASSERT_GT(stolen, 0);
+  // Past its lease: another worker takes the trial back and finishes it.
+  for (int i = 0; i < 3000; ++i) {
+    auto t = store_->trial(study_, stolen);
+    if (t && *t && (**t).status == store::TrialStatus::finished) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto t = **store_->trial(study_, stolen);
+  ASSERT_EQ(t.status, store::TrialStatus::finished);
+  EXPECT_NE(t.pid, ws[0].pid);
+  kill(ws[0].pid, SIGCONT);
+  for (auto& w : ws) EXPECT_TRUE(wait_ok(w)) << slurp(w.log);
+  std::string log = slurp(ws[0].log);
+  EXPECT_NE(log.find("trial " + std::to_string(stolen) + " discarded: lease lost"), std::string::npos) << log;
+  expect_exactly_once(total);
+  auto after = **store_->trial(study_, stolen);
+  EXPECT_EQ(after.seq, t.seq);  // the committed result is the other worker's, unchanged
+  EXPECT_EQ(after.metrics, t.metrics);
+}
+
+}  // namespace
