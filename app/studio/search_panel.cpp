@@ -155,7 +155,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
       db = QFileDialog::getOpenFileName(this, "Open a study store", dir, "Study stores (*.sqlite *.db);;All files (*)");
       if (db.isEmpty()) return;
     }
-    status_->setText("Connecting to " + db + "…");
+    status_->setText("Connecting to " + QString::fromStdString(store::display_name(db.toStdString())) + "…");
     auto store = store::Store::open(db.toStdString());
     if (!store) return status_->setText(QString::fromStdString(store.error().message));
     auto studies = (*store)->studies();
@@ -163,14 +163,13 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
     if (studies)
       for (auto& st : *studies)
         if (!QString::fromStdString(st.name).endsWith("-random")) names << QString::fromStdString(st.name);
-    if (names.isEmpty()) return status_->setText(db + " holds no study.");
+    if (names.isEmpty()) return status_->setText(QString::fromStdString(store::display_name(db.toStdString())) + " holds no study.");
     bool ok = false;
     QString name = names.size() == 1 ? names[0] : QInputDialog::getItem(this, "Open a study", "Study", names, 0, false, &ok);
     if (names.size() > 1 && !ok) return;
     study_->setText(name);
     QString err = show_study(db, name);
-    QString where = store::is_url(db.toStdString()) ? QString::fromStdString((*store)->path()) : QFileInfo(db).fileName();
-    status_->setText(err.isEmpty() ? "Watching " + name + " in " + where : err);
+    if (!err.isEmpty()) status_->setText(err);
   });
   connect(filter_, &QLineEdit::textChanged, this, &SearchPanel::filter);
   connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
@@ -313,6 +312,8 @@ QString SearchPanel::show_study(const QString& db, const QString& study) {
   reload();
   if (!space_def_) return status_->text();
   watch(db.toStdString(), study.toStdString());
+  QString where = store::is_url(db.toStdString()) ? QString::fromStdString(store::display_name(db.toStdString())) : QFileInfo(db).fileName();
+  status_->setText("Watching " + study + " in " + where + ": trials appear as workers commit them.");
   return {};
 }
 

@@ -194,7 +194,7 @@ base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Proble
           sum.stop_reason = "total";
           break;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
       if (claim->kind == store::Claim::Kind::duplicate_point) continue;  // another process took it first

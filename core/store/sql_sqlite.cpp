@@ -84,6 +84,7 @@ class Sqlite final : public Connection {
       return Status::fail(path_ + ": cannot begin a transaction: " + sqlite3_errmsg(db_));
     return {};
   }
+  Status begin_keyed(const std::string&) override { return begin(0); }
   Status commit() override {
     if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
       return Status::fail(path_ + ": commit failed: " + sqlite3_errmsg(db_));

@@ -43,6 +43,7 @@ bool process_alive(int64_t pid) {
 }
 
 bool is_url(const std::string& name) { return name.rfind("postgresql://", 0) == 0 || name.rfind("postgres://", 0) == 0; }
+std::string display_name(const std::string& name) { return is_url(name) ? sql::redact(name) : name; }
 
 namespace {
 
@@ -307,6 +308,13 @@ std::string lease_sql(const sql::Connection& c) {
 
 Result<std::optional<TrialRecord>> Store::claim_queued(int64_t study) {
   return retry("claim a queued trial", [&]() -> Result<std::optional<TrialRecord>> {
+    // Every worker asks before every trial and there is usually nothing to claim: one read, without
+    // the study's lock, says whether a queued trial or a lease that ran out is there at all.
+    auto any = c_->run("SELECT 1 FROM trials WHERE study = ? AND (status = 'queued' OR (status = 'running' AND (lease_until < " +
+                           c_->now() + " OR host = ?))) LIMIT 1",
+                       {study, host_name()});
+    if (!any) return any.error();
+    if (any->empty()) return std::optional<TrialRecord>();
     Transaction tx(*c_);
     if (auto st = tx.begin(study); !st) return Error{st.error};
     if (auto n = requeue_in_tx(study); !n) return n.error();
@@ -331,22 +339,22 @@ Result<Claim> Store::start_trial(int64_t study, const NewTrial& t, int64_t limit
   return retry("start a trial", [&]() -> Result<Claim> {
     Transaction tx(*c_);
     if (auto st = tx.begin(study); !st) return Error{st.error};
-    if (limit >= 0) {
-      auto n = c_->run("SELECT COUNT(*) FROM trials WHERE study = ?", {study});
-      if (!n) return n.error();
-      if (n->i64(0, 0) >= limit) return Claim{Claim::Kind::budget_reached, {}};
-    }
-    auto dup = c_->run("SELECT 1 FROM trials WHERE study = ? AND point = ?", {study, t.point});
-    if (!dup) return dup.error();
-    if (!dup->empty()) return Claim{Claim::Kind::duplicate_point, {}};
+    // Numbered, and inserted only within the budget and when the point is new: one round trip.
     auto r = c_->run("INSERT INTO trials(study, number, point, circuit, seed, protocol, status, started, pid, host, lease, lease_until, "
-                     "attempts, worker) VALUES(?, (SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study = ?), ?, ?, ?, ?, "
-                     "'running', " + c_->now() + ", ?, ?, ?, " + c_->now() + " + (SELECT lease_seconds FROM studies WHERE id = ?), 1, ?) "
-                     "RETURNING " + kTrialColumns,
+                     "attempts, worker) SELECT CAST(? AS BIGINT), (SELECT COALESCE(MAX(number), 0) + 1 FROM trials WHERE study = ?), "
+                     "CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), 'running', " + c_->now() +
+                     ", CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), " + c_->now() +
+                     " + (SELECT lease_seconds FROM studies WHERE id = ?), 1, CAST(? AS TEXT) "
+                     "WHERE (CAST(? AS BIGINT) < 0 OR (SELECT COUNT(*) FROM trials WHERE study = ?) < ?) "
+                     "AND NOT EXISTS (SELECT 1 FROM trials WHERE study = ? AND point = ?) RETURNING " + kTrialColumns,
                      {study, study, t.point, t.circuit, int64_t(t.seed), t.protocol, int64_t(getpid()), host_name(), new_lease(), study,
-                      worker_});
+                      worker_, limit, study, limit, study, t.point});
+    if (r && r->empty()) {  // refused: say why
+      auto seen = c_->run("SELECT COUNT(*) FROM trials WHERE study = ? AND point = ?", {study, t.point});
+      if (!seen) return seen.error();
+      return Claim{seen->i64(0, 0) > 0 ? Claim::Kind::duplicate_point : Claim::Kind::budget_reached, {}};
+    }
     if (!r) return r.error();
-    if (r->empty()) return Error{c_->name() + ": the new trial vanished"};
     TrialRecord rec = read_trial(*r, 0);
     if (auto st = tx.commit(); !st) return Error{st.error};
     return Claim{Claim::Kind::started, std::move(rec)};
@@ -368,15 +376,12 @@ namespace {
 // completed under the same lease: that is this worker's own commit, not a second one.
 Result<bool> complete(sql::Connection& c, int64_t trial, const std::string& lease, const char* status, const std::string& metrics,
                       const std::string& constraints, const std::string& error) {
-  auto study = c.run("SELECT study FROM trials WHERE id = ?", {trial});
-  if (!study) return study.error();
-  if (study->empty()) return Error{c.name() + ": no trial with id " + std::to_string(trial)};
   Transaction tx(c);
-  if (auto st = tx.begin(study->i64(0, 0)); !st) return Error{st.error};
+  if (auto st = tx.begin_keyed("SELECT study FROM trials WHERE id = " + std::to_string(trial)); !st) return Error{st.error};
   auto r = c.run("UPDATE trials SET status = ?, metrics = ?, constraints = ?, error = ?, finished = " + c.now() +
-                     ", lease_until = 0, seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM trials WHERE study = ?) "
+                     ", lease_until = 0, seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM trials t WHERE t.study = trials.study) "
                      "WHERE id = ? AND lease = ? AND status = 'running'",
-                 {std::string(status), metrics, constraints, error, study->i64(0, 0), trial, lease});
+                 {std::string(status), metrics, constraints, error, trial, lease});
   if (!r) return r.error();
   if (r->changed != 1) {
     auto mine = c.run("SELECT 1 FROM trials WHERE id = ? AND lease = ? AND status = ?", {trial, lease, std::string(status)});

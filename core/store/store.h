@@ -94,6 +94,8 @@ struct Artifact {
 
 /// Whether `name` is a PostgreSQL URL (postgresql:// or postgres://) rather than a file path.
 bool is_url(const std::string& name);
+/// A store's name that is safe to print: the file path, or the URL without its password.
+std::string display_name(const std::string& name);
 
 /// A connection to one store. Not thread-safe; open one per thread or process.
 class Store {

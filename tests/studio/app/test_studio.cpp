@@ -539,7 +539,7 @@ TEST_F(Studio, WatchesARemoteStudyGrowWithoutAClick) {
   QProcess worker;
   worker.setProcessChannelMode(QProcess::ForwardedChannels);
   worker.start(CIRCUIT_CLI, {"search", CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json", "--study", "remote", "--db", url,
-                             "--trials", "4", "--limit", "320", "--threads", "1", "--no-latency"});
+                             "--trials", "4", "--limit", "1500", "--threads", "1", "--no-latency"});
   ASSERT_TRUE(worker.waitForStarted());
   auto db = std::move(*store::Store::open(url.toStdString()));
   ASSERT_TRUE(wait_for([&] { auto s = db->find_study("remote"); return s && *s; }, 60000)) << "the worker never created its study";
