@@ -86,10 +86,8 @@ class LeaseKeeper {
 
  private:
   void run() {
-    auto conn = db_.reopen();
+    std::unique_ptr<store::Store> conn;
     std::unique_lock<std::mutex> l(m_);
-    if (!conn) return;  // the main connection reports the store's problems
-    (*conn)->on_notice([](const std::string&) {});
     while (!stop_) {
       if (trial_ == 0) {
         cv_.wait(l, [&] { return stop_ || trial_ != 0; });
@@ -100,9 +98,16 @@ class LeaseKeeper {
       if (stop_ || trial_ != trial || lost_) continue;
       std::string lease = lease_;
       l.unlock();
-      auto ok = (*conn)->renew_lease(trial, lease);
+      if (!conn) {  // opened on first use, and again after a failure (the main connection reports it)
+        if (auto c = db_.reopen()) {
+          conn = std::move(*c);
+          conn->on_notice([](const std::string&) {});
+        }
+      }
+      auto ok = conn ? conn->renew_lease(trial, lease) : base::Result<bool>(base::Error{"no connection"});
+      if (!ok) conn.reset();
       l.lock();
-      if (ok && !*ok && trial_ == trial) lost_ = true;
+      if (ok && !*ok && trial_ == trial) lost_ = true;  // gone: stop renewing it
     }
   }
 
