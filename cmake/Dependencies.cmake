@@ -10,22 +10,26 @@ endfunction()
 
 find_package(PkgConfig REQUIRED)
 
-find_package(Qt6 COMPONENTS Core Gui Widgets Test QUIET)
-circuit_require(Qt6_FOUND qt6-base-dev)
+# The studio's libraries: not needed (not even looked for) by a headless build (-DCIRCUIT_GUI=OFF)
+# for GPU servers and clusters.
+if(CIRCUIT_GUI)
+  find_package(Qt6 COMPONENTS Core Gui Widgets Test QUIET)
+  circuit_require(Qt6_FOUND qt6-base-dev)
 
-find_package(Vulkan QUIET)
-circuit_require(Vulkan_FOUND libvulkan-dev)
-find_program(GLSLC_EXECUTABLE glslc)
-circuit_require(GLSLC_EXECUTABLE glslc)
+  find_package(Vulkan QUIET)
+  circuit_require(Vulkan_FOUND libvulkan-dev)
+  find_program(GLSLC_EXECUTABLE glslc)
+  circuit_require(GLSLC_EXECUTABLE glslc)
 
-# The static libimgui.a already contains the Vulkan backend, so it needs Vulkan at link time and
-# stb through pkg-config (measured; see shared/DESIGN.md).
-pkg_check_modules(IMGUI QUIET IMPORTED_TARGET imgui)
-circuit_require(IMGUI_FOUND libimgui-dev)
-set_property(TARGET PkgConfig::IMGUI APPEND PROPERTY INTERFACE_LINK_LIBRARIES Vulkan::Vulkan)
-# CMake lists libvulkan.so once, at its first use; when that is before libimgui.a (the canvas links
-# Vulkan too), --as-needed drops it before ImGui's references are seen. Keep it unconditionally.
-set_property(TARGET PkgConfig::IMGUI APPEND PROPERTY INTERFACE_LINK_OPTIONS "LINKER:--push-state,--no-as-needed,-lvulkan,--pop-state")
+  # The static libimgui.a already contains the Vulkan backend, so it needs Vulkan at link time and
+  # stb through pkg-config (measured; see shared/DESIGN.md).
+  pkg_check_modules(IMGUI QUIET IMPORTED_TARGET imgui)
+  circuit_require(IMGUI_FOUND libimgui-dev)
+  set_property(TARGET PkgConfig::IMGUI APPEND PROPERTY INTERFACE_LINK_LIBRARIES Vulkan::Vulkan)
+  # CMake lists libvulkan.so once, at its first use; when that is before libimgui.a (the canvas links
+  # Vulkan too), --as-needed drops it before ImGui's references are seen. Keep it unconditionally.
+  set_property(TARGET PkgConfig::IMGUI APPEND PROPERTY INTERFACE_LINK_OPTIONS "LINKER:--push-state,--no-as-needed,-lvulkan,--pop-state")
+endif()
 
 pkg_check_modules(LUA QUIET IMPORTED_TARGET lua5.4)
 circuit_require(LUA_FOUND liblua5.4-dev)

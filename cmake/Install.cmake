@@ -27,8 +27,12 @@ set(CPACK_DEBIAN_PACKAGE_SECTION science)
 # OpenBLAS is what makes LibTorch's CPU matmuls fast (50x the reference BLAS); lavapipe gives the
 # canvas a Vulkan device on machines without a GPU driver.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "libtorch1.13, liblua5.4-0, libcairo2, libsqlite3-0, libpq5, zlib1g, libgomp1, libgcc-s1, libstdc++6, libc6, libqt6core6, libqt6gui6, libqt6widgets6, libvulkan1, libstb0, fonts-dejavu-core, libopenblas0-openmp | libblas3")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "mesa-vulkan-drivers, libopenblas0-openmp, dataset-fashion-mnist")
+  "libtorch1.13, liblua5.4-0, libcairo2, libsqlite3-0, libpq5, zlib1g, libgomp1, libgcc-s1, libstdc++6, libc6, fonts-dejavu-core, libopenblas0-openmp | libblas3")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libopenblas0-openmp, dataset-fashion-mnist")
+if(CIRCUIT_GUI)
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libqt6core6, libqt6gui6, libqt6widgets6, libvulkan1, libstb0")
+  string(PREPEND CPACK_DEBIAN_PACKAGE_RECOMMENDS "mesa-vulkan-drivers, ")
+endif()
 # Debug information stays in the build tree: stripped, the package is a fraction of the size.
 set(CPACK_STRIP_FILES ON)
 set(CPACK_GENERATOR DEB)

@@ -142,7 +142,7 @@ Strings script_moe(Script& w, const Site& s, const Strings& in) {
   }
   if (s.b("renormalize")) w.line(gate + " = " + gate + " / " + gate + ".sum(-1, True)");
   w.line(fe + " = " + idx + ".reshape([-1])");
-  w.line(ft + " = torch.arange(" + N + ").repeat_interleave(" + std::to_string(K) + ")");
+  w.line(ft + " = torch.arange(" + N + ", device=" + tok + ".device).repeat_interleave(" + std::to_string(K) + ")");
   w.line(fg + " = " + gate + ".reshape([-1])");
   w.line(order + " = torch.sort(" + fe + ", stable=True, dim=0, descending=False)[1]");
   w.line(counts + ": List[int] = torch.bincount(" + fe + ", minlength=" + std::to_string(E) + ").tolist()");

@@ -82,7 +82,7 @@ Strings script_attention(Script& w, const Site& s, const Strings& in) {
   w.line(sc + " = torch.matmul(" + q + ", " + k + ".transpose(-2, -1)) / " + ts_num(std::sqrt(double(d / h))));
   if (s.b("causal") || s.i("window")) {
     std::string pos = w.fresh("pos"), dist = w.fresh("dist"), blk = w.fresh("blocked");
-    w.line(pos + " = torch.arange(" + T + ")");
+    w.line(pos + " = torch.arange(" + T + ", device=" + sc + ".device)");
     w.line(dist + " = " + pos + ".unsqueeze(1) - " + pos + ".unsqueeze(0)");
     std::string causal = dist + " < 0", window = dist + ".abs() >= " + std::to_string(s.i("window"));
     w.line(blk + " = " + (s.b("causal") && s.i("window") ? "(" + causal + ").logical_or(" + window + ")" : s.b("causal") ? causal : window));
@@ -127,7 +127,7 @@ Strings script_gru(Script& w, const Site& s, const Strings& in) {
     if (bias) params += ", " + w.self("bias_ih_l" + L) + ", " + w.self("bias_hh_l" + L);
   }
   w.line(y + " = torch.gru(" + y + ", torch.zeros([" + std::to_string(layers) + ", " + y + ".size(0), " + std::to_string(hdim) +
-                "]), [" + params + "], " + (bias ? "True" : "False") + ", " + std::to_string(layers) + ", 0.0, False, False, True)[0]");
+                "], dtype=" + y + ".dtype, device=" + y + ".device), [" + params + "], " + (bias ? "True" : "False") + ", " + std::to_string(layers) + ", 0.0, False, False, True)[0]");
   w.line(y + " = " + y + ".reshape(" + shape + "[:-1] + [" + std::to_string(hdim) + "])");
   w.line(v + " = " + ts_movedim(y, f - 1, sa));
   return {v};

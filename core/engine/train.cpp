@@ -3,6 +3,7 @@
 // own portable RNG, and LibTorch's generator is reseeded from (seed, epoch) at every epoch, so a
 // run resumed at an epoch boundary continues exactly as if it had never stopped.
 #include "train.h"
+#include "engine/detail/torch_compat.h"
 #include "engine/detail/train.h"
 
 #include <c10/core/CPUAllocator.h>
@@ -113,11 +114,11 @@ std::string gib(double b) {
 // place (memory allocated through it must find its deleter); the cost is two atomics per
 // allocation. Each block carries its size in a 64-byte header, so the data pointer is also the
 // deleter's context, as LibTorch's raw_allocate requires.
-struct CountingAllocator final : at::Allocator {
+struct CountingAllocator final : engine::detail::CpuAllocatorBase<CountingAllocator> {
   static constexpr size_t kHeader = 64;  // keeps c10's 64-byte alignment
   static inline std::atomic<int64_t> live{0}, peak{0};
 
-  at::DataPtr allocate(size_t n) const override {
+  at::DataPtr make(size_t n) const {
     size_t total = (n + kHeader + kHeader - 1) / kHeader * kHeader;  // aligned_alloc wants a multiple
     char* base = static_cast<char*>(std::aligned_alloc(kHeader, total));
     if (!base) throw std::bad_alloc();

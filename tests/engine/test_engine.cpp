@@ -1,10 +1,12 @@
 // The engine against the IR and against itself: every op compiles and runs forward and backward
 // with the shapes the IR inferred; parameter counts agree with the IR; training is repeatable
-// bit for bit; resume equals an uninterrupted run; NaN stops a run; TorchScript export round-trips.
+// bit for bit; resume equals an uninterrupted run; NaN stops a run; TorchScript export round-trips
+// and creates every tensor on its input's device.
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <regex>
 #include <set>
 
 #include "../circuit/helpers.h"
@@ -155,6 +157,13 @@ TEST(Engine, EveryOpRunsForwardAndBackwardWithTheInferredShapes) {
       EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
     }
     EXPECT_EQ((*m)->parameter_count(), a.total.params);
+    // An export runs wherever its input is (CPU or CUDA): it creates no tensor without the
+    // input's device. `*_like` calls inherit it; a router without a TorchScript form is refused.
+    if (auto src = torchscript_source(**m)) {
+      static const std::regex creation(R"(torch\.(zeros|ones|empty|full|arange|eye|rand|randn|randint|tensor|linspace)\(([^()]|\([^()]*\))*\))");
+      for (auto it = std::sregex_iterator(src->begin(), src->end(), creation); it != std::sregex_iterator(); ++it)
+        EXPECT_NE(it->str().find("device="), std::string::npos) << "creates a tensor without a device: " << it->str();
+    }
     if (c.n.op == "moe" && c.n.attrs.count("aux_loss_coef") && !c.n.attrs.count("router")) {
       EXPECT_EQ(aux.size(), 2u) << "aux and z losses";
     }

@@ -1,0 +1,29 @@
+// Differences between LibTorch versions, in one place. The engine is built against Debian's
+// LibTorch 1.13 (CI) and against the LibTorch inside a PyTorch wheel (2.x, CPU or CUDA).
+#pragma once
+#include <c10/core/Allocator.h>
+
+#include <type_traits>
+
+namespace engine::detail {
+
+// A CPU allocator base whose `allocate` matches the installed c10::Allocator: `const` up to
+// PyTorch 2.2; from 2.3 it is not, and `copy_data` became pure virtual (default_copy_data, a
+// memcpy, implements it). Detected from the header rather than from version numbers. Derive from
+// CpuAllocatorBase and implement `at::DataPtr make(size_t n) const`.
+template <class Derived, class Base>
+struct ConstAllocate : Base {
+  at::DataPtr allocate(size_t n) const override { return static_cast<const Derived*>(this)->make(n); }
+};
+template <class Derived, class Base>
+struct MutableAllocate : Base {
+  at::DataPtr allocate(size_t n) override { return static_cast<const Derived*>(this)->make(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { this->default_copy_data(dest, src, count); }
+};
+
+inline constexpr bool kConstAllocate = std::is_same_v<decltype(&c10::Allocator::allocate), c10::DataPtr (c10::Allocator::*)(size_t) const>;
+
+template <class Derived>
+using CpuAllocatorBase = std::conditional_t<kConstAllocate, ConstAllocate<Derived, c10::Allocator>, MutableAllocate<Derived, c10::Allocator>>;
+
+}  // namespace engine::detail
