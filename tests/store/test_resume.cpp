@@ -1,5 +1,5 @@
 // A study killed with SIGKILL mid-way resumes without losing or repeating finished trials, and
-// three processes on one study record every trial exactly once.
+// three processes on one study record every trial exactly once: on SQLite and on PostgreSQL.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,15 +14,30 @@
 #include <thread>
 
 #include "search/study.h"
+#include "support/pg_server.h"
 
 namespace search {
 namespace {
 
-std::string fresh(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("resume_test_" + std::to_string(getpid()) + "_" + name + ".db");
-  for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + s);
-  return p.string();
-}
+enum class Backend { sqlite, postgresql };
+
+class Resume : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (GetParam() == Backend::postgresql && !testing_pg::shared(&why)) GTEST_SKIP() << "no PostgreSQL server: " << why;
+  }
+  // A new, empty store: a file, or a database of its own on the shared server.
+  std::string fresh(const std::string& name) {
+    if (GetParam() == Backend::postgresql) {
+      std::string why;
+      return testing_pg::shared(&why)->create_database("resume_" + name + "_" + std::to_string(getpid()));
+    }
+    auto p = std::filesystem::temp_directory_path() / ("resume_test_" + std::to_string(getpid()) + "_" + name + ".db");
+    for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + s);
+    return p.string();
+  }
+};
 
 Problem zdt_problem() {
   Problem p;
@@ -52,7 +67,7 @@ int run_child(const std::string& path, int worker, int trials, int64_t total, in
   return r ? 0 : 4;
 }
 
-TEST(Resume, SigkillMidStudyLosesAndRepeatsNothing) {
+TEST_P(Resume, SigkillMidStudyLosesAndRepeatsNothing) {
   const std::string path = fresh("crash");
   const int total = 60;
   pid_t child = fork();
@@ -104,7 +119,7 @@ TEST(Resume, SigkillMidStudyLosesAndRepeatsNothing) {
   }
 }
 
-TEST(Resume, ThreeProcessesRecordEveryTrialOnce) {
+TEST_P(Resume, ThreeProcessesRecordEveryTrialOnce) {
   const std::string path = fresh("concurrent");
   const int each = 25;
   std::vector<pid_t> kids;
@@ -134,7 +149,7 @@ TEST(Resume, ThreeProcessesRecordEveryTrialOnce) {
   for (auto& [pid, n] : per_pid) EXPECT_EQ(n, each);
 }
 
-TEST(Resume, SeededStudiesRepeat) {
+TEST_P(Resume, SeededStudiesRepeat) {
   std::vector<std::string> runs[2];
   for (int k = 0; k < 2; ++k) {
     auto db = std::move(*store::Store::open(fresh("repeat" + std::to_string(k))));
@@ -153,6 +168,9 @@ TEST(Resume, SeededStudiesRepeat) {
   EXPECT_EQ(runs[0], runs[1]);
   EXPECT_EQ(runs[0].size(), 40u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, Resume, ::testing::Values(Backend::sqlite, Backend::postgresql),
+                         [](const auto& info) { return info.param == Backend::sqlite ? "sqlite" : "postgresql"; });
 
 }  // namespace
 }  // namespace search
