@@ -120,7 +120,6 @@ class Postgres final : public Connection {
     if (key < 0) return "BEGIN";
     return "BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kLockTag + key) + ")";
   }
-  Status begin(int64_t key) override { return script(begin_sql(key)); }
   Status begin_keyed(const std::string& key_query) override {
     return script("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kLockTag) + " + (" + key_query + "))");
   }

@@ -79,11 +79,6 @@ class Sqlite final : public Connection {
   }
 
   std::string begin_sql(int64_t) const override { return "BEGIN IMMEDIATE"; }
-  Status begin(int64_t) override {
-    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-      return Status::fail(path_ + ": cannot begin a transaction: " + sqlite3_errmsg(db_));
-    return {};
-  }
   Status begin_keyed(const std::string&) override { return begin(0); }
   Status commit() override {
     if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)

@@ -87,6 +87,13 @@ class Faults : public ::testing::Test {
     study_ = store_->open_study(info)->id;
     return url_;
   }
+  // Four workers on the study, each trial sleeping `sleep_ms`, until it holds `total` trials.
+  std::vector<Worker> start_workers(int total, int sleep_ms) {
+    std::vector<Worker> ws;
+    for (int i = 0; i < 4; ++i)
+      ws.push_back(spawn(url_, i, {"--total", std::to_string(total), "--sleep-ms", std::to_string(sleep_ms)}));
+    return ws;
+  }
   // A running trial held by `pid`, or 0.
   int running_of(pid_t pid) {
     auto all = store_->trials(study_);
@@ -122,9 +129,8 @@ class Faults : public ::testing::Test {
 
 TEST_F(Faults, AKilledWorkersTrialRunsAgainElsewhereAfterItsLease) {
   const int total = 40;
-  auto url = make_study("killed", 1.5);
-  std::vector<Worker> ws;
-  for (int i = 0; i < 4; ++i) ws.push_back(spawn(url, i, {"--total", std::to_string(total), "--sleep-ms", "300"}));
+  make_study("killed", 1.5);
+  std::vector<Worker> ws = start_workers(total, 300);
   int victim = 0;
   wait_until([&] { return finished() >= 4 && (victim = running_of(ws[0].pid)) > 0; });
   ASSERT_GT(victim, 0) << "worker 0 never held a trial";
@@ -141,8 +147,7 @@ TEST_F(Faults, AKilledWorkersTrialRunsAgainElsewhereAfterItsLease) {
 TEST_F(Faults, BTheServerStopsAndStartsAgainMidStudy) {
   const int total = 30;
   auto url = make_study("outage", 10);
-  std::vector<Worker> ws;
-  for (int i = 0; i < 4; ++i) ws.push_back(spawn(url, i, {"--total", std::to_string(total), "--sleep-ms", "200"}));
+  std::vector<Worker> ws = start_workers(total, 200);
   wait_until([&] { return finished() >= 8; });
   ASSERT_GE(finished(), 8);
   ASSERT_TRUE(server_->stop());
@@ -161,9 +166,8 @@ TEST_F(Faults, BTheServerStopsAndStartsAgainMidStudy) {
 
 TEST_F(Faults, CAWorkerPausedPastItsLeaseDoesNotCommitASecondResult) {
   const int total = 40;
-  auto url = make_study("paused", 1.0);
-  std::vector<Worker> ws;
-  for (int i = 0; i < 4; ++i) ws.push_back(spawn(url, i, {"--total", std::to_string(total), "--sleep-ms", "400"}));
+  make_study("paused", 1.0);
+  std::vector<Worker> ws = start_workers(total, 400);
   int stolen = 0;
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!stolen && std::chrono::steady_clock::now() < give_up) {

@@ -43,7 +43,7 @@ class Connection {
   virtual Status script(const std::string& sql) = 0;
   /// Begins a write transaction that excludes every other writer holding the same `key` (a study
   /// id; 0 for the schema; negative: no other writer excluded) until commit or rollback.
-  virtual Status begin(int64_t key) = 0;
+  Status begin(int64_t key) { return script(begin_sql(key)); }
   /// begin() with the key given by a query returning one integer (no parameters): one round trip
   /// where looking the key up first would take two.
   virtual Status begin_keyed(const std::string& key_query) = 0;
