@@ -175,7 +175,6 @@ Store::Store(std::unique_ptr<sql::Connection> c) : c_(std::move(c)) {
 }
 Store::~Store() = default;
 const std::string& Store::path() const { return c_->name(); }
-bool Store::is_postgres() const { return c_->is_postgres(); }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& name) {
   auto c = is_url(name) ? sql::open_postgres(name) : sql::open_sqlite(name);

@@ -157,7 +157,6 @@ class Store {
 
   /// The file path, or the URL without its password.
   const std::string& path() const;
-  bool is_postgres() const;
 
  private:
   explicit Store(std::unique_ptr<sql::Connection> c);
