@@ -52,6 +52,33 @@ Tensor apply_capacity(const Tensor& slot, int64_t slots, int64_t ffn_experts, in
   return plan_dispatch(slot, slots, ffn_experts, capacity).kept;
 }
 
+TensorDispatch plan_dispatch_tensor(const Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity) {
+  // An assignment's place in its slot is the running count of its slot's one-hot column: [M, S]
+  // integers, small at the sizes we route (M = k tokens; S a few dozen).
+  TensorDispatch d;
+  Tensor s = slot.to(torch::kLong);
+  // (A scatter, not one_hot: one_hot checks the range of its input, a read back from the device.)
+  Tensor onehot = torch::zeros({s.size(0), slots}, s.options()).scatter_(1, s.unsqueeze(1), 1);
+  d.pos = onehot.cumsum(0).gather(1, s.unsqueeze(1)).squeeze(1) - 1;
+  d.kept = capacity < 0 ? torch::ones_like(s, torch::kBool) : (s.ge(ffn_experts) | d.pos.lt(capacity));
+  d.per_slot = torch::zeros({slots}, s.options()).index_add_(0, s, d.kept.to(torch::kLong));
+  return d;
+}
+
+Tensor run_padded_ffn(const GroupedFfn& f, const Tensor& x) {
+  auto act = [&](const Tensor& h) {
+    return f.activation == "gelu" ? torch::gelu(h) : f.activation == "silu" ? torch::silu(h) : torch::relu(h);
+  };
+  auto linear = [](const Tensor& in, const std::vector<Tensor>& w, const std::vector<Tensor>& b) {
+    Tensor y = torch::matmul(in, torch::stack(w).transpose(1, 2));  // [E, C, out]
+    if (!b.empty() && b.front().defined()) y = y + torch::stack(b).unsqueeze(1);
+    return y;
+  };
+  Tensor h = act(linear(x, f.w1, f.b1));
+  if (!f.wu.empty()) h = h * linear(x, f.wu, f.bu);
+  return linear(h, f.w2, f.b2);
+}
+
 namespace {
 
 // Top-k routing as one autograd node: per token, the k best slots by `scores` (best first, ties to
@@ -116,29 +143,38 @@ struct TopkGates : torch::autograd::Function<TopkGates> {
   }
 };
 
-// Every token's k best slots by `scores`, gated by `probs` (see TopkGates).
-Routing top_k(const Tensor& probs, const Tensor& scores, const MoeConfig& c) {
+// Every token's k best slots by `scores`, gated by `probs` (see TopkGates). Off the host path, the
+// same as tensor ops on any device: topk + gather give TopkGates' gates, and autograd its backward.
+Routing top_k(const Tensor& probs, const Tensor& scores, const MoeConfig& c, bool host) {
   int64_t n = probs.size(0), k = std::min(c.k, probs.size(1));
   Routing r;
-  r.gate = TopkGates::apply(probs, scores, k, c.renormalize, &r.slot);
-  r.token = token_major(n, k, r.slot.options());
   r.probs = probs;
+  if (host && probs.is_cpu()) {
+    r.gate = TopkGates::apply(probs, scores, k, c.renormalize, &r.slot);
+  } else {
+    Tensor idx = std::get<1>(scores.topk(k, -1));
+    Tensor gate = probs.gather(1, idx);
+    if (c.renormalize) gate = gate / gate.sum(-1, true);
+    r.slot = idx.reshape({-1});
+    r.gate = gate.reshape({-1});
+  }
+  r.token = token_major(n, k, r.slot.options());
   return r;
 }
 
 }  // namespace
 
-Routing route_topk(const Tensor& logits, const MoeConfig& c, bool training, const Tensor& noise_logits) {
+Routing route_topk(const Tensor& logits, const MoeConfig& c, bool training, const Tensor& noise_logits, bool host) {
   Tensor z = logits;
   if (c.noisy && training && noise_logits.defined()) z = z + torch::randn_like(z) * torch::softplus(noise_logits);
   Tensor probs = torch::softmax(z, -1);
-  return top_k(probs, probs, c);
+  return top_k(probs, probs, c, host);
 }
 
-Routing route_aux_free(const Tensor& logits, const MoeConfig& c, const Tensor& bias) {
+Routing route_aux_free(const Tensor& logits, const MoeConfig& c, const Tensor& bias, bool host) {
   // The bias only chooses; the gates are the unbiased probabilities (no gradient reaches bias).
   Tensor probs = torch::softmax(logits, -1);
-  return top_k(probs, probs.detach() + bias, c);
+  return top_k(probs, probs.detach() + bias, c, host);
 }
 
 Routing route_expert_choice(const Tensor& logits, const MoeConfig& c) {
@@ -151,6 +187,7 @@ Routing route_expert_choice(const Tensor& logits, const MoeConfig& c) {
   r.token = tok.reshape({-1});
   r.gate = vals.reshape({-1});
   r.probs = probs;
+  r.max_per_slot = cap;
   return r;
 }
 
@@ -163,7 +200,7 @@ Routing route_relu(const Tensor& logits, const MoeConfig& c, Tensor& l1_weight, 
   r.gate = gates.index({r.token, r.slot});
   r.probs = torch::softmax(logits, -1);
   if (training) {
-    r.losses.push_back(l1_weight.item<double>() * gates.mean());  // a value: lambda changes in place below
+    r.losses.push_back(l1_weight.detach().clone() * gates.mean());  // a copy: lambda changes in place below
     // ReMoE: lambda <- lambda * a^sign(target - sparsity), steering sparsity toward its target.
     torch::NoGradGuard ng;
     double sparsity = 1.0 - double(nz.size(0)) / double(gates.numel());
@@ -173,17 +210,18 @@ Routing route_relu(const Tensor& logits, const MoeConfig& c, Tensor& l1_weight, 
   return r;
 }
 
-Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c) {
+Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c, c10::Device device) {
   // Knuth's multiplicative hash of the position in the sequence; k consecutive experts from it.
-  Tensor pos = torch::arange(tokens, torch::kLong).remainder(positions);
+  auto i64 = torch::TensorOptions(torch::kLong).device(device), f32 = torch::TensorOptions(torch::kFloat).device(device);
+  Tensor pos = torch::arange(tokens, i64).remainder(positions);
   Tensor h = (pos * int64_t(2654435761)).remainder(int64_t(1) << 32).remainder(c.experts);
   int64_t k = std::min(c.k, c.experts);
-  Tensor offs = torch::arange(k, torch::kLong);
+  Tensor offs = torch::arange(k, i64);
   Routing r;
   r.slot = (h.unsqueeze(1) + offs.unsqueeze(0)).remainder(c.experts).reshape({-1});
-  r.token = token_major(tokens, k);
-  r.gate = torch::full({tokens * k}, 1.0 / double(k));
-  r.probs = torch::zeros({tokens, c.slots()}).scatter_(1, r.slot.reshape({tokens, k}), 1.0 / double(k));
+  r.token = token_major(tokens, k, i64);
+  r.gate = torch::full({tokens * k}, 1.0 / double(k), f32);
+  r.probs = torch::zeros({tokens, c.slots()}, f32).scatter_(1, r.slot.reshape({tokens, k}), 1.0 / double(k));
   return r;
 }
 
@@ -219,7 +257,7 @@ class TopKRouter : public Router {
  public:
   TopKRouter(MoeConfig c, torch::nn::Module& layer) : c_(std::move(c)) { add_linear_logits(c_, layer); }
   Routing route(const RouterInput& in) override {
-    Routing r = route_topk(in.logits, c_, in.training, in.noise_logits);
+    Routing r = route_topk(in.logits, c_, in.training, in.noise_logits, in.host);
     if (in.training) add_balancing_losses(r, in.logits, c_);
     return r;
   }
@@ -251,7 +289,7 @@ class RecurrentRouter : public Router {
     return out_(flow.router_h);
   }
   Routing route(const RouterInput& in) override {
-    Routing r = route_topk(in.logits, c_, in.training, in.noise_logits);
+    Routing r = route_topk(in.logits, c_, in.training, in.noise_logits, in.host);
     if (in.training) add_balancing_losses(r, in.logits, c_);
     return r;
   }
@@ -269,7 +307,7 @@ class AuxFreeRouter : public Router {
     bias_ = layer.register_buffer("selection_bias", torch::zeros({c_.slots()}));
   }
   Routing route(const RouterInput& in) override {
-    Routing r = route_aux_free(in.logits, c_, bias_);
+    Routing r = route_aux_free(in.logits, c_, bias_, in.host);
     if (in.training) add_z_loss(r, in.logits, c_);
     return r;
   }
@@ -325,7 +363,7 @@ class ReluRouter : public Router {
 class HashRouter : public Router {
  public:
   explicit HashRouter(MoeConfig c) : c_(std::move(c)) {}
-  Routing route(const RouterInput& in) override { return route_hash(in.tokens, in.positions, c_); }
+  Routing route(const RouterInput& in) override { return route_hash(in.tokens, in.positions, c_, in.device); }
 
  private:
   MoeConfig c_;
@@ -444,12 +482,23 @@ MoeLayer::MoeLayer(MoeConfig c, std::vector<std::shared_ptr<torch::nn::Module>> 
   for (size_t e = 0; e < shared.size(); ++e) register_module("shared" + std::to_string(e), shared[e]);
 }
 
+// Experts were compiled for the MoE input's type, so they get tokens with that rank: [n, 1, ..., 1, d].
+Tensor MoeLayer::as_input(const Tensor& t, int64_t rank) const {
+  std::vector<int64_t> shape(size_t(rank), 1);
+  shape.front() = t.size(0);
+  shape.back() = t.size(-1);
+  return t.reshape(shape);
+}
+
 Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* losses) {
   const MoeConfig& c = c_;
   int64_t d = x.size(-1), s = c.slots();
   Tensor tokens = x.reshape({-1, d});
   int64_t n = tokens.size(0);
   bool training = is_training();
+  bool host = path_ == MoePath::host || (path_ == MoePath::automatic && x.is_cpu());
+  if (host && !x.is_cpu())
+    throw std::invalid_argument("MoE `" + c.name + "`: the host path needs CPU tensors; these are on " + x.device().str());
 
   Tensor logits = rule_->logits(tokens, flow);
   if (residual_ && logits.defined() && flow.prev_logits.defined() && flow.prev_logits.size(0) == n && flow.prev_logits.size(1) == s)
@@ -461,23 +510,42 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
   in.tokens = n;
   in.positions = x.dim() >= 3 ? x.size(-2) : 1;
   in.training = training;
+  in.host = host;
+  in.device = x.device();
   Routing r = rule_->route(in);
 
   // Expert choice fixes every expert's load by construction, and dropless never drops: only
   // token choice with a finite capacity drops assignments.
   bool limited = rule_->limited_by_capacity() && !c.dropless;
-  Dispatch plan = plan_dispatch(r.slot, s, c.experts, limited ? moe_capacity(c, n) : -1);
+  int64_t capacity = limited ? moe_capacity(c, n) : -1;
+  Tensor kept, per_slot;
+  Tensor out = host ? dispatch_host(tokens, r, capacity, x.dim(), kept, per_slot) : dispatch_tensor(tokens, r, capacity, x.dim(), kept, per_slot);
+  for (auto& sh : run_shared_) out = out + sh(as_input(tokens, x.dim())).reshape({n, d});
+
+  if (training) {
+    if (losses)
+      for (auto& l : r.losses) losses->push_back(l);
+    if (flow.telemetry)
+      flow.telemetry->push_back(measure_load(c, r, kept, n, flow));
+    torch::NoGradGuard ng;
+    rule_->observe_load(per_slot);
+  }
+  // Only telemetry reads the top-1 expert (the next layer's transition counts).
+  if (r.probs.defined() && flow.telemetry) flow.prev_top1 = r.probs.detach().argmax(-1);
+  if (logits.defined()) flow.prev_logits = logits;
+  flow.prev_layer = c.name;
+  return out.reshape(x.sizes());
+}
+
+Tensor MoeLayer::dispatch_host(const Tensor& tokens, const Routing& r, int64_t capacity, int64_t rank, Tensor& kept, Tensor& per_slot) {
+  const MoeConfig& c = c_;
+  int64_t d = tokens.size(1), s = c.slots(), n = tokens.size(0);
+  Dispatch plan = plan_dispatch(r.slot, s, c.experts, capacity);
   Tensor token = r.token.index_select(0, plan.order), gate = r.gate.index_select(0, plan.order);
   const std::vector<int64_t>& counts = plan.counts;
+  kept = plan.kept;
+  per_slot = torch::tensor(counts, torch::kLong);
 
-  // Experts were compiled for the MoE input's type, so they get tokens with that rank:
-  // [n, 1, ..., 1, d].
-  auto as_input = [&](const Tensor& t) {
-    std::vector<int64_t> shape(size_t(x.dim()), 1);
-    shape.front() = t.size(0);
-    shape.back() = d;
-    return t.reshape(shape);
-  };
   Tensor out;
   int64_t start = 0, first = 0;
   if (grouped_) {
@@ -502,7 +570,7 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
     Tensor ti = token.narrow(0, start, cnt), g = gate.narrow(0, start, cnt).unsqueeze(1), xe = grouped.narrow(0, start - base, cnt);
     start += cnt;
     if (e < c.experts) {
-      Tensor y = run_[size_t(e)](as_input(xe)).reshape({cnt, d});
+      Tensor y = run_[size_t(e)](as_input(xe, rank)).reshape({cnt, d});
       out.index_add_(0, ti, y * g);
     } else if (e < c.experts + c.zero) {
       // zero expert: the token is dropped from this layer (the residual carries it)
@@ -515,21 +583,60 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
       out.index_add_(0, ti, y * g);
     }
   }
-  for (auto& sh : run_shared_) out = out + sh(as_input(tokens)).reshape({n, d});
+  return out;
+}
 
-  if (training) {
-    if (losses)
-      for (auto& l : r.losses) losses->push_back(l);
-    if (flow.telemetry)
-      flow.telemetry->push_back(measure_load(c, r, plan.kept, n, flow));
-    torch::NoGradGuard ng;
-    rule_->observe_load(torch::tensor(counts, torch::kLong));
+// Every step stays on the device: no counts come back to the host, so nothing waits for the
+// device mid-layer. The price is padding: each FFN expert computes `capacity` rows whatever its
+// load (capacity factor x its fair share; every token when dropless), and the assignments add
+// their results in assignment order, not slot by slot (sums agree to rounding).
+Tensor MoeLayer::dispatch_tensor(const Tensor& tokens, const Routing& r, int64_t capacity, int64_t rank, Tensor& kept, Tensor& per_slot) {
+  const MoeConfig& c = c_;
+  int64_t d = tokens.size(1), n = tokens.size(0), e_count = c.experts;
+  // Without a capacity, each slot holds at most every token once (routers never send a token
+  // twice to one slot), or the router's own bound.
+  int64_t cap = capacity >= 0 ? std::min(capacity, n) : (r.max_per_slot >= 0 ? std::min(r.max_per_slot, n) : n);
+  TensorDispatch plan = plan_dispatch_tensor(r.slot, c.slots(), e_count, cap);
+  kept = plan.kept;
+  per_slot = plan.per_slot;
+  const Tensor &slot = r.slot, &token = r.token, &gate = r.gate;
+  Tensor xin = tokens.index_select(0, token);  // [M, d]
+  Tensor ffn = kept & slot.lt(e_count);
+  Tensor contrib;
+  if (e_count > 0 && cap > 0) {
+    // Kept FFN assignments go to row slot * cap + pos of the padded buffer; the rest to one spare
+    // row past the end, which is dropped (so gets no gradient).
+    int64_t rows = e_count * cap;
+    Tensor dest = torch::where(ffn, slot * cap + plan.pos, torch::full_like(slot, rows));
+    Tensor buf = torch::zeros({rows + 1, d}, tokens.options()).index_add(0, dest, xin);
+    Tensor xe = buf.narrow(0, 0, rows).view({e_count, cap, d});
+    Tensor ye;
+    if (grouped_) {
+      ye = run_padded_ffn(*grouped_, xe);
+    } else {
+      std::vector<Tensor> ys;
+      for (int64_t e = 0; e < e_count; ++e) ys.push_back(run_[size_t(e)](as_input(xe.select(0, e), rank)).reshape({cap, d}));
+      ye = torch::stack(ys);
+    }
+    Tensor yflat = torch::cat({ye.reshape({rows, d}), torch::zeros({1, d}, ye.options())});
+    contrib = yflat.index_select(0, dest) * (gate * ffn.to(gate.scalar_type())).unsqueeze(1);
+  } else {
+    contrib = torch::zeros_like(xin);
   }
-  // Only telemetry reads the top-1 expert (the next layer's transition counts).
-  if (r.probs.defined() && flow.telemetry) flow.prev_top1 = r.probs.detach().argmax(-1);
-  if (logits.defined()) flow.prev_logits = logits;
-  flow.prev_layer = c.name;
-  return out.reshape(x.sizes());
+  int64_t copy0 = e_count + c.zero, const0 = copy0 + c.copy;
+  if (c.copy) {
+    Tensor is_copy = slot.ge(copy0) & slot.lt(const0);
+    contrib = contrib + xin * (gate * is_copy.to(gate.scalar_type())).unsqueeze(1);
+  }
+  if (c.constant && n) {
+    Tensor mix = torch::softmax(const_mix_(tokens).reshape({n, c.constant, 2}), -1);
+    Tensor is_const = slot.ge(const0);
+    Tensor j = (slot - const0).clamp_min(0);
+    Tensor a = mix.index({token, j});  // [M, 2]
+    Tensor y = a.select(1, 0).unsqueeze(1) * xin + a.select(1, 1).unsqueeze(1) * const_v_.index_select(0, j);
+    contrib = contrib + y * (gate * is_const.to(gate.scalar_type())).unsqueeze(1);
+  }
+  return torch::zeros_like(tokens).index_add(0, token, contrib);
 }
 
 }  // namespace engine

@@ -477,6 +477,97 @@ TEST(Moe, DispatchGroupsBySlotKeepsTheEarliestAndRejectsUnknownSlots) {
   }
 }
 
+// The tensor path (any device: pure tensor ops, padded expert buffers, nothing read back to the
+// host) against the CPU fast path, on the CPU: for every router, with capacity drops and without,
+// with MoE++ slots and shared experts, with expert modules and grouped experts, the same outputs,
+// gradients, auxiliary losses, telemetry, dropped assignments and router state after the step.
+TEST(Moe, TensorPathEqualsTheHostPathForEveryRouter) {
+  struct Case {
+    std::string router;
+    double cf;
+    bool dropless, grouped, extras, noisy;
+  };
+  std::vector<Case> cases;
+  for (std::string router : {"topk", "recurrent", "aux_free", "expert_choice", "relu", "hash"})
+    for (bool grouped : {false, true}) {
+      cases.push_back({router, 0.6, false, grouped, false, false});   // drops
+      cases.push_back({router, 1.25, false, grouped, true, false});   // MoE++ slots, a shared expert
+    }
+  cases.push_back({"topk", 1.0, true, true, true, false});   // dropless
+  cases.push_back({"topk", 0.8, false, true, false, true});  // noisy top-k (same noise: same seed)
+  int64_t compared = 0, dropping = 0;
+  for (const Case& k : cases) {
+    SCOPED_TRACE(testing::Message() << k.router << " cf " << k.cf << (k.dropless ? " dropless" : "") << (k.grouped ? " grouped" : " modules")
+                                    << (k.extras ? " +zero/copy/constant/shared" : "") << (k.noisy ? " noisy" : ""));
+    MoeConfig c = config(k.router, 6, 2);
+    c.capacity_factor = k.cf, c.dropless = k.dropless, c.noisy = k.noisy;
+    c.aux_coef = 0.01, c.z_coef = 0.001;
+    if (k.extras) c.zero = 1, c.copy = 1, c.constant = 1, c.shared = 1;
+    auto make = [&](MoePath path) {
+      auto m = layer(c, 3);
+      if (k.grouped) m->use_grouped_ffn(grouped_experts(*m, c.experts));
+      m->set_path(path);
+      m->train();
+      if (c.constant) {
+        torch::NoGradGuard ng;
+        param(*m, "constant_vectors").normal_();  // not zeros, so they count
+      }
+      return m;
+    };
+    auto host = make(MoePath::host), tensor = make(MoePath::tensor);
+    torch::manual_seed(11);
+    Tensor x0 = torch::randn({4, 15, 16});
+    struct Out {
+      Tensor y, gx;
+      std::vector<Tensor> losses;
+      std::vector<events::ExpertLoad> load;
+    };
+    auto run = [&](MoeLayer& m) {
+      Out o;
+      Tensor x = x0.clone().requires_grad_();
+      MoeFlow flow;
+      flow.telemetry = &o.load;
+      torch::manual_seed(12);  // noisy top-k draws its noise here
+      o.y = m.forward(x, flow, &o.losses);
+      Tensor total = (o.y * torch::linspace(-1, 1, o.y.numel()).view_as(o.y)).sum();
+      for (auto& l : o.losses) total = total + l;
+      total.backward();
+      o.gx = x.grad().clone();
+      o.y = o.y.detach();
+      return o;
+    };
+    Out a = run(*host), b = run(*tensor);
+    EXPECT_LE((a.y - b.y).abs().max().item<double>(), 1e-5);
+    EXPECT_LE((a.gx - b.gx).abs().max().item<double>(), 1e-5);
+    ASSERT_EQ(a.losses.size(), b.losses.size());
+    for (size_t i = 0; i < a.losses.size(); ++i) EXPECT_NEAR(a.losses[i].item<double>(), b.losses[i].item<double>(), 1e-6) << "loss " << i;
+    auto pb = tensor->named_parameters();
+    for (auto& p : host->named_parameters()) {
+      // A part no assignment reached has no gradient on the host path and a zero one on the
+      // tensor path (its masked share).
+      Tensor g1 = p.value().grad(), g2 = pb[p.key()].grad();
+      if (!g1.defined()) g1 = torch::zeros_like(p.value());
+      if (!g2.defined()) g2 = torch::zeros_like(p.value());
+      EXPECT_LE((g1 - g2).abs().max().item<double>(), 1e-5) << p.key();
+    }
+    auto bb = tensor->named_buffers();
+    for (auto& buf : host->named_buffers()) EXPECT_TRUE(torch::allclose(buf.value(), bb[buf.key()])) << buf.key();  // bias, lambda
+    ASSERT_EQ(a.load.size(), 1u);
+    ASSERT_EQ(b.load.size(), 1u);
+    const auto &la = a.load[0], &lb = b.load[0];
+    EXPECT_EQ(la.before, lb.before);
+    EXPECT_EQ(la.after, lb.after);
+    EXPECT_EQ(la.dropped, lb.dropped);
+    EXPECT_NEAR(la.entropy, lb.entropy, 1e-6);
+    EXPECT_NEAR(la.load_cv, lb.load_cv, 1e-9);
+    for (size_t j = 0; j < la.mean_gate.size(); ++j) EXPECT_NEAR(la.mean_gate[j], lb.mean_gate[j], 1e-6);
+    dropping += la.dropped > 0;
+    ++compared;
+  }
+  EXPECT_EQ(compared, int64_t(cases.size()));
+  EXPECT_GE(dropping, 8);  // the capacity cases did drop, so drops were compared
+}
+
 // A router written only against the Router interface, as a Lua plugin will be: every token to
 // the expert its position names, gate 1, and a loss that counts calls.
 class ByPositionRouter : public Router {

@@ -33,7 +33,15 @@ struct Routing {
   at::Tensor slot, token, gate;    // [M] int64, int64, float (gate carries the gradient)
   at::Tensor probs;                // [N, S] router probabilities (entropy, balancing losses)
   std::vector<at::Tensor> losses;  // auxiliary losses this router adds in training
+  int64_t max_per_slot = -1;       // a bound on assignments per slot when the router knows one (expert choice)
 };
+
+/// Which implementation an MoE layer runs. `host` is the CPU fast path: routing and dispatch in
+/// one pass over host memory, the FFN experts in run_grouped_ffn. `tensor` is pure tensor ops
+/// that run on any device without reading anything back to the host: each FFN expert gets a
+/// padded buffer of `capacity` rows and all of them run as batched products. `automatic` takes
+/// the host path for CPU tensors and the tensor path on every other device.
+enum class MoePath { automatic, host, tensor };
 
 /// State that flows from one MoE layer to the next within one forward pass.
 struct MoeFlow {
@@ -52,6 +60,8 @@ struct RouterInput {
   int64_t tokens = 0;       // N, flattened in order from [batch, positions, ...]
   int64_t positions = 1;    // sequence length, for routers that route by position
   bool training = false;
+  bool host = true;         // the host fast path may be used (MoePath); false: tensor ops only
+  c10::Device device = at::kCPU;  // where the tokens are
 };
 
 namespace detail {
@@ -117,11 +127,13 @@ int64_t moe_capacity(const MoeConfig& c, int64_t tokens);
 at::Tensor apply_capacity(const at::Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity);
 
 // The built-in routers. `logits` is [N, S]. Each returns every assignment before capacity.
-Routing route_topk(const at::Tensor& logits, const MoeConfig& c, bool training, const at::Tensor& noise_logits);
+// `host` picks the CPU fast path for top-k (TopkGates) over topk + gather; both give the same
+// routing and gradients (a test holds them equal).
+Routing route_topk(const at::Tensor& logits, const MoeConfig& c, bool training, const at::Tensor& noise_logits, bool host = true);
 Routing route_expert_choice(const at::Tensor& logits, const MoeConfig& c);
 Routing route_relu(const at::Tensor& logits, const MoeConfig& c, at::Tensor& l1_weight, bool training);
-Routing route_aux_free(const at::Tensor& logits, const MoeConfig& c, const at::Tensor& bias);
-Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c);
+Routing route_aux_free(const at::Tensor& logits, const MoeConfig& c, const at::Tensor& bias, bool host = true);
+Routing route_hash(int64_t tokens, int64_t positions, const MoeConfig& c, c10::Device device = at::kCPU);
 
 /// Load-balancing losses of token-choice routing: switch aux loss and router z-loss.
 void add_balancing_losses(Routing& r, const at::Tensor& logits, const MoeConfig& c);
@@ -160,6 +172,19 @@ struct Dispatch {
 /// ffn_experts); capacity < 0 keeps all. Throws std::out_of_range for a slot outside [0, slots).
 Dispatch plan_dispatch(const at::Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity);
 
+/// plan_dispatch as tensor ops on the slot's device, with nothing read back to the host: `pos` [M]
+/// is each assignment's place among its slot's assignments (in assignment order), `kept` [M] keeps
+/// the first `capacity` of each FFN slot (every assignment of other slots), `per_slot` [S] counts
+/// the kept ones.
+struct TensorDispatch {
+  at::Tensor pos, kept, per_slot;
+};
+TensorDispatch plan_dispatch_tensor(const at::Tensor& slot, int64_t slots, int64_t ffn_experts, int64_t capacity);
+
+/// The experts of `f` on padded buffers x [E, C, d] (rows past an expert's count are zeros and
+/// their results are ignored): batched products, any device. Returns [E, C, d].
+at::Tensor run_padded_ffn(const GroupedFfn& f, const at::Tensor& x);
+
 /// An MoE layer: router, routed FFN experts, shared experts and MoE++ zero-computation experts.
 /// Dispatch is grouped: assignments are sorted by slot (plan_dispatch) and each expert runs once on
 /// exactly its tokens (index_select), results are added back weighted by their gates (index_add).
@@ -177,8 +202,17 @@ class MoeLayer : public torch::nn::Module {
   /// Runs the FFN experts as one node (see GroupedFfn); nullopt goes back to one call chain per expert.
   void use_grouped_ffn(std::optional<GroupedFfn> g) { grouped_ = std::move(g); }
   bool grouped() const { return grouped_.has_value(); }
+  /// Host fast path, tensor path or automatic (the default). The host path needs CPU tensors.
+  void set_path(MoePath p) { path_ = p; }
+  MoePath path() const { return path_; }
 
  private:
+  // The two dispatches after routing: the host one (plan_dispatch, run_grouped_ffn) and the
+  // tensor one (plan_dispatch_tensor, padded buffers). Each returns the combined output [n, d]
+  // and sets the kept mask [M] and kept count per slot [S].
+  at::Tensor dispatch_host(const at::Tensor& tokens, const Routing& r, int64_t capacity, int64_t rank, at::Tensor& kept, at::Tensor& per_slot);
+  at::Tensor dispatch_tensor(const at::Tensor& tokens, const Routing& r, int64_t capacity, int64_t rank, at::Tensor& kept, at::Tensor& per_slot);
+  at::Tensor as_input(const at::Tensor& t, int64_t rank) const;
 
   MoeConfig c_;
   std::unique_ptr<Router> rule_;
@@ -187,6 +221,7 @@ class MoeLayer : public torch::nn::Module {
   at::Tensor const_v_;    // constant experts: learned vectors [constant, d]
   torch::nn::Linear const_mix_{nullptr};  // constant experts: mixing weights a(x), 2 per constant expert
   std::vector<Expert> run_, run_shared_;
+  MoePath path_ = MoePath::automatic;
 };
 
 }  // namespace engine
