@@ -62,4 +62,23 @@ std::optional<int> Args::parse(const std::vector<std::string>& args) {
   return std::nullopt;
 }
 
+void add_device_option(Args& table, std::string& device) {
+  table.value("--device", [&device](const std::string& v) -> std::optional<std::string> {
+    auto d = engine::resolve_device(v);
+    if (!d) return d.error().message.substr(d.error().message.rfind("device ", 0) == 0 ? 7 : 0);  // "--device `cuda` is ..."
+    device = *d;
+    return std::nullopt;
+  });
+}
+
+void add_precision_options(Args& table, engine::Precision& precision, bool& tf32) {
+  table.value("--precision", [&precision](const std::string& v) -> std::optional<std::string> {
+        auto p = engine::parse_precision(v);
+        if (!p) return "takes fp32 or bf16, got `" + v + "`";
+        precision = *p;
+        return std::nullopt;
+      })
+      .set("--tf32", tf32);
+}
+
 }  // namespace cli

@@ -9,7 +9,15 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/device.h"
+
 namespace cli {
+
+/// The usage lines of add_device_options, for the commands that train.
+#define CIRCUIT_DEVICE_USAGE                                                                   \
+  "  --device D         cpu | cuda | cuda:N | auto (auto: CUDA when there is a GPU)\n"          \
+  "  --precision P      fp32 | bf16: bf16 runs the forward under autocast, fp32 weights (fp32)\n" \
+  "  --tf32             CUDA: TF32 matrix products and convolutions (faster, ~1e-3 relative error)\n"
 
 /// The option table of one command.
 class Args {
@@ -65,5 +73,10 @@ class Args {
   std::vector<Option> options_;
   std::string* positional_ = nullptr;
 };
+
+/// --device, checked here: a device this machine lacks is an error that names it.
+void add_device_option(Args& table, std::string& device);
+/// --precision and --tf32.
+void add_precision_options(Args& table, engine::Precision& precision, bool& tf32);
 
 }  // namespace cli

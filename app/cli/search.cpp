@@ -48,15 +48,17 @@ const char* kSearchUsage =
     "  --no-latency         do not measure latency\n"
     "  --lease SECONDS      a new study's lease: a trial whose worker is silent this long is run again (default 60)\n"
     "  --attempts N         a new study's limit on how often one trial is tried (default 3)\n"
+    CIRCUIT_DEVICE_USAGE
     "--db takes a file (SQLite) or postgresql://user@host[:port]/db, which workers on any number of\n"
     "machines share (`circuit worker --db URL --study NAME` joins without the spec).\n"
     "A killed search resumes where it stopped when run again with the same --study and --db.\n";
 
 const char* kWorkerUsage =
-    "usage: circuit worker --db STORE --study NAME [--trials N] [--threads T] [--worker W]\n"
+    "usage: circuit worker --db STORE --study NAME [--trials N] [--threads T] [--worker W] [--device D]\n"
     "  joins a study started by `circuit search` (on this or another machine) and runs its trials until\n"
     "  the study is complete, with the spec, strategy and training protocol stored with it\n"
-    "  --trials N   stop after N trials here       --worker W   random stream (default: from host and pid)\n";
+    "  --trials N   stop after N trials here       --worker W   random stream (default: from host and pid)\n"
+    "  --device D   cpu | cuda | cuda:N | auto (auto); precision and TF32 are the study's\n";
 
 const char* kReportUsage =
     "usage: circuit report STUDY [--db STORE] [-o DIR] [--baseline STUDY] [--reference m=v,...]\n"
@@ -71,9 +73,16 @@ const char* kSposUsage =
     "  --candidates M   sub-networks evaluated with inherited weights (default 100)\n"
     "  --population P   NSGA-II population of that search (default 20)\n"
     "  --check K        sub-networks re-trained alone for the rank correlation (default 8)\n"
-    "  --data NAME  --limit N  --batch B  --lr X  --epochs E (stand-alone)  --seed S  --threads T\n";
+    "  --data NAME  --limit N  --batch B  --lr X  --epochs E (stand-alone)  --seed S  --threads T\n"
+    "  --device D       cpu | cuda | cuda:N | auto (auto): the supernet and the stand-alone runs\n";
 
-const char* kReplayUsage = "usage: circuit replay STUDY TRIAL [--db FILE] [--threads T]\n";
+const char* kReplayUsage = "usage: circuit replay STUDY TRIAL [--db FILE] [--threads T] [--device D]\n";
+
+// What a result depends on besides its protocol: our version and LibTorch's (and CUDA's).
+std::string versions() {
+  engine::TorchBuild b = engine::torch_build();
+  return std::string("circuit ") + CIRCUIT_VERSION + ", LibTorch " + b.version + (b.cuda.empty() ? "" : ", CUDA " + b.cuda);
+}
 
 struct StudySpec {
   store::StudyInfo info;
@@ -150,8 +159,12 @@ int run_search(StudyRun& r, const char* who) {
   if (!db) return std::fprintf(stderr, "%s: %s\n", who, db.error().message.c_str()), 2;
 
   engine::RuntimeInfo rt = engine::configure_runtime(r.threads);
-  r.protocol.versions = std::string("circuit ") + CIRCUIT_VERSION + ", LibTorch " + rt.torch_version;
-  (*db)->set_worker("cpu, " + std::to_string(rt.threads) + " thread(s), " + r.protocol.versions);
+  auto device = engine::resolve_device(r.protocol.device);
+  if (!device) return std::fprintf(stderr, "%s: %s\n", who, device.error().message.c_str()), 2;
+  r.protocol.device = *device;
+  r.protocol.versions = versions();
+  // Every trial record names the worker that ran it: its device (and GPU), threads and versions.
+  (*db)->set_worker(engine::describe_device(*device) + ", " + std::to_string(rt.threads) + " thread(s), " + r.protocol.versions);
   r.cfg.settings = settings_json(r);
   auto data = engine::load_dataset(r.protocol.data);
   if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
@@ -201,6 +214,8 @@ int search(const std::vector<std::string>& args) {
       .text("--data", r.protocol.data.name).number("--limit", r.protocol.data.train_limit).number("--epochs", r.protocol.epochs)
       .number("--batch", r.protocol.batch).number("--lr", r.protocol.lr).number("--threads", r.threads).text("--reference", r.reference)
       .set("--no-latency", r.protocol.latency, false).number("--lease", r.cfg.lease_seconds).number("--attempts", r.cfg.max_attempts);
+  add_device_option(table, r.protocol.device);
+  add_precision_options(table, r.protocol.precision, r.protocol.tf32);
   if (auto rc = table.parse(args)) return *rc;
   if (spec_path.empty() && !r.study.empty()) return worker(args);  // join a stored study
   if (spec_path.empty() || r.study.empty()) return std::fputs(kSearchUsage, stderr), 2;
@@ -228,6 +243,8 @@ int worker(const std::vector<std::string>& args) {
         r.cfg.worker = int(*x), worker_given = true;
         return std::nullopt;
       });
+  std::string device = "auto";
+  add_device_option(table, device);
   if (auto rc = table.parse(args)) return *rc;
   if (r.db_path.empty() || r.study.empty()) return std::fputs(kWorkerUsage, stderr), 2;
   if (!store::is_url(r.db_path) && !std::filesystem::exists(r.db_path))
@@ -247,6 +264,7 @@ int worker(const std::vector<std::string>& args) {
       auto protocol = search::parse_protocol(base::write_json_line(*p));
       if (!protocol) return std::fprintf(stderr, "circuit worker: study `%s`: %s\n", r.study.c_str(), protocol.error().message.c_str()), 1;
       r.protocol = *protocol;
+      r.protocol.device = device;  // the study's protocol, on this worker's device
     } else {
       return std::fprintf(stderr, "circuit worker: study `%s` was not started by `circuit search` (no training protocol stored)\n", r.study.c_str()), 2;
     }
@@ -313,6 +331,7 @@ int spos(const std::vector<std::string>& args) {
       .number("--seed", o.seed).number("--threads", threads).text("--data", o.standalone.data.name)
       .number("--batch", o.batch, o.standalone.batch)  // the supernet and the stand-alone check train alike
       .number("--lr", o.lr, o.standalone.lr);
+  add_device_option(table, o.standalone.device);
   if (auto rc = table.parse(args)) return *rc;
   if (spec_path.empty()) return std::fputs(kSposUsage, stderr), 2;
   std::unique_ptr<script::Host> lua;
@@ -346,12 +365,16 @@ int spos(const std::vector<std::string>& args) {
 }
 
 int replay(const std::vector<std::string>& args) {
-  std::string study, db_path = "circuit-studies.sqlite";
+  std::string study, db_path = "circuit-studies.sqlite", device = "auto";
   int number = 0, threads = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--db" && i + 1 < args.size()) {
       db_path = args[++i];
+    } else if (a == "--device" && i + 1 < args.size()) {
+      auto d = engine::resolve_device(args[++i]);
+      if (!d) return std::fprintf(stderr, "circuit replay: --device: %s\n", d.error().message.c_str()), 2;
+      device = *d;
     } else if (a == "--threads" && i + 1 < args.size()) {
       threads = std::atoi(args[++i].c_str());
     } else if (a == "-h" || a == "--help") {
@@ -383,6 +406,7 @@ int replay(const std::vector<std::string>& args) {
   const store::TrialRecord& t = **rec;
   auto protocol = search::parse_protocol(t.protocol);
   if (!protocol) return std::fprintf(stderr, "circuit replay: %s\n", protocol.error().message.c_str()), 1;
+  protocol->device = device;
   auto c = circuit::parse_circuit(t.circuit, study + " trial " + std::to_string(number));
   if (!c) return std::fprintf(stderr, "circuit replay: %s\n", c.error().message.c_str()), 1;
   engine::configure_runtime(threads);

@@ -45,6 +45,7 @@ const char* kTrainUsage =
     "  --memory-budget F  refuse when the estimate exceeds F x available RAM (0.8)\n"
     "  --export PATH      write the trained model: .pt (TorchScript) or .onnx (ONNX)\n"
     "  --telemetry PATH   write MoE expert load per layer and step as JSON lines\n"
+    CIRCUIT_DEVICE_USAGE
     "circuits with two or more exit heads also get an early-exit report:\n"
     "  --exit-budget F    calibrate exit thresholds for F x the full forward's FLOPs (0.6)\n"
     "  --exit-depth-cap K no example goes past exit head K (0: no cap)\n"
@@ -88,11 +89,21 @@ std::string clock(double s) {
 
 int doctor(const std::vector<std::string>&) {
   engine::RuntimeInfo r = engine::configure_runtime(0);
-  std::printf("LibTorch %s, %d thread(s) on %d core(s)\n%s\nBLAS: %s\nallocator: %s\n", r.torch_version.c_str(), r.threads,
-              r.cores, r.parallel.c_str(), r.blas.c_str(), r.allocator.c_str());
-  if (r.blas.find("openblas") == std::string::npos)
+  engine::TorchBuild b = engine::torch_build();
+  std::printf("LibTorch %s (%s), %d thread(s) on %d core(s)\n%s\nBLAS: %s\nallocator: %s\n", r.torch_version.c_str(),
+              b.built_with_cuda ? ("CUDA " + b.cuda + (b.cudnn.empty() ? "" : ", cuDNN " + b.cudnn)).c_str() : "CPU only",
+              r.threads, r.cores, r.parallel.c_str(), r.blas.c_str(), r.allocator.c_str());
+  // Only a LibTorch that uses the system's libblas.so.3 (Debian's) depends on which BLAS it is;
+  // a PyTorch wheel's LibTorch brings its own and never loads it.
+  if (r.blas_is_system && r.blas.find("openblas") == std::string::npos)
     std::printf("warning: libblas.so.3 is not OpenBLAS; matrix products may run ~50x slower (install libopenblas0-openmp)\n");
-  std::printf("devices: CPU (only CPU is tested)\n");
+  std::printf("devices: cpu");
+  for (size_t i = 0; i < b.gpus.size(); ++i) std::printf(", cuda:%zu (%s)", i, b.gpus[i].c_str());
+  std::printf("\n");
+  auto cuda = engine::cuda_availability();
+  if (!cuda.available) std::printf("CUDA: not available: %s\n", cuda.reason.c_str());
+  auto chosen = engine::resolve_device("auto");
+  std::printf("--device auto picks: %s\n", chosen ? chosen->c_str() : "?");
   return 0;
 }
 
@@ -116,6 +127,8 @@ int train(const std::vector<std::string>& args) {
       .text("--checkpoint", o.checkpoint).text("--resume", o.resume).text("--export", export_path)
       .number("--memory-budget", o.memory_budget).text("--telemetry", telemetry_path).number("--exit-budget", exits.budget)
       .number("--exit-depth-cap", exits.depth_cap).text("--exit-report", exits.json_path);
+  add_device_option(table, o.device);
+  add_precision_options(table, o.precision, o.tf32);
   if (auto rc = table.parse(args)) return *rc;
   if (file.empty() || data.name.empty()) {
     std::fputs(kTrainUsage, stderr);
@@ -223,6 +236,7 @@ int train(const std::vector<std::string>& args) {
   int64_t peak = *rep.peak_memory;
   const circuit::GraphAnalysis& a = rep.analysis;
   std::printf("\n%-22s %s\n", "circuit", file.c_str());
+  std::printf("%-22s %s, %s%s\n", "device", rep.device.c_str(), engine::to_string(o.precision), o.tf32 ? ", TF32" : "");
   std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r.epochs_done, (long long)r.steps,
               r.seconds, double(r.steps) / std::max(r.seconds, 1e-9));
   std::printf("%-22s %.4f\n", "final train loss", r.train_loss);

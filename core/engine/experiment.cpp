@@ -21,6 +21,10 @@ ExperimentReport run_experiment(ExperimentRequest r, std::shared_ptr<const Datas
   if (auto s = check_memory(out.analysis, r.train.batch, r.train.optimizer, r.train.memory_budget); !s)
     return refuse(Stage::memory, s.error);
   if (r.threads >= 0) configure_runtime(r.threads);
+  auto device = resolve_device(r.train.device);
+  if (!device) return refuse(Stage::device, device.error().message);
+  r.train.device = *device;
+  out.device = describe_device(*device);
 
   auto t0 = std::chrono::steady_clock::now();
   if (!data) {

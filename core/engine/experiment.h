@@ -35,7 +35,7 @@ struct ExperimentRequest {
 };
 
 /// Where a run stopped when it did not finish.
-enum class Stage { circuit, memory, data, compile, fit, train, done };
+enum class Stage { circuit, memory, device, data, compile, fit, train, done };
 
 /// What came out. `status` is RunStatus::error with `message` when a stage refused (see `stage`).
 struct ExperimentReport {
@@ -45,6 +45,7 @@ struct ExperimentReport {
   circuit::GraphAnalysis analysis;     // of the request's circuit (its diagnostics when stage == circuit)
   std::shared_ptr<const Dataset> data;
   std::shared_ptr<Model> model;        // compiled and (when the run finished) trained
+  std::string device;                  // where it ran: "cpu" or "cuda:0 (NVIDIA H200)"
   double load_seconds = 0;             // reading the data set and compiling
   TrainResult train;
   std::optional<EvalResult> test;

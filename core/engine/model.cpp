@@ -159,6 +159,7 @@ struct Model::Impl {
   circuit::Circuit circuit;
   circuit::GraphAnalysis analysis;
   std::shared_ptr<GraphModule> root;
+  at::Device device = at::kCPU;
 };
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -190,10 +191,21 @@ std::vector<at::Tensor> Model::forward(const std::vector<at::Tensor>& inputs, st
   ctx.aux = aux;
   ctx.moe.telemetry = telemetry;
   ctx.moe.step = step;
-  return impl_->root->forward(inputs, ctx);
+  if (impl_->device.is_cpu()) return impl_->root->forward(inputs, ctx);
+  // A caller that moved its batch (the training loop, pinned and non-blocking) pays nothing here.
+  std::vector<at::Tensor> moved;
+  for (auto& t : inputs) moved.push_back(t.device() == impl_->device ? t : t.to(impl_->device, /*non_blocking=*/true));
+  return impl_->root->forward(moved, ctx);
 }
 
 void Model::set_training(bool on) { impl_->root->train(on); }
+void Model::to(const std::string& device) {
+  at::Device d(device);
+  if (d == impl_->device) return;
+  impl_->root->to(d);
+  impl_->device = d;
+}
+std::string Model::device() const { return impl_->device.str(); }
 torch::nn::Module& Model::module() { return *impl_->root; }
 const torch::nn::Module& Model::module() const { return *impl_->root; }
 int64_t Model::parameter_count() const {
@@ -240,7 +252,8 @@ RuntimeInfo configure_runtime(int threads, bool keep_heap) {
     }
     dlclose(h);
   }
-  if (r.blas.empty()) r.blas = "unknown";
+  r.blas_is_system = !r.blas.empty();
+  if (r.blas.empty()) r.blas = "LibTorch's own (libblas.so.3 is not loaded)";
   return r;
 }
 

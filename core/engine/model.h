@@ -37,6 +37,10 @@ class Model {
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* aux = nullptr,
                                   std::vector<events::ExpertLoad>* telemetry = nullptr, int64_t step = 0);
   void set_training(bool on);
+  /// Moves weights and buffers to `device` (`cpu` or `cuda:N`, as resolve_device gives them).
+  /// forward() then moves its inputs there; results stay there.
+  void to(const std::string& device);
+  std::string device() const;
   /// The underlying module: parameters, buffers, save/load.
   torch::nn::Module& module();
   const torch::nn::Module& module() const;
@@ -57,7 +61,8 @@ struct RuntimeInfo {
   int threads = 0;
   int cores = 0;
   std::string torch_version;
-  std::string blas;        // the BLAS library libblas.so.3 resolves to
+  std::string blas;        // the BLAS library libblas.so.3 resolves to, or what LibTorch uses instead
+  bool blas_is_system = false;  // LibTorch loaded the system's libblas.so.3 (Debian's does; wheels bring their own)
   std::string parallel;    // at::get_parallel_info(), first line
   std::string allocator;   // how the heap is tuned, or "glibc defaults"
 };

@@ -149,7 +149,8 @@ Routing top_k(const Tensor& probs, const Tensor& scores, const MoeConfig& c, boo
   int64_t n = probs.size(0), k = std::min(c.k, probs.size(1));
   Routing r;
   r.probs = probs;
-  if (host && probs.is_cpu()) {
+  bool fp = probs.scalar_type() == at::kFloat || probs.scalar_type() == at::kDouble;  // not bf16 under autocast
+  if (host && probs.is_cpu() && fp) {
     r.gate = TopkGates::apply(probs, scores, k, c.renormalize, &r.slot);
   } else {
     Tensor idx = std::get<1>(scores.topk(k, -1));
@@ -496,7 +497,8 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
   Tensor tokens = x.reshape({-1, d});
   int64_t n = tokens.size(0);
   bool training = is_training();
-  bool host = path_ == MoePath::host || (path_ == MoePath::automatic && x.is_cpu());
+  // The host path reads fp32 host memory; bf16 activations (autocast) take the tensor path.
+  bool host = path_ == MoePath::host || (path_ == MoePath::automatic && x.is_cpu() && x.scalar_type() == at::kFloat);
   if (host && !x.is_cpu())
     throw std::invalid_argument("MoE `" + c.name + "`: the host path needs CPU tensors; these are on " + x.device().str());
 
@@ -636,7 +638,7 @@ Tensor MoeLayer::dispatch_tensor(const Tensor& tokens, const Routing& r, int64_t
     Tensor y = a.select(1, 0).unsqueeze(1) * xin + a.select(1, 1).unsqueeze(1) * const_v_.index_select(0, j);
     contrib = contrib + y * (gate * is_const.to(gate.scalar_type())).unsqueeze(1);
   }
-  return torch::zeros_like(tokens).index_add(0, token, contrib);
+  return torch::zeros({n, d}, contrib.options()).index_add(0, token, contrib);
 }
 
 }  // namespace engine

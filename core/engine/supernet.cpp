@@ -13,6 +13,7 @@ using namespace detail;
 struct SharedWeights::Impl {
   uint64_t seed;
   double lr, weight_decay;
+  std::string device = "cpu";
   std::map<std::string, Tensor> bank;  // "node path/param name [shape]" -> shared weight
   std::unique_ptr<torch::optim::AdamW> opt;
   Tensor x, y;                          // training split, converted once
@@ -30,8 +31,8 @@ std::string bank_key(const std::string& name, const Tensor& t) {
 
 }  // namespace
 
-SharedWeights::SharedWeights(uint64_t seed, double lr, double weight_decay) : impl_(std::make_unique<Impl>()) {
-  impl_->seed = seed, impl_->lr = lr, impl_->weight_decay = weight_decay;
+SharedWeights::SharedWeights(uint64_t seed, double lr, double weight_decay, std::string device) : impl_(std::make_unique<Impl>()) {
+  impl_->seed = seed, impl_->lr = lr, impl_->weight_decay = weight_decay, impl_->device = std::move(device);
 }
 SharedWeights::~SharedWeights() = default;
 
@@ -44,7 +45,8 @@ base::Result<std::shared_ptr<Model>> SharedWeights::bind(const circuit::Circuit&
   std::vector<Tensor> added;
   for (auto& p : model->module().named_parameters()) {
     Tensor param = p.value();
-    auto [it, fresh] = s.bank.emplace(bank_key(p.key(), param), param.detach().clone());
+    // The bank's weights live on the device: a model moved after binding would leave them behind.
+    auto [it, fresh] = s.bank.emplace(bank_key(p.key(), param), param.detach().to(at::Device(s.device)).clone());
     if (fresh) added.push_back(it->second);
     // The model's parameter now reads and writes the bank's storage; its gradient stays its own
     // and is moved to the bank after each backward.
@@ -57,6 +59,7 @@ base::Result<std::shared_ptr<Model>> SharedWeights::bind(const circuit::Circuit&
     for (auto& t : added) t.requires_grad_(true);
     s.opt->add_param_group(torch::optim::OptimizerParamGroup(added));
   }
+  model->to(s.device);  // buffers (batch-norm statistics) are the model's own
   return model;
 }
 
@@ -71,6 +74,7 @@ base::Result<double> SharedWeights::train_step(Model& m, const Dataset& d, int64
     m.set_training(true);
     std::vector<Tensor> aux;
     auto outs = m.forward({xb}, &aux);
+    yb = yb.to(outs.front().device());
     auto weights = output_weights(m);
     Tensor loss = torch::zeros({});
     for (size_t j = 0; j < outs.size(); ++j) loss = loss + weights[j] * task_loss(outs[j], yb, d.token_targets);

@@ -7,7 +7,11 @@
 #include "engine/detail/train.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
+#ifdef CIRCUIT_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -25,6 +29,7 @@ using base::Result;
 using base::Status;
 using torch::Tensor;
 using Tensors = std::vector<Tensor>;
+using detail::AutocastGuard;
 
 namespace detail {
 
@@ -89,9 +94,15 @@ namespace {
 
 // (correct, counted) of the predictions in `out` against `y`, skipping -100 targets.
 std::pair<int64_t, int64_t> hits(const Tensor& out, const Tensor& y) {
-  Tensor pred = out.argmax(-1);
-  Tensor scored = y != -100;
-  return {(pred.eq(y) & scored).sum().item<int64_t>(), scored.sum().item<int64_t>()};
+  Tensor pred = out.argmax(-1), yy = y.to(out.device());
+  Tensor scored = yy != -100;
+  Tensor both = torch::stack({(pred.eq(yy) & scored).sum(), scored.sum()}).cpu();  // one read back
+  return {both[0].item<int64_t>(), both[1].item<int64_t>()};
+}
+
+// Blocks until the device has finished its queued work, so a clock read after it measures it.
+void sync(const Model& m) {
+  if (m.device().rfind("cuda", 0) == 0) torch::cuda::synchronize();
 }
 
 int64_t available_ram() {
@@ -249,12 +260,12 @@ EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch) {
   for (int64_t i = 0; i < n; i += batch) {
     int64_t b = std::min(batch, n - i);
     Tensor xb = x.narrow(0, i, b), yb = y.narrow(0, i, b);
-    Tensor out = m.forward({xb}).back();
-    loss_sum += task_loss(out, yb, d.token_targets).item<double>() * double(b);
+    Tensor out = m.forward({xb}).back().to(torch::kFloat);
+    loss_sum += task_loss(out, yb.to(out.device()), d.token_targets).item<double>() * double(b);
     auto [h, c] = hits(out, yb);
     correct += h, counted += c;
     if (!d.token_targets) {
-      Tensor pred = out.argmax(-1);
+      Tensor pred = out.argmax(-1).cpu();
       auto* py = yb.data_ptr<int64_t>();
       auto* pp = pred.data_ptr<int64_t>();
       for (int64_t j = 0; j < b; ++j) ++cls_n[size_t(py[j])], cls_hit[size_t(py[j])] += pp[j] == py[j];
@@ -272,7 +283,17 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
   if (auto s = check_fit(m, d); !s) return Error{s.error};
   if (o.batch < 1 || o.epochs < 1) return Error{"batch and epochs must be at least 1"};
   if (auto s = check_memory(m.analysis(), o.batch, o.optimizer, o.memory_budget); !s) return Error{s.error};
+  auto device = resolve_device(o.device);
+  if (!device) return device.error();
   try {
+    m.to(*device);
+    const at::Device dev(*device);
+    bool cuda = dev.is_cuda();
+    if (cuda) {
+      // Off by default: TF32 products differ from fp32 by ~1e-3 relative (cuDNN's default is on).
+      at::globalContext().setAllowTF32CuBLAS(o.tf32);
+      at::globalContext().setAllowTF32CuDNN(o.tf32);
+    }
     auto params = m.module().parameters();
     std::unique_ptr<torch::optim::Optimizer> opt;
     if (o.optimizer == Optimizer::sgd)
@@ -290,7 +311,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         return Error{o.resume + ": the checkpoint used optimizer `" + std::string(to_string(info->optimizer)) + "` and seed " + std::to_string(info->seed) +
                      "; resume with the same settings"};
       torch::serialize::InputArchive ar, ma, oa;
-      ar.load_from(o.resume);
+      ar.load_from(o.resume, dev);  // a checkpoint loads on either device
       ar.read("model", ma);
       ar.read("optimizer", oa);
       m.module().load(ma);
@@ -327,13 +348,26 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         set_lr(*opt, lr);
         Tensor idx = perm.narrow(0, s * o.batch, std::min(o.batch, n - s * o.batch));
         Tensor xb = x.index_select(0, idx), yb = y.index_select(0, idx);
+        if (cuda) {
+          // Once per step, from pinned memory, without waiting: the copy overlaps the host's work.
+          xb = xb.pin_memory().to(dev, /*non_blocking=*/true);
+          yb = yb.pin_memory().to(dev, /*non_blocking=*/true);
+        }
         Tensors aux;
         std::vector<events::ExpertLoad> load;
         bool telemetry = o.bus && o.telemetry_every > 0 && (t % o.telemetry_every) == 0;
-        auto outs = m.forward({xb}, &aux, telemetry ? &load : nullptr, t + 1);
-        Tensor loss = torch::zeros({});
-        for (size_t k = 0; k < outs.size(); ++k) loss = loss + weights[k] * task_loss(outs[k], yb, d.token_targets);
-        for (auto& a : aux) loss = loss + a;
+        Tensors outs;
+        {
+          AutocastGuard autocast(dev.type(), o.precision == Precision::bf16);
+          outs = m.forward({xb}, &aux, telemetry ? &load : nullptr, t + 1);
+        }
+        // The loss in fp32 whatever the forward's precision.
+        Tensor loss;
+        for (size_t k = 0; k < outs.size(); ++k) {
+          Tensor l = weights[k] * task_loss(outs[k].to(torch::kFloat), yb, d.token_targets);
+          loss = loss.defined() ? loss + l : l;
+        }
+        for (auto& a : aux) loss = loss + a.to(torch::kFloat);
         double lv = loss.item<double>();
         if (!std::isfinite(lv)) {
           r.status = events::RunStatus::nan;
@@ -402,7 +436,7 @@ base::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split&
       int64_t b = std::min(batch, n - i);
       auto outs = m.forward({x.narrow(0, i, b)});
       for (size_t k = 0; k < heads; ++k) {
-        Tensor logp = torch::log_softmax(outs[size_t(p.output_index[k])].to(torch::kFloat), -1);
+        Tensor logp = torch::log_softmax(outs[size_t(p.output_index[k])].to(torch::kCPU, torch::kFloat), -1);
         Tensor prob = logp.exp();
         auto [conf, pred] = prob.max(-1);
         Tensor ent = -(prob * logp).sum(-1);
@@ -426,11 +460,14 @@ Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs) {
   Tensor x = to_tensor(d.test.x);
   auto time = [&](int64_t b) {
     Tensor xb = x.narrow(0, 0, std::min(b, x.size(0))).contiguous();
+    if (m.device() != "cpu") xb = xb.to(at::Device(m.device()));  // latency of the model, not of the copy
     for (int w = 0; w < 3; ++w) m.forward({xb});
+    sync(m);
     std::vector<double> t;
     for (int i = 0; i < runs; ++i) {
       auto a = std::chrono::steady_clock::now();
       m.forward({xb});
+      sync(m);
       t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
     }
     std::sort(t.begin(), t.end());
@@ -445,9 +482,34 @@ Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs) {
 }
 
 int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch) {
-  CountingAllocator& c = counting_allocator();
   Tensor x = to_tensor(d.train.x).narrow(0, 0, std::min<int64_t>(batch, d.train.x.rows())).contiguous();
   Tensor y = to_tensor(d.train.y).narrow(0, 0, x.size(0)).contiguous();
+  if (m.device() != "cpu") {
+#ifdef CIRCUIT_WITH_CUDA
+    // The CUDA caching allocator's own peak over one step, from a reset just before it.
+    namespace alloc = c10::cuda::CUDACachingAllocator;
+    at::Device dev(m.device());
+    x = x.to(dev), y = y.to(dev);
+    m.set_training(true);
+    m.module().zero_grad();
+    torch::cuda::synchronize();
+    auto index = dev.index();
+    int64_t base = alloc::getDeviceStats(index).allocated_bytes[size_t(alloc::StatType::AGGREGATE)].current;
+    alloc::resetPeakStats(index);
+    {
+      auto outs = m.forward({x});
+      task_loss(outs.back(), y, d.token_targets).backward();
+    }
+    torch::cuda::synchronize();
+    int64_t peak = alloc::getDeviceStats(index).allocated_bytes[size_t(alloc::StatType::AGGREGATE)].peak - base;
+    m.module().zero_grad();
+    m.set_training(false);
+    return peak;
+#else
+    return -1;  // unreachable: a LibTorch without c10_cuda has no device but the CPU
+#endif
+  }
+  CountingAllocator& c = counting_allocator();
   m.set_training(true);
   m.module().zero_grad();
   int64_t base = c.live.load();
@@ -466,7 +528,7 @@ int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch) {
 Result<CheckpointInfo> read_checkpoint_info(const std::string& path) {
   try {
     torch::serialize::InputArchive ar;
-    ar.load_from(path);
+    ar.load_from(path, torch::kCPU);  // a CUDA run's checkpoint, read where there is no GPU
     c10::IValue v;
     if (!ar.try_read("format", v) || v.toStringRef() != "circuit-checkpoint-1")
       return Error{path + ": not a Circuit Studio checkpoint (or from a newer version)"};

@@ -30,6 +30,8 @@ std::string protocol_json(const TrialProtocol& p) {
   j.set("lr", Json::number(p.lr));
   j.set("optimizer", Json::string(engine::to_string(p.optimizer)));
   j.set("latency", Json::boolean(p.latency));
+  if (p.precision != engine::Precision::fp32) j.set("precision", Json::string(engine::to_string(p.precision)));
+  if (p.tf32) j.set("tf32", Json::boolean(true));
   j.set("exit_threshold", Json::number(p.exit_threshold));
   if (!p.versions.empty()) j.set("versions", Json::string(p.versions));
   return base::write_json_line(j);
@@ -61,6 +63,12 @@ base::Result<TrialProtocol> parse_protocol(const std::string& text) {
     p.optimizer = *k;
   }
   if (const Json* l = j->get("latency"); l && l->kind == Json::Kind::Bool) p.latency = l->b;
+  if (const Json* t = j->get("tf32"); t && t->kind == Json::Kind::Bool) p.tf32 = t->b;
+  if (const Json* x = j->get("precision"); x && x->kind == Json::Kind::String) {
+    auto k = engine::parse_precision(x->s);
+    if (!k) return base::Error{"trial protocol: unknown precision `" + x->s + "` (fp32 or bf16)"};
+    p.precision = *k;
+  }
   if (const Json* v = j->get("versions"); v && v->kind == Json::Kind::String) p.versions = v->s;
   p.exit_threshold = num(j->get("exit_threshold"), p.exit_threshold);
   return p;
@@ -70,6 +78,7 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
   engine::ExperimentRequest r;
   r.circuit = c;
   r.train.epochs = p.epochs, r.train.batch = p.batch, r.train.lr = p.lr, r.train.optimizer = p.optimizer, r.train.seed = seed;
+  r.train.device = p.device, r.train.precision = p.precision, r.train.tf32 = p.tf32;
   r.latency = p.latency;
   r.peak_memory = true;
   r.exit_threshold = p.exit_threshold;

@@ -25,6 +25,9 @@ struct TrialProtocol {
   bool latency = true;        // measure batch-1 latency (median of 20 forwards)
   double exit_threshold = engine::kDefaultExitThreshold;  // circuits with exit heads: confidence threshold for exit metrics
   std::string versions;       // e.g. "circuit 0.1, LibTorch 1.13.0" (recorded, not checked)
+  engine::Precision precision = engine::Precision::fp32;  // stored: it changes the results
+  bool tf32 = false;                                      // stored, as precision
+  std::string device = "auto";  // this worker's own choice (cpu, cuda:N, auto): not stored with the study
 };
 
 std::string protocol_json(const TrialProtocol& p);

@@ -27,3 +27,45 @@ template <class Derived>
 using CpuAllocatorBase = std::conditional_t<kConstAllocate, ConstAllocate<Derived, c10::Allocator>, MutableAllocate<Derived, c10::Allocator>>;
 
 }  // namespace engine::detail
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+namespace engine::detail {
+
+// Autocast to bfloat16 on `device` for the guard's lifetime (training's --precision bf16). The
+// switches moved in PyTorch 2.4: per-device-type functions replaced set_enabled /
+// set_cpu_enabled and their dtype setters.
+class AutocastGuard {
+ public:
+  AutocastGuard(c10::DeviceType type, bool on) : type_(type), on_(on) {
+    if (on_) set(true);
+  }
+  ~AutocastGuard() {
+    if (!on_) return;
+    set(false);
+    at::autocast::clear_cache();
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  void set(bool enabled) const {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, enabled);
+#else
+    if (type_ == c10::DeviceType::CPU) {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(enabled);
+    } else {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(enabled);
+    }
+#endif
+  }
+  c10::DeviceType type_;
+  bool on_;
+};
+
+}  // namespace engine::detail
