@@ -5,6 +5,10 @@
 //      open MoE implementations write it.
 //
 //   build/bench/bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--gated] [--profile trace.json] [--no-peer]
+//                         [--device cpu|cuda] [--python PATH]
+//
+// On CUDA both sides run on the GPU (ours through the MoE tensor path), each step is timed to a
+// device synchronisation, and the peer runs in the Python given by --python (one with CUDA).
 //
 // Both sides: top-k softmax router, gates renormalised, dropless (no token dropped, so the work is
 // the same), GELU experts (SwiGLU with --gated), loss = sum of the output, fresh gradients each step. Rounds alternate
@@ -25,7 +29,9 @@
 #include "circuit/analysis.h"
 #include "base/json.h"
 #include "circuit/templates.h"
+#include "engine/device.h"
 #include "engine/model.h"
+#include <torch/cuda.h>
 
 namespace {
 
@@ -71,20 +77,24 @@ double time_ours(engine::Model& m, const torch::Tensor& x, int iters, int repeat
     for (auto& p : m.module().parameters()) p.mutable_grad() = torch::Tensor();
     m.forward({x})[0].sum().backward();
   };
+  bool cuda = x.is_cuda();
   for (int i = 0; i < 3; ++i) step();
   std::vector<double> runs;
   for (int r = 0; r < repeats; ++r) {
+    if (cuda) torch::cuda::synchronize();
     auto t = Clock::now();
     for (int i = 0; i < iters; ++i) step();
+    if (cuda) torch::cuda::synchronize();
     runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count() / iters);
   }
   return median(runs);
 }
 
-std::string run_peer(const std::string& script, const Size& s, int64_t experts, int64_t k, int threads, int iters, int repeats, bool gated) {
+std::string run_peer(const std::string& python, const std::string& script, const Size& s, int64_t experts, int64_t k, int threads, int iters,
+                     int repeats, bool gated, const std::string& device) {
   std::ostringstream cmd;
-  cmd << "/usr/bin/python3 " << script << ' ' << s.tokens << ' ' << s.d << ' ' << s.hidden << ' ' << experts << ' ' << k << ' ' << threads
-      << ' ' << iters << ' ' << repeats << (gated ? " swiglu" : " gelu") << " 2>&1";
+  cmd << python << ' ' << script << ' ' << s.tokens << ' ' << s.d << ' ' << s.hidden << ' ' << experts << ' ' << k << ' ' << threads
+      << ' ' << iters << ' ' << repeats << (gated ? " swiglu" : " gelu") << ' ' << device << " 2>&1";
   std::string out;
   if (std::FILE* p = popen(cmd.str().c_str(), "r")) {
     char buf[4096];
@@ -119,6 +129,7 @@ int main(int argc, char** argv) {
   int threads = 0, rounds = 7;
   bool peer = true;     // --no-peer: ours only (A/B runs of our own changes)
   bool gated = false;   // --gated: SwiGLU experts (and dense FFN) instead of GELU FFNs
+  std::string device = "cpu", python = "/usr/bin/python3";
   std::string profile;  // write a Chrome trace of our MoE steps (first size) there, and stop
   int64_t experts = 8, k = 2;
   std::vector<Size> sizes = {{256, 64, 128}, {1024, 128, 256}, {4096, 256, 512}, {2048, 512, 1024}};
@@ -136,14 +147,21 @@ int main(int argc, char** argv) {
     else if (a == "--profile") profile = value();
     else if (a == "--no-peer") peer = false;
     else if (a == "--gated") gated = true;
+    else if (a == "--device") device = value();
+    else if (a == "--python") python = value();
     else {
       std::fprintf(stderr,
                    "usage: bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--gated] [--profile F] [--no-peer]\n"
+                   "                 [--device cpu|cuda] [--python PATH]\n"
                    "  T tokens, d features, h expert hidden size (default 256:64:128,1024:128:256,4096:256:512,2048:512:1024)\n");
       return 2;
     }
   }
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  auto dev = engine::resolve_device(device);
+  if (!dev) return std::fprintf(stderr, "bench_moe: %s\n", dev.error().message.c_str()), 2;
+  device = *dev;
+  std::printf("device: %s\n", engine::describe_device(device).c_str());
   std::string script = std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_moe.py";
   std::printf("MoE layer forward + backward, E=%lld experts, k=%lld, top-k softmax, dropless, %s experts; %d threads; %s\n",
               (long long)experts, (long long)k, gated ? "SwiGLU (no biases)" : "GELU", rt.threads, rt.blas.c_str());
@@ -163,8 +181,10 @@ int main(int argc, char** argv) {
     }
     (*moe)->set_training(true);
     (*ffn)->set_training(true);
+    (*moe)->to(device);
+    (*ffn)->to(device);
     torch::manual_seed(0);
-    torch::Tensor x = torch::randn({s.tokens, s.d});
+    torch::Tensor x = torch::randn({s.tokens, s.d}).to(at::Device(device));
     if (!profile.empty()) {
       // Where our step's time goes, op by op: chrome://tracing or bench/trace_summary.py reads it.
       time_ours(**moe, x, 20, 1);
@@ -187,7 +207,7 @@ int main(int argc, char** argv) {
       ours_dense.push_back(time_ours(**ffn, x, iters, 3));
       vs_dense.push_back(ours_moe.back() / ours_dense.back());
       if (!peer) continue;
-      std::string out = run_peer(script, s, experts, k, rt.threads, iters, 3, gated);
+      std::string out = run_peer(python, script, s, experts, k, rt.threads, iters, 3, gated, device);
       double n = json_number(out, "naive_ms"), dn = json_number(out, "dense_ms");
       if (n <= 0) {
         std::fprintf(stderr, "peer failed: %s\n", out.c_str());

@@ -19,6 +19,9 @@
 //
 //   build/bench/bench_train [--threads N] [--models mlp,cnn] [--batches 64,256] [--repeats R]
 //                           [--warmup W] [--seconds S] [--breakdown] [--no-peer] [--same-heap]
+//                           [--device cpu|cuda] [--python PATH]
+// With --device cuda both sides train on the GPU with the data set already there, TF32 off, and
+// every timed run ends in a device synchronisation; --python names a Python whose PyTorch has CUDA.
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -43,7 +46,9 @@
 #include "circuit/circuit_file.h"
 #include "base/json.h"
 #include "engine/data.h"
+#include "engine/device.h"
 #include "engine/model.h"
+#include <torch/cuda.h>
 #include "engine/train.h"
 
 extern char** environ;
@@ -224,9 +229,9 @@ class Child {
 // The peer: bench/peer_train.py --serve, one command per line, one JSON line per answer.
 class Peer {
  public:
-  Peer(const std::string& model, int64_t batch, int threads)
+  Peer(const std::string& python, const std::string& model, int64_t batch, int threads, const std::string& device)
       : script_(std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_train.py"),
-        proc_({"/usr/bin/python3", script_, model, std::to_string(batch), std::to_string(threads), "--serve"}, true) {
+        proc_({python, script_, model, std::to_string(batch), std::to_string(threads), "--serve", "--device", device}, true) {
     if (!proc_.started()) {
       error_ = proc_.error();
       return;
@@ -298,10 +303,13 @@ struct Ours {
     opt->zero_grad();
     torch::nn::functional::cross_entropy(model->forward({xb})[0], yb).backward();
   }
-  // Calls per second over n calls of f.
+  // Calls per second over n calls of f (to the device's end of them on a GPU).
   double rate(int n, void (Ours::*f)()) {
+    bool cuda = x.is_cuda();
+    if (cuda) torch::cuda::synchronize();
     auto t = Clock::now();
     for (int i = 0; i < n; ++i) (this->*f)();
+    if (cuda) torch::cuda::synchronize();
     return double(n) / seconds_since(t);
   }
 };
@@ -340,6 +348,7 @@ struct Options {
   bool same_heap = false;  // give the peer the heap settings the engine makes for itself
   std::vector<std::string> models = {"mlp", "cnn"};
   std::vector<int64_t> batches = {64, 256};
+  std::string device = "cpu", python = "/usr/bin/python3";
   std::string row_model;  // --row MODEL BATCH: measure one row in this process (used internally)
   int64_t row_batch = 0;
 };
@@ -366,8 +375,13 @@ Json measure_row(const Options& o, const std::string& name, int64_t batch, int t
   if (auto s = engine::check_fit(**m, *data); !s) return fail(path + ": " + s.error);
   ours.model = std::move(*m);
   ours.model->set_training(true);
+  ours.model->to(o.device);
+  if (o.device != "cpu") {
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
   ours.opt = std::make_unique<torch::optim::AdamW>(ours.model->module().parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.01));
-  ours.x = to_tensor(data->train.x), ours.y = to_tensor(data->train.y);
+  ours.x = to_tensor(data->train.x).to(at::Device(o.device)), ours.y = to_tensor(data->train.y).to(at::Device(o.device));
   ours.batch = batch, ours.per_epoch = ours.x.size(0) / batch;
   if (ours.per_epoch < 1) return fail("batch " + std::to_string(batch) + " exceeds the " + std::to_string(ours.x.size(0)) + " training examples");
 
@@ -379,7 +393,7 @@ Json measure_row(const Options& o, const std::string& name, int64_t batch, int t
   Json notes = Json::array();
   std::unique_ptr<Peer> peer;
   if (o.peer) {
-    peer = std::make_unique<Peer>(name, batch, threads);
+    peer = std::make_unique<Peer>(o.python, name, batch, threads, o.device);
     if (peer->ok()) {
       peer->ask("step " + std::to_string(o.warmup), "rate");  // the peer's warm-up
       Json facts = peer->facts();
@@ -418,6 +432,7 @@ Json measure_row(const Options& o, const std::string& name, int64_t batch, int t
     engine::TrainOptions t;
     t.batch = batch;
     t.bus = &bus;
+    t.device = o.device;
     t.epochs = int(std::clamp<int64_t>((2 * steps + ours.per_epoch - 1) / ours.per_epoch, 1, 20));
     auto tr = engine::train(**fresh, *data, t);
     double sum = 0;
@@ -437,7 +452,7 @@ Json measure_row(const Options& o, const std::string& name, int64_t batch, int t
 int usage() {
   std::fprintf(stderr,
                "usage: bench_train [--threads N] [--models mlp,cnn] [--batches 64,256] [--repeats R] [--warmup W]\n"
-               "                   [--seconds S] [--breakdown] [--no-peer] [--same-heap]\n"
+               "                   [--seconds S] [--breakdown] [--no-peer] [--same-heap] [--device cpu|cuda] [--python PATH]\n"
                "  --threads   LibTorch threads for both sides (default: every core)\n"
                "  --repeats   timed repeats per side, interleaved with the peer's (default 9; median reported)\n"
                "  --warmup    untimed steps before timing (default 5)\n"
@@ -488,6 +503,8 @@ int main(int argc, char** argv) {
     } else if (a == "--breakdown") o.breakdown = true;
     else if (a == "--no-peer") o.peer = false;
     else if (a == "--same-heap") o.same_heap = true;
+    else if (a == "--device") o.device = value();
+    else if (a == "--python") o.python = value();
     else if (a == "--row") {
       o.row_model = value();
       o.row_batch = std::max<int64_t>(1, std::atoll(value().c_str()));
@@ -500,6 +517,9 @@ int main(int argc, char** argv) {
   if (o.same_heap && o.row_model.empty())
     setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824", 1);
   engine::RuntimeInfo rt = engine::configure_runtime(o.threads);
+  auto dev = engine::resolve_device(o.device);
+  if (!dev) return std::fprintf(stderr, "bench_train: %s\n", dev.error().message.c_str()), 2;
+  o.device = *dev;
 
   if (!o.row_model.empty()) {  // a row's process: measure, answer in JSON on stdout
     Json r;
@@ -542,6 +562,7 @@ int main(int argc, char** argv) {
                                        "--repeats", std::to_string(o.repeats), "--warmup", std::to_string(o.warmup), "--seconds",
                                        fmt("%g", o.seconds)};
       if (o.breakdown) args.push_back("--breakdown");
+      for (const char* f : {"--device", "--python"}) args.push_back(f), args.push_back(f[2] == 'd' ? o.device : o.python);
       if (!o.peer) args.push_back("--no-peer");
       CpuSnap start = cpu_snap();
       std::string text;

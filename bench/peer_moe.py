@@ -2,7 +2,7 @@
 """The peer of bench_moe: an MoE layer as popular open implementations write it in PyTorch,
 a Python loop over experts with boolean masks, and a dense FFN of the same active parameters.
 
-    /usr/bin/python3 bench/peer_moe.py TOKENS D HIDDEN EXPERTS K THREADS ITERS REPEATS [gelu|swiglu]
+    /usr/bin/python3 bench/peer_moe.py TOKENS D HIDDEN EXPERTS K THREADS ITERS REPEATS [gelu|swiglu] [cpu|cuda:N]
 
 Prints one JSON line: median milliseconds per forward+backward of each, over REPEATS x ITERS.
 Same work as ours: top-k softmax router, gates renormalised over the k kept experts, no capacity
@@ -56,16 +56,23 @@ class NaiveMoE(nn.Module):
         return out
 
 
+def sync(x):
+    if x.is_cuda:
+        torch.cuda.synchronize()
+
+
 def time_ms(model, x, iters, repeats):
     for _ in range(3):
         model.zero_grad(set_to_none=True)
         model(x).sum().backward()
     runs = []
     for _ in range(repeats):
+        sync(x)
         t = time.perf_counter()
         for _ in range(iters):
             model.zero_grad(set_to_none=True)
             model(x).sum().backward()
+        sync(x)
         runs.append((time.perf_counter() - t) * 1000 / iters)
     return statistics.median(runs)
 
@@ -73,11 +80,15 @@ def time_ms(model, x, iters, repeats):
 def main():
     tokens, d, h, experts, k, threads, iters, repeats = (int(a) for a in sys.argv[1:9])
     kind = sys.argv[9] if len(sys.argv) > 9 else "gelu"
+    device = sys.argv[10] if len(sys.argv) > 10 else "cpu"
     torch.set_num_threads(threads)
+    if device != "cpu":
+        torch.backends.cuda.matmul.allow_tf32 = False  # as ours: fp32 products
+        torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
-    x = torch.randn(tokens, d)
-    moe = NaiveMoE(d, h, experts, k, kind)
-    dense = ffn(d, k * h, kind)
+    x = torch.randn(tokens, d).to(device)
+    moe = NaiveMoE(d, h, experts, k, kind).to(device)
+    dense = ffn(d, k * h, kind).to(device)
     print(json.dumps({"naive_ms": time_ms(moe, x, iters, repeats), "dense_ms": time_ms(dense, x, iters, repeats),
                       "torch": torch.__version__, "threads": torch.get_num_threads()}))
 

@@ -57,6 +57,11 @@ def build(model):
     raise SystemExit("unknown model %r (mlp or cnn)" % model)
 
 
+def sync(device):
+    if device != "cpu":
+        torch.cuda.synchronize()
+
+
 def rate(fn, steps, warmup, repeats):
     """Median calls/s over `repeats` runs of `steps` calls, after `warmup` untimed calls."""
     k = 0
@@ -99,9 +104,15 @@ def blas_libraries():
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    breakdown = "--breakdown" in sys.argv[1:]
-    serve = "--serve" in sys.argv[1:]
+    argv = sys.argv[1:]
+    device = "cpu"
+    if "--device" in argv:  # --device cpu|cuda[:N]: model and data there, each timed call synchronised
+        at = argv.index("--device")
+        device = argv[at + 1]
+        del argv[at:at + 2]
+    args = [a for a in argv if not a.startswith("--")]
+    breakdown = "--breakdown" in argv
+    serve = "--serve" in argv
     if len(args) not in ((3,) if serve else (4, 6)):
         raise SystemExit(__doc__)
     model_name, batch, threads = args[0], int(args[1]), int(args[2])
@@ -112,8 +123,12 @@ def main():
     torch.manual_seed(0)
     x, y = load_fashion(TRAIN_LIMIT)
     per_epoch = x.shape[0] // batch
+    if device != "cpu":
+        torch.backends.cuda.matmul.allow_tf32 = False  # as ours: fp32 unless asked
+        torch.backends.cudnn.allow_tf32 = False
+    x, y = x.to(device), y.to(device)
 
-    model = build(model_name)
+    model = build(model_name).to(device)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
 
@@ -151,10 +166,12 @@ def main():
                 print(json.dumps({"gflops": best, "median": med}), flush=True)
             elif cmd[0] in fns and len(cmd) == 2:
                 fn, n = fns[cmd[0]], int(cmd[1])
+                sync(device)
                 t = time.perf_counter()
                 for _ in range(n):
                     fn(k)
                     k += 1
+                sync(device)
                 print(json.dumps({"rate": n / (time.perf_counter() - t)}), flush=True)
             else:
                 print(json.dumps({"error": "unknown command %r" % line.strip()}), flush=True)

@@ -1,5 +1,7 @@
 #include "main_window.h"
 
+#include "device_choice.h"
+
 #include <QAction>
 #include <QApplication>
 #include <QScreen>
@@ -83,6 +85,7 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
   run_settings_.data = settings.value("run/data", "fashion-mnist").toString().toStdString();
   run_settings_.epochs = settings.value("run/epochs", 1).toInt();
   run_settings_.batch = settings.value("run/batch", 64).toLongLong();
+  run_settings_.device = settings.value("run/device", "auto").toString().toStdString();
   run_settings_.seed = settings.value("run/seed", 0).toULongLong();
   run_settings_.lr = settings.value("run/lr", 1e-3).toDouble();
   run_settings_.train_limit = settings.value("run/limit", 0).toLongLong();
@@ -755,6 +758,8 @@ void MainWindow::run_dialog() {
   form->addRow("Seed", seed);
   form->addRow("Learning rate", lr);
   form->addRow("Training examples", limit);
+  auto* device = make_device_choice(run_settings_.device);
+  form->addRow("Device", device);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
   buttons->button(QDialogButtonBox::Ok)->setText("Train");
   connect(buttons, &QDialogButtonBox::accepted, &d, &QDialog::accept);
@@ -768,6 +773,7 @@ void MainWindow::run_dialog() {
   s.seed = uint64_t(seed->value());
   s.lr = lr->value();
   s.train_limit = limit->value();
+  s.device = device_of(device);
   start_training(s);
 }
 
@@ -786,6 +792,7 @@ bool MainWindow::start_training(const RunSettings& s) {
   st.setValue("run/seed", qulonglong(s.seed));
   st.setValue("run/lr", s.lr);
   st.setValue("run/limit", qlonglong(s.train_limit));
+  st.setValue("run/device", QString::fromStdString(s.device));
   TrainRequest r;
   r.circuit = doc_.circuit();
   r.data.name = s.data;
@@ -795,6 +802,7 @@ bool MainWindow::start_training(const RunSettings& s) {
   r.train.batch = s.batch;
   r.train.seed = s.seed;
   r.train.lr = s.lr;
+  r.train.device = s.device;
   run_plots_->clear();
   overlay_.clear();
   progress_->setRange(0, 0);  // busy until the first step says how many there are

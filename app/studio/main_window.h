@@ -38,6 +38,7 @@ struct RunSettings {
   uint64_t seed = 0;
   double lr = 1e-3;
   int64_t train_limit = 0;  // 0: the whole training split
+  std::string device = "auto";
 };
 
 /// The studio window: one open circuit, its canvas and every dock around it.

@@ -1,5 +1,7 @@
 #include "search_panel.h"
 
+#include "device_choice.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -81,6 +83,8 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   limit_->setValue(2000);
   limit_->setSingleStep(500);
   form->addRow("Train examples", limit_);
+  device_ = make_device_choice("auto");
+  form->addRow("Device", device_);
   baseline_ = new QCheckBox("random-search baseline");
   baseline_->setChecked(true);
   form->addRow(baseline_);
@@ -144,6 +148,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
     r.strategy = strategy_->currentText();
     r.trials = trials_->value();
     r.train_limit = limit_->value();
+    r.device = device_of(device_);
     r.baseline = baseline_->isChecked();
     start(r);
   });
@@ -245,6 +250,7 @@ bool SearchPanel::start(const SearchRequest& r) {
     protocol.data.train_limit = r.train_limit;
     protocol.data.seed = r.seed;
     protocol.epochs = r.epochs;
+    protocol.device = r.device;
     auto data = engine::load_dataset(protocol.data);
     if (!data) return done(QString::fromStdString(data.error().message));
     auto ref = search::reference_point(space.objectives, space.constraints, "");

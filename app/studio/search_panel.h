@@ -45,6 +45,7 @@ struct SearchRequest {
   int64_t train_limit = 2000;
   uint64_t seed = 0;
   bool baseline = true;
+  std::string device = "auto";
 };
 
 /// The search dock: study controls, the plots window and the trials table.
@@ -85,6 +86,7 @@ class SearchPanel : public QWidget {
   QComboBox* strategy_ = nullptr;
   QSpinBox* trials_ = nullptr;
   QSpinBox* limit_ = nullptr;
+  QComboBox* device_ = nullptr;
   QCheckBox* baseline_ = nullptr;
   QPushButton* start_ = nullptr;
   QPushButton* cancel_ = nullptr;

@@ -40,9 +40,10 @@ ExperimentReport run_experiment(ExperimentRequest r, std::shared_ptr<const Datas
   out.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const events::Bus* caller = r.train.bus;
   if (caller) {
-    char loaded[160];
-    std::snprintf(loaded, sizeof loaded, "%lld params, data loaded and model compiled in %.1f s", (long long)out.model->parameter_count(),
-                  out.load_seconds);
+    char loaded[256];
+    std::snprintf(loaded, sizeof loaded, "%lld params, data loaded and model compiled in %.1f s; training on %s, %s%s",
+                  (long long)out.model->parameter_count(), out.load_seconds, out.device.c_str(), to_string(r.train.precision),
+                  r.train.tf32 ? ", TF32" : "");
     caller->publish(events::LogLine{events::LogLine::Level::info, loaded});
     caller->publish(events::LogLine{events::LogLine::Level::info, data->protocol});
   }

@@ -128,8 +128,9 @@ Status export_model(Model& m, const std::string& path) {
   try {
     torch::jit::Module jm("CircuitModel");
     torch::NoGradGuard ng;
-    for (auto& p : m.module().named_parameters(true)) jm.register_parameter(ts_name(p.key()), p.value().detach().clone(), false);
-    for (auto& b : m.module().named_buffers(true)) jm.register_buffer(ts_name(b.key()), b.value().detach().clone());
+    // Saved as CPU tensors: an export from a CUDA run loads anywhere, and map_location moves it.
+    for (auto& p : m.module().named_parameters(true)) jm.register_parameter(ts_name(p.key()), p.value().detach().to(torch::kCPU).clone(), false);
+    for (auto& b : m.module().named_buffers(true)) jm.register_buffer(ts_name(b.key()), b.value().detach().to(torch::kCPU).clone());
     jm.define(*src);
     jm.eval();
     std::string tmp = path + ".tmp";

@@ -588,19 +588,22 @@ Tensor MoeLayer::dispatch_host(const Tensor& tokens, const Routing& r, int64_t c
   return out;
 }
 
-// Every step stays on the device: no counts come back to the host, so nothing waits for the
-// device mid-layer. The price is padding: each FFN expert computes `capacity` rows whatever its
-// load (capacity factor x its fair share; every token when dropless), and the assignments add
-// their results in assignment order, not slot by slot (sums agree to rounding).
+// Every step stays on the device: with a capacity no count comes back to the host, so nothing
+// waits for the device mid-layer. The price is padding: each FFN expert computes `capacity` rows
+// whatever its load (capacity factor x its fair share), and the assignments add their results in
+// assignment order, not slot by slot (sums agree to rounding).
 Tensor MoeLayer::dispatch_tensor(const Tensor& tokens, const Routing& r, int64_t capacity, int64_t rank, Tensor& kept, Tensor& per_slot) {
   const MoeConfig& c = c_;
   int64_t d = tokens.size(1), n = tokens.size(0), e_count = c.experts;
-  // Without a capacity, each slot holds at most every token once (routers never send a token
-  // twice to one slot), or the router's own bound.
-  int64_t cap = capacity >= 0 ? std::min(capacity, n) : (r.max_per_slot >= 0 ? std::min(r.max_per_slot, n) : n);
-  TensorDispatch plan = plan_dispatch_tensor(r.slot, c.slots(), e_count, cap);
+  TensorDispatch plan = plan_dispatch_tensor(r.slot, c.slots(), e_count, capacity >= 0 ? std::min(capacity, n) : -1);
   kept = plan.kept;
   per_slot = plan.per_slot;
+  // The padded buffers' rows per expert: the capacity, or the router's own bound (expert choice).
+  // Without either (dropless), the busiest expert's load: the one value this path reads back, as
+  // padding every expert to all n tokens would cost E / k times the work.
+  int64_t cap = capacity >= 0 ? std::min(capacity, n)
+                : r.max_per_slot >= 0 ? r.max_per_slot
+                : e_count > 0 ? per_slot.narrow(0, 0, e_count).max().item<int64_t>() : 0;
   const Tensor &slot = r.slot, &token = r.token, &gate = r.gate;
   Tensor xin = tokens.index_select(0, token);  // [M, d]
   Tensor ffn = kept & slot.lt(e_count);

@@ -81,6 +81,14 @@ struct Options {
     lua_pop(L, 1);
     return v;
   }
+  bool boolean(const char* key, bool fallback) {
+    if (!has(key)) return fallback;
+    lua_getfield(L, t, key);
+    if (lua_type(L, -1) != LUA_TBOOLEAN) throw LuaError(std::string("`") + fn + "`: option `" + key + "` must be a boolean, got " + type_phrase(L, -1));
+    bool v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+  }
   // Pushes a function option and returns a registry reference to it, or LUA_NOREF.
   int function(const char* key) {
     if (!has(key)) return LUA_NOREF;
@@ -211,6 +219,12 @@ int l_train(lua_State* L) {
   else throw LuaError("`circuit.train`: option `optimizer` must be adamw or sgd, got `" + optimizer + "`");
   t.telemetry_every = int(o.number("telemetry_every", 1));
   t.memory_budget = o.number("memory_budget", t.memory_budget);
+  if (auto d = engine::resolve_device(o.string("device", t.device))) t.device = *d;
+  else throw LuaError("`circuit.train`: option `device`: " + d.error().message);
+  std::string precision = o.string("precision", engine::to_string(t.precision));
+  if (auto p = engine::parse_precision(precision)) t.precision = *p;
+  else throw LuaError("`circuit.train`: option `precision` must be fp32 or bf16, got `" + precision + "`");
+  t.tf32 = o.boolean("tf32", false);
   register_lua_routers(Host::of(L));
 
   Callbacks cb{L, Host::of(L)};
@@ -268,6 +282,7 @@ int l_train(lua_State* L) {
   lua_createtable(L, 0, 10);
   set_field(L, "status", std::string(events::to_string(cb.stopped_by_script ? events::RunStatus::stopped : r.status)));
   set_field(L, "message", r.message);
+  set_field(L, "device", rep.device);
   set_field(L, "epochs", int64_t(r.epochs_done));
   set_field(L, "steps", r.steps);
   set_number(L, "seconds", r.seconds);

@@ -218,6 +218,11 @@ int l_search(lua_State* L) {
   lua_getfield(L, 3, "latency");
   protocol.latency = lua_isnil(L, -1) ? true : lua_toboolean(L, -1);
   lua_pop(L, 1);
+  if (auto d = engine::resolve_device(str("device", "auto"))) protocol.device = *d;
+  else throw LuaError("`circuit.search`: option `device`: " + d.error().message);
+  std::string precision = str("precision", "fp32");
+  if (auto p = engine::parse_precision(precision)) protocol.precision = *p;
+  else throw LuaError("`circuit.search`: option `precision` must be fp32 or bf16, got `" + precision + "`");
   int on_trial = LUA_NOREF;
   lua_getfield(L, 3, "on_trial");
   if (lua_isfunction(L, -1)) on_trial = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -14,6 +14,7 @@
 #include "engine/export.h"
 #include "engine/model.h"
 #include "engine/train.h"
+#include "model_inputs.h"
 
 namespace engine {
 namespace {
@@ -22,18 +23,7 @@ using namespace circuit;
 using namespace circuit::test;
 namespace fs = std::filesystem;
 
-// Real input tensors for a circuit's inputs: symbols bound from `b`, values seeded.
-std::vector<at::Tensor> inputs_for(const Model& m, const Bindings& b, int64_t seed = 1) {
-  torch::manual_seed(seed);
-  std::vector<at::Tensor> in;
-  for (int k : m.analysis().inputs) {
-    const TensorType& t = m.analysis().nodes[size_t(k)].outputs[0];
-    std::vector<int64_t> shape;
-    for (auto& a : t.axes) shape.push_back(resolve(a.size, b));
-    in.push_back(t.dtype == DType::i64 ? torch::randint(0, 8, shape, torch::kLong) : torch::randn(shape));
-  }
-  return in;
-}
+using engine::test::inputs_for;
 
 std::vector<int64_t> sizes_of(const TensorType& t, const Bindings& b) {
   std::vector<int64_t> s;

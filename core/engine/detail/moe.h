@@ -38,9 +38,10 @@ struct Routing {
 
 /// Which implementation an MoE layer runs. `host` is the CPU fast path: routing and dispatch in
 /// one pass over host memory, the FFN experts in run_grouped_ffn. `tensor` is pure tensor ops
-/// that run on any device without reading anything back to the host: each FFN expert gets a
-/// padded buffer of `capacity` rows and all of them run as batched products. `automatic` takes
-/// the host path for CPU tensors and the tensor path on every other device.
+/// that run on any device: each FFN expert gets a padded buffer of `capacity` rows and all of
+/// them run as batched products; with a capacity nothing is read back to the host (dropless
+/// reads one number per layer, the busiest expert's load, which sizes the buffers). `automatic`
+/// takes the host path for fp32 CPU tensors and the tensor path otherwise.
 enum class MoePath { automatic, host, tensor };
 
 /// State that flows from one MoE layer to the next within one forward pass.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <QAction>
+#include <QComboBox>
 #include <QDockWidget>
 #include <QApplication>
 #include <QDir>
@@ -26,6 +27,7 @@
 #include <QWindow>
 
 #include "canvas/canvas_window.h"
+#include "engine/device.h"
 #include "base/file.h"
 #include "circuit/circuit_file.h"
 #include "lua_console.h"
@@ -387,6 +389,9 @@ TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
   tick.stop();
   EXPECT_EQ(done.takeFirst().at(0).toString(), "finished") << w->last_problem().toStdString();
   std::printf("longest GUI-thread gap while training: %lld ms\n", (long long)longest);
+  // The log says where it trained (auto: the CPU here, the GPU where there is one).
+  QString log = w->findChild<QPlainTextEdit*>("log")->toPlainText();
+  EXPECT_TRUE(log.contains(QString::fromStdString("training on " + *engine::resolve_device("auto")))) << log.toStdString();
   EXPECT_FALSE(w->run_plots()->curves().train_loss.empty());
   ASSERT_FALSE(w->run_plots()->expert_loads().empty());
   EXPECT_EQ(w->run_plots()->expert_loads().layers.front().layer, "moe");
@@ -419,6 +424,26 @@ TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
   QTemporaryDir dir;
   ASSERT_TRUE(w->export_model(dir.filePath("model.pt"))) << w->last_problem().toStdString();
   EXPECT_GT(QFileInfo(dir.filePath("model.pt")).size(), 10'000);
+}
+
+// The search dock offers the devices; without a GPU, CUDA is listed greyed with the reason.
+TEST_F(Studio, DeviceChoiceGreysCudaWithTheReason) {
+  auto* box = w->search_panel()->findChild<QComboBox*>("device");
+  ASSERT_NE(box, nullptr);
+  EXPECT_EQ(box->itemData(0).toString(), "auto");
+  EXPECT_EQ(box->itemData(1).toString(), "cpu");
+  EXPECT_EQ(box->currentData().toString(), "auto");
+  engine::CudaAvailability cuda = engine::cuda_availability();
+  int last = box->count() - 1;
+  bool enabled = box->model()->flags(box->model()->index(last, 0)) & Qt::ItemIsEnabled;
+  if (cuda.available) {
+    EXPECT_TRUE(box->itemData(last).toString().startsWith("cuda:"));
+    EXPECT_TRUE(enabled);
+  } else {
+    EXPECT_EQ(box->itemText(last), "cuda (not available)");
+    EXPECT_FALSE(enabled);
+    EXPECT_EQ(box->itemData(last, Qt::ToolTipRole).toString().toStdString(), cuda.reason);
+  }
 }
 
 TEST_F(Studio, ExportsADiagramARendererReads) {
