@@ -207,6 +207,7 @@ int search(const std::vector<std::string>& args) {
   r.db_path = "circuit-studies.sqlite";
   r.cfg.trials = search::kDefaultTrials;
   r.protocol.data.train_limit = 6400;
+  r.protocol.device = "auto";
   std::string spec_path;
   Args table("circuit search", kSearchUsage);
   table.positional(spec_path).text("--study", r.study).text("--db", r.db_path).text("--strategy", r.cfg.strategy).number("--trials", r.cfg.trials)
@@ -324,6 +325,7 @@ int spos(const std::vector<std::string>& args) {
   search::SposOptions o;
   o.standalone.data.train_limit = 6400;
   o.standalone.latency = false;
+  o.standalone.device = "auto";
   int threads = 0;
   Args table("circuit spos", kSposUsage);
   table.positional(spec_path).number("--steps", o.steps).number("--candidates", o.candidates).number("--population", o.population)

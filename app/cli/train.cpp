@@ -112,6 +112,7 @@ int train(const std::vector<std::string>& args) {
   engine::DataOptions data;
   data.name.clear();
   engine::TrainOptions o;
+  o.device = "auto";
   int threads = 0;
   ExitReportOptions exits;
   Args table("circuit train", kTrainUsage);

@@ -40,7 +40,7 @@ struct TrainOptions {
   std::string resume;               // continue from this checkpoint
   int stop_after = 0;               // stop after this many epochs of this call (0: run to `epochs`)
   int telemetry_every = 1;          // publish MoE expert load every N steps (0: never)
-  std::string device = "auto";      // cpu | cuda | cuda:N | auto (resolve_device)
+  std::string device = "cpu";       // cpu | cuda | cuda:N | auto (resolve_device); the front ends default to auto
   Precision precision = Precision::fp32;
   bool tf32 = false;                // CUDA: TF32 matrix products and convolutions (faster, ~1e-3 relative error)
   const std::atomic<bool>* cancel = nullptr;

@@ -219,7 +219,7 @@ int l_train(lua_State* L) {
   else throw LuaError("`circuit.train`: option `optimizer` must be adamw or sgd, got `" + optimizer + "`");
   t.telemetry_every = int(o.number("telemetry_every", 1));
   t.memory_budget = o.number("memory_budget", t.memory_budget);
-  if (auto d = engine::resolve_device(o.string("device", t.device))) t.device = *d;
+  if (auto d = engine::resolve_device(o.string("device", "auto"))) t.device = *d;
   else throw LuaError("`circuit.train`: option `device`: " + d.error().message);
   std::string precision = o.string("precision", engine::to_string(t.precision));
   if (auto p = engine::parse_precision(precision)) t.precision = *p;

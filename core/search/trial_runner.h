@@ -27,7 +27,7 @@ struct TrialProtocol {
   std::string versions;       // e.g. "circuit 0.1, LibTorch 1.13.0" (recorded, not checked)
   engine::Precision precision = engine::Precision::fp32;  // stored: it changes the results
   bool tf32 = false;                                      // stored, as precision
-  std::string device = "auto";  // this worker's own choice (cpu, cuda:N, auto): not stored with the study
+  std::string device = "cpu";   // this worker's own choice (cpu, cuda:N, auto): not stored with the study
 };
 
 std::string protocol_json(const TrialProtocol& p);
