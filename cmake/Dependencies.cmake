@@ -39,6 +39,14 @@ circuit_require(CAIRO_FOUND libcairo2-dev)
 
 find_package(Torch QUIET)
 circuit_require(Torch_FOUND libtorch-dev)
+# LibTorch's flags (its libstdc++ ABI: _GLIBCXX_USE_CXX11_ABI) for every target, not only those
+# that link it: strings and paths cross from torch-free libraries into the engine, and two ABIs
+# in one program crash instead of failing to link. Debian's and recent wheels' are both ABI 1;
+# an older wheel's 0 would otherwise split the build.
+if(TORCH_CXX_FLAGS)
+  separate_arguments(circuit_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+  add_compile_options(${circuit_torch_flags})
+endif()
 
 find_package(SQLite3 QUIET)
 circuit_require(SQLite3_FOUND libsqlite3-dev)
