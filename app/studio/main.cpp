@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <unistd.h>
+
 #include "base/paths.h"
 #include "canvas/canvas_window.h"
 #include "engine/model.h"
@@ -28,7 +30,13 @@ bool has_display() {
 std::string no_display_text() {
   std::string exe = base::executable_path();
   std::string dir = exe.empty() ? std::string() : exe.substr(0, exe.rfind('/') + 1);
-  std::string cli = dir + "circuit";
+  // Installed, `circuit` sits beside the studio; in a build tree it is in app/cli/.
+  std::string cli = "circuit";
+  for (std::string c : {dir + "circuit", dir + "../cli/circuit"})
+    if (char real[4096]; !dir.empty() && access(c.c_str(), X_OK) == 0 && realpath(c.c_str(), real)) {
+      cli = real;
+      break;
+    }
   return "circuit-studio: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so the studio cannot open a window.\n"
          "Run it in a desktop session, or under a virtual one: xvfb-run -a " + (exe.empty() ? std::string("circuit-studio") : exe) + " FILE\n"
          "Everything the studio does is also in the command line tool:\n"
