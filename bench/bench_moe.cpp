@@ -5,7 +5,7 @@
 //      open MoE implementations write it.
 //
 //   build/bench/bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--gated] [--profile trace.json] [--no-peer]
-//                         [--device cpu|cuda] [--python PATH]
+//                         [--device cpu|cuda] [--python PATH] [--path auto|host|tensor]
 //
 // On CUDA both sides run on the GPU (ours through the MoE tensor path), each step is timed to a
 // device synchronisation, and the peer runs in the Python given by --python (one with CUDA).
@@ -29,6 +29,7 @@
 #include "circuit/analysis.h"
 #include "base/json.h"
 #include "circuit/templates.h"
+#include "engine/detail/moe.h"
 #include "engine/device.h"
 #include "engine/model.h"
 #include <torch/cuda.h>
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
   bool peer = true;     // --no-peer: ours only (A/B runs of our own changes)
   bool gated = false;   // --gated: SwiGLU experts (and dense FFN) instead of GELU FFNs
   std::string device = "cpu", python = "/usr/bin/python3";
+  std::string path = "auto";  // --path host|tensor: force one MoE implementation (tensor: what GPUs run)
   std::string profile;  // write a Chrome trace of our MoE steps (first size) there, and stop
   int64_t experts = 8, k = 2;
   std::vector<Size> sizes = {{256, 64, 128}, {1024, 128, 256}, {4096, 256, 512}, {2048, 512, 1024}};
@@ -148,11 +150,12 @@ int main(int argc, char** argv) {
     else if (a == "--no-peer") peer = false;
     else if (a == "--gated") gated = true;
     else if (a == "--device") device = value();
+    else if (a == "--path") path = value();
     else if (a == "--python") python = value();
     else {
       std::fprintf(stderr,
                    "usage: bench_moe [--threads N] [--rounds R] [--sizes T:d:h,...] [--experts E] [--k K] [--gated] [--profile F] [--no-peer]\n"
-                   "                 [--device cpu|cuda] [--python PATH]\n"
+                   "                 [--device cpu|cuda] [--python PATH] [--path auto|host|tensor]\n"
                    "  T tokens, d features, h expert hidden size (default 256:64:128,1024:128:256,4096:256:512,2048:512:1024)\n");
       return 2;
     }
@@ -182,6 +185,9 @@ int main(int argc, char** argv) {
     (*moe)->set_training(true);
     (*ffn)->set_training(true);
     (*moe)->to(device);
+    for (auto& mod : (*moe)->module().modules())
+      if (auto* layer = dynamic_cast<engine::MoeLayer*>(mod.get()))
+        layer->set_path(path == "tensor" ? engine::MoePath::tensor : path == "host" ? engine::MoePath::host : engine::MoePath::automatic);
     (*ffn)->to(device);
     torch::manual_seed(0);
     torch::Tensor x = torch::randn({s.tokens, s.d}).to(at::Device(device));
