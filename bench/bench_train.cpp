@@ -562,7 +562,7 @@ int main(int argc, char** argv) {
                                        "--repeats", std::to_string(o.repeats), "--warmup", std::to_string(o.warmup), "--seconds",
                                        fmt("%g", o.seconds)};
       if (o.breakdown) args.push_back("--breakdown");
-      for (const char* f : {"--device", "--python"}) args.push_back(f), args.push_back(f[2] == 'd' ? o.device : o.python);
+      args.insert(args.end(), {"--device", o.device, "--python", o.python});
       if (!o.peer) args.push_back("--no-peer");
       CpuSnap start = cpu_snap();
       std::string text;

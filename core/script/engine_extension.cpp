@@ -65,29 +65,25 @@ struct Options {
     lua_pop(L, 1);
     return present;
   }
-  double number(const char* key, double fallback) {
+  // The option `key` read by `read` when its Lua type is `type`; `fallback` when absent; else an
+  // error naming the option and what it got.
+  template <class T, class Read>
+  T get(const char* key, T fallback, int type, const char* what, Read read) {
     if (!has(key)) return fallback;
     lua_getfield(L, t, key);
-    if (lua_type(L, -1) != LUA_TNUMBER) throw LuaError(std::string("`") + fn + "`: option `" + key + "` must be a number, got " + type_phrase(L, -1));
-    double v = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != type) throw LuaError(std::string("`") + fn + "`: option `" + key + "` must be " + what + ", got " + type_phrase(L, -1));
+    T v = read(L, -1);
     lua_pop(L, 1);
     return v;
+  }
+  double number(const char* key, double fallback) {
+    return get<double>(key, fallback, LUA_TNUMBER, "a number", [](lua_State* s, int i) { return double(lua_tonumber(s, i)); });
   }
   std::string string(const char* key, const std::string& fallback) {
-    if (!has(key)) return fallback;
-    lua_getfield(L, t, key);
-    if (lua_type(L, -1) != LUA_TSTRING) throw LuaError(std::string("`") + fn + "`: option `" + key + "` must be a string, got " + type_phrase(L, -1));
-    std::string v = lua_tostring(L, -1);
-    lua_pop(L, 1);
-    return v;
+    return get<std::string>(key, fallback, LUA_TSTRING, "a string", [](lua_State* s, int i) { return std::string(lua_tostring(s, i)); });
   }
   bool boolean(const char* key, bool fallback) {
-    if (!has(key)) return fallback;
-    lua_getfield(L, t, key);
-    if (lua_type(L, -1) != LUA_TBOOLEAN) throw LuaError(std::string("`") + fn + "`: option `" + key + "` must be a boolean, got " + type_phrase(L, -1));
-    bool v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
+    return get<bool>(key, fallback, LUA_TBOOLEAN, "a boolean", [](lua_State* s, int i) { return bool(lua_toboolean(s, i)); });
   }
   // Pushes a function option and returns a registry reference to it, or LUA_NOREF.
   int function(const char* key) {

@@ -5,8 +5,10 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <unistd.h>
 
 #include "../circuit/helpers.h"
+#include "example_files.h"
 #include "circuit/circuit_file.h"
 #include "engine/detail/moe.h"
 #include "engine/device.h"
@@ -29,21 +31,13 @@ namespace fs = std::filesystem;
     at::globalContext().setAllowTF32CuDNN(false);                          \
   } while (0)
 
-std::vector<std::string> examples() {
-  std::vector<std::string> v;
-  for (auto& e : fs::directory_iterator(source("resources/examples")))
-    if (e.path().string().ends_with(".circuit.json")) v.push_back(e.path().string());
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 // With TF32 off, CUDA and the CPU differ only in the order of their sums: measured 1e-6 on an
 // H200 for every example; 1e-4 relative leaves room for deeper circuits and other GPUs.
 TEST(Cuda, EveryExampleForwardEqualsTheCpus) {
   REQUIRE_CUDA();
-  for (auto& path : examples()) {
-    SCOPED_TRACE(path);
-    auto c = circuit::load_circuit(path);
+  for (auto& name : example_files()) {
+    SCOPED_TRACE(name);
+    auto c = circuit::load_circuit(source("resources/examples/" + name));
     ASSERT_TRUE(c.ok());
     auto m = Model::compile(*c, 2);
     ASSERT_TRUE(m.ok()) << m.error().message;
