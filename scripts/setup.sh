@@ -8,6 +8,8 @@ packages=(
   g++ cmake ninja-build pkg-config ccache git
   # libraries (shared/DESIGN.md lists what each layer uses)
   qt6-base-dev libvulkan-dev glslc libimgui-dev liblua5.4-dev libtorch-dev
+  # Gloo's headers: LibTorch's ProcessGroupGloo.hpp includes them (data-parallel training on CPUs)
+  libgloo-dev
   libgtest-dev libbenchmark-dev libsqlite3-dev libpq-dev libcairo2-dev zlib1g-dev
   # a fast BLAS for LibTorch: the reference BLAS is ~50x slower (it takes over libblas.so.3)
   libopenblas0-openmp

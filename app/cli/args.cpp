@@ -66,9 +66,29 @@ void add_device_option(Args& table, std::string& device) {
   table.value("--device", [&device](const std::string& v) -> std::optional<std::string> {
     auto d = engine::resolve_device(v);
     if (!d) return d.error().message.substr(d.error().message.rfind("device ", 0) == 0 ? 7 : 0);  // "--device `cuda` is ..."
-    device = *d;
+    device = v;  // as named: under --nproc, `cuda` means each rank's own GPU (rank_device)
     return std::nullopt;
   });
+}
+
+void add_dist_options(Args& table, DistOptions& dist) {
+  table.value("--nproc", [&dist](const std::string& v) -> std::optional<std::string> {
+         auto x = Args::parse_number(v);
+         if (!x || *x < 1 || *x > 1024 || *x != double(int(*x))) return "takes a whole number of ranks from 1 to 1024, got `" + v + "`";
+         dist.nproc = int(*x);
+         return std::nullopt;
+       })
+      .value("--backend", [&dist](const std::string& v) -> std::optional<std::string> {
+        if (v != "gloo" && v != "nccl") return "takes gloo or nccl, got `" + v + "`";
+        dist.backend = v;
+        return std::nullopt;
+      })
+      .value("--dist-timeout", [&dist](const std::string& v) -> std::optional<std::string> {
+        auto x = Args::parse_number(v);
+        if (!x || *x <= 0) return "takes a number of seconds > 0, got `" + v + "`";
+        dist.timeout_s = *x;
+        return std::nullopt;
+      });
 }
 
 void add_precision_options(Args& table, engine::Precision& precision, bool& tf32) {

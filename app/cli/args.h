@@ -19,6 +19,19 @@ namespace cli {
   "  --precision P      fp32 | bf16: bf16 runs the forward under autocast, fp32 weights (fp32)\n" \
   "  --tf32             CUDA: TF32 matrix products and convolutions (faster, ~1e-3 relative error)\n"
 
+/// The usage lines of add_dist_options.
+#define CIRCUIT_DIST_USAGE                                                                           \
+  "  --nproc N          data parallel: N ranks on this machine (or run under torchrun: RANK, ...)\n" \
+  "  --backend B        gloo | nccl (default: nccl on CUDA, gloo on the CPU)\n"                       \
+  "  --dist-timeout S   a rank lost for S seconds ends the run on every rank (300)\n"
+
+/// Data-parallel options of the commands that train (engine/distributed.h).
+struct DistOptions {
+  int nproc = 1;
+  std::string backend;
+  double timeout_s = 0;  // 0: DistConfig's default
+};
+
 /// The option table of one command.
 class Args {
  public:
@@ -76,6 +89,8 @@ class Args {
 
 /// --device, checked here: a device this machine lacks is an error that names it.
 void add_device_option(Args& table, std::string& device);
+/// --nproc, --backend and --dist-timeout.
+void add_dist_options(Args& table, DistOptions& dist);
 /// --precision and --tf32.
 void add_precision_options(Args& table, engine::Precision& precision, bool& tf32);
 

@@ -18,9 +18,11 @@
 #include "args.h"
 #include "commands.h"
 #include "engine/data.h"
+#include "engine/distributed.h"
 #include "engine/experiment.h"
 #include "engine/export.h"
 #include "exit_report.h"
+#include "launch.h"
 #include "script/engine_extension.h"
 #include "engine/model.h"
 #include "engine/train.h"
@@ -46,6 +48,7 @@ const char* kTrainUsage =
     "  --export PATH      write the trained model: .pt (TorchScript) or .onnx (ONNX)\n"
     "  --telemetry PATH   write MoE expert load per layer and step as JSON lines\n"
     CIRCUIT_DEVICE_USAGE
+    CIRCUIT_DIST_USAGE
     "circuits with two or more exit heads also get an early-exit report:\n"
     "  --exit-budget F    calibrate exit thresholds for F x the full forward's FLOPs (0.6)\n"
     "  --exit-depth-cap K no example goes past exit head K (0: no cap)\n"
@@ -130,11 +133,28 @@ int train(const std::vector<std::string>& args) {
       .number("--exit-depth-cap", exits.depth_cap).text("--exit-report", exits.json_path);
   add_device_option(table, o.device);
   add_precision_options(table, o.precision, o.tf32);
+  DistOptions dist;
+  add_dist_options(table, dist);
   if (auto rc = table.parse(args)) return *rc;
   if (file.empty() || data.name.empty()) {
     std::fputs(kTrainUsage, stderr);
     return 2;
   }
+  if (dist.nproc > 1) {
+    if (std::getenv("WORLD_SIZE"))
+      return std::fprintf(stderr, "circuit train: --nproc %d under a launcher that set WORLD_SIZE: use one or the other\n", dist.nproc), 2;
+    std::vector<std::string> rank_args{"train"};
+    for (auto& a : without_nproc(args)) rank_args.push_back(a);
+    return launch_ranks(dist.nproc, rank_args, 10);
+  }
+  // One rank of a data-parallel run (from --nproc or torchrun), or a plain run.
+  auto setup = engine::join_from_environment(o.device, dist.backend, dist.timeout_s, threads);
+  if (!setup) return std::fprintf(stderr, "circuit train: %s\n", setup.error().message.c_str()), 1;
+  o.device = setup->device;
+  o.group = setup->group;
+  threads = setup->threads;
+  const int rank = setup->config.rank;
+  if (rank != 0) telemetry_path.clear();  // rank 0 reports for the run
 
   std::unique_ptr<script::Host> lua;  // runs the Lua routers a circuit may name
   try {
@@ -203,7 +223,7 @@ int train(const std::vector<std::string>& args) {
   req.circuit = *c;
   req.data = data;
   req.train = o;
-  req.train.bus = &bus;
+  req.train.bus = rank == 0 ? &bus : nullptr;
   req.train.cancel = &g_cancel;
   req.threads = threads;
   req.latency = req.peak_memory = true;
@@ -211,6 +231,12 @@ int train(const std::vector<std::string>& args) {
   std::signal(SIGINT, on_sigint);
   engine::ExperimentReport rep = engine::run_experiment(std::move(req));
   std::signal(SIGINT, SIG_DFL);
+  if (rank != 0) {  // rank 0 prints the run; the others only say why they stopped
+    if (rep.status == events::RunStatus::finished || rep.status == events::RunStatus::cancelled)
+      return rep.status == events::RunStatus::finished ? 0 : 130;
+    bool named = rep.message.find("rank " + std::to_string(rank)) != std::string::npos;
+    return std::fprintf(stderr, "%s: %s%s\n", file.c_str(), named ? "" : ("rank " + std::to_string(rank) + ": ").c_str(), rep.message.c_str()), 1;
+  }
   if (tty) std::fputs("\r\033[K", stderr);
   using engine::Stage;
   switch (rep.status == events::RunStatus::error ? rep.stage : Stage::done) {
@@ -238,6 +264,9 @@ int train(const std::vector<std::string>& args) {
   const circuit::GraphAnalysis& a = rep.analysis;
   std::printf("\n%-22s %s\n", "circuit", file.c_str());
   std::printf("%-22s %s, %s%s\n", "device", rep.device.c_str(), engine::to_string(o.precision), o.tf32 ? ", TF32" : "");
+  if (o.group)
+    std::printf("%-22s %d ranks (%s), batch %lld per rank, global batch %lld\n", "data parallel", o.group->size(), o.group->backend().c_str(),
+                (long long)o.batch, (long long)(o.batch * o.group->size()));
   std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r.epochs_done, (long long)r.steps,
               r.seconds, double(r.steps) / std::max(r.seconds, 1e-9));
   std::printf("%-22s %.4f\n", "final train loss", r.train_loss);

@@ -1,6 +1,7 @@
 // The one experiment pipeline (experiment.h). No LibTorch include: it strings together the
 // engine's torch-free entry points, so it compiles in seconds.
 #include "engine/experiment.h"
+#include "engine/distributed.h"
 
 #include <chrono>
 #include <cstdio>
@@ -44,7 +45,11 @@ ExperimentReport run_experiment(ExperimentRequest r, std::shared_ptr<const Datas
     std::snprintf(loaded, sizeof loaded, "%lld params, data loaded and model compiled in %.1f s; training on %s, %s%s",
                   (long long)out.model->parameter_count(), out.load_seconds, out.device.c_str(), to_string(r.train.precision),
                   r.train.tf32 ? ", TF32" : "");
-    caller->publish(events::LogLine{events::LogLine::Level::info, loaded});
+    std::string line = loaded;
+    if (const ProcessGroup* g = r.train.group.get())
+      line += "; data parallel over " + std::to_string(g->size()) + " ranks (" + g->backend() + "), global batch " +
+              std::to_string(r.train.batch * g->size());
+    caller->publish(events::LogLine{events::LogLine::Level::info, line});
     caller->publish(events::LogLine{events::LogLine::Level::info, data->protocol});
   }
 
@@ -65,7 +70,15 @@ ExperimentReport run_experiment(ExperimentRequest r, std::shared_ptr<const Datas
   out.stage = Stage::done;
 
   Model& model = *out.model;
-  if (r.test) out.test = evaluate(model, *data, data->test, r.train.eval_batch);
+  if (r.test) {
+    try {
+      out.test = evaluate(model, *data, data->test, r.train.eval_batch, r.train.group.get());
+    } catch (const std::exception& e) {  // a data-parallel run's collective failed: it names the rank
+      return refuse(Stage::train, e.what());
+    }
+  }
+  // Measurements of the model alone: rank 0's job in a data-parallel run (they need no other rank).
+  if (r.train.group && r.train.group->rank() != 0) return out;
   if (r.peak_memory) out.peak_memory = measure_peak_memory(model, *data, r.train.batch);
   if (r.latency) out.latency = measure_latency(model, *data, r.train.batch, r.latency_runs);
   if (r.exits && r.circuit.graph.outputs.size() >= 2 && !data->token_targets) {

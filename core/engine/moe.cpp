@@ -1,4 +1,5 @@
 #include "engine/detail/moe.h"
+#include "engine/detail/distributed.h"
 
 #include "engine/detail/lowering.h"
 
@@ -530,6 +531,13 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
     if (flow.telemetry)
       flow.telemetry->push_back(measure_load(c, r, kept, n, flow));
     torch::NoGradGuard ng;
+    if (detail::Collectives* g = detail::training_group()) {
+      // Data parallel: state that follows the load (the aux-loss-free bias) must see the global
+      // batch's load, so that it stays the same on every rank and equals one process's.
+      std::vector<Tensor> v{per_slot.contiguous()};
+      g->all_reduce_sum(v, "the MoE load's all-reduce");
+      per_slot = v[0];
+    }
     rule_->observe_load(per_slot);
   }
   // Only telemetry reads the top-1 expert (the next layer's transition counts).

@@ -3,6 +3,7 @@
 // TorchScript and ONNX forms compute what its compiled step computes, call for call.
 #include <cmath>
 
+#include "engine/detail/distributed.h"
 #include "engine/detail/lowering.h"
 #include "engine/detail/onnx_writer.h"
 
@@ -124,6 +125,29 @@ Strings onnx_rms_norm(Onnx& o, const Site& s, const Strings& in) {
 
 // ---- batch_norm over the channel axis (default 1)
 
+// BatchNorm over the global batch of a data-parallel run: per-channel sums, sums of squares and
+// the count are summed over ranks, differentiably, so normalisation, gradients and running
+// statistics are those of one process at the global batch size (PyTorch's SyncBatchNorm).
+Tensor sync_batch_norm(const Tensor& y, const Tensor& w, const Tensor& b, const Tensor& mean, const Tensor& var, double eps) {
+  constexpr double momentum = 0.1;  // torch::batch_norm's, as below
+  std::vector<int64_t> dims, shape(size_t(y.dim()), 1);
+  for (int64_t k = 0; k < y.dim(); ++k)
+    if (k != 1) dims.push_back(k);
+  int64_t ch = y.size(1);
+  shape[1] = ch;
+  Tensor count = torch::full({1}, double(y.numel() / std::max<int64_t>(ch, 1)), y.options());
+  Tensor total = detail::all_reduce_sum_differentiable(torch::cat({y.sum(dims), (y * y).sum(dims), count}));
+  Tensor n = total.narrow(0, 2 * ch, 1);
+  Tensor mu = total.narrow(0, 0, ch) / n, v = total.narrow(0, ch, ch) / n - mu * mu;  // biased, as normalisation uses
+  Tensor out = (y - mu.view(shape)) * torch::rsqrt(v.view(shape) + eps);
+  if (w.defined()) out = out * w.view(shape) + b.view(shape);
+  torch::NoGradGuard ng;
+  double rows = n.item<double>();
+  mean.mul_(1 - momentum).add_(mu.detach() * momentum);
+  var.mul_(1 - momentum).add_(v.detach() * (rows / std::max(rows - 1, 1.0)) * momentum);  // running variance is unbiased
+  return out;
+}
+
 Result<Fn> compile_batch_norm(Compiler& c, const Site& s) {
   int64_t d = s.dim(s.s("axis"), 1), ch = s.size(d);
   double eps = s.f("eps");
@@ -138,7 +162,8 @@ Result<Fn> compile_batch_norm(Compiler& c, const Site& s) {
   GraphModule* owner = &c.g;
   return unary([=](const Tensor& x) {
     Tensor y = d == 1 ? x : x.movedim(d, 1);
-    y = torch::batch_norm(y, w, bias, mean, var, owner->is_training(), 0.1, eps, false);
+    detail::Collectives* group = owner->is_training() ? detail::training_group() : nullptr;
+    y = group ? sync_batch_norm(y, w, bias, mean, var, eps) : torch::batch_norm(y, w, bias, mean, var, owner->is_training(), 0.1, eps, false);
     return d == 1 ? y : y.movedim(1, d);
   });
 }

@@ -3,8 +3,10 @@
 // own portable RNG, and LibTorch's generator is reseeded from (seed, epoch) at every epoch, so a
 // run resumed at an epoch boundary continues exactly as if it had never stopped.
 #include "train.h"
+#include "engine/detail/distributed.h"
 #include "engine/detail/torch_compat.h"
 #include "engine/detail/train.h"
+#include "engine/distributed.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <torch/cuda.h>
@@ -15,6 +17,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <tuple>
 #include <cstdlib>
 #include <cstdio>
 #include <fstream>
@@ -187,6 +190,66 @@ Status write_checkpoint(const std::string& path, Model& m, torch::optim::Optimiz
   return {};
 }
 
+// What a data-parallel step sums over ranks besides the gradients.
+struct StepSums {
+  double loss = 0, correct = 0, counted = 0, cancel = 0;
+};
+
+// Averages gradients over the ranks. Each rank's loss was weighted by its share of the global
+// batch (see train), so the average is the gradient of the global batch's loss, as on one
+// process. Parameters travel in buckets of about 16 MiB, all in flight at once, after the
+// backward pass (c10d's Reducer, which overlaps them with it, is not part of LibTorch's C++ API).
+// The step's sums ride in the last bucket with one flag per parameter: a parameter that no rank
+// gave a gradient (an expert no token reached) keeps none, so the optimizer skips it exactly as
+// it does on one process.
+StepSums reduce_step(detail::Collectives& g, const std::vector<Tensor>& params, const StepSums& local, const at::Device& dev) {
+  constexpr int64_t kBucketBytes = 16 << 20;
+  size_t count = params.size();
+  std::vector<Tensor> buckets, pieces;
+  std::vector<size_t> ends;  // each bucket holds parameters [previous end, end)
+  int64_t bytes = 0;
+  std::vector<double> extra(count + 4, 0.0);
+  for (size_t i = 0; i < count; ++i) {
+    const Tensor& p = params[i];
+    const Tensor& gr = p.grad();
+    extra[i] = gr.defined() ? 1 : 0;
+    pieces.push_back(gr.defined() ? gr.reshape({-1}).to(torch::kFloat) : torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
+    bytes += p.numel() * 4;
+    if (bytes >= kBucketBytes || i + 1 == count) {
+      buckets.push_back(torch::cat(pieces));
+      ends.push_back(i + 1);
+      pieces.clear();
+      bytes = 0;
+    }
+  }
+  extra[count] = local.loss, extra[count + 1] = local.correct, extra[count + 2] = local.counted, extra[count + 3] = local.cancel;
+  buckets.push_back(torch::tensor(extra, torch::kDouble).to(dev));
+  g.all_reduce_sum(buckets, "the gradient all-reduce");
+  Tensor ex = buckets.back().cpu();
+  const double* e = ex.data_ptr<double>();
+  double ranks = double(g.size());
+  size_t i = 0;
+  for (size_t k = 0; k + 1 < buckets.size(); ++k) {
+    Tensor flat = buckets[k].div_(ranks);
+    int64_t off = 0;
+    for (; i < ends[k]; ++i) {
+      Tensor p = params[i];
+      int64_t len = p.numel();
+      if (e[i] > 0) {
+        Tensor v = flat.narrow(0, off, len).view(p.sizes()).to(p.scalar_type());
+        if (p.grad().defined())
+          p.mutable_grad().copy_(v);
+        else
+          p.mutable_grad() = v.clone();
+      } else {
+        p.mutable_grad() = Tensor();
+      }
+      off += len;
+    }
+  }
+  return StepSums{e[count], e[count + 1], e[count + 2], e[count + 3]};
+}
+
 }  // namespace
 
 namespace {
@@ -249,15 +312,18 @@ Status check_fit(const Model& m, const Dataset& d) {
   return {};
 }
 
-EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch) {
+EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch, ProcessGroup* group) {
   torch::NoGradGuard ng;
   m.set_training(false);
   Tensor x = to_tensor(s.x), y = to_tensor(s.y);
   EvalResult r;
-  int64_t n = x.size(0), correct = 0, counted = 0;
+  int64_t total = x.size(0), correct = 0, counted = 0;
+  // A rank evaluates its contiguous share; the sums below are reduced over ranks.
+  int64_t W = group ? group->size() : 1, R = group ? group->rank() : 0;
+  int64_t lo = total * R / W, n = total * (R + 1) / W;
   double loss_sum = 0;
   std::vector<int64_t> cls_hit(size_t(d.classes), 0), cls_n(size_t(d.classes), 0);
-  for (int64_t i = 0; i < n; i += batch) {
+  for (int64_t i = lo; i < n; i += batch) {
     int64_t b = std::min(batch, n - i);
     Tensor xb = x.narrow(0, i, b), yb = y.narrow(0, i, b);
     Tensor out = m.forward({xb}).back().to(torch::kFloat);
@@ -271,6 +337,19 @@ EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch) {
       for (int64_t j = 0; j < b; ++j) ++cls_n[size_t(py[j])], cls_hit[size_t(py[j])] += pp[j] == py[j];
     }
   }
+  if (group) {
+    std::vector<double> sums{loss_sum, double(correct), double(counted)};
+    for (size_t c = 0; c < cls_n.size(); ++c) sums.push_back(double(cls_hit[c])), sums.push_back(double(cls_n[c]));
+    Tensor t = torch::tensor(sums, torch::kDouble);
+    if (m.device() != "cpu") t = t.to(at::Device(m.device()));  // NCCL reduces device tensors only
+    std::vector<Tensor> v{t};
+    detail::collectives(*group).all_reduce_sum(v, "the evaluation's all-reduce");
+    t = v[0].cpu();
+    auto* p = t.data_ptr<double>();
+    loss_sum = p[0], correct = int64_t(p[1]), counted = int64_t(p[2]);
+    for (size_t c = 0; c < cls_n.size(); ++c) cls_hit[c] = int64_t(p[3 + 2 * c]), cls_n[c] = int64_t(p[4 + 2 * c]);
+  }
+  n = total;
   r.examples = n;
   r.loss = n ? loss_sum / double(n) : 0;
   r.accuracy = counted ? double(correct) / double(counted) : 0;
@@ -285,6 +364,11 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
   if (auto s = check_memory(m.analysis(), o.batch, o.optimizer, o.memory_budget); !s) return Error{s.error};
   auto device = resolve_device(o.device);
   if (!device) return device.error();
+  // Data parallel: W ranks, this one R. Only rank 0 publishes events and writes checkpoints.
+  detail::Collectives* group = o.group ? &detail::collectives(*o.group) : nullptr;
+  const int64_t W = group ? group->size() : 1, R = group ? group->rank() : 0;
+  const events::Bus* bus = R == 0 ? o.bus : nullptr;
+  detail::TrainingGroupScope scope(group);  // BatchNorm and MoE layers reduce their batch statistics over it
   try {
     m.to(*device);
     const at::Device dev(*device);
@@ -319,9 +403,22 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
       r.epochs_done = info->epochs_done;
       r.steps = info->steps;
     }
+    if (group) {
+      // Every rank starts from rank 0's weights and buffers, whatever it compiled or loaded.
+      torch::NoGradGuard ng;
+      std::vector<Tensor> state;
+      for (auto& p : m.module().parameters()) state.push_back(p.data());
+      for (auto& b : m.module().buffers()) state.push_back(b);
+      group->broadcast(state, 0, "the broadcast of rank 0's weights");
+    }
 
     Tensor x = to_tensor(d.train.x), y = to_tensor(d.train.y);
-    int64_t n = x.size(0), per_epoch = (n + o.batch - 1) / o.batch, total = per_epoch * o.epochs;
+    // A global batch is batch x W examples: the same batches, in the same order, as one process
+    // at that batch size; rank R takes the R-th contiguous share of each.
+    const int64_t global = o.batch * W;
+    // A last batch smaller than W would leave a rank without examples while the others wait for
+    // its BatchNorm and MoE collectives: it is dropped (never with one process).
+    int64_t n = x.size(0), per_epoch = n / global + (n % global >= W ? 1 : 0), total = per_epoch * o.epochs;
     int64_t warm = std::max<int64_t>(1, int64_t(o.warmup * double(total)));
     auto weights = output_weights(m);
     auto t0 = std::chrono::steady_clock::now();
@@ -330,13 +427,14 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
     r.status = events::RunStatus::finished;
 
     for (int epoch = r.epochs_done; epoch < last_epoch; ++epoch) {
-      torch::manual_seed(mix(o.seed, uint64_t(epoch) + 1));
+      // Dropout differs between ranks (each sees other examples), the data order does not.
+      torch::manual_seed(group ? mix(mix(o.seed, uint64_t(epoch) + 1), uint64_t(R)) : mix(o.seed, uint64_t(epoch) + 1));
       Tensor perm = permutation(n, mix(o.seed, uint64_t(epoch) + 1000003));
       m.set_training(true);
       double epoch_loss = 0;
       auto te = std::chrono::steady_clock::now();
       for (int64_t s = 0; s < per_epoch; ++s) {
-        if (o.cancel && o.cancel->load()) {
+        if (!group && o.cancel && o.cancel->load()) {  // ranks agree on cancelling below, after the all-reduce
           r.status = events::RunStatus::cancelled;
           r.message = "cancelled at step " + std::to_string(r.steps) + " (epoch " + std::to_string(epoch + 1) + ")";
           break;
@@ -346,7 +444,9 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         double lr = t < warm ? o.lr * double(t + 1) / double(warm)
                              : o.lr * 0.5 * (1 + std::cos(M_PI * double(t - warm) / double(std::max<int64_t>(1, total - warm))));
         set_lr(*opt, lr);
-        Tensor idx = perm.narrow(0, s * o.batch, std::min(o.batch, n - s * o.batch));
+        int64_t start = s * global, rows = std::min(global, n - start);
+        int64_t lo = start + rows * R / W, hi = start + rows * (R + 1) / W;
+        Tensor idx = perm.narrow(0, lo, hi - lo);
         Tensor xb = x.index_select(0, idx), yb = y.index_select(0, idx);
         if (cuda) {
           // Once per step, from pinned memory, without waiting: the copy overlaps the host's work.
@@ -355,57 +455,73 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         }
         Tensors aux;
         std::vector<events::ExpertLoad> load;
-        bool telemetry = o.bus && o.telemetry_every > 0 && (t % o.telemetry_every) == 0;
+        bool telemetry = bus && o.telemetry_every > 0 && (t % o.telemetry_every) == 0;
         Tensors outs;
-        {
-          AutocastGuard autocast(dev.type(), o.precision == Precision::bf16);
-          outs = m.forward({xb}, &aux, telemetry ? &load : nullptr, t + 1);
-        }
-        // The loss in fp32 whatever the forward's precision.
         Tensor loss;
-        for (size_t k = 0; k < outs.size(); ++k) {
-          Tensor l = weights[k] * task_loss(outs[k].to(torch::kFloat), yb, d.token_targets);
-          loss = loss.defined() ? loss + l : l;
+        double lv = 0;
+        int64_t hit = 0, scored = 0;
+        opt->zero_grad();
+        if (hi > lo) {  // a rank's share of a last batch smaller than W is empty
+          {
+            AutocastGuard autocast(dev.type(), o.precision == Precision::bf16);
+            outs = m.forward({xb}, &aux, telemetry ? &load : nullptr, t + 1);
+          }
+          // The loss in fp32 whatever the forward's precision.
+          for (size_t k = 0; k < outs.size(); ++k) {
+            Tensor l = weights[k] * task_loss(outs[k].to(torch::kFloat), yb, d.token_targets);
+            loss = loss.defined() ? loss + l : l;
+          }
+          for (auto& a : aux) loss = loss + a.to(torch::kFloat);
+          lv = loss.item<double>();
+          if (group || bus) std::tie(hit, scored) = hits(outs.back().detach(), yb);
         }
-        for (auto& a : aux) loss = loss + a.to(torch::kFloat);
-        double lv = loss.item<double>();
+        if (group) {
+          // Weighted by this rank's share, so that averaging over ranks gives the global batch's
+          // gradient even when the shares differ; cancel and NaN are decided together after it.
+          if (loss.defined()) (loss * (double(hi - lo) * double(W) / double(rows))).backward();
+          StepSums sums = reduce_step(*group, params, {lv * double(hi - lo), double(hit), double(scored), o.cancel && o.cancel->load() ? 1.0 : 0.0}, dev);
+          lv = sums.loss / double(rows), hit = int64_t(sums.correct), scored = int64_t(sums.counted);
+          if (sums.cancel > 0) {
+            r.status = events::RunStatus::cancelled;
+            r.message = "cancelled at step " + std::to_string(r.steps) + " (epoch " + std::to_string(epoch + 1) + ")";
+            break;
+          }
+        }
         if (!std::isfinite(lv)) {
           r.status = events::RunStatus::nan;
           r.message = std::string("loss became ") + (std::isnan(lv) ? "NaN" : "infinite") + " at step " + std::to_string(t + 1) +
                       " (epoch " + std::to_string(epoch + 1) + "); the run stopped. Try a lower learning rate or gradient clipping.";
           break;
         }
-        opt->zero_grad();
-        loss.backward();
+        if (!group) loss.backward();
         if (o.clip > 0) torch::nn::utils::clip_grad_norm_(params, o.clip);
         opt->step();
         ++r.steps;
         epoch_loss += lv;
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
-        double inst = double(xb.size(0)) / std::max(dt, 1e-9);
+        double inst = double(rows) / std::max(dt, 1e-9);  // every rank's examples
         rate = rate == 0 ? inst : 0.9 * rate + 0.1 * inst;
-        for (auto& l : load) o.bus->publish(l);
-        if (o.bus) {
-          auto [h, c] = hits(outs.back().detach(), yb);
-          o.bus->publish(events::TrainStep{r.steps, total, epoch + 1, o.epochs, lv, c ? double(h) / double(c) : 0, lr, rate});
-        }
+        for (auto& l : load) bus->publish(l);
+        if (bus) bus->publish(events::TrainStep{r.steps, total, epoch + 1, o.epochs, lv, scored ? double(hit) / double(scored) : 0, lr, rate});
       }
       if (r.status != events::RunStatus::finished) break;
       r.train_loss = epoch_loss / double(per_epoch);
       r.epochs_done = epoch + 1;
-      r.val = evaluate(m, d, d.val, o.eval_batch);
+      r.val = evaluate(m, d, d.val, o.eval_batch, o.group.get());
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
-      if (o.bus) o.bus->publish(events::EpochEnd{epoch + 1, o.epochs, r.train_loss, r.val.loss, r.val.accuracy, secs});
-      if (!o.checkpoint.empty())
+      if (bus) bus->publish(events::EpochEnd{epoch + 1, o.epochs, r.train_loss, r.val.loss, r.val.accuracy, secs});
+      if (!o.checkpoint.empty() && R == 0)
         if (auto s = write_checkpoint(o.checkpoint, m, *opt, o, d.protocol, r.epochs_done, r.steps); !s) return Error{s.error};
     }
     if (r.status == events::RunStatus::finished && r.epochs_done < o.epochs) r.status = events::RunStatus::stopped;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     m.set_training(false);
-    if (o.bus) o.bus->publish(events::RunEnd{r.status, r.message});
+    if (bus) bus->publish(events::RunEnd{r.status, r.message});
     return r;
   } catch (const std::exception& e) {
-    return Error{"training failed: " + torch_message(e)};
+    std::string why = "training failed: " + torch_message(e);
+    if (o.group) o.group->report_failure(why);
+    return Error{why};
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <string>
@@ -15,6 +16,8 @@
 #include "model.h"
 
 namespace engine {
+
+class ProcessGroup;
 
 /// The optimizers training offers. Parsed and printed only at the boundaries (CLI, Lua, files).
 enum class Optimizer { adamw, sgd };
@@ -43,6 +46,10 @@ struct TrainOptions {
   std::string device = "cpu";       // cpu | cuda | cuda:N | auto (resolve_device); the front ends default to auto
   Precision precision = Precision::fp32;
   bool tf32 = false;                // CUDA: TF32 matrix products and convolutions (faster, ~1e-3 relative error)
+  // Data parallel (distributed.h): each rank trains on its share of every global batch of
+  // batch x ranks examples, gradients are averaged, and only rank 0 publishes events and writes
+  // checkpoints. Null: one process.
+  std::shared_ptr<ProcessGroup> group;
   const std::atomic<bool>* cancel = nullptr;
   const events::Bus* bus = nullptr;
 };
@@ -78,7 +85,9 @@ base::Status check_model_memory(const circuit::GraphAnalysis& a, double fraction
 base::Status check_fit(const Model& m, const Dataset& d);
 
 base::Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o);
-EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
+/// With a group, each rank evaluates its share of the split and the sums are reduced: every rank
+/// gets the whole split's result.
+EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000, ProcessGroup* group = nullptr);
 /// Runs every output of a classifier with exit heads over a split and records, per head and
 /// example, confidence, entropy and prediction (see exits.h). Needs two or more outputs, each
 /// [batch, classes].

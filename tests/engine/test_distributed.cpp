@@ -1,0 +1,298 @@
+// Data-parallel training through real processes: the `circuit` command with --nproc 2 (two
+// ranks over Gloo on the loopback) and with torchrun's variables set by hand, against one process
+// at the doubled batch; and a rank killed in the middle of a run.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "circuit/circuit_file.h"
+#include "engine/distributed.h"
+#include "engine/model.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const std::string kCli = CIRCUIT_CLI;
+
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("circuit-dist-" + std::to_string(getpid())) / name;
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// A started process whose stdout and stderr go to `log`.
+pid_t start(const std::vector<std::string>& args, const fs::path& log, const std::vector<std::string>& env_extra = {}) {
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e; ++e) env_s.push_back(*e);
+  for (auto& e : env_extra) env_s.push_back(e);
+  std::vector<char*> argv, envp;
+  auto a = args;
+  for (auto& x : a) argv.push_back(x.data());
+  argv.push_back(nullptr);
+  for (auto& x : env_s) envp.push_back(x.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, a[0].c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+// Waits up to `limit`; the exit status, or nullopt (and the process killed) past it.
+std::optional<int> wait_for(pid_t pid, std::chrono::seconds limit) {
+  auto end = Clock::now() + limit;
+  int status = 0;
+  while (Clock::now() < end) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return std::nullopt;
+}
+
+struct Run {
+  int status = -1;
+  std::string log;
+  bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+};
+
+Run run(const std::vector<std::string>& args, const fs::path& log, const std::vector<std::string>& env = {}) {
+  Run r;
+  pid_t pid = start(args, log, env);
+  EXPECT_GT(pid, 0);
+  auto st = wait_for(pid, std::chrono::seconds(300));
+  r.status = st ? *st : -1;
+  r.log = slurp(log);
+  return r;
+}
+
+// The example with dropout off (each rank draws its own masks) and, for MoE, dropless: a
+// capacity is per rank in data-parallel MoE, so the same tokens would not be dropped.
+std::string prepared(const std::string& example, const fs::path& dir) {
+  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + example + ".circuit.json");
+  EXPECT_TRUE(c.ok());
+  for (auto& n : c->graph.nodes) {
+    if (n.op == "dropout") n.attrs["p"] = 0.0;
+    if (n.op == "moe") n.attrs["dropless"] = true;
+  }
+  std::string path = (dir / (example + ".circuit.json")).string();
+  EXPECT_TRUE(circuit::save_circuit(*c, path).ok());
+  return path;
+}
+
+// Parameters and buffers of a checkpoint, by name.
+std::map<std::string, torch::Tensor> state(const std::string& circuit_path, const std::string& checkpoint) {
+  auto c = circuit::load_circuit(circuit_path);
+  auto m = engine::Model::compile(*c, 0);
+  EXPECT_TRUE(m.ok());
+  torch::serialize::InputArchive ar, ma;
+  ar.load_from(checkpoint);
+  ar.read("model", ma);
+  (*m)->module().load(ma);
+  std::map<std::string, torch::Tensor> out;
+  for (auto& p : (*m)->module().named_parameters()) out[p.key()] = p.value().detach().clone();
+  for (auto& b : (*m)->module().named_buffers()) out[b.key()] = b.value().detach().clone();
+  return out;
+}
+
+std::vector<std::string> train_args(const std::string& circuit, int64_t batch, const std::string& checkpoint) {
+  // 2560 examples at a global batch of 128: 20 steps.
+  return {kCli, "train", circuit, "--data", "fashion-mnist", "--limit", "2560", "--batch", std::to_string(batch), "--epochs", "1",
+          "--seed", "3", "--lr", "3e-3", "--device", "cpu", "--threads", "1", "--checkpoint", checkpoint};
+}
+
+class DataParallel : public ::testing::TestWithParam<std::string> {};
+
+// The same 20 steps, three ways: one process at batch 128; `--nproc 2` at 64 per rank; two
+// ranks started by hand with torchrun's variables. Gradients are averaged in a different order
+// than one process sums them, and the synchronised BatchNorm computes its variance as
+// E[x^2] - E[x]^2, so the weights agree to float rounding grown over 20 AdamW steps, not bit
+// for bit: 2e-4 absolute (the weights themselves move by ~1e-2 and more).
+TEST_P(DataParallel, TwoGlooRanksAtBatchBMatchOneProcessAt2B) {
+  const std::string example = GetParam();
+  fs::path dir = scratch(example);
+  std::string circuit = prepared(example, dir);
+  std::string one = (dir / "one.pt").string(), two = (dir / "two.pt").string(), env = (dir / "env.pt").string();
+
+  Run a = run(train_args(circuit, 128, one), dir / "one.log");
+  ASSERT_TRUE(a.ok()) << a.log;
+  EXPECT_NE(a.log.find("20 steps"), std::string::npos) << a.log;
+
+  auto args = train_args(circuit, 64, two);
+  args.insert(args.end(), {"--nproc", "2"});
+  Run b = run(args, dir / "two.log");
+  ASSERT_TRUE(b.ok()) << b.log;
+  EXPECT_NE(b.log.find("20 steps"), std::string::npos) << b.log;
+  EXPECT_NE(b.log.find("2 ranks (gloo), batch 64 per rank, global batch 128"), std::string::npos) << b.log;
+
+  auto sa = state(circuit, one), sb = state(circuit, two);
+  std::map<std::string, torch::Tensor> init;  // the weights before training (compiled from the seed)
+  {
+    auto c = circuit::load_circuit(circuit);
+    auto m = engine::Model::compile(*c, 3);
+    for (auto& p : (*m)->module().named_parameters()) init[p.key()] = p.value().detach().clone();
+    for (auto& b : (*m)->module().named_buffers()) init[b.key()] = b.value().detach().clone();
+  }
+  ASSERT_EQ(sa.size(), sb.size());
+  double worst = 0, moved = 0;
+  std::string worst_name;
+  for (auto& [name, t] : sa) {
+    ASSERT_TRUE(sb.count(name)) << name;
+    double d = (t - sb[name]).abs().max().item<double>();
+    if (d > worst) worst = d, worst_name = name;
+    if (t.is_floating_point()) moved = std::max(moved, (t - init[name]).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 2e-4) << "largest difference in " << worst_name;
+  EXPECT_GT(moved, 1e-2) << "training did not move the weights: the comparison would prove nothing";
+  if (example == "moe_mlp") {
+    bool has_bias = false;
+    for (auto& [name, t] : sa)
+      if (name.find("selection_bias") != std::string::npos) {
+        has_bias = true;
+        EXPECT_GT(t.abs().max().item<double>(), 0) << "the router bias never moved";
+        EXPECT_TRUE(torch::equal(t, sb[name])) << name << ": the router bias differs\n" << t << "\n" << sb[name];
+      }
+    EXPECT_TRUE(has_bias);
+  }
+
+  // torchrun's variables, set by hand: the same run, with no launcher of ours.
+  auto port = std::to_string(20000 + getpid() % 20000);
+  std::vector<pid_t> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.push_back(start(train_args(circuit, 64, env), dir / ("env" + std::to_string(r) + ".log"),
+                          {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r), "WORLD_SIZE=2", "LOCAL_WORLD_SIZE=2",
+                           "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port}));
+  for (int r = 0; r < 2; ++r) {
+    auto st = wait_for(ranks[size_t(r)], std::chrono::seconds(300));
+    ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << slurp(dir / ("env" + std::to_string(r) + ".log"));
+  }
+  auto sc = state(circuit, env);
+  for (auto& [name, t] : sb) EXPECT_TRUE(torch::equal(t, sc[name])) << name << ": --nproc and torchrun's variables differ";
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, DataParallel, ::testing::Values("mlp", "cnn", "moe_mlp"));
+
+// Reads the launcher's "pids A, B" line.
+std::vector<pid_t> rank_pids(const fs::path& log, std::chrono::seconds limit) {
+  std::regex re("pids ([0-9]+), ([0-9]+)");
+  auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    std::smatch m;
+    std::string s = slurp(log);
+    if (std::regex_search(s, m, re)) return {pid_t(std::stol(m[1])), pid_t(std::stol(m[2]))};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return {};
+}
+
+bool wait_for_text(const fs::path& log, const std::string& text, std::chrono::seconds limit) {
+  auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (slurp(log).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// Rank 1 is killed while both train: rank 0 ends on its own, well inside the timeout, naming
+// rank 1; the launcher says how rank 1 ended; every exit code is non-zero.
+TEST(DataParallelFailure, KillingARankEndsTheOtherNamingIt) {
+  fs::path dir = scratch("kill");
+  fs::path log = dir / "run.log";
+  pid_t launcher = start({kCli, "train", std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/mlp.circuit.json", "--data",
+                          "fashion-mnist", "--epochs", "20", "--batch", "32", "--device", "cpu", "--threads", "1", "--nproc", "2",
+                          "--dist-timeout", "60"},
+                         log);
+  ASSERT_GT(launcher, 0);
+  auto pids = rank_pids(log, std::chrono::seconds(30));
+  ASSERT_EQ(pids.size(), 2u) << slurp(log);
+  ASSERT_TRUE(wait_for_text(log, "data parallel over 2 ranks", std::chrono::seconds(60))) << slurp(log);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // in the middle of the training loop
+  auto t0 = Clock::now();
+  ASSERT_EQ(kill(pids[1], SIGKILL), 0);
+  auto st = wait_for(launcher, std::chrono::seconds(50));
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::string out = slurp(log);
+  ASSERT_TRUE(st) << "the run hung after a rank was killed:\n" << out;
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) != 0) << out;
+  EXPECT_LT(secs, 60) << "not within the timeout";
+  EXPECT_NE(out.find("rank 1 (pid " + std::to_string(pids[1]) + ") was killed by signal 9"), std::string::npos) << out;
+  EXPECT_NE(out.find("rank 0 of 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("lost rank 1"), std::string::npos) << out;
+  EXPECT_EQ(out.find("stopping the 1 rank(s) still running"), std::string::npos) << "rank 0 had to be stopped:\n" << out;
+}
+
+// A rank whose peers never come: the rendezvous ends at the timeout and says where and who is missing.
+TEST(DataParallelFailure, AMissingRankEndsTheRendezvousWithItsNumber) {
+  fs::path dir = scratch("missing");
+  auto port = std::to_string(20000 + (getpid() + 7) % 20000);
+  Run r = run({kCli, "train", std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/mlp.circuit.json", "--data", "fashion-mnist",
+               "--device", "cpu", "--dist-timeout", "3"},
+              dir / "rank0.log",
+              {"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port});
+  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) != 0) << r.log;
+  EXPECT_NE(r.log.find("rank 0 of 2: the gloo group did not form through 127.0.0.1:" + port + " within 3 s (rank(s) 1 never arrived)"),
+            std::string::npos)
+      << r.log;
+}
+
+TEST(DataParallelConfig, EnvironmentErrorsNameTheVariable) {
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("RANK", "5", 1);
+  auto c = engine::dist_config_from_env();
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("RANK=`5`"), std::string::npos) << c.error().message;
+  unsetenv("RANK");
+  c = engine::dist_config_from_env();
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("RANK is not set"), std::string::npos) << c.error().message;
+  setenv("RANK", "1", 1);
+  setenv("MASTER_PORT", "http", 1);
+  c = engine::dist_config_from_env();
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("MASTER_PORT=`http`"), std::string::npos);
+  unsetenv("MASTER_PORT");
+  c = engine::dist_config_from_env();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->rank, 1);
+  EXPECT_EQ(c->world_size, 2);
+  EXPECT_EQ(c->local_rank, 1);
+  EXPECT_EQ(engine::rank_device("cpu", *c), "cpu");
+  unsetenv("WORLD_SIZE");
+  unsetenv("RANK");
+  c = engine::dist_config_from_env();
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->active());
+}
+
+}  // namespace
