@@ -1,11 +1,17 @@
 // `circuit run` (a Lua script) and `circuit plugins` (what loaded, and why anything did not).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "commands.h"
+#include "engine/distributed.h"
+#include "engine/model.h"
+#include "launch.h"
 #include "script/engine_extension.h"
 #include "script/host.h"
 
@@ -27,18 +33,35 @@ int run(const std::vector<std::string>& args) {
   script::HostOptions options;
   std::string file;
   std::vector<std::string> script_args;
-  for (auto& a : args) {
-    if (a == "--allow-io") options.allow_io = true;
+  int nproc = 1;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--allow-io" && file.empty()) options.allow_io = true;
+    else if (a == "--nproc" && file.empty()) {
+      auto n = i + 1 < args.size() ? Args::parse_number(args[i + 1]) : std::nullopt;
+      if (!n || *n < 1 || *n > 1024 || *n != double(int(*n)))
+        return std::fprintf(stderr, "circuit run: --nproc takes a whole number of ranks from 1 to 1024\n"), 2;
+      nproc = int(*n), ++i;
+    } else if (a == "--allow-io") options.allow_io = true;
     else if (file.empty()) file = a;
     else script_args.push_back(a);
   }
   if (file.empty() || file == "--help") {
-    std::fputs("usage: circuit run SCRIPT.lua [args...] [--allow-io]\n"
+    std::fputs("usage: circuit run [--nproc N] SCRIPT.lua [args...] [--allow-io]\n"
                "  runs a Lua script in the sandbox (docs/lua.md); the script gets its arguments as `arg` and `...`\n"
-               "  --allow-io  lift the sandbox: run programs, write files, load C modules\n",
+               "  --allow-io  lift the sandbox: run programs, write files, load C modules\n"
+               "  --nproc N   run the script on N ranks (torchrun's way): its circuit.train calls train data parallel\n",
                file.empty() ? stderr : stdout);
     return file.empty() ? 2 : 0;
   }
+  if (nproc > 1) {
+    std::vector<std::string> rank_args{"run"};
+    for (auto& a : without_nproc(args)) rank_args.push_back(a);
+    return launch_ranks(nproc, rank_args, 10);
+  }
+  // A rank of a data-parallel script: the machine's cores shared among its local ranks.
+  if (auto cfg = engine::dist_config_from_env(); cfg && cfg->active())
+    engine::configure_runtime(std::max(1, int(std::thread::hardware_concurrency()) / cfg->local_world_size));
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) {
     std::fprintf(stderr, "circuit run: cannot open `%s`\n", file.c_str());

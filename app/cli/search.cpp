@@ -17,6 +17,8 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "args.h"
+#include "launch.h"
+#include "engine/distributed.h"
 #include "commands.h"
 #include "engine/model.h"
 #include "script/engine_extension.h"
@@ -49,6 +51,7 @@ const char* kSearchUsage =
     "  --lease SECONDS      a new study's lease: a trial whose worker is silent this long is run again (default 60)\n"
     "  --attempts N         a new study's limit on how often one trial is tried (default 3)\n"
     CIRCUIT_DEVICE_USAGE
+    CIRCUIT_DIST_USAGE
     "--db takes a file (SQLite) or postgresql://user@host[:port]/db, which workers on any number of\n"
     "machines share (`circuit worker --db URL --study NAME` joins without the spec).\n"
     "A killed search resumes where it stopped when run again with the same --study and --db.\n";
@@ -58,7 +61,8 @@ const char* kWorkerUsage =
     "  joins a study started by `circuit search` (on this or another machine) and runs its trials until\n"
     "  the study is complete, with the spec, strategy and training protocol stored with it\n"
     "  --trials N   stop after N trials here       --worker W   random stream (default: from host and pid)\n"
-    "  --device D   cpu | cuda | cuda:N | auto (auto); precision and TF32 are the study's\n";
+    "  --device D   cpu | cuda | cuda:N | auto (auto); precision and TF32 are the study's\n"
+    CIRCUIT_DIST_USAGE;
 
 const char* kReportUsage =
     "usage: circuit report STUDY [--db STORE] [-o DIR] [--baseline STUDY] [--reference m=v,...]\n"
@@ -123,6 +127,15 @@ std::string metric_line(const search::Metrics& m) {
 
 namespace {
 
+// --nproc: this command again on N ranks; rank 0 runs the study, the others train with it.
+int launch_search_ranks(const char* command, int nproc, const std::vector<std::string>& args) {
+  if (std::getenv("WORLD_SIZE"))
+    return std::fprintf(stderr, "circuit %s: --nproc %d under a launcher that set WORLD_SIZE: use one or the other\n", command, nproc), 2;
+  std::vector<std::string> rank_args{command};
+  for (auto& a : without_nproc(args)) rank_args.push_back(a);
+  return launch_ranks(nproc, rank_args, 10);
+}
+
 // What `circuit search` and `circuit worker` run: a study, its space and its training protocol.
 struct StudyRun {
   std::string study, db_path, spec_text, reference;
@@ -130,6 +143,7 @@ struct StudyRun {
   search::RunConfig cfg;
   search::TrialProtocol protocol;
   int threads = 0;
+  DistOptions dist;  // every trial data parallel over the ranks (rank 0 runs the study)
 };
 
 // What a joining worker needs that the spec does not say, stored with the study.
@@ -158,9 +172,21 @@ int run_search(StudyRun& r, const char* who) {
   auto db = store::Store::open(r.db_path);
   if (!db) return std::fprintf(stderr, "%s: %s\n", who, db.error().message.c_str()), 2;
 
+  auto setup = engine::join_from_environment(r.protocol.device, r.dist.backend, r.dist.timeout_s, r.threads);
+  if (!setup) return std::fprintf(stderr, "%s: %s\n", who, setup.error().message.c_str()), 1;
+  r.protocol.device = setup->device, r.protocol.group = setup->group, r.threads = setup->threads;
   engine::RuntimeInfo rt = engine::configure_runtime(r.threads);
   auto device = engine::resolve_device(r.protocol.device);
   if (!device) return std::fprintf(stderr, "%s: %s\n", who, device.error().message.c_str()), 2;
+  if (setup->group && setup->config.rank != 0) {
+    // Rank 0 runs the study and stores every trial; this rank trains each one with it.
+    r.protocol.device = *device;
+    auto data = engine::load_dataset(r.protocol.data);
+    if (!data) return std::fprintf(stderr, "rank %d: %s\n", setup->config.rank, data.error().message.c_str()), 2;
+    auto s = search::follow_trials(*data, r.protocol);
+    if (!s) return std::fprintf(stderr, "%s: %s\n", who, s.error.c_str()), 1;
+    return 0;
+  }
   r.protocol.device = *device;
   r.protocol.versions = versions();
   // Every trial record names the worker that ran it: its device (and GPU), threads and versions.
@@ -190,8 +216,10 @@ int run_search(StudyRun& r, const char* who) {
   try {
     summary = search::run_training_study(**db, r.study, space, r.spec_text, *data, r.protocol, r.cfg);
   } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
+    search::release_followers(r.protocol);
     return std::fprintf(stderr, "%s: %s\n", who, e.what()), 1;
   }
+  search::release_followers(r.protocol);
   if (!summary) return std::fprintf(stderr, "%s: %s\n", who, summary.error().message.c_str()), 1;
   std::printf("\n%d trials run here (%d finished, %d failed, %d resumed after a lost worker, %d discarded after a lost lease); stopped: %s\n",
               summary->ran, summary->finished, summary->failed, summary->requeued, summary->discarded, summary->stop_reason.c_str());
@@ -217,8 +245,10 @@ int search(const std::vector<std::string>& args) {
       .set("--no-latency", r.protocol.latency, false).number("--lease", r.cfg.lease_seconds).number("--attempts", r.cfg.max_attempts);
   add_device_option(table, r.protocol.device);
   add_precision_options(table, r.protocol.precision, r.protocol.tf32);
+  add_dist_options(table, r.dist);
   if (auto rc = table.parse(args)) return *rc;
   if (spec_path.empty() && !r.study.empty()) return worker(args);  // join a stored study
+  if (r.dist.nproc > 1) return launch_search_ranks("search", r.dist.nproc, args);
   if (spec_path.empty() || r.study.empty()) return std::fputs(kSearchUsage, stderr), 2;
   if (r.cfg.lease_seconds <= 0 || r.cfg.max_attempts < 1)
     return std::fprintf(stderr, "circuit search: --lease must be positive and --attempts at least 1\n"), 2;
@@ -246,7 +276,9 @@ int worker(const std::vector<std::string>& args) {
       });
   std::string device = "auto";
   add_device_option(table, device);
+  add_dist_options(table, r.dist);
   if (auto rc = table.parse(args)) return *rc;
+  if (r.dist.nproc > 1) return launch_search_ranks("worker", r.dist.nproc, args);
   if (r.db_path.empty() || r.study.empty()) return std::fputs(kWorkerUsage, stderr), 2;
   if (!store::is_url(r.db_path) && !std::filesystem::exists(r.db_path))
     return std::fprintf(stderr, "circuit worker: no store at %s\n", r.db_path.c_str()), 2;

@@ -107,6 +107,7 @@ int doctor(const std::vector<std::string>&) {
   if (!cuda.available) std::printf("CUDA: not available: %s\n", cuda.reason.c_str());
   auto chosen = engine::resolve_device("auto");
   std::printf("--device auto picks: %s\n", chosen ? chosen->c_str() : "?");
+  std::printf("data parallel (--nproc, torchrun): %s\n", engine::available_backends().c_str());
   return 0;
 }
 
@@ -265,8 +266,9 @@ int train(const std::vector<std::string>& args) {
   std::printf("\n%-22s %s\n", "circuit", file.c_str());
   std::printf("%-22s %s, %s%s\n", "device", rep.device.c_str(), engine::to_string(o.precision), o.tf32 ? ", TF32" : "");
   if (o.group)
-    std::printf("%-22s %d ranks (%s), batch %lld per rank, global batch %lld\n", "data parallel", o.group->size(), o.group->backend().c_str(),
-                (long long)o.batch, (long long)(o.batch * o.group->size()));
+    std::printf("%-22s %d ranks (%s), batch %lld per rank, global batch %lld; gradient all-reduce %.3f ms per step on rank 0\n",
+                "data parallel", o.group->size(), o.group->backend().c_str(), (long long)o.batch, (long long)(o.batch * o.group->size()),
+                1000 * rep.train.allreduce_seconds / double(std::max<int64_t>(rep.train.steps, 1)));
   std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r.epochs_done, (long long)r.steps,
               r.seconds, double(r.steps) / std::max(r.seconds, 1e-9));
   std::printf("%-22s %.4f\n", "final train loss", r.train_loss);

@@ -182,6 +182,21 @@ const DistConfig& ProcessGroup::config() const { return impl_->cfg; }
 const std::string& ProcessGroup::backend() const { return impl_->backend; }
 ProcessGroup::Impl& ProcessGroup::impl() { return *impl_; }
 
+std::string ProcessGroup::share(const std::string& text) {
+  Impl& g = *impl_;
+  // NCCL moves device memory only; Gloo either.
+  at::Device dev = g.device.rfind("cuda", 0) == 0 ? at::Device(g.device) : at::Device(at::kCPU);
+  std::vector<at::Tensor> v{torch::tensor({int64_t(text.size())}, torch::kLong).to(dev)};
+  g.broadcast(v, 0, "handing out rank 0's next task");
+  int64_t n = v[0].cpu().item<int64_t>();
+  if (n == 0) return {};
+  at::Tensor bytes = g.cfg.rank == 0 ? torch::from_blob(const_cast<char*>(text.data()), {n}, torch::kUInt8).clone() : torch::empty({n}, torch::kUInt8);
+  v = {bytes.to(dev)};
+  g.broadcast(v, 0, "handing out rank 0's next task");
+  at::Tensor got = v[0].cpu().contiguous();
+  return std::string(reinterpret_cast<const char*>(got.data_ptr<uint8_t>()), size_t(n));
+}
+
 void ProcessGroup::report_failure(const std::string& message) {
   try {
     impl_->client(std::chrono::seconds(2))->set(failed_key(impl_->cfg.rank), std::vector<uint8_t>(message.begin(), message.end()));

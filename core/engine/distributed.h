@@ -48,6 +48,9 @@ class ProcessGroup {
   const DistConfig& config() const;
   /// "gloo" or "nccl".
   const std::string& backend() const;
+  /// Rank 0's `text` on every rank (the others pass anything): how rank 0 hands out work, such as
+  /// a search's next trial. Throws std::runtime_error naming the lost rank when a rank is gone.
+  std::string share(const std::string& text);
   /// Records why this rank is stopping, so the ranks it leaves behind can say it.
   void report_failure(const std::string& message);
 

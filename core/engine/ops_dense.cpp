@@ -135,11 +135,15 @@ Tensor sync_batch_norm(const Tensor& y, const Tensor& w, const Tensor& b, const 
     if (k != 1) dims.push_back(k);
   int64_t ch = y.size(1);
   shape[1] = ch;
+  // Two passes, as one process computes it: E[x^2] - E[x]^2 in fp32 was 3e-4 off in a running
+  // variance after 20 steps; the centred second pass costs one more small all-reduce.
   Tensor count = torch::full({1}, double(y.numel() / std::max<int64_t>(ch, 1)), y.options());
-  Tensor total = detail::all_reduce_sum_differentiable(torch::cat({y.sum(dims), (y * y).sum(dims), count}));
-  Tensor n = total.narrow(0, 2 * ch, 1);
-  Tensor mu = total.narrow(0, 0, ch) / n, v = total.narrow(0, ch, ch) / n - mu * mu;  // biased, as normalisation uses
-  Tensor out = (y - mu.view(shape)) * torch::rsqrt(v.view(shape) + eps);
+  Tensor first = detail::all_reduce_sum_differentiable(torch::cat({y.sum(dims), count}));
+  Tensor n = first.narrow(0, ch, 1);
+  Tensor mu = first.narrow(0, 0, ch) / n;
+  Tensor centred = y - mu.view(shape);
+  Tensor v = detail::all_reduce_sum_differentiable((centred * centred).sum(dims)) / n;  // biased, as normalisation uses
+  Tensor out = centred * torch::rsqrt(v.view(shape) + eps);
   if (w.defined()) out = out * w.view(shape) + b.view(shape);
   torch::NoGradGuard ng;
   double rows = n.item<double>();

@@ -479,7 +479,9 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
           // Weighted by this rank's share, so that averaging over ranks gives the global batch's
           // gradient even when the shares differ; cancel and NaN are decided together after it.
           if (loss.defined()) (loss * (double(hi - lo) * double(W) / double(rows))).backward();
+          auto tr = std::chrono::steady_clock::now();
           StepSums sums = reduce_step(*group, params, {lv * double(hi - lo), double(hit), double(scored), o.cancel && o.cancel->load() ? 1.0 : 0.0}, dev);
+          r.allreduce_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - tr).count();
           lv = sums.loss / double(rows), hit = int64_t(sums.correct), scored = int64_t(sums.counted);
           if (sums.cancel > 0) {
             r.status = events::RunStatus::cancelled;

@@ -13,6 +13,7 @@
 #include "binding.h"
 #include "circuit_module.h"
 #include "engine/data.h"
+#include "engine/distributed.h"
 #include "engine/exits.h"
 #include "engine/experiment.h"
 #include "engine/export.h"
@@ -215,12 +216,24 @@ int l_train(lua_State* L) {
   else throw LuaError("`circuit.train`: option `optimizer` must be adamw or sgd, got `" + optimizer + "`");
   t.telemetry_every = int(o.number("telemetry_every", 1));
   t.memory_budget = o.number("memory_budget", t.memory_budget);
-  if (auto d = engine::resolve_device(o.string("device", "auto"))) t.device = *d;
-  else throw LuaError("`circuit.train`: option `device`: " + d.error().message);
+  std::string device = o.string("device", "auto");
+  if (auto d = engine::resolve_device(device); !d) throw LuaError("`circuit.train`: option `device`: " + d.error().message);
   std::string precision = o.string("precision", engine::to_string(t.precision));
   if (auto p = engine::parse_precision(precision)) t.precision = *p;
   else throw LuaError("`circuit.train`: option `precision` must be fp32 or bf16, got `" + precision + "`");
   t.tf32 = o.boolean("tf32", false);
+  // Data parallel the torchrun way: the script itself runs on every rank and each rank's
+  // circuit.train joins the same group, so there is nothing to start from here.
+  if (o.has("nproc"))
+    throw LuaError("`circuit.train`: option `nproc`: run the script on N ranks instead (`circuit run --nproc N SCRIPT`, or torchrun); "
+                   "circuit.train then trains data parallel over them");
+  std::string backend = o.string("backend", "");
+  if (!backend.empty() && backend != "gloo" && backend != "nccl")
+    throw LuaError("`circuit.train`: option `backend` must be gloo or nccl, got `" + backend + "`");
+  auto setup = engine::join_from_environment(device, backend, o.number("dist_timeout", 0), -1);
+  if (!setup) throw LuaError("`circuit.train`: " + setup.error().message);
+  t.device = setup->device;
+  t.group = setup->group;
   register_lua_routers(Host::of(L));
 
   Callbacks cb{L, Host::of(L)};
@@ -279,6 +292,8 @@ int l_train(lua_State* L) {
   set_field(L, "status", std::string(events::to_string(cb.stopped_by_script ? events::RunStatus::stopped : r.status)));
   set_field(L, "message", r.message);
   set_field(L, "device", rep.device);
+  set_field(L, "rank", int64_t(t.group ? t.group->rank() : 0));
+  set_field(L, "ranks", int64_t(t.group ? t.group->size() : 1));
   set_field(L, "epochs", int64_t(r.epochs_done));
   set_field(L, "steps", r.steps);
   set_number(L, "seconds", r.seconds);

@@ -1,5 +1,7 @@
 #include "search_functions.h"
 
+#include "engine/distributed.h"
+
 #include <filesystem>
 #include <memory>
 
@@ -218,8 +220,18 @@ int l_search(lua_State* L) {
   lua_getfield(L, 3, "latency");
   protocol.latency = lua_isnil(L, -1) ? true : lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (auto d = engine::resolve_device(str("device", "auto"))) protocol.device = *d;
+  std::string device = str("device", "auto");
+  if (auto d = engine::resolve_device(device); !d) throw LuaError("`circuit.search`: option `device`: " + d.error().message);
+  // Under `circuit run --nproc N` (or torchrun) every trial trains data parallel: rank 0 runs
+  // the study, the other ranks train each trial with it and return { rank = r } alone.
+  std::string backend = str("backend", "");
+  if (!backend.empty() && backend != "gloo" && backend != "nccl")
+    throw LuaError("`circuit.search`: option `backend` must be gloo or nccl, got `" + backend + "`");
+  auto setup = engine::join_from_environment(device, backend, num("dist_timeout", 0), -1);
+  if (!setup) throw LuaError("`circuit.search`: " + setup.error().message);
+  if (auto d = engine::resolve_device(setup->device)) protocol.device = *d;
   else throw LuaError("`circuit.search`: option `device`: " + d.error().message);
+  protocol.group = setup->group;
   std::string precision = str("precision", "fp32");
   if (auto p = engine::parse_precision(precision)) protocol.precision = *p;
   else throw LuaError("`circuit.search`: option `precision` must be fp32 or bf16, got `" + precision + "`");
@@ -233,6 +245,13 @@ int l_search(lua_State* L) {
     ~Unref() { luaL_unref(L, LUA_REGISTRYINDEX, ref); }
   } unref{L, on_trial};
 
+  if (protocol.group && protocol.group->rank() != 0) {
+    register_lua_routers(Host::of(L));
+    if (auto f = search::follow_trials(*data, protocol); !f) throw LuaError("`circuit.search`: " + f.error);
+    lua_createtable(L, 0, 1);
+    set_field(L, "rank", int64_t(protocol.group->rank()));
+    return 1;
+  }
   const search::Space& space = *box.space;
   auto ref = search::reference_point(space.objectives, space.constraints, str("reference", ""));
   if (!ref) throw LuaError("`circuit.search`: " + ref.error().message);
@@ -256,7 +275,14 @@ int l_search(lua_State* L) {
   };
   register_lua_routers(Host::of(L));
   int64_t study_id = 0;
-  auto summary = search::run_training_study(**db, study, space, box.text, *data, protocol, cfg, &study_id);
+  base::Result<search::RunSummary> summary = base::Error{"not run"};
+  try {
+    summary = search::run_training_study(**db, study, space, box.text, *data, protocol, cfg, &study_id);
+  } catch (...) {
+    search::release_followers(protocol);
+    throw;
+  }
+  search::release_followers(protocol);
   if (!callback_error.empty()) throw LuaError("`circuit.search`: " + callback_error);
   if (!summary) throw LuaError("`circuit.search`: " + summary.error().message);
   auto trials = (*db)->trials(study_id);

@@ -75,10 +75,25 @@ base::Result<TrialProtocol> parse_protocol(const std::string& text) {
 }
 
 Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p) {
+  if (p.group && p.group->rank() == 0) {
+    // The other ranks train the same trial with this one (follow_trials).
+    Json task = Json::object();
+    task.set("circuit", Json::string(circuit::circuit_to_text(c)));
+    task.set("seed", Json::integer(int64_t(seed)));
+    try {
+      p.group->share(base::write_json_line(task));
+    } catch (const std::exception& e) {
+      Evaluation ev;
+      ev.ok = false;
+      ev.error = e.what();
+      return ev;
+    }
+  }
   engine::ExperimentRequest r;
   r.circuit = c;
   r.train.epochs = p.epochs, r.train.batch = p.batch, r.train.lr = p.lr, r.train.optimizer = p.optimizer, r.train.seed = seed;
   r.train.device = p.device, r.train.precision = p.precision, r.train.tf32 = p.tf32;
+  r.train.group = p.group;
   r.latency = p.latency;
   r.peak_memory = true;
   r.exit_threshold = p.exit_threshold;
@@ -90,6 +105,7 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
     ev.error = rep.status == events::RunStatus::error ? rep.message : "run " + std::string(events::to_string(rep.status)) + ": " + rep.message;
     return ev;
   }
+  if (p.group && p.group->rank() != 0) return ev;  // rank 0 measures and reports the trial
   const circuit::Cost& total = rep.analysis.total;
   ev.metrics["accuracy"] = rep.train.val.accuracy;
   ev.metrics["loss"] = rep.train.val.loss;
@@ -131,6 +147,37 @@ base::Result<RunSummary> run_training_study(store::Store& db, const std::string&
     return train_trial(cand->circuit, rec.seed, data, protocol);
   };
   return run_study(db, opened->id, problem_of(space), evaluate, cfg);
+}
+
+base::Status follow_trials(const engine::Dataset& d, const TrialProtocol& p) {
+  if (!p.group) return base::Status::fail("follow_trials needs a process group");
+  for (;;) {
+    std::string text;
+    try {
+      text = p.group->share("");
+    } catch (const std::exception& e) {
+      return base::Status::fail(e.what());
+    }
+    if (text.empty()) return {};
+    auto task = base::parse_json(text);
+    const Json* ct = task ? task->get("circuit") : nullptr;
+    const Json* sd = task ? task->get("seed") : nullptr;
+    if (!ct || !sd) return base::Status::fail("rank 0 handed out an unreadable trial");
+    auto c = circuit::parse_circuit(ct->s, "trial from rank 0");
+    if (!c) return base::Status::fail(c.error().message);
+    Evaluation ev = train_trial(*c, uint64_t(sd->i), d, p);
+    // A trial that fails fails on every rank alike (same circuit, same data); only a lost rank ends this loop.
+    if (!ev.ok && ev.error.find("lost rank") != std::string::npos) return base::Status::fail(ev.error);
+  }
+}
+
+void release_followers(const TrialProtocol& p) {
+  if (!p.group || p.group->rank() != 0) return;
+  try {
+    p.group->share("");
+  } catch (const std::exception&) {
+    // The followers are gone already; nothing waits for this.
+  }
 }
 
 }  // namespace search

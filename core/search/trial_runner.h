@@ -3,11 +3,13 @@
 // circuit_search_runner links the engine.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "circuit/graph.h"
 #include "base/result.h"
 #include "engine/data.h"
+#include "engine/distributed.h"
 #include "engine/experiment.h"
 #include "engine/train.h"
 #include "space.h"
@@ -28,6 +30,9 @@ struct TrialProtocol {
   engine::Precision precision = engine::Precision::fp32;  // stored: it changes the results
   bool tf32 = false;                                      // stored, as precision
   std::string device = "cpu";   // this worker's own choice (cpu, cuda:N, auto): not stored with the study
+  // Data parallel: every trial trains over this group (not stored). Rank 0 runs the study and
+  // hands each trial to the other ranks, which run follow_trials.
+  std::shared_ptr<engine::ProcessGroup> group;
 };
 
 std::string protocol_json(const TrialProtocol& p);
@@ -48,6 +53,12 @@ base::Result<TrialProtocol> parse_protocol(const std::string& json);
 /// A circuit that does not compile or fit the data, or a run that ends in NaN, is a failed
 /// evaluation with the reason.
 Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p);
+
+/// The other ranks of a data-parallel study: trains, over `p.group`, each trial rank 0 hands out
+/// (train_trial shares it) until rank 0 calls release_followers. Their results are rank 0's to store.
+base::Status follow_trials(const engine::Dataset& d, const TrialProtocol& p);
+/// Rank 0, after its study: tells the ranks in follow_trials that there is no next trial.
+void release_followers(const TrialProtocol& p);
 
 /// Opens (or resumes) study `name` for `space` in `db` and runs it with `cfg`: each trial
 /// realises its point and is trained with `protocol` on `data`; the stored spec is `spec_text`
