@@ -3,10 +3,9 @@
 // nothing next to a training run.
 #include "launch.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include "base/net.h"
+
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,23 +23,6 @@ namespace {
 
 volatile sig_atomic_t g_interrupted = 0;
 void on_interrupt(int) { g_interrupted = 1; }
-
-// A port the kernel says is free now (torchrun's way too). Another program may take it before
-// rank 0 listens; rank 0 then fails with the port in its message.
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 29500;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  int port = 29500;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
 
 std::string describe(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
@@ -71,7 +53,8 @@ std::vector<std::string> without_nproc(const std::vector<std::string>& args) {
 
 int launch_ranks(int nproc, const std::vector<std::string>& args, double grace_s) {
   const char* env_port = std::getenv("MASTER_PORT");
-  int port = env_port && *env_port ? std::atoi(env_port) : free_port();
+  int port = env_port && *env_port ? std::atoi(env_port) : base::free_tcp_port();  // torchrun's way too
+  if (port == 0) port = 29500;
   std::vector<std::string> argv_s;
   argv_s.push_back("circuit");
   argv_s.insert(argv_s.end(), args.begin(), args.end());

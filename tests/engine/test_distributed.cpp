@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/file.h"
 #include "circuit/circuit_file.h"
 #include "engine/distributed.h"
 #include "engine/model.h"
@@ -41,10 +42,8 @@ fs::path scratch(const std::string& name) {
 }
 
 std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
+  auto text = base::read_file(p.string());
+  return text ? *text : std::string();
 }
 
 // A started process whose stdout and stderr go to `log`.

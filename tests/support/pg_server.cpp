@@ -1,15 +1,14 @@
 #include "pg_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+
+#include "base/net.h"
 
 namespace testing_pg {
 
@@ -26,20 +25,6 @@ std::string find_bin() {
     if (fs::exists(bin / "initdb") && (best.empty() || bin.string() > best)) best = bin.string();
   }
   return best;
-}
-
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  close(s);
-  return port;
 }
 
 }  // namespace
@@ -65,7 +50,7 @@ std::unique_ptr<Server> Server::start_new(std::string* why) {
   }
   if (s->run(s->bin_ + "/initdb -D " + s->dir_ + "/data -U circuit --auth=trust -E UTF8 --no-sync") != 0)
     return *why = "initdb failed (see " + s->dir_ + "/commands.log)", nullptr;
-  s->port_ = free_port();
+  s->port_ = base::free_tcp_port();
   if (!s->start()) return *why = "the server did not start (see " + s->dir_ + "/server.log)", nullptr;
   return s;
 }
