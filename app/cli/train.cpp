@@ -269,8 +269,9 @@ int train(const std::vector<std::string>& args) {
     std::printf("%-22s %d ranks (%s), batch %lld per rank, global batch %lld; gradient all-reduce %.3f ms per step on rank 0\n",
                 "data parallel", o.group->size(), o.group->backend().c_str(), (long long)o.batch, (long long)(o.batch * o.group->size()),
                 1000 * rep.train.allreduce_seconds / double(std::max<int64_t>(rep.train.steps, 1)));
-  std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s)\n", "training", r.epochs_done, (long long)r.steps,
-              r.seconds, double(r.steps) / std::max(r.seconds, 1e-9));
+  std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s; the steps alone, without evaluation, %.1f/s)\n", "training",
+              r.epochs_done, (long long)r.steps, r.seconds, double(r.steps) / std::max(r.seconds, 1e-9),
+              double(r.steps) / std::max(r.step_seconds, 1e-9));
   std::printf("%-22s %.4f\n", "final train loss", r.train_loss);
   std::printf("%-22s loss %.4f, accuracy %.2f%%\n", "validation", r.val.loss, 100 * r.val.accuracy);
   std::printf("%-22s loss %.4f, accuracy %.2f%% (%lld examples)\n", "test", test.loss, 100 * test.accuracy, (long long)test.examples);

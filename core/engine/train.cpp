@@ -501,6 +501,7 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
         ++r.steps;
         epoch_loss += lv;
         double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+        r.step_seconds += dt;
         double inst = double(rows) / std::max(dt, 1e-9);  // every rank's examples
         rate = rate == 0 ? inst : 0.9 * rate + 0.1 * inst;
         for (auto& l : load) bus->publish(l);

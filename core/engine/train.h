@@ -69,6 +69,7 @@ struct TrainResult {
   int64_t steps = 0;
   double seconds = 0;
   double train_loss = 0;  // mean over the last epoch
+  double step_seconds = 0;       // in the optimizer steps alone (no evaluation or checkpoint)
   double allreduce_seconds = 0;  // data parallel: this rank's wall time in the gradient all-reduce
   EvalResult val;
 };
