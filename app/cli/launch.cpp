@@ -116,7 +116,8 @@ int launch_ranks(int nproc, const std::vector<std::string>& args, double grace_s
         first_failure = r;
         code = exit_code(status);
         if (running > 0) {
-          std::fprintf(stderr, "circuit: rank %d (pid %d) %s; the other ranks get %.0f s to end\n", r, pid, describe(status).c_str(), grace_s);
+          if (!g_interrupted)  // after Ctrl-C the others are cancelling already: nothing to say
+            std::fprintf(stderr, "circuit: rank %d (pid %d) %s; the other ranks get %.0f s to end\n", r, pid, describe(status).c_str(), grace_s);
           deadline = clock::now() + std::chrono::milliseconds(int64_t(grace_s * 1000));
         }
       }
