@@ -47,7 +47,8 @@ std::string slurp(const fs::path& p) {
 }
 
 // A started process whose stdout and stderr go to `log`.
-pid_t start(const std::vector<std::string>& args, const fs::path& log, const std::vector<std::string>& env_extra = {}) {
+pid_t start(const std::vector<std::string>& args, const fs::path& log, const std::vector<std::string>& env_extra = {},
+            bool own_group = false) {
   std::vector<std::string> env_s;
   for (char** e = environ; *e; ++e) env_s.push_back(*e);
   for (auto& e : env_extra) env_s.push_back(e);
@@ -61,9 +62,16 @@ pid_t start(const std::vector<std::string>& args, const fs::path& log, const std
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  if (own_group) {  // a process group of its own, as a terminal gives a command: Ctrl-C reaches all of it
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
+  }
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, a[0].c_str(), &fa, nullptr, argv.data(), envp.data());
+  int rc = posix_spawn(&pid, a[0].c_str(), &fa, &at, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
   return rc == 0 ? pid : -1;
 }
 
@@ -306,6 +314,28 @@ TEST(DataParallelFailure, KillingARankEndsTheOtherNamingIt) {
   EXPECT_NE(out.find("rank 0 of 2"), std::string::npos) << out;
   EXPECT_NE(out.find("lost rank 1"), std::string::npos) << out;
   EXPECT_EQ(out.find("stopping the 1 rank(s) still running"), std::string::npos) << "rank 0 had to be stopped:\n" << out;
+}
+
+// Ctrl-C, as a terminal sends it (to the whole process group): every rank cancels at the same
+// step and ends; the run exits 130 and says it was cancelled, and nothing is left running.
+TEST(DataParallelFailure, CtrlCCancelsEveryRank) {
+  fs::path dir = scratch("cancel");
+  fs::path log = dir / "run.log";
+  pid_t launcher = start({kCli, "train", std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/mlp.circuit.json", "--data",
+                          "fashion-mnist", "--epochs", "20", "--batch", "32", "--device", "cpu", "--threads", "1", "--nproc", "2"},
+                         log, {}, true);
+  ASSERT_GT(launcher, 0);
+  auto pids = rank_pids(log, std::chrono::seconds(30));
+  ASSERT_EQ(pids.size(), 2u) << slurp(log);
+  ASSERT_TRUE(wait_for_text(log, "data parallel over 2 ranks", std::chrono::seconds(60))) << slurp(log);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_EQ(kill(-launcher, SIGINT), 0);
+  auto st = wait_for(launcher, std::chrono::seconds(50));
+  std::string out = slurp(log);
+  ASSERT_TRUE(st) << "Ctrl-C did not end the run:\n" << out;
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 130) << out;
+  EXPECT_NE(out.find("run cancelled: cancelled at step"), std::string::npos) << out;
+  for (pid_t p : pids) EXPECT_NE(kill(p, 0), 0) << "rank pid " << p << " still runs";
 }
 
 // A rank whose peers never come: the rendezvous ends at the timeout and says where and who is missing.
