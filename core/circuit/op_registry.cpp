@@ -18,6 +18,7 @@ struct Registry {
     ops::register_conv_ops(defs);
     ops::register_shape_ops(defs);
     ops::register_sequence_ops(defs);
+    ops::register_mixer_ops(defs);
     ops::register_moe_ops(defs);
     for (auto& d : defs) {
       list.push_back(&d);

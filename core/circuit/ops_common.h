@@ -44,11 +44,22 @@ Result<int64_t> concrete(int port, const Axis& a, const std::string& what);
 /// Elementwise cost: `per_element` FLOPs for each output element.
 Cost elementwise_cost(const OpCall& c, const Shapes& out, int64_t per_element);
 
+/// A sequence op's axes: [..., seq, features], the sequence axis named by attribute `seq_axis`
+/// (default: second to last), the features last and concrete (`d`).
+struct SeqAxes {
+  int seq, feat;
+  int64_t d;
+};
+Result<SeqAxes> seq_axes(const OpCall& c, const char* what);
+/// A sequence op's drawing hint: it acts on the sequence and feature axes.
+std::vector<std::vector<std::string>> seq_consumes(const OpCall& c);
+
 void register_io_ops(std::vector<OpDef>& r);
 void register_dense_ops(std::vector<OpDef>& r);
 void register_conv_ops(std::vector<OpDef>& r);
 void register_shape_ops(std::vector<OpDef>& r);
 void register_sequence_ops(std::vector<OpDef>& r);
+void register_mixer_ops(std::vector<OpDef>& r);
 void register_moe_ops(std::vector<OpDef>& r);
 
 }  // namespace circuit::ops

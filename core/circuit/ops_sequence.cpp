@@ -1,14 +1,8 @@
-// Sequence mixers over [..., seq, features]: multi-head self-attention and GRU.
+// Sequence mixers over [..., seq, features]: multi-head self-attention, GRU and LSTM. The
+// linear-recurrent mixers (linear attention, Gated DeltaNet, Mamba-2) are in ops_mixers.cpp.
 #include "ops_common.h"
 
 namespace circuit::ops {
-
-namespace {
-
-struct SeqAxes {
-  int seq, feat;
-  int64_t d;
-};
 
 Result<SeqAxes> seq_axes(const OpCall& c, const char* what) {
   const auto& t = c.in[0];
@@ -21,6 +15,8 @@ Result<SeqAxes> seq_axes(const OpCall& c, const char* what) {
   if (!d) return d.error();
   return SeqAxes{*s, f, *d};
 }
+
+namespace {
 
 // Query-key pairs actually scored, per sequence: causal masks the future, a window of w keeps
 // keys at distance < w (on the left only when causal).
@@ -48,26 +44,51 @@ Cost attention_cost(const OpCall& c, const Shapes&) {
   return r;
 }
 
-Cost gru_cost(const OpCall& c, const Shapes&) {
-  auto ax = *seq_axes(c, "gru");
+// Recurrent layers with `gates` gate blocks per layer (GRU 3, LSTM 4); `per_unit` FLOPs per hidden
+// unit and step for the gate nonlinearities and blends (GRU 7: 3 activations, 4 products and sums;
+// LSTM 9: 5 activations, 3 products, 1 sum). PyTorch keeps two bias vectors per gate block.
+Cost rnn_cost(const OpCall& c, int64_t gates, int64_t per_unit) {
+  auto ax = *seq_axes(c, c.def.name.c_str());
   const auto& t = c.in[0];
   int64_t h = c.i("hidden"), steps = numel(t, c.bindings) / ax.d;  // time steps x sequences
   bool bias = c.b("bias");
   Cost r;
   for (int64_t l = 0, in = ax.d; l < c.i("layers"); ++l, in = h) {
-    r.params += 3 * h * (in + h) + (bias ? 6 * h : 0);
-    r.flops += steps * (2 * 3 * h * (in + h) + (bias ? 6 * h : 0) + 7 * h);  // 7h: gate nonlinearities and blends
+    r.params += gates * h * (in + h) + (bias ? 2 * gates * h : 0);
+    r.flops += steps * (2 * gates * h * (in + h) + (bias ? 2 * gates * h : 0) + per_unit * h);
   }
   r.active_params = r.params;
   return r;
 }
 
+OpDef rnn_op(const char* name, const char* doc, int64_t gates, int64_t per_unit) {
+  OpDef g;
+  g.name = name;
+  g.category = "sequence";
+  g.doc = doc;
+  g.attrs = {int_attr("hidden", {}, 1, 1e9, "hidden size"), int_attr("layers", 1, 1, 64, "stacked layers"),
+             bool_attr("bias", true, "biases"), string_attr("out_axis", "", "name of the output feature axis (default: the input's)"),
+             string_attr("seq_axis", "", "sequence axis (default: second to last)")};
+  g.learned = true;
+  g.shape = [](const OpCall& c) -> Result<Shapes> {
+    auto ax = seq_axes(c, c.def.name.c_str());
+    if (!ax) return ax.error();
+    TensorType t = c.in[0];
+    Axis& f = t.axes[size_t(ax->feat)];
+    f = Axis{c.s("out_axis").empty() ? f.name : c.s("out_axis"), Size::of(c.i("hidden"))};
+    return Shapes{t};
+  };
+  g.cost = [gates, per_unit](const OpCall& c, const Shapes&) { return rnn_cost(c, gates, per_unit); };
+  g.consumes = seq_consumes;
+  return g;
+}
+
+}  // namespace
+
 std::vector<std::vector<std::string>> seq_consumes(const OpCall& c) {
   auto ax = *seq_axes(c, c.def.name.c_str());
   return {{c.in[0].axes[size_t(ax.seq)].name, c.in[0].axes[size_t(ax.feat)].name}};
 }
-
-}  // namespace
 
 void register_sequence_ops(std::vector<OpDef>& r) {
   OpDef at;
@@ -93,25 +114,8 @@ void register_sequence_ops(std::vector<OpDef>& r) {
   at.consumes = seq_consumes;
   r.push_back(std::move(at));
 
-  OpDef g;
-  g.name = "gru";
-  g.category = "sequence";
-  g.doc = "Gated recurrent unit over the sequence axis (PyTorch GRU, batch first).";
-  g.attrs = {int_attr("hidden", {}, 1, 1e9, "hidden size"), int_attr("layers", 1, 1, 64, "stacked layers"),
-             bool_attr("bias", true, "biases"), string_attr("out_axis", "", "name of the output feature axis (default: the input's)"),
-             string_attr("seq_axis", "", "sequence axis (default: second to last)")};
-  g.learned = true;
-  g.shape = [](const OpCall& c) -> Result<Shapes> {
-    auto ax = seq_axes(c, "gru");
-    if (!ax) return ax.error();
-    TensorType t = c.in[0];
-    Axis& f = t.axes[size_t(ax->feat)];
-    f = Axis{c.s("out_axis").empty() ? f.name : c.s("out_axis"), Size::of(c.i("hidden"))};
-    return Shapes{t};
-  };
-  g.cost = gru_cost;
-  g.consumes = seq_consumes;
-  r.push_back(std::move(g));
+  r.push_back(rnn_op("gru", "Gated recurrent unit over the sequence axis (PyTorch GRU, batch first).", 3, 7));
+  r.push_back(rnn_op("lstm", "Long short-term memory over the sequence axis (PyTorch LSTM, batch first, zero initial state).", 4, 9));
 }
 
 }  // namespace circuit::ops

@@ -116,6 +116,7 @@ Result<std::string> torchscript_source(const Model& m) {
   std::string r;
   for (size_t k = 0; k < outs.size(); ++k) r += (k ? ", " : "") + outs[k];
   src += "    return " + (outs.size() == 1 ? r : "(" + r + ")") + "\n";
+  for (auto& m : em.methods()) src += m;
   return src;
 }
 

@@ -1,5 +1,5 @@
-// Lowerings of the sequence family (core/circuit/ops_sequence.cpp): multi-head self-attention and
-// GRUs. Both act on [.., seq, features]: the sequence axis is moved next to the features and every
+// Lowerings of the sequence family (core/circuit/ops_sequence.cpp): multi-head self-attention, GRUs
+// and LSTMs. All act on [.., seq, features]: the sequence axis is moved next to the features and every
 // other axis folded into one batch, the same way in all three forms.
 #include <cmath>
 #include <limits>
@@ -96,22 +96,29 @@ Strings script_attention(Script& w, const Site& s, const Strings& in) {
   return {v};
 }
 
-// ---- gru
+// ---- gru and lstm: PyTorch's modules and their torch.gru / torch.lstm calls
 
-Result<Fn> compile_gru(Compiler& c, const Site& s) {
+template <bool Lstm>
+Result<Fn> compile_rnn(Compiler& c, const Site& s) {
   int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1, h = s.i("hidden");
-  auto gru = c.add(s, torch::nn::GRU(torch::nn::GRUOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true)));
-  return unary([gru, sa, f, h](const Tensor& x) {
-    Tensor y = sa == f - 1 ? x : x.movedim(sa, f - 1);
-    auto shape = y.sizes().vec();
-    Tensor r = std::get<0>(gru->forward(y.reshape({-1, shape[size_t(f - 1)], shape[size_t(f)]})));
-    shape[size_t(f)] = h;
-    r = r.reshape(shape);
-    return sa == f - 1 ? r : r.movedim(f - 1, sa);
-  });
+  auto run = [sa, f, h](auto rnn) {
+    return unary([rnn, sa, f, h](const Tensor& x) {
+      Tensor y = sa == f - 1 ? x : x.movedim(sa, f - 1);
+      auto shape = y.sizes().vec();
+      Tensor r = std::get<0>(rnn->forward(y.reshape({-1, shape[size_t(f - 1)], shape[size_t(f)]})));
+      shape[size_t(f)] = h;
+      r = r.reshape(shape);
+      return sa == f - 1 ? r : r.movedim(f - 1, sa);
+    });
+  };
+  if constexpr (Lstm)
+    return run(c.add(s, torch::nn::LSTM(torch::nn::LSTMOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true))));
+  else
+    return run(c.add(s, torch::nn::GRU(torch::nn::GRUOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true))));
 }
 
-Strings script_gru(Script& w, const Site& s, const Strings& in) {
+template <bool Lstm>
+Strings script_rnn(Script& w, const Site& s, const Strings& in) {
   const std::string& x = in[0];
   std::string v = w.fresh(s.node.name);
   int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1, hdim = s.i("hidden"), layers = s.i("layers");
@@ -126,8 +133,11 @@ Strings script_gru(Script& w, const Site& s, const Strings& in) {
     params += (l ? ", " : "") + w.self("weight_ih_l" + L) + ", " + w.self("weight_hh_l" + L);
     if (bias) params += ", " + w.self("bias_ih_l" + L) + ", " + w.self("bias_hh_l" + L);
   }
-  w.line(y + " = torch.gru(" + y + ", torch.zeros([" + std::to_string(layers) + ", " + y + ".size(0), " + std::to_string(hdim) +
-                "], dtype=" + y + ".dtype, device=" + y + ".device), [" + params + "], " + (bias ? "True" : "False") + ", " + std::to_string(layers) + ", 0.0, False, False, True)[0]");
+  std::string zeros = "torch.zeros([" + std::to_string(layers) + ", " + y + ".size(0), " + std::to_string(hdim) + "], dtype=" + y +
+                      ".dtype, device=" + y + ".device)";
+  std::string state = Lstm ? "[" + zeros + ", " + zeros + "]" : zeros;
+  w.line(y + " = torch." + (Lstm ? "lstm(" : "gru(") + y + ", " + state + ", [" + params + "], " + (bias ? "True" : "False") + ", " +
+         std::to_string(layers) + ", 0.0, False, False, True)[0]");
   w.line(y + " = " + y + ".reshape(" + shape + "[:-1] + [" + std::to_string(hdim) + "])");
   w.line(v + " = " + ts_movedim(y, f - 1, sa));
   return {v};
@@ -188,14 +198,22 @@ std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
   return fold.unfold(o, o.linear(ctx, 3, o.weight("out_proj.weight"), s.b("bias") ? o.weight("out_proj.bias") : ""), d);
 }
 
-// PyTorch stacks GRU gates as (r, z, n); ONNX as (z, r, h).
-at::Tensor zrh(const at::Tensor& w, int64_t h) { return torch::cat({w.narrow(0, h, h), w.narrow(0, 0, h), w.narrow(0, 2 * h, h)}); }
+// PyTorch stacks GRU gates as (r, z, n) and ONNX as (z, r, h); LSTM gates as (i, f, g, o) and ONNX
+// as (i, o, f, c). `order` lists PyTorch's gate blocks in ONNX's order.
+at::Tensor onnx_gates(const at::Tensor& w, int64_t h, const std::vector<int64_t>& order) {
+  std::vector<at::Tensor> blocks;
+  for (int64_t g : order) blocks.push_back(w.narrow(0, g * h, h));
+  return torch::cat(blocks);
+}
 
-// torch.gru (batch first, zero initial state) on [B, T, features] after the sequence axis is moved
-// next to the features and the other axes folded into B. ONNX's GRU reads [T, B, features] (its
-// batch-first layout is not implemented by common runtimes) and has one layer per node.
-std::string gru_graph(Onnx& o, const Site& s, const std::string& in) {
+// torch.gru / torch.lstm (batch first, zero initial state) on [B, T, features] after the sequence
+// axis is moved next to the features and the other axes folded into B. ONNX's GRU and LSTM read
+// [T, B, features] (their batch-first layout is not implemented by common runtimes) and have one
+// layer per node.
+template <bool Lstm>
+std::string rnn_graph(Onnx& o, const Site& s, const std::string& in) {
   int64_t hid = s.i("hidden"), layers = s.i("layers");
+  const std::vector<int64_t> order = Lstm ? std::vector<int64_t>{0, 3, 1, 2} : std::vector<int64_t>{1, 0, 2};
   Folded fold(o, s, in);
   std::string seq = o.transpose(fold.y3, {1, 0, 2});
   for (int64_t l = 0; l < layers; ++l) {
@@ -203,21 +221,34 @@ std::string gru_graph(Onnx& o, const Site& s, const std::string& in) {
     std::vector<at::Tensor> w{o.trained(o.key("weight_ih_l" + L)), o.trained(o.key("weight_hh_l" + L))};
     if (s.b("bias")) w.push_back(o.trained(o.key("bias_ih_l" + L))), w.push_back(o.trained(o.key("bias_hh_l" + L)));
     if (!o.error.empty()) return {};
-    // Initializers [directions = 1, 3 * hidden, ...]; the two biases are concatenated (Wb, Rb).
-    std::vector<std::string> args{seq, o.derived(o.key("W_l" + L), zrh(w[0], hid).unsqueeze(0)), o.derived(o.key("R_l" + L), zrh(w[1], hid).unsqueeze(0))};
-    if (s.b("bias")) args.push_back(o.derived(o.key("B_l" + L), torch::cat({zrh(w[2], hid), zrh(w[3], hid)}).unsqueeze(0)));
-    // linear_before_reset: PyTorch applies the reset gate after the recurrent product and its bias.
-    std::string out = o.op("GRU", args, {attr_i("hidden_size", hid), attr_i("linear_before_reset", 1)});
+    // Initializers [directions = 1, gates * hidden, ...]; the two biases are concatenated (Wb, Rb).
+    std::vector<std::string> args{seq, o.derived(o.key("W_l" + L), onnx_gates(w[0], hid, order).unsqueeze(0)),
+                                  o.derived(o.key("R_l" + L), onnx_gates(w[1], hid, order).unsqueeze(0))};
+    if (s.b("bias")) args.push_back(o.derived(o.key("B_l" + L), torch::cat({onnx_gates(w[2], hid, order), onnx_gates(w[3], hid, order)}).unsqueeze(0)));
+    std::string out;
+    if (Lstm) {
+      out = o.op("LSTM", args, {attr_i("hidden_size", hid)});
+    } else {
+      // linear_before_reset: PyTorch applies the reset gate after the recurrent product and its bias.
+      out = o.op("GRU", args, {attr_i("hidden_size", hid), attr_i("linear_before_reset", 1)});
+    }
     seq = o.op("Squeeze", {out, o.ints({1})});  // [T, directions = 1, B, hidden] -> [T, B, hidden]
   }
   return fold.unfold(o, o.transpose(seq, {1, 0, 2}), hid);
 }
 
 Strings onnx_attention(Onnx& o, const Site& s, const Strings& in) { return o.result(s, attention_graph(o, s, in[0])); }
-Strings onnx_gru(Onnx& o, const Site& s, const Strings& in) { return o.result(s, gru_graph(o, s, in[0])); }
+template <bool Lstm>
+Strings onnx_rnn(Onnx& o, const Site& s, const Strings& in) {
+  return o.result(s, rnn_graph<Lstm>(o, s, in[0]));
+}
 
 }  // namespace
 
-void add_sequence_lowerings(std::vector<Lowering>& t) { t.insert(t.end(), {CIRCUIT_LOWERING(attention), CIRCUIT_LOWERING(gru)}); }
+void add_sequence_lowerings(std::vector<Lowering>& t) {
+  t.push_back(CIRCUIT_LOWERING(attention));
+  t.push_back({.op = "gru", .compile = compile_rnn<false>, .torchscript = script_rnn<false>, .onnx = onnx_rnn<false>});
+  t.push_back({.op = "lstm", .compile = compile_rnn<true>, .torchscript = script_rnn<true>, .onnx = onnx_rnn<true>});
+}
 
 }  // namespace engine::detail

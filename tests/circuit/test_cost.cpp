@@ -44,6 +44,30 @@ TEST(Cost, ParamsMatchPyTorch) {
   EXPECT_EQ(params("gru", T({"batch", "seq", "d:64"}), {{"hidden", 128}}), 74496);
   EXPECT_EQ(params("gru", T({"batch", "seq", "d:64"}), {{"hidden", 128}, {"layers", 2}}), 173568);
   EXPECT_EQ(params("gru", T({"batch", "seq", "d:64"}), {{"hidden", 128}, {"bias", false}}), 73728);
+  // nn.LSTM(64, 128): 4 gate blocks of 128 x (64 + 128), two biases each
+  EXPECT_EQ(params("lstm", T({"batch", "seq", "d:64"}), {{"hidden", 128}}), 99328);
+  // nn.Conv1d(64, 32, 4); nn.Conv1d(64, 64, 4, groups=64)
+  EXPECT_EQ(params("conv1d", T({"batch", "seq", "d:64"}), {{"out", 32}}), 8224);
+  EXPECT_EQ(params("conv1d", T({"batch", "seq", "d:64"}), {{"depthwise", true}}), 320);
+}
+
+TEST(Cost, MixerParamsFollowTheStatedFormulas) {
+  TensorType x = T({"batch", "seq", "d:64"});
+  // Linear attention: q, k, v, o projections 4 d^2 (+ 4 d biases).
+  EXPECT_EQ(params("linear_attention", x, {{"heads", 4}}), 4 * 64 * 64);
+  EXPECT_EQ(params("linear_attention", x, {{"heads", 4}, {"bias", true}}), 4 * 64 * 64 + 4 * 64);
+  // Gated DeltaNet, d 64, 4 heads of 16 (inner 64), conv 4: q, k, v 3 d inner + beta and decay
+  // 2 d H + A_log and dt_bias 2 H + conv 3 inner K + gate d inner + norm dh + output inner d.
+  EXPECT_EQ(params("gated_delta", x, {{"heads", 4}}), 3 * 64 * 64 + 2 * 64 * 4 + 2 * 4 + 3 * 64 * 4 + 64 * 64 + 16 + 64 * 64);
+  EXPECT_EQ(params("gated_delta", x, {{"heads", 4}}), 21784);
+  // Without conv and gate, 2 heads of 8 (inner 16).
+  EXPECT_EQ(params("gated_delta", x, {{"heads", 2}, {"head_dim", 8}, {"conv", 0}, {"gate", false}}),
+            3 * 64 * 16 + 2 * 64 * 2 + 2 * 2 + 8 + 16 * 64);
+  // Mamba-2 (mamba2-minimal's layout), d 64, expand 2 (inner 128), 8 heads, N 16, conv 4:
+  // in_proj d (2 inner + 2 N + H) + conv (inner + 2 N)(K + 1) + dt_bias, A_log, D 3 H + norm inner + out_proj inner d.
+  EXPECT_EQ(params("mamba2", x, {{"heads", 8}}), 64 * (2 * 128 + 32 + 8) + 160 * 5 + 24 + 128 + 128 * 64);
+  EXPECT_EQ(params("mamba2", x, {{"heads", 8}}), 28088);
+  EXPECT_EQ(params("mamba2", x, {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}), 64 * (2 * 64 + 8 + 8) + 24 + 64 + 64 * 64);
 }
 
 TEST(Cost, MoeParamsMatchPyTorch) {

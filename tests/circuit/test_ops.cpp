@@ -141,6 +141,30 @@ std::vector<Case> cases() {
       good("gru", {seq}, {{"hidden", 32}}, "[batch, seq, d_model=32]"),
       good("gru", {seq}, {{"hidden", 32}, {"layers", 2}, {"out_axis", std::string("state")}}, "[batch, seq, state=32]"),
       bad("gru", {T({"batch", "seq", "d"})}, {{"hidden", 32}}, "symbolic size `d`"),
+
+      good("lstm", {seq}, {{"hidden", 32}, {"layers", 2}}, "[batch, seq, d_model=32]"),
+      bad("lstm", {T({"d:8"})}, {{"hidden", 4}}, "lstm expects [..., seq, features]"),
+
+      good("conv1d", {seq}, {}, "[batch, seq, d_model=64]"),
+      good("conv1d", {seq}, {{"out", 16}, {"kernel", 3}, {"causal", false}, {"out_axis", std::string("c")}}, "[batch, seq, c=16]"),
+      good("conv1d", {seq}, {{"depthwise", true}, {"out", 64}}, "[batch, seq, d_model=64]"),
+      bad("conv1d", {seq}, {{"depthwise", true}, {"out", 32}}, "a depthwise conv1d keeps the feature size 64 of axis `d_model`"),
+      bad("conv1d", {seq}, {{"seq_axis", std::string("d_model")}}, "the sequence axis cannot be the feature axis"),
+      bad("conv1d", {seq}, {{"seq_axis", std::string("time")}}, "has no axis `time`"),
+
+      good("linear_attention", {seq}, {{"heads", 4}, {"feature_map", std::string("relu")}}, "[batch, seq, d_model=64]"),
+      bad("linear_attention", {seq}, {{"heads", 3}}, "heads=3 does not divide the feature size 64 of axis `d_model`"),
+      bad("linear_attention", {seq}, {{"heads", 4}, {"feature_map", std::string("exp")}}, "is not one of: elu+1, relu"),
+
+      good("gated_delta", {seq}, {{"heads", 4}}, "[batch, seq, d_model=64]"),
+      good("gated_delta", {seq}, {{"heads", 3}, {"head_dim", 32}, {"conv", 0}, {"gate", false}}, "[batch, seq, d_model=64]"),
+      bad("gated_delta", {seq}, {{"heads", 3}}, "heads=3 does not divide the feature size 64 of axis `d_model`"),
+      bad("gated_delta", {T({"batch", "seq", "d"})}, {{"heads", 2}}, "symbolic size `d`"),
+      bad("gated_delta", {seq}, {{"heads", 4}, {"chunk", 0}}, "chunk"),
+
+      good("mamba2", {seq}, {{"heads", 8}, {"state", 16}}, "[batch, seq, d_model=64]"),
+      bad("mamba2", {seq}, {{"heads", 3}}, "heads=3 does not divide the inner size (expand x features) 128 of axis `d_model`"),
+      bad("mamba2", {T({"seq", "batch", "d:8"})}, {{"heads", 2}, {"seq_axis", std::string("d")}}, "the sequence axis cannot be the feature axis"),
   };
 
   // Ops with a body.

@@ -151,9 +151,18 @@ class Script {
   std::vector<std::string> graph(const circuit::Graph& g, const circuit::GraphAnalysis& a, const std::vector<std::string>& inputs,
                                  std::string prefix, int indent);
   std::string source() const { return out_.str(); }
+  /// Adds a method to the exported module, once however many nodes call it (shared code such as
+  /// the chunked recurrence, written at column 0 as `def name(self, ...)`).
+  void method(const std::string& source) {
+    for (auto& m : methods_)
+      if (m == source) return;
+    methods_.push_back(source);
+  }
+  const std::vector<std::string>& methods() const { return methods_; }
 
  private:
   std::ostringstream out_;
+  std::vector<std::string> methods_;
   int counter_ = 0;
 };
 
@@ -198,6 +207,7 @@ const Lowering* find_lowering(std::string_view op);
 
 // Each family adds its records, in ops_<family>.cpp.
 using AddLowerings = void(std::vector<Lowering>& table);
-AddLowerings add_io_lowerings, add_dense_lowerings, add_conv_lowerings, add_shape_lowerings, add_sequence_lowerings, add_moe_lowerings;
+AddLowerings add_io_lowerings, add_dense_lowerings, add_conv_lowerings, add_shape_lowerings, add_sequence_lowerings, add_mixer_lowerings,
+    add_moe_lowerings;
 
 }  // namespace engine::detail

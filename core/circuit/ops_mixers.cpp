@@ -1,0 +1,210 @@
+// Linear-recurrent sequence mixers over [..., seq, features] (TECHNIQUES.md, hybrid blocks): linear
+// attention, Gated DeltaNet and Mamba-2, and the short 1-D convolution they use. All three mixers
+// run one gated linear recurrence with a [dk, dv] state per head (engine/detail/recurrence.h);
+// their parameter counts below are the formulas docs/cost.md states.
+//
+// FLOPs of a recurrence are counted in its recurrent form, per position and head: reading the
+// state out (q S) and writing it (k v^T) are 2 dk dv each, the delta rule's S^T k another 2 dk dv.
+// The chunked form training runs does more arithmetic than that, to run it in parallel.
+#include "ops_common.h"
+
+namespace circuit::ops {
+
+namespace {
+
+const AttrSpec kSeqAxis = string_attr("seq_axis", "", "sequence axis (default: second to last)");
+AttrSpec chunk_attr() { return int_attr("chunk", 64, 1, 4096, "positions per chunk of the parallel form (training and inference)"); }
+AttrSpec conv_attr(int64_t def) { return int_attr("conv", def, 0, 64, "kernel of the short causal depthwise convolution (0: none)"); }
+
+Error not_dividing(const char* what, int64_t n, const char* of, int64_t size, const OpCall& c, const SeqAxes& ax) {
+  return Error{std::string(what) + "=" + std::to_string(n) + " does not divide " + of + " " + std::to_string(size) + " of axis `" +
+               c.in[0].axes[size_t(ax.feat)].name + "`"};
+}
+
+// Positions (time steps x sequences) per example.
+int64_t positions(const OpCall& c, const SeqAxes& ax) { return numel(c.in[0], c.bindings) / ax.d; }
+
+// ---- conv1d
+
+struct Conv1d {
+  int64_t in, out, groups, k;
+};
+Conv1d conv1d_geometry(const OpCall& c, const SeqAxes& ax) {
+  int64_t out = c.i("out") ? c.i("out") : ax.d;
+  return {ax.d, out, c.b("depthwise") ? ax.d : 1, c.i("kernel")};
+}
+
+Result<Shapes> conv1d_shape(const OpCall& c) {
+  auto ax = seq_axes(c, "conv1d");
+  if (!ax) return ax.error();
+  auto g = conv1d_geometry(c, *ax);
+  if (c.b("depthwise") && g.out != g.in)
+    return Error{"a depthwise conv1d keeps the feature size " + std::to_string(g.in) + " of axis `" +
+                 c.in[0].axes[size_t(ax->feat)].name + "`: set out to 0 or " + std::to_string(g.in) + ", got " + std::to_string(c.i("out"))};
+  TensorType t = c.in[0];
+  Axis& f = t.axes[size_t(ax->feat)];
+  f = Axis{c.s("out_axis").empty() ? f.name : c.s("out_axis"), Size::of(g.out)};
+  return Shapes{t};
+}
+
+Cost conv1d_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "conv1d");
+  auto g = conv1d_geometry(c, ax);
+  bool bias = c.b("bias");
+  Cost r;
+  r.params = r.active_params = g.out * (g.in / g.groups) * g.k + (bias ? g.out : 0);
+  r.flops = positions(c, ax) * (2 * g.out * (g.in / g.groups) * g.k + (bias ? g.out : 0));
+  return r;
+}
+
+// ---- linear attention
+
+Result<Shapes> linear_attention_shape(const OpCall& c) {
+  auto ax = seq_axes(c, "linear_attention");
+  if (!ax) return ax.error();
+  if (ax->d % c.i("heads")) return not_dividing("heads", c.i("heads"), "the feature size", ax->d, c, *ax);
+  return Shapes{c.in[0]};
+}
+
+// Parameters: q, k, v and output projections, 4 d^2 (+ 4 d biases).
+Cost linear_attention_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "linear_attention");
+  int64_t d = ax.d, H = c.i("heads"), dh = d / H, P = positions(c, ax);
+  bool bias = c.b("bias");
+  int64_t dv = dh + (c.b("normalize") ? 1 : 0);  // normalising carries a column of ones through the state
+  Cost r;
+  r.params = r.active_params = 4 * d * d + (bias ? 4 * d : 0);
+  r.flops = P * (8 * d * d + (bias ? 4 * d : 0) + 2 * d /* feature maps */ + H * 4 * dh * dv + (c.b("normalize") ? d : 0));
+  return r;
+}
+
+// ---- gated delta
+
+struct Heads {
+  int64_t H, dh, inner;
+};
+Heads gated_delta_heads(const OpCall& c, const SeqAxes& ax) {
+  int64_t H = c.i("heads"), dh = c.i("head_dim") ? c.i("head_dim") : ax.d / H;
+  return {H, dh, H * dh};
+}
+
+Result<Shapes> gated_delta_shape(const OpCall& c) {
+  auto ax = seq_axes(c, "gated_delta");
+  if (!ax) return ax.error();
+  if (!c.i("head_dim") && ax->d % c.i("heads")) return not_dividing("heads", c.i("heads"), "the feature size", ax->d, c, *ax);
+  return Shapes{c.in[0]};
+}
+
+// Parameters, with inner = heads * head_dim and K the short-conv kernel:
+//   q, k, v projections 3 d inner; beta and decay projections 2 d heads; A_log and dt_bias 2 heads;
+//   short conv over q, k, v 3 inner K (no bias); output gate d inner; output norm head_dim;
+//   output projection inner d.
+Cost gated_delta_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "gated_delta");
+  auto [H, dh, inner] = gated_delta_heads(c, ax);
+  int64_t d = ax.d, K = c.i("conv"), P = positions(c, ax);
+  bool gate = c.b("gate");
+  Cost r;
+  r.params = 3 * d * inner + 2 * d * H + 2 * H + 3 * inner * K + (gate ? d * inner : 0) + dh + inner * d;
+  r.active_params = r.params;
+  r.flops = P * (2 * d * (3 * inner + 2 * H) + 2 * 3 * inner * K + 3 * inner /* SiLU */ + 6 * inner /* L2 norms, scale */ +
+                 6 * H /* sigmoid, softplus, decay */ + H * 6 * dh * dh + 4 * inner /* RMS norm */ +
+                 (gate ? 2 * d * inner + 2 * inner : 0) + 2 * inner * d);
+  return r;
+}
+
+// ---- mamba2
+
+struct Ssd {
+  int64_t inner, H, P, N;
+};
+Ssd mamba2_geometry(const OpCall& c, const SeqAxes& ax) {
+  int64_t inner = c.i("expand") * ax.d, H = c.i("heads");
+  return {inner, H, inner / H, c.i("state")};
+}
+
+Result<Shapes> mamba2_shape(const OpCall& c) {
+  auto ax = seq_axes(c, "mamba2");
+  if (!ax) return ax.error();
+  auto g = mamba2_geometry(c, *ax);
+  if (g.inner % g.H) return not_dividing("heads", g.H, "the inner size (expand x features)", g.inner, c, *ax);
+  return Shapes{c.in[0]};
+}
+
+// Parameters, with inner = expand d, N the state size, K the conv kernel:
+//   input projection d (2 inner + 2 N + heads) (z, x, B, C, dt); conv over x, B, C
+//   (inner + 2 N)(K + 1) with biases (none when K = 0); dt_bias, A_log and D 3 heads; gated RMS norm inner;
+//   output projection inner d.
+Cost mamba2_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "mamba2");
+  auto g = mamba2_geometry(c, ax);
+  int64_t d = ax.d, K = c.i("conv"), P = positions(c, ax), xbc = g.inner + 2 * g.N;
+  Cost r;
+  r.params = d * (2 * g.inner + 2 * g.N + g.H) + (K ? xbc * (K + 1) : 0) + 3 * g.H + g.inner + g.inner * d;
+  r.active_params = r.params;
+  r.flops = P * (2 * d * (2 * g.inner + 2 * g.N + g.H) + (K ? xbc * (2 * K + 1) : 0) + xbc /* SiLU */ + 4 * g.H /* dt, decay */ +
+                 g.inner /* x dt */ + g.H * 4 * g.N * g.P + 2 * g.inner /* D skip */ + 3 * g.inner /* gate */ +
+                 4 * g.inner /* RMS norm */ + 2 * g.inner * d);
+  return r;
+}
+
+}  // namespace
+
+void register_mixer_ops(std::vector<OpDef>& r) {
+  OpDef cv;
+  cv.name = "conv1d";
+  cv.category = "sequence";
+  cv.doc = "1-D convolution over the sequence axis of [..., seq, features]; the sequence keeps its length (causal: pads the past only).";
+  cv.attrs = {int_attr("out", 0, 0, 1e9, "output features (0: the input's)"), int_attr("kernel", 4, 1, 1024, "kernel size"),
+              bool_attr("causal", true, "output t sees inputs t-kernel+1 .. t only (else centred)"),
+              bool_attr("depthwise", false, "one filter per feature (groups = features)"), bool_attr("bias", true, "learned bias"),
+              string_attr("out_axis", "", "name of the output feature axis (default: the input's)"), kSeqAxis};
+  cv.learned = true;
+  cv.shape = conv1d_shape;
+  cv.cost = conv1d_cost;
+  cv.consumes = seq_consumes;
+  r.push_back(std::move(cv));
+
+  OpDef la;
+  la.name = "linear_attention";
+  la.category = "sequence";
+  la.doc = "Multi-head linear attention: phi(q) (sum phi(k) v^T), optionally normalised by phi(q) . sum phi(k); causal runs as a chunked recurrence.";
+  la.attrs = {int_attr("heads", {}, 1, 4096, "heads; must divide the feature size"),
+              enum_attr("feature_map", "elu+1", {"elu+1", "relu"}, "phi applied to queries and keys"),
+              bool_attr("causal", true, "each position sees the past only"),
+              bool_attr("normalize", true, "divide by phi(q) . sum phi(k) (else scale q by head_dim^-1/2)"),
+              bool_attr("bias", false, "biases on the projections"), chunk_attr(), kSeqAxis};
+  la.learned = true;
+  la.shape = linear_attention_shape;
+  la.cost = linear_attention_cost;
+  la.consumes = seq_consumes;
+  r.push_back(std::move(la));
+
+  OpDef gd;
+  gd.name = "gated_delta";
+  gd.category = "sequence";
+  gd.doc = "Gated DeltaNet: S_t = S_{t-1} a_t (I - b_t k_t k_t^T) + b_t v_t k_t^T, o_t = S_t q_t, per head, with L2-normalised q and k, "
+           "b = sigmoid, a = exp(g) from a softplus-parameterised decay, short causal convolutions and a gated RMS-normed output.";
+  gd.attrs = {int_attr("heads", {}, 1, 4096, "heads"), int_attr("head_dim", 0, 0, 65536, "key and value size per head (0: features / heads)"),
+              conv_attr(4), bool_attr("gate", true, "gate the output with SiLU(W_g x)"), chunk_attr(), kSeqAxis};
+  gd.learned = true;
+  gd.shape = gated_delta_shape;
+  gd.cost = gated_delta_cost;
+  gd.consumes = seq_consumes;
+  r.push_back(std::move(gd));
+
+  OpDef mb;
+  mb.name = "mamba2";
+  mb.category = "sequence";
+  mb.doc = "Mamba-2 (SSD): a per-head scalar decay exp(dt A) with input-dependent dt, B and C, a short causal convolution, "
+           "a D skip and a SiLU-gated RMS-normed output.";
+  mb.attrs = {int_attr("heads", {}, 1, 4096, "heads; must divide expand x features"), int_attr("state", 16, 1, 4096, "state size N per head"),
+              int_attr("expand", 2, 1, 16, "inner size = expand x features"), conv_attr(4), chunk_attr(), kSeqAxis};
+  mb.learned = true;
+  mb.shape = mamba2_shape;
+  mb.cost = mamba2_cost;
+  mb.consumes = seq_consumes;
+  r.push_back(std::move(mb));
+}
+
+}  // namespace circuit::ops

@@ -1,0 +1,359 @@
+// Lowerings of the linear-recurrent mixers (core/circuit/ops_mixers.cpp): conv1d, linear
+// attention, Gated DeltaNet and Mamba-2. Each mixer's forward is one function over [B, T, d]
+// (every other axis folded into B, the sequence axis next to the features) and one TorchScript
+// method written line for line the same; a node's script calls that method with its tensors.
+//
+// ONNX: the mixers' chunked recurrence carries a state from chunk to chunk, which ONNX can only
+// write as a Loop or Scan whose body is a subgraph; this exporter writes flat graphs, so it refuses
+// them with that reason (TorchScript exports them).
+#include <cmath>
+
+#include "engine/detail/lowering.h"
+#include "engine/detail/onnx_writer.h"
+#include "engine/detail/recurrence.h"
+
+namespace engine::detail {
+
+namespace {
+
+using at::Tensor;
+using base::Result;
+using Strings = std::vector<std::string>;
+
+// ---- shared pieces
+
+// torch.nn.Linear's initialisation: U(-1/sqrt(in), 1/sqrt(in)).
+Tensor linear_init(int64_t out, int64_t in) { return torch::empty({out, in}).uniform_(-1 / std::sqrt(double(in)), 1 / std::sqrt(double(in))); }
+// Depthwise filters [channels, 1, K] with the bound torch.nn.Conv1d uses (fan-in K).
+Tensor depthwise_init(int64_t channels, int64_t K) { return torch::empty({channels, 1, K}).uniform_(-1 / std::sqrt(double(K)), 1 / std::sqrt(double(K))); }
+// Mamba's decay initialisation: A in [1, 16], and dt in [1e-3, 1e-1] log-uniformly, stored as
+// softplus^-1(dt) so that softplus(x + dt_bias) starts at dt.
+Tensor a_log_init(int64_t H) { return torch::empty({H}).uniform_(1, 16).log(); }
+Tensor dt_bias_init(int64_t H) {
+  Tensor dt = torch::empty({H}).uniform_(std::log(1e-3), std::log(1e-1)).exp().clamp_min(1e-4);
+  return dt + torch::log(-torch::expm1(-dt));
+}
+
+// x with the sequence axis `sa` moved next to the features (last, `f`) and every other axis folded
+// into one batch, given to `fn` as [B, T, d]; its [B, T, d'] result is unfolded the same way.
+Tensor on_sequences(const Tensor& x, int64_t sa, int64_t f, const std::function<Tensor(const Tensor&)>& fn) {
+  Tensor y = sa == f - 1 ? x : x.movedim(sa, f - 1);
+  auto shape = y.sizes().vec();
+  Tensor r = fn(y.reshape({-1, shape[size_t(f - 1)], shape[size_t(f)]}));
+  shape[size_t(f)] = r.size(2);
+  r = r.reshape(shape);
+  return sa == f - 1 ? r : r.movedim(f - 1, sa);
+}
+// The same in TorchScript: writes the fold, `call` (the [B, T, d] expression), and the unfold.
+std::string ts_on_sequences(Script& w, const Site& s, const std::string& x, const std::function<std::string(const std::string&)>& call) {
+  int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1;
+  std::string y = w.fresh("y"), shape = w.fresh("shape"), v = w.fresh(s.node.name);
+  w.line(y + " = " + ts_movedim(x, sa, f - 1));
+  w.line(shape + " = " + y + ".shape");
+  w.line(y + " = " + call(y + ".reshape([-1, " + y + ".size(" + std::to_string(f - 1) + "), " + y + ".size(" + std::to_string(f) + ")])"));
+  w.line(y + " = " + y + ".reshape(" + shape + "[:-1] + [" + y + ".size(2)])");
+  w.line(v + " = " + ts_movedim(y, f - 1, sa));
+  return v;
+}
+
+template <class M, class... A>
+Result<Fn> compile_mixer(Compiler& c, const Site& s, A... args) {
+  int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1;
+  auto m = c.add(s, std::make_shared<M>(s.size(f), args...));
+  return unary([m, sa, f](const Tensor& x) { return on_sequences(x, sa, f, [&](const Tensor& y) { return m->forward(y); }); });
+}
+
+// "self.<node>__name" for a tensor the module has, else "None".
+std::string self_or_none(const Script& w, const Tensor& t, const std::string& name) { return t.defined() ? w.self(name) : "None"; }
+std::string ts_bool(bool b) { return b ? "True" : "False"; }
+
+// L2 normalisation over the last axis, as fla's l2norm (eps inside the root).
+Tensor l2norm(const Tensor& x) { return x * torch::rsqrt(x.pow(2).sum(-1, true) + 1e-6); }
+// RMS normalisation over the last axis with a learned scale.
+Tensor rms(const Tensor& x, const Tensor& weight, double eps) { return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * weight; }
+
+const char* const kNormScript = R"(
+def l2norm(self, x: Tensor) -> Tensor:
+    return x * torch.rsqrt(x.pow(2).sum(-1, True) + 1e-6)
+
+def rms(self, x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    return x * torch.rsqrt(x.pow(2).mean(-1, True) + eps) * weight
+)";
+
+const char* const kTimeConvScript = R"(
+def time_conv(self, x: Tensor, weight: Tensor, bias: Optional[Tensor], groups: int, before: int, after: int) -> Tensor:
+    y = torch.constant_pad_nd(x.transpose(1, 2), [before, after])
+    return torch.conv1d(y, weight, bias, [1], [0], [1], groups).transpose(1, 2)
+)";
+
+// ---- conv1d
+
+struct Conv1d : torch::nn::Module {
+  Tensor weight, bias;
+  int64_t groups;
+  bool causal;
+  Conv1d(int64_t in, int64_t out, int64_t K, bool depthwise, bool causal_, bool has_bias) : groups(depthwise ? in : 1), causal(causal_) {
+    double bound = 1 / std::sqrt(double(in / groups * K));
+    weight = register_parameter("weight", torch::empty({out, in / groups, K}).uniform_(-bound, bound));
+    if (has_bias) bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
+  }
+  Tensor forward(const Tensor& x) { return time_conv(x, weight, bias, groups, causal); }
+};
+
+int64_t conv1d_out(const Site& s) { return s.i("out") ? s.i("out") : s.size(s.rank() - 1); }
+
+Result<Fn> compile_conv1d(Compiler& c, const Site& s) {
+  return compile_mixer<Conv1d>(c, s, conv1d_out(s), s.i("kernel"), s.b("depthwise"), s.b("causal"), s.b("bias"));
+}
+Strings script_conv1d(Script& w, const Site& s, const Strings& in) {
+  w.method(kTimeConvScript);
+  auto [before, after] = time_conv_padding(s.i("kernel"), s.b("causal"));
+  int64_t groups = s.b("depthwise") ? s.size(s.rank() - 1) : 1;
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "self.time_conv(" + y + ", " + w.self("weight") + ", " + (s.b("bias") ? w.self("bias") : "None") + ", " + std::to_string(groups) +
+           ", " + std::to_string(before) + ", " + std::to_string(after) + ")";
+  })};
+}
+// [.., seq, features] -> [B, features, T] for ONNX's Conv, whose pads may differ before and after.
+Strings onnx_conv1d(Onnx& o, const Site& s, const Strings& in) {
+  int64_t rank = s.rank(), sa = s.dim(s.s("seq_axis"), -2), f = rank - 1, d = s.size(f), out = conv1d_out(s), K = s.i("kernel");
+  auto perm = movedim(rank, sa, f - 1);
+  circuit::TensorType yt = permuted(s.t(), perm);
+  std::string y = o.transpose(in[0], perm);
+  std::string y3 = rank == 3 ? y : o.reshape(y, y, yt, {Extent::fixed(-1), Extent::of(f - 1), Extent::fixed(d)});
+  auto [before, after] = time_conv_padding(K, s.b("causal"));
+  std::vector<std::string> args{o.transpose(y3, {0, 2, 1}), o.weight("weight")};
+  if (s.b("bias")) args.push_back(o.weight("bias"));
+  std::string r = o.transpose(o.op("Conv", args, {attr_ints("kernel_shape", {K}), attr_ints("pads", {before, after}),
+                                                  attr_i("group", s.b("depthwise") ? d : 1)}),
+                              {0, 2, 1});
+  if (rank != 3) {
+    std::vector<Extent> back;
+    for (int64_t j = 0; j < f; ++j) back.push_back(Extent::of(j));
+    back.push_back(Extent::fixed(out));
+    r = o.reshape(r, y, yt, back);
+  }
+  return o.result(s, o.move(r, rank, f - 1, sa));
+}
+
+// ---- linear attention
+
+struct LinearAttention : torch::nn::Module {
+  int64_t H, chunk;
+  bool elu, causal, normalize;
+  Tensor w_qkv, b_qkv, w_o, b_o;
+  LinearAttention(int64_t d, int64_t heads, bool elu_, bool causal_, bool normalize_, bool bias, int64_t chunk_)
+      : H(heads), chunk(chunk_), elu(elu_), causal(causal_), normalize(normalize_) {
+    w_qkv = register_parameter("w_qkv", linear_init(3 * d, d));
+    w_o = register_parameter("w_o", linear_init(d, d));
+    if (bias) b_qkv = register_parameter("b_qkv", torch::zeros({3 * d})), b_o = register_parameter("b_o", torch::zeros({d}));
+  }
+  Tensor forward(const Tensor& x) {
+    int64_t B = x.size(0), T = x.size(1), d = x.size(2), dh = d / H;
+    auto qkv = torch::linear(x, w_qkv, b_qkv).reshape({B, T, 3, H, dh}).transpose(1, 3).unbind(2);  // [B, H, T, dh] each
+    auto phi = [&](const Tensor& t) { return elu ? torch::elu(t) + 1 : torch::relu(t); };
+    Tensor q = phi(qkv[0]), k = phi(qkv[1]), v = qkv[2];
+    if (!normalize) q = q * (1 / std::sqrt(double(dh)));
+    // Normalising carries a column of ones through the same product: its output is phi(q) . sum phi(k).
+    if (normalize) v = torch::cat({v, torch::ones_like(v.narrow(-1, 0, 1))}, -1);
+    Tensor o = causal ? recurrence_chunked({q, k, v, torch::zeros_like(q.select(-1, 0)), torch::ones_like(q.select(-1, 0)), false}, chunk)
+                      : torch::matmul(q, torch::matmul(k.transpose(-1, -2), v));
+    if (normalize) o = o.narrow(-1, 0, dh) / (o.narrow(-1, dh, 1) + 1e-6);
+    return torch::linear(o.transpose(1, 2).reshape({B, T, d}), w_o, b_o);
+  }
+};
+
+const char* const kLinearAttentionScript = R"(
+def linear_attention(self, x: Tensor, w_qkv: Tensor, b_qkv: Optional[Tensor], w_o: Tensor, b_o: Optional[Tensor], H: int, elu: bool, causal: bool, normalize: bool, chunk: int) -> Tensor:
+    B = x.size(0)
+    T = x.size(1)
+    d = x.size(2)
+    dh = d // H
+    qkv = torch.linear(x, w_qkv, b_qkv).reshape([B, T, 3, H, dh]).transpose(1, 3).unbind(2)
+    q = qkv[0]
+    k = qkv[1]
+    v = qkv[2]
+    if elu:
+        q = torch.elu(q) + 1
+        k = torch.elu(k) + 1
+    else:
+        q = torch.relu(q)
+        k = torch.relu(k)
+    if not normalize:
+        q = q * (1.0 / float(dh) ** 0.5)
+    if normalize:
+        v = torch.cat([v, torch.ones_like(v.narrow(-1, 0, 1))], -1)
+    if causal:
+        o = self.recurrence_chunked(q, k, v, torch.zeros_like(q.select(-1, 0)), torch.ones_like(q.select(-1, 0)), False, chunk)
+    else:
+        o = torch.matmul(q, torch.matmul(k.transpose(-1, -2), v))
+    if normalize:
+        o = o.narrow(-1, 0, dh) / (o.narrow(-1, dh, 1) + 1e-6)
+    return torch.linear(o.transpose(1, 2).reshape([B, T, d]), w_o, b_o)
+)";
+
+Result<Fn> compile_linear_attention(Compiler& c, const Site& s) {
+  return compile_mixer<LinearAttention>(c, s, s.i("heads"), s.s("feature_map") == "elu+1", s.b("causal"), s.b("normalize"), s.b("bias"),
+                                        s.i("chunk"));
+}
+Strings script_linear_attention(Script& w, const Site& s, const Strings& in) {
+  w.method(kRecurrenceScript);
+  w.method(kLinearAttentionScript);
+  bool bias = s.b("bias");
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "self.linear_attention(" + y + ", " + w.self("w_qkv") + ", " + (bias ? w.self("b_qkv") : "None") + ", " + w.self("w_o") + ", " +
+           (bias ? w.self("b_o") : "None") + ", " + std::to_string(s.i("heads")) + ", " + ts_bool(s.s("feature_map") == "elu+1") + ", " +
+           ts_bool(s.b("causal")) + ", " + ts_bool(s.b("normalize")) + ", " + std::to_string(s.i("chunk")) + ")";
+  })};
+}
+
+// ---- gated delta
+
+struct GatedDelta : torch::nn::Module {
+  int64_t H, dh, K, chunk;
+  Tensor w_qkv, conv, w_beta, w_a, A_log, dt_bias, w_gate, norm, w_o;
+  GatedDelta(int64_t d, int64_t heads, int64_t head_dim, int64_t kernel, bool gate, int64_t chunk_)
+      : H(heads), dh(head_dim ? head_dim : d / heads), K(kernel), chunk(chunk_) {
+    int64_t inner = H * dh;
+    w_qkv = register_parameter("w_qkv", linear_init(3 * inner, d));
+    if (K) conv = register_parameter("conv", depthwise_init(3 * inner, K));
+    w_beta = register_parameter("w_beta", linear_init(H, d));
+    w_a = register_parameter("w_a", linear_init(H, d));
+    A_log = register_parameter("A_log", a_log_init(H));
+    dt_bias = register_parameter("dt_bias", dt_bias_init(H));
+    if (gate) w_gate = register_parameter("w_gate", linear_init(inner, d));
+    norm = register_parameter("norm", torch::ones({dh}));
+    w_o = register_parameter("w_o", linear_init(d, inner));
+  }
+  Tensor forward(const Tensor& x) {
+    int64_t B = x.size(0), T = x.size(1), inner = H * dh;
+    Tensor qkv = torch::linear(x, w_qkv);
+    if (conv.defined()) qkv = time_conv(qkv, conv, {}, 3 * inner, true);
+    auto parts = torch::silu(qkv).reshape({B, T, 3, H, dh}).transpose(1, 3).unbind(2);  // [B, H, T, dh] each
+    Tensor q = l2norm(parts[0]) * (1 / std::sqrt(double(dh))), k = l2norm(parts[1]);
+    Tensor beta = torch::sigmoid(torch::linear(x, w_beta)).transpose(1, 2);                               // [B, H, T]
+    Tensor g = (-A_log.exp() * torch::softplus(torch::linear(x, w_a) + dt_bias)).transpose(1, 2);          // log decay
+    Tensor o = rms(recurrence_chunked({q, k, parts[2], g, beta, true}, chunk).transpose(1, 2), norm, 1e-6);  // [B, T, H, dh]
+    if (w_gate.defined()) o = o * torch::silu(torch::linear(x, w_gate).reshape({B, T, H, dh}));
+    return torch::linear(o.reshape({B, T, inner}), w_o);
+  }
+};
+
+const char* const kGatedDeltaScript = R"(
+def gated_delta(self, x: Tensor, w_qkv: Tensor, conv: Optional[Tensor], w_beta: Tensor, w_a: Tensor, A_log: Tensor, dt_bias: Tensor, w_gate: Optional[Tensor], norm: Tensor, w_o: Tensor, H: int, dh: int, chunk: int) -> Tensor:
+    B = x.size(0)
+    T = x.size(1)
+    inner = H * dh
+    qkv = torch.linear(x, w_qkv)
+    if conv is not None:
+        qkv = self.time_conv(qkv, conv, None, 3 * inner, conv.size(2) - 1, 0)
+    parts = torch.silu(qkv).reshape([B, T, 3, H, dh]).transpose(1, 3).unbind(2)
+    q = self.l2norm(parts[0]) * (1.0 / float(dh) ** 0.5)
+    k = self.l2norm(parts[1])
+    beta = torch.sigmoid(torch.linear(x, w_beta)).transpose(1, 2)
+    g = (-A_log.exp() * torch.softplus(torch.linear(x, w_a) + dt_bias)).transpose(1, 2)
+    o = self.rms(self.recurrence_chunked(q, k, parts[2], g, beta, True, chunk).transpose(1, 2), norm, 1e-6)
+    if w_gate is not None:
+        o = o * torch.silu(torch.linear(x, w_gate).reshape([B, T, H, dh]))
+    return torch.linear(o.reshape([B, T, inner]), w_o)
+)";
+
+Result<Fn> compile_gated_delta(Compiler& c, const Site& s) {
+  return compile_mixer<GatedDelta>(c, s, s.i("heads"), s.i("head_dim"), s.i("conv"), s.b("gate"), s.i("chunk"));
+}
+Strings script_gated_delta(Script& w, const Site& s, const Strings& in) {
+  for (const char* m : {kRecurrenceScript, kNormScript, kTimeConvScript, kGatedDeltaScript}) w.method(m);
+  int64_t H = s.i("heads"), dh = s.i("head_dim") ? s.i("head_dim") : s.size(s.rank() - 1) / H;
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "self.gated_delta(" + y + ", " + w.self("w_qkv") + ", " + (s.i("conv") ? w.self("conv") : "None") + ", " + w.self("w_beta") + ", " +
+           w.self("w_a") + ", " + w.self("A_log") + ", " + w.self("dt_bias") + ", " + (s.b("gate") ? w.self("w_gate") : "None") + ", " +
+           w.self("norm") + ", " + w.self("w_o") + ", " + std::to_string(H) + ", " + std::to_string(dh) + ", " + std::to_string(s.i("chunk")) + ")";
+  })};
+}
+
+// ---- mamba2
+
+struct Mamba2 : torch::nn::Module {
+  int64_t inner, H, P, N, chunk;
+  Tensor w_in, conv, conv_b, dt_bias, A_log, D, norm, w_out;
+  Mamba2(int64_t d, int64_t heads, int64_t state, int64_t expand, int64_t K, int64_t chunk_)
+      : inner(expand * d), H(heads), P(expand * d / heads), N(state), chunk(chunk_) {
+    w_in = register_parameter("w_in", linear_init(2 * inner + 2 * N + H, d));
+    if (K) {
+      conv = register_parameter("conv", depthwise_init(inner + 2 * N, K));
+      conv_b = register_parameter("conv_b", torch::empty({inner + 2 * N}).uniform_(-1 / std::sqrt(double(K)), 1 / std::sqrt(double(K))));
+    }
+    dt_bias = register_parameter("dt_bias", dt_bias_init(H));
+    A_log = register_parameter("A_log", a_log_init(H));
+    D = register_parameter("D", torch::ones({H}));
+    norm = register_parameter("norm", torch::ones({inner}));
+    w_out = register_parameter("w_out", linear_init(d, inner));
+  }
+  Tensor forward(const Tensor& x) {
+    int64_t B = x.size(0), T = x.size(1);
+    Tensor zxbcdt = torch::linear(x, w_in);
+    Tensor z = zxbcdt.narrow(-1, 0, inner), xbc = zxbcdt.narrow(-1, inner, inner + 2 * N), dt = zxbcdt.narrow(-1, 2 * inner + 2 * N, H);
+    if (conv.defined()) xbc = time_conv(xbc, conv, conv_b, inner + 2 * N, true);
+    xbc = torch::silu(xbc);
+    Tensor xs = xbc.narrow(-1, 0, inner).reshape({B, T, H, P});
+    Tensor Bm = xbc.narrow(-1, inner, N).unsqueeze(1).expand({B, H, T, N}), Cm = xbc.narrow(-1, inner + N, N).unsqueeze(1).expand({B, H, T, N});
+    dt = torch::softplus(dt + dt_bias);                               // [B, T, H]
+    Tensor g = (dt * -A_log.exp()).transpose(1, 2);                   // [B, H, T]
+    Tensor v = (xs * dt.unsqueeze(-1)).transpose(1, 2);               // [B, H, T, P]
+    Tensor y = recurrence_chunked({Cm, Bm, v, g, torch::ones_like(g), false}, chunk).transpose(1, 2) + xs * D.unsqueeze(-1);
+    y = y.reshape({B, T, inner}) * torch::silu(z);
+    return torch::linear(rms(y, norm, 1e-5), w_out);
+  }
+};
+
+const char* const kMamba2Script = R"(
+def mamba2(self, x: Tensor, w_in: Tensor, conv: Optional[Tensor], conv_b: Optional[Tensor], dt_bias: Tensor, A_log: Tensor, D: Tensor, norm: Tensor, w_out: Tensor, inner: int, H: int, N: int, chunk: int) -> Tensor:
+    B = x.size(0)
+    T = x.size(1)
+    P = inner // H
+    zxbcdt = torch.linear(x, w_in)
+    z = zxbcdt.narrow(-1, 0, inner)
+    xbc = zxbcdt.narrow(-1, inner, inner + 2 * N)
+    dt = zxbcdt.narrow(-1, 2 * inner + 2 * N, H)
+    if conv is not None:
+        xbc = self.time_conv(xbc, conv, conv_b, inner + 2 * N, conv.size(2) - 1, 0)
+    xbc = torch.silu(xbc)
+    xs = xbc.narrow(-1, 0, inner).reshape([B, T, H, P])
+    Bm = xbc.narrow(-1, inner, N).unsqueeze(1).expand([B, H, T, N])
+    Cm = xbc.narrow(-1, inner + N, N).unsqueeze(1).expand([B, H, T, N])
+    dt = torch.softplus(dt + dt_bias)
+    g = (dt * -A_log.exp()).transpose(1, 2)
+    v = (xs * dt.unsqueeze(-1)).transpose(1, 2)
+    y = self.recurrence_chunked(Cm, Bm, v, g, torch.ones_like(g), False, chunk).transpose(1, 2) + xs * D.unsqueeze(-1)
+    y = y.reshape([B, T, inner]) * torch.silu(z)
+    return torch.linear(self.rms(y, norm, 1e-5), w_out)
+)";
+
+Result<Fn> compile_mamba2(Compiler& c, const Site& s) {
+  return compile_mixer<Mamba2>(c, s, s.i("heads"), s.i("state"), s.i("expand"), s.i("conv"), s.i("chunk"));
+}
+Strings script_mamba2(Script& w, const Site& s, const Strings& in) {
+  for (const char* m : {kRecurrenceScript, kNormScript, kTimeConvScript, kMamba2Script}) w.method(m);
+  bool conv = s.i("conv") > 0;
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "self.mamba2(" + y + ", " + w.self("w_in") + ", " + (conv ? w.self("conv") : "None") + ", " + (conv ? w.self("conv_b") : "None") +
+           ", " + w.self("dt_bias") + ", " + w.self("A_log") + ", " + w.self("D") + ", " + w.self("norm") + ", " + w.self("w_out") + ", " +
+           std::to_string(s.i("expand") * s.size(s.rank() - 1)) + ", " + std::to_string(s.i("heads")) + ", " + std::to_string(s.i("state")) +
+           ", " + std::to_string(s.i("chunk")) + ")";
+  })};
+}
+
+constexpr std::string_view kNoOnnxRecurrence =
+    "its chunked recurrence passes a state from chunk to chunk, which ONNX can only express as a Loop or Scan with a subgraph body, "
+    "and this exporter writes flat graphs; export TorchScript (.pt) instead";
+
+}  // namespace
+
+void add_mixer_lowerings(std::vector<Lowering>& t) {
+  t.push_back({.op = "conv1d", .compile = compile_conv1d, .torchscript = script_conv1d, .onnx = onnx_conv1d});
+  t.push_back({.op = "linear_attention", .compile = compile_linear_attention, .torchscript = script_linear_attention, .onnx_refusal = kNoOnnxRecurrence});
+  t.push_back({.op = "gated_delta", .compile = compile_gated_delta, .torchscript = script_gated_delta, .onnx_refusal = kNoOnnxRecurrence});
+  t.push_back({.op = "mamba2", .compile = compile_mamba2, .torchscript = script_mamba2, .onnx_refusal = kNoOnnxRecurrence});
+}
+
+}  // namespace engine::detail

@@ -1,0 +1,135 @@
+// The gated linear recurrence (detail/recurrence.h). The chunked form follows the structure of
+// the pure-PyTorch references (fla's naive chunk forms, transformers' torch_chunk_gated_delta_rule)
+// with one change: the delta rule's (I + A)^-1 is one batched unit-triangular solve instead of a
+// Python loop over the chunk's rows, so autograd records one node instead of `chunk` of them.
+#include "engine/detail/recurrence.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace engine::detail {
+
+using at::Tensor;
+
+Tensor recurrence_stepwise(const Recurrence& r) {
+  int64_t B = r.q.size(0), H = r.q.size(1), T = r.q.size(2), dk = r.q.size(3), dv = r.v.size(3);
+  Tensor S = torch::zeros({B, H, dk, dv}, r.v.options());
+  std::vector<Tensor> out;
+  out.reserve(size_t(T));
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor a = r.g.select(2, t).exp().unsqueeze(-1).unsqueeze(-1);  // [B, H, 1, 1]
+    Tensor b = r.beta.select(2, t).unsqueeze(-1).unsqueeze(-1);
+    Tensor k = r.k.select(2, t).unsqueeze(-2);  // [B, H, 1, dk]
+    Tensor v = r.v.select(2, t).unsqueeze(-2);  // [B, H, 1, dv]
+    Tensor decayed = a * S;
+    Tensor written = r.delta ? b * (v - torch::matmul(k, decayed)) : b * v;
+    S = decayed + torch::matmul(k.transpose(-1, -2), written);
+    out.push_back(torch::matmul(r.q.select(2, t).unsqueeze(-2), S).squeeze(-2));
+  }
+  return torch::stack(out, 2);
+}
+
+Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
+  int64_t B = r.q.size(0), H = r.q.size(1), T = r.q.size(2), dk = r.q.size(3), dv = r.v.size(3);
+  C = std::min(C, T);  // a short sequence is one chunk, not one padded to `chunk`
+  int64_t pad = (C - T % C) % C, N = (T + pad) / C;
+  // Zero padding at the end changes no earlier output: the recurrence is causal.
+  auto chunks = [&](const Tensor& x) {
+    Tensor p = pad ? torch::constant_pad_nd(x, {0, 0, 0, pad}) : x;
+    return p.reshape({B, H, N, C, x.size(3)});
+  };
+  Tensor q = chunks(r.q), k = chunks(r.k), v = chunks(r.v);
+  Tensor G = (pad ? torch::constant_pad_nd(r.g, {0, pad}) : r.g).reshape({B, H, N, C}).cumsum(-1);  // decay since the chunk began
+  Tensor beta = (pad ? torch::constant_pad_nd(r.beta, {0, pad}) : r.beta).reshape({B, H, N, C, 1});
+
+  // D[i, j] = exp(G_i - G_j) on and below the diagonal, 0 above (masked before exp: no overflow).
+  Tensor pos = torch::arange(C, r.q.options().dtype(torch::kLong));
+  Tensor future = pos.unsqueeze(0) > pos.unsqueeze(1);  // [i, j]: j after i
+  Tensor D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, -std::numeric_limits<double>::infinity()).exp();
+  Tensor eG = G.exp().unsqueeze(-1);                                      // [B, H, N, C, 1]
+  Tensor last = G.select(-1, C - 1);                                      // [B, H, N]
+  Tensor k_to_end = k * (last.unsqueeze(-1) - G).exp().unsqueeze(-1);     // k_j exp(G_C - G_j)
+  Tensor q_from_start = q * eG;
+  Tensor within = torch::matmul(q, k.transpose(-1, -2)) * D;               // [B, H, N, C, C]
+  Tensor kb = k * beta;
+
+  // What each position writes, given the state S at the chunk's start: u - w S (plain: u).
+  Tensor u, w;
+  if (r.delta) {
+    Tensor A = (torch::matmul(kb, k.transpose(-1, -2)) * D).tril(-1);
+    Tensor L = A + torch::eye(C, r.q.options());
+    Tensor X = torch::linalg_solve_triangular(L, torch::cat({v * beta, kb * eG}, -1), /*upper=*/false, /*left=*/true,
+                                              /*unitriangular=*/true);
+    u = X.narrow(-1, 0, dv), w = X.narrow(-1, dv, dk);
+  } else {
+    u = v * beta;
+  }
+
+  Tensor S = torch::zeros({B, H, dk, dv}, r.v.options());
+  std::vector<Tensor> out;
+  out.reserve(size_t(N));
+  for (int64_t n = 0; n < N; ++n) {
+    Tensor written = r.delta ? u.select(2, n) - torch::matmul(w.select(2, n), S) : u.select(2, n);
+    out.push_back(torch::matmul(q_from_start.select(2, n), S) + torch::matmul(within.select(2, n), written));
+    S = S * last.select(2, n).exp().unsqueeze(-1).unsqueeze(-1) + torch::matmul(k_to_end.select(2, n).transpose(-1, -2), written);
+  }
+  Tensor o = torch::stack(out, 2).reshape({B, H, N * C, dv});
+  return pad ? o.narrow(2, 0, T) : o;
+}
+
+// Line for line the function above; the export tests compare the two through Python's PyTorch.
+const char* const kRecurrenceScript = R"(
+def recurrence_chunked(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor, delta: bool, C: int) -> Tensor:
+    B = q.size(0)
+    H = q.size(1)
+    T = q.size(2)
+    dk = q.size(3)
+    dv = v.size(3)
+    C = min(C, T)
+    pad = (C - T % C) % C
+    N = (T + pad) // C
+    q = torch.constant_pad_nd(q, [0, 0, 0, pad]).reshape([B, H, N, C, dk])
+    k = torch.constant_pad_nd(k, [0, 0, 0, pad]).reshape([B, H, N, C, dk])
+    v = torch.constant_pad_nd(v, [0, 0, 0, pad]).reshape([B, H, N, C, dv])
+    G = torch.constant_pad_nd(g, [0, pad]).reshape([B, H, N, C]).cumsum(-1)
+    beta = torch.constant_pad_nd(beta, [0, pad]).reshape([B, H, N, C, 1])
+    pos = torch.arange(C, device=q.device)
+    future = pos.unsqueeze(0) > pos.unsqueeze(1)
+    D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, float('-inf')).exp()
+    eG = G.exp().unsqueeze(-1)
+    last = G.select(-1, C - 1)
+    k_to_end = k * (last.unsqueeze(-1) - G).exp().unsqueeze(-1)
+    q_from_start = q * eG
+    within = torch.matmul(q, k.transpose(-1, -2)) * D
+    kb = k * beta
+    u = v * beta
+    w = u
+    if delta:
+        A = (torch.matmul(kb, k.transpose(-1, -2)) * D).tril(-1)
+        L = A + torch.eye(C, dtype=q.dtype, device=q.device)
+        X = torch.linalg_solve_triangular(L, torch.cat([u, kb * eG], -1), upper=False, left=True, unitriangular=True)
+        u = X.narrow(-1, 0, dv)
+        w = X.narrow(-1, dv, dk)
+    S = torch.zeros([B, H, dk, dv], dtype=v.dtype, device=v.device)
+    out: List[Tensor] = []
+    for n in range(N):
+        written = u.select(2, n)
+        if delta:
+            written = written - torch.matmul(w.select(2, n), S)
+        out.append(torch.matmul(q_from_start.select(2, n), S) + torch.matmul(within.select(2, n), written))
+        S = S * last.select(2, n).exp().unsqueeze(-1).unsqueeze(-1) + torch.matmul(k_to_end.select(2, n).transpose(-1, -2), written)
+    o = torch.stack(out, 2).reshape([B, H, N * C, dv])
+    return o.narrow(2, 0, T)
+)";
+
+std::pair<int64_t, int64_t> time_conv_padding(int64_t K, bool causal) {
+  return causal ? std::pair<int64_t, int64_t>{K - 1, 0} : std::pair<int64_t, int64_t>{(K - 1) / 2, K - 1 - (K - 1) / 2};
+}
+
+Tensor time_conv(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t groups, bool causal) {
+  auto [before, after] = time_conv_padding(weight.size(2), causal);
+  Tensor y = torch::constant_pad_nd(x.transpose(1, 2), {before, after});
+  return torch::conv1d(y, weight, bias, at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, groups).transpose(1, 2);
+}
+
+}  // namespace engine::detail

@@ -1,0 +1,189 @@
+// The linear-recurrent mixers against their references: the chunked recurrence equals the
+// step-by-step one (outputs and gradients, several chunk sizes, lengths that are not multiples
+// of the chunk); each mixer op gives the same outputs and gradients at every chunk size; the
+// TorchScript export reproduces the compiled model.
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "../circuit/helpers.h"
+#include "engine/detail/recurrence.h"
+#include "engine/export.h"
+#include "engine/model.h"
+
+namespace engine {
+namespace {
+
+using namespace circuit;
+using namespace circuit::test;
+using detail::Recurrence;
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+struct Outcome {
+  at::Tensor out;
+  std::vector<at::Tensor> grads;  // q, k, v, g, beta
+};
+
+// Outputs, and gradients of a fixed random projection of them, for one form of the recurrence.
+template <class F>
+Outcome run(const Recurrence& leaf, const at::Tensor& probe, F form) {
+  std::vector<at::Tensor> in{leaf.q, leaf.k, leaf.v, leaf.g, leaf.beta};
+  for (auto& t : in) t = t.detach().clone().requires_grad_(true);
+  Recurrence r{in[0], in[1], in[2], in[3], in[4], leaf.delta};
+  Outcome out;
+  out.out = form(r);
+  (out.out * probe).sum().backward();
+  for (auto& t : in) out.grads.push_back(t.grad());
+  return out;
+}
+
+Recurrence random_recurrence(int64_t T, bool delta, uint64_t seed) {
+  torch::manual_seed(seed);
+  int64_t B = 2, H = 3, dk = 4, dv = 5;  // dk != dv catches a transposed state
+  Recurrence r;
+  r.q = torch::randn({B, H, T, dk});
+  r.k = torch::nn::functional::normalize(torch::randn({B, H, T, dk}), torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  r.v = torch::randn({B, H, T, dv});
+  r.g = -torch::softplus(torch::randn({B, H, T}));  // decays in (0, 1)
+  r.beta = torch::sigmoid(torch::randn({B, H, T}));
+  r.delta = delta;
+  return r;
+}
+
+TEST(Recurrence, ChunkedEqualsStepByStepInOutputsAndGradients) {
+  for (bool delta : {false, true})
+    for (int64_t T : {1, 7, 13, 16})
+      for (int64_t chunk : {1, 2, 4, 5, 16, 64}) {
+        SCOPED_TRACE((delta ? "delta, T=" : "plain, T=") + std::to_string(T) + ", chunk=" + std::to_string(chunk));
+        Recurrence r = random_recurrence(T, delta, 11 + T);
+        at::Tensor probe = torch::randn({2, 3, T, 5});
+        Outcome ref = run(r, probe, [](const Recurrence& x) { return detail::recurrence_stepwise(x); });
+        Outcome got = run(r, probe, [chunk](const Recurrence& x) { return detail::recurrence_chunked(x, chunk); });
+        ASSERT_EQ(got.out.sizes(), ref.out.sizes());
+        EXPECT_LE(max_diff(got.out, ref.out), 1e-5);
+        const char* names[] = {"q", "k", "v", "g", "beta"};
+        for (size_t i = 0; i < 5; ++i) EXPECT_LE(max_diff(got.grads[i], ref.grads[i]), 1e-5) << "gradient of " << names[i];
+        EXPECT_GT(ref.out.abs().max().item<double>(), 0.1);  // not trivially zero
+      }
+}
+
+TEST(Recurrence, TheDeltaRuleIsTheIssuesFormula) {
+  // S_t = S_{t-1} a_t (I - b_t k_t k_t^T) + b_t v_t k_t^T, o_t = S_t q_t, with S of [dv, dk], written
+  // here literally for one head and compared with the reference (whose state is S^T).
+  Recurrence r = random_recurrence(6, true, 5);
+  at::Tensor ref = detail::recurrence_stepwise(r);
+  at::Tensor S = torch::zeros({5, 4});
+  for (int64_t t = 0; t < 6; ++t) {
+    at::Tensor k = r.k[1][2][t].unsqueeze(1), v = r.v[1][2][t].unsqueeze(1), q = r.q[1][2][t].unsqueeze(1);
+    double a = std::exp(r.g[1][2][t].item<double>()), b = r.beta[1][2][t].item<double>();
+    S = torch::matmul(S * a, torch::eye(4) - b * torch::matmul(k, k.t())) + b * torch::matmul(v, k.t());
+    EXPECT_LE(max_diff(torch::matmul(S, q).squeeze(1), ref[1][2][t]), 1e-5) << "t=" << t;
+  }
+}
+
+// One mixer node on [batch, seq, d].
+Circuit mixer(const std::string& op, Attrs attrs, int64_t d = 16) {
+  Circuit c;
+  c.graph.nodes = {In("x", T({"batch", "seq", "d:" + std::to_string(d)})), N("mix", op, {"x"}, std::move(attrs))};
+  c.graph.outputs = {{"mix", 0}};
+  c.symbols = {{"seq", 11}};  // the compiled model takes any length; the analysis wants one
+  return c;
+}
+
+std::vector<std::pair<std::string, Attrs>> mixer_cases() {
+  return {
+      {"linear_attention", {{"heads", 2}}},
+      {"linear_attention", {{"heads", 4}, {"feature_map", std::string("relu")}, {"normalize", false}, {"bias", true}}},
+      {"gated_delta", {{"heads", 2}}},
+      {"gated_delta", {{"heads", 2}, {"head_dim", 4}, {"conv", 0}, {"gate", false}}},
+      {"mamba2", {{"heads", 4}, {"state", 8}}},
+      {"mamba2", {{"heads", 2}, {"state", 4}, {"expand", 1}, {"conv", 0}}},
+  };
+}
+
+TEST(Mixers, EveryChunkSizeGivesTheSameOutputsAndGradients) {
+  // Same seed, same weights: the chunk only changes how the recurrence is computed. chunk=1 is
+  // the recurrence step by step.
+  for (auto& [op, attrs] : mixer_cases()) {
+    SCOPED_TRACE(op + " " + std::to_string(attrs.size()) + " attributes");
+    torch::manual_seed(3);
+    at::Tensor x = torch::randn({2, 11, 16});
+    std::vector<at::Tensor> outs, grads;
+    for (int64_t chunk : {1, 3, 4, 64}) {
+      Attrs a = attrs;
+      a["chunk"] = chunk;
+      auto m = Model::compile(mixer(op, a), 9);
+      ASSERT_TRUE(m.ok()) << m.error().message;
+      at::Tensor xi = x.clone().requires_grad_(true);
+      at::Tensor y = (*m)->forward({xi})[0];
+      y.pow(2).sum().backward();
+      outs.push_back(y.detach());
+      grads.push_back(xi.grad());
+    }
+    for (size_t k = 1; k < outs.size(); ++k) {
+      EXPECT_LE(max_diff(outs[k], outs[0]), 1e-5) << "output, case " << k;
+      EXPECT_LE(max_diff(grads[k], grads[0]), 1e-5) << "input gradient, case " << k;
+    }
+    EXPECT_GT(outs[0].abs().max().item<double>(), 1e-3);
+  }
+}
+
+TEST(Mixers, CausalMixersDoNotSeeTheFuture) {
+  for (auto& [op, attrs] : mixer_cases()) {
+    SCOPED_TRACE(op);
+    auto m = Model::compile(mixer(op, attrs), 4);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    torch::manual_seed(8);
+    at::Tensor x = torch::randn({1, 9, 16});
+    at::Tensor later = x.clone();
+    later.narrow(1, 6, 3).add_(torch::randn({1, 3, 16}));
+    torch::NoGradGuard ng;
+    at::Tensor a = (*m)->forward({x})[0], b = (*m)->forward({later})[0];
+    EXPECT_LE(max_diff(a.narrow(1, 0, 6), b.narrow(1, 0, 6)), 1e-6) << "positions before the change moved";
+    EXPECT_GT(max_diff(a.narrow(1, 6, 3), b.narrow(1, 6, 3)), 1e-4) << "positions after the change did not";
+  }
+}
+
+TEST(Mixers, TorchScriptExportReproducesTheCompiledModel) {
+  auto dir = std::filesystem::temp_directory_path() / ("circuit_mixers_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto cases = mixer_cases();
+  cases.push_back({"linear_attention", {{"heads", 2}, {"causal", false}}});
+  cases.push_back({"conv1d", {{"out", 8}, {"kernel", 3}, {"causal", false}}});
+  cases.push_back({"conv1d", {{"depthwise", true}, {"kernel", 4}}});
+  cases.push_back({"lstm", {{"hidden", 6}, {"layers", 2}}});
+  int k = 0;
+  for (auto& [op, attrs] : cases) {
+    SCOPED_TRACE(op + " case " + std::to_string(k));
+    auto m = Model::compile(mixer(op, attrs), 5);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    (*m)->set_training(false);
+    std::string path = (dir / ("m" + std::to_string(k++) + ".pt")).string();
+    auto st = export_model(**m, path);
+    ASSERT_TRUE(st) << st.error;
+    torch::manual_seed(2);
+    at::Tensor x = torch::randn({3, 10, 16});
+    torch::NoGradGuard ng;
+    at::Tensor ours = (*m)->forward({x})[0];
+    auto jm = torch::jit::load(path);
+    at::Tensor theirs = jm.forward({x}).toTensor();
+    EXPECT_LE(max_diff(ours, theirs), 1e-5);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Mixers, OnnxRefusesTheRecurrencesWithTheReason) {
+  auto m = Model::compile(mixer("gated_delta", {{"heads", 2}}), 1);
+  ASSERT_TRUE(m.ok());
+  auto path = (std::filesystem::temp_directory_path() / ("gd_" + std::to_string(::getpid()) + ".onnx")).string();
+  auto st = export_model(**m, path);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error.find("node `mix`: op `gated_delta` cannot be exported to ONNX"), std::string::npos) << st.error;
+  EXPECT_NE(st.error.find("export TorchScript"), std::string::npos) << st.error;
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+}  // namespace
+}  // namespace engine
