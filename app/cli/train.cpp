@@ -222,6 +222,8 @@ int train(const std::vector<std::string>& args) {
 
   engine::ExperimentRequest req;
   req.circuit = *c;
+  // A token model fixes the task's sizes: its input's `seq` and its output's vocabulary.
+  engine::size_to_circuit(data, *c);
   req.data = data;
   req.train = o;
   req.train.bus = rank == 0 ? &bus : nullptr;

@@ -1,5 +1,7 @@
 #include "data.h"
 
+#include "circuit/analysis.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -355,15 +357,31 @@ Result<Dataset> text(const DataOptions& o) {
       }
     }
   }
+  const int64_t distinct = int64_t(d.class_names.size());
+  while (int64_t(d.class_names.size()) < o.min_classes) d.class_names.push_back("(unused " + std::to_string(d.class_names.size()) + ")");
   d.classes = int64_t(d.class_names.size());
   d.token_targets = true;
-  d.protocol = "text: " + o.text_path + " (" + std::to_string(n) + " bytes, " + std::to_string(d.classes) + " distinct) seq_len=" +
+  d.protocol = "text: " + o.text_path + " (" + std::to_string(n) + " bytes, " + std::to_string(distinct) + " distinct" +
+               (d.classes > distinct ? ", ids padded to " + std::to_string(d.classes) : "") + ") seq_len=" +
                std::to_string(o.seq_len) + " non-overlapping windows of seq_len+1 bytes: train " + std::to_string(windows[0]) +
                " (first 90%) val " + std::to_string(windows[1]) + " (next 5%) test " + std::to_string(windows[2]) + " (last 5%)";
   return d;
 }
 
 }  // namespace
+
+void size_to_circuit(DataOptions& o, const circuit::Circuit& c) {
+  if (o.name != "mqar" && o.name != "copy" && o.name != "text") return;
+  circuit::GraphAnalysis a = circuit::analyze(c);
+  if (!a.ok() || a.inputs.size() != 1 || a.outputs.size() != 1) return;
+  const circuit::TensorType& in = a.nodes[size_t(a.inputs[0])].outputs[0];
+  const circuit::TensorType& out = a.outputs[0];
+  if (in.dtype != circuit::DType::i64 || in.rank() != 2 || out.rank() != 3 || !out.axes[2].size.concrete()) return;
+  circuit::Bindings b = circuit::cost_bindings(c);
+  if (in.axes[1].size.concrete() || b.count(in.axes[1].size.sym)) o.seq_len = circuit::resolve(in.axes[1].size, b);
+  if (o.name == "text") o.min_classes = out.axes[2].size.n;
+  else o.vocab = out.axes[2].size.n;
+}
 
 Result<Dataset> load_dataset(const DataOptions& o) {
   if (o.train_limit < 0) return Error{"option train_limit must be >= 0 (0: all), got " + std::to_string(o.train_limit)};

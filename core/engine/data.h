@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "circuit/graph.h"
 
 namespace engine {
 
@@ -50,7 +51,13 @@ struct DataOptions {
   int64_t vocab = 64;    // mqar, copy: token vocabulary
   int64_t pairs = 8;     // mqar: key-value pairs per sequence
   int64_t train_size = 20000, val_size = 2000, test_size = 2000;  // synthetic sizes
+  int64_t min_classes = 0;  // text: pad the vocabulary with unused ids up to this (a model's fixed output size)
 };
+
+/// Sizes a token task (mqar, copy, text) to a circuit that takes [batch, seq] token ids and gives
+/// [batch, seq, vocab] scores: seq_len from the input's `seq`, vocab (mqar, copy) or min_classes
+/// (text) from the output. Other data sets and other circuits are left as they are.
+void size_to_circuit(DataOptions& o, const circuit::Circuit& c);
 
 /// Loads or generates a data set. Errors name the file or the option at fault (and the Debian
 /// package for missing Fashion-MNIST files).

@@ -296,7 +296,7 @@ struct Mamba2 : torch::nn::Module {
     if (conv.defined()) xbc = time_conv(xbc, conv, conv_b, inner + 2 * N, true);
     xbc = torch::silu(xbc);
     Tensor xs = xbc.narrow(-1, 0, inner).reshape({B, T, H, P});
-    Tensor Bm = xbc.narrow(-1, inner, N).unsqueeze(1).expand({B, H, T, N}), Cm = xbc.narrow(-1, inner + N, N).unsqueeze(1).expand({B, H, T, N});
+    Tensor Bm = xbc.narrow(-1, inner, N).unsqueeze(1), Cm = xbc.narrow(-1, inner + N, N).unsqueeze(1);  // [B, 1, T, N]: shared by the heads
     dt = torch::softplus(dt + dt_bias);                               // [B, T, H]
     Tensor g = (dt * -A_log.exp()).transpose(1, 2);                   // [B, H, T]
     Tensor v = (xs * dt.unsqueeze(-1)).transpose(1, 2);               // [B, H, T, P]
@@ -319,8 +319,8 @@ def mamba2(self, x: Tensor, w_in: Tensor, conv: Optional[Tensor], conv_b: Option
         xbc = self.time_conv(xbc, conv, conv_b, inner + 2 * N, conv.size(2) - 1, 0)
     xbc = torch.silu(xbc)
     xs = xbc.narrow(-1, 0, inner).reshape([B, T, H, P])
-    Bm = xbc.narrow(-1, inner, N).unsqueeze(1).expand([B, H, T, N])
-    Cm = xbc.narrow(-1, inner + N, N).unsqueeze(1).expand([B, H, T, N])
+    Bm = xbc.narrow(-1, inner, N).unsqueeze(1)
+    Cm = xbc.narrow(-1, inner + N, N).unsqueeze(1)
     dt = torch.softplus(dt + dt_bias)
     g = (dt * -A_log.exp()).transpose(1, 2)
     v = (xs * dt.unsqueeze(-1)).transpose(1, 2)

@@ -12,31 +12,32 @@ namespace engine::detail {
 using at::Tensor;
 
 Tensor recurrence_stepwise(const Recurrence& r) {
-  int64_t B = r.q.size(0), H = r.q.size(1), T = r.q.size(2), dk = r.q.size(3), dv = r.v.size(3);
+  int64_t B = r.v.size(0), H = r.v.size(1), T = r.q.size(2), dk = r.q.size(3), dv = r.v.size(3);
   Tensor S = torch::zeros({B, H, dk, dv}, r.v.options());
   std::vector<Tensor> out;
   out.reserve(size_t(T));
-  for (int64_t t = 0; t < T; ++t) {
-    Tensor a = r.g.select(2, t).exp().unsqueeze(-1).unsqueeze(-1);  // [B, H, 1, 1]
-    Tensor b = r.beta.select(2, t).unsqueeze(-1).unsqueeze(-1);
-    Tensor k = r.k.select(2, t).unsqueeze(-2);  // [B, H, 1, dk]
-    Tensor v = r.v.select(2, t).unsqueeze(-2);  // [B, H, 1, dv]
+  auto G = r.g.exp().unbind(2), Bt = r.beta.unbind(2), K = r.k.unbind(2), V = r.v.unbind(2), Q = r.q.unbind(2);
+  for (size_t t = 0; t < size_t(T); ++t) {
+    Tensor a = G[t].unsqueeze(-1).unsqueeze(-1);  // [B, H, 1, 1]
+    Tensor b = Bt[t].unsqueeze(-1).unsqueeze(-1);
+    Tensor k = K[t].unsqueeze(-2);  // [B, H, 1, dk]
+    Tensor v = V[t].unsqueeze(-2);  // [B, H, 1, dv]
     Tensor decayed = a * S;
     Tensor written = r.delta ? b * (v - torch::matmul(k, decayed)) : b * v;
     S = decayed + torch::matmul(k.transpose(-1, -2), written);
-    out.push_back(torch::matmul(r.q.select(2, t).unsqueeze(-2), S).squeeze(-2));
+    out.push_back(torch::matmul(Q[t].unsqueeze(-2), S).squeeze(-2));
   }
   return torch::stack(out, 2);
 }
 
 Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
-  int64_t B = r.q.size(0), H = r.q.size(1), T = r.q.size(2), dk = r.q.size(3), dv = r.v.size(3);
+  int64_t B = r.v.size(0), H = r.v.size(1), T = r.q.size(2), dk = r.q.size(3), dv = r.v.size(3);
   C = std::min(C, T);  // a short sequence is one chunk, not one padded to `chunk`
   int64_t pad = (C - T % C) % C, N = (T + pad) / C;
   // Zero padding at the end changes no earlier output: the recurrence is causal.
   auto chunks = [&](const Tensor& x) {
     Tensor p = pad ? torch::constant_pad_nd(x, {0, 0, 0, pad}) : x;
-    return p.reshape({B, H, N, C, x.size(3)});
+    return p.reshape({x.size(0), x.size(1), N, C, x.size(3)});  // q and k may have one head for all
   };
   Tensor q = chunks(r.q), k = chunks(r.k), v = chunks(r.v);
   Tensor G = (pad ? torch::constant_pad_nd(r.g, {0, pad}) : r.g).reshape({B, H, N, C}).cumsum(-1);  // decay since the chunk began
@@ -65,13 +66,17 @@ Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
     u = v * beta;
   }
 
+  // Chunks are taken apart once (unbind): a select per chunk would cost, in the backward pass, a
+  // zero-filled gradient of the whole tensor per chunk (measured: half the step's time).
+  auto U = u.unbind(2), Qs = q_from_start.unbind(2), In = within.unbind(2), Ke = k_to_end.unbind(2), Dl = last.exp().unbind(2);
+  std::vector<Tensor> W = r.delta ? w.unbind(2) : std::vector<Tensor>{};
   Tensor S = torch::zeros({B, H, dk, dv}, r.v.options());
   std::vector<Tensor> out;
   out.reserve(size_t(N));
   for (int64_t n = 0; n < N; ++n) {
-    Tensor written = r.delta ? u.select(2, n) - torch::matmul(w.select(2, n), S) : u.select(2, n);
-    out.push_back(torch::matmul(q_from_start.select(2, n), S) + torch::matmul(within.select(2, n), written));
-    S = S * last.select(2, n).exp().unsqueeze(-1).unsqueeze(-1) + torch::matmul(k_to_end.select(2, n).transpose(-1, -2), written);
+    Tensor written = r.delta ? U[size_t(n)] - torch::matmul(W[size_t(n)], S) : U[size_t(n)];
+    out.push_back(torch::matmul(Qs[size_t(n)], S) + torch::matmul(In[size_t(n)], written));
+    S = S * Dl[size_t(n)].unsqueeze(-1).unsqueeze(-1) + torch::matmul(Ke[size_t(n)].transpose(-1, -2), written);
   }
   Tensor o = torch::stack(out, 2).reshape({B, H, N * C, dv});
   return pad ? o.narrow(2, 0, T) : o;
@@ -80,16 +85,16 @@ Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
 // Line for line the function above; the export tests compare the two through Python's PyTorch.
 const char* const kRecurrenceScript = R"(
 def recurrence_chunked(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor, delta: bool, C: int) -> Tensor:
-    B = q.size(0)
-    H = q.size(1)
+    B = v.size(0)
+    H = v.size(1)
     T = q.size(2)
     dk = q.size(3)
     dv = v.size(3)
     C = min(C, T)
     pad = (C - T % C) % C
     N = (T + pad) // C
-    q = torch.constant_pad_nd(q, [0, 0, 0, pad]).reshape([B, H, N, C, dk])
-    k = torch.constant_pad_nd(k, [0, 0, 0, pad]).reshape([B, H, N, C, dk])
+    q = torch.constant_pad_nd(q, [0, 0, 0, pad]).reshape([q.size(0), q.size(1), N, C, dk])
+    k = torch.constant_pad_nd(k, [0, 0, 0, pad]).reshape([k.size(0), k.size(1), N, C, dk])
     v = torch.constant_pad_nd(v, [0, 0, 0, pad]).reshape([B, H, N, C, dv])
     G = torch.constant_pad_nd(g, [0, pad]).reshape([B, H, N, C]).cumsum(-1)
     beta = torch.constant_pad_nd(beta, [0, pad]).reshape([B, H, N, C, 1])
@@ -110,14 +115,20 @@ def recurrence_chunked(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
         X = torch.linalg_solve_triangular(L, torch.cat([u, kb * eG], -1), upper=False, left=True, unitriangular=True)
         u = X.narrow(-1, 0, dv)
         w = X.narrow(-1, dv, dk)
+    U = u.unbind(2)
+    W = w.unbind(2)
+    Qs = q_from_start.unbind(2)
+    In = within.unbind(2)
+    Ke = k_to_end.unbind(2)
+    Dl = last.exp().unbind(2)
     S = torch.zeros([B, H, dk, dv], dtype=v.dtype, device=v.device)
     out: List[Tensor] = []
     for n in range(N):
-        written = u.select(2, n)
+        written = U[n]
         if delta:
-            written = written - torch.matmul(w.select(2, n), S)
-        out.append(torch.matmul(q_from_start.select(2, n), S) + torch.matmul(within.select(2, n), written))
-        S = S * last.select(2, n).exp().unsqueeze(-1).unsqueeze(-1) + torch.matmul(k_to_end.select(2, n).transpose(-1, -2), written)
+            written = written - torch.matmul(W[n], S)
+        out.append(torch.matmul(Qs[n], S) + torch.matmul(In[n], written))
+        S = S * Dl[n].unsqueeze(-1).unsqueeze(-1) + torch.matmul(Ke[n].transpose(-1, -2), written)
     o = torch.stack(out, 2).reshape([B, H, N * C, dv])
     return o.narrow(2, 0, T)
 )";

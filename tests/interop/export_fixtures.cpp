@@ -13,6 +13,7 @@
 #include "base/json.h"
 #include "engine/export.h"
 #include "engine/model.h"
+#include "../engine/model_inputs.h"
 
 namespace fs = std::filesystem;
 using base::Json;
@@ -45,13 +46,7 @@ int main(int argc, char** argv) {
     }
     circuit::Bindings b = circuit::cost_bindings(*c);
     b["batch"] = 3;
-    torch::manual_seed(7);
-    std::vector<at::Tensor> in;
-    for (int k : (*m)->analysis().inputs) {
-      std::vector<int64_t> shape;
-      for (auto& a : (*m)->analysis().nodes[size_t(k)].outputs[0].axes) shape.push_back(circuit::resolve(a.size, b));
-      in.push_back(torch::randn(shape));
-    }
+    std::vector<at::Tensor> in = engine::test::inputs_for(**m, b, 7);  // token ids for i64 inputs
     // Non-trivial running statistics, so the exported buffers are checked too.
     {
       torch::NoGradGuard ng;

@@ -14,7 +14,8 @@ namespace engine::detail {
 ///   delta:  S_t = a_t S_{t-1} + b_t k_t (v_t - a_t S_{t-1}^T k_t)^T   (the delta rule; the same as
 ///           S_t = a_t (I - b_t k_t k_t^T) S_{t-1} + b_t k_t v_t^T)
 ///   o_t = S_t^T q_t,  a_t = exp(g_t)
-/// g (log decays, <= 0) and b are [B, H, T]; pass zeros for no decay and ones for no b.
+/// g (log decays, <= 0) and b are [B, H, T]; pass zeros for no decay and ones for no b. q and k
+/// may have one head ([B, 1, T, dk]) that every head shares (Mamba-2's B and C).
 struct Recurrence {
   at::Tensor q, k, v, g, beta;
   bool delta = false;

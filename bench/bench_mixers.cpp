@@ -1,0 +1,191 @@
+// Forward + backward of the gated_delta and mamba2 ops against the same layers in Python's
+// PyTorch (bench/peer_mixers.py) with a naive step-by-step recurrence and with the chunked
+// pure-PyTorch form of the references, same run, same threads.
+//
+//   build/bench/bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer] [--profile trace.json]
+//
+// Defaults: batch 8, seq 512, d 256, 4 heads (the size). Loss = sum of the output.
+#include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "base/json.h"
+#include "circuit/graph.h"
+#include "engine/detail/recurrence.h"
+#include "engine/device.h"
+#include "engine/model.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+circuit::Circuit layer(const std::string& op, int64_t d, int64_t heads) {
+  circuit::Circuit c;
+  circuit::Node in;
+  in.name = "x", in.op = "input";
+  in.attrs["shape"] = std::vector<std::string>{"batch", "seq", "d:" + std::to_string(d)};
+  circuit::Node n;
+  n.name = "mix", n.op = op, n.inputs = {{"x", 0}};
+  n.attrs["heads"] = heads;
+  c.graph.nodes = {in, n};
+  c.graph.outputs = {{"mix", 0}};
+  c.symbols = {{"seq", 512}};
+  return c;
+}
+
+double time_ours(engine::Model& m, const at::Tensor& x, int repeats) {
+  auto step = [&] {
+    for (auto& p : m.module().parameters()) p.mutable_grad() = at::Tensor();
+    m.forward({x})[0].sum().backward();
+  };
+  step();  // warm-up
+  std::vector<double> runs;
+  for (int r = 0; r < repeats; ++r) {
+    auto t = Clock::now();
+    step();
+    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  return median(runs);
+}
+
+// The recurrence alone (the references' naive.py / chunk functions): inputs drawn at the layer's
+// sizes, as peer_mixers.py's core_inputs does.
+double time_core(bool delta, int64_t B, int64_t T, int64_t d, int64_t H, int repeats) {
+  torch::manual_seed(5);
+  engine::detail::Recurrence r;
+  if (delta) {
+    int64_t dh = d / H;
+    r.q = torch::randn({B, H, T, dh});
+    r.k = torch::randn({B, H, T, dh});
+    r.k = r.k * torch::rsqrt(r.k.pow(2).sum(-1, true) + 1e-6);
+    r.v = torch::randn({B, H, T, dh});
+    r.g = -torch::softplus(torch::randn({B, H, T})) * 0.1;
+    r.beta = torch::sigmoid(torch::randn({B, H, T}));
+  } else {  // SSD: C and B shared by the heads, expand 2, N 16
+    int64_t P = 2 * d / H, N = 16;
+    r.q = torch::randn({B, 1, T, N});
+    r.k = torch::randn({B, 1, T, N});
+    r.v = torch::randn({B, H, T, P});
+    r.g = -torch::softplus(torch::randn({B, H, T})) * 0.1;
+    r.beta = torch::ones({B, H, T});
+  }
+  r.delta = delta;
+  auto step = [&] {
+    engine::detail::Recurrence leaf = r;
+    for (at::Tensor* t : {&leaf.q, &leaf.k, &leaf.v, &leaf.g, &leaf.beta}) *t = t->detach().requires_grad_(true);
+    engine::detail::recurrence_chunked(leaf, 64).sum().backward();
+  };
+  step();
+  std::vector<double> runs;
+  for (int i = 0; i < repeats; ++i) {
+    auto t = Clock::now();
+    step();
+    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  return median(runs);
+}
+
+double field(const base::Json& j, const std::string& layer, const std::string& key) {
+  const base::Json* l = j.get(layer);
+  const base::Json* v = l ? l->get(key) : nullptr;
+  return v && v->is_number() ? (v->kind == base::Json::Kind::Int ? double(v->i) : v->f) : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0, repeats = 7;
+  int64_t B = 8, T = 512, d = 256, H = 4;
+  bool peer = true;
+  std::string profile;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
+    if (a == "--threads") threads = std::atoi(value());
+    else if (a == "--batch") B = std::atoll(value());
+    else if (a == "--seq") T = std::atoll(value());
+    else if (a == "--d") d = std::atoll(value());
+    else if (a == "--heads") H = std::atoll(value());
+    else if (a == "--repeats") repeats = std::atoi(value());
+    else if (a == "--no-peer") peer = false;
+    else if (a == "--profile") profile = value();
+    else {
+      std::fprintf(stderr, "usage: bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer]\n");
+      return 2;
+    }
+  }
+  engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  if (!profile.empty()) {
+    // Where one gated_delta step's time goes, op by op (bench/trace_summary.py reads it).
+    auto m = engine::Model::compile(layer("gated_delta", d, H), 1);
+    if (!m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
+    at::Tensor x = torch::randn({B, T, d});
+    time_ours(**m, x, 1);
+    {
+      torch::autograd::profiler::RecordProfile guard(profile);
+      time_ours(**m, x, 2);
+    }
+    std::printf("wrote %s\n", profile.c_str());
+    return 0;
+  }
+  std::printf("forward + backward, batch %lld, seq %lld, d %lld, %lld heads; %d threads; %s\n", (long long)B, (long long)T, (long long)d,
+              (long long)H, rt.threads, rt.blas.c_str());
+  std::printf("ours: the op compiled by circuit (chunk 64); peers: the same layer in Python's PyTorch with a step-by-step loop\n"
+              "(naive) and with the references' chunked form (chunked); median ms over %d repeats (naive: a third as many)\n\n",
+              repeats);
+  base::Json peer_out;
+  if (peer) {
+    std::string cmd = "/usr/bin/python3 " + std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_mixers.py " + std::to_string(B) + " " +
+                      std::to_string(T) + " " + std::to_string(d) + " " + std::to_string(H) + " " + std::to_string(rt.threads) + " " +
+                      std::to_string(repeats) + " 2>&1";
+    std::string out;
+    if (std::FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      while (std::fgets(buf, sizeof buf, p)) out += buf;
+      pclose(p);
+    }
+    auto j = base::parse_json(out.substr(std::min(out.size(), out.rfind('{') == std::string::npos ? out.size() : out.find('{'))));
+    if (!j) return std::fprintf(stderr, "peer failed: %s\n", out.c_str()), 1;
+    peer_out = *j;
+  }
+  std::printf("%-12s %10s %12s %12s %16s %18s  %s\n", "layer", "ours (ms)", "naive (py)", "chunked (py)", "naive / ours", "chunked / ours",
+              "targets (>= 10x, >= 1.0x)");
+  for (const char* op : {"gated_delta", "mamba2"}) {
+    bool delta = std::string(op) == "gated_delta";
+    double ours = time_core(delta, B, T, d, H, repeats);
+    std::string core = std::string(op) + "_core";
+    double naive = peer ? field(peer_out, core, "naive_ms") : 0, chunked = peer ? field(peer_out, core, "chunked_ms") : 0;
+    const char* verdict = !peer ? "-" : naive / ours >= 10 && chunked / ours >= 1.0 ? "both met" : naive / ours >= 10 ? "naive met" : "neither";
+    std::printf("%-12s %10.1f %12.1f %12.1f %15.1fx %17.2fx  %s\n", (delta ? "delta core" : "ssd core"), ours, naive, chunked,
+                peer ? naive / ours : 0, peer ? chunked / ours : 0, verdict);
+    std::fflush(stdout);
+  }
+  for (const char* op : {"gated_delta", "mamba2"}) {
+    auto m = engine::Model::compile(layer(op, d, H), 1);
+    if (!m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
+    (*m)->set_training(true);
+    torch::manual_seed(0);
+    at::Tensor x = torch::randn({B, T, d});
+    double ours = time_ours(**m, x, repeats);
+    double naive = peer ? field(peer_out, op, "naive_ms") : 0, chunked = peer ? field(peer_out, op, "chunked_ms") : 0;
+    const char* verdict = !peer ? "-" : naive / ours >= 10 && chunked / ours >= 1.0 ? "both met" : naive / ours >= 10 ? "naive met" : "neither";
+    std::printf("%-12s %10.1f %12.1f %12.1f %15.1fx %17.2fx  %s\n", op, ours, naive, chunked, peer ? naive / ours : 0,
+                peer ? chunked / ours : 0, verdict);
+    std::fflush(stdout);
+  }
+  if (peer)
+    std::printf("\npeer check: naive and chunked Python outputs differ by at most %.1e (gated_delta), %.1e (mamba2)\n",
+                field(peer_out, "gated_delta", "naive_vs_chunked_max_diff"), field(peer_out, "mamba2", "naive_vs_chunked_max_diff"));
+  return 0;
+}
