@@ -86,7 +86,15 @@ std::string summary(const Node& n, const OpDef& def, const std::vector<TensorTyp
     return s;
   }
   if (n.op == "pool2d") return c.s("mode") + " pool " + kernel_text(c.ints("kernel"));
-  if (n.op == "attention") return "attention · " + std::to_string(c.i("heads")) + " heads" + (c.b("causal") ? " · causal" : "");
+  auto heads = [&] { return " · " + std::to_string(c.i("heads")) + " heads"; };
+  if (n.op == "attention")
+    return "attention" + heads() + (c.b("causal") ? " · causal" : "") + (c.i("window") ? " · window " + std::to_string(c.i("window")) : "");
+  if (n.op == "linear_attention") return "linear attention" + heads() + (c.b("causal") ? " · causal" : "");
+  if (n.op == "gated_delta") return "gated delta" + heads();
+  if (n.op == "mamba2") return "mamba-2" + heads() + " · state " + std::to_string(c.i("state"));
+  if (n.op == "conv1d")
+    return std::string(c.b("depthwise") ? "dw conv " : "conv ") + std::to_string(c.i("kernel")) + (c.b("causal") ? " · causal" : "");
+  if (n.op == "gru" || n.op == "lstm") return n.op + " · " + std::to_string(c.i("hidden")) + (c.i("layers") > 1 ? " × " + std::to_string(c.i("layers")) : "");
   if (n.op == "dropout") {
     char buf[32];
     std::snprintf(buf, sizeof buf, "dropout p=%g", c.f("p"));

@@ -252,13 +252,15 @@ Node moe_node(const std::string& name, const TensorType& tok) {
 
 // ---- tests -----------------------------------------------------------------------------------------
 
-TEST(Onnx, EveryExampleButMoeExportsAndReadsBack) {
+TEST(Onnx, EveryExampleButMoeAndRecurrencesExportsAndReadsBack) {
   OutDir out;
   int exported = 0;
   for (auto& path : example_paths()) {
     SCOPED_TRACE(path);
     std::string stem = fs::path(path).stem().stem().string();
-    if (stem.find("moe") != std::string::npos) continue;
+    // Refused with their reasons (tested above and in test_mixers.cpp): MoE routing, and the
+    // hybrids' chunked recurrences.
+    if (stem.find("moe") != std::string::npos || stem.find("hybrid") != std::string::npos && stem != "hybrid_conv_attention") continue;
     auto c = load_circuit(path);
     ASSERT_TRUE(c.ok()) << c.error().message;
     auto m = Model::compile(*c, 3);

@@ -1,4 +1,4 @@
-// Writes, for every example circuit, what a peer needs to check our exports: the TorchScript
+// Writes, for every example circuit and every circuit in tests/data/fixtures, what a peer needs to check our exports: the TorchScript
 // (.pt) and ONNX (.onnx, when the circuit can be expressed) files, a fixed input and our own
 // output for it as raw little-endian arrays, and a JSON description. tests/python/ reads them.
 //
@@ -35,9 +35,13 @@ int main(int argc, char** argv) {
   fs::path out = argv[1];
   fs::create_directories(out);
   int failures = 0;
-  for (auto& e : fs::directory_iterator(fs::path(CIRCUIT_SOURCE_DIR) / "resources/examples")) {
-    std::string name = e.path().stem().stem().string();
-    auto c = circuit::load_circuit(e.path().string());
+  // The examples, and circuits that cover the ops the examples leave out.
+  std::vector<fs::path> files;
+  for (const char* dir : {"resources/examples", "tests/data/fixtures"})
+    for (auto& e : fs::directory_iterator(fs::path(CIRCUIT_SOURCE_DIR) / dir)) files.push_back(e.path());
+  for (auto& path : files) {
+    std::string name = path.stem().stem().string();
+    auto c = circuit::load_circuit(path.string());
     auto m = c ? engine::Model::compile(*c, 42) : base::Result<std::unique_ptr<engine::Model>>(c.error());
     if (!m) {
       std::fprintf(stderr, "%s: %s\n", name.c_str(), m.error().message.c_str());
