@@ -69,6 +69,19 @@ TEST(Recurrence, ChunkedEqualsStepByStepInOutputsAndGradients) {
       }
 }
 
+TEST(Recurrence, QueriesAndKeysSharedByTheHeadsEqualCopiesPerHead) {
+  // Mamba-2 passes B and C with one head for all; the result must equal explicit copies.
+  for (bool delta : {false, true}) {
+    Recurrence r = random_recurrence(9, delta, 21);
+    r.q = r.q.narrow(1, 0, 1), r.k = r.k.narrow(1, 0, 1);
+    Recurrence copies = r;
+    copies.q = r.q.expand({2, 3, 9, 4}).contiguous(), copies.k = r.k.expand({2, 3, 9, 4}).contiguous();
+    at::Tensor ref = detail::recurrence_stepwise(copies);
+    EXPECT_LE(max_diff(detail::recurrence_chunked(r, 4), ref), 1e-5) << (delta ? "delta" : "plain");
+    EXPECT_LE(max_diff(detail::recurrence_stepwise(r), ref), 1e-6) << (delta ? "delta" : "plain");
+  }
+}
+
 TEST(Recurrence, TheDeltaRuleIsTheIssuesFormula) {
   // S_t = S_{t-1} a_t (I - b_t k_t k_t^T) + b_t v_t k_t^T, o_t = S_t q_t, with S of [dv, dk], written
   // here literally for one head and compared with the reference (whose state is S^T).
