@@ -255,6 +255,7 @@ int search(const std::vector<std::string>& args) {
   auto space = search::load_space(spec_path);
   if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
   r.space = std::move(*space);
+  engine::size_to_circuit(r.protocol.data, r.space->base);  // token tasks take the base circuit's sizes
   auto text = base::read_file(spec_path);
   if (!text) return std::fprintf(stderr, "%s\n", text.error().message.c_str()), 2;
   r.spec_text = *text;
