@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 circuit=${1:-$root/build/app/cli/circuit}
 [[ -x $circuit ]] || { echo "gallery: no circuit binary at $circuit (build the 'circuit' target or pass its path)" >&2; exit 2; }
 mkdir -p "$root/docs/gallery"
-for name in mlp attention transformer_block moe_transformer_block cnn hybrid_conv_attention early_exit gated_deltanet_hybrid mamba2_hybrid; do
+for name in mlp attention attention_einsum transformer_block moe_transformer_block cnn hybrid_conv_attention early_exit gated_deltanet_hybrid mamba2_hybrid; do
   "$circuit" render "$root/resources/examples/$name.circuit.json" -o "$root/docs/gallery/$name.svg"
   "$circuit" render "$root/resources/examples/$name.circuit.json" -o "$root/docs/gallery/$name.png" --scale 1.5
 done

@@ -135,7 +135,8 @@ end
 
 if plot then
   -- Bars with ±1 std whiskers, one per model.
-  local W, H, left, top, bar = 760, 360, 150, 30, 28
+  local W, left, top, bar = 760, 150, 30, 28
+  local H = top + #rows * (bar + 8) + 30
   local out = {}
   local function add(s) out[#out + 1] = s end
   add(('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="DejaVu Sans" font-size="12">'):format(W, H))
@@ -143,11 +144,11 @@ if plot then
   local scale = (W - left - 40)
   for i, r in ipairs(rows) do
     local y = top + (i - 1) * (bar + 8)
-    add(('<text x="%d" y="%d" text-anchor="end">%s</text>'):format(left - 8, y + bar * 0.65, r.name))
+    add(('<text x="%d" y="%.1f" text-anchor="end">%s</text>'):format(left - 8, y + bar * 0.65, r.name))
     add(('<rect x="%d" y="%d" width="%.1f" height="%d" fill="#4a78b5"/>'):format(left, y, scale * r.mean, bar))
     local lo, hi = math.max(0, r.mean - r.std), math.min(1, r.mean + r.std)
     add(('<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="black"/>'):format(left + scale * lo, left + scale * hi, y + bar / 2, y + bar / 2))
-    add(('<text x="%.1f" y="%d">%.1f%%</text>'):format(left + scale * hi + 6, y + bar * 0.65, 100 * r.mean))
+    add(('<text x="%.1f" y="%.1f">%.1f%%</text>'):format(left + scale * hi + 6, y + bar * 0.65, 100 * r.mean))
   end
   local axis_y = top + #rows * (bar + 8)
   add(('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>'):format(left, left + scale, axis_y, axis_y))

@@ -15,6 +15,7 @@ struct Registry {
     // translation units, and the order here is the palette order.
     ops::register_io_ops(defs);
     ops::register_dense_ops(defs);
+    ops::register_einsum_ops(defs);
     ops::register_conv_ops(defs);
     ops::register_shape_ops(defs);
     ops::register_sequence_ops(defs);

@@ -56,6 +56,7 @@ std::vector<std::vector<std::string>> seq_consumes(const OpCall& c);
 
 void register_io_ops(std::vector<OpDef>& r);
 void register_dense_ops(std::vector<OpDef>& r);
+void register_einsum_ops(std::vector<OpDef>& r);
 void register_conv_ops(std::vector<OpDef>& r);
 void register_shape_ops(std::vector<OpDef>& r);
 void register_sequence_ops(std::vector<OpDef>& r);

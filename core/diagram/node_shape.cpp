@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "circuit/einsum.h"
 #include "circuit/op.h"
 #include "circuit/routers.h"
 #include "internal.h"
@@ -259,6 +260,53 @@ NodeShape junction(const Node& n, const std::vector<TensorType>& in, const std::
   return s;
 }
 
+// einsum, the notation's linear operation: no box. A kept axis's wires (one from each input that
+// names it) run to its output wire and meet there; a contracted axis's wires run to a dot, where
+// they join and end.
+NodeShape contraction(const Node& n, const Einsum& eq, const std::vector<TensorType>& in, const std::vector<TensorType>& out,
+                      const std::string& path) {
+  NodeShape s;
+  const double strip = 12;
+  double w = std::max(56.0, text_width(n.op, S::sub_size) + 8);
+  double ti = stack_height(in), to = stack_height(out), region = std::max(ti, to);
+  s.l.in_y = stacked_rows(in, strip + (region - ti) / 2, true, s);
+  s.l.out_y = stacked_rows(out, strip + (region - to) / 2, false, s);
+  s.l.w = w, s.l.h = strip + region + 2;
+  s.in_x = same_x(s.l.in_y, 0), s.out_x = same_x(s.l.out_y, w);
+  // Each contracted name's dot sits at the mean height of the wires that meet in it.
+  std::vector<std::string> summed;
+  std::vector<double> dot_y;
+  std::vector<int> count;
+  for (size_t p = 0; p < in.size() && p < eq.inputs.size(); ++p)
+    for (size_t j = 0; j < eq.inputs[p].size() && j < s.l.in_y[p].size(); ++j) {
+      const std::string& name = eq.inputs[p][j];
+      if (!eq.contracted(name)) continue;
+      auto it = std::find(summed.begin(), summed.end(), name);
+      if (it == summed.end()) summed.push_back(name), dot_y.push_back(0), count.push_back(0), it = summed.end() - 1;
+      size_t k = size_t(it - summed.begin());
+      dot_y[k] += s.l.in_y[p][j], count[k] += 1;
+    }
+  for (size_t k = 0; k < summed.size(); ++k) dot_y[k] /= count[k];
+  for (size_t p = 0; p < in.size() && p < eq.inputs.size(); ++p)
+    for (size_t j = 0; j < eq.inputs[p].size() && j < s.l.in_y[p].size(); ++j) {
+      const std::string& name = eq.inputs[p][j];
+      Point from{0, s.l.in_y[p][j]};
+      auto o = std::find(eq.output.begin(), eq.output.end(), name);
+      if (o != eq.output.end()) {
+        size_t q = size_t(o - eq.output.begin());
+        s.local.wires.push_back({s_curve(from, {w, s.l.out_y[0][q]}), "", "", "", path, int(q)});
+      } else {
+        size_t k = size_t(std::find(summed.begin(), summed.end(), name) - summed.begin());
+        s.local.wires.push_back({s_curve(from, {w / 2, dot_y[k]}), "", "", "", path, int(j)});
+      }
+    }
+  s.local.boxes.push_back({{0, 0, w, s.l.h}, BoxKind::junction, path, n.name, n.op});
+  for (size_t k = 0; k < summed.size(); ++k) s.local.boxes.push_back({{w / 2 - 3, dot_y[k] - 3, 6, 6}, BoxKind::dot, path, n.name, summed[k]});
+  s.local.texts.push_back({{w / 2, 8}, n.op, S::sub_size, false, Align::center, false, true});
+  set_outputs(s, out);
+  return s;
+}
+
 // Wraps a drawn body in a fence; the parent's wires end and start at the fence's ports.
 NodeShape fenced(GraphDrawing sub, const std::string& label, const std::vector<TensorType>& out, const std::string& path,
                  Context& ctx) {
@@ -420,6 +468,8 @@ NodeShape shape_of(const Node& n, const NodeInfo& info, const std::vector<Tensor
   if (!def) return op_box({BoxKind::op, n.name, n.op}, in, out, info, path, ctx);
   bool ok = info.ok();
   if (ok && def->category == "shape") return junction(n, in, out, path);
+  if (ok && n.op == "einsum")
+    if (auto eq = parse_einsum(std::get<std::string>(n.attrs.at("equation"))); eq && out.size() == 1) return contraction(n, *eq, in, out, path);
   if (n.op == "block") {
     if (ok && n.body && info.body && ctx.opts.expand.open(path)) {
       GraphDrawing sub = draw_graph(*n.body, *info.body, path + "/", true, ctx);

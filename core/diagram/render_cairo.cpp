@@ -104,6 +104,12 @@ void draw(cairo_t* cr, const Scene& s) {
       if (b.error) card(cr, b.r, kErrorFill, kError, 1.5);
       continue;
     }
+    if (b.kind == BoxKind::dot) {
+      cairo_arc(cr, b.r.x + b.r.w / 2, b.r.y + b.r.h / 2, b.r.w / 2, 0, 2 * M_PI);
+      set(cr, kInk);
+      cairo_fill(cr);
+      continue;
+    }
     Rgb line = b.error ? kError : b.blocked ? kMuted : kInk;
     Rgb fill = b.error ? kErrorFill : kWhite;
     double width = b.error ? 2.0 : b.bold ? 2.2 : 1.0;

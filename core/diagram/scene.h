@@ -30,6 +30,7 @@ enum class BoxKind {
   router,    // MoE router (learned)
   experts,   // MoE experts drawn as a stack of `stack` cards
   combine,   // MoE weighted combine
+  dot,       // where an einsum's contracted wires join: a filled dot
 };
 
 /// A node's rectangle. `node` is the node's path ("ffn/up"); several boxes may share one node

@@ -57,6 +57,7 @@ const Lowering* find_lowering(std::string_view op) {
     add_dense_lowerings(t);
     add_conv_lowerings(t);
     add_shape_lowerings(t);
+    add_einsum_lowerings(t);
     add_sequence_lowerings(t);
     add_mixer_lowerings(t);
     add_moe_lowerings(t);

@@ -45,7 +45,7 @@ constexpr int opset_domain = 1, opset_version = 2;
 constexpr int graph_node = 1, graph_name = 2, graph_initializer = 5, graph_doc = 10, graph_input = 11, graph_output = 12,
               graph_value_info = 13;
 constexpr int node_input = 1, node_output = 2, node_name = 3, node_op_type = 4, node_attribute = 5;
-constexpr int attr_name = 1, attr_f = 2, attr_i = 3, attr_ints = 8, attr_type = 20;
+constexpr int attr_name = 1, attr_f = 2, attr_i = 3, attr_s = 4, attr_ints = 8, attr_type = 20;
 constexpr int tensor_dims = 1, tensor_data_type = 2, tensor_name = 8, tensor_raw_data = 9;
 constexpr int value_name = 1, value_type = 2, value_doc = 3;
 constexpr int type_tensor = 1, tensor_elem_type = 1, tensor_shape = 2, shape_dim = 1, dim_value = 1, dim_param = 2;
@@ -53,7 +53,7 @@ constexpr int entry_key = 1, entry_value = 2;
 }  // namespace field
 
 constexpr int64_t kFloat = 1, kInt64 = 7;                      // TensorProto.DataType
-constexpr int64_t kAttrFloat = 1, kAttrInt = 2, kAttrInts = 7;  // AttributeProto.AttributeType
+constexpr int64_t kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrInts = 7;  // AttributeProto.AttributeType
 
 }  // namespace
 
@@ -62,6 +62,9 @@ Proto attr_i(const std::string& name, int64_t v) {
 }
 Proto attr_f(const std::string& name, double v) {
   return std::move(Proto().bytes(field::attr_name, name).varint(field::attr_type, kAttrFloat).f32(field::attr_f, float(v)));
+}
+Proto attr_s(const std::string& name, const std::string& v) {
+  return std::move(Proto().bytes(field::attr_name, name).varint(field::attr_type, kAttrString).bytes(field::attr_s, v));
 }
 Proto attr_ints(const std::string& name, const std::vector<int64_t>& v) {
   Proto p;

@@ -51,6 +51,15 @@ TEST(Cost, ParamsMatchPyTorch) {
   EXPECT_EQ(params("conv1d", T({"batch", "seq", "d:64"}), {{"depthwise", true}}), 320);
 }
 
+TEST(Cost, EinsumCountsOneMultiplyAddPerTermCombination) {
+  // Q K^T per example: head 4 x seq 16 x seq2 16 x d 8 combinations, 2 FLOPs each; no parameters.
+  One r = infer1("einsum", {T({"batch", "seq", "head:4", "d:8"}), T({"batch", "seq", "head:4", "d:8"})},
+                 {{"equation", std::string("b s h d, b t h d -> b h s t")}});
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.cost.flops, 2 * 4 * 16 * 16 * 8);
+  EXPECT_EQ(r.cost.params, 0);
+}
+
 TEST(Cost, MixerParamsFollowTheStatedFormulas) {
   TensorType x = T({"batch", "seq", "d:64"});
   // Linear attention: q, k, v, o projections 4 d^2 (+ 4 d biases).

@@ -142,6 +142,17 @@ std::vector<Case> cases() {
       good("gru", {seq}, {{"hidden", 32}, {"layers", 2}, {"out_axis", std::string("state")}}, "[batch, seq, state=32]"),
       bad("gru", {T({"batch", "seq", "d"})}, {{"hidden", 32}}, "symbolic size `d`"),
 
+      good("einsum", {T({"batch", "seq", "head:4", "d:16"}), T({"batch", "seq", "head:4", "d:16"})},
+           {{"equation", std::string("batch seq head d, batch seq2 head d -> batch head seq seq2")}}, "[batch, head=4, seq, seq2=seq]"),
+      good("einsum", {T({"batch", "i:3", "j:5"})}, {{"equation", std::string("b i j -> b j")}}, "[b=batch, j=5]"),
+      good("einsum", {T({"x:3"}), T({"y:4"}), T({"z:5"})}, {{"equation", std::string("i, j, k -> i j k")}}, "[i=3, j=4, k=5]"),
+      bad("einsum", {T({"batch", "seq", "d:16"}), T({"batch", "seq", "d:8"})}, {{"equation", std::string("b s d, b t d -> b s t")}},
+          "input 1: equation axis `d` (the input's `d`) has size 8 but input 0 gives it 16"),
+      bad("einsum", {T({"batch", "seq", "d:16"})}, {{"equation", std::string("b s -> b")}}, "input 0: the equation names 2 axes but the input has 3"),
+      bad("einsum", {T({"batch", "d:16"})}, {{"equation", std::string("b d -> b e")}}, "the output: axis `e` is in no input term"),
+      bad("einsum", {T({"batch", "d:16"})}, {{"equation", std::string("b d, b d -> b")}}, "the equation has 2 input term(s) but 1 input(s)"),
+      bad("einsum", {T({"batch", "d:16"})}, {{"equation", std::string("b d")}}, "attribute `equation`: the equation has no `->`"),
+      bad("einsum", {T({"batch", "d:16"})}, {{"equation", std::string("b b -> b")}}, "input term 1: axis `b` appears twice"),
       good("lstm", {seq}, {{"hidden", 32}, {"layers", 2}}, "[batch, seq, d_model=32]"),
       bad("lstm", {T({"d:8"})}, {{"hidden", 4}}, "lstm expects [..., seq, features]"),
 

@@ -9,6 +9,7 @@
 
 #include "circuit/analysis.h"
 #include "circuit/circuit_file.h"
+#include "circuit/einsum.h"
 #include "circuit/op.h"
 #include "diagram/diagram.h"
 #include "diagram/render.h"
@@ -36,6 +37,15 @@ bool any_learned(const Graph& g) {
 }
 
 // Boxes the notation asks for, counted from the circuit alone.
+int contracted_names(const Node& n) {
+  auto e = parse_einsum(std::get<std::string>(n.attrs.at("equation")));
+  std::set<std::string> names;
+  for (auto& t : e->inputs)
+    for (auto& x : t)
+      if (e->contracted(x)) names.insert(x);
+  return int(names.size());
+}
+
 int expected_boxes(const Graph& g, const std::string& prefix, bool top, const Expansion& ex) {
   int k = top ? int(g.outputs.size()) : 0;
   for (auto& n : g.nodes) {
@@ -43,6 +53,7 @@ int expected_boxes(const Graph& g, const std::string& prefix, bool top, const Ex
     if (n.op == "input") k += top;
     else if (n.op == "block") k += ex.open(path) ? expected_boxes(*n.body, path + "/", false, ex) : 1;
     else if (n.op == "moe") k += 2 + (ex.open(path) ? expected_boxes(*n.body, path + "/", false, ex) : 1);
+    else if (n.op == "einsum") k += 1 + contracted_names(n);  // a dot per contracted axis
     else k += 1;
   }
   return k;

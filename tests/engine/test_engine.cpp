@@ -105,6 +105,8 @@ TEST(Engine, EveryOpRunsForwardAndBackwardWithTheInferredShapes) {
       {N("node", "attention", {}, {{"heads", 2}, {"seq_axis", std::string("h")}}), {T({"batch", "h:5", "w:3", "d:8"})}},
       {N("node", "gru", {}, {{"hidden", 6}}), {seq}},
       {N("node", "gru", {}, {{"hidden", 6}, {"layers", 2}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}},
+      {N("node", "einsum", {}, {{"equation", std::string("b s d, b t d -> b s t")}}), {seq, seq}},
+      {N("node", "einsum", {}, {{"equation", std::string("b s d -> d b")}}), {seq}},
       {N("node", "lstm", {}, {{"hidden", 6}, {"layers", 2}}), {seq}},
       {N("node", "conv1d", {}, {{"out", 6}, {"kernel", 3}, {"causal", false}}), {seq}},
       {N("node", "conv1d", {}, {{"depthwise", true}, {"bias", false}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}},
@@ -224,6 +226,37 @@ TEST(Engine, AttentionEqualsPyTorchMultiheadAttention) {
     at::Tensor got = (*m)->forward({x})[0];
     EXPECT_LE((got - want).abs().max().item<double>(), 1e-5) << (causal ? "causal" : "full");
   }
+}
+
+TEST(Engine, AttentionFromEinsumSoftmaxEinsumEqualsTheAttentionOp) {
+  // resources/examples/attention_einsum (linear q, k, v -> einsum -> softmax -> einsum -> linear)
+  // with the attention op's weights, the 1/sqrt(16) scale folded into q's, must give its output.
+  Circuit drawn = *load_circuit(source("resources/examples/attention_einsum.circuit.json"));
+  Circuit op = *load_circuit(source("resources/examples/attention.circuit.json"));
+  auto a = Model::compile(op, 3), e = Model::compile(drawn, 4);
+  ASSERT_TRUE(a.ok() && e.ok());
+  EXPECT_EQ((*a)->parameter_count(), (*e)->parameter_count());
+  EXPECT_EQ(analyze(op).total.flops, analyze(drawn).total.flops) << "the same arithmetic, counted the same";
+  {
+    torch::NoGradGuard ng;
+    auto from = (*a)->module().named_parameters();
+    auto to = (*e)->module().named_parameters();
+    at::Tensor w = from["attn.in_proj_weight"], b = from["attn.in_proj_bias"];
+    const char* names[] = {"q", "k", "v"};
+    for (int64_t k = 0; k < 3; ++k) {
+      double scale = k == 0 ? 1 / std::sqrt(16.0) : 1.0;
+      to[std::string(names[k]) + ".weight"].copy_(w.narrow(0, 64 * k, 64) * scale);
+      to[std::string(names[k]) + ".bias"].copy_(b.narrow(0, 64 * k, 64) * scale);
+    }
+    to["out.weight"].copy_(from["attn.out_proj.weight"]);
+    to["out.bias"].copy_(from["attn.out_proj.bias"]);
+  }
+  torch::manual_seed(6);
+  at::Tensor x = torch::randn({3, 32, 64});
+  torch::NoGradGuard ng;
+  at::Tensor want = (*a)->forward({x})[0], got = (*e)->forward({x})[0];
+  EXPECT_LE((got - want).abs().max().item<double>(), 1e-5);
+  EXPECT_GT(want.abs().max().item<double>(), 0.1);
 }
 
 TEST(Engine, CompiledParameterCountsEqualTheIrForEveryExample) {

@@ -399,6 +399,10 @@ void build_items(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const 
       if (b.error) card(b.r, t.error_fill, t.error, 1.5);
       continue;
     }
+    if (b.kind == BoxKind::dot) {  // an einsum's contraction: a filled disc
+      mb.rect(b.r, b.r.w / 2, t.ink, t.ink, 0);
+      continue;
+    }
     Rgba line = b.error ? t.error : b.blocked ? t.muted : t.ink;
     Rgba fill = b.error ? t.error_fill : t.box_fill;
     double width = b.error ? 2.0 : b.bold ? 2.2 : 1.0;

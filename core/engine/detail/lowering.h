@@ -207,7 +207,7 @@ const Lowering* find_lowering(std::string_view op);
 
 // Each family adds its records, in ops_<family>.cpp.
 using AddLowerings = void(std::vector<Lowering>& table);
-AddLowerings add_io_lowerings, add_dense_lowerings, add_conv_lowerings, add_shape_lowerings, add_sequence_lowerings, add_mixer_lowerings,
+AddLowerings add_io_lowerings, add_dense_lowerings, add_einsum_lowerings, add_conv_lowerings, add_shape_lowerings, add_sequence_lowerings, add_mixer_lowerings,
     add_moe_lowerings;
 
 }  // namespace engine::detail

@@ -53,6 +53,7 @@ class Proto {
 /// Attributes of an ONNX node.
 Proto attr_i(const std::string& name, int64_t v);
 Proto attr_f(const std::string& name, double v);
+Proto attr_s(const std::string& name, const std::string& v);
 Proto attr_ints(const std::string& name, const std::vector<int64_t>& v);
 /// A tensor as an initializer (float or int64, in host byte order: little-endian).
 Proto tensor_proto(const std::string& name, const at::Tensor& t);
