@@ -613,6 +613,15 @@ std::string MainWindow::add_node(const QString& op_name) {
     std::string name = g->unique_name(op == "template:ffn" ? "ffn" : "glu_ffn");
     n = op == "template:ffn" ? circuit::ffn_block(name, *in_type, 4 * features) : circuit::glu_ffn_block(name, *in_type, 4 * features);
     n.inputs = {source};
+  } else if (op.rfind("template:metaformer:", 0) == 0) {
+    if (!in_type) {
+      problem("Select a node first", "A MetaFormer block is sized from the node it follows: select one, then add the block.");
+      return {};
+    }
+    auto blk = circuit::metaformer_block(g->unique_name("metaformer"), *in_type, op.substr(std::string("template:metaformer:").size()));
+    if (!blk) return problem("Cannot add", QString::fromStdString(blk.error().message)), std::string();
+    n = std::move(*blk);
+    n.inputs = {source};
   } else {
     const circuit::OpDef* def = circuit::find_op(op);
     if (!def) {

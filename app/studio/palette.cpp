@@ -10,6 +10,7 @@
 
 #include "canvas/canvas_window.h"
 #include "circuit/op.h"
+#include "circuit/templates.h"
 
 namespace studio {
 
@@ -65,6 +66,11 @@ Palette::Palette(QWidget* parent) : QWidget(parent) {
     auto* item = new QTreeWidgetItem(group("templates"), {label});
     item->setData(0, Qt::UserRole, QString(key));
     item->setToolTip(0, "A block you can open and edit: linear, activation, linear over the last axis");
+  }
+  for (const char* mixer : circuit::kMetaformerMixers) {
+    auto* item = new QTreeWidgetItem(group("templates"), {QString("MetaFormer block · %1").arg(mixer)});
+    item->setData(0, Qt::UserRole, QString("template:metaformer:%1").arg(mixer));
+    item->setToolTip(0, QString("x + %1(norm(x)), then + FFN(norm(.)): a block you can open and edit").arg(mixer));
   }
 
   connect(tree_, &QTreeWidget::itemActivated, this, [this](QTreeWidgetItem* item) {

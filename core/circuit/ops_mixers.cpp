@@ -1,5 +1,6 @@
 // Linear-recurrent sequence mixers over [..., seq, features] (TECHNIQUES.md, hybrid blocks): linear
-// attention, Gated DeltaNet and Mamba-2, and the short 1-D convolution they use. All three mixers
+// attention, Gated DeltaNet and Mamba-2, the short 1-D convolution they use, and 1-D average
+// pooling (PoolFormer's token mixer). All three mixers
 // run one gated linear recurrence with a [dk, dv] state per head (engine/detail/recurrence.h);
 // their parameter counts below are the formulas docs/cost.md states.
 //
@@ -148,9 +149,32 @@ Cost mamba2_cost(const OpCall& c, const Shapes&) {
   return r;
 }
 
+// ---- pool1d
+
+Result<Shapes> pool1d_shape(const OpCall& c) {
+  auto ax = seq_axes(c, "pool1d");
+  if (!ax) return ax.error();
+  return Shapes{c.in[0]};
+}
+
 }  // namespace
 
 void register_mixer_ops(std::vector<OpDef>& r) {
+  OpDef pl;
+  pl.name = "pool1d";
+  pl.category = "sequence";
+  pl.doc = "Average over a window of the sequence axis, per feature (PoolFormer's token mixer); the sequence keeps its length, "
+           "zeros padding the edges count in the average.";
+  pl.attrs = {int_attr("kernel", 3, 1, 1024, "window size"), bool_attr("causal", true, "output t averages inputs t-kernel+1 .. t (else centred)"),
+              kSeqAxis};
+  pl.shape = pool1d_shape;
+  pl.cost = [](const OpCall& c, const Shapes& out) { return elementwise_cost(c, out, c.i("kernel")); };
+  pl.consumes = [](const OpCall& c) {
+    auto ax = *seq_axes(c, "pool1d");
+    return std::vector<std::vector<std::string>>{{c.in[0].axes[size_t(ax.seq)].name}};
+  };
+  r.push_back(std::move(pl));
+
   OpDef cv;
   cv.name = "conv1d";
   cv.category = "sequence";

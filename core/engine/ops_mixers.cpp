@@ -1,4 +1,4 @@
-// Lowerings of the linear-recurrent mixers (core/circuit/ops_mixers.cpp): conv1d, linear
+// Lowerings of the linear-recurrent mixers (core/circuit/ops_mixers.cpp): conv1d, pool1d, linear
 // attention, Gated DeltaNet and Mamba-2. Each mixer's forward is one function over [B, T, d]
 // (every other axis folded into B, the sequence axis next to the features) and one TorchScript
 // method written line for line the same; a node's script calls that method with its tensors.
@@ -114,26 +114,61 @@ Strings script_conv1d(Script& w, const Site& s, const Strings& in) {
            ", " + std::to_string(before) + ", " + std::to_string(after) + ")";
   })};
 }
-// [.., seq, features] -> [B, features, T] for ONNX's Conv, whose pads may differ before and after.
-Strings onnx_conv1d(Onnx& o, const Site& s, const Strings& in) {
-  int64_t rank = s.rank(), sa = s.dim(s.s("seq_axis"), -2), f = rank - 1, d = s.size(f), out = conv1d_out(s), K = s.i("kernel");
+// ONNX: [.., seq, features] folded to [B, features, T], `op` (Conv or AveragePool, whose pads may
+// differ before and after), and unfolded to `out` features.
+std::string onnx_over_time(Onnx& o, const Site& s, const std::string& x, int64_t out,
+                           const std::function<std::string(const std::string&)>& op) {
+  int64_t rank = s.rank(), sa = s.dim(s.s("seq_axis"), -2), f = rank - 1, d = s.size(f);
   auto perm = movedim(rank, sa, f - 1);
   circuit::TensorType yt = permuted(s.t(), perm);
-  std::string y = o.transpose(in[0], perm);
+  std::string y = o.transpose(x, perm);
   std::string y3 = rank == 3 ? y : o.reshape(y, y, yt, {Extent::fixed(-1), Extent::of(f - 1), Extent::fixed(d)});
-  auto [before, after] = time_conv_padding(K, s.b("causal"));
-  std::vector<std::string> args{o.transpose(y3, {0, 2, 1}), o.weight("weight")};
-  if (s.b("bias")) args.push_back(o.weight("bias"));
-  std::string r = o.transpose(o.op("Conv", args, {attr_ints("kernel_shape", {K}), attr_ints("pads", {before, after}),
-                                                  attr_i("group", s.b("depthwise") ? d : 1)}),
-                              {0, 2, 1});
+  std::string r = o.transpose(op(o.transpose(y3, {0, 2, 1})), {0, 2, 1});
   if (rank != 3) {
     std::vector<Extent> back;
     for (int64_t j = 0; j < f; ++j) back.push_back(Extent::of(j));
     back.push_back(Extent::fixed(out));
     r = o.reshape(r, y, yt, back);
   }
-  return o.result(s, o.move(r, rank, f - 1, sa));
+  return o.move(r, rank, f - 1, sa);
+}
+
+Strings onnx_conv1d(Onnx& o, const Site& s, const Strings& in) {
+  int64_t K = s.i("kernel"), d = s.size(s.rank() - 1);
+  auto [before, after] = time_conv_padding(K, s.b("causal"));
+  return o.result(s, onnx_over_time(o, s, in[0], conv1d_out(s), [&](const std::string& t) {
+    std::vector<std::string> args{t, o.weight("weight")};
+    if (s.b("bias")) args.push_back(o.weight("bias"));
+    return o.op("Conv", args, {attr_ints("kernel_shape", {K}), attr_ints("pads", {before, after}), attr_i("group", s.b("depthwise") ? d : 1)});
+  }));
+}
+
+Strings onnx_pool1d(Onnx& o, const Site& s, const Strings& in) {
+  int64_t K = s.i("kernel");
+  auto [before, after] = time_conv_padding(K, s.b("causal"));
+  return o.result(s, onnx_over_time(o, s, in[0], s.size(s.rank() - 1), [&](const std::string& t) {
+    return o.op("AveragePool", {t}, {attr_ints("kernel_shape", {K}), attr_ints("pads", {before, after}), attr_i("count_include_pad", 1)});
+  }));
+}
+
+// ---- pool1d: the same fold and padding as conv1d, then an average (zeros counted, as PyTorch's
+// avg_pool1d with count_include_pad and ONNX's AveragePool with count_include_pad=1 do)
+
+Result<Fn> compile_pool1d(Compiler&, const Site& s) {
+  int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1, K = s.i("kernel");
+  auto [before, after] = time_conv_padding(K, s.b("causal"));
+  return unary([=](const Tensor& x) {
+    return on_sequences(x, sa, f, [&](const Tensor& y) {
+      return torch::avg_pool1d(torch::constant_pad_nd(y.transpose(1, 2), {before, after}), {K}, {1}).transpose(1, 2);
+    });
+  });
+}
+Strings script_pool1d(Script& w, const Site& s, const Strings& in) {
+  auto [before, after] = time_conv_padding(s.i("kernel"), s.b("causal"));
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "torch.avg_pool1d(torch.constant_pad_nd(" + y + ".transpose(1, 2), [" + std::to_string(before) + ", " + std::to_string(after) +
+           "]), [" + std::to_string(s.i("kernel")) + "], [1]).transpose(1, 2)";
+  })};
 }
 
 // ---- linear attention
@@ -351,6 +386,7 @@ constexpr std::string_view kNoOnnxRecurrence =
 
 void add_mixer_lowerings(std::vector<Lowering>& t) {
   t.push_back({.op = "conv1d", .compile = compile_conv1d, .torchscript = script_conv1d, .onnx = onnx_conv1d});
+  t.push_back({.op = "pool1d", .compile = compile_pool1d, .torchscript = script_pool1d, .onnx = onnx_pool1d});
   t.push_back({.op = "linear_attention", .compile = compile_linear_attention, .torchscript = script_linear_attention, .onnx_refusal = kNoOnnxRecurrence});
   t.push_back({.op = "gated_delta", .compile = compile_gated_delta, .torchscript = script_gated_delta, .onnx_refusal = kNoOnnxRecurrence});
   t.push_back({.op = "mamba2", .compile = compile_mamba2, .torchscript = script_mamba2, .onnx_refusal = kNoOnnxRecurrence});

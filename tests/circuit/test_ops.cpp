@@ -153,6 +153,8 @@ std::vector<Case> cases() {
       bad("einsum", {T({"batch", "d:16"})}, {{"equation", std::string("b d, b d -> b")}}, "the equation has 2 input term(s) but 1 input(s)"),
       bad("einsum", {T({"batch", "d:16"})}, {{"equation", std::string("b d")}}, "attribute `equation`: the equation has no `->`"),
       bad("einsum", {T({"batch", "d:16"})}, {{"equation", std::string("b b -> b")}}, "input term 1: axis `b` appears twice"),
+      good("pool1d", {seq}, {{"kernel", 5}, {"causal", false}}, "[batch, seq, d_model=64]"),
+      bad("pool1d", {T({"d:8"})}, {}, "pool1d expects [..., seq, features]"),
       good("lstm", {seq}, {{"hidden", 32}, {"layers", 2}}, "[batch, seq, d_model=32]"),
       bad("lstm", {T({"d:8"})}, {{"hidden", 4}}, "lstm expects [..., seq, features]"),
 

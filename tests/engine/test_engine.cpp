@@ -107,6 +107,8 @@ TEST(Engine, EveryOpRunsForwardAndBackwardWithTheInferredShapes) {
       {N("node", "gru", {}, {{"hidden", 6}, {"layers", 2}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}},
       {N("node", "einsum", {}, {{"equation", std::string("b s d, b t d -> b s t")}}), {seq, seq}},
       {N("node", "einsum", {}, {{"equation", std::string("b s d -> d b")}}), {seq}},
+      {N("node", "pool1d", {}, {{"kernel", 3}}), {seq}},
+      {N("node", "pool1d", {}, {{"kernel", 4}, {"causal", false}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}},
       {N("node", "lstm", {}, {{"hidden", 6}, {"layers", 2}}), {seq}},
       {N("node", "conv1d", {}, {{"out", 6}, {"kernel", 3}, {"causal", false}}), {seq}},
       {N("node", "conv1d", {}, {{"depthwise", true}, {"bias", false}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}},

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "../circuit/helpers.h"
+#include "circuit/templates.h"
 #include "engine/detail/recurrence.h"
 #include "engine/export.h"
 #include "engine/model.h"
@@ -185,6 +186,33 @@ TEST(Mixers, TorchScriptExportReproducesTheCompiledModel) {
     EXPECT_LE(max_diff(ours, theirs), 1e-5);
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST(Mixers, MetaformerBlockTakesEveryTokenMixer) {
+  TensorType x = T({"batch", "seq", "d:16"});
+  for (const char* mixer : kMetaformerMixers) {
+    SCOPED_TRACE(mixer);
+    auto blk = metaformer_block("block", x, mixer);
+    ASSERT_TRUE(blk.ok()) << blk.error().message;
+    Circuit c;
+    c.symbols = {{"seq", 7}};
+    blk->inputs = {{"x", 0}};
+    c.graph.nodes = {In("x", x), *blk};
+    c.graph.outputs = {{"block", 0}};
+    GraphAnalysis a = analyze(c);
+    ASSERT_TRUE(a.ok()) << a.diagnostics(c.graph)[0].message;
+    EXPECT_EQ(to_string(a.outputs[0]), to_string(x));
+    auto m = Model::compile(c, 1);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    at::Tensor in = torch::randn({2, 7, 16}, torch::requires_grad());
+    (*m)->forward({in})[0].pow(2).sum().backward();
+    EXPECT_TRUE(torch::isfinite(in.grad()).all().item<bool>());
+    EXPECT_EQ((*m)->parameter_count(), a.total.params);
+  }
+  auto bad = metaformer_block("block", x, "lstm");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("no MetaFormer token mixer `lstm` (mixers: attention, pooling, conv, identity, gated_delta, mamba2)"),
+            std::string::npos);
 }
 
 TEST(Mixers, OnnxRefusesTheRecurrencesWithTheReason) {

@@ -367,6 +367,8 @@ TEST(Onnx, EveryOpExportsAndReadsBack) {
       {N("node", "gru", {}, {{"hidden", 6}, {"layers", 2}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}, "GRU"},
       {N("node", "einsum", {}, {{"equation", std::string("b s d, b t d -> b s t")}}), {seq, seq}, "Einsum"},
       {N("node", "einsum", {}, {{"equation", std::string("b s d, e -> b d e")}}), {seq, T({"e:3"})}, "Einsum"},
+      {N("node", "pool1d", {}, {{"kernel", 3}}), {seq}, "AveragePool"},
+      {N("node", "pool1d", {}, {{"kernel", 4}, {"causal", false}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}, "AveragePool"},
       {N("node", "lstm", {}, {{"hidden", 6}}), {seq}, "LSTM"},
       {N("node", "lstm", {}, {{"hidden", 6}, {"layers", 2}, {"bias", false}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}, "LSTM"},
       {N("node", "conv1d", {}, {{"out", 6}, {"kernel", 3}}), {seq}, "Conv"},

@@ -263,6 +263,21 @@ TEST_F(Studio, SaveAndReloadGiveTheSameFile) {
   EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), saved);
 }
 
+TEST_F(Studio, AMetaformerBlockFromThePaletteFollowsTheSelectionAndChecks) {
+  ASSERT_TRUE(w->open_file(example("gated_deltanet_hybrid")));
+  w->select({"embed"});
+  std::string path = w->add_node("template:metaformer:mamba2");
+  ASSERT_FALSE(path.empty());
+  const circuit::Node* n = w->document().circuit().graph.node(path);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->op, "block");
+  EXPECT_TRUE(w->document().analysis().ok()) << w->document().analysis().diagnostics(w->document().circuit().graph)[0].message;
+  ASSERT_NE(box(path + "/mixer"), nullptr) << "the block is drawn open, its Mamba-2 mixer inside";
+  EXPECT_TRUE(box(path + "/mixer")->bold);
+  w->action("undo")->trigger();
+  EXPECT_EQ(w->document().circuit().graph.node(path), nullptr);
+}
+
 TEST_F(Studio, AShapeErrorIsShownOnItsNode) {
   ASSERT_TRUE(w->open_file(example("mlp")));
   QTest::qWait(200);
