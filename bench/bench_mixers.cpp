@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,23 @@ using Clock = std::chrono::steady_clock;
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Median milliseconds of `step` over `repeats` runs, after one warm-up run.
+double median_ms(const std::function<void()>& step, int repeats) {
+  step();
+  std::vector<double> runs;
+  for (int r = 0; r < repeats; ++r) {
+    auto t = Clock::now();
+    step();
+    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  return median(runs);
+}
+
+const char* targets(double vs_naive, double vs_chunked) {
+  bool n = vs_naive >= 10, c = vs_chunked >= 1.0;
+  return n && c ? "both met" : n ? "naive met" : c ? "chunked met" : "neither";
 }
 
 circuit::Circuit layer(const std::string& op, int64_t d, int64_t heads) {
@@ -49,14 +67,7 @@ double time_ours(engine::Model& m, const at::Tensor& x, int repeats) {
     for (auto& p : m.module().parameters()) p.mutable_grad() = at::Tensor();
     m.forward({x})[0].sum().backward();
   };
-  step();  // warm-up
-  std::vector<double> runs;
-  for (int r = 0; r < repeats; ++r) {
-    auto t = Clock::now();
-    step();
-    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
-  }
-  return median(runs);
+  return median_ms(step, repeats);
 }
 
 // The recurrence alone (the references' naive.py / chunk functions): inputs drawn at the layer's
@@ -86,14 +97,7 @@ double time_core(bool delta, int64_t B, int64_t T, int64_t d, int64_t H, int rep
     for (at::Tensor* t : {&leaf.q, &leaf.k, &leaf.v, &leaf.g, &leaf.beta}) *t = t->detach().requires_grad_(true);
     engine::detail::recurrence_chunked(leaf, 64).sum().backward();
   };
-  step();
-  std::vector<double> runs;
-  for (int i = 0; i < repeats; ++i) {
-    auto t = Clock::now();
-    step();
-    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
-  }
-  return median(runs);
+  return median_ms(step, repeats);
 }
 
 double field(const base::Json& j, const std::string& layer, const std::string& key) {
@@ -142,7 +146,7 @@ int main(int argc, char** argv) {
   std::printf("forward + backward, batch %lld, seq %lld, d %lld, %lld heads; %d threads; %s\n", (long long)B, (long long)T, (long long)d,
               (long long)H, rt.threads, rt.blas.c_str());
   std::printf("ours: the op compiled by circuit (chunk 64); peers: the same layer in Python's PyTorch with a step-by-step loop\n"
-              "(naive) and with the references' chunked form (chunked); median ms over %d repeats (naive: a third as many)\n\n",
+              "(naive) and with the references' chunked form (chunked); median ms over %d repeats (naive: a third as many, at least 2)\n\n",
               repeats);
   base::Json peer_out;
   if (peer) {
@@ -166,7 +170,7 @@ int main(int argc, char** argv) {
     double ours = time_core(delta, B, T, d, H, repeats);
     std::string core = std::string(op) + "_core";
     double naive = peer ? field(peer_out, core, "naive_ms") : 0, chunked = peer ? field(peer_out, core, "chunked_ms") : 0;
-    const char* verdict = !peer ? "-" : naive / ours >= 10 && chunked / ours >= 1.0 ? "both met" : naive / ours >= 10 ? "naive met" : "neither";
+    const char* verdict = !peer ? "-" : targets(naive / ours, chunked / ours);
     std::printf("%-12s %10.1f %12.1f %12.1f %15.1fx %17.2fx  %s\n", (delta ? "delta core" : "ssd core"), ours, naive, chunked,
                 peer ? naive / ours : 0, peer ? chunked / ours : 0, verdict);
     std::fflush(stdout);
@@ -179,7 +183,7 @@ int main(int argc, char** argv) {
     at::Tensor x = torch::randn({B, T, d});
     double ours = time_ours(**m, x, repeats);
     double naive = peer ? field(peer_out, op, "naive_ms") : 0, chunked = peer ? field(peer_out, op, "chunked_ms") : 0;
-    const char* verdict = !peer ? "-" : naive / ours >= 10 && chunked / ours >= 1.0 ? "both met" : naive / ours >= 10 ? "naive met" : "neither";
+    const char* verdict = !peer ? "-" : targets(naive / ours, chunked / ours);
     std::printf("%-12s %10.1f %12.1f %12.1f %15.1fx %17.2fx  %s\n", op, ours, naive, chunked, peer ? naive / ours : 0,
                 peer ? chunked / ours : 0, verdict);
     std::fflush(stdout);

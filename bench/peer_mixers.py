@@ -178,10 +178,7 @@ class Mamba2(nn.Module):
         return self.w_out(rms(y, self.norm, 1e-5))
 
 
-def time_ms(layer, x, repeats):
-    def step():
-        layer.zero_grad(set_to_none=True)
-        layer(x).sum().backward()
+def median_ms(step, repeats):
     step()  # warm-up
     runs = []
     for _ in range(repeats):
@@ -191,17 +188,18 @@ def time_ms(layer, x, repeats):
     return statistics.median(runs)
 
 
+def time_ms(layer, x, repeats):
+    def step():
+        layer.zero_grad(set_to_none=True)
+        layer(x).sum().backward()
+    return median_ms(step, repeats)
+
+
 def time_core_ms(core, inputs, repeats):
     def step():
         leaves = [t.detach().requires_grad_(True) for t in inputs]
         core(*leaves).sum().backward()
-    step()
-    runs = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        runs.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(runs)
+    return median_ms(step, repeats)
 
 
 def core_inputs(B, T, d, H, N=16, expand=2):

@@ -225,17 +225,25 @@ NodeShape op_box(const BoxSpec& spec, const std::vector<TensorType>& in, const s
   return s;
 }
 
-// Reshape, transpose, flatten, concat, split: no box, the wires themselves regroup or cross.
-NodeShape junction(const Node& n, const std::vector<TensorType>& in, const std::vector<TensorType>& out,
-                   const std::string& path) {
+// The frame of an op drawn without a box (junctions, einsum): its caption strip on top, then the
+// input and output bundles centred on the taller of the two.
+NodeShape boxless(const Node& n, const std::vector<TensorType>& in, const std::vector<TensorType>& out, double min_w) {
   NodeShape s;
   const double strip = 12;
-  double w = std::max(44.0, text_width(n.op, S::sub_size) + 8);
+  double w = std::max(min_w, text_width(n.op, S::sub_size) + 8);
   double ti = stack_height(in), to = stack_height(out), region = std::max(ti, to);
   s.l.in_y = stacked_rows(in, strip + (region - ti) / 2, true, s);
   s.l.out_y = stacked_rows(out, strip + (region - to) / 2, false, s);
   s.l.w = w, s.l.h = strip + region + 2;
   s.in_x = same_x(s.l.in_y, 0), s.out_x = same_x(s.l.out_y, w);
+  return s;
+}
+
+// Reshape, transpose, flatten, concat, split: no box, the wires themselves regroup or cross.
+NodeShape junction(const Node& n, const std::vector<TensorType>& in, const std::vector<TensorType>& out,
+                   const std::string& path) {
+  NodeShape s = boxless(n, in, out, 44);
+  double w = s.l.w;
   for (size_t p = 0; p < in.size(); ++p)
     for (size_t q = 0; q < out.size(); ++q) {
       const auto &a = in[p].axes, &b = out[q].axes;
@@ -265,14 +273,8 @@ NodeShape junction(const Node& n, const std::vector<TensorType>& in, const std::
 // they join and end.
 NodeShape contraction(const Node& n, const Einsum& eq, const std::vector<TensorType>& in, const std::vector<TensorType>& out,
                       const std::string& path) {
-  NodeShape s;
-  const double strip = 12;
-  double w = std::max(56.0, text_width(n.op, S::sub_size) + 8);
-  double ti = stack_height(in), to = stack_height(out), region = std::max(ti, to);
-  s.l.in_y = stacked_rows(in, strip + (region - ti) / 2, true, s);
-  s.l.out_y = stacked_rows(out, strip + (region - to) / 2, false, s);
-  s.l.w = w, s.l.h = strip + region + 2;
-  s.in_x = same_x(s.l.in_y, 0), s.out_x = same_x(s.l.out_y, w);
+  NodeShape s = boxless(n, in, out, 56);
+  double w = s.l.w;
   // Each contracted name's dot sits at the mean height of the wires that meet in it.
   std::vector<std::string> summed;
   std::vector<double> dot_y;

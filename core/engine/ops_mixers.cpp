@@ -118,19 +118,8 @@ Strings script_conv1d(Script& w, const Site& s, const Strings& in) {
 // differ before and after), and unfolded to `out` features.
 std::string onnx_over_time(Onnx& o, const Site& s, const std::string& x, int64_t out,
                            const std::function<std::string(const std::string&)>& op) {
-  int64_t rank = s.rank(), sa = s.dim(s.s("seq_axis"), -2), f = rank - 1, d = s.size(f);
-  auto perm = movedim(rank, sa, f - 1);
-  circuit::TensorType yt = permuted(s.t(), perm);
-  std::string y = o.transpose(x, perm);
-  std::string y3 = rank == 3 ? y : o.reshape(y, y, yt, {Extent::fixed(-1), Extent::of(f - 1), Extent::fixed(d)});
-  std::string r = o.transpose(op(o.transpose(y3, {0, 2, 1})), {0, 2, 1});
-  if (rank != 3) {
-    std::vector<Extent> back;
-    for (int64_t j = 0; j < f; ++j) back.push_back(Extent::of(j));
-    back.push_back(Extent::fixed(out));
-    r = o.reshape(r, y, yt, back);
-  }
-  return o.move(r, rank, f - 1, sa);
+  Folded fold(o, s, x);
+  return fold.unfold(o, o.transpose(op(o.transpose(fold.y3, {0, 2, 1})), {0, 2, 1}), out);
 }
 
 Strings onnx_conv1d(Onnx& o, const Site& s, const Strings& in) {

@@ -245,4 +245,29 @@ class Onnx {
   std::string prefix_;  // its parameter prefix
 };
 
+// The sequence axis moved next to the features and every other axis folded into one batch:
+// [B, T, features], the layout the sequence ops compute in; unfold() undoes it.
+/// Used by the sequence ops (ops_sequence.cpp, ops_mixers.cpp).
+struct Folded {
+  int64_t rank, sa, f;
+  std::vector<int64_t> perm;
+  circuit::TensorType yt;  // the input after the move
+  std::string y, y3;       // the input after the move, and folded to rank 3
+  Folded(Onnx& o, const Site& s, const std::string& in)
+      : rank(s.rank()), sa(s.dim(s.s("seq_axis"), -2)), f(rank - 1), perm(movedim(rank, sa, f - 1)), yt(permuted(s.t(), perm)) {
+    y = o.transpose(in, perm);
+    y3 = rank == 3 ? y : o.reshape(y, y, yt, {Extent::fixed(-1), Extent::of(f - 1), Extent::fixed(s.size(f))});
+  }
+  // [B, T, width] back to the input's axes, with `width` features.
+  std::string unfold(Onnx& o, std::string r, int64_t width) const {
+    if (rank != 3) {
+      std::vector<Extent> back;
+      for (int64_t j = 0; j < f; ++j) back.push_back(Extent::of(j));
+      back.push_back(Extent::fixed(width));
+      r = o.reshape(r, y, yt, back);
+    }
+    return o.move(r, rank, f - 1, sa);
+  }
+};
+
 }  // namespace engine::detail
