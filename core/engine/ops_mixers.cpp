@@ -63,8 +63,6 @@ Result<Fn> compile_mixer(Compiler& c, const Site& s, A... args) {
   return unary([m, sa, f](const Tensor& x) { return on_sequences(x, sa, f, [&](const Tensor& y) { return m->forward(y); }); });
 }
 
-// "self.<node>__name" for a tensor the module has, else "None".
-std::string self_or_none(const Script& w, const Tensor& t, const std::string& name) { return t.defined() ? w.self(name) : "None"; }
 std::string ts_bool(bool b) { return b ? "True" : "False"; }
 
 // L2 normalisation over the last axis, as fla's l2norm (eps inside the root).

@@ -20,6 +20,7 @@ std::string protocol_json(const TrialProtocol& p) {
   data.set("seq_len", Json::integer(p.data.seq_len));
   data.set("vocab", Json::integer(p.data.vocab));
   data.set("pairs", Json::integer(p.data.pairs));
+  data.set("min_classes", Json::integer(p.data.min_classes));
   data.set("train_size", Json::integer(p.data.train_size));
   data.set("val_size", Json::integer(p.data.val_size));
   data.set("test_size", Json::integer(p.data.test_size));
@@ -50,6 +51,7 @@ base::Result<TrialProtocol> parse_protocol(const std::string& text) {
     p.data.seq_len = int64_t(num(d->get("seq_len"), double(p.data.seq_len)));
     p.data.vocab = int64_t(num(d->get("vocab"), double(p.data.vocab)));
     p.data.pairs = int64_t(num(d->get("pairs"), double(p.data.pairs)));
+    p.data.min_classes = int64_t(num(d->get("min_classes"), double(p.data.min_classes)));
     p.data.train_size = int64_t(num(d->get("train_size"), double(p.data.train_size)));
     p.data.val_size = int64_t(num(d->get("val_size"), double(p.data.val_size)));
     p.data.test_size = int64_t(num(d->get("test_size"), double(p.data.test_size)));

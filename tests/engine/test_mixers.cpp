@@ -8,10 +8,13 @@
 #include <filesystem>
 
 #include "../circuit/helpers.h"
+#include "circuit/circuit_file.h"
 #include "circuit/templates.h"
 #include "engine/detail/recurrence.h"
 #include "engine/export.h"
+#include "engine/data.h"
 #include "engine/model.h"
+#include "search/trial_runner.h"
 
 namespace engine {
 namespace {
@@ -213,6 +216,30 @@ TEST(Mixers, MetaformerBlockTakesEveryTokenMixer) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("no MetaFormer token mixer `lstm` (mixers: attention, pooling, conv, identity, gated_delta, mamba2)"),
             std::string::npos);
+}
+
+TEST(Mixers, TokenTasksAreSizedFromTheCircuitAndKeepTheSizesInAStoredProtocol) {
+  Circuit c = *load_circuit(source("resources/examples/gated_deltanet_hybrid.circuit.json"));  // seq 64, 128 outputs
+  DataOptions mqar;
+  mqar.name = "mqar";
+  size_to_circuit(mqar, c);
+  EXPECT_EQ(mqar.seq_len, 64);
+  EXPECT_EQ(mqar.vocab, 128);
+  search::TrialProtocol p;
+  p.data.name = "text";
+  size_to_circuit(p.data, c);
+  EXPECT_EQ(p.data.min_classes, 128);
+  auto back = search::parse_protocol(search::protocol_json(p));  // what a worker elsewhere reads
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->data.min_classes, 128);
+  p.data.train_limit = 50, p.data.test_limit = 10;
+  auto text = load_dataset(p.data);
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_EQ(text->classes, 128) << "padded from the file's distinct bytes";
+  EXPECT_NE(text->protocol.find("ids padded to 128"), std::string::npos) << text->protocol;
+  DataOptions fashion;  // not a token task: untouched
+  size_to_circuit(fashion, c);
+  EXPECT_EQ(fashion.vocab, DataOptions{}.vocab);
 }
 
 TEST(Mixers, OnnxRefusesTheRecurrencesWithTheReason) {
