@@ -12,4 +12,7 @@ for name in mlp attention attention_einsum transformer_block moe_transformer_blo
 done
 "$circuit" render "$root/resources/examples/transformer_block.circuit.json" --expand none --overlay params \
   -o "$root/docs/gallery/transformer_block_collapsed_params.svg"
+# One mixer of each hybrid opened to its parts (the path names the mixer; other blocks close).
+"$circuit" render "$root/resources/examples/gated_deltanet_hybrid.circuit.json" --expand delta1 -o "$root/docs/gallery/gated_delta_parts.svg"
+"$circuit" render "$root/resources/examples/mamba2_hybrid.circuit.json" --expand ssm1 -o "$root/docs/gallery/mamba2_parts.svg"
 echo "gallery: wrote $(ls "$root/docs/gallery" | wc -l) files to docs/gallery/"

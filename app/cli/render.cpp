@@ -7,6 +7,7 @@
 
 #include "circuit/analysis.h"
 #include "circuit/circuit_file.h"
+#include "circuit/op.h"
 #include "commands.h"
 #include "diagram/diagram.h"
 #include "diagram/render.h"
@@ -16,8 +17,10 @@ namespace cli {
 namespace {
 
 const char* kRenderUsage =
-    "usage: circuit render FILE -o OUT.svg|OUT.pdf|OUT.png [--expand all|none|BLOCK]... [--overlay params|flops]\n"
-    "  --expand   which blocks to draw open: all (default), none, or a block path (repeatable)\n"
+    "usage: circuit render FILE -o OUT.svg|OUT.pdf|OUT.png [--expand all|none|parts|PATH]... [--overlay params|flops]\n"
+    "  --expand   which blocks to draw open: all (default), none, or a path (repeatable); a path may name\n"
+    "             a block or a sequence mixer (attention, gated_delta, mamba2, lstm ...), drawn open to its parts;\n"
+    "             parts: every block and every mixer open\n"
     "  --overlay  a badge on every node with its parameters or FLOPs (per example)\n"
     "  --scale N  PNG pixels per point (default 2)\n";
 
@@ -46,11 +49,8 @@ int render(const std::vector<std::string>& args) {
     } else if (a == "-o" || a == "--output") {
       if (!value(out)) return usage("-o needs a file name");
     } else if (a == "--expand") {
-      if (!value(v)) return usage("--expand needs all, none or a block path");
-      using M = circuit::diagram::Expansion::Mode;
-      if (v == "all") opts.expand = {M::all, {}};
-      else if (v == "none") opts.expand = {M::none, {}};
-      else opts.expand.mode = M::listed, opts.expand.blocks.insert(v);
+      if (!value(v)) return usage("--expand needs all, none, parts or a path");
+      if (auto e = opts.expand.add(v); !e.empty()) return usage(e);
     } else if (a == "--overlay") {
       if (!value(overlay) || (overlay != "params" && overlay != "flops")) return usage("--overlay takes params or flops");
     } else if (a == "--scale") {
@@ -76,8 +76,10 @@ int render(const std::vector<std::string>& args) {
   if (opts.expand.mode == circuit::diagram::Expansion::Mode::listed)
     for (auto& b : opts.expand.blocks) {
       auto* n = circuit::locate(c->graph, b).node();
-      if (!n || !n->body) {
-        std::fprintf(stderr, "circuit render: %s: no block named `%s` (use a path such as `ffn` or `blk/inner`)\n", file.c_str(), b.c_str());
+      const circuit::OpDef* def = n ? circuit::find_op(n->op) : nullptr;
+      if (!n || (!n->body && !(def && def->parts))) {
+        std::fprintf(stderr, "circuit render: %s: no block or sequence mixer named `%s` (use a path such as `ffn`, `blk/inner` or `L0/mix`)\n",
+                     file.c_str(), b.c_str());
         return 2;
       }
     }

@@ -71,6 +71,16 @@ void block_paths(const circuit::Graph& g, const std::string& prefix, std::set<st
     }
 }
 
+// Nodes whose op can be drawn open to its parts (attention, the recurrent mixers).
+void mixer_paths(const circuit::Graph& g, const std::string& prefix, std::set<std::string>& out) {
+  for (auto& n : g.nodes) {
+    std::string p = prefix.empty() ? n.name : prefix + "/" + n.name;
+    const circuit::OpDef* def = circuit::find_op(n.op);
+    if (def && def->parts) out.insert(p);
+    if (n.body) mixer_paths(*n.body, p, out);
+  }
+}
+
 circuit::Circuit example_circuit() {
   if (auto c = circuit::load_circuit(base::data_path("examples/moe_mlp.circuit.json"))) return *c;
   return {};
@@ -136,7 +146,7 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
     if (!c) return problem("Cannot open the trial", QString::fromStdString(c.error().message));
     doc_ = circuit::Document(std::move(*c));
     path_.clear();
-    collapsed_.clear(), selection_.clear(), overlay_.clear();
+    collapsed_.clear(), opened_.clear(), selection_.clear(), overlay_.clear();
     scene_ = {};
     refresh();
     canvas_->frame_all();
@@ -303,8 +313,12 @@ void MainWindow::build_actions() {
   make(view_menu_, "&Frame all", "frame", QKeySequence("F"), [this] { canvas_->frame_all(); });
   make(view_menu_, "Open all blocks", "expand_all", QKeySequence(), [this] { collapsed_.clear(), refresh(); });
   make(view_menu_, "Close all blocks", "collapse_all", QKeySequence(), [this] {
-    collapsed_.clear();
+    collapsed_.clear(), opened_.clear();
     block_paths(doc_.circuit().graph, "", collapsed_);
+    refresh();
+  });
+  make(view_menu_, "Open all mixers to their parts", "open_mixers", QKeySequence(), [this] {
+    mixer_paths(doc_.circuit().graph, "", opened_);
     refresh();
   });
   auto* theme = make(view_menu_, "&Dark theme", "dark", QKeySequence("Ctrl+Shift+D"), [this](bool on) { set_dark(on); });
@@ -342,6 +356,7 @@ void MainWindow::set_dark(bool dark) {
 
 circuit::diagram::Expansion MainWindow::expansion() const {
   circuit::diagram::Expansion e;
+  e.parts = opened_;
   if (collapsed_.empty()) return e;
   std::set<std::string> all;
   block_paths(doc_.circuit().graph, "", all);
@@ -426,7 +441,7 @@ void MainWindow::new_circuit() {
   c.graph.outputs = {{"x", 0}};
   doc_ = circuit::Document(std::move(c));
   path_.clear();
-  collapsed_.clear(), selection_.clear(), overlay_.clear();
+  collapsed_.clear(), opened_.clear(), selection_.clear(), overlay_.clear();
   scene_ = {};
   refresh();
   canvas_->frame_all();
@@ -441,7 +456,7 @@ bool MainWindow::open_file(const QString& path) {
   }
   doc_ = circuit::Document(std::move(*c));
   path_ = QFileInfo(path).absoluteFilePath();
-  collapsed_.clear(), selection_.clear(), overlay_.clear();
+  collapsed_.clear(), opened_.clear(), selection_.clear(), overlay_.clear();
   scene_ = {};
   run_plots_->clear();
   refresh();
@@ -556,7 +571,7 @@ void MainWindow::offer_recovery() {
   doc_ = circuit::Document();
   doc_ = std::move(recovered);
   path_ = QString::fromStdString(origin);
-  collapsed_.clear(), selection_.clear(), overlay_.clear();
+  collapsed_.clear(), opened_.clear(), selection_.clear(), overlay_.clear();
   scene_ = {};
   refresh();
   canvas_->frame_all();
@@ -700,8 +715,14 @@ void MainWindow::group_selection() {
 void MainWindow::toggle_block(const QString& path_q) {
   std::string path = path_q.toStdString();
   NodeView v = view_node(doc_, path);
-  if (!v.node || !v.node->body) return;
-  if (!collapsed_.erase(path)) collapsed_.insert(path);
+  if (!v.node) return;
+  if (v.node->body) {
+    if (!collapsed_.erase(path)) collapsed_.insert(path);
+  } else if (const circuit::OpDef* def = circuit::find_op(v.node->op); def && def->parts) {
+    if (!opened_.erase(path)) opened_.insert(path);
+  } else {
+    return;
+  }
   refresh();
 }
 

@@ -121,6 +121,7 @@ class MainWindow : public QMainWindow {
   circuit::diagram::Scene scene_;
   std::set<std::string> selection_;
   std::set<std::string> collapsed_;  // blocks drawn closed
+  std::set<std::string> opened_;     // sequence mixers drawn open to their parts
   std::unordered_map<std::string, circuit::diagram::Annotation> overlay_;
   bool dark_ = false;
   RunSettings run_settings_;

@@ -167,9 +167,8 @@ static int64_t count_moe(const Graph& g) {
 
 GraphAnalysis analyze(const Graph& g, const Bindings& b) { return analyze_level(g, b, count_moe(g)); }
 
-static GraphAnalysis analyze_level(const Graph& g, const Bindings& b, int64_t moe_layers) {
+GraphAnalysis wire_up(const Graph& g) {
   GraphAnalysis a;
-  a.moe_layers = moe_layers;
   size_t n = g.nodes.size();
   a.nodes.resize(n);
   a.sources.resize(n);
@@ -199,6 +198,13 @@ static GraphAnalysis analyze_level(const Graph& g, const Bindings& b, int64_t mo
       if (--indegree[size_t(c)] == 0) a.order.push_back(c);
   a.position.assign(n, -1);
   for (size_t k = 0; k < a.order.size(); ++k) a.position[size_t(a.order[k])] = int(k);
+  return a;
+}
+
+static GraphAnalysis analyze_level(const Graph& g, const Bindings& b, int64_t moe_layers) {
+  GraphAnalysis a = wire_up(g);
+  a.moe_layers = moe_layers;
+  size_t n = g.nodes.size();
 
   for (int i : a.order) {
     infer_node(g, a, b, i);

@@ -74,6 +74,9 @@ std::vector<V> walk(const Graph& g, const GraphAnalysis& a, const std::vector<V>
 
 /// Full analysis of a graph with symbols bound by `b`.
 GraphAnalysis analyze(const Graph& g, const Bindings& b);
+/// The structure alone, no node inferred: sources, consumers, topological order, inputs. For a
+/// graph whose types are known otherwise (the diagram's drawing of an op's parts).
+GraphAnalysis wire_up(const Graph& g);
 /// Full analysis of a circuit (its symbols, `batch` = 1).
 GraphAnalysis analyze(const Circuit& c);
 /// Bindings used for a circuit's costs: its symbols plus `batch` = 1.

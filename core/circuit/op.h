@@ -39,6 +39,18 @@ struct Cost {
 struct OpDef;
 struct GraphAnalysis;
 
+/// One part of an op drawn open to its parts (a sequence mixer in the diagram): a box, the parts
+/// that feed it and the tensor it makes. `params` is the part's share of the op's parameters, so
+/// the parts of an op add up to its cost (tests/circuit hold them to it).
+struct OpPart {
+  std::string name;             // unique within the op
+  std::string title, what;      // the box's two lines
+  std::vector<int> from;        // earlier parts, by index; -1: the op's input
+  TensorType out;
+  int64_t params = 0;           // drawn bold when > 0
+  std::vector<std::string> consumes;  // axes that enter the box although they pass unchanged (the sequence, when it mixes positions)
+};
+
 /// What a rule sees: the node, its op, its input types, symbol values and, for ops with a
 /// body, the body's analysis. Attribute getters fall back to the schema default; attributes are
 /// validated against the schema before any rule runs, so the getters cannot fail on type.
@@ -82,6 +94,9 @@ struct OpDef {
   /// Drawing hint: per input, the axes the op acts on; the other axes are mapped over and pass
   /// by the box. Null: elementwise, acts on no axis.
   std::function<std::vector<std::vector<std::string>>(const OpCall&)> consumes;
+  /// Drawing: the op opened to its parts, the last making the output; null for ops drawn only as
+  /// a box. Called only on a node whose shape rule succeeded.
+  std::function<std::vector<OpPart>(const OpCall&)> parts;
 
   const AttrSpec* find_attr(std::string_view n) const;
 };

@@ -44,6 +44,14 @@ Result<int64_t> concrete(int port, const Axis& a, const std::string& what);
 /// Elementwise cost: `per_element` FLOPs for each output element.
 Cost elementwise_cost(const OpCall& c, const Shapes& out, int64_t per_element);
 
+/// `t` with its last axis replaced by `features` (an op's part in its own axes: heads, head size).
+inline TensorType with_features(const TensorType& t, std::vector<Axis> features) {
+  TensorType r = t;
+  r.axes.pop_back();
+  r.axes.insert(r.axes.end(), features.begin(), features.end());
+  return r;
+}
+
 /// A sequence op's axes: [..., seq, features], the sequence axis named by attribute `seq_axis`
 /// (default: second to last), the features last and concrete (`d`).
 struct SeqAxes {

@@ -79,6 +79,20 @@ Cost linear_attention_cost(const OpCall& c, const Shapes&) {
   return r;
 }
 
+// Open: q k v, the feature map, the (causal) sum of phi(k) v^T read out by phi(q), the output.
+std::vector<OpPart> linear_attention_parts(const OpCall& c) {
+  auto ax = *seq_axes(c, "linear_attention");
+  int64_t d = ax.d, H = c.i("heads"), dh = d / H, b = c.b("bias") ? 1 : 0;
+  const TensorType& x = c.in[0];
+  TensorType heads = with_features(x, {{"head", Size::of(H)}, {"dh", Size::of(dh)}});
+  std::string seq = x.axes[size_t(ax.seq)].name;
+  return {{"qkv", "q k v", "linear", {-1}, with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}}), 3 * d * d + b * 3 * d},
+          {"phi", "φ(q), φ(k)", c.s("feature_map"), {0}, with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}})},
+          {"state", "φ(q)ᵀ Σ φ(k) vᵀ", std::string(c.b("causal") ? "causal" : "all positions") + (c.b("normalize") ? " · ÷ φ(q)ᵀΣφ(k)" : ""),
+           {1}, heads, 0, {seq}},
+          {"out", "out", "linear", {2}, x, d * d + b * d}};
+}
+
 // ---- gated delta
 
 struct Heads {
@@ -114,6 +128,33 @@ Cost gated_delta_cost(const OpCall& c, const Shapes&) {
   return r;
 }
 
+// Open: q k v through the short conv and L2 norms, beta and the decay from their own projections,
+// the delta-rule state, the normed and gated read-out, the output projection.
+std::vector<OpPart> gated_delta_parts(const OpCall& c) {
+  auto ax = *seq_axes(c, "gated_delta");
+  auto [H, dh, inner] = gated_delta_heads(c, ax);
+  int64_t d = ax.d, K = c.i("conv");
+  const TensorType& x = c.in[0];
+  std::string seq = x.axes[size_t(ax.seq)].name;
+  TensorType qkv = with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}});
+  TensorType heads = with_features(x, {{"head", Size::of(H)}, {"dh", Size::of(dh)}}), per_head = with_features(x, {{"head", Size::of(H)}});
+  std::vector<OpPart> p;
+  p.push_back({"qkv", "q k v", "linear", {-1}, qkv, 3 * d * inner});
+  if (K) p.push_back({"conv", "conv " + std::to_string(K), "causal, depthwise · SiLU", {0}, qkv, 3 * inner * K, {seq}});
+  else p.push_back({"act", "SiLU", "", {0}, qkv});
+  p.push_back({"l2", "L2 norm", "q and k", {1}, qkv, 0, {"dh"}});
+  p.push_back({"beta", "β", "linear · sigmoid", {-1}, per_head, d * H});
+  p.push_back({"decay", "log α", "linear · −eᴬ softplus(· + dt)", {-1}, per_head, d * H + 2 * H});
+  p.push_back({"state", "delta rule", "S ← αS(I − βkkᵀ) + βvkᵀ", {2, 3, 4}, heads, 0, {seq}});
+  int norm_from = 5;
+  if (c.b("gate")) p.push_back({"gate", "gate", "linear · SiLU", {-1}, heads, d * inner}), norm_from = 6;
+  std::vector<int> norm_in{5};
+  if (c.b("gate")) norm_in.push_back(norm_from);
+  p.push_back({"norm", c.b("gate") ? "norm ⊙ gate" : "norm", "RMS per head", norm_in, heads, dh});
+  p.push_back({"out", "out", "linear", {int(p.size()) - 1}, x, inner * d});
+  return p;
+}
+
 // ---- mamba2
 
 struct Ssd {
@@ -147,6 +188,30 @@ Cost mamba2_cost(const OpCall& c, const Shapes&) {
                  g.inner /* x dt */ + g.H * 4 * g.N * g.P + 2 * g.inner /* D skip */ + 3 * g.inner /* gate */ +
                  4 * g.inner /* RMS norm */ + 2 * g.inner * d);
   return r;
+}
+
+// Open: the input projection's four parts (gate z, x B C, dt), the short conv over x B C, the decay
+// from dt, the SSD state, the D skip, the gated norm and the output projection.
+std::vector<OpPart> mamba2_parts(const OpCall& c) {
+  auto ax = *seq_axes(c, "mamba2");
+  auto g = mamba2_geometry(c, ax);
+  int64_t d = ax.d, K = c.i("conv"), xbc = g.inner + 2 * g.N;
+  const TensorType& x = c.in[0];
+  std::string seq = x.axes[size_t(ax.seq)].name;
+  TensorType inner = with_features(x, {{"inner", Size::of(g.inner)}}), xbc_t = with_features(x, {{"xBC", Size::of(xbc)}});
+  TensorType per_head = with_features(x, {{"head", Size::of(g.H)}}), heads = with_features(x, {{"head", Size::of(g.H)}, {"dh", Size::of(g.P)}});
+  std::vector<OpPart> p;
+  p.push_back({"z", "z", "linear", {-1}, inner, d * g.inner});
+  p.push_back({"xbc", "x B C", "linear", {-1}, xbc_t, d * xbc});
+  p.push_back({"dt", "Δ", "linear", {-1}, per_head, d * g.H});
+  if (K) p.push_back({"conv", "conv " + std::to_string(K), "causal, depthwise · SiLU", {1}, xbc_t, xbc * (K + 1), {seq}});
+  else p.push_back({"act", "SiLU", "", {1}, xbc_t});
+  p.push_back({"decay", "log a", "−eᴬ softplus(Δ + dt)", {2}, per_head, 2 * g.H});
+  p.push_back({"state", "SSD", "state " + std::to_string(g.N) + " per head", {3, 4}, heads, 0, {seq}});
+  p.push_back({"skip", "+ D x", "per head", {5, 3}, heads, g.H});
+  p.push_back({"norm", "norm ⊙ gate", "RMS · SiLU(z)", {6, 0}, inner, g.inner});
+  p.push_back({"out", "out", "linear", {7}, x, g.inner * d});
+  return p;
 }
 
 // ---- pool1d
@@ -202,6 +267,7 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   la.shape = linear_attention_shape;
   la.cost = linear_attention_cost;
   la.consumes = seq_consumes;
+  la.parts = linear_attention_parts;
   r.push_back(std::move(la));
 
   OpDef gd;
@@ -215,6 +281,7 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   gd.shape = gated_delta_shape;
   gd.cost = gated_delta_cost;
   gd.consumes = seq_consumes;
+  gd.parts = gated_delta_parts;
   r.push_back(std::move(gd));
 
   OpDef mb;
@@ -228,6 +295,7 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   mb.shape = mamba2_shape;
   mb.cost = mamba2_cost;
   mb.consumes = seq_consumes;
+  mb.parts = mamba2_parts;
   r.push_back(std::move(mb));
 }
 

@@ -44,6 +44,40 @@ Cost attention_cost(const OpCall& c, const Shapes&) {
   return r;
 }
 
+// Open: q k v, the scores against every key, their softmax, the weighted sum of values, the output.
+std::vector<OpPart> attention_parts(const OpCall& c) {
+  auto ax = *seq_axes(c, "attention");
+  const TensorType& x = c.in[0];
+  int64_t d = ax.d, H = c.i("heads"), dh = d / H, b = c.b("bias") ? 1 : 0, w = c.i("window");
+  const Axis& seq = x.axes[size_t(ax.seq)];
+  TensorType scores = with_features(x, {{"head", Size::of(H)}, {"key", seq.size}});
+  std::string mask = c.b("causal") ? "causal" : "";
+  if (w) mask += (mask.empty() ? "window " : ", window ") + std::to_string(w);
+  return {{"qkv", "q k v", "linear", {-1}, with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}}), 3 * d * d + b * 3 * d},
+          {"scores", "q kᵀ / √" + std::to_string(dh), mask, {0}, scores, 0, {seq.name}},
+          {"softmax", "softmax", "over keys", {1}, scores, 0, {"key"}},
+          {"mix", "Σ weights · v", "", {2, 0}, with_features(x, {{"head", Size::of(H)}, {"dh", Size::of(dh)}}), 0, {seq.name}},
+          {"out", "out", "linear", {3}, x, d * d + b * d}};
+}
+
+// Open, per layer: the gates' projection of the input and of the previous hidden state, and the
+// cell that blends them step by step (its recurrence feeds h back into the gates).
+std::vector<OpPart> rnn_parts(const OpCall& c, int64_t gates, const char* cell, const char* gate_names) {
+  auto ax = *seq_axes(c, c.def.name.c_str());
+  const TensorType& x = c.in[0];
+  int64_t h = c.i("hidden"), b = c.b("bias") ? 1 : 0;
+  std::string out_name = c.s("out_axis").empty() ? x.axes[size_t(ax.feat)].name : c.s("out_axis");
+  std::vector<OpPart> p;
+  for (int64_t l = 0, in = ax.d; l < c.i("layers"); ++l, in = h) {
+    std::string n = c.i("layers") > 1 ? std::to_string(l + 1) : "";
+    p.push_back({"gates" + n, "gates " + std::string(gate_names), "linear of x and the last h", {int(p.size()) - 1},
+                 with_features(x, {{"gate", Size::of(gates)}, {"hidden", Size::of(h)}}), gates * h * (in + h) + b * 2 * gates * h});
+    p.push_back({"cell" + n, cell, "step by step", {int(p.size()) - 1}, with_features(x, {{out_name, Size::of(h)}}), 0,
+                 {x.axes[size_t(ax.seq)].name}});
+  }
+  return p;
+}
+
 // Recurrent layers with `gates` gate blocks per layer (GRU 3, LSTM 4); `per_unit` FLOPs per hidden
 // unit and step for the gate nonlinearities and blends (GRU 7: 3 activations, 4 products and sums;
 // LSTM 9: 5 activations, 3 products, 1 sum). PyTorch keeps two bias vectors per gate block.
@@ -61,7 +95,7 @@ Cost rnn_cost(const OpCall& c, int64_t gates, int64_t per_unit) {
   return r;
 }
 
-OpDef rnn_op(const char* name, const char* doc, int64_t gates, int64_t per_unit) {
+OpDef rnn_op(const char* name, const char* doc, int64_t gates, int64_t per_unit, const char* cell, const char* gate_names) {
   OpDef g;
   g.name = name;
   g.category = "sequence";
@@ -80,6 +114,7 @@ OpDef rnn_op(const char* name, const char* doc, int64_t gates, int64_t per_unit)
   };
   g.cost = [gates, per_unit](const OpCall& c, const Shapes&) { return rnn_cost(c, gates, per_unit); };
   g.consumes = seq_consumes;
+  g.parts = [gates, cell, gate_names](const OpCall& c) { return rnn_parts(c, gates, cell, gate_names); };
   return g;
 }
 
@@ -112,10 +147,11 @@ void register_sequence_ops(std::vector<OpDef>& r) {
   };
   at.cost = attention_cost;
   at.consumes = seq_consumes;
+  at.parts = attention_parts;
   r.push_back(std::move(at));
 
-  r.push_back(rnn_op("gru", "Gated recurrent unit over the sequence axis (PyTorch GRU, batch first).", 3, 7));
-  r.push_back(rnn_op("lstm", "Long short-term memory over the sequence axis (PyTorch LSTM, batch first, zero initial state).", 4, 9));
+  r.push_back(rnn_op("gru", "Gated recurrent unit over the sequence axis (PyTorch GRU, batch first).", 3, 7, "GRU cell", "r z n"));
+  r.push_back(rnn_op("lstm", "Long short-term memory over the sequence axis (PyTorch LSTM, batch first, zero initial state).", 4, 9, "LSTM cell", "i f g o"));
 }
 
 }  // namespace circuit::ops

@@ -256,6 +256,19 @@ bool Expansion::open(const std::string& path) const {
   return false;
 }
 
+bool Expansion::open_parts(const std::string& path) const {
+  return all_parts || parts.count(path) || (mode == Mode::listed && blocks.count(path));
+}
+
+std::string Expansion::add(const std::string& word) {
+  if (word == "all") mode = Mode::all, blocks.clear();
+  else if (word == "none") mode = Mode::none, blocks.clear();
+  else if (word == "parts") all_parts = true;
+  else if (word.empty() || word.front() == '/' || word.back() == '/') return "`" + word + "` is not a path (write `ffn` or `blk/inner`)";
+  else mode = Mode::listed, blocks.insert(word);
+  return "";
+}
+
 std::string axis_label(const Axis& a) {
   if (!a.size.concrete()) return a.size.sym == a.name ? a.name : a.name + " " + a.size.sym;
   return a.name + " " + std::to_string(a.size.n);

@@ -21,11 +21,19 @@ struct Annotation {
   std::vector<double> cells;  // drawn as heat squares after the text (e.g. load per expert)
 };
 
-/// Which blocks are drawn open. Expanding a nested block also opens its parents.
+/// Which blocks are drawn open, and which ops with parts (sequence mixers) are drawn open to
+/// them. Expanding a nested block also opens its parents. Mixers stay closed unless named (a
+/// listed path, `parts`) or `all_parts` is set: open, each is a small diagram of its own.
 struct Expansion {
   enum class Mode { all, none, listed } mode = Mode::all;
-  std::set<std::string> blocks;  // paths, for Mode::listed
+  std::set<std::string> blocks;  // paths, for Mode::listed (a mixer's path opens the mixer)
+  std::set<std::string> parts;   // mixers drawn open in any mode
+  bool all_parts = false;        // every mixer drawn open
   bool open(const std::string& path) const;
+  bool open_parts(const std::string& path) const;
+  /// Reads one `--expand` word: all, none, parts (every block and mixer) or a path. Returns an
+  /// error message, empty when the word was understood.
+  std::string add(const std::string& word);
 };
 
 struct DiagramOptions {

@@ -2,6 +2,7 @@
 #pragma once
 #include <cmath>
 #include <limits>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct Style {
 
 /// "Reaches the column edge": a wire end that is not on a box (pass-by wires, ports).
 inline constexpr double kEdge = std::numeric_limits<double>::quiet_NaN();
+
+/// The op of the nodes that stand for an op's parts in its open drawing: no registered op has a
+/// name with a space.
+inline constexpr std::string_view kPartOp = "op part";
 
 /// One node drawn in its own coordinates (origin: the node's top-left).
 struct NodeShape {

@@ -439,6 +439,49 @@ NodeShape moe_shape(const Node& n, const NodeInfo& info, const TensorType& x, co
   return s;
 }
 
+// An op opened to its parts (OpDef::parts): the parts drawn as a graph of their own inside a fence
+// labelled with the node. The parts are not nodes of the circuit, so every item they draw belongs
+// to the op's node: clicking any part selects the op, double-clicking closes it again.
+NodeShape parts_shape(const Node& n, const std::vector<OpPart>& parts, const TensorType& x, const std::vector<TensorType>& out,
+                      const std::string& path, Context& ctx) {
+  Graph g;
+  g.nodes.push_back(Node{"x", "input", {}, {}, {}});
+  for (auto& p : parts) {
+    Node m{p.name, std::string(kPartOp), {}, {}, {}};
+    for (int f : p.from) m.inputs.push_back(PortRef{f < 0 ? "x" : parts[size_t(f)].name, 0});
+    m.attrs["title"] = p.title, m.attrs["what"] = p.what, m.attrs["learned"] = p.params > 0;
+    if (!p.consumes.empty()) m.attrs["consumes"] = p.consumes;
+    g.nodes.push_back(std::move(m));
+  }
+  g.outputs = {PortRef{parts.back().name, 0}};
+  GraphAnalysis a = wire_up(g);
+  a.nodes[0].outputs = {x};
+  for (size_t k = 0; k < parts.size(); ++k) a.nodes[k + 1].outputs = {parts[k].out}, a.nodes[k + 1].cost.params = parts[k].params;
+  a.outputs = {parts.back().out};
+  GraphDrawing sub = draw_graph(g, a, path + "/", true, ctx);
+  for (auto& b : sub.scene.boxes) b.node = path;
+  for (auto& w : sub.scene.wires) w.node = path, w.edge.clear(), w.from.clear(), w.to.clear();  // internal wires, as an MoE layer's
+  for (auto& b : sub.scene.badges) b.node = path;
+  return fenced(std::move(sub), n.name + " · " + pretty(n.op), out, path, ctx);
+}
+
+// One part's box: its own title and line, bold when it holds parameters. As for an op's box, the
+// axes it maps over pass by it, and an elementwise part (same type out, acting on no named axis)
+// takes every wire.
+NodeShape part_box(const Node& n, const NodeInfo& info, const std::vector<TensorType>& in, const std::string& path, Context& ctx) {
+  auto text = [&](const char* k) {
+    auto it = n.attrs.find(k);
+    return it == n.attrs.end() ? std::string() : std::get<std::string>(it->second);
+  };
+  BoxSpec spec{BoxKind::op, text("title"), text("what"), std::get<bool>(n.attrs.at("learned"))};
+  if (in.size() == 1 && info.outputs.size() == 1) {
+    auto it = n.attrs.find("consumes");
+    std::vector<std::string> acts = it == n.attrs.end() ? std::vector<std::string>{} : std::get<std::vector<std::string>>(it->second);
+    if (!acts.empty() || !(in[0] == info.outputs[0])) std::tie(spec.lead, spec.trail) = pass_by(in[0], info.outputs[0], acts);
+  }
+  return op_box(spec, in, info.outputs, info, path, ctx);
+}
+
 }  // namespace
 
 NodeShape port_shape(const TensorType& t, const std::string& path, const std::string& label, bool is_input, bool body) {
@@ -467,6 +510,7 @@ NodeShape shape_of(const Node& n, const NodeInfo& info, const std::vector<Tensor
   const OpDef* def = find_op(n.op);
   std::vector<TensorType> out = info.outputs;
   if (out.empty()) out.resize(1);  // unknown: one "?" wire
+  if (!def && n.op == kPartOp) return part_box(n, info, in, path, ctx);
   if (!def) return op_box({BoxKind::op, n.name, n.op}, in, out, info, path, ctx);
   bool ok = info.ok();
   if (ok && def->category == "shape") return junction(n, in, out, path);
@@ -484,6 +528,10 @@ NodeShape shape_of(const Node& n, const NodeInfo& info, const std::vector<Tensor
                   out, info, path, ctx);
   }
   if (n.op == "moe" && ok && in.size() == 1) return moe_shape(n, info, in[0], out[0], path, ctx.opts.expand.open(path), ctx);
+  if (ok && def->parts && in.size() == 1 && out.size() == 1 && ctx.opts.expand.open_parts(path)) {
+    OpCall c{n, *def, in, ctx.bindings};
+    if (auto parts = def->parts(c); !parts.empty()) return parts_shape(n, parts, in[0], out, path, ctx);
+  }
   BoxSpec spec{BoxKind::op, n.name, ok ? summary(n, *def, in, ctx.bindings) : pretty(n.op), def->learned};
   if (ok && def->consumes && in.size() == 1 && out.size() == 1) {
     OpCall c{n, *def, in, ctx.bindings, info.body.get()};

@@ -17,17 +17,13 @@ int m_render(lua_State* L) {
   if (!format) throw LuaError("`c:render`: " + format.error().message);
   arg_table(L, 3, "c:render", "options", true);
   circuit::diagram::DiagramOptions opts;
-  using Mode = circuit::diagram::Expansion::Mode;
   std::string overlay;
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "expand");
     if (lua_type(L, -1) == LUA_TSTRING) {
-      std::string e = lua_tostring(L, -1);
-      if (e == "all") opts.expand.mode = Mode::all;
-      else if (e == "none") opts.expand.mode = Mode::none;
-      else opts.expand.mode = Mode::listed, opts.expand.blocks.insert(e);
+      if (auto e = opts.expand.add(lua_tostring(L, -1)); !e.empty()) throw LuaError("`c:render`: option `expand`: " + e);
     } else if (!lua_isnil(L, -1)) {
-      throw LuaError("`c:render`: option `expand` must be \"all\", \"none\" or a block path, got " + type_phrase(L, -1));
+      throw LuaError("`c:render`: option `expand` must be \"all\", \"none\", \"parts\" or a path, got " + type_phrase(L, -1));
     }
     lua_pop(L, 1);
     lua_getfield(L, 3, "overlay");

@@ -106,6 +106,15 @@ int l_data(lua_State* L) {
   engine::DataOptions d;
   d.name = arg_string(L, 1, "circuit.data", "name");
   Options o = options_at(L, 2, "circuit.data");
+  // A token model's sequence length and vocabulary come from its circuit, as `circuit train` takes
+  // them; options given explicitly still win.
+  if (o.has("circuit")) {
+    lua_getfield(L, lua_absindex(L, 2), "circuit");
+    circuit::Document* doc = to_circuit(L, -1);
+    if (!doc) throw LuaError("`circuit.data`: option `circuit` must be a circuit, got " + type_phrase(L, -1));
+    engine::size_to_circuit(d, doc->circuit());
+    lua_pop(L, 1);
+  }
   d.seed = uint64_t(o.number("seed", 0));
   d.train_limit = int64_t(o.number("limit", 0));
   d.test_limit = int64_t(o.number("test_limit", 0));

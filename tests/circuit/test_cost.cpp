@@ -3,6 +3,8 @@
 // The PyTorch numbers were computed once with Debian's python3-torch 1.13.1:
 //   sum(p.numel() for p in MODULE.parameters())
 // for the module named in each comment.
+#include <set>
+
 #include "circuit/templates.h"
 #include "helpers.h"
 
@@ -77,6 +79,54 @@ TEST(Cost, MixerParamsFollowTheStatedFormulas) {
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}}), 64 * (2 * 128 + 32 + 8) + 160 * 5 + 24 + 128 + 128 * 64);
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}}), 28088);
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}), 64 * (2 * 64 + 8 + 8) + 24 + 64 + 64 * 64);
+}
+
+// A mixer drawn open shows its parts; the parts must be the op: their parameters add up to the
+// op's, each reads only earlier parts, and the last makes the op's output type.
+TEST(Cost, OpPartsAddUpToTheOp) {
+  TensorType x = T({"batch", "seq", "d:64"});
+  struct Case {
+    std::string op;
+    Attrs attrs;
+  };
+  std::vector<Case> cases = {
+      {"linear_attention", {{"heads", 4}}},
+      {"linear_attention", {{"heads", 2}, {"bias", true}, {"causal", false}}},
+      {"gated_delta", {{"heads", 4}}},
+      {"gated_delta", {{"heads", 2}, {"head_dim", 8}, {"conv", 0}, {"gate", false}}},
+      {"mamba2", {{"heads", 8}}},
+      {"mamba2", {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}},
+      {"attention", {{"heads", 4}, {"causal", true}, {"window", 8}}},
+      {"attention", {{"heads", 2}, {"bias", false}}},
+      {"lstm", {{"hidden", 32}, {"layers", 2}}},
+      {"gru", {{"hidden", 48}, {"out_axis", "h"}}},
+  };
+  for (auto& k : cases) {
+    SCOPED_TRACE(k.op + " " + std::to_string(k.attrs.size()) + " attributes");
+    One whole = infer1(k.op, {x}, k.attrs);
+    ASSERT_TRUE(whole.ok()) << whole.error;
+    const OpDef* def = find_op(k.op);
+    ASSERT_TRUE(def && def->parts);
+    Node n = N("node", k.op, {}, k.attrs);
+    std::vector<TensorType> in{x};
+    Bindings b = B();
+    OpCall c{n, *def, in, b};
+    auto parts = def->parts(c);
+    ASSERT_GE(parts.size(), 2u);
+    int64_t sum = 0;
+    std::set<std::string> names;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      sum += parts[i].params;
+      EXPECT_TRUE(names.insert(parts[i].name).second) << "two parts named " << parts[i].name;
+      EXPECT_FALSE(parts[i].from.empty()) << parts[i].name;
+      for (int f : parts[i].from) EXPECT_TRUE(f >= -1 && f < int(i)) << parts[i].name << " reads part " << f;
+    }
+    EXPECT_EQ(sum, whole.cost.params);
+    EXPECT_EQ(to_string(parts.back().out), whole.out);
+  }
+  // Ops drawn only as boxes have no parts.
+  EXPECT_FALSE(find_op("linear")->parts);
+  EXPECT_FALSE(find_op("conv1d")->parts);
 }
 
 TEST(Cost, MoeParamsMatchPyTorch) {

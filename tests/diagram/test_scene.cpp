@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -46,13 +47,30 @@ int contracted_names(const Node& n) {
   return int(names.size());
 }
 
-int expected_boxes(const Graph& g, const std::string& prefix, bool top, const Expansion& ex) {
+// The parts node `i` of `g` is drawn open to (OpDef::parts), from its input types in `a`.
+std::vector<OpPart> parts_of(const Graph& g, const GraphAnalysis& a, size_t i, const Bindings& b) {
+  const Node& n = g.nodes[i];
+  std::vector<TensorType> in;
+  for (auto [src, port] : a.sources[i]) in.push_back(a.nodes[size_t(src)].outputs[size_t(port)]);
+  OpCall c{n, *find_op(n.op), in, b};
+  return c.def.parts(c);
+}
+
+bool has_parts(const Node& n) {
+  const OpDef* d = find_op(n.op);
+  return (d && d->parts) || (n.body && std::any_of(n.body->nodes.begin(), n.body->nodes.end(), has_parts));
+}
+
+int expected_boxes(const Graph& g, const GraphAnalysis& a, const Bindings& b, const std::string& prefix, bool top, const Expansion& ex) {
   int k = top ? int(g.outputs.size()) : 0;
-  for (auto& n : g.nodes) {
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
     std::string path = prefix + n.name;
+    const OpDef* def = find_op(n.op);
     if (n.op == "input") k += top;
-    else if (n.op == "block") k += ex.open(path) ? expected_boxes(*n.body, path + "/", false, ex) : 1;
-    else if (n.op == "moe") k += 2 + (ex.open(path) ? expected_boxes(*n.body, path + "/", false, ex) : 1);
+    else if (def && def->parts && ex.open_parts(path)) k += int(parts_of(g, a, i, b).size());
+    else if (n.op == "block") k += ex.open(path) ? expected_boxes(*n.body, *a.nodes[i].body, b, path + "/", false, ex) : 1;
+    else if (n.op == "moe") k += 2 + (ex.open(path) ? expected_boxes(*n.body, *a.nodes[i].body, b, path + "/", false, ex) : 1);
     else if (n.op == "einsum") k += 1 + contracted_names(n);  // a dot per contracted axis
     else k += 1;
   }
@@ -73,7 +91,22 @@ const NodeInfo* info_at(const Graph& g, const GraphAnalysis& a, const std::strin
 struct Case {
   std::string file;
   Expansion::Mode mode;
+  bool parts = false;  // every mixer drawn open to its parts
 };
+
+// The graph level holding the node at `path`, its analysis and the node's index there.
+struct Level {
+  const Graph* g = nullptr;
+  const GraphAnalysis* a = nullptr;
+  size_t i = 0;
+};
+Level level_of(const Graph& g, const GraphAnalysis& a, const std::string& path) {
+  auto slash = path.find('/');
+  int i = g.find(path.substr(0, slash));
+  if (i < 0) return {};
+  if (slash == std::string::npos) return {&g, &a, size_t(i)};
+  return level_of(*g.nodes[size_t(i)].body, *a.nodes[size_t(i)].body, path.substr(slash + 1));
+}
 
 class ExampleScene : public ::testing::TestWithParam<Case> {};
 
@@ -83,10 +116,12 @@ TEST_P(ExampleScene, IsStructurallySound) {
   ASSERT_TRUE(a.ok());
   DiagramOptions opts;
   opts.expand.mode = GetParam().mode;
+  opts.expand.all_parts = GetParam().parts;
   Scene s = build_scene(c, a, opts);
+  Bindings bind = cost_bindings(c);
 
   // Count of boxes.
-  EXPECT_EQ(int(s.boxes.size()), expected_boxes(c.graph, "", true, opts.expand));
+  EXPECT_EQ(int(s.boxes.size()), expected_boxes(c.graph, a, bind, "", true, opts.expand));
 
   // Wires per tensor = number of axes, each labelled with its axis; each tensor labelled once.
   std::map<std::string, std::set<int>> axes_of_edge;
@@ -128,7 +163,17 @@ TEST_P(ExampleScene, IsStructurallySound) {
   for (auto& b : s.boxes) {
     bool want = false;
     const NodeInfo* info = info_at(c.graph, a, b.node);
-    if (b.kind == BoxKind::op) want = find_op(locate(c.graph, b.node).node()->op)->learned;
+    const OpDef* def = b.kind == BoxKind::op ? find_op(locate(c.graph, b.node).node()->op) : nullptr;
+    if (def && def->parts && opts.expand.open_parts(b.node)) {
+      // A part's box: bold when the part holds parameters.
+      Level l = level_of(c.graph, a, b.node);
+      auto parts = parts_of(*l.g, *l.a, l.i, bind);
+      auto p = std::find_if(parts.begin(), parts.end(), [&](auto& q) { return q.title == b.title; });
+      ASSERT_NE(p, parts.end()) << b.node << ": no part titled " << b.title;
+      want = p->params > 0;
+    } else if (b.kind == BoxKind::op) {
+      want = def->learned;
+    }
     else if (b.kind == BoxKind::block) want = any_learned(*locate(c.graph, b.node).node()->body);
     else if (b.kind == BoxKind::router || b.kind == BoxKind::experts) want = true;
     EXPECT_EQ(b.bold, want) << b.node << " " << b.title;
@@ -153,13 +198,17 @@ TEST_P(ExampleScene, IsStructurallySound) {
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  for (auto& f : example_files()) v.push_back({f, Expansion::Mode::all}), v.push_back({f, Expansion::Mode::none});
+  for (auto& f : example_files()) {
+    v.push_back({f, Expansion::Mode::all}), v.push_back({f, Expansion::Mode::none});
+    Circuit c = load(f);
+    if (std::any_of(c.graph.nodes.begin(), c.graph.nodes.end(), has_parts)) v.push_back({f, Expansion::Mode::all, true});
+  }
   return v;
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, ExampleScene, ::testing::ValuesIn(cases()), [](const auto& info) {
   std::string n = info.param.file.substr(0, info.param.file.find('.'));
-  return n + (info.param.mode == Expansion::Mode::all ? "_open" : "_collapsed");
+  return n + (info.param.parts ? "_parts" : info.param.mode == Expansion::Mode::all ? "_open" : "_collapsed");
 });
 
 const BoxItem* box(const Scene& s, const std::string& node, BoxKind kind) {
@@ -213,6 +262,70 @@ TEST(Scene, BlocksCollapseToOneBox) {
   DiagramOptions listed;
   listed.expand = {Expansion::Mode::listed, {"ffn"}};
   EXPECT_NE(box(build_scene(c, a, listed), "ffn/up", BoxKind::op), nullptr);
+}
+
+TEST(Scene, MixersOpenToTheirPartsWhenNamed) {
+  Circuit c = load("mamba2_hybrid.circuit.json");
+  GraphAnalysis a = analyze(c);
+  ASSERT_TRUE(a.ok());
+  // The first mamba2 node, wherever it sits.
+  std::string mixer;
+  std::function<void(const Graph&, const std::string&)> find = [&](const Graph& g, const std::string& prefix) {
+    for (auto& n : g.nodes) {
+      if (mixer.empty() && n.op == "mamba2") mixer = prefix + n.name;
+      if (n.body) find(*n.body, prefix + n.name + "/");
+    }
+  };
+  find(c.graph, "");
+  ASSERT_FALSE(mixer.empty());
+  auto boxes_of = [&](const Scene& s) {
+    std::vector<const BoxItem*> r;
+    for (auto& b : s.boxes)
+      if (b.node == mixer) r.push_back(&b);
+    return r;
+  };
+  // Blocks open, mixers closed by default: one bold box.
+  Scene closed = build_scene(c, a);
+  ASSERT_EQ(boxes_of(closed).size(), 1u);
+  EXPECT_TRUE(boxes_of(closed)[0]->bold);
+  // Named: a fence around its parts, the SSD state among them and not bold, the projections bold.
+  DiagramOptions o;
+  o.expand.parts = {mixer};
+  Scene open = build_scene(c, a, o);
+  auto parts = boxes_of(open);
+  EXPECT_EQ(parts.size(), 9u);  // z, x B C, dt, conv, decay, SSD, D skip, gated norm, out
+  auto titled = [&](const std::string& t) -> const BoxItem* {
+    for (auto* b : parts)
+      if (b->title == t) return b;
+    return nullptr;
+  };
+  ASSERT_NE(titled("SSD"), nullptr);
+  EXPECT_FALSE(titled("SSD")->bold);
+  ASSERT_NE(titled("x B C"), nullptr);
+  EXPECT_TRUE(titled("x B C")->bold);
+  EXPECT_TRUE(std::any_of(open.fences.begin(), open.fences.end(), [&](auto& f) { return f.node == mixer && f.label.find("mamba2") != std::string::npos; }));
+  EXPECT_GT(open.width, closed.width);
+  // Head and state wires are labelled inside.
+  EXPECT_TRUE(std::any_of(open.wires.begin(), open.wires.end(), [&](auto& w) { return w.node == mixer && w.show_label && w.label.rfind("head ", 0) == 0; }));
+  // Other mixers stay closed; `all_parts` opens them all.
+  auto mixer_fences = [&](const Scene& s) {
+    int k = 0;
+    for (auto& f : s.fences) {
+      const Node* n = locate(c.graph, f.node).node();  // null for an MoE layer's experts fence
+      k += n && find_op(n->op)->parts != nullptr;
+    }
+    return k;
+  };
+  int open_fences = mixer_fences(open);
+  o.expand.all_parts = true;
+  int all_fences = mixer_fences(build_scene(c, a, o));
+  EXPECT_EQ(open_fences, 1);
+  EXPECT_GT(all_fences, 1);
+  // A listed path opens the mixer too (the CLI's --expand PATH).
+  Expansion listed;
+  EXPECT_EQ(listed.add(mixer), "");
+  EXPECT_TRUE(listed.open_parts(mixer));
+  EXPECT_NE(listed.add("blk/"), "");
 }
 
 TEST(Scene, MoeIsRouterStackedExpertsAndCombine) {

@@ -268,6 +268,28 @@ TEST_F(EngineHost, ASearchSpaceBuiltInLuaRunsAStudy) {
   EXPECT_EQ(integer_field(again.state(), "ran"), 0);
 }
 
+TEST_F(EngineHost, DataTakesATokenModelsSizesFromItsCircuit) {
+  Host h;
+  std::string code = "local circuit = require 'circuit'; local c = circuit.load('" + source("resources/examples/mamba2_hybrid.circuit.json") + "')" +
+                     R"(
+    local small = {train_size = 32, val_size = 8, test_size = 8}
+    local function with(extra)
+      local o = {circuit = c}
+      for k, v in pairs(small) do o[k] = v end
+      for k, v in pairs(extra) do o[k] = v end
+      return circuit.data("mqar", o):info()
+    end
+    local ok, e = pcall(circuit.data, "mqar", {circuit = 3})
+    return {sized = with({}).classes, given = with({vocab = 100}).classes, plain = circuit.data("mqar", small):info().classes, e = e})";
+  auto s = eval(h, code);
+  ASSERT_TRUE(s.ok()) << s.error;
+  lua_State* L = h.state();
+  EXPECT_EQ(number_field(L, "sized"), 128);  // the example's vocabulary
+  EXPECT_EQ(number_field(L, "given"), 100);  // an explicit option wins
+  EXPECT_EQ(number_field(L, "plain"), 64);   // without a circuit: the default
+  EXPECT_NE(string_field(L, "e").find("option `circuit` must be a circuit, got an integer"), std::string::npos) << string_field(L, "e");
+}
+
 TEST_F(EngineHost, RenderWritesADiagramFromLua) {
   Host h;
   std::string out = std::string(CIRCUIT_BINARY_DIR) + "/lua_render.svg";

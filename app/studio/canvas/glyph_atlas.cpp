@@ -16,13 +16,13 @@ namespace studio::canvas {
 namespace {
 
 // Everything the diagrams print: ASCII, Latin-1, Greek, arrows and the maths signs the op labels
-// use (×, →, Σ, ≤ ...). Built up front so drawing never stalls on a missing glyph.
+// use (×, →, Σ, ≤, the superscripts of kᵀ and eᴬ ...). Built up front so drawing never stalls on a missing glyph.
 std::vector<char32_t> code_points() {
   std::vector<char32_t> cps;
   for (char32_t c = 32; c < 127; ++c) cps.push_back(c);
   for (char32_t c = 0xA0; c <= 0xFF; ++c) cps.push_back(c);
   for (char32_t c = 0x391; c <= 0x3C9; ++c) cps.push_back(c);
-  for (char32_t c : {0x2013, 0x2014, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2026, 0x2190, 0x2191, 0x2192, 0x2193,
+  for (char32_t c : {0x1D2C, 0x1D40, 0x2013, 0x2014, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2026, 0x2190, 0x2191, 0x2192, 0x2193,
                      0x2194, 0x21D2, 0x2202, 0x2207, 0x2211, 0x2212, 0x221A, 0x221E, 0x2248, 0x2260, 0x2264, 0x2265,
                      0x2295, 0x2297, 0x2299, 0x22C5, 0x25CF, 0xFFFD})
     cps.push_back(c);

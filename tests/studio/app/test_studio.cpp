@@ -278,6 +278,36 @@ TEST_F(Studio, AMetaformerBlockFromThePaletteFollowsTheSelectionAndChecks) {
   EXPECT_EQ(w->document().circuit().graph.node(path), nullptr);
 }
 
+TEST_F(Studio, DoubleClickOpensAMixerToItsPartsAndClosesIt) {
+  ASSERT_TRUE(w->open_file(example("mamba2_hybrid")));
+  auto boxes_of = [&](const std::string& node) {
+    int k = 0;
+    for (auto& b : w->scene().boxes) k += b.node == node;
+    return k;
+  };
+  ASSERT_EQ(boxes_of("ssm1"), 1) << "mixers are drawn closed at first";
+  // A real double-click on the mixer's box, as Qt delivers it.
+  QPointF at = centre("ssm1");
+  mouse(QEvent::MouseButtonPress, at), mouse(QEvent::MouseButtonRelease, at), mouse(QEvent::MouseButtonDblClick, at);
+  ASSERT_EQ(boxes_of("ssm1"), 9) << "z, x B C, dt, conv, decay, SSD, D skip, gated norm, out";
+  EXPECT_EQ(boxes_of("ssm2"), 1) << "only the clicked mixer opens";
+  EXPECT_TRUE(std::any_of(w->scene().fences.begin(), w->scene().fences.end(), [](auto& f) { return f.node == "ssm1"; }));
+  QTest::qWait(200);
+  save(w->screenshot(), "studio_mixer_parts");
+  // A part belongs to its mixer: a double-click on any part closes it again.
+  const circuit::diagram::BoxItem* ssd = nullptr;
+  for (auto& b : w->scene().boxes)
+    if (b.node == "ssm1" && b.title == "SSD") ssd = &b;
+  ASSERT_NE(ssd, nullptr);
+  at = w->canvas()->to_window({ssd->r.x + ssd->r.w / 2, ssd->r.y + ssd->r.h / 2});
+  mouse(QEvent::MouseButtonPress, at), mouse(QEvent::MouseButtonRelease, at), mouse(QEvent::MouseButtonDblClick, at);
+  EXPECT_EQ(boxes_of("ssm1"), 1);
+  // View > Open all mixers.
+  w->action("open_mixers")->trigger();
+  EXPECT_EQ(boxes_of("ssm2"), 9);
+  EXPECT_GT(boxes_of("attn"), 1);
+}
+
 TEST_F(Studio, AShapeErrorIsShownOnItsNode) {
   ASSERT_TRUE(w->open_file(example("mlp")));
   QTest::qWait(200);
