@@ -5,7 +5,8 @@
 //
 // ONNX: the mixers' chunked recurrence carries a state from chunk to chunk, which ONNX can only
 // write as a Loop or Scan whose body is a subgraph; this exporter writes flat graphs, so it refuses
-// them with that reason (TorchScript exports them).
+// them with that reason (TorchScript exports them). Non-causal linear attention has no recurrence
+// and exports.
 #include <cmath>
 
 #include "engine/detail/lowering.h"
@@ -158,6 +159,10 @@ Strings script_pool1d(Script& w, const Site& s, const Strings& in) {
   })};
 }
 
+constexpr std::string_view kNoOnnxRecurrence =
+    "its chunked recurrence passes a state from chunk to chunk, which ONNX can only express as a Loop or Scan with a subgraph body, "
+    "and this exporter writes flat graphs; export TorchScript (.pt) instead";
+
 // ---- linear attention
 
 struct LinearAttention : torch::nn::Module {
@@ -227,6 +232,29 @@ Strings script_linear_attention(Script& w, const Site& s, const Strings& in) {
            (bias ? w.self("b_o") : "None") + ", " + std::to_string(s.i("heads")) + ", " + ts_bool(s.s("feature_map") == "elu+1") + ", " +
            ts_bool(s.b("causal")) + ", " + ts_bool(s.b("normalize")) + ", " + std::to_string(s.i("chunk")) + ")";
   })};
+}
+
+// Without the causal mask linear attention has no recurrence: phi(q) (phi(k)^T v), two products
+// ONNX writes flat. The normaliser phi(q) . sum_t phi(k) is the column of ones the engine carries.
+Strings onnx_linear_attention(Onnx& o, const Site& s, const Strings& in) {
+  if (s.b("causal")) return o.refuse(s, std::string(kNoOnnxRecurrence) + " (a non-causal linear_attention exports)");
+  Folded fold(o, s, in[0]);
+  int64_t d = s.size(fold.f), H = s.i("heads"), dh = d / H;
+  bool bias = s.b("bias"), normalize = s.b("normalize");
+  std::string qkv_all = o.linear(fold.y3, 3, o.weight("w_qkv"), bias ? o.weight("b_qkv") : "");
+  auto qkv = o.node("Split", {qkv_all, o.ints({d, d, d})}, {o.here() + "/q", o.here() + "/k", o.here() + "/v"}, {attr_i("axis", 2)});
+  auto heads = [&](const std::string& t) { return o.transpose(o.op("Reshape", {t, o.ints({0, 0, H, dh})}), {0, 2, 1, 3}); };  // [B, H, T, dh]
+  auto phi = [&](const std::string& t) { return s.s("feature_map") == "elu+1" ? o.op("Add", {o.op("Elu", {t}), o.scalar_f(1)}) : o.op("Relu", {t}); };
+  std::string q = phi(heads(qkv[0])), k = phi(heads(qkv[1])), v = heads(qkv[2]);
+  if (!normalize) q = o.op("Mul", {q, o.scalar_f(1 / std::sqrt(double(dh)))});
+  std::string y = o.op("MatMul", {q, o.op("MatMul", {o.transpose(k, {0, 1, 3, 2}), v})});
+  if (normalize) {
+    std::string ksum = o.op("ReduceSum", {k, o.ints({2})}, {attr_i("keepdims", 1)});                        // [B, H, 1, dh]
+    std::string den = o.op("ReduceSum", {o.op("Mul", {q, ksum}), o.ints({3})}, {attr_i("keepdims", 1)});  // [B, H, T, 1]
+    y = o.op("Div", {y, o.op("Add", {den, o.scalar_f(1e-6)})});
+  }
+  y = o.op("Reshape", {o.transpose(y, {0, 2, 1, 3}), o.ints({0, 0, d})});
+  return o.result(s, fold.unfold(o, o.linear(y, 3, o.weight("w_o"), bias ? o.weight("b_o") : ""), d));
 }
 
 // ---- gated delta
@@ -365,16 +393,12 @@ Strings script_mamba2(Script& w, const Site& s, const Strings& in) {
   })};
 }
 
-constexpr std::string_view kNoOnnxRecurrence =
-    "its chunked recurrence passes a state from chunk to chunk, which ONNX can only express as a Loop or Scan with a subgraph body, "
-    "and this exporter writes flat graphs; export TorchScript (.pt) instead";
-
 }  // namespace
 
 void add_mixer_lowerings(std::vector<Lowering>& t) {
   t.push_back({.op = "conv1d", .compile = compile_conv1d, .torchscript = script_conv1d, .onnx = onnx_conv1d});
   t.push_back({.op = "pool1d", .compile = compile_pool1d, .torchscript = script_pool1d, .onnx = onnx_pool1d});
-  t.push_back({.op = "linear_attention", .compile = compile_linear_attention, .torchscript = script_linear_attention, .onnx_refusal = kNoOnnxRecurrence});
+  t.push_back({.op = "linear_attention", .compile = compile_linear_attention, .torchscript = script_linear_attention, .onnx = onnx_linear_attention});
   t.push_back({.op = "gated_delta", .compile = compile_gated_delta, .torchscript = script_gated_delta, .onnx_refusal = kNoOnnxRecurrence});
   t.push_back({.op = "mamba2", .compile = compile_mamba2, .torchscript = script_mamba2, .onnx_refusal = kNoOnnxRecurrence});
 }

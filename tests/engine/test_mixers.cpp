@@ -251,6 +251,17 @@ TEST(Mixers, OnnxRefusesTheRecurrencesWithTheReason) {
   EXPECT_NE(st.error.find("node `mix`: op `gated_delta` cannot be exported to ONNX"), std::string::npos) << st.error;
   EXPECT_NE(st.error.find("export TorchScript"), std::string::npos) << st.error;
   EXPECT_FALSE(std::filesystem::exists(path));
+  // Causal linear attention is a recurrence too; without the mask it is two products and exports.
+  auto causal = Model::compile(mixer("linear_attention", {{"heads", 2}}), 1);
+  ASSERT_TRUE(causal.ok());
+  st = export_model(**causal, path);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error.find("op `linear_attention` cannot be exported to ONNX"), std::string::npos) << st.error;
+  EXPECT_NE(st.error.find("a non-causal linear_attention exports"), std::string::npos) << st.error;
+  auto global = Model::compile(mixer("linear_attention", {{"heads", 2}, {"causal", false}}), 1);
+  ASSERT_TRUE(global.ok());
+  EXPECT_TRUE(export_model(**global, path)) << "non-causal linear attention exports to ONNX";
+  std::filesystem::remove(path);
 }
 
 }  // namespace
