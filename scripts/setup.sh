@@ -28,18 +28,28 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# Node.js and npm for ONNX Runtime (below); a machine that has them from elsewhere keeps its own.
+command -v npm >/dev/null || missing+=(nodejs npm)
 
 if (( ${#missing[@]} == 0 )); then
   echo "setup: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=()
+  if (( EUID != 0 )); then
+    command -v sudo >/dev/null || { echo "setup: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=()
-if (( EUID != 0 )); then
-  command -v sudo >/dev/null || { echo "setup: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
-  sudo=(sudo)
+# ONNX Runtime, the peer that runs our ONNX files in the tests (tests/interop/run_onnx.mjs): the npm
+# package onnxruntime-node ships its CPU library inside; its install script only fetches GPU
+# extras from elsewhere, so it is skipped. Into .cache/ (ignored by git), once.
+ort_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/onnxruntime"
+if [[ ! -f $ort_dir/node_modules/onnxruntime-node/package.json ]]; then
+  echo "setup: installing onnxruntime-node into $ort_dir"
+  npm install --prefix "$ort_dir" --no-audit --no-fund --ignore-scripts --loglevel=error onnxruntime-node@1.31.1
 fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
