@@ -2,9 +2,13 @@
 // PyTorch (bench/peer_mixers.py) with a naive step-by-step recurrence and with the chunked
 // pure-PyTorch form of the references, same run, same threads.
 //
-//   build/bench/bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer] [--profile trace.json]
+//   build/bench/bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer]
+//                            [--device cpu|cuda] [--python PATH] [--profile trace.json]
 //
-// Defaults: batch 8, seq 512, d 256, 4 heads (the size). Loss = sum of the output.
+// Defaults: batch 8, seq 512, d 256, 4 heads (the size). Loss = sum of the output. On CUDA
+// both sides synchronise the device around each timed step, and the peer runs in the Python given
+// by --python (one whose torch has CUDA; scripts/gpu-check.sh passes it).
+#include <torch/cuda.h>
 #include <torch/torch.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
@@ -31,13 +35,21 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// Where the timed tensors live: "cpu" or "cuda:N" (kernels on a GPU run asynchronously, so a
+// step's time is taken after the device has finished it).
+std::string g_device = "cpu";
+bool on_cuda() { return g_device != "cpu"; }
+at::Tensor here(const at::Tensor& t) { return t.to(at::Device(g_device)); }
+
 // Median milliseconds of `step` over `repeats` runs, after one warm-up run.
 double median_ms(const std::function<void()>& step, int repeats) {
   step();
   std::vector<double> runs;
   for (int r = 0; r < repeats; ++r) {
+    if (on_cuda()) torch::cuda::synchronize();
     auto t = Clock::now();
     step();
+    if (on_cuda()) torch::cuda::synchronize();
     runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
   }
   return median(runs);
@@ -92,6 +104,7 @@ double time_core(bool delta, int64_t B, int64_t T, int64_t d, int64_t H, int rep
     r.beta = torch::ones({B, H, T});
   }
   r.delta = delta;
+  for (at::Tensor* t : {&r.q, &r.k, &r.v, &r.g, &r.beta}) *t = here(*t);
   auto step = [&] {
     engine::detail::Recurrence leaf = r;
     for (at::Tensor* t : {&leaf.q, &leaf.k, &leaf.v, &leaf.g, &leaf.beta}) *t = t->detach().requires_grad_(true);
@@ -112,7 +125,7 @@ int main(int argc, char** argv) {
   int threads = 0, repeats = 7;
   int64_t B = 8, T = 512, d = 256, H = 4;
   bool peer = true;
-  std::string profile;
+  std::string profile, device = "cpu", python = "/usr/bin/python3";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
@@ -124,11 +137,18 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::atoi(value());
     else if (a == "--no-peer") peer = false;
     else if (a == "--profile") profile = value();
+    else if (a == "--device") device = value();
+    else if (a == "--python") python = value();
     else {
-      std::fprintf(stderr, "usage: bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer]\n");
+      std::fprintf(stderr,
+                   "usage: bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer]\n"
+                   "                    [--device cpu|cuda] [--python PATH] [--profile trace.json]\n");
       return 2;
     }
   }
+  auto dev = engine::resolve_device(device);
+  if (!dev) return std::fprintf(stderr, "bench_mixers: %s\n", dev.error().message.c_str()), 2;
+  g_device = *dev;
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
   if (!profile.empty()) {
     // Where one gated_delta step's time goes, op by op (bench/trace_summary.py reads it).
@@ -143,16 +163,16 @@ int main(int argc, char** argv) {
     std::printf("wrote %s\n", profile.c_str());
     return 0;
   }
-  std::printf("forward + backward, batch %lld, seq %lld, d %lld, %lld heads; %d threads; %s\n", (long long)B, (long long)T, (long long)d,
-              (long long)H, rt.threads, rt.blas.c_str());
+  std::printf("forward + backward, batch %lld, seq %lld, d %lld, %lld heads; %d threads; %s; device %s\n", (long long)B, (long long)T,
+              (long long)d, (long long)H, rt.threads, rt.blas.c_str(), engine::describe_device(g_device).c_str());
   std::printf("ours: the op compiled by circuit (chunk 64); peers: the same layer in Python's PyTorch with a step-by-step loop\n"
               "(naive) and with the references' chunked form (chunked); median ms over %d repeats (naive: a third as many, at least 2)\n\n",
               repeats);
   base::Json peer_out;
   if (peer) {
-    std::string cmd = "/usr/bin/python3 " + std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_mixers.py " + std::to_string(B) + " " +
+    std::string cmd = python + " " + std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_mixers.py " + std::to_string(B) + " " +
                       std::to_string(T) + " " + std::to_string(d) + " " + std::to_string(H) + " " + std::to_string(rt.threads) + " " +
-                      std::to_string(repeats) + " 2>&1";
+                      std::to_string(repeats) + " " + (on_cuda() ? "cuda" : "cpu") + " 2>&1";
     std::string out;
     if (std::FILE* p = popen(cmd.c_str(), "r")) {
       char buf[4096];
@@ -179,8 +199,9 @@ int main(int argc, char** argv) {
     auto m = engine::Model::compile(layer(op, d, H), 1);
     if (!m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
     (*m)->set_training(true);
+    (*m)->to(g_device);
     torch::manual_seed(0);
-    at::Tensor x = torch::randn({B, T, d});
+    at::Tensor x = here(torch::randn({B, T, d}));
     double ours = time_ours(**m, x, repeats);
     double naive = peer ? field(peer_out, op, "naive_ms") : 0, chunked = peer ? field(peer_out, op, "chunked_ms") : 0;
     const char* verdict = !peer ? "-" : targets(naive / ours, chunked / ours);

@@ -7,7 +7,7 @@ pure-PyTorch references write them, with two cores each:
 - chunked: the chunked parallel form in Python (transformers' torch_chunk_gated_delta_rule for the
   delta rule, with its row-by-row loop for (I + A)^-1; mamba2-minimal's ssd with segsum).
 
-    /usr/bin/python3 bench/peer_mixers.py B T D HEADS THREADS REPEATS
+    /usr/bin/python3 bench/peer_mixers.py B T D HEADS THREADS REPEATS [cpu|cuda]
 
 Prints one JSON line: median milliseconds per forward + backward (loss = sum of the output) of each
 layer and core, and the largest difference between the naive and the chunked outputs (a check that
@@ -62,18 +62,18 @@ def delta_chunked(q, k, v, g, beta, C=64):
     v_beta, k_beta = v * beta.unsqueeze(-1), k * beta.unsqueeze(-1)
     q, k, v, k_beta, v_beta = [x.reshape(B, H, n, C, x.size(-1)) for x in (q, k, v, k_beta, v_beta)]
     g = g.reshape(B, H, n, C).cumsum(-1)
-    upper = torch.triu(torch.ones(C, C, dtype=torch.bool), diagonal=0)
+    upper = torch.triu(torch.ones(C, C, dtype=torch.bool, device=q.device), diagonal=0)
     decay = (g.unsqueeze(-1) - g.unsqueeze(-2)).tril().exp().tril()
     attn = -((k_beta @ k.transpose(-1, -2)) * decay).masked_fill(upper, 0)
     for i in range(1, C):  # (I + A)^-1 row by row, as the reference does
         row = attn[..., i, :i].clone()
         sub = attn[..., :i, :i].clone()
         attn[..., i, :i] = row + (row.unsqueeze(-1) * sub).sum(-2)
-    attn = attn + torch.eye(C)
+    attn = attn + torch.eye(C, device=q.device)
     value = attn @ v_beta
     k_cumdecay = attn @ (k_beta * g.exp().unsqueeze(-1))
     S = q.new_zeros(B, H, dk, dv)
-    strict = torch.triu(torch.ones(C, C, dtype=torch.bool), diagonal=1)
+    strict = torch.triu(torch.ones(C, C, dtype=torch.bool, device=q.device), diagonal=1)
     out = []
     for i in range(n):
         q_i, k_i = q[:, :, i], k[:, :, i]
@@ -127,9 +127,9 @@ def ssd_naive(x, a, Bm, Cm):
 def segsum(x):
     T = x.size(-1)
     x = x[..., None].expand(*x.shape, T)
-    x = x.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-1), 0)
+    x = x.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool, device=x.device), diagonal=-1), 0)
     s = torch.cumsum(x, dim=-2)
-    return s.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=0), -torch.inf)
+    return s.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool, device=x.device), diagonal=0), -torch.inf)
 
 
 def ssd_chunked(x, a, Bm, Cm, C=64):
@@ -178,12 +178,22 @@ class Mamba2(nn.Module):
         return self.w_out(rms(y, self.norm, 1e-5))
 
 
+DEVICE = "cpu"
+
+
+def sync():
+    if DEVICE != "cpu":
+        torch.cuda.synchronize()
+
+
 def median_ms(step, repeats):
     step()  # warm-up
     runs = []
     for _ in range(repeats):
+        sync()
         t = time.perf_counter()
         step()
+        sync()
         runs.append((time.perf_counter() - t) * 1e3)
     return statistics.median(runs)
 
@@ -211,14 +221,16 @@ def core_inputs(B, T, d, H, N=16, expand=2):
     g, beta = -F.softplus(torch.randn(B, H, T)) * 0.1, torch.sigmoid(torch.randn(B, H, T))
     xs, a = torch.randn(B, T, H, P), -F.softplus(torch.randn(B, T, H)) * 0.1
     Bm, Cm = torch.randn(B, T, N), torch.randn(B, T, N)
-    return (q, k, v, g, beta), (xs, a, Bm, Cm)
+    return tuple(t.to(DEVICE) for t in (q, k, v, g, beta)), tuple(t.to(DEVICE) for t in (xs, a, Bm, Cm))
 
 
 def main():
+    global DEVICE
     B, T, d, H, threads, repeats = (int(a) for a in sys.argv[1:7])
+    DEVICE = sys.argv[7] if len(sys.argv) > 7 else "cpu"
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    x = torch.randn(B, T, d)
+    x = torch.randn(B, T, d).to(DEVICE)
     result = {}
     delta_in, ssd_in = core_inputs(B, T, d, H)
     result["gated_delta_core"] = {"naive_ms": time_core_ms(delta_naive, delta_in, max(2, repeats // 3)),
@@ -227,7 +239,7 @@ def main():
                              "chunked_ms": time_core_ms(ssd_chunked, ssd_in, repeats)}
     for name, make, naive, chunked in (("gated_delta", GatedDelta, delta_naive, delta_chunked), ("mamba2", Mamba2, ssd_naive, ssd_chunked)):
         torch.manual_seed(1)
-        layer = make(d, H)
+        layer = make(d, H).to(DEVICE)
         with torch.no_grad():
             layer.core = naive
             a = layer(x[:1, :128])

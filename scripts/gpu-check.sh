@@ -49,5 +49,8 @@ say "bench_train --device cuda (ours vs PyTorch eager, same GPU, same run)"
 say "bench_moe --device cuda (E=8, k=2, 4096 tokens, d 512; dense active-equivalent and naive PyTorch MoE)"
 "$BUILD/bench/bench_moe" --device cuda --python "$(command -v "$PYTHON")" --sizes 4096:512:1024,4096:512:2048 --experts 8 --k 2 --rounds 5 || status=1
 
+say "bench_mixers --device cuda (gated_delta and mamba2 forward + backward, batch 8, seq 512, d 256, 4 heads; naive and chunked PyTorch)"
+"$BUILD/bench/bench_mixers" --device cuda --python "$(command -v "$PYTHON")" --repeats 7 || status=1
+
 say "done: $([[ $status == 0 ]] && echo 'every step passed' || echo 'something failed (see above)')"
 exit $status
