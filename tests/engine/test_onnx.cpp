@@ -21,6 +21,7 @@
 #include "engine/export.h"
 #include "engine/model.h"
 #include "engine/onnx.h"
+#include "model_inputs.h"
 
 namespace engine {
 namespace {
@@ -260,7 +261,7 @@ TEST(Onnx, EveryExampleButMoeAndRecurrencesExportsAndReadsBack) {
     std::string stem = fs::path(path).stem().stem().string();
     // Refused with their reasons (tested above and in test_mixers.cpp): MoE routing, and the
     // hybrids' chunked recurrences.
-    if (stem.find("moe") != std::string::npos || stem.find("hybrid") != std::string::npos && stem != "hybrid_conv_attention") continue;
+    if (stem.find("moe") != std::string::npos || (stem.find("hybrid") != std::string::npos && stem != "hybrid_conv_attention")) continue;
     auto c = load_circuit(path);
     ASSERT_TRUE(c.ok()) << c.error().message;
     auto m = Model::compile(*c, 3);
@@ -307,15 +308,18 @@ TEST(Onnx, MoeIsRefusedWithTheNodeNamed) {
   EXPECT_NE(s2.error.find("node `layer/experts`: op `moe` cannot be exported to ONNX"), std::string::npos) << s2.error;
 }
 
-TEST(Onnx, EveryOpExportsAndReadsBack) {
+// One op applied to inputs of given types: the ONNX cases (every op, its attribute variants).
+struct OpCase {
+  Node n;
+  std::vector<TensorType> in;
+  const char* expect = nullptr;  // an ONNX op the export must use
+};
+
+std::vector<OpCase> op_cases() {
   using S = std::vector<std::string>;
   using I = std::vector<int64_t>;
   TensorType seq = T({"batch", "seq", "d:8"}), img = T({"batch", "c:3", "h:8", "w:8"});
-  struct C {
-    Node n;
-    std::vector<TensorType> in;
-    const char* expect = nullptr;  // an ONNX op the export must use
-  } cases[] = {
+  return {
       {N("node", "linear", {}, {{"out", 5}}), {seq}, "MatMul"},
       {N("node", "linear", {}, {{"out", 5}}), {T({"batch", "d:8"})}, "Gemm"},
       {N("node", "linear", {}, {{"out", 5}, {"bias", false}}), {T({"batch", "d:8"})}, "Gemm"},
@@ -378,11 +382,14 @@ TEST(Onnx, EveryOpExportsAndReadsBack) {
       {N("node", "conv1d", {}, {{"depthwise", true}, {"seq_axis", std::string("seq")}}), {T({"batch", "seq", "x:2", "d:8"})}, "Conv"},
       {ffn_block("node", seq, 12), {seq}, "Erf"},
   };
+}
+
+TEST(Onnx, EveryOpExportsAndReadsBack) {
   OutDir out;
   // moe: refused, tested above; the recurrent mixers (causal linear attention too): refused, tested in test_mixers.cpp.
   std::set<std::string> covered{"input", "moe", "gated_delta", "mamba2"};
   int k = 0;
-  for (auto& c : cases) {
+  for (auto& c : op_cases()) {
     std::string name = "op" + std::to_string(k++) + "_" + c.n.op;
     SCOPED_TRACE(name + " " + to_string(c.in[0]));
     Circuit circ = one_op(c.n, c.in, {{"seq", 5}});
@@ -399,6 +406,42 @@ TEST(Onnx, EveryOpExportsAndReadsBack) {
     covered.insert(c.n.op);
   }
   for (const OpDef* d : all_ops()) EXPECT_TRUE(covered.count(d->name)) << "op `" << d->name << "` has no ONNX case";
+}
+
+// ONNX Runtime (npm's onnxruntime-node, which scripts/setup.sh installs) runs every op case and
+// must compute our outputs: the structural checks above cannot tell a wrong gate order or padding.
+TEST(Onnx, OnnxRuntimeComputesEveryOpCase) {
+  const std::string ort = CIRCUIT_SOURCE_DIR "/.cache/onnxruntime/node_modules/onnxruntime-node";
+  if (std::system("command -v node > /dev/null 2>&1") != 0) GTEST_SKIP() << "no node on PATH (scripts/setup.sh installs Node.js)";
+  if (!fs::exists(ort + "/package.json")) GTEST_SKIP() << "no " << ort << " (scripts/setup.sh installs onnxruntime-node)";
+  OutDir out;
+  int k = 0;
+  for (auto& c : op_cases()) {
+    std::string name = "op" + std::to_string(k++) + "_" + c.n.op;
+    SCOPED_TRACE(name);
+    auto m = Model::compile(one_op(c.n, c.in, {{"seq", 5}}), 7);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    perturb(**m);
+    (*m)->set_training(false);
+    ASSERT_TRUE(export_onnx(**m, (out.dir / (name + ".onnx")).string()).ok());
+    circuit::Bindings b{{"batch", 3}, {"seq", 5}};
+    std::vector<at::Tensor> in = test::inputs_for(**m, b, 7), ours;
+    {
+      torch::NoGradGuard ng;
+      ours = (*m)->forward(in);
+    }
+    base::Json meta = base::Json::object(), ins = base::Json::array(), outs = base::Json::array();
+    for (size_t j = 0; j < in.size(); ++j) ins.push(test::write_array(in[j], out.dir / (name + ".in" + std::to_string(j) + ".bin")));
+    for (size_t j = 0; j < ours.size(); ++j) outs.push(test::write_array(ours[j], out.dir / (name + ".out" + std::to_string(j) + ".bin")));
+    meta.set("inputs", std::move(ins)), meta.set("outputs", std::move(outs)), meta.set("onnx", base::Json::string(name + ".onnx"));
+    std::ofstream(out.dir / (name + ".json")) << base::write_json(meta);
+  }
+  std::string log = (out.dir / "ort.log").string();
+  int rc = std::system(("node " CIRCUIT_SOURCE_DIR "/tests/interop/run_onnx.mjs " + out.dir.string() + " " + ort + " > " + log + " 2>&1").c_str());
+  std::ifstream f(log);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find(std::to_string(k) + " passed, 0 failed"), std::string::npos) << text;
 }
 
 TEST(Onnx, OutputsThatRepeatOrAreInputsGetTheirOwnNames) {

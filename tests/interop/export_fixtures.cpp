@@ -18,18 +18,6 @@
 namespace fs = std::filesystem;
 using base::Json;
 
-static Json write_array(const at::Tensor& t, const fs::path& file) {
-  at::Tensor c = t.contiguous();
-  std::ofstream(file, std::ios::binary).write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
-  Json j = Json::object();
-  j.set("file", Json::string(file.filename().string()));
-  Json shape = Json::array();
-  for (auto s : c.sizes()) shape.push(Json::integer(s));
-  j.set("shape", std::move(shape));
-  j.set("dtype", Json::string(c.scalar_type() == at::kLong ? "int64" : "float32"));
-  return j;
-}
-
 int main(int argc, char** argv) {
   if (argc != 2) return std::fprintf(stderr, "usage: export_fixtures OUT_DIR\n"), 2;
   fs::path out = argv[1];
@@ -66,8 +54,8 @@ int main(int argc, char** argv) {
     Json meta = Json::object();
     meta.set("name", Json::string(name));
     Json ins = Json::array(), outs = Json::array();
-    for (size_t k = 0; k < in.size(); ++k) ins.push(write_array(in[k], out / (name + ".in" + std::to_string(k) + ".bin")));
-    for (size_t k = 0; k < ours.size(); ++k) outs.push(write_array(ours[k], out / (name + ".out" + std::to_string(k) + ".bin")));
+    for (size_t k = 0; k < in.size(); ++k) ins.push(engine::test::write_array(in[k], out / (name + ".in" + std::to_string(k) + ".bin")));
+    for (size_t k = 0; k < ours.size(); ++k) outs.push(engine::test::write_array(ours[k], out / (name + ".out" + std::to_string(k) + ".bin")));
     meta.set("inputs", std::move(ins));
     meta.set("outputs", std::move(outs));
     auto pt = engine::export_model(**m, (out / (name + ".pt")).string());
