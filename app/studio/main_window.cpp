@@ -2,6 +2,8 @@
 
 #include "device_choice.h"
 
+#include <functional>
+
 #include <QAction>
 #include <QApplication>
 #include <QScreen>
@@ -62,23 +64,20 @@ std::string parent_of(const std::string& path) { return circuit::split_path(path
 std::string leaf_of(const std::string& path) { return circuit::split_path(path).name; }
 
 // Paths of every block (and MoE expert) that can be drawn open or closed.
-void block_paths(const circuit::Graph& g, const std::string& prefix, std::set<std::string>& out) {
-  for (auto& n : g.nodes)
-    if (n.body) {
-      std::string p = prefix.empty() ? n.name : prefix + "/" + n.name;
-      out.insert(p);
-      block_paths(*n.body, p, out);
-    }
-}
-
-// Nodes whose op can be drawn open to its parts (attention, the recurrent mixers).
-void mixer_paths(const circuit::Graph& g, const std::string& prefix, std::set<std::string>& out) {
+// Paths of the nodes, bodies included, that `keep` picks.
+void node_paths(const circuit::Graph& g, const std::string& prefix, const std::function<bool(const circuit::Node&)>& keep,
+                std::set<std::string>& out) {
   for (auto& n : g.nodes) {
     std::string p = prefix.empty() ? n.name : prefix + "/" + n.name;
-    const circuit::OpDef* def = circuit::find_op(n.op);
-    if (def && def->parts) out.insert(p);
-    if (n.body) mixer_paths(*n.body, p, out);
+    if (keep(n)) out.insert(p);
+    if (n.body) node_paths(*n.body, p, keep, out);
   }
+}
+// Blocks and MoE nodes (drawn open or closed), and ops drawn open to their parts (the mixers).
+bool has_body(const circuit::Node& n) { return bool(n.body); }
+bool has_parts(const circuit::Node& n) {
+  const circuit::OpDef* def = circuit::find_op(n.op);
+  return def && def->parts;
 }
 
 circuit::Circuit example_circuit() {
@@ -314,11 +313,11 @@ void MainWindow::build_actions() {
   make(view_menu_, "Open all blocks", "expand_all", QKeySequence(), [this] { collapsed_.clear(), refresh(); });
   make(view_menu_, "Close all blocks", "collapse_all", QKeySequence(), [this] {
     collapsed_.clear(), opened_.clear();
-    block_paths(doc_.circuit().graph, "", collapsed_);
+    node_paths(doc_.circuit().graph, "", has_body, collapsed_);
     refresh();
   });
   make(view_menu_, "Open all mixers to their parts", "open_mixers", QKeySequence(), [this] {
-    mixer_paths(doc_.circuit().graph, "", opened_);
+    node_paths(doc_.circuit().graph, "", has_parts, opened_);
     refresh();
   });
   auto* theme = make(view_menu_, "&Dark theme", "dark", QKeySequence("Ctrl+Shift+D"), [this](bool on) { set_dark(on); });
@@ -359,7 +358,7 @@ circuit::diagram::Expansion MainWindow::expansion() const {
   e.parts = opened_;
   if (collapsed_.empty()) return e;
   std::set<std::string> all;
-  block_paths(doc_.circuit().graph, "", all);
+  node_paths(doc_.circuit().graph, "", has_body, all);
   e.mode = circuit::diagram::Expansion::Mode::listed;
   for (auto& p : all) {
     bool closed = false;  // a block inside a closed one is hidden anyway
@@ -718,7 +717,7 @@ void MainWindow::toggle_block(const QString& path_q) {
   if (!v.node) return;
   if (v.node->body) {
     if (!collapsed_.erase(path)) collapsed_.insert(path);
-  } else if (const circuit::OpDef* def = circuit::find_op(v.node->op); def && def->parts) {
+  } else if (has_parts(*v.node)) {
     if (!opened_.erase(path)) opened_.insert(path);
   } else {
     return;

@@ -146,10 +146,8 @@ std::vector<OpPart> gated_delta_parts(const OpCall& c) {
   p.push_back({"beta", "β", "linear · sigmoid", {-1}, per_head, d * H});
   p.push_back({"decay", "log α", "linear · −eᴬ softplus(· + dt)", {-1}, per_head, d * H + 2 * H});
   p.push_back({"state", "delta rule", "S ← αS(I − βkkᵀ) + βvkᵀ", {2, 3, 4}, heads, 0, {seq}});
-  int norm_from = 5;
-  if (c.b("gate")) p.push_back({"gate", "gate", "linear · SiLU", {-1}, heads, d * inner}), norm_from = 6;
   std::vector<int> norm_in{5};
-  if (c.b("gate")) norm_in.push_back(norm_from);
+  if (c.b("gate")) p.push_back({"gate", "gate", "linear · SiLU", {-1}, heads, d * inner}), norm_in.push_back(6);
   p.push_back({"norm", c.b("gate") ? "norm ⊙ gate" : "norm", "RMS per head", norm_in, heads, dh});
   p.push_back({"out", "out", "linear", {int(p.size()) - 1}, x, inner * d});
   return p;

@@ -241,9 +241,8 @@ Strings onnx_linear_attention(Onnx& o, const Site& s, const Strings& in) {
   Folded fold(o, s, in[0]);
   int64_t d = s.size(fold.f), H = s.i("heads"), dh = d / H;
   bool bias = s.b("bias"), normalize = s.b("normalize");
-  std::string qkv_all = o.linear(fold.y3, 3, o.weight("w_qkv"), bias ? o.weight("b_qkv") : "");
-  auto qkv = o.node("Split", {qkv_all, o.ints({d, d, d})}, {o.here() + "/q", o.here() + "/k", o.here() + "/v"}, {attr_i("axis", 2)});
-  auto heads = [&](const std::string& t) { return o.transpose(o.op("Reshape", {t, o.ints({0, 0, H, dh})}), {0, 2, 1, 3}); };  // [B, H, T, dh]
+  auto qkv = onnx_qkv_heads(o, fold.y3, o.weight("w_qkv"), bias ? o.weight("b_qkv") : "", d, H);
+  auto heads = [&](const std::string& t) { return o.transpose(t, {0, 2, 1, 3}); };  // [B, H, T, dh]
   auto phi = [&](const std::string& t) { return s.s("feature_map") == "elu+1" ? o.op("Add", {o.op("Elu", {t}), o.scalar_f(1)}) : o.op("Relu", {t}); };
   std::string q = phi(heads(qkv[0])), k = phi(heads(qkv[1])), v = heads(qkv[2]);
   if (!normalize) q = o.op("Mul", {q, o.scalar_f(1 / std::sqrt(double(dh)))});

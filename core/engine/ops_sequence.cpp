@@ -154,11 +154,9 @@ std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
   int64_t d = s.size(fold.f), h = s.i("heads"), dh = d / h;
   bool causal = s.b("causal");
   int64_t window = s.i("window");
-  std::string w = o.weight("in_proj_weight"), b = s.b("bias") ? o.weight("in_proj_bias") : "";
-  auto qkv = o.node("Split", {o.linear(y3, 3, w, b), o.ints({d, d, d})}, {o.here() + "/q", o.here() + "/k", o.here() + "/v"}, {attr_i("axis", 2)});
-  // [B, T, d] -> [B, T, heads, dh], then heads before time (keys also transposed for q k^T).
-  auto heads = [&](const std::string& t, std::vector<int64_t> p) { return o.transpose(o.op("Reshape", {t, o.ints({0, 0, h, dh})}), p); };
-  std::string q = heads(qkv[0], {0, 2, 1, 3}), kt = heads(qkv[1], {0, 2, 3, 1}), v = heads(qkv[2], {0, 2, 1, 3});
+  auto qkv = onnx_qkv_heads(o, y3, o.weight("in_proj_weight"), s.b("bias") ? o.weight("in_proj_bias") : "", d, h);
+  // Heads before time (keys also transposed for q k^T).
+  std::string q = o.transpose(qkv[0], {0, 2, 1, 3}), kt = o.transpose(qkv[1], {0, 2, 3, 1}), v = o.transpose(qkv[2], {0, 2, 1, 3});
   std::string scores = o.op("Div", {o.op("MatMul", {q, kt}), o.scalar_f(std::sqrt(double(dh)))});
   if (causal || window) {
     // The mask is built for the run-time sequence length, so a symbolic `seq` stays symbolic.

@@ -77,17 +77,6 @@ int expected_boxes(const Graph& g, const GraphAnalysis& a, const Bindings& b, co
   return k;
 }
 
-// The analysis of the node at `path`, walking through bodies.
-const NodeInfo* info_at(const Graph& g, const GraphAnalysis& a, const std::string& path) {
-  auto slash = path.find('/');
-  int i = g.find(path.substr(0, slash));
-  if (i < 0) return nullptr;
-  if (slash == std::string::npos) return &a.nodes[size_t(i)];
-  const Node& n = g.nodes[size_t(i)];
-  if (!n.body || !a.nodes[size_t(i)].body) return nullptr;
-  return info_at(*n.body, *a.nodes[size_t(i)].body, path.substr(slash + 1));
-}
-
 struct Case {
   std::string file;
   Expansion::Mode mode;
@@ -105,7 +94,15 @@ Level level_of(const Graph& g, const GraphAnalysis& a, const std::string& path) 
   int i = g.find(path.substr(0, slash));
   if (i < 0) return {};
   if (slash == std::string::npos) return {&g, &a, size_t(i)};
-  return level_of(*g.nodes[size_t(i)].body, *a.nodes[size_t(i)].body, path.substr(slash + 1));
+  const Node& n = g.nodes[size_t(i)];
+  if (!n.body || !a.nodes[size_t(i)].body) return {};
+  return level_of(*n.body, *a.nodes[size_t(i)].body, path.substr(slash + 1));
+}
+
+// The analysis of the node at `path`, walking through bodies.
+const NodeInfo* info_at(const Graph& g, const GraphAnalysis& a, const std::string& path) {
+  Level l = level_of(g, a, path);
+  return l.a ? &l.a->nodes[l.i] : nullptr;
 }
 
 class ExampleScene : public ::testing::TestWithParam<Case> {};

@@ -411,8 +411,8 @@ TEST(Onnx, EveryOpExportsAndReadsBack) {
 // ONNX Runtime (npm's onnxruntime-node, which scripts/setup.sh installs) runs every op case and
 // must compute our outputs: the structural checks above cannot tell a wrong gate order or padding.
 TEST(Onnx, OnnxRuntimeComputesEveryOpCase) {
-  const std::string ort = CIRCUIT_SOURCE_DIR "/.cache/onnxruntime/node_modules/onnxruntime-node";
-  if (std::system("command -v node > /dev/null 2>&1") != 0) GTEST_SKIP() << "no node on PATH (scripts/setup.sh installs Node.js)";
+  const std::string node = CIRCUIT_NODE, ort = CIRCUIT_ORT_DIR;  // tests/CMakeLists.txt finds them
+  if (node.empty() || node.find("NOTFOUND") != std::string::npos) GTEST_SKIP() << "no node found (scripts/setup.sh installs Node.js)";
   if (!fs::exists(ort + "/package.json")) GTEST_SKIP() << "no " << ort << " (scripts/setup.sh installs onnxruntime-node)";
   OutDir out;
   int k = 0;
@@ -437,7 +437,7 @@ TEST(Onnx, OnnxRuntimeComputesEveryOpCase) {
     std::ofstream(out.dir / (name + ".json")) << base::write_json(meta);
   }
   std::string log = (out.dir / "ort.log").string();
-  int rc = std::system(("node " CIRCUIT_SOURCE_DIR "/tests/interop/run_onnx.mjs " + out.dir.string() + " " + ort + " > " + log + " 2>&1").c_str());
+  int rc = std::system((node + " " CIRCUIT_SOURCE_DIR "/tests/interop/run_onnx.mjs " + out.dir.string() + " " + ort + " > " + log + " 2>&1").c_str());
   std::ifstream f(log);
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   EXPECT_EQ(rc, 0) << text;

@@ -270,4 +270,14 @@ struct Folded {
   }
 };
 
+/// q, k, v from one packed projection of [B, T, d] (weights `w`, bias `b` or ""): each
+/// [B, T, heads, d / heads], named after the node ("attn/q"). Attention and linear attention.
+inline std::vector<std::string> onnx_qkv_heads(Onnx& o, const std::string& y3, const std::string& w, const std::string& b, int64_t d,
+                                               int64_t heads) {
+  auto qkv = o.node("Split", {o.linear(y3, 3, w, b), o.ints({d, d, d})}, {o.here() + "/q", o.here() + "/k", o.here() + "/v"},
+                    {attr_i("axis", 2)});
+  for (auto& t : qkv) t = o.op("Reshape", {t, o.ints({0, 0, heads, d / heads})});
+  return qkv;
+}
+
 }  // namespace engine::detail
