@@ -24,6 +24,7 @@
 #include "circuit/graph.h"
 #include "engine/detail/recurrence.h"
 #include "engine/device.h"
+#include "engine/distributed.h"
 #include "engine/model.h"
 
 namespace {
@@ -37,9 +38,9 @@ double median(std::vector<double> v) {
 
 // Where the timed tensors live: "cpu" or "cuda:N" (kernels on a GPU run asynchronously, so a
 // step's time is taken after the device has finished it).
-std::string g_device = "cpu";
-bool on_cuda() { return g_device != "cpu"; }
-at::Tensor here(const at::Tensor& t) { return t.to(at::Device(g_device)); }
+engine::Device g_device;
+bool on_cuda() { return g_device.is_cuda(); }
+at::Tensor here(const at::Tensor& t) { return t.to(at::Device(g_device.str())); }
 
 // Median milliseconds of `step` over `repeats` runs, after one warm-up run.
 double median_ms(const std::function<void()>& step, int repeats) {
@@ -146,9 +147,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto dev = engine::resolve_device(device);
-  if (!dev) return std::fprintf(stderr, "bench_mixers: %s\n", dev.error().message.c_str()), 2;
-  g_device = *dev;
+  auto placed = engine::join_from_environment(device, "", 0, -1);
+  if (!placed) return std::fprintf(stderr, "bench_mixers: %s\n", placed.error().message.c_str()), 2;
+  g_device = placed->device;
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
   if (!profile.empty()) {
     // Where one gated_delta step's time goes, op by op (bench/trace_summary.py reads it).

@@ -31,6 +31,7 @@
 #include "circuit/templates.h"
 #include "engine/detail/moe.h"
 #include "engine/device.h"
+#include "engine/distributed.h"
 #include "engine/model.h"
 #include <torch/cuda.h>
 
@@ -161,10 +162,10 @@ int main(int argc, char** argv) {
     }
   }
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
-  auto dev = engine::resolve_device(device);
-  if (!dev) return std::fprintf(stderr, "bench_moe: %s\n", dev.error().message.c_str()), 2;
-  device = *dev;
-  std::printf("device: %s\n", engine::describe_device(device).c_str());
+  auto placed = engine::join_from_environment(device, "", 0, -1);
+  if (!placed) return std::fprintf(stderr, "bench_moe: %s\n", placed.error().message.c_str()), 2;
+  device = placed->device.str();
+  std::printf("device: %s\n", engine::describe_device(placed->device).c_str());
   std::string script = std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_moe.py";
   std::printf("MoE layer forward + backward, E=%lld experts, k=%lld, top-k softmax, dropless, %s experts; %d threads; %s\n",
               (long long)experts, (long long)k, gated ? "SwiGLU (no biases)" : "GELU", rt.threads, rt.blas.c_str());
@@ -184,11 +185,11 @@ int main(int argc, char** argv) {
     }
     (*moe)->set_training(true);
     (*ffn)->set_training(true);
-    (*moe)->to(device);
+    (*moe)->to(placed->device);
     for (auto& mod : (*moe)->module().modules())
       if (auto* layer = dynamic_cast<engine::MoeLayer*>(mod.get()))
         layer->set_path(path == "tensor" ? engine::MoePath::tensor : path == "host" ? engine::MoePath::host : engine::MoePath::automatic);
-    (*ffn)->to(device);
+    (*ffn)->to(placed->device);
     torch::manual_seed(0);
     torch::Tensor x = torch::randn({s.tokens, s.d}).to(at::Device(device));
     if (!profile.empty()) {

@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
       cfg.seed = seed, cfg.trials = budget, cfg.options.population = 50;
       double eval_ms = 0;
       auto t0 = Clock::now();
-      auto r = run_study(*db, st.id, pr, [&](auto&, const Point& p) {
+      auto r = run_trials(*db, st.id, pr, [&](auto&, const Point& p) {
         auto e0 = Clock::now();
         Evaluation e{true, zdt(which, p), ""};
         eval_ms += ms_since(e0);

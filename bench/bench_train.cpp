@@ -47,6 +47,7 @@
 #include "base/json.h"
 #include "engine/data.h"
 #include "engine/device.h"
+#include "engine/distributed.h"
 #include "engine/model.h"
 #include <torch/cuda.h>
 #include "engine/train.h"
@@ -348,7 +349,8 @@ struct Options {
   bool same_heap = false;  // give the peer the heap settings the engine makes for itself
   std::vector<std::string> models = {"mlp", "cnn"};
   std::vector<int64_t> batches = {64, 256};
-  std::string device = "cpu", python = "/usr/bin/python3";
+  std::string device = "cpu", python = "/usr/bin/python3";  // device: as named, for the peer and the row processes
+  engine::Device placed;                                     // where it resolved
   std::string row_model;  // --row MODEL BATCH: measure one row in this process (used internally)
   int64_t row_batch = 0;
 };
@@ -375,13 +377,14 @@ Json measure_row(const Options& o, const std::string& name, int64_t batch, int t
   if (auto s = engine::check_fit(**m, *data); !s) return fail(path + ": " + s.error);
   ours.model = std::move(*m);
   ours.model->set_training(true);
-  ours.model->to(o.device);
-  if (o.device != "cpu") {
+  ours.model->to(o.placed);
+  if (o.placed.is_cuda()) {
     at::globalContext().setAllowTF32CuBLAS(false);
     at::globalContext().setAllowTF32CuDNN(false);
   }
   ours.opt = std::make_unique<torch::optim::AdamW>(ours.model->module().parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.01));
-  ours.x = to_tensor(data->train.x).to(at::Device(o.device)), ours.y = to_tensor(data->train.y).to(at::Device(o.device));
+  const at::Device dev(o.placed.str());
+  ours.x = to_tensor(data->train.x).to(dev), ours.y = to_tensor(data->train.y).to(dev);
   ours.batch = batch, ours.per_epoch = ours.x.size(0) / batch;
   if (ours.per_epoch < 1) return fail("batch " + std::to_string(batch) + " exceeds the " + std::to_string(ours.x.size(0)) + " training examples");
 
@@ -432,7 +435,7 @@ Json measure_row(const Options& o, const std::string& name, int64_t batch, int t
     engine::TrainOptions t;
     t.batch = batch;
     t.bus = &bus;
-    t.device = o.device;
+    t.device = o.placed;
     t.epochs = int(std::clamp<int64_t>((2 * steps + ours.per_epoch - 1) / ours.per_epoch, 1, 20));
     auto tr = engine::train(**fresh, *data, t);
     double sum = 0;
@@ -517,9 +520,10 @@ int main(int argc, char** argv) {
   if (o.same_heap && o.row_model.empty())
     setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824", 1);
   engine::RuntimeInfo rt = engine::configure_runtime(o.threads);
-  auto dev = engine::resolve_device(o.device);
-  if (!dev) return std::fprintf(stderr, "bench_train: %s\n", dev.error().message.c_str()), 2;
-  o.device = *dev;
+  auto placed = engine::join_from_environment(o.device, "", 0, -1);
+  if (!placed) return std::fprintf(stderr, "bench_train: %s\n", placed.error().message.c_str()), 2;
+  o.placed = placed->device;
+  o.device = o.placed.str();
 
   if (!o.row_model.empty()) {  // a row's process: measure, answer in JSON on stdout
     Json r;

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/options.h"
+
 namespace cli {
 
 Args& Args::text(std::string_view flag, std::string& out) {
@@ -20,13 +22,21 @@ Args& Args::set(std::string_view flag, bool& out, bool to) {
   return *this;
 }
 
+Args& Args::flag(std::string_view flag, std::function<void()> apply) {
+  options_.push_back({std::string(flag), false, [apply = std::move(apply)](const std::string&) -> std::optional<std::string> {
+                        apply();
+                        return std::nullopt;
+                      }});
+  return *this;
+}
+
 Args& Args::value(std::string_view flag, std::function<std::optional<std::string>(const std::string&)> apply) {
   options_.push_back({std::string(flag), true, std::move(apply)});
   return *this;
 }
 
 Args& Args::positional(std::string& out) {
-  positional_ = &out;
+  positionals_.push_back(&out);
   return *this;
 }
 
@@ -38,14 +48,15 @@ std::optional<double> Args::parse_number(const std::string& v) {
 }
 
 int Args::fail(const std::string& message) const {
-  std::fprintf(stderr, "%s: %s\n%s", command_.c_str(), message.c_str(), usage_);
+  std::fprintf(stderr, "%s: %s\n%s", command_.c_str(), message.c_str(), usage_.c_str());
   return 2;
 }
 
 std::optional<int> Args::parse(const std::vector<std::string>& args) {
+  size_t taken = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "-h" || a == "--help") return std::fputs(usage_, stdout), 0;
+    if (a == "-h" || a == "--help") return std::fputs(usage_.c_str(), stdout), 0;
     const Option* opt = nullptr;
     for (auto& o : options_)
       if (o.flag == a) opt = &o;
@@ -53,8 +64,8 @@ std::optional<int> Args::parse(const std::vector<std::string>& args) {
       if (opt->takes_value && i + 1 >= args.size()) return fail(a + " needs a value");
       std::string v = opt->takes_value ? args[++i] : std::string();
       if (auto err = opt->apply(v)) return fail(a + " " + *err);
-    } else if (positional_ && positional_->empty() && !a.empty() && a[0] != '-') {
-      *positional_ = a;
+    } else if (!a.empty() && a[0] != '-' && taken < positionals_.size()) {
+      *positionals_[taken++] = a;
     } else {
       return fail("unexpected argument `" + a + "`");
     }
@@ -64,9 +75,11 @@ std::optional<int> Args::parse(const std::vector<std::string>& args) {
 
 void add_device_option(Args& table, std::string& device) {
   table.value("--device", [&device](const std::string& v) -> std::optional<std::string> {
-    auto d = engine::resolve_device(v);
-    if (!d) return d.error().message.substr(d.error().message.rfind("device ", 0) == 0 ? 7 : 0);  // "--device `cuda` is ..."
-    device = v;  // as named: under --nproc, `cuda` means each rank's own GPU (rank_device)
+    // Parsed here, resolved where the rank is placed (join_from_environment): under --nproc,
+    // `cuda` means each rank's own GPU.
+    auto d = engine::parse_device_request(v);
+    if (!d) return d.error().message;
+    device = v;
     return std::nullopt;
   });
 }
@@ -91,14 +104,24 @@ void add_dist_options(Args& table, DistOptions& dist) {
       });
 }
 
-void add_precision_options(Args& table, engine::Precision& precision, bool& tf32) {
-  table.value("--precision", [&precision](const std::string& v) -> std::optional<std::string> {
-        auto p = engine::parse_precision(v);
-        if (!p) return "takes fp32 or bf16, got `" + v + "`";
-        precision = *p;
-        return std::nullopt;
-      })
-      .set("--tf32", tf32);
+void add_train_options(Args& table, engine::TrainOptions& o, std::vector<std::string>* given) {
+  for (const engine::TrainOption& opt : engine::train_options()) {
+    auto note = [given, name = std::string(opt.name)] {
+      if (given) given->push_back(name);
+    };
+    if (opt.kind == engine::TrainOption::Kind::boolean) {
+      table.flag(engine::cli_flag(opt), [&o, &opt, note] {
+        engine::set_option(o, opt, true);
+        note();
+      });
+    } else {
+      table.value(engine::cli_flag(opt), [&o, &opt, note](const std::string& v) -> std::optional<std::string> {
+        auto err = engine::set_option_text(o, opt, v);
+        if (!err) note();
+        return err;
+      });
+    }
+  }
 }
 
 }  // namespace cli

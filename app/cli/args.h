@@ -10,14 +10,12 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/train.h"
 
 namespace cli {
 
-/// The usage lines of add_device_options, for the commands that train.
-#define CIRCUIT_DEVICE_USAGE                                                                   \
-  "  --device D         cpu | cuda | cuda:N | auto (auto: CUDA when there is a GPU)\n"          \
-  "  --precision P      fp32 | bf16: bf16 runs the forward under autocast, fp32 weights (fp32)\n" \
-  "  --tf32             CUDA: TF32 matrix products and convolutions (faster, ~1e-3 relative error)\n"
+/// The usage line of add_device_option, for the commands that train.
+#define CIRCUIT_DEVICE_USAGE "  --device D         cpu | cuda | cuda:N | auto (auto: CUDA when there is a GPU)\n"
 
 /// The usage lines of add_dist_options.
 #define CIRCUIT_DIST_USAGE                                                                           \
@@ -36,7 +34,7 @@ struct DistOptions {
 class Args {
  public:
   /// `command` prefixes messages ("circuit train"); `usage` is printed with them and for --help.
-  Args(std::string command, const char* usage) : command_(std::move(command)), usage_(usage) {}
+  Args(std::string command, std::string usage) : command_(std::move(command)), usage_(std::move(usage)) {}
 
   /// --flag VALUE into a string.
   Args& text(std::string_view flag, std::string& out);
@@ -62,9 +60,11 @@ class Args {
   }
   /// --flag alone: sets `out` to `to`.
   Args& set(std::string_view flag, bool& out, bool to = true);
+  /// --flag alone, handled by `apply`.
+  Args& flag(std::string_view flag, std::function<void()> apply);
   /// --flag VALUE handled by `apply`, which returns an error message or nullopt.
   Args& value(std::string_view flag, std::function<std::optional<std::string>(const std::string&)> apply);
-  /// The first argument that is not an option.
+  /// The next argument that is not an option (call again for a second one).
   Args& positional(std::string& out);
 
   /// Parses `args`. nullopt: go on; otherwise the exit code to return (0 after --help, 2 after an
@@ -82,16 +82,17 @@ class Args {
   int fail(const std::string& message) const;
 
   std::string command_;
-  const char* usage_;
+  std::string usage_;
   std::vector<Option> options_;
-  std::string* positional_ = nullptr;
+  std::vector<std::string*> positionals_;
 };
 
 /// --device, checked here: a device this machine lacks is an error that names it.
 void add_device_option(Args& table, std::string& device);
 /// --nproc, --backend and --dist-timeout.
 void add_dist_options(Args& table, DistOptions& dist);
-/// --precision and --tf32.
-void add_precision_options(Args& table, engine::Precision& precision, bool& tf32);
+/// A flag for every option of the training option table (engine/options.h): --epochs, --lr,
+/// --weight-decay, ..., --tf32. `given`, when set, receives the name of each option the user named.
+void add_train_options(Args& table, engine::TrainOptions& o, std::vector<std::string>* given = nullptr);
 
 }  // namespace cli

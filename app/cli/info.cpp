@@ -235,7 +235,7 @@ int ops(const std::vector<std::string>& args) {
   Json all = Json::array();
   for (const OpDef* d : all_ops()) {
     if (!json) {
-      std::printf("%-12s %-10s %s%s\n", d->name.c_str(), d->category.c_str(), d->learned ? "[learned] " : "", d->doc.c_str());
+      std::printf("%-12s %-10s %s%s\n", d->name.c_str(), circuit::to_string(d->category), d->learned ? "[learned] " : "", d->doc.c_str());
       for (auto& a : d->attrs)
         std::printf("    %-22s %-17s %s%s\n", a.name.c_str(), attr_type_name(a.type),
                     a.default_value ? ("= " + to_string(*a.default_value) + "  ").c_str() : "(required)  ", a.doc.c_str());
@@ -243,7 +243,7 @@ int ops(const std::vector<std::string>& args) {
     }
     Json o = Json::object();
     o.set("name", Json::string(d->name));
-    o.set("category", Json::string(d->category));
+    o.set("category", Json::string(circuit::to_string(d->category)));
     o.set("doc", Json::string(d->doc));
     o.set("learned", Json::boolean(d->learned));
     Json at = Json::array();

@@ -21,6 +21,7 @@
 #include "engine/distributed.h"
 #include "commands.h"
 #include "engine/model.h"
+#include "engine/options.h"
 #include "script/engine_extension.h"
 #include "script/lua_strategy.h"
 #include "search/report.h"
@@ -28,6 +29,7 @@
 #include "search/space.h"
 #include "search/strategy.h"
 #include "search/study.h"
+#include "search/pipeline.h"
 #include "search/trial_runner.h"
 #include "store/store.h"
 
@@ -35,33 +37,37 @@ namespace cli {
 
 namespace {
 
-const char* kSearchUsage =
-    "usage: circuit search SPEC.search.json --study NAME [options]\n"
+std::string search_usage() {
+  return "usage: circuit search SPEC.search.json --study NAME [options]\n"
     "  --db STORE           a file or a PostgreSQL URL (default circuit-studies.sqlite)\n"
     "  --strategy NAME      nsga2 | evolution | random | a Lua strategy plugin (default nsga2)\n"
     "  --trials N           trials this process runs (default 20)\n"
     "  --total N            stop when the study holds N trials (several processes may share one)\n"
     "  --seed S             strategy seed (default 0)      --worker W   distinct per concurrent process\n"
     "  --population P       population of evolution and NSGA-II (default 50; use less for small budgets)\n"
-    "  --data NAME          fashion-mnist | mqar | copy | parity | text (default fashion-mnist)\n"
+    "  --data NAME          " + engine::data_set_names() + " (default fashion-mnist)\n"
     "  --limit N            training examples per trial (default 6400)\n"
-    "  --epochs E  --batch B  --lr X  --threads T            training of each trial\n"
+    "  --threads T          LibTorch threads (0: every core)\n"
     "  --reference m=v,...  hypervolume reference (default: 0 for maximised, the constraint for minimised)\n"
     "  --no-latency         do not measure latency\n"
     "  --lease SECONDS      a new study's lease: a trial whose worker is silent this long is run again (default 60)\n"
     "  --attempts N         a new study's limit on how often one trial is tried (default 3)\n"
     CIRCUIT_DEVICE_USAGE
     CIRCUIT_DIST_USAGE
+    "training of each trial (as circuit train; stored with every trial, so `circuit replay` repeats it):\n" +
+    engine::train_options_usage() +
     "--db takes a file (SQLite) or postgresql://user@host[:port]/db, which workers on any number of\n"
     "machines share (`circuit worker --db URL --study NAME` joins without the spec).\n"
     "A killed search resumes where it stopped when run again with the same --study and --db.\n";
+}
 
 const char* kWorkerUsage =
     "usage: circuit worker --db STORE --study NAME [--trials N] [--threads T] [--worker W] [--device D]\n"
     "  joins a study started by `circuit search` (on this or another machine) and runs its trials until\n"
     "  the study is complete, with the spec, strategy and training protocol stored with it\n"
     "  --trials N   stop after N trials here       --worker W   random stream (default: from host and pid)\n"
-    "  --device D   cpu | cuda | cuda:N | auto (auto); precision and TF32 are the study's\n"
+    "  --device D   cpu | cuda | cuda:N | auto (auto); the training options are the study's: one given\n"
+    "               here must agree with it (--lr, --epochs, ... as circuit search)\n"
     CIRCUIT_DIST_USAGE;
 
 const char* kReportUsage =
@@ -136,72 +142,12 @@ int launch_search_ranks(const char* command, int nproc, const std::vector<std::s
   return launch_ranks(nproc, rank_args, 10);
 }
 
-// What `circuit search` and `circuit worker` run: a study, its space and its training protocol.
-struct StudyRun {
-  std::string study, db_path, spec_text, reference;
-  std::optional<search::Space> space;
-  search::RunConfig cfg;
-  search::TrialProtocol protocol;
-  int threads = 0;
-  DistOptions dist;  // every trial data parallel over the ranks (rank 0 runs the study)
-};
-
-// What a joining worker needs that the spec does not say, stored with the study.
-std::string settings_json(const StudyRun& r) {
-  base::Json j = base::Json::object();
-  j.set("protocol", *base::parse_json(search::protocol_json(r.protocol)));
-  j.set("total", base::Json::integer(r.cfg.total));
-  j.set("population", base::Json::integer(r.cfg.options.population));
-  j.set("reference", base::Json::string(r.reference));
-  std::string s = base::write_json_line(j);
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
-
-int run_search(StudyRun& r, const char* who) {
-  std::unique_ptr<script::Host> lua;  // Lua routers a space may name, Lua strategies
-  try {
-    lua = script::host_with_plugin_routers();
-    script::register_lua_strategies(*lua);
-  } catch (const std::exception& e) {
-    return std::fprintf(stderr, "%s: %s\n", who, e.what()), 2;
-  }
-  auto ref = search::reference_point(r.space->objectives, r.space->constraints, r.reference);
-  if (!ref) return std::fprintf(stderr, "%s: study `%s`: %s\n", who, r.study.c_str(), ref.error().message.c_str()), 2;
-  r.cfg.reference = *ref;
-  auto db = store::Store::open(r.db_path);
-  if (!db) return std::fprintf(stderr, "%s: %s\n", who, db.error().message.c_str()), 2;
-
-  auto setup = engine::join_from_environment(r.protocol.device, r.dist.backend, r.dist.timeout_s, r.threads);
-  if (!setup) return std::fprintf(stderr, "%s: %s\n", who, setup.error().message.c_str()), 1;
-  r.protocol.device = setup->device, r.protocol.group = setup->group, r.threads = setup->threads;
-  engine::RuntimeInfo rt = engine::configure_runtime(r.threads);
-  auto device = engine::resolve_device(r.protocol.device);
-  if (!device) return std::fprintf(stderr, "%s: %s\n", who, device.error().message.c_str()), 2;
-  if (setup->group && setup->config.rank != 0) {
-    // Rank 0 runs the study and stores every trial; this rank trains each one with it.
-    r.protocol.device = *device;
-    auto data = engine::load_dataset(r.protocol.data);
-    if (!data) return std::fprintf(stderr, "rank %d: %s\n", setup->config.rank, data.error().message.c_str()), 2;
-    auto s = search::follow_trials(*data, r.protocol);
-    if (!s) return std::fprintf(stderr, "%s: %s\n", who, s.error.c_str()), 1;
-    return 0;
-  }
-  r.protocol.device = *device;
-  r.protocol.versions = versions();
-  // Every trial record names the worker that ran it: its device (and GPU), threads and versions.
-  (*db)->set_worker(engine::describe_device(*device) + ", " + std::to_string(rt.threads) + " thread(s), " + r.protocol.versions);
-  r.cfg.settings = settings_json(r);
-  auto data = engine::load_dataset(r.protocol.data);
-  if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
-  std::fprintf(stderr, "study `%s` in %s: %s over %lld points, %zu objectives; worker %s:%d, %d thread(s)\n%s\n", r.study.c_str(),
-               (*db)->path().c_str(), r.cfg.strategy.c_str(), (long long)r.space->count(), r.space->objectives.size(),
-               store::host_name().c_str(), int(getpid()), rt.threads, data->protocol.c_str());
-  const search::Space& space = *r.space;
-  r.cfg.on_event = [&](const search::SearchEvent& e) {
+// Prints a study's trials and fronts as they come; what `circuit search` and `circuit worker` show.
+void print_events(search::StudyRequest& r) {
+  r.on_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  r.cfg.on_event = [](const search::SearchEvent& e) {
     if (auto* t = std::get_if<search::TrialDone>(&e)) {
-      auto p = search::parse_point(t->point);
-      std::string what = p ? search::describe(space, *p) : t->point;
+      const std::string& what = t->describe.empty() ? t->point : t->describe;
       if (t->discarded)
         std::printf("trial %3d  %s\n           lost its lease while it ran here (another worker took it back): result discarded\n",
                     t->number, what.c_str());
@@ -212,46 +158,58 @@ int run_search(StudyRun& r, const char* who) {
     }
     std::fflush(stdout);
   };
-  base::Result<search::RunSummary> summary = base::Error{"not run"};
+}
+
+int run_search(search::StudyRequest& r, const char* who) {
+  std::unique_ptr<script::Host> lua;  // Lua routers a space may name, Lua strategies
   try {
-    summary = search::run_training_study(**db, r.study, space, r.spec_text, *data, r.protocol, r.cfg);
+    lua = script::host_with_plugin_routers();
+    script::register_lua_strategies(*lua);
+  } catch (const std::exception& e) {
+    return std::fprintf(stderr, "%s: %s\n", who, e.what()), 2;
+  }
+  r.versions = versions();
+  print_events(r);
+  base::Result<search::StudyOutcome> out = base::Error{"not run"};
+  try {
+    out = search::run_study(r);
   } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
-    search::release_followers(r.protocol);
     return std::fprintf(stderr, "%s: %s\n", who, e.what()), 1;
   }
-  search::release_followers(r.protocol);
-  if (!summary) return std::fprintf(stderr, "%s: %s\n", who, summary.error().message.c_str()), 1;
+  if (!out) return std::fprintf(stderr, "%s: %s\n", who, out.error().message.c_str()), 1;
+  if (out->rank != 0) return 0;  // a follower: rank 0 reports the study
+  const search::RunSummary& sum = out->summary;
   std::printf("\n%d trials run here (%d finished, %d failed, %d resumed after a lost worker, %d discarded after a lost lease); stopped: %s\n",
-              summary->ran, summary->finished, summary->failed, summary->requeued, summary->discarded, summary->stop_reason.c_str());
-  std::printf("front: %zu trials, hypervolume %.6g; `circuit report %s --db %s` draws it\n", summary->front.front.size(),
-              summary->front.hypervolume, r.study.c_str(), (*db)->path().c_str());
+              sum.ran, sum.finished, sum.failed, sum.requeued, sum.discarded, sum.stop_reason.c_str());
+  std::printf("front: %zu trials, hypervolume %.6g; `circuit report %s --db %s` draws it\n", sum.front.front.size(), sum.front.hypervolume,
+              r.name.c_str(), out->store.c_str());
   return 0;
 }
 
 }  // namespace
 
 int search(const std::vector<std::string>& args) {
-  StudyRun r;
-  r.db_path = "circuit-studies.sqlite";
+  search::StudyRequest r;
   r.cfg.trials = search::kDefaultTrials;
   r.protocol.data.train_limit = 6400;
-  r.protocol.device = "auto";
+  r.threads = 0;
   std::string spec_path;
-  Args table("circuit search", kSearchUsage);
-  table.positional(spec_path).text("--study", r.study).text("--db", r.db_path).text("--strategy", r.cfg.strategy).number("--trials", r.cfg.trials)
+  DistOptions dist;
+  Args table("circuit search", search_usage());
+  table.positional(spec_path).text("--study", r.name).text("--db", r.db).text("--strategy", r.cfg.strategy).number("--trials", r.cfg.trials)
       .number("--total", r.cfg.total).number("--seed", r.cfg.seed).number("--worker", r.cfg.worker).number("--population", r.cfg.options.population)
-      .text("--data", r.protocol.data.name).number("--limit", r.protocol.data.train_limit).number("--epochs", r.protocol.epochs)
-      .number("--batch", r.protocol.batch).number("--lr", r.protocol.lr).number("--threads", r.threads).text("--reference", r.reference)
+      .text("--data", r.protocol.data.name).number("--limit", r.protocol.data.train_limit).number("--threads", r.threads).text("--reference", r.reference)
       .set("--no-latency", r.protocol.latency, false).number("--lease", r.cfg.lease_seconds).number("--attempts", r.cfg.max_attempts);
-  add_device_option(table, r.protocol.device);
-  add_precision_options(table, r.protocol.precision, r.protocol.tf32);
-  add_dist_options(table, r.dist);
+  add_train_options(table, r.protocol.train, &r.set_options);
+  add_device_option(table, r.device);
+  add_dist_options(table, dist);
   if (auto rc = table.parse(args)) return *rc;
-  if (spec_path.empty() && !r.study.empty()) return worker(args);  // join a stored study
-  if (r.dist.nproc > 1) return launch_search_ranks("search", r.dist.nproc, args);
-  if (spec_path.empty() || r.study.empty()) return std::fputs(kSearchUsage, stderr), 2;
+  if (spec_path.empty() && !r.name.empty()) return worker(args);  // join a stored study
+  if (dist.nproc > 1) return launch_search_ranks("search", dist.nproc, args);
+  if (spec_path.empty() || r.name.empty()) return std::fputs(search_usage().c_str(), stderr), 2;
   if (r.cfg.lease_seconds <= 0 || r.cfg.max_attempts < 1)
     return std::fprintf(stderr, "circuit search: --lease must be positive and --attempts at least 1\n"), 2;
+  r.backend = dist.backend, r.dist_timeout = dist.timeout_s;
   auto space = search::load_space(spec_path);
   if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
   r.space = std::move(*space);
@@ -263,49 +221,29 @@ int search(const std::vector<std::string>& args) {
 }
 
 int worker(const std::vector<std::string>& args) {
-  StudyRun r;
+  search::StudyRequest r;
   r.cfg.trials = -1;  // until the study is complete
+  r.threads = 0;
   std::string ignored;
   bool worker_given = false;
+  DistOptions dist;
   Args table("circuit worker", kWorkerUsage);
-  table.positional(ignored).text("--db", r.db_path).text("--study", r.study).number("--trials", r.cfg.trials).number("--threads", r.threads)
+  table.positional(ignored).text("--db", r.db).text("--study", r.name).number("--trials", r.cfg.trials).number("--threads", r.threads)
       .value("--worker", [&](const std::string& v) -> std::optional<std::string> {
         auto x = Args::parse_number(v);
         if (!x) return "expects a number, got `" + v + "`";
         r.cfg.worker = int(*x), worker_given = true;
         return std::nullopt;
       });
-  std::string device = "auto";
-  add_device_option(table, device);
-  add_dist_options(table, r.dist);
+  add_train_options(table, r.protocol.train, &r.set_options);
+  add_device_option(table, r.device);
+  add_dist_options(table, dist);
   if (auto rc = table.parse(args)) return *rc;
-  if (r.dist.nproc > 1) return launch_search_ranks("worker", r.dist.nproc, args);
-  if (r.db_path.empty() || r.study.empty()) return std::fputs(kWorkerUsage, stderr), 2;
-  if (!store::is_url(r.db_path) && !std::filesystem::exists(r.db_path))
-    return std::fprintf(stderr, "circuit worker: no store at %s\n", r.db_path.c_str()), 2;
-  {
-    auto db = store::Store::open(r.db_path);
-    if (!db) return std::fprintf(stderr, "circuit worker: %s\n", db.error().message.c_str()), 2;
-    auto s = stored_study(**db, r.study);
-    if (!s) return std::fprintf(stderr, "circuit worker: %s (start it with `circuit search SPEC --study %s --db ...`)\n",
-                                s.error().message.c_str(), r.study.c_str()), 2;
-    r.space = std::move(s->space);
-    r.spec_text = s->info.spec;
-    r.cfg.strategy = s->info.strategy, r.cfg.seed = s->info.seed;
-    auto settings = base::parse_json(s->info.settings);
-    if (!settings) return std::fprintf(stderr, "circuit worker: study `%s`: unreadable settings\n", r.study.c_str()), 1;
-    if (const base::Json* p = settings->get("protocol")) {
-      auto protocol = search::parse_protocol(base::write_json_line(*p));
-      if (!protocol) return std::fprintf(stderr, "circuit worker: study `%s`: %s\n", r.study.c_str(), protocol.error().message.c_str()), 1;
-      r.protocol = *protocol;
-      r.protocol.device = device;  // the study's protocol, on this worker's device
-    } else {
-      return std::fprintf(stderr, "circuit worker: study `%s` was not started by `circuit search` (no training protocol stored)\n", r.study.c_str()), 2;
-    }
-    if (const base::Json* t = settings->get("total"); t && t->kind == base::Json::Kind::Int) r.cfg.total = t->i;
-    if (const base::Json* p = settings->get("population"); p && p->kind == base::Json::Kind::Int) r.cfg.options.population = int(p->i);
-    if (const base::Json* ref = settings->get("reference"); ref && ref->kind == base::Json::Kind::String) r.reference = ref->s;
-  }
+  if (dist.nproc > 1) return launch_search_ranks("worker", dist.nproc, args);
+  if (r.db.empty() || r.name.empty()) return std::fputs(kWorkerUsage, stderr), 2;
+  if (!store::is_url(r.db) && !std::filesystem::exists(r.db))
+    return std::fprintf(stderr, "circuit worker: no store at %s\n", r.db.c_str()), 2;
+  r.backend = dist.backend, r.dist_timeout = dist.timeout_s;
   // Its own random stream unless told: distinct workers propose distinct points.
   if (!worker_given) r.cfg.worker = int(std::hash<std::string>()(store::host_name()) % 100000) * 100 + int(getpid() % 100) + 1;
   return run_search(r, "circuit worker");
@@ -358,15 +296,15 @@ int spos(const std::vector<std::string>& args) {
   search::SposOptions o;
   o.standalone.data.train_limit = 6400;
   o.standalone.latency = false;
-  o.standalone.device = "auto";
+  std::string device = "auto";
   int threads = 0;
   Args table("circuit spos", kSposUsage);
   table.positional(spec_path).number("--steps", o.steps).number("--candidates", o.candidates).number("--population", o.population)
-      .number("--check", o.check).number("--limit", o.standalone.data.train_limit).number("--epochs", o.standalone.epochs)
+      .number("--check", o.check).number("--limit", o.standalone.data.train_limit).number("--epochs", o.standalone.train.epochs)
       .number("--seed", o.seed).number("--threads", threads).text("--data", o.standalone.data.name)
-      .number("--batch", o.batch, o.standalone.batch)  // the supernet and the stand-alone check train alike
-      .number("--lr", o.lr, o.standalone.lr);
-  add_device_option(table, o.standalone.device);
+      .number("--batch", o.batch, o.standalone.train.batch)  // the supernet and the stand-alone check train alike
+      .number("--lr", o.lr, o.standalone.train.lr);
+  add_device_option(table, device);
   if (auto rc = table.parse(args)) return *rc;
   if (spec_path.empty()) return std::fputs(kSposUsage, stderr), 2;
   std::unique_ptr<script::Host> lua;
@@ -377,7 +315,10 @@ int spos(const std::vector<std::string>& args) {
   }
   auto space = search::load_space(spec_path);
   if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
-  engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  auto placed = engine::join_from_environment(device, "", 0, threads);
+  if (!placed) return std::fprintf(stderr, "circuit spos: %s\n", placed.error().message.c_str()), 2;
+  o.standalone.train.device = placed->device;
+  engine::RuntimeInfo rt = engine::configure_runtime(placed->threads);
   auto data = engine::load_dataset(o.standalone.data);
   if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
   std::fprintf(stderr, "SPOS over `%s` (%lld points), %d thread(s)\n%s\n", space->name.c_str(), (long long)space->count(), rt.threads,
@@ -400,28 +341,13 @@ int spos(const std::vector<std::string>& args) {
 }
 
 int replay(const std::vector<std::string>& args) {
-  std::string study, db_path = "circuit-studies.sqlite", device = "auto";
-  int number = 0, threads = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--db" && i + 1 < args.size()) {
-      db_path = args[++i];
-    } else if (a == "--device" && i + 1 < args.size()) {
-      auto d = engine::resolve_device(args[++i]);
-      if (!d) return std::fprintf(stderr, "circuit replay: --device: %s\n", d.error().message.c_str()), 2;
-      device = *d;
-    } else if (a == "--threads" && i + 1 < args.size()) {
-      threads = std::atoi(args[++i].c_str());
-    } else if (a == "-h" || a == "--help") {
-      return std::fputs(kReplayUsage, stdout), 0;
-    } else if (study.empty()) {
-      study = a;
-    } else if (number == 0) {
-      number = std::atoi(a.c_str());
-    } else {
-      return std::fprintf(stderr, "circuit replay: unexpected argument `%s`\n%s", a.c_str(), kReplayUsage), 2;
-    }
-  }
+  std::string study, trial, db_path = "circuit-studies.sqlite", device = "auto";
+  int threads = 0;
+  Args table("circuit replay", kReplayUsage);
+  table.positional(study).positional(trial).text("--db", db_path).number("--threads", threads);
+  add_device_option(table, device);
+  if (auto rc = table.parse(args)) return *rc;
+  int number = trial.empty() ? 0 : std::atoi(trial.c_str());
   if (study.empty() || number <= 0) return std::fputs(kReplayUsage, stderr), 2;
   if (!store::is_url(db_path) && !std::filesystem::exists(db_path))
     return std::fprintf(stderr, "circuit replay: no store at %s\n", db_path.c_str()), 2;
@@ -441,10 +367,12 @@ int replay(const std::vector<std::string>& args) {
   const store::TrialRecord& t = **rec;
   auto protocol = search::parse_protocol(t.protocol);
   if (!protocol) return std::fprintf(stderr, "circuit replay: %s\n", protocol.error().message.c_str()), 1;
-  protocol->device = device;
+  auto placed = engine::join_from_environment(device, "", 0, threads);
+  if (!placed) return std::fprintf(stderr, "circuit replay: %s\n", placed.error().message.c_str()), 2;
+  protocol->train.device = placed->device;
   auto c = circuit::parse_circuit(t.circuit, study + " trial " + std::to_string(number));
   if (!c) return std::fprintf(stderr, "circuit replay: %s\n", c.error().message.c_str()), 1;
-  engine::configure_runtime(threads);
+  engine::configure_runtime(placed->threads);
   auto data = engine::load_dataset(protocol->data);
   if (!data) return std::fprintf(stderr, "%s\n", data.error().message.c_str()), 2;
   std::printf("replaying trial %d of `%s` (seed %llu): %s\n", number, study.c_str(), (unsigned long long)t.seed, t.protocol.c_str());

@@ -21,6 +21,7 @@
 #include "engine/distributed.h"
 #include "engine/experiment.h"
 #include "engine/export.h"
+#include "engine/options.h"
 #include "exit_report.h"
 #include "launch.h"
 #include "script/engine_extension.h"
@@ -34,11 +35,13 @@ namespace {
 std::atomic<bool> g_cancel{false};
 void on_sigint(int) { g_cancel = true; }
 
-const char* kTrainUsage =
-    "usage: circuit train FILE --data NAME [options]\n"
-    "  --data NAME        fashion-mnist | mqar | copy | parity | text\n"
-    "  --epochs N         (1)      --batch B      (64)     --lr X        (1e-3)\n"
-    "  --optimizer KIND   adamw | sgd (adamw)     --seed S       (0)\n"
+std::string train_usage() {
+  return "usage: circuit train FILE --data NAME [options]\n"
+         "  --data NAME        " + engine::data_set_names() + "\n"
+         "training (circuit search takes the same; a study stores them with every trial):\n" +
+         engine::train_options_usage() +
+         "this run:\n"
+         "  --seed S           weights, data order and synthetic data (0)\n"
     "  --limit N          train on the first N training examples (0: all)\n"
     "  --threads T        LibTorch threads (0: every core)\n"
     "  --text PATH        text file for --data text\n"
@@ -53,6 +56,7 @@ const char* kTrainUsage =
     "  --exit-budget F    calibrate exit thresholds for F x the full forward's FLOPs (0.6)\n"
     "  --exit-depth-cap K no example goes past exit head K (0: no cap)\n"
     "  --exit-report PATH write the calibration and the accuracy-vs-compute curve as JSON\n";
+}
 
 base::Json expert_load_json(const events::ExpertLoad& l) {
   using base::Json;
@@ -105,8 +109,8 @@ int doctor(const std::vector<std::string>&) {
   std::printf("\n");
   auto cuda = engine::cuda_availability();
   if (!cuda.available) std::printf("CUDA: not available: %s\n", cuda.reason.c_str());
-  auto chosen = engine::resolve_device("auto");
-  std::printf("--device auto picks: %s\n", chosen ? chosen->c_str() : "?");
+  auto chosen = engine::join_from_environment("auto", "", 0, -1);  // where a run started here would be placed
+  std::printf("--device auto picks: %s\n", chosen ? chosen->device.str().c_str() : chosen.error().message.c_str());
   std::printf("data parallel (--nproc, torchrun): %s\n", engine::available_backends().c_str());
   return 0;
 }
@@ -116,29 +120,23 @@ int train(const std::vector<std::string>& args) {
   engine::DataOptions data;
   data.name.clear();
   engine::TrainOptions o;
-  o.device = "auto";
+  std::string device = "auto";
   int threads = 0;
   ExitReportOptions exits;
-  Args table("circuit train", kTrainUsage);
-  table.positional(file).text("--data", data.name).number("--epochs", o.epochs).number("--batch", o.batch).number("--lr", o.lr)
-      .value("--optimizer", [&](const std::string& v) -> std::optional<std::string> {
-        auto k = engine::parse_optimizer(v);
-        if (!k) return "takes adamw or sgd, got `" + v + "`";
-        o.optimizer = *k;
-        return std::nullopt;
-      })
+  Args table("circuit train", train_usage());
+  add_train_options(table, o);
+  table.positional(file).text("--data", data.name)
       .number("--seed", o.seed, data.seed)  // one seed: weights, data order and synthetic data
       .number("--limit", data.train_limit).number("--threads", threads).text("--text", data.text_path)
       .text("--checkpoint", o.checkpoint).text("--resume", o.resume).text("--export", export_path)
       .number("--memory-budget", o.memory_budget).text("--telemetry", telemetry_path).number("--exit-budget", exits.budget)
       .number("--exit-depth-cap", exits.depth_cap).text("--exit-report", exits.json_path);
-  add_device_option(table, o.device);
-  add_precision_options(table, o.precision, o.tf32);
+  add_device_option(table, device);
   DistOptions dist;
   add_dist_options(table, dist);
   if (auto rc = table.parse(args)) return *rc;
   if (file.empty() || data.name.empty()) {
-    std::fputs(kTrainUsage, stderr);
+    std::fputs(train_usage().c_str(), stderr);
     return 2;
   }
   if (dist.nproc > 1) {
@@ -149,7 +147,7 @@ int train(const std::vector<std::string>& args) {
     return launch_ranks(dist.nproc, rank_args, 10);
   }
   // One rank of a data-parallel run (from --nproc or torchrun), or a plain run.
-  auto setup = engine::join_from_environment(o.device, dist.backend, dist.timeout_s, threads);
+  auto setup = engine::join_from_environment(device, dist.backend, dist.timeout_s, threads);
   if (!setup) return std::fprintf(stderr, "circuit train: %s\n", setup.error().message.c_str()), 1;
   o.device = setup->device;
   o.group = setup->group;

@@ -1,5 +1,7 @@
 #include "main_window.h"
 
+#include "engine/data.h"
+
 #include "device_choice.h"
 
 #include <functional>
@@ -91,13 +93,7 @@ MainWindow::MainWindow(QVulkanInstance* vulkan, bool interactive) : vulkan_(vulk
   setObjectName("main_window");
   QSettings settings;
   dark_ = settings.value("theme/dark", false).toBool();
-  run_settings_.data = settings.value("run/data", "fashion-mnist").toString().toStdString();
-  run_settings_.epochs = settings.value("run/epochs", 1).toInt();
-  run_settings_.batch = settings.value("run/batch", 64).toLongLong();
-  run_settings_.device = settings.value("run/device", "auto").toString().toStdString();
-  run_settings_.seed = settings.value("run/seed", 0).toULongLong();
-  run_settings_.lr = settings.value("run/lr", 1e-3).toDouble();
-  run_settings_.train_limit = settings.value("run/limit", 0).toLongLong();
+  run_settings_ = load_run_settings(settings);
 
   canvas_ = new DiagramCanvas();
   canvas_->setVulkanInstance(vulkan_);
@@ -616,40 +612,13 @@ std::string MainWindow::add_node(const QString& op_name) {
       if (v.info && !v.info->outputs.empty()) in_type = &v.info->outputs[0];
     }
   }
-  int64_t features = in_type && !in_type->axes.empty() ? circuit::resolve(in_type->axes.back().size, doc_.bindings()) : 64;
-  if (features <= 0) features = 64;
-  circuit::Node n;
-  if (op == "template:ffn" || op == "template:glu_ffn") {
-    if (!in_type) {
-      problem("Select a node first", "A block template is sized from the node it follows: select one, then add the block.");
-      return {};
-    }
-    std::string name = g->unique_name(op == "template:ffn" ? "ffn" : "glu_ffn");
-    n = op == "template:ffn" ? circuit::ffn_block(name, *in_type, 4 * features) : circuit::glu_ffn_block(name, *in_type, 4 * features);
-    n.inputs = {source};
-  } else if (op.rfind("template:metaformer:", 0) == 0) {
-    if (!in_type) {
-      problem("Select a node first", "A MetaFormer block is sized from the node it follows: select one, then add the block.");
-      return {};
-    }
-    auto blk = circuit::metaformer_block(g->unique_name("metaformer"), *in_type, op.substr(std::string("template:metaformer:").size()));
-    if (!blk) return problem("Cannot add", QString::fromStdString(blk.error().message)), std::string();
-    n = std::move(*blk);
-    n.inputs = {source};
-  } else {
-    const circuit::OpDef* def = circuit::find_op(op);
-    if (!def) {
-      problem("Unknown op", "There is no op named `" + op_name + "`.");
-      return {};
-    }
-    n.name = g->unique_name(op);
-    n.op = op;
-    n.inputs.assign(size_t(std::max(def->min_inputs, 1)), circuit::PortRef{});
-    if (source.connected()) n.inputs[0] = source;
-    // Required sizes get a value a user would start from, so the node checks right away.
-    for (auto& spec : def->attrs)
-      if (!spec.default_value && spec.type == circuit::AttrType::Int)
-        n.attrs[spec.name] = int64_t(spec.name == "classes" ? 10 : features);
+  auto made = circuit::palette_node(*g, op, in_type, doc_.bindings());
+  if (!made) return problem(op.rfind("template:", 0) == 0 && !in_type ? "Select a node first" : "Cannot add",
+                            QString::fromStdString(made.error().message)), std::string();
+  circuit::Node n = std::move(*made);
+  if (source.connected()) {
+    if (n.inputs.empty()) n.inputs.resize(1);
+    n.inputs[0] = source;
   }
   // After the selection: wired to it, and in its place as a graph output (circuit::insert_after).
   if (source.connected()) {
@@ -674,17 +643,9 @@ void MainWindow::connect_nodes(const QString& from_q, const QString& to_q) {
   }
   NodeView v = view_node(doc_, to);
   if (!v.node || from == to) return;
-  const circuit::OpDef* def = circuit::find_op(v.node->op);
-  std::vector<circuit::PortRef> in = v.node->inputs;
-  circuit::PortRef src{leaf_of(from), 0};
-  for (auto& p : in)
-    if (p == src) return;  // already connected
-  auto free_port = std::find_if(in.begin(), in.end(), [](auto& p) { return !p.connected(); });
-  if (free_port != in.end()) *free_port = src;
-  else if (def && (def->max_inputs < 0 || int(in.size()) < def->max_inputs)) in.push_back(src);
-  else if (!in.empty()) in[0] = src;
-  else in.push_back(src);
-  apply(circuit::SetInputs{to, in});
+  auto in = circuit::wire_into(*v.node, circuit::PortRef{leaf_of(from), 0});
+  if (!in) return;  // already connected
+  apply(circuit::SetInputs{to, *in});
 }
 
 void MainWindow::delete_selection() {
@@ -758,52 +719,16 @@ void MainWindow::paste() {
 
 void MainWindow::run_dialog() {
   if (job_.running()) return problem("Training is running", "Cancel it first (Run ▸ Cancel, Ctrl+.).");
-  QDialog d(this);
-  d.setWindowTitle("Train " + QString::fromStdString(doc_.circuit().name));
-  auto* form = new QFormLayout(&d);
-  auto* data = new QComboBox;
-  data->addItems({"fashion-mnist", "mqar", "copy", "parity", "text"});
-  data->setCurrentText(QString::fromStdString(run_settings_.data));
-  auto* epochs = new QSpinBox;
-  epochs->setRange(1, 1000);
-  epochs->setValue(run_settings_.epochs);
-  auto* batch = new QSpinBox;
-  batch->setRange(1, 65536);
-  batch->setValue(int(run_settings_.batch));
-  auto* seed = new QSpinBox;
-  seed->setRange(0, 1'000'000);
-  seed->setValue(int(run_settings_.seed));
-  auto* lr = new QDoubleSpinBox;
-  lr->setDecimals(5);
-  lr->setRange(1e-5, 10);
-  lr->setValue(run_settings_.lr);
-  auto* limit = new QSpinBox;
-  limit->setRange(0, 10'000'000);
-  limit->setSpecialValueText("all");
-  limit->setValue(int(run_settings_.train_limit));
-  form->addRow("Data set", data);
-  form->addRow("Epochs", epochs);
-  form->addRow("Batch", batch);
-  form->addRow("Seed", seed);
-  form->addRow("Learning rate", lr);
-  form->addRow("Training examples", limit);
-  auto* device = make_device_choice(run_settings_.device);
-  form->addRow("Device", device);
-  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
-  buttons->button(QDialogButtonBox::Ok)->setText("Train");
-  connect(buttons, &QDialogButtonBox::accepted, &d, &QDialog::accept);
-  connect(buttons, &QDialogButtonBox::rejected, &d, &QDialog::reject);
-  form->addRow(buttons);
-  if (d.exec() != QDialog::Accepted) return;
+  // Only the data sets this circuit can train on (all of them when it fits none, so the run
+  // still says why).
+  QStringList fitting, all;
+  for (const engine::DataSetInfo& d : engine::data_sets()) {
+    all << d.name;
+    if (engine::fits(d, doc_.analysis())) fitting << d.name;
+  }
   RunSettings s;
-  s.data = data->currentText().toStdString();
-  s.epochs = epochs->value();
-  s.batch = batch->value();
-  s.seed = uint64_t(seed->value());
-  s.lr = lr->value();
-  s.train_limit = limit->value();
-  s.device = device_of(device);
-  start_training(s);
+  if (ask_run_settings(this, "Train " + QString::fromStdString(doc_.circuit().name), run_settings_, fitting.isEmpty() ? all : fitting, s))
+    start_training(s);
 }
 
 bool MainWindow::start_training(const RunSettings& s) {
@@ -815,23 +740,14 @@ bool MainWindow::start_training(const RunSettings& s) {
   }
   run_settings_ = s;
   QSettings st;
-  st.setValue("run/data", QString::fromStdString(s.data));
-  st.setValue("run/epochs", s.epochs);
-  st.setValue("run/batch", qlonglong(s.batch));
-  st.setValue("run/seed", qulonglong(s.seed));
-  st.setValue("run/lr", s.lr);
-  st.setValue("run/limit", qlonglong(s.train_limit));
-  st.setValue("run/device", QString::fromStdString(s.device));
+  save_run_settings(st, s);
   TrainRequest r;
   r.circuit = doc_.circuit();
   r.data.name = s.data;
-  r.data.seed = s.seed;
+  r.data.seed = s.train.seed;
   r.data.train_limit = s.train_limit;
-  r.train.epochs = s.epochs;
-  r.train.batch = s.batch;
-  r.train.seed = s.seed;
-  r.train.lr = s.lr;
-  r.train.device = s.device;
+  r.train = s.train;
+  r.device = s.device;
   run_plots_->clear();
   overlay_.clear();
   progress_->setRange(0, 0);  // busy until the first step says how many there are

@@ -11,6 +11,7 @@
 
 #include "circuit/edit.h"
 #include "diagram/diagram.h"
+#include "train_dialog.h"
 #include "training_job.h"
 
 class QAction;
@@ -29,17 +30,6 @@ class LuaConsole;
 class Palette;
 class RunPlotsWindow;
 class SearchPanel;
-
-/// Options of the Run ▸ Train dialog, remembered between runs.
-struct RunSettings {
-  std::string data = "fashion-mnist";
-  int epochs = 1;
-  int64_t batch = 64;
-  uint64_t seed = 0;
-  double lr = 1e-3;
-  int64_t train_limit = 0;  // 0: the whole training split
-  std::string device = "auto";
-};
 
 /// The studio window: one open circuit, its canvas and every dock around it.
 class MainWindow : public QMainWindow {

@@ -58,7 +58,7 @@ Palette::Palette(QWidget* parent) : QWidget(parent) {
   };
   for (const circuit::OpDef* op : circuit::all_ops()) {
     if (op->name == "input") continue;  // inputs come with New and the circuit's signature
-    auto* item = new QTreeWidgetItem(group(op->category), {QString::fromStdString(op->name)});
+    auto* item = new QTreeWidgetItem(group(circuit::to_string(op->category)), {QString::fromStdString(op->name)});
     item->setData(0, Qt::UserRole, QString::fromStdString(op->name));
     item->setToolTip(0, QString::fromStdString(op->doc));
   }

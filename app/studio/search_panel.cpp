@@ -30,6 +30,7 @@
 #include "script/lua_strategy.h"
 #include "search/pareto.h"
 #include "search/report.h"
+#include "search/pipeline.h"
 #include "search/trial_runner.h"
 
 namespace studio {
@@ -244,49 +245,41 @@ bool SearchPanel::start(const SearchRequest& r) {
     } catch (const std::exception& e) {
       return done(QString("cannot load plugins: ") + e.what());
     }
-    auto store = store::Store::open(db.toStdString());
-    if (!store) return done(QString::fromStdString(store.error().message));
-    search::TrialProtocol protocol;
-    protocol.data.train_limit = r.train_limit;
-    protocol.data.seed = r.seed;
-    protocol.epochs = r.epochs;
-    protocol.device = r.device;
-    auto data = engine::load_dataset(protocol.data);
-    if (!data) return done(QString::fromStdString(data.error().message));
-    auto ref = search::reference_point(space.objectives, space.constraints, "");
+    search::StudyRequest req;
+    req.db = db.toStdString();
+    req.name = r.study.toStdString();
+    req.space = space;
+    req.spec_text = spec;
+    req.protocol.data.train_limit = r.train_limit;
+    req.protocol.data.seed = r.seed;
+    req.protocol.train = r.train;
+    req.device = r.device;
+    req.cfg.strategy = r.strategy.toStdString();
+    req.cfg.seed = r.seed;
+    req.cfg.trials = r.trials;
+    req.cfg.cancel = &cancel_flag_;  // honoured between trials
+    if (r.baseline) req.baseline = "random";
     int finished = 0, failed = 0;
-    for (int t = 0; t < r.trials && !cancel_flag_; ++t) {
-      for (bool baseline : {false, true}) {
-        if (baseline && (!r.baseline || cancel_flag_)) continue;
-        search::RunConfig cfg;
-        cfg.strategy = baseline ? "random" : r.strategy.toStdString();
-        // Its own random stream: with the study's seed, random search would repeat the study's
-        // random first generation trial for trial and the two curves would coincide.
-        cfg.seed = baseline ? r.seed + 1 : r.seed;
-        cfg.trials = 1;  // one trial per call: Cancel is honoured between trials
-        if (ref) cfg.reference = *ref;
-        cfg.on_event = [this, baseline, &finished, &failed, t](const search::SearchEvent& e) {
-          if (auto* d = std::get_if<search::TrialDone>(&e); d && !baseline) {
-            (d->ok ? finished : failed)++;
-            QString line = QString("trial %1: %2").arg(d->number).arg(QString::fromStdString(d->ok ? d->describe : d->error));
-            QMetaObject::invokeMethod(this, [this, line, t] {
-              progress_->setValue(t + 1);
-              status_->setText(line);
-            }, Qt::QueuedConnection);
-          }
-          QMetaObject::invokeMethod(this, [this] { reload(); }, Qt::QueuedConnection);
-        };
-        std::string name = r.study.toStdString() + (baseline ? "-random" : "");
-        base::Result<search::RunSummary> s = base::Error{"not run"};
-        try {
-          s = search::run_training_study(**store, name, space, spec, *data, protocol, cfg);
-        } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
-          return done(QString("study stopped: ") + e.what());
-        }
-        if (!s) return done("study stopped: " + QString::fromStdString(s.error().message));
-        if (!baseline && s->ran == 0) return done("the strategy has no new point: " + QString::fromStdString(s->stop_reason));
+    req.cfg.on_event = [this, &finished, &failed, name = req.name](const search::SearchEvent& e) {
+      if (auto* d = std::get_if<search::TrialDone>(&e); d && d->study == name) {  // the bar counts the study's trials, not the baseline's
+        (d->ok ? finished : failed)++;
+        int done_trials = finished + failed;
+        QString line = QString("trial %1: %2").arg(d->number).arg(QString::fromStdString(d->ok ? d->describe : d->error));
+        QMetaObject::invokeMethod(this, [this, line, done_trials] {
+          progress_->setValue(done_trials);
+          status_->setText(line);
+        }, Qt::QueuedConnection);
       }
+      QMetaObject::invokeMethod(this, [this] { reload(); }, Qt::QueuedConnection);
+    };
+    base::Result<search::StudyOutcome> out = base::Error{"not run"};
+    try {
+      out = search::run_study(std::move(req));
+    } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
+      return done(QString("study stopped: ") + e.what());
     }
+    if (!out) return done("study stopped: " + QString::fromStdString(out.error().message));
+    if (out->summary.ran == 0 && !cancel_flag_) return done("the strategy has no new point: " + QString::fromStdString(out->summary.stop_reason));
     done(QString("%1: %2 trials finished, %3 failed%4").arg(r.study).arg(finished).arg(failed).arg(cancel_flag_ ? " (cancelled)" : ""));
   });
   return true;

@@ -8,6 +8,8 @@
 // are committed, without blocking the GUI, even while the server is unreachable.
 #pragma once
 #include <QWidget>
+
+#include "engine/train.h"
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -41,7 +43,8 @@ struct StudySnapshot {
 /// What to run. The baseline study is named `study` + "-random"; `db` is a file or a URL.
 struct SearchRequest {
   QString space_path, study, strategy = "nsga2", db;
-  int trials = 12, epochs = 1;
+  int trials = 12;
+  engine::TrainOptions train;  // how each trial trains (the option table; device below)
   int64_t train_limit = 2000;
   uint64_t seed = 0;
   bool baseline = true;

@@ -2,6 +2,7 @@
 
 #include <QMetaObject>
 
+#include "engine/distributed.h"
 #include "engine/experiment.h"
 #include "engine/model.h"
 #include "script/engine_extension.h"
@@ -21,6 +22,13 @@ TrainOutcome run(TrainRequest& r, TrainedModel& trained) {
     out.status = events::RunStatus::error, out.message = e.what();
     return out;
   }
+  // The studio is a run of one rank: placed as any other front end places its rank.
+  auto placed = engine::join_from_environment(r.device, "", 0, -1);
+  if (!placed) {
+    out.status = events::RunStatus::error, out.message = placed.error().message;
+    return out;
+  }
+  r.train.device = placed->device;
   engine::ExperimentRequest req;
   req.circuit = std::move(r.circuit);
   req.data = r.data;

@@ -29,7 +29,8 @@ namespace studio {
 struct TrainRequest {
   circuit::Circuit circuit;
   engine::DataOptions data;
-  engine::TrainOptions train;  // bus and cancel are set by the job
+  engine::TrainOptions train;  // bus, cancel and the device are set by the job
+  std::string device = "auto"; // cpu | cuda | cuda:N | auto, placed when the run starts
   int threads = 0;             // 0: every core
 };
 

@@ -58,7 +58,7 @@ std::vector<V> walk(const Graph& g, const GraphAnalysis& a, const std::vector<V>
   std::vector<V> in;
   std::vector<TensorType> types;
   for (int i : a.order) {
-    if (g.nodes[size_t(i)].op == "input") continue;
+    if (g.nodes[size_t(i)].is_input()) continue;
     in.clear(), types.clear();
     for (size_t q = 0; q < g.nodes[size_t(i)].inputs.size(); ++q) {
       auto [src, port] = a.sources[size_t(i)][q];

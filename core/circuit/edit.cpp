@@ -209,7 +209,7 @@ struct Applier {
     for (auto& n : sel) {
       int i = G.find(n);
       if (i < 0) return Error{"no node `" + n + "` to group"};
-      if (G.nodes[size_t(i)].op == "input") return Error{"`" + n + "` is a graph input; inputs stay outside blocks"};
+      if (G.nodes[size_t(i)].is_input()) return Error{"`" + n + "` is a graph input; inputs stay outside blocks"};
     }
     if (G.find(cmd.block) >= 0 && !sel.count(cmd.block)) return Error{"a node named `" + cmd.block + "` already exists"};
     if (cmd.block.empty() || cmd.block.find_first_of("/: ") != std::string::npos)
@@ -290,7 +290,7 @@ struct Applier {
     for (auto& n : G.nodes)
       if (n.name != blk.name) taken.insert(n.name);
     for (auto& n : body.nodes) {
-      if (n.op == "input") continue;
+      if (n.is_input()) continue;
       std::string name = n.name;
       for (int k = 2; taken.count(name); ++k) name = blk.name + "_" + n.name + (k > 2 ? std::to_string(k - 1) : "");
       taken.insert(name);
@@ -305,7 +305,7 @@ struct Applier {
     for (auto& n : G.nodes) {
       if (n.name == blk.name) {
         for (auto& bn : body.nodes) {
-          if (bn.op == "input") continue;
+          if (bn.is_input()) continue;
           Node copy = bn;
           copy.name = rename[bn.name];
           for (auto& r : copy.inputs) r = map_ref(r);

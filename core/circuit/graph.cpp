@@ -63,7 +63,7 @@ std::string Graph::unique_name(std::string_view base) const {
 std::vector<int> Graph::input_nodes() const {
   std::vector<int> r;
   for (size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].op == "input") r.push_back(int(i));
+    if (nodes[i].is_input()) r.push_back(int(i));
   return r;
 }
 

@@ -53,6 +53,8 @@ struct Node {
   std::vector<PortRef> inputs;
   Attrs attrs;       // only what the user set; defaults come from the op's schema
   Box<Graph> body;   // blocks: the sub-graph; MoE: one expert
+  /// A graph input (op `input`): the one op the IR itself gives a meaning, so every layer asks here.
+  bool is_input() const { return op == "input"; }
 };
 
 /// A graph: nodes in file order (any order; analysis sorts them) and the graph's outputs.

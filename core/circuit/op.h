@@ -76,10 +76,22 @@ struct OpCall {
 
 using Shapes = std::vector<TensorType>;
 
+/// What kind of op: the palette's groups, and what the diagram and the engine ask of an op
+/// instead of testing its name (shape ops draw as junctions; exit heads leave the main path).
+enum class OpCategory { io, linear, combine, conv, norm, activation, shape, sequence, moe, block, exit };
+/// "io", "linear", ... (the palette's group names and `circuit ops`).
+const char* to_string(OpCategory c);
+
+/// A function applied to each element on its own: what an activation op computes, named so that
+/// the engine's fused paths (grouped MoE experts) apply the op's own function, not a copy of it.
+enum class Elementwise { none, relu, gelu, silu };
+/// "relu", "gelu", "silu" ("" for none).
+const char* to_string(Elementwise f);
+
 /// An op: everything the IR knows about one kind of node.
 struct OpDef {
   std::string name;
-  std::string category;  // palette grouping: io, linear, conv, shape, norm, activation, sequence, moe, block
+  OpCategory category = OpCategory::linear;
   std::string doc;
   std::vector<AttrSpec> attrs;
   int min_inputs = 1;
@@ -97,6 +109,11 @@ struct OpDef {
   /// Drawing: the op opened to its parts, the last making the output; null for ops drawn only as
   /// a box. Called only on a node whose shape rule succeeded.
   std::function<std::vector<OpPart>(const OpCall&)> parts;
+  /// Drawing: the box's second line, the op and its key attributes ("conv 3×3 /2", "attention ·
+  /// 4 heads · causal"); null: the op's name. Called only on a node whose shape rule succeeded.
+  std::function<std::string(const OpCall&)> summary;
+  /// The function an elementwise op applies (activations); none for every other op.
+  Elementwise elementwise = Elementwise::none;
 
   const AttrSpec* find_attr(std::string_view n) const;
 };

@@ -1,5 +1,6 @@
 #include <unordered_map>
 
+#include "base/enum_names.h"
 #include "op_choices.h"
 #include "ops_common.h"
 
@@ -49,6 +50,16 @@ Status add_attr_choice(std::string_view op, std::string_view attr, const std::st
   return Status::fail("op `" + def.name + "` has no attribute `" + std::string(attr) + "`");
 }
 
+const char* to_string(OpCategory c) {
+  static constexpr const char* names[] = {"io", "linear", "combine", "conv", "norm", "activation", "shape", "sequence", "moe", "block", "exit"};
+  return base::enum_name(names, c);
+}
+
+const char* to_string(Elementwise f) {
+  static constexpr const char* names[] = {"", "relu", "gelu", "silu"};
+  return base::enum_name(names, f);
+}
+
 const OpDef* find_op(std::string_view name) {
   auto& r = registry();
   auto it = r.by_name.find(std::string(name));
@@ -96,6 +107,12 @@ Result<bool> expect_type(int port, const TensorType& want, const TensorType& got
 }
 
 namespace ops {
+
+std::string kernel_text(const std::vector<int64_t>& k) {
+  if (k.empty()) return "";
+  int64_t h = k[0], w = k.size() > 1 ? k[1] : k[0];
+  return std::to_string(h) + "×" + std::to_string(w);
+}
 
 Result<int> pick_axis(int port, const TensorType& t, const std::string& name, int fallback) {
   if (!name.empty()) {

@@ -39,6 +39,10 @@ inline AttrSpec axes_attr(std::string name, std::string doc) {
 /// Index of the axis an op acts on: the named one, or `fallback` (negative counts from the end).
 /// Error names the port and lists the axes available.
 Result<int> pick_axis(int port, const TensorType& t, const std::string& name, int fallback);
+/// "3×3" for a kernel attribute of one or two sizes (box summaries).
+std::string kernel_text(const std::vector<int64_t>& k);
+/// " · 4 heads", for the summaries of the sequence mixers.
+inline std::string heads_text(const OpCall& c) { return " · " + std::to_string(c.i("heads")) + " heads"; }
 /// Fails unless the size is concrete; `what` says why the op needs it.
 Result<int64_t> concrete(int port, const Axis& a, const std::string& what);
 /// Elementwise cost: `per_element` FLOPs for each output element.

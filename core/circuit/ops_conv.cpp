@@ -102,12 +102,18 @@ std::vector<AttrSpec> window_attrs(bool conv) {
   return a;
 }
 
+// " /2" for a stride above 1.
+std::string stride_text(const OpCall& c) {
+  auto st = c.ints("stride");
+  return !st.empty() && st[0] > 1 ? " /" + std::to_string(st[0]) : "";
+}
+
 }  // namespace
 
 void register_conv_ops(std::vector<OpDef>& r) {
   OpDef cv;
   cv.name = "conv2d";
-  cv.category = "conv";
+  cv.category = OpCategory::conv;
   cv.doc = "2-D convolution over [batch, channels, height, width].";
   cv.attrs = window_attrs(true);
   cv.attrs.insert(cv.attrs.begin(), int_attr("out", {}, 1, 1e9, "output channels"));
@@ -115,12 +121,13 @@ void register_conv_ops(std::vector<OpDef>& r) {
   cv.learned = true;
   cv.shape = [](const OpCall& c) { return conv_shape(c, c.i("out"), c.i("groups")); };
   cv.cost = [](const OpCall& c, const Shapes& out) { return conv_cost(c, out, c.i("groups")); };
+  cv.summary = [](const OpCall& c) { return "conv " + kernel_text(c.ints("kernel")) + stride_text(c); };
   cv.consumes = image_axes;
   r.push_back(std::move(cv));
 
   OpDef dw;
   dw.name = "dwconv2d";
-  dw.category = "conv";
+  dw.category = OpCategory::conv;
   dw.doc = "Depthwise 2-D convolution: each channel convolved on its own (groups = channels).";
   dw.attrs = window_attrs(true);
   dw.attrs.push_back(int_attr("multiplier", 1, 1, 1e6, "output channels per input channel"));
@@ -128,6 +135,7 @@ void register_conv_ops(std::vector<OpDef>& r) {
   auto channels = [](const OpCall& c) { return c.in[0].rank() == 4 && c.in[0].axes[1].size.concrete() ? c.in[0].axes[1].size.n : 1; };
   dw.shape = [channels](const OpCall& c) { return conv_shape(c, channels(c) * c.i("multiplier"), channels(c)); };
   dw.cost = [channels](const OpCall& c, const Shapes& out) { return conv_cost(c, out, channels(c)); };
+  dw.summary = [](const OpCall& c) { return "dw conv " + kernel_text(c.ints("kernel")) + stride_text(c); };
   dw.consumes = [](const OpCall& c) -> std::vector<std::vector<std::string>> {
     return {{c.in[0].axes[2].name, c.in[0].axes[3].name}};  // channels are mapped over
   };
@@ -135,7 +143,7 @@ void register_conv_ops(std::vector<OpDef>& r) {
 
   OpDef pl;
   pl.name = "pool2d";
-  pl.category = "conv";
+  pl.category = OpCategory::conv;
   pl.doc = "Max or average pooling over height and width; global modes remove both axes.";
   pl.attrs = {enum_attr("mode", "max", {"max", "avg", "global_avg", "global_max"}, "pooling kind"),
               ints_attr("kernel", {2}, 1, "window: [k] or [kh, kw]"),
@@ -153,6 +161,7 @@ void register_conv_ops(std::vector<OpDef>& r) {
     if (!w) return w.error();
     return Shapes{window_out(t, *w, t.axes[1])};
   };
+  pl.summary = [](const OpCall& c) { return c.s("mode") + " pool " + kernel_text(c.ints("kernel")); };
   pl.cost = [](const OpCall& c, const Shapes& out) {
     if (c.s("mode").rfind("global", 0) == 0) return elementwise_cost(c, {c.in[0]}, 1);
     auto k = *pair_attr(c, "kernel", 1);

@@ -1,6 +1,9 @@
 // Per-position ops: linear, embedding, norms, activations, dropout, residual add / product, exit head.
 #include "ops_common.h"
 
+#include <cstdio>
+#include <tuple>
+
 namespace circuit::ops {
 
 // ---- linear ---------------------------------------------------------------------------------
@@ -62,7 +65,7 @@ static int64_t norm_size(const OpCall& c, int fallback) {
 static OpDef norm_op(std::string name, std::string doc, int fallback, int params_per_feature, int flops_per_element) {
   OpDef d;
   d.name = std::move(name);
-  d.category = "norm";
+  d.category = OpCategory::norm;
   d.doc = std::move(doc);
   d.attrs = {string_attr("axis", "", fallback == 1 ? "channel axis (default: axis 1)" : "normalised axis (default: last)"),
              float_attr("eps", 1e-5, 0, 1, "added to the variance"),
@@ -91,7 +94,7 @@ static OpDef norm_op(std::string name, std::string doc, int fallback, int params
 static OpDef activation(std::string name, std::string doc, int64_t flops_per_element) {
   OpDef d;
   d.name = std::move(name);
-  d.category = "activation";
+  d.category = OpCategory::activation;
   d.doc = std::move(doc);
   d.shape = same_shape;
   d.cost = [flops_per_element](const OpCall& c, const Shapes& out) { return elementwise_cost(c, out, flops_per_element); };
@@ -107,7 +110,7 @@ static Result<Shapes> all_equal_shape(const OpCall& c) {
 static OpDef combine(std::string name, std::string doc) {
   OpDef d;
   d.name = std::move(name);
-  d.category = "combine";
+  d.category = OpCategory::combine;
   d.doc = std::move(doc);
   d.min_inputs = 2;
   d.max_inputs = -1;
@@ -158,7 +161,7 @@ static Result<Shapes> reduce_shape(const OpCall& c) {
 void register_dense_ops(std::vector<OpDef>& r) {
   OpDef lin;
   lin.name = "linear";
-  lin.category = "linear";
+  lin.category = OpCategory::linear;
   lin.doc = "y = x W^T + b over one axis (default: the last), mapped over the others.";
   lin.attrs = {int_attr("out", {}, 1, 1e12, "output features"),
                string_attr("out_axis", "", "name of the output axis (default: the input axis' name)"),
@@ -175,7 +178,7 @@ void register_dense_ops(std::vector<OpDef>& r) {
 
   OpDef emb;
   emb.name = "embedding";
-  emb.category = "linear";
+  emb.category = OpCategory::linear;
   emb.doc = "Looks up a learned vector per token id; adds one axis.";
   emb.attrs = {int_attr("num", {}, 1, 1e12, "vocabulary size"), int_attr("dim", {}, 1, 1e12, "vector size"),
                string_attr("out_axis", "d_model", "name of the new axis")};
@@ -200,9 +203,12 @@ void register_dense_ops(std::vector<OpDef>& r) {
   r.push_back(norm_op("rms_norm", "Scales one axis (default: last) by its root mean square; learned scale.", -1, 1, 4));
   r.push_back(norm_op("batch_norm", "Normalises each channel (default: axis 1) over the batch; learned scale and shift.", 1, 2, 2));
 
-  r.push_back(activation("relu", "max(x, 0)", 1));
-  r.push_back(activation("gelu", "x * Phi(x) (counted as 8 FLOPs per element)", 8));
-  r.push_back(activation("silu", "x * sigmoid(x) (counted as 4 FLOPs per element)", 4));
+  for (auto [name, doc, flops, f] : {std::tuple{"relu", "max(x, 0)", 1, Elementwise::relu},
+                                     std::tuple{"gelu", "x * Phi(x) (counted as 8 FLOPs per element)", 8, Elementwise::gelu},
+                                     std::tuple{"silu", "x * sigmoid(x) (counted as 4 FLOPs per element)", 4, Elementwise::silu}}) {
+    r.push_back(activation(name, doc, flops));
+    r.back().elementwise = f;
+  }
 
   OpDef sm = activation("softmax", "exp(x) / sum exp(x) over one axis (3 FLOPs per element)", 3);
   sm.attrs = {string_attr("axis", "", "axis to normalise over (default: last)")};
@@ -217,6 +223,11 @@ void register_dense_ops(std::vector<OpDef>& r) {
 
   OpDef dr = activation("dropout", "Zeroes elements with probability p while training; identity at inference (0 FLOPs).", 0);
   dr.attrs = {float_attr("p", 0.1, 0, 0.999, "drop probability")};
+  dr.summary = [](const OpCall& c) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "dropout p=%g", c.f("p"));
+    return std::string(buf);
+  };
   r.push_back(std::move(dr));
 
   r.push_back(combine("add", "Elementwise sum of inputs of one type (residual connections)."));
@@ -224,18 +235,24 @@ void register_dense_ops(std::vector<OpDef>& r) {
 
   OpDef red;
   red.name = "reduce";
-  red.category = "combine";
+  red.category = OpCategory::combine;
   red.doc = "Mean, sum or max over the named axes, which disappear (1 FLOP per input element).";
   red.attrs = {enum_attr("mode", "mean", {"mean", "sum", "max"}, "reduction"),
                strings_attr("axes", {}, "axes to reduce, e.g. [seq]")};
   red.shape = reduce_shape;
   red.cost = [](const OpCall& c, const Shapes&) { return elementwise_cost(c, {c.in[0]}, 1); };
   red.consumes = [](const OpCall& c) -> std::vector<std::vector<std::string>> { return {c.strs("axes")}; };
+  red.summary = [](const OpCall& c) {
+    std::string s = c.s("mode") + " over";
+    for (auto& a : c.strs("axes")) s += " " + a;
+    return s;
+  };
   r.push_back(std::move(red));
 
   OpDef ex;
   ex.name = "exit_head";
-  ex.category = "exit";
+  ex.category = OpCategory::exit;
+  ex.summary = [](const OpCall&) { return std::string("exit head"); };
   ex.doc = "Early-exit classifier: mean over every axis but batch and features, then linear to classes.";
   ex.attrs = {int_attr("classes", {}, 1, 1e9, "number of classes"),
               string_attr("feature_axis", "", "feature axis (default: axis 1 for [batch, c, h, w], else last)"),

@@ -63,7 +63,7 @@ Cost einsum_cost(const OpCall& c, const Shapes&) {
 void register_einsum_ops(std::vector<OpDef>& r) {
   OpDef e;
   e.name = "einsum";
-  e.category = "linear";
+  e.category = OpCategory::linear;
   e.doc = "Sum of products over named axes: `q_axes, k_axes -> out_axes`; names missing from the output are contracted.";
   e.attrs = {AttrSpec{"equation", AttrType::String, {}, -1e300, 1e300, {},
                       "input axis names per input (in order, comma-separated) -> output axis names, e.g. "

@@ -39,7 +39,7 @@ static Result<Shapes> block_shape(const OpCall& c) {
 void register_io_ops(std::vector<OpDef>& r) {
   OpDef in;
   in.name = "input";
-  in.category = "io";
+  in.category = OpCategory::io;
   in.doc = "A graph (or block) input port with a declared type.";
   in.attrs = {axes_attr("shape", "axes in order, e.g. [batch, pixels:784]; a bare name is a symbolic size"),
               enum_attr("dtype", "f32", {"f32", "i64"}, "element type (i64 for token ids)")};
@@ -49,7 +49,7 @@ void register_io_ops(std::vector<OpDef>& r) {
 
   OpDef b;
   b.name = "block";
-  b.category = "block";
+  b.category = OpCategory::block;
   b.doc = "A sub-graph used as one node: its `input` nodes are the ports, its outputs the results.";
   b.min_inputs = 0;
   b.max_inputs = -1;

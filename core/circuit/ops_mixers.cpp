@@ -225,7 +225,7 @@ Result<Shapes> pool1d_shape(const OpCall& c) {
 void register_mixer_ops(std::vector<OpDef>& r) {
   OpDef pl;
   pl.name = "pool1d";
-  pl.category = "sequence";
+  pl.category = OpCategory::sequence;
   pl.doc = "Average over a window of the sequence axis, per feature (PoolFormer's token mixer); the sequence keeps its length, "
            "zeros padding the edges count in the average.";
   pl.attrs = {int_attr("kernel", 3, 1, 1024, "window size"), bool_attr("causal", true, "output t averages inputs t-kernel+1 .. t (else centred)"),
@@ -240,7 +240,7 @@ void register_mixer_ops(std::vector<OpDef>& r) {
 
   OpDef cv;
   cv.name = "conv1d";
-  cv.category = "sequence";
+  cv.category = OpCategory::sequence;
   cv.doc = "1-D convolution over the sequence axis of [..., seq, features]; the sequence keeps its length (causal: pads the past only).";
   cv.attrs = {int_attr("out", 0, 0, 1e9, "output features (0: the input's)"), int_attr("kernel", 4, 1, 1024, "kernel size"),
               bool_attr("causal", true, "output t sees inputs t-kernel+1 .. t only (else centred)"),
@@ -249,12 +249,15 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   cv.learned = true;
   cv.shape = conv1d_shape;
   cv.cost = conv1d_cost;
+  cv.summary = [](const OpCall& c) {
+    return std::string(c.b("depthwise") ? "dw conv " : "conv ") + std::to_string(c.i("kernel")) + (c.b("causal") ? " · causal" : "");
+  };
   cv.consumes = seq_consumes;
   r.push_back(std::move(cv));
 
   OpDef la;
   la.name = "linear_attention";
-  la.category = "sequence";
+  la.category = OpCategory::sequence;
   la.doc = "Multi-head linear attention: phi(q) (sum phi(k) v^T), optionally normalised by phi(q) . sum phi(k); causal runs as a chunked recurrence.";
   la.attrs = {int_attr("heads", {}, 1, 4096, "heads; must divide the feature size"),
               enum_attr("feature_map", "elu+1", {"elu+1", "relu"}, "phi applied to queries and keys"),
@@ -266,11 +269,12 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   la.cost = linear_attention_cost;
   la.consumes = seq_consumes;
   la.parts = linear_attention_parts;
+  la.summary = [](const OpCall& c) { return "linear attention" + heads_text(c) + (c.b("causal") ? " · causal" : ""); };
   r.push_back(std::move(la));
 
   OpDef gd;
   gd.name = "gated_delta";
-  gd.category = "sequence";
+  gd.category = OpCategory::sequence;
   gd.doc = "Gated DeltaNet: S_t = S_{t-1} a_t (I - b_t k_t k_t^T) + b_t v_t k_t^T, o_t = S_t q_t, per head, with L2-normalised q and k, "
            "b = sigmoid, a = exp(g) from a softplus-parameterised decay, short causal convolutions and a gated RMS-normed output.";
   gd.attrs = {int_attr("heads", {}, 1, 4096, "heads"), int_attr("head_dim", 0, 0, 65536, "key and value size per head (0: features / heads)"),
@@ -280,11 +284,12 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   gd.cost = gated_delta_cost;
   gd.consumes = seq_consumes;
   gd.parts = gated_delta_parts;
+  gd.summary = [](const OpCall& c) { return "gated delta" + heads_text(c); };
   r.push_back(std::move(gd));
 
   OpDef mb;
   mb.name = "mamba2";
-  mb.category = "sequence";
+  mb.category = OpCategory::sequence;
   mb.doc = "Mamba-2 (SSD): a per-head scalar decay exp(dt A) with input-dependent dt, B and C, a short causal convolution, "
            "a D skip and a SiLU-gated RMS-normed output.";
   mb.attrs = {int_attr("heads", {}, 1, 4096, "heads; must divide expand x features"), int_attr("state", 16, 1, 4096, "state size N per head"),
@@ -294,6 +299,7 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   mb.cost = mamba2_cost;
   mb.consumes = seq_consumes;
   mb.parts = mamba2_parts;
+  mb.summary = [](const OpCall& c) { return "mamba-2" + heads_text(c) + " · state " + std::to_string(c.i("state")); };
   r.push_back(std::move(mb));
 }
 

@@ -73,7 +73,7 @@ Cost moe_cost(const OpCall& c, const Shapes&) {
 void register_moe_ops(std::vector<OpDef>& r) {
   OpDef m;
   m.name = "moe";
-  m.category = "moe";
+  m.category = OpCategory::moe;
   m.doc = "Mixture of experts: a router sends each token to k of E experts (the body is one expert).";
   m.attrs = {
       int_attr("experts", {}, 1, 65536, "routed FFN experts E"),

@@ -98,7 +98,7 @@ Cost rnn_cost(const OpCall& c, int64_t gates, int64_t per_unit) {
 OpDef rnn_op(const char* name, const char* doc, int64_t gates, int64_t per_unit, const char* cell, const char* gate_names) {
   OpDef g;
   g.name = name;
-  g.category = "sequence";
+  g.category = OpCategory::sequence;
   g.doc = doc;
   g.attrs = {int_attr("hidden", {}, 1, 1e9, "hidden size"), int_attr("layers", 1, 1, 64, "stacked layers"),
              bool_attr("bias", true, "biases"), string_attr("out_axis", "", "name of the output feature axis (default: the input's)"),
@@ -115,6 +115,9 @@ OpDef rnn_op(const char* name, const char* doc, int64_t gates, int64_t per_unit,
   g.cost = [gates, per_unit](const OpCall& c, const Shapes&) { return rnn_cost(c, gates, per_unit); };
   g.consumes = seq_consumes;
   g.parts = [gates, cell, gate_names](const OpCall& c) { return rnn_parts(c, gates, cell, gate_names); };
+  g.summary = [](const OpCall& c) {
+    return c.def.name + " · " + std::to_string(c.i("hidden")) + (c.i("layers") > 1 ? " × " + std::to_string(c.i("layers")) : "");
+  };
   return g;
 }
 
@@ -128,7 +131,7 @@ std::vector<std::vector<std::string>> seq_consumes(const OpCall& c) {
 void register_sequence_ops(std::vector<OpDef>& r) {
   OpDef at;
   at.name = "attention";
-  at.category = "sequence";
+  at.category = OpCategory::sequence;
   at.doc = "Multi-head scaled dot-product self-attention over the sequence axis (PyTorch MultiheadAttention layout).";
   at.attrs = {int_attr("heads", {}, 1, 4096, "attention heads; must divide the feature size"),
               bool_attr("causal", false, "mask future positions"),
@@ -148,6 +151,9 @@ void register_sequence_ops(std::vector<OpDef>& r) {
   at.cost = attention_cost;
   at.consumes = seq_consumes;
   at.parts = attention_parts;
+  at.summary = [](const OpCall& c) {
+    return "attention" + heads_text(c) + (c.b("causal") ? " · causal" : "") + (c.i("window") ? " · window " + std::to_string(c.i("window")) : "");
+  };
   r.push_back(std::move(at));
 
   r.push_back(rnn_op("gru", "Gated recurrent unit over the sequence axis (PyTorch GRU, batch first).", 3, 7, "GRU cell", "r z n"));

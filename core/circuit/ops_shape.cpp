@@ -152,7 +152,7 @@ static OpDef shape_op(std::string name, std::string doc, std::vector<AttrSpec> a
                       std::function<Result<Shapes>(const OpCall&)> rule) {
   OpDef d;
   d.name = std::move(name);
-  d.category = "shape";
+  d.category = OpCategory::shape;
   d.doc = std::move(doc);
   d.attrs = std::move(attrs);
   d.float_inputs = false;

@@ -1,5 +1,9 @@
 #include "templates.h"
 
+#include <algorithm>
+
+#include "op.h"
+
 namespace circuit {
 
 Node input_node(const std::string& name, const TensorType& t) {
@@ -66,6 +70,39 @@ Result<Node> metaformer_block(const std::string& name, const TensorType& in, con
   g.nodes.push_back(op("res2", "add", {{"res1", 0}, {"ffn", 0}}));
   g.outputs = {{"res2", 0}};
   return Node{name, "block", {}, {}, Box<Graph>(std::move(g))};
+}
+
+Result<Node> palette_node(const Graph& g, const std::string& op, const TensorType* in, const Bindings& b) {
+  int64_t features = in && !in->axes.empty() ? resolve(in->axes.back().size, b) : 64;
+  if (features <= 0) features = 64;
+  const std::string metaformer = "template:metaformer:";
+  if (op == "template:ffn" || op == "template:glu_ffn" || op.rfind(metaformer, 0) == 0) {
+    if (!in) return Error{"a block template is sized from the node it follows: select one, then add the block"};
+    if (op == "template:ffn") return ffn_block(g.unique_name("ffn"), *in, 4 * features);
+    if (op == "template:glu_ffn") return glu_ffn_block(g.unique_name("glu_ffn"), *in, 4 * features);
+    return metaformer_block(g.unique_name("metaformer"), *in, op.substr(metaformer.size()));
+  }
+  const OpDef* def = find_op(op);
+  if (!def) return Error{"there is no op named `" + op + "`"};
+  Node n;
+  n.name = g.unique_name(op);
+  n.op = op;
+  n.inputs.assign(size_t(std::max(def->min_inputs, 1)), PortRef{});
+  for (auto& spec : def->attrs)
+    if (!spec.default_value && spec.type == AttrType::Int) n.attrs[spec.name] = int64_t(spec.name == "classes" ? 10 : features);
+  return n;
+}
+
+std::optional<std::vector<PortRef>> wire_into(const Node& to, const PortRef& from) {
+  std::vector<PortRef> in = to.inputs;
+  if (std::find(in.begin(), in.end(), from) != in.end()) return std::nullopt;
+  const OpDef* def = find_op(to.op);
+  auto free_port = std::find_if(in.begin(), in.end(), [](auto& p) { return !p.connected(); });
+  if (free_port != in.end()) *free_port = from;
+  else if (def && (def->max_inputs < 0 || int(in.size()) < def->max_inputs)) in.push_back(from);
+  else if (!in.empty()) in[0] = from;
+  else in.push_back(from);
+  return in;
 }
 
 }  // namespace circuit

@@ -63,7 +63,7 @@ std::vector<bool> side_nodes(const Graph& g, const GraphAnalysis& a, const std::
     if (s >= 0) {
       const OpDef* d = find_op(g.nodes[size_t(s)].op);
       has_succ[size_t(s)] = true;
-      if (!d || d->category != "exit") main[size_t(s)] = any_main = true;
+      if (!d || d->category != circuit::OpCategory::exit) main[size_t(s)] = any_main = true;
       if (deepest < 0 || depth[size_t(s)] > depth[size_t(deepest)]) deepest = s;
     }
   if (!any_main && deepest >= 0) main[size_t(deepest)] = true;
@@ -90,7 +90,7 @@ GraphDrawing draw_graph(const Graph& g, const GraphAnalysis& a, const std::strin
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
     std::string path = prefix + node.name;
-    if (node.op == "input") {
+    if (node.is_input()) {
       TensorType t = a.nodes[i].outputs.empty() ? TensorType{} : a.nodes[i].outputs[0];
       shapes.push_back(port_shape(t, path, node.name, true, body));
       if (!a.nodes[i].ok() && !body) {
@@ -142,9 +142,9 @@ GraphDrawing draw_graph(const Graph& g, const GraphAnalysis& a, const std::strin
   // The inputs of a commutative op may enter in any order: stack them as their wires arrive, so
   // a skip bundle routed below the main line enters the box below instead of crossing it.
   for (size_t v = 0; v < n; ++v) {
-    const std::string& op = g.nodes[v].op;
+    const OpDef* def = find_op(g.nodes[v].op);
     auto& in_y = shapes[v].l.in_y;
-    if ((op != "add" && op != "multiply") || in_y.size() < 2) continue;
+    if (!def || def->category != OpCategory::combine || in_y.size() < 2) continue;  // add, multiply
     bool same = std::all_of(in_y.begin(), in_y.end(), [&](const auto& p) { return p.size() == in_y[0].size() && !p.empty(); });
     if (!same) continue;
     std::vector<std::pair<double, int>> arrival;  // (y where the port's first wire arrives, port)
@@ -315,7 +315,7 @@ void collect(const Graph& g, const GraphAnalysis& a, const std::string& prefix, 
              std::vector<std::pair<std::string, int64_t>>& out) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    if (n.op == "input") continue;
+    if (n.is_input()) continue;
     const Cost& k = a.nodes[i].cost;
     out.push_back({prefix + n.name, what == "params" ? k.params : k.flops});
     if (n.body && a.nodes[i].body) collect(*n.body, *a.nodes[i].body, prefix + n.name + "/", what, out);

@@ -71,43 +71,11 @@ std::string pretty(std::string op) {
   return op;
 }
 
-std::string kernel_text(const std::vector<int64_t>& k) {
-  if (k.empty()) return "";
-  int64_t h = k[0], w = k.size() > 1 ? k[1] : k[0];
-  return std::to_string(h) + "×" + std::to_string(w);
-}
-
-// The op and its key attributes, for the second line of a box.
+// The box's second line: the op's own summary (OpDef::summary), else its name.
 std::string summary(const Node& n, const OpDef& def, const std::vector<TensorType>& in, const Bindings& b) {
+  if (!def.summary) return pretty(n.op);
   OpCall c{n, def, in, b};
-  if (n.op == "conv2d" || n.op == "dwconv2d") {
-    std::string s = (n.op == "conv2d" ? "conv " : "dw conv ") + kernel_text(c.ints("kernel"));
-    auto st = c.ints("stride");
-    if (!st.empty() && st[0] > 1) s += " /" + std::to_string(st[0]);
-    return s;
-  }
-  if (n.op == "pool2d") return c.s("mode") + " pool " + kernel_text(c.ints("kernel"));
-  auto heads = [&] { return " · " + std::to_string(c.i("heads")) + " heads"; };
-  if (n.op == "attention")
-    return "attention" + heads() + (c.b("causal") ? " · causal" : "") + (c.i("window") ? " · window " + std::to_string(c.i("window")) : "");
-  if (n.op == "linear_attention") return "linear attention" + heads() + (c.b("causal") ? " · causal" : "");
-  if (n.op == "gated_delta") return "gated delta" + heads();
-  if (n.op == "mamba2") return "mamba-2" + heads() + " · state " + std::to_string(c.i("state"));
-  if (n.op == "conv1d")
-    return std::string(c.b("depthwise") ? "dw conv " : "conv ") + std::to_string(c.i("kernel")) + (c.b("causal") ? " · causal" : "");
-  if (n.op == "gru" || n.op == "lstm") return n.op + " · " + std::to_string(c.i("hidden")) + (c.i("layers") > 1 ? " × " + std::to_string(c.i("layers")) : "");
-  if (n.op == "dropout") {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "dropout p=%g", c.f("p"));
-    return buf;
-  }
-  if (n.op == "reduce") {
-    std::string s = c.s("mode") + " over";
-    for (auto& a : c.strs("axes")) s += " " + a;
-    return s;
-  }
-  if (n.op == "exit_head") return "exit head";
-  return pretty(n.op);
+  return def.summary(c);
 }
 
 bool body_learned(const Graph& g) {
@@ -514,21 +482,21 @@ NodeShape shape_of(const Node& n, const NodeInfo& info, const std::vector<Tensor
   if (!def && n.op == kPartOp && info.ok()) return part_box(n, info, in, path, ctx);
   if (!def) return op_box({BoxKind::op, n.name, n.op}, in, out, info, path, ctx);
   bool ok = info.ok();
-  if (ok && def->category == "shape") return junction(n, in, out, path);
+  if (ok && def->category == circuit::OpCategory::shape) return junction(n, in, out, path);
   if (ok && n.op == "einsum")
     if (auto eq = parse_einsum(std::get<std::string>(n.attrs.at("equation"))); eq && out.size() == 1) return contraction(n, *eq, in, out, path);
-  if (n.op == "block") {
+  if (def && def->category == circuit::OpCategory::block) {
     if (ok && n.body && info.body && ctx.opts.expand.open(path)) {
       GraphDrawing sub = draw_graph(*n.body, *info.body, path + "/", true, ctx);
       return fenced(std::move(sub), n.name + " · block", out, path, ctx);
     }
     int count = 0;
     if (n.body)
-      for (auto& m : n.body->nodes) count += m.op != "input";
+      for (auto& m : n.body->nodes) count += !m.is_input();
     return op_box({BoxKind::block, n.name, "block · " + std::to_string(count) + " ops", n.body && body_learned(*n.body)}, in,
                   out, info, path, ctx);
   }
-  if (n.op == "moe" && ok && in.size() == 1) return moe_shape(n, info, in[0], out[0], path, ctx.opts.expand.open(path), ctx);
+  if (def && def->category == circuit::OpCategory::moe && ok && in.size() == 1) return moe_shape(n, info, in[0], out[0], path, ctx.opts.expand.open(path), ctx);
   if (ok && def->parts && in.size() == 1 && out.size() == 1 && ctx.opts.expand.open_parts(path)) {
     OpCall c{n, *def, in, ctx.bindings};
     if (auto parts = def->parts(c); !parts.empty()) return parts_shape(n, parts, in[0], out, path, ctx);

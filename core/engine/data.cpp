@@ -368,10 +368,51 @@ Result<Dataset> text(const DataOptions& o) {
   return d;
 }
 
+
+const DataSetInfo kDataSets[] = {
+    {"fashion-mnist", "28x28 grey clothing images, 10 classes (Debian's dataset-fashion-mnist)", DataShape::images, 10, fashion_mnist},
+    {"mqar", "multi-query associative recall: recall the value of each queried key", DataShape::tokens_tokens, 0, mqar},
+    {"copy", "copy a token sequence after a separator", DataShape::tokens_tokens, 0, copy_task},
+    {"parity", "parity of a bit sequence, 2 classes", DataShape::tokens_class, 2, parity},
+    {"text", "next byte of a text file (--text PATH)", DataShape::tokens_tokens, 0, text},
+};
+
 }  // namespace
 
+std::span<const DataSetInfo> data_sets() { return kDataSets; }
+
+const DataSetInfo* find_data_set(std::string_view name) {
+  for (const DataSetInfo& d : kDataSets)
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
+std::string data_set_names() {
+  std::string s;
+  for (const DataSetInfo& d : kDataSets) s += (s.empty() ? "" : " | ") + std::string(d.name);
+  return s;
+}
+
+bool fits(const DataSetInfo& d, const circuit::GraphAnalysis& a) {
+  if (!a.ok() || a.inputs.size() != 1 || a.outputs.empty()) return false;
+  const circuit::TensorType& in = a.nodes[size_t(a.inputs[0])].outputs[0];
+  auto is = [](const circuit::Axis& x, int64_t n) { return !x.size.concrete() || x.size.n == n; };
+  if (d.shape == DataShape::images) {
+    if (in.dtype == circuit::DType::i64 || in.rank() != 4 || !is(in.axes[1], 1) || !is(in.axes[2], 28) || !is(in.axes[3], 28)) return false;
+  } else if (in.dtype != circuit::DType::i64 || in.rank() != 2) {
+    return false;
+  }
+  for (const circuit::TensorType& o : a.outputs) {
+    size_t rank = d.shape == DataShape::tokens_tokens ? 3 : 2;
+    if (o.rank() != rank || !o.axes.back().size.concrete()) return false;
+    if (d.classes && o.axes.back().size.n != d.classes) return false;
+  }
+  return true;
+}
+
 void size_to_circuit(DataOptions& o, const circuit::Circuit& c) {
-  if (o.name != "mqar" && o.name != "copy" && o.name != "text") return;
+  const DataSetInfo* info = find_data_set(o.name);
+  if (!info || info->shape != DataShape::tokens_tokens) return;
   circuit::GraphAnalysis a = circuit::analyze(c);
   if (!a.ok() || a.inputs.size() != 1 || a.outputs.size() != 1) return;
   const circuit::TensorType& in = a.nodes[size_t(a.inputs[0])].outputs[0];
@@ -379,29 +420,22 @@ void size_to_circuit(DataOptions& o, const circuit::Circuit& c) {
   if (in.dtype != circuit::DType::i64 || in.rank() != 2 || out.rank() != 3 || !out.axes[2].size.concrete()) return;
   circuit::Bindings b = circuit::cost_bindings(c);
   if (in.axes[1].size.concrete() || b.count(in.axes[1].size.sym)) o.seq_len = circuit::resolve(in.axes[1].size, b);
-  if (o.name == "text") o.min_classes = out.axes[2].size.n;
+  // A text model's output is the byte vocabulary padded up to it; a synthetic task's vocabulary is the output.
+  if (info->load == text) o.min_classes = out.axes[2].size.n;
   else o.vocab = out.axes[2].size.n;
 }
 
 Result<Dataset> load_dataset(const DataOptions& o) {
   if (o.train_limit < 0) return Error{"option train_limit must be >= 0 (0: all), got " + std::to_string(o.train_limit)};
   if (o.test_limit < 0) return Error{"option test_limit must be >= 0 (0: all), got " + std::to_string(o.test_limit)};
-  bool sequence = o.name == "mqar" || o.name == "copy" || o.name == "parity" || o.name == "text";
-  if (sequence && o.seq_len < 2) return Error{"option seq_len must be at least 2, got " + std::to_string(o.seq_len)};
-  if ((o.name == "mqar" || o.name == "copy") && o.vocab < 4) return Error{"option vocab must be at least 4, got " + std::to_string(o.vocab)};
-
-  static const std::pair<const char*, Result<Dataset> (*)(const DataOptions&)> loaders[] = {
-      {"fashion-mnist", fashion_mnist}, {"mqar", mqar}, {"copy", copy_task}, {"parity", parity}, {"text", text}};
-  std::string valid;
-  for (auto& [name, load] : loaders) {
-    if (o.name == name) {
-      auto r = load(o);
-      if (r) r->name = o.name;
-      return r;
-    }
-    valid += (valid.empty() ? "" : ", ") + std::string(name);
-  }
-  return Error{"unknown data set `" + o.name + "` (valid: " + valid + ")"};
+  const DataSetInfo* info = find_data_set(o.name);
+  if (!info) return Error{"unknown data set `" + o.name + "` (valid: " + data_set_names() + ")"};
+  if (info->shape != DataShape::images && o.seq_len < 2) return Error{"option seq_len must be at least 2, got " + std::to_string(o.seq_len)};
+  if (info->shape == DataShape::tokens_tokens && info->load != text && o.vocab < 4)
+    return Error{"option vocab must be at least 4, got " + std::to_string(o.vocab)};
+  auto r = info->load(o);
+  if (r) r->name = o.name;
+  return r;
 }
 
 }  // namespace engine

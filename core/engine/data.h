@@ -3,11 +3,15 @@
 // which data it saw.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
 #include "circuit/graph.h"
+
+namespace circuit { struct GraphAnalysis; }
 
 namespace engine {
 
@@ -53,6 +57,32 @@ struct DataOptions {
   int64_t train_size = 20000, val_size = 2000, test_size = 2000;  // synthetic sizes
   int64_t min_classes = 0;  // text: pad the vocabulary with unused ids up to this (a model's fixed output size)
 };
+
+/// The shape of a data set's examples, known before it is loaded.
+enum class DataShape {
+  images,         // f32 [batch, 1, 28, 28] -> one of `classes` classes
+  tokens_class,   // i64 [batch, seq] -> one of `classes` classes
+  tokens_tokens,  // i64 [batch, seq] -> a token per position (vocabulary sized from the circuit)
+};
+
+/// One data set the engine loads: the registry every front end lists and checks names against.
+struct DataSetInfo {
+  const char* name;
+  const char* help;       // one line
+  DataShape shape;
+  int64_t classes = 0;    // fixed class count (images, tokens_class); 0: sized from the circuit
+  Result<Dataset> (*load)(const DataOptions&) = nullptr;
+};
+
+/// Every data set, in the order front ends list them.
+std::span<const DataSetInfo> data_sets();
+/// The data set named `name`, or null.
+const DataSetInfo* find_data_set(std::string_view name);
+/// "fashion-mnist | mqar | copy | parity | text", for usage text.
+std::string data_set_names();
+/// Whether a circuit with this analysis can train on the data set: its one input and every
+/// output have the data set's ranks, dtype and fixed sizes (checked on the IR, nothing loaded).
+bool fits(const DataSetInfo& d, const circuit::GraphAnalysis& a);
 
 /// Sizes a token task (mqar, copy, text) to a circuit that takes [batch, seq] token ids and gives
 /// [batch, seq, vocab] scores: seq_len from the input's `seq`, vocab (mqar, copy) or min_classes

@@ -71,38 +71,67 @@ CudaAvailability cuda_availability() {
                      "; check the driver with nvidia-smi"};
 }
 
-base::Result<std::string> resolve_device(std::string_view spec) {
-  std::string s(spec);
-  if (s == "cpu") return std::string("cpu");
-  CudaAvailability cuda = cuda_availability();
-  if (s == "auto" || s.empty()) return std::string(cuda.available ? "cuda:0" : "cpu");
-  int index = -1;
-  if (s == "cuda") {
-    index = 0;
-  } else if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.find_first_not_of("0123456789", 5) == std::string::npos && s.size() < 9) {
-    index = std::stoi(s.substr(5));
-  } else {
-    return base::Error{"unknown device `" + s + "`: use cpu, cuda, cuda:N or auto"};
+std::string Device::str() const { return is_cuda() ? "cuda:" + std::to_string(index) : "cpu"; }
+
+std::string DeviceRequest::str() const {
+  switch (kind) {
+    case Kind::automatic: return "auto";
+    case Kind::cpu: return "cpu";
+    case Kind::cuda: return index < 0 ? "cuda" : "cuda:" + std::to_string(index);
   }
-  if (!cuda.available) return base::Error{"device `" + s + "` is not available: " + cuda.reason + "; use --device cpu or auto"};
-  int count = int(torch::cuda::device_count());
-  if (index >= count)
-    return base::Error{"device `" + s + "` is not available: this machine has " + std::to_string(count) + " CUDA device(s), cuda:0.." +
-                       "cuda:" + std::to_string(count - 1)};
-  return "cuda:" + std::to_string(index);
+  return "?";
 }
 
-std::string describe_device(const std::string& device) {
-  if (device.rfind("cuda", 0) != 0) return device;
-  auto names = gpu_names(int(torch::cuda::device_count()));
-  size_t i = device.size() > 5 ? size_t(std::stoi(device.substr(5))) : 0;
-  return i < names.size() ? device + " (" + names[i] + ")" : device;
+base::Result<DeviceRequest> parse_device_request(std::string_view spec) {
+  std::string s(spec);
+  if (s == "auto" || s.empty()) return DeviceRequest{};
+  if (s == "cpu") return DeviceRequest{DeviceRequest::Kind::cpu, -1};
+  if (s == "cuda") return DeviceRequest{DeviceRequest::Kind::cuda, -1};
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() < 9 && s.find_first_not_of("0123456789", 5) == std::string::npos)
+    return DeviceRequest{DeviceRequest::Kind::cuda, std::stoi(s.substr(5))};
+  return base::Error{"unknown device `" + s + "`: use cpu, cuda, cuda:N or auto"};
 }
 
 namespace {
-constexpr const char* kPrecisions[] = {"fp32", "bf16"};  // Precision order
+base::Status cuda_present(const std::string& named, int index) {
+  CudaAvailability cuda = cuda_availability();
+  if (!cuda.available) return base::Status::fail("device `" + named + "` is not available: " + cuda.reason + "; use --device cpu or auto");
+  int count = int(torch::cuda::device_count());
+  if (index >= count)
+    return base::Status::fail("device `" + named + "` is not available: this machine has " + std::to_string(count) + " CUDA device(s), cuda:0.." +
+                              "cuda:" + std::to_string(count - 1));
+  return {};
 }
-const char* to_string(Precision p) { return base::enum_name(kPrecisions, p); }
-std::optional<Precision> parse_precision(std::string_view s) { return base::parse_enum<Precision>(kPrecisions, s); }
+}  // namespace
+
+base::Result<Device> resolve_device(const DeviceRequest& r, int local_rank) {
+  switch (r.kind) {
+    case DeviceRequest::Kind::cpu: return Device::cpu();
+    case DeviceRequest::Kind::automatic:
+      if (!cuda_availability().available) return Device::cpu();
+      [[fallthrough]];
+    case DeviceRequest::Kind::cuda: {
+      int index = r.index >= 0 ? r.index : local_rank;
+      if (auto s = cuda_present(r.index >= 0 || local_rank == 0 ? r.str() : "cuda:" + std::to_string(index), index); !s) return base::Error{s.error};
+      return Device::cuda(index);
+    }
+  }
+  return base::Error{"unknown device"};
+}
+
+base::Result<Device> resolve_device(std::string_view spec) {
+  auto r = parse_device_request(spec);
+  if (!r) return r.error();
+  return resolve_device(*r);
+}
+
+base::Status check_device(const Device& d) { return d.is_cuda() ? cuda_present(d.str(), d.index) : base::Status{}; }
+
+std::string describe_device(const Device& device) {
+  if (!device.is_cuda()) return "cpu";
+  auto names = gpu_names(int(torch::cuda::device_count()));
+  size_t i = size_t(device.index);
+  return i < names.size() ? device.str() + " (" + names[i] + ")" : device.str();
+}
 
 }  // namespace engine

@@ -5,6 +5,7 @@
 // only Gloo's "Connection closed by peer".
 #include "engine/distributed.h"
 #include "engine/detail/distributed.h"
+#include "engine/detail/device.h"
 #include "engine/device.h"
 
 #include <torch/torch.h>
@@ -64,7 +65,8 @@ bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host =
 
 struct ProcessGroup::Impl final : detail::Collectives {
   DistConfig cfg;
-  std::string backend, device;
+  std::string backend;
+  Device device;
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<GroupBase> group;
   std::thread beat;
@@ -185,7 +187,7 @@ ProcessGroup::Impl& ProcessGroup::impl() { return *impl_; }
 std::string ProcessGroup::share(const std::string& text) {
   Impl& g = *impl_;
   // NCCL moves device memory only; Gloo either.
-  at::Device dev = g.device.rfind("cuda", 0) == 0 ? at::Device(g.device) : at::Device(at::kCPU);
+  at::Device dev = detail::to_torch(g.device);
   std::vector<at::Tensor> v{torch::tensor({int64_t(text.size())}, torch::kLong).to(dev)};
   g.broadcast(v, 0, "handing out rank 0's next task");
   int64_t n = v[0].cpu().item<int64_t>();
@@ -253,22 +255,16 @@ Result<DistConfig> dist_config_from_env() {
   return c;
 }
 
-std::string rank_device(const std::string& spec, const DistConfig& c) {
-  if (!c.active() || !(spec == "cuda" || spec == "auto")) return spec;
-  if (spec == "auto" && !cuda_availability().available) return "cpu";
-  return "cuda:" + std::to_string(c.local_rank);
-}
-
-Result<std::shared_ptr<ProcessGroup>> ProcessGroup::join(const DistConfig& c, const std::string& device) {
+Result<std::shared_ptr<ProcessGroup>> ProcessGroup::join(const DistConfig& c, const Device& device) {
   auto impl = std::make_unique<Impl>();
   impl->cfg = c;
   impl->device = device;
-  bool cuda = device.rfind("cuda", 0) == 0;
+  bool cuda = device.is_cuda();
   impl->backend = c.backend.empty() ? (cuda ? "nccl" : "gloo") : c.backend;
   const std::string& be = impl->backend;
   std::string me = impl->me();
   if (be != "gloo" && be != "nccl") return Error{"unknown backend `" + be + "`: use gloo (CPU or CUDA) or nccl (CUDA)"};
-  if (be == "nccl" && !cuda) return Error{me + ": backend nccl needs a CUDA device; this rank trains on " + device + " (use --backend gloo)"};
+  if (be == "nccl" && !cuda) return Error{me + ": backend nccl needs a CUDA device; this rank trains on " + device.str() + " (use --backend gloo)"};
 #ifndef CIRCUIT_WITH_GLOO
   if (be == "gloo") return Error{"this build has no Gloo (its headers, libgloo-dev, were not found when it was configured); backends: " + available_backends()};
 #endif
@@ -339,22 +335,27 @@ Result<RankSetup> join_from_environment(const std::string& device_spec, const st
   if (!cfg) return cfg.error();
   RankSetup s;
   s.config = *cfg;
-  s.device = device_spec;
   s.threads = threads;
+  if (cfg->active()) {
+    if (!backend.empty()) s.config.backend = backend;
+    if (timeout_s > 0) s.config.timeout_s = timeout_s;
+    if (threads == 0) s.threads = std::max(1, int(std::thread::hardware_concurrency()) / s.config.local_world_size);
+  }
+  // The one place a run's device is resolved: where its rank is placed (`auto` and `cuda` give
+  // each local rank its own GPU).
+  auto request = parse_device_request(device_spec);
+  if (!request) return request.error();
+  auto device = resolve_device(*request, s.config.active() ? s.config.local_rank : 0);
+  if (!device) return Error{(cfg->active() ? "rank " + std::to_string(cfg->rank) + ": " : std::string()) + device.error().message};
+  s.device = *device;
   if (!cfg->active()) return s;
-  if (!backend.empty()) s.config.backend = backend;
-  if (timeout_s > 0) s.config.timeout_s = timeout_s;
-  s.device = rank_device(device_spec, s.config);
-  if (threads == 0) s.threads = std::max(1, int(std::thread::hardware_concurrency()) / s.config.local_world_size);
   if (joined) {
     if (!backend.empty() && backend != joined->backend())
       return Error{"this process already joined a " + joined->backend() + " group; it cannot switch to " + backend};
     s.group = joined;
     return s;
   }
-  auto device = resolve_device(s.device);
-  if (!device) return Error{"rank " + std::to_string(cfg->rank) + ": " + device.error().message};
-  auto g = ProcessGroup::join(s.config, *device);
+  auto g = ProcessGroup::join(s.config, s.device);
   if (!g) return g.error();
   joined = *g;
   s.group = joined;

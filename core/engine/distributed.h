@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "engine/device.h"
 
 namespace engine {
 
@@ -26,19 +27,15 @@ struct DistConfig {
 /// means one process. A malformed or inconsistent value is an error naming the variable.
 base::Result<DistConfig> dist_config_from_env();
 
-/// The device a rank trains on: `cuda`/`auto` on a GPU machine become cuda:LOCAL_RANK, so each
-/// local rank has its own GPU; anything else is unchanged.
-std::string rank_device(const std::string& spec, const DistConfig& c);
-
 /// A joined c10d process group. Training, evaluation and the MoE and BatchNorm layers use it
 /// while a run holds it (TrainOptions::group). When a collective fails, the error names the rank
 /// that was lost and why, from the heartbeats every rank keeps in the store.
 class ProcessGroup {
  public:
   /// Connects to the store at master_addr:master_port (rank 0 serves it) and forms the group.
-  /// `device` is the resolved device (`cpu`, `cuda:N`); it picks the default backend. Fails with
+  /// `device` is this rank's device; it picks the default backend. Fails with
   /// the host, port and the ranks missing when the rendezvous does not complete in time.
-  static base::Result<std::shared_ptr<ProcessGroup>> join(const DistConfig& c, const std::string& device);
+  static base::Result<std::shared_ptr<ProcessGroup>> join(const DistConfig& c, const Device& device);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
@@ -66,12 +63,13 @@ class ProcessGroup {
 struct RankSetup {
   DistConfig config;                    // world_size 1: not data parallel, group is null
   std::shared_ptr<ProcessGroup> group;
-  std::string device;                   // rank_device of the request, not yet resolved
+  Device device;                        // resolved: this rank's (its own GPU under --nproc)
   int threads = 0;                      // 0 (every core) shared fairly among the local ranks
 };
 /// Reads the environment and joins its group, once per process: later calls return the same
 /// group (a run trains, evaluates and searches over one group). `backend` and `timeout_s` (> 0)
-/// override the defaults; `resolved_device` is resolve_device of rank_device(device spec).
+/// override the defaults. The device is resolved here, once per run: a device this machine lacks
+/// is an error naming it.
 base::Result<RankSetup> join_from_environment(const std::string& device_spec, const std::string& backend, double timeout_s, int threads);
 
 /// The backends this LibTorch brings, e.g. "gloo" or "gloo, nccl" (`circuit doctor`).

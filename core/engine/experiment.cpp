@@ -22,10 +22,9 @@ ExperimentReport run_experiment(ExperimentRequest r, std::shared_ptr<const Datas
   if (auto s = check_memory(out.analysis, r.train.batch, r.train.optimizer, r.train.memory_budget); !s)
     return refuse(Stage::memory, s.error);
   if (r.threads >= 0) configure_runtime(r.threads);
-  auto device = resolve_device(r.train.device);
-  if (!device) return refuse(Stage::device, device.error().message);
-  r.train.device = *device;
-  out.device = describe_device(*device);
+  // Resolved by the caller where its rank was placed; checked here, before the data is read.
+  if (auto s = check_device(r.train.device); !s) return refuse(Stage::device, s.error);
+  out.device = describe_device(r.train.device);
 
   auto t0 = std::chrono::steady_clock::now();
   if (!data) {

@@ -28,7 +28,7 @@ namespace {
 
 enum class Act : int64_t { Relu, Gelu, Silu };
 
-Act activation(const std::string& name) { return name == "gelu" ? Act::Gelu : name == "silu" ? Act::Silu : Act::Relu; }
+Act activation(circuit::Elementwise f) { return f == circuit::Elementwise::gelu ? Act::Gelu : f == circuit::Elementwise::silu ? Act::Silu : Act::Relu; }
 
 void activate(Act a, Tensor& out, const Tensor& h) {
   if (a == Act::Gelu) at::gelu_out(out, h);

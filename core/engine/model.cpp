@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "circuit/op.h"
+#include "engine/detail/device.h"
 #include "engine/detail/lowering.h"
 
 namespace engine {
@@ -196,18 +197,18 @@ std::vector<at::Tensor> Model::forward(const std::vector<at::Tensor>& inputs, st
   if (impl_->device.is_cpu()) return impl_->root->forward(inputs, ctx);
   // A caller that moved its batch (the training loop, pinned and non-blocking) pays nothing here.
   std::vector<at::Tensor> moved;
-  for (auto& t : inputs) moved.push_back(t.device() == impl_->device ? t : t.to(impl_->device, /*non_blocking=*/true));
+  for (auto& t : inputs) moved.push_back(detail::to_device(t, device()));
   return impl_->root->forward(moved, ctx);
 }
 
 void Model::set_training(bool on) { impl_->root->train(on); }
-void Model::to(const std::string& device) {
-  at::Device d(device);
+void Model::to(const Device& device) {
+  at::Device d = detail::to_torch(device);
   if (d == impl_->device) return;
   impl_->root->to(d);
   impl_->device = d;
 }
-std::string Model::device() const { return impl_->device.str(); }
+Device Model::device() const { return detail::from_torch(impl_->device); }
 torch::nn::Module& Model::module() { return *impl_->root; }
 const torch::nn::Module& Model::module() const { return *impl_->root; }
 int64_t Model::parameter_count() const {
@@ -217,6 +218,8 @@ int64_t Model::parameter_count() const {
 }
 const circuit::Circuit& Model::circuit() const { return impl_->circuit; }
 const circuit::GraphAnalysis& Model::analysis() const { return impl_->analysis; }
+
+int runtime_threads() { return at::get_num_threads(); }
 
 RuntimeInfo configure_runtime(int threads, bool keep_heap) {
   RuntimeInfo r;

@@ -11,6 +11,7 @@
 #include "circuit/analysis.h"
 #include "circuit/graph.h"
 #include "base/result.h"
+#include "engine/device.h"
 #include "events/events.h"
 
 namespace at {
@@ -37,10 +38,9 @@ class Model {
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs, std::vector<at::Tensor>* aux = nullptr,
                                   std::vector<events::ExpertLoad>* telemetry = nullptr, int64_t step = 0);
   void set_training(bool on);
-  /// Moves weights and buffers to `device` (`cpu` or `cuda:N`, as resolve_device gives them).
-  /// forward() then moves its inputs there; results stay there.
-  void to(const std::string& device);
-  std::string device() const;
+  /// Moves weights and buffers to `device`. forward() then moves its inputs there; results stay there.
+  void to(const Device& device);
+  Device device() const;
   /// The underlying module: parameters, buffers, save/load.
   torch::nn::Module& module();
   const torch::nn::Module& module() const;
@@ -71,5 +71,7 @@ struct RuntimeInfo {
 /// activation buffers instead of returning them to the kernel each step (see docs/engine.md):
 /// about a third faster training for conv nets, at the cost of keeping the peak heap resident.
 RuntimeInfo configure_runtime(int threads = 0, bool keep_heap = true);
+/// LibTorch's thread count now.
+int runtime_threads();
 
 }  // namespace engine

@@ -67,9 +67,7 @@ TensorDispatch plan_dispatch_tensor(const Tensor& slot, int64_t slots, int64_t f
 }
 
 Tensor run_padded_ffn(const GroupedFfn& f, const Tensor& x) {
-  auto act = [&](const Tensor& h) {
-    return f.activation == "gelu" ? torch::gelu(h) : f.activation == "silu" ? torch::silu(h) : torch::relu(h);
-  };
+  auto act = [&](const Tensor& h) { return detail::apply_elementwise(f.activation, h); };
   auto linear = [](const Tensor& in, const std::vector<Tensor>& w, const std::vector<Tensor>& b) {
     Tensor y = torch::matmul(in, torch::stack(w).transpose(1, 2));  // [E, C, out]
     if (!b.empty() && b.front().defined()) y = y + torch::stack(b).unsqueeze(1);

@@ -28,6 +28,20 @@ struct Gelu : torch::autograd::Function<Gelu> {
   }
 };
 
+}  // namespace
+
+Tensor apply_elementwise(circuit::Elementwise f, const Tensor& x) {
+  switch (f) {
+    case circuit::Elementwise::relu: return torch::relu(x);
+    case circuit::Elementwise::gelu: return Gelu::apply(x);
+    case circuit::Elementwise::silu: return torch::silu(x);
+    case circuit::Elementwise::none: break;
+  }
+  return x;
+}
+
+namespace {
+
 // ---- linear
 
 int64_t linear_axis(const Site& s) { return s.s("in_axis").empty() ? s.rank() - 1 : s.t().find(s.s("in_axis")); }
@@ -191,9 +205,11 @@ Strings onnx_batch_norm(Onnx& o, const Site& s, const Strings& in) {
 
 // ---- activations
 
-Result<Fn> compile_relu(Compiler&, const Site&) { return unary([](const Tensor& x) { return torch::relu(x); }); }
-Result<Fn> compile_gelu(Compiler&, const Site&) { return unary([](const Tensor& x) { return Gelu::apply(x); }); }
-Result<Fn> compile_silu(Compiler&, const Site&) { return unary([](const Tensor& x) { return torch::silu(x); }); }
+// relu, gelu and silu: the function their OpDef names.
+Result<Fn> compile_activation(Compiler&, const Site& s) {
+  return unary([f = s.def.elementwise](const Tensor& x) { return apply_elementwise(f, x); });
+}
+constexpr CompileFn compile_relu = compile_activation, compile_gelu = compile_activation, compile_silu = compile_activation;
 
 // torch.<fn>(x) for elementwise activations.
 Strings script_call(Script& w, const Site& s, const std::string& fn, const std::string& x) {

@@ -30,9 +30,10 @@ std::optional<GroupedFfn> grouped_ffn(const circuit::Graph& body, const std::vec
     if (!n || n->op != "linear" || n->inputs.size() != 1) return false;
     auto it = n->attrs.find("in_axis");
     const circuit::Node* in = source(n);
-    return (it == n->attrs.end() || std::get<std::string>(it->second).empty()) && in && in->op == "input";
+    return (it == n->attrs.end() || std::get<std::string>(it->second).empty()) && in && in->is_input();
   };
-  auto activation = [](const circuit::Node* n) { return n && (n->op == "relu" || n->op == "gelu" || n->op == "silu"); };
+  // Any op with an elementwise function: the grouped kernel applies that function (OpDef::elementwise).
+  auto activation = [](const circuit::Node* n) { return n && circuit::find_op(n->op) && circuit::find_op(n->op)->elementwise != circuit::Elementwise::none; };
 
   const circuit::Node* l2 = find(body.outputs[0].node);
   const circuit::Node* mid = source(l2);
@@ -49,7 +50,7 @@ std::optional<GroupedFfn> grouped_ffn(const circuit::Graph& body, const std::vec
   }
   if (!act || !plain_linear(l1)) return std::nullopt;
   GroupedFfn f;
-  f.activation = act->op;
+  f.activation = circuit::find_op(act->op)->elementwise;
   for (auto& e : experts) {
     auto p = e->named_parameters();
     auto weight = [&](const circuit::Node* n) { return p[n->name + ".weight"]; };
@@ -68,7 +69,7 @@ Result<Fn> compile_moe(Compiler& c, const Site& s) {
   std::string feat = s.t().axes.back().name;
   for (size_t j = 0; j < body.nodes.size(); ++j) {
     const circuit::OpDef* d = circuit::find_op(body.nodes[j].op);
-    if (!d->consumes || body.nodes[j].op == "input") continue;
+    if (!d->consumes || body.nodes[j].is_input()) continue;
     std::vector<circuit::TensorType> ins;
     for (size_t p = 0; p < body.nodes[j].inputs.size(); ++p) {
       auto [src, port] = ba.sources[j][p];

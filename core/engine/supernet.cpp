@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "engine/detail/device.h"
 #include "engine/detail/train.h"
 
 namespace engine {
@@ -13,7 +14,7 @@ using namespace detail;
 struct SharedWeights::Impl {
   uint64_t seed;
   double lr, weight_decay;
-  std::string device = "cpu";
+  Device device;
   std::map<std::string, Tensor> bank;  // "node path/param name [shape]" -> shared weight
   std::unique_ptr<torch::optim::AdamW> opt;
   Tensor x, y;                          // training split, converted once
@@ -31,8 +32,8 @@ std::string bank_key(const std::string& name, const Tensor& t) {
 
 }  // namespace
 
-SharedWeights::SharedWeights(uint64_t seed, double lr, double weight_decay, std::string device) : impl_(std::make_unique<Impl>()) {
-  impl_->seed = seed, impl_->lr = lr, impl_->weight_decay = weight_decay, impl_->device = std::move(device);
+SharedWeights::SharedWeights(uint64_t seed, double lr, double weight_decay, Device device) : impl_(std::make_unique<Impl>()) {
+  impl_->seed = seed, impl_->lr = lr, impl_->weight_decay = weight_decay, impl_->device = device;
 }
 SharedWeights::~SharedWeights() = default;
 
@@ -46,7 +47,7 @@ base::Result<std::shared_ptr<Model>> SharedWeights::bind(const circuit::Circuit&
   for (auto& p : model->module().named_parameters()) {
     Tensor param = p.value();
     // The bank's weights live on the device: a model moved after binding would leave them behind.
-    auto [it, fresh] = s.bank.emplace(bank_key(p.key(), param), param.detach().to(at::Device(s.device)).clone());
+    auto [it, fresh] = s.bank.emplace(bank_key(p.key(), param), detail::to_device(param.detach(), s.device).clone());
     if (fresh) added.push_back(it->second);
     // The model's parameter now reads and writes the bank's storage; its gradient stays its own
     // and is moved to the bank after each backward.

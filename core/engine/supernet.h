@@ -19,8 +19,8 @@ namespace engine {
 /// across depths). One AdamW optimizer updates the bank; buffers are not shared.
 class SharedWeights {
  public:
-  /// `device` as resolve_device gives it: the bank and every bound model live there.
-  SharedWeights(uint64_t seed, double lr = 1e-3, double weight_decay = 0.01, std::string device = "cpu");
+  /// The bank and every bound model live on `device`.
+  SharedWeights(uint64_t seed, double lr = 1e-3, double weight_decay = 0.01, Device device = {});
   ~SharedWeights();
   SharedWeights(const SharedWeights&) = delete;
   SharedWeights& operator=(const SharedWeights&) = delete;

@@ -3,6 +3,7 @@
 // own portable RNG, and LibTorch's generator is reseeded from (seed, epoch) at every epoch, so a
 // run resumed at an epoch boundary continues exactly as if it had never stopped.
 #include "train.h"
+#include "engine/detail/device.h"
 #include "engine/detail/distributed.h"
 #include "engine/detail/torch_compat.h"
 #include "engine/detail/train.h"
@@ -74,7 +75,8 @@ std::vector<double> output_weights(const Model& m) {
   for (auto& r : g.outputs) {
     const circuit::Node* n = g.node(r.node);
     double v = 1.0;
-    if (n && n->op == "exit_head") {
+    const circuit::OpDef* d = n ? circuit::find_op(n->op) : nullptr;
+    if (d && d->category == circuit::OpCategory::exit) {
       auto it = n->attrs.find("loss_weight");
       if (it != n->attrs.end()) v = std::holds_alternative<double>(it->second) ? std::get<double>(it->second) : double(std::get<int64_t>(it->second));
     }
@@ -105,7 +107,7 @@ std::pair<int64_t, int64_t> hits(const Tensor& out, const Tensor& y) {
 
 // Blocks until the device has finished its queued work, so a clock read after it measures it.
 void sync(const Model& m) {
-  if (m.device().rfind("cuda", 0) == 0) torch::cuda::synchronize();
+  if (m.device().is_cuda()) torch::cuda::synchronize();
 }
 
 int64_t available_ram() {
@@ -252,13 +254,6 @@ StepSums reduce_step(detail::Collectives& g, const std::vector<Tensor>& params, 
 
 }  // namespace
 
-namespace {
-constexpr const char* kOptimizers[] = {"adamw", "sgd"};  // Optimizer order
-}
-
-const char* to_string(Optimizer o) { return base::enum_name(kOptimizers, o); }
-std::optional<Optimizer> parse_optimizer(std::string_view s) { return base::parse_enum<Optimizer>(kOptimizers, s); }
-
 Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction) {
   double states = optimizer == Optimizer::sgd ? 1 : 2;  // momentum, or Adam's two moments
   double weights = double(a.total.params) * 4 * (2 + states);  // weights, gradients, optimizer state
@@ -341,7 +336,7 @@ EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch, P
     std::vector<double> sums{loss_sum, double(correct), double(counted)};
     for (size_t c = 0; c < cls_n.size(); ++c) sums.push_back(double(cls_hit[c])), sums.push_back(double(cls_n[c]));
     Tensor t = torch::tensor(sums, torch::kDouble);
-    if (m.device() != "cpu") t = t.to(at::Device(m.device()));  // NCCL reduces device tensors only
+    t = detail::to_device(t, m.device());  // NCCL reduces device tensors only
     std::vector<Tensor> v{t};
     detail::collectives(*group).all_reduce_sum(v, "the evaluation's all-reduce");
     t = v[0].cpu();
@@ -362,16 +357,15 @@ Result<TrainResult> train(Model& m, const Dataset& d, const TrainOptions& o) {
   if (auto s = check_fit(m, d); !s) return Error{s.error};
   if (o.batch < 1 || o.epochs < 1) return Error{"batch and epochs must be at least 1"};
   if (auto s = check_memory(m.analysis(), o.batch, o.optimizer, o.memory_budget); !s) return Error{s.error};
-  auto device = resolve_device(o.device);
-  if (!device) return device.error();
+  if (auto s = check_device(o.device); !s) return Error{s.error};
   // Data parallel: W ranks, this one R. Only rank 0 publishes events and writes checkpoints.
   detail::Collectives* group = o.group ? &detail::collectives(*o.group) : nullptr;
   const int64_t W = group ? group->size() : 1, R = group ? group->rank() : 0;
   const events::Bus* bus = R == 0 ? o.bus : nullptr;
   detail::TrainingGroupScope scope(group);  // BatchNorm and MoE layers reduce their batch statistics over it
   try {
-    m.to(*device);
-    const at::Device dev(*device);
+    m.to(o.device);
+    const at::Device dev = detail::to_torch(o.device);
     bool cuda = dev.is_cuda();
     if (cuda) {
       // Off by default: TF32 products differ from fp32 by ~1e-3 relative (cuDNN's default is on).
@@ -579,7 +573,7 @@ Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs) {
   Tensor x = to_tensor(d.test.x);
   auto time = [&](int64_t b) {
     Tensor xb = x.narrow(0, 0, std::min(b, x.size(0))).contiguous();
-    if (m.device() != "cpu") xb = xb.to(at::Device(m.device()));  // latency of the model, not of the copy
+    xb = detail::to_device(xb, m.device());  // latency of the model, not of the copy
     for (int w = 0; w < 3; ++w) m.forward({xb});
     sync(m);
     std::vector<double> t;
@@ -603,11 +597,11 @@ Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs) {
 int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch) {
   Tensor x = to_tensor(d.train.x).narrow(0, 0, std::min<int64_t>(batch, d.train.x.rows())).contiguous();
   Tensor y = to_tensor(d.train.y).narrow(0, 0, x.size(0)).contiguous();
-  if (m.device() != "cpu") {
+  if (m.device().is_cuda()) {
 #ifdef CIRCUIT_WITH_CUDA
     // The CUDA caching allocator's own peak over one step, from a reset just before it.
     namespace alloc = c10::cuda::CUDACachingAllocator;
-    at::Device dev(m.device());
+    at::Device dev = detail::to_torch(m.device());
     x = x.to(dev), y = y.to(dev);
     m.set_training(true);
     m.module().zero_grad();

@@ -43,7 +43,7 @@ struct TrainOptions {
   std::string resume;               // continue from this checkpoint
   int stop_after = 0;               // stop after this many epochs of this call (0: run to `epochs`)
   int telemetry_every = 1;          // publish MoE expert load every N steps (0: never)
-  std::string device = "cpu";       // cpu | cuda | cuda:N | auto (resolve_device); the front ends default to auto
+  Device device;                    // resolved where the run's rank is placed (join_from_environment)
   Precision precision = Precision::fp32;
   bool tf32 = false;                // CUDA: TF32 matrix products and convolutions (faster, ~1e-3 relative error)
   // Data parallel (distributed.h): each rank trains on its share of every global batch of

@@ -258,7 +258,7 @@ int l_ops(lua_State* L) {
     const OpDef& d = *ops[k];
     lua_createtable(L, 0, 9);
     set_field(L, "name", d.name);
-    set_field(L, "category", d.category);
+    set_field(L, "category", std::string(circuit::to_string(d.category)));
     set_field(L, "doc", d.doc);
     set_field(L, "min_inputs", int64_t(d.min_inputs));
     set_field(L, "max_inputs", int64_t(d.max_inputs));

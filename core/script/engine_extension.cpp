@@ -18,6 +18,7 @@
 #include "engine/experiment.h"
 #include "engine/export.h"
 #include "engine/model.h"
+#include "engine/options.h"
 #include "engine/train.h"
 #include "search_functions.h"
 #include "detail/tensor.h"
@@ -99,6 +100,34 @@ Options options_at(lua_State* L, int idx, const char* fn) {
   arg_table(L, idx, fn, "options", true);
   return Options{L, lua_istable(L, idx) ? lua_absindex(L, idx) : 0, fn};
 }
+
+}  // namespace
+
+void read_train_options(lua_State* L, int idx, const char* fn, engine::TrainOptions& o, std::vector<std::string>* given) {
+  if (!lua_istable(L, idx)) return;
+  idx = lua_absindex(L, idx);
+  for (const engine::TrainOption& opt : engine::train_options()) {
+    std::string name(opt.name);
+    lua_getfield(L, idx, name.c_str());
+    engine::OptionValue v;
+    switch (lua_type(L, -1)) {
+      case LUA_TNIL: lua_pop(L, 1); continue;
+      case LUA_TNUMBER: v = double(lua_tonumber(L, -1)); break;
+      case LUA_TBOOLEAN: v = bool(lua_toboolean(L, -1)); break;
+      case LUA_TSTRING: v = std::string(lua_tostring(L, -1)); break;
+      default: {
+        std::string got = type_phrase(L, -1);
+        lua_pop(L, 1);
+        throw LuaError(std::string("`") + fn + "`: option `" + name + "` " + (opt.kind == engine::TrainOption::Kind::boolean ? "expects true or false" : opt.kind == engine::TrainOption::Kind::choice ? "expects a string" : "expects a number") + ", got " + got);
+      }
+    }
+    lua_pop(L, 1);
+    if (auto err = engine::set_option(o, opt, v)) throw LuaError(std::string("`") + fn + "`: option `" + name + "` " + *err);
+    if (given) given->push_back(name);
+  }
+}
+
+namespace {
 
 // ---- circuit.data -------------------------------------------------------------------------------
 
@@ -213,24 +242,11 @@ int l_train(lua_State* L) {
   std::shared_ptr<engine::Dataset> data = check_box<DataBox>(L, 2, kDataType, "circuit.train", "data").data;
   Options o = options_at(L, 3, "circuit.train");
   engine::TrainOptions t;
-  t.epochs = int(o.number("epochs", 1));
-  t.batch = int64_t(o.number("batch", 64));
-  t.lr = o.number("lr", t.lr);
-  t.weight_decay = o.number("weight_decay", t.weight_decay);
-  t.warmup = o.number("warmup", t.warmup);
-  t.clip = o.number("clip", t.clip);
+  read_train_options(L, 3, "circuit.train", t);
   t.seed = uint64_t(o.number("seed", 0));
-  std::string optimizer = o.string("optimizer", engine::to_string(t.optimizer));
-  if (auto k = engine::parse_optimizer(optimizer)) t.optimizer = *k;
-  else throw LuaError("`circuit.train`: option `optimizer` must be adamw or sgd, got `" + optimizer + "`");
   t.telemetry_every = int(o.number("telemetry_every", 1));
   t.memory_budget = o.number("memory_budget", t.memory_budget);
   std::string device = o.string("device", "auto");
-  if (auto d = engine::resolve_device(device); !d) throw LuaError("`circuit.train`: option `device`: " + d.error().message);
-  std::string precision = o.string("precision", engine::to_string(t.precision));
-  if (auto p = engine::parse_precision(precision)) t.precision = *p;
-  else throw LuaError("`circuit.train`: option `precision` must be fp32 or bf16, got `" + precision + "`");
-  t.tf32 = o.boolean("tf32", false);
   // Data parallel the torchrun way: the script itself runs on every rank and each rank's
   // circuit.train joins the same group, so there is nothing to start from here.
   if (o.has("nproc"))

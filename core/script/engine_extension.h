@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/data.h"
+#include "engine/train.h"
 #include "host.h"
 
 namespace script {
@@ -17,6 +18,12 @@ void install_engine_extension();
 
 /// The data set (from circuit.data) at stack index `idx`, or throws LuaError naming `fn`.
 std::shared_ptr<engine::Dataset> arg_dataset(lua_State* L, int idx, const char* fn);
+
+/// Reads every option of the training option table (engine/options.h) from the options table at
+/// stack index `idx` into `o`: epochs, batch, optimizer, lr, weight_decay, ..., tf32. A value of
+/// the wrong type or out of range throws a LuaError naming `fn` and the option; an absent one
+/// keeps `o`'s value. `given`, when set, receives the name of each option present.
+void read_train_options(lua_State* L, int idx, const char* fn, engine::TrainOptions& o, std::vector<std::string>* given = nullptr);
 
 /// Makes every router plugin `host` has loaded selectable by name: its name becomes a choice of
 /// the `moe` node's `router` attribute, and models compiled on this thread route through it.

@@ -16,6 +16,7 @@
 #include "search/space.h"
 #include "search/strategy.h"
 #include "search/study.h"
+#include "search/pipeline.h"
 #include "search/trial_runner.h"
 #include "store/store.h"
 
@@ -204,7 +205,9 @@ int l_search(lua_State* L) {
   // A database server is not a file the sandbox guards; any other file must look like a store.
   if (!Host::of(L).options().allow_io && !ends(".sqlite") && !store::is_url(db_path))
     throw LuaError("`circuit.search`: the store `" + db_path + "` must end in .sqlite or be a postgresql:// URL in the sandbox; run with --allow-io to allow it");
-  search::RunConfig cfg;
+  search::StudyRequest r;
+  r.db = db_path, r.name = study;
+  search::RunConfig& cfg = r.cfg;
   cfg.strategy = str("strategy", "nsga2");
   cfg.trials = int(num("trials", search::kDefaultTrials));
   cfg.total = int64_t(num("total", -1));
@@ -213,28 +216,21 @@ int l_search(lua_State* L) {
   cfg.options.population = int(num("population", 50));
   cfg.lease_seconds = num("lease", cfg.lease_seconds);
   cfg.max_attempts = int(num("attempts", cfg.max_attempts));
-  search::TrialProtocol protocol;
-  protocol.epochs = int(num("epochs", 1));
-  protocol.batch = int64_t(num("batch", 64));
-  protocol.lr = num("lr", 1e-3);
+  read_train_options(L, 3, "circuit.search", r.protocol.train, &r.set_options);
   lua_getfield(L, 3, "latency");
-  protocol.latency = lua_isnil(L, -1) ? true : lua_toboolean(L, -1);
+  r.protocol.latency = lua_isnil(L, -1) ? true : lua_toboolean(L, -1);
   lua_pop(L, 1);
-  std::string device = str("device", "auto");
-  if (auto d = engine::resolve_device(device); !d) throw LuaError("`circuit.search`: option `device`: " + d.error().message);
+  r.protocol.train.device = str("device", "auto");
   // Under `circuit run --nproc N` (or torchrun) every trial trains data parallel: rank 0 runs
   // the study, the other ranks train each trial with it and return { rank = r } alone.
-  std::string backend = str("backend", "");
-  if (!backend.empty() && backend != "gloo" && backend != "nccl")
-    throw LuaError("`circuit.search`: option `backend` must be gloo or nccl, got `" + backend + "`");
-  auto setup = engine::join_from_environment(device, backend, num("dist_timeout", 0), -1);
-  if (!setup) throw LuaError("`circuit.search`: " + setup.error().message);
-  if (auto d = engine::resolve_device(setup->device)) protocol.device = *d;
-  else throw LuaError("`circuit.search`: option `device`: " + d.error().message);
-  protocol.group = setup->group;
-  std::string precision = str("precision", "fp32");
-  if (auto p = engine::parse_precision(precision)) protocol.precision = *p;
-  else throw LuaError("`circuit.search`: option `precision` must be fp32 or bf16, got `" + precision + "`");
+  r.backend = str("backend", "");
+  if (!r.backend.empty() && r.backend != "gloo" && r.backend != "nccl")
+    throw LuaError("`circuit.search`: option `backend` must be gloo or nccl, got `" + r.backend + "`");
+  r.dist_timeout = num("dist_timeout", 0);
+  r.space = *box.space;
+  r.spec_text = box.text;
+  r.reference = str("reference", "");
+  r.data = data;
   int on_trial = LUA_NOREF;
   lua_getfield(L, 3, "on_trial");
   if (lua_isfunction(L, -1)) on_trial = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -245,19 +241,7 @@ int l_search(lua_State* L) {
     ~Unref() { luaL_unref(L, LUA_REGISTRYINDEX, ref); }
   } unref{L, on_trial};
 
-  if (protocol.group && protocol.group->rank() != 0) {
-    register_lua_routers(Host::of(L));
-    if (auto f = search::follow_trials(*data, protocol); !f) throw LuaError("`circuit.search`: " + f.error);
-    lua_createtable(L, 0, 1);
-    set_field(L, "rank", int64_t(protocol.group->rank()));
-    return 1;
-  }
   const search::Space& space = *box.space;
-  auto ref = search::reference_point(space.objectives, space.constraints, str("reference", ""));
-  if (!ref) throw LuaError("`circuit.search`: " + ref.error().message);
-  cfg.reference = *ref;
-  auto db = store::Store::open(db_path);
-  if (!db) throw LuaError("`circuit.search`: " + db.error().message);
   std::string callback_error;
   cfg.on_event = [&](const search::SearchEvent& e) {
     auto* t = std::get_if<search::TrialDone>(&e);
@@ -266,26 +250,23 @@ int l_search(lua_State* L) {
     lua_createtable(L, 0, 5);
     set_field(L, "number", int64_t(t->number));
     set_field_bool(L, "ok", t->ok);
-    auto p = search::parse_point(t->point);
-    set_field(L, "describe", p ? search::describe(space, *p) : t->point);
+    set_field(L, "describe", t->describe.empty() ? t->point : t->describe);
     push_metrics(L, t->metrics);
     lua_setfield(L, -2, "metrics");
     set_field(L, "error", t->error);
     if (auto s = Host::of(L).call(1, 0); !s) callback_error = "on_trial: " + s.error;
   };
   register_lua_routers(Host::of(L));
-  int64_t study_id = 0;
-  base::Result<search::RunSummary> summary = base::Error{"not run"};
-  try {
-    summary = search::run_training_study(**db, study, space, box.text, *data, protocol, cfg, &study_id);
-  } catch (...) {
-    search::release_followers(protocol);
-    throw;
-  }
-  search::release_followers(protocol);
+  auto out = search::run_study(std::move(r));  // a Lua strategy's error passes through with its traceback
   if (!callback_error.empty()) throw LuaError("`circuit.search`: " + callback_error);
-  if (!summary) throw LuaError("`circuit.search`: " + summary.error().message);
-  auto trials = (*db)->trials(study_id);
+  if (!out) throw LuaError("`circuit.search`: " + out.error().message);
+  if (out->rank != 0) {
+    lua_createtable(L, 0, 1);
+    set_field(L, "rank", int64_t(out->rank));
+    return 1;
+  }
+  const search::RunSummary* summary = &out->summary;
+  const std::vector<store::TrialRecord>* trials = &out->trials;
   lua_createtable(L, 0, 6);
   set_field(L, "ran", int64_t(summary->ran));
   set_field(L, "finished", int64_t(summary->finished));
@@ -296,7 +277,6 @@ int l_search(lua_State* L) {
   lua_createtable(L, int(summary->front.front.size()), 0);
   int k = 0;
   for (int number : summary->front.front) {
-    if (!trials) break;
     for (auto& t : *trials)
       if (t.number == number) {
         lua_createtable(L, 0, 3);

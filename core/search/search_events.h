@@ -24,6 +24,7 @@ struct TrialDone {
   /// The trial's lease ran out while it ran here and another worker took it back: this result
   /// was not committed (the trial's committed result comes from that worker).
   bool discarded = false;
+  std::string study;      // the study's name, when the runner knows it (a baseline runs beside it)
 };
 
 /// The study's Pareto front (feasible trials, first front) and its hypervolume after a trial.

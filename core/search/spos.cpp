@@ -40,9 +40,7 @@ base::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, 
     if (progress) progress(m);
   };
   Problem problem = problem_of(space);
-  auto device = engine::resolve_device(o.standalone.device);
-  if (!device) return device.error();
-  engine::SharedWeights bank(o.seed, o.lr, 0.01, *device);
+  engine::SharedWeights bank(o.seed, o.lr, 0.01, o.standalone.train.device);
   std::map<std::string, std::shared_ptr<engine::Model>> models;  // point key -> model bound to the bank
   auto model_of = [&](const Point& p) -> base::Result<std::shared_ptr<engine::Model>> {
     auto it = models.find(key(p));

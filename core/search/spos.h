@@ -25,7 +25,7 @@ struct SposOptions {
   int check = 8;            // sub-networks re-trained stand-alone for the rank correlation
   int64_t recalibrate = 20; // batches for batch-norm statistics before evaluating a sub-network
   uint64_t seed = 0;
-  TrialProtocol standalone; // how the check sub-networks are trained alone
+  TrialProtocol standalone; // how the check sub-networks are trained alone; its device holds the supernet too
 };
 
 /// One sub-network evaluated with inherited weights.

@@ -138,7 +138,7 @@ FrontUpdate front_of(const std::vector<store::TrialRecord>& trials, const Proble
   return f.update();
 }
 
-base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
+base::Result<RunSummary> run_trials(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
                                       const RunConfig& cfg) {
   RunSummary sum;
   auto requeued = db.requeue_expired(study);
@@ -173,6 +173,10 @@ base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Proble
 
   LeaseKeeper keeper(db);
   while (cfg.trials < 0 || sum.ran < cfg.trials) {
+    if (cfg.cancel && cfg.cancel->load()) {
+      sum.stop_reason = "cancelled";
+      break;
+    }
     std::optional<store::TrialRecord> rec;
     auto queued = db.claim_queued(study);
     if (!queued) return queued.error();

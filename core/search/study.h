@@ -1,7 +1,8 @@
 // Runs a study: the loop that joins a strategy, an evaluation function and the store. Each
 // trial is claimed in the store before it runs and committed when it ends, so the loop can be
-// killed at any moment, resumed by calling run_study again, and run by several processes at once.
+// killed at any moment, resumed by calling run_trials again, and run by several processes at once.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -51,12 +52,15 @@ struct RunConfig {
   Vec reference;
   SearchSink on_event;
   events::Bus* bus = nullptr;  // optional: a LogLine per trial
+  /// Checked before each trial: when set, the call stops with stop_reason "cancelled" (the trial
+  /// that runs meanwhile finishes and is committed).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct RunSummary {
   int ran = 0, finished = 0, failed = 0, requeued = 0;
   int discarded = 0;        // results not committed: the lease ran out meanwhile (see TrialDone)
-  std::string stop_reason;  // "trials", "total", or why the strategy stopped
+  std::string stop_reason;  // "trials", "total", "cancelled", or why the strategy stopped
   FrontUpdate front;        // after the last trial
 };
 
@@ -64,10 +68,10 @@ struct RunSummary {
 /// has no new point. Re-queued trials (whose worker's lease ran out) run first, with their stored
 /// number, point and seed. While a trial is evaluated, a second connection renews its lease.
 /// Errors are store errors; a failing evaluation is a failed trial.
-base::Result<RunSummary> run_study(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
+base::Result<RunSummary> run_trials(store::Store& db, int64_t study, const Problem& problem, const Evaluate& evaluate,
                                       const RunConfig& cfg);
 
-/// The front and hypervolume of the finished trials of a study, as run_study publishes them.
+/// The front and hypervolume of the finished trials of a study, as run_trials publishes them.
 FrontUpdate front_of(const std::vector<store::TrialRecord>& trials, const Problem& problem, const Vec& reference);
 
 }  // namespace search

@@ -6,33 +6,44 @@
 #include "circuit/circuit_file.h"
 #include "base/json.h"
 #include "engine/experiment.h"
+#include "engine/options.h"
 
 namespace search {
 
 using base::Json;
 
+namespace {
+
+// DataOptions' stored fields, in the order the JSON lists them.
+struct DataField {
+  const char* name;
+  int64_t engine::DataOptions::*field;
+};
+constexpr DataField kDataFields[] = {{"train_limit", &engine::DataOptions::train_limit}, {"test_limit", &engine::DataOptions::test_limit},
+                                     {"seq_len", &engine::DataOptions::seq_len},         {"vocab", &engine::DataOptions::vocab},
+                                     {"pairs", &engine::DataOptions::pairs},             {"min_classes", &engine::DataOptions::min_classes},
+                                     {"train_size", &engine::DataOptions::train_size},   {"val_size", &engine::DataOptions::val_size},
+                                     {"test_size", &engine::DataOptions::test_size}};
+
+Json option_json(const engine::TrainOptions& t, const engine::TrainOption& o) {
+  engine::OptionValue v = o.get(t);
+  if (auto* b = std::get_if<bool>(&v)) return Json::boolean(*b);
+  if (auto* s = std::get_if<std::string>(&v)) return Json::string(*s);
+  double x = std::get<double>(v);
+  return o.kind == engine::TrainOption::Kind::integer ? Json::integer(int64_t(x)) : Json::number(x);
+}
+
+}  // namespace
+
 std::string protocol_json(const TrialProtocol& p) {
   Json data = Json::object();
   data.set("name", Json::string(p.data.name));
   data.set("seed", Json::integer(int64_t(p.data.seed)));
-  data.set("train_limit", Json::integer(p.data.train_limit));
-  data.set("test_limit", Json::integer(p.data.test_limit));
-  data.set("seq_len", Json::integer(p.data.seq_len));
-  data.set("vocab", Json::integer(p.data.vocab));
-  data.set("pairs", Json::integer(p.data.pairs));
-  data.set("min_classes", Json::integer(p.data.min_classes));
-  data.set("train_size", Json::integer(p.data.train_size));
-  data.set("val_size", Json::integer(p.data.val_size));
-  data.set("test_size", Json::integer(p.data.test_size));
+  for (const DataField& f : kDataFields) data.set(f.name, Json::integer(p.data.*f.field));
   Json j = Json::object();
   j.set("data", std::move(data));
-  j.set("epochs", Json::integer(p.epochs));
-  j.set("batch", Json::integer(p.batch));
-  j.set("lr", Json::number(p.lr));
-  j.set("optimizer", Json::string(engine::to_string(p.optimizer)));
+  for (const engine::TrainOption& o : engine::train_options()) j.set(std::string(o.name), option_json(p.train, o));
   j.set("latency", Json::boolean(p.latency));
-  if (p.precision != engine::Precision::fp32) j.set("precision", Json::string(engine::to_string(p.precision)));
-  if (p.tf32) j.set("tf32", Json::boolean(true));
   j.set("exit_threshold", Json::number(p.exit_threshold));
   if (!p.versions.empty()) j.set("versions", Json::string(p.versions));
   return base::write_json_line(j);
@@ -46,44 +57,35 @@ base::Result<TrialProtocol> parse_protocol(const std::string& text) {
   if (const Json* d = j->get("data")) {
     if (const Json* n = d->get("name"); n && n->kind == Json::Kind::String) p.data.name = n->s;
     p.data.seed = uint64_t(num(d->get("seed"), 0));
-    p.data.train_limit = int64_t(num(d->get("train_limit"), 0));
-    p.data.test_limit = int64_t(num(d->get("test_limit"), 0));
-    p.data.seq_len = int64_t(num(d->get("seq_len"), double(p.data.seq_len)));
-    p.data.vocab = int64_t(num(d->get("vocab"), double(p.data.vocab)));
-    p.data.pairs = int64_t(num(d->get("pairs"), double(p.data.pairs)));
-    p.data.min_classes = int64_t(num(d->get("min_classes"), double(p.data.min_classes)));
-    p.data.train_size = int64_t(num(d->get("train_size"), double(p.data.train_size)));
-    p.data.val_size = int64_t(num(d->get("val_size"), double(p.data.val_size)));
-    p.data.test_size = int64_t(num(d->get("test_size"), double(p.data.test_size)));
+    for (const DataField& f : kDataFields) p.data.*f.field = int64_t(num(d->get(f.name), double(p.data.*f.field)));
   }
-  p.epochs = int(num(j->get("epochs"), 1));
-  p.batch = int64_t(num(j->get("batch"), 64));
-  p.lr = num(j->get("lr"), 1e-3);
-  if (const Json* o = j->get("optimizer"); o && o->kind == Json::Kind::String) {
-    auto k = engine::parse_optimizer(o->s);
-    if (!k) return base::Error{"trial protocol: unknown optimizer `" + o->s + "` (adamw or sgd)"};
-    p.optimizer = *k;
+  // Every option of the table; one a protocol lacks (written before it was stored) takes its
+  // default, which is what such a trial trained with.
+  for (const engine::TrainOption& o : engine::train_options()) {
+    const Json* v = j->get(o.name);
+    if (!v || v->kind == Json::Kind::Null) continue;
+    engine::OptionValue value;
+    if (v->is_number()) value = v->kind == Json::Kind::Int ? double(v->i) : v->f;
+    else if (v->kind == Json::Kind::Bool) value = v->b;
+    else if (v->kind == Json::Kind::String) value = v->s;
+    else return base::Error{"trial protocol: `" + std::string(o.name) + "` is " + v->kind_name()};
+    if (auto err = engine::set_option(p.train, o, value)) return base::Error{"trial protocol: `" + std::string(o.name) + "` " + *err};
   }
   if (const Json* l = j->get("latency"); l && l->kind == Json::Kind::Bool) p.latency = l->b;
-  if (const Json* t = j->get("tf32"); t && t->kind == Json::Kind::Bool) p.tf32 = t->b;
-  if (const Json* x = j->get("precision"); x && x->kind == Json::Kind::String) {
-    auto k = engine::parse_precision(x->s);
-    if (!k) return base::Error{"trial protocol: unknown precision `" + x->s + "` (fp32 or bf16)"};
-    p.precision = *k;
-  }
   if (const Json* v = j->get("versions"); v && v->kind == Json::Kind::String) p.versions = v->s;
   p.exit_threshold = num(j->get("exit_threshold"), p.exit_threshold);
   return p;
 }
 
 Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p) {
-  if (p.group && p.group->rank() == 0) {
+  const std::shared_ptr<engine::ProcessGroup>& group = p.train.group;
+  if (group && group->rank() == 0) {
     // The other ranks train the same trial with this one (follow_trials).
     Json task = Json::object();
     task.set("circuit", Json::string(circuit::circuit_to_text(c)));
     task.set("seed", Json::integer(int64_t(seed)));
     try {
-      p.group->share(base::write_json_line(task));
+      group->share(base::write_json_line(task));
     } catch (const std::exception& e) {
       Evaluation ev;
       ev.ok = false;
@@ -93,9 +95,8 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
   }
   engine::ExperimentRequest r;
   r.circuit = c;
-  r.train.epochs = p.epochs, r.train.batch = p.batch, r.train.lr = p.lr, r.train.optimizer = p.optimizer, r.train.seed = seed;
-  r.train.device = p.device, r.train.precision = p.precision, r.train.tf32 = p.tf32;
-  r.train.group = p.group;
+  r.train = p.train;  // every option of the table, the device and the group
+  r.train.seed = seed;
   r.latency = p.latency;
   r.peak_memory = true;
   r.exit_threshold = p.exit_threshold;
@@ -107,7 +108,7 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
     ev.error = rep.status == events::RunStatus::error ? rep.message : "run " + std::string(events::to_string(rep.status)) + ": " + rep.message;
     return ev;
   }
-  if (p.group && p.group->rank() != 0) return ev;  // rank 0 measures and reports the trial
+  if (group && group->rank() != 0) return ev;  // rank 0 measures and reports the trial
   const circuit::Cost& total = rep.analysis.total;
   ev.metrics["accuracy"] = rep.train.val.accuracy;
   ev.metrics["loss"] = rep.train.val.loss;
@@ -139,6 +140,17 @@ base::Result<RunSummary> run_training_study(store::Store& db, const std::string&
   if (!opened) return opened.error();
   if (study_id) *study_id = opened->id;
   cfg.protocol = protocol_json(protocol);
+  if (cfg.on_event) {  // every front end shows a trial by its point's description
+    cfg.on_event = [&space, &name, sink = std::move(cfg.on_event)](const SearchEvent& e) {
+      if (auto* t = std::get_if<TrialDone>(&e)) {
+        TrialDone d = *t;
+        if (auto p = parse_point(d.point); p && d.describe.empty()) d.describe = describe(space, *p);
+        d.study = name;
+        return sink(d);
+      }
+      sink(e);
+    };
+  }
   cfg.circuit_text = [&](const Point& p) {
     auto c = apply(space, p);
     return c ? circuit::circuit_to_text(*c) : std::string();
@@ -148,15 +160,15 @@ base::Result<RunSummary> run_training_study(store::Store& db, const std::string&
     if (!cand) return Evaluation{false, {}, cand.error().message};
     return train_trial(cand->circuit, rec.seed, data, protocol);
   };
-  return run_study(db, opened->id, problem_of(space), evaluate, cfg);
+  return run_trials(db, opened->id, problem_of(space), evaluate, cfg);
 }
 
 base::Status follow_trials(const engine::Dataset& d, const TrialProtocol& p) {
-  if (!p.group) return base::Status::fail("follow_trials needs a process group");
+  if (!p.train.group) return base::Status::fail("follow_trials needs a process group");
   for (;;) {
     std::string text;
     try {
-      text = p.group->share("");
+      text = p.train.group->share("");
     } catch (const std::exception& e) {
       return base::Status::fail(e.what());
     }
@@ -173,10 +185,10 @@ base::Status follow_trials(const engine::Dataset& d, const TrialProtocol& p) {
   }
 }
 
-void release_followers(const TrialProtocol& p) {
-  if (!p.group || p.group->rank() != 0) return;
+FollowerRelease::~FollowerRelease() {
+  if (!group_ || group_->rank() != 0) return;
   try {
-    p.group->share("");
+    group_->share("");
   } catch (const std::exception&) {
     // The followers are gone already; nothing waits for this.
   }

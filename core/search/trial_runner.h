@@ -17,22 +17,18 @@
 
 namespace search {
 
-/// How every trial of a study is trained and measured. Stored as JSON with each trial.
+/// How every trial of a study is trained and measured. Stored as JSON with each trial: the data
+/// options, every option of the training option table (engine/options.h) and the measurements,
+/// so `circuit replay` trains a trial exactly as it was trained.
 struct TrialProtocol {
   engine::DataOptions data;   // name, seed, limits, synthetic sizes
-  int epochs = 1;
-  int64_t batch = 64;
-  double lr = 1e-3;
-  engine::Optimizer optimizer = engine::Optimizer::adamw;
+  /// The table's options are stored. Not stored: `device` (this worker's own choice: cpu, cuda:N,
+  /// auto) and `group` (data parallel: every trial trains over it; rank 0 runs the study and hands
+  /// each trial to the other ranks). The trial's seed replaces `seed`.
+  engine::TrainOptions train;
   bool latency = true;        // measure batch-1 latency (median of 20 forwards)
   double exit_threshold = engine::kDefaultExitThreshold;  // circuits with exit heads: confidence threshold for exit metrics
   std::string versions;       // e.g. "circuit 0.1, LibTorch 1.13.0" (recorded, not checked)
-  engine::Precision precision = engine::Precision::fp32;  // stored: it changes the results
-  bool tf32 = false;                                      // stored, as precision
-  std::string device = "cpu";   // this worker's own choice (cpu, cuda:N, auto): not stored with the study
-  // Data parallel: every trial trains over this group (not stored). Rank 0 runs the study and
-  // hands each trial to the other ranks, which run follow_trials.
-  std::shared_ptr<engine::ProcessGroup> group;
 };
 
 std::string protocol_json(const TrialProtocol& p);
@@ -54,11 +50,23 @@ base::Result<TrialProtocol> parse_protocol(const std::string& json);
 /// evaluation with the reason.
 Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::Dataset& d, const TrialProtocol& p);
 
-/// The other ranks of a data-parallel study: trains, over `p.group`, each trial rank 0 hands out
-/// (train_trial shares it) until rank 0 calls release_followers. Their results are rank 0's to store.
+/// The other ranks of a data-parallel study: trains, over `p.train.group`, each trial rank 0 hands
+/// out (train_trial shares it) until rank 0 releases them (FollowerRelease). Their results are
+/// rank 0's to store.
 base::Status follow_trials(const engine::Dataset& d, const TrialProtocol& p);
-/// Rank 0, after its study: tells the ranks in follow_trials that there is no next trial.
-void release_followers(const TrialProtocol& p);
+
+/// Rank 0 of a data-parallel study holds one while it runs trials: on every way out of scope it
+/// tells the ranks in follow_trials that there is no next trial. Nothing without a group.
+class FollowerRelease {
+ public:
+  explicit FollowerRelease(std::shared_ptr<engine::ProcessGroup> group) : group_(std::move(group)) {}
+  ~FollowerRelease();
+  FollowerRelease(const FollowerRelease&) = delete;
+  FollowerRelease& operator=(const FollowerRelease&) = delete;
+
+ private:
+  std::shared_ptr<engine::ProcessGroup> group_;
+};
 
 /// Opens (or resumes) study `name` for `space` in `db` and runs it with `cfg`: each trial
 /// realises its point and is trained with `protocol` on `data`; the stored spec is `spec_text`

@@ -62,7 +62,7 @@ int run_child(const std::string& path, int worker, int trials, int64_t total, in
   if (!st) return std::fprintf(stderr, "worker %d: %s\n", worker, st.error().message.c_str()), 3;
   RunConfig cfg;
   cfg.seed = 1, cfg.worker = worker, cfg.trials = trials, cfg.total = total, cfg.options.population = 10;
-  auto r = run_study(**db, st->id, zdt_problem(), [&](auto& t, auto& p) { return zdt1(t, p, sleep_ms); }, cfg);
+  auto r = run_trials(**db, st->id, zdt_problem(), [&](auto& t, auto& p) { return zdt1(t, p, sleep_ms); }, cfg);
   if (!r) std::fprintf(stderr, "worker %d: %s\n", worker, r.error().message.c_str());
   return r ? 0 : 4;
 }
@@ -158,7 +158,7 @@ TEST_P(Resume, SeededStudiesRepeat) {
     cfg.seed = 5, cfg.trials = 40, cfg.options.population = 10, cfg.reference = {1.1, 11};
     int events = 0;
     cfg.on_event = [&](const SearchEvent& e) { events += std::holds_alternative<FrontUpdate>(e); };
-    auto r = run_study(*db, st.id, zdt_problem(), [](auto& t, auto& p) { return zdt1(t, p, 0); }, cfg);
+    auto r = run_trials(*db, st.id, zdt_problem(), [](auto& t, auto& p) { return zdt1(t, p, 0); }, cfg);
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(events, 40);
     EXPECT_GT(r->front.hypervolume, 0);

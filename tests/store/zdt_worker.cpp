@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     double f1 = pt.choice[0] / 10.0;
     return search::Evaluation{true, {{"f1", f1}, {"f2", g * (1 - std::sqrt(f1 / g))}}, ""};
   };
-  auto r = search::run_study(**db, st->id, problem, zdt1, cfg);
+  auto r = search::run_trials(**db, st->id, problem, zdt1, cfg);
   if (!r) return std::fprintf(stderr, "zdt_worker: %s\n", r.error().message.c_str()), 1;
   std::printf("ran %d (%d finished, %d failed, %d discarded); stopped: %s\n", r->ran, r->finished, r->failed, r->discarded,
               r->stop_reason.c_str());

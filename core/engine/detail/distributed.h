@@ -2,6 +2,7 @@
 // layers with batch-wide state (BatchNorm statistics, the MoE router's load) reduce over while a
 // data-parallel run is training. c10d itself stays inside distributed.cpp.
 #pragma once
+#include "engine/detail/private.h"
 #include <ATen/core/Tensor.h>
 
 #include <string>

@@ -6,6 +6,7 @@
 //
 // Private to the engine: includes LibTorch.
 #pragma once
+#include "engine/detail/private.h"
 #include <torch/torch.h>
 
 #include <functional>
@@ -209,5 +210,9 @@ const Lowering* find_lowering(std::string_view op);
 using AddLowerings = void(std::vector<Lowering>& table);
 AddLowerings add_io_lowerings, add_dense_lowerings, add_einsum_lowerings, add_conv_lowerings, add_shape_lowerings, add_sequence_lowerings, add_mixer_lowerings,
     add_moe_lowerings;
+
+/// The function of an elementwise op (OpDef::elementwise) on a tensor: what the activation ops
+/// compute, and what fused paths (the MoE experts) apply in their place.
+at::Tensor apply_elementwise(circuit::Elementwise f, const at::Tensor& x);
 
 }  // namespace engine::detail

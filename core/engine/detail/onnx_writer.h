@@ -2,6 +2,7 @@
 // value naming, constants, parameters as initializers, and the composite steps several ops share.
 // Private to the engine: includes LibTorch.
 #pragma once
+#include "engine/detail/private.h"
 #include <torch/torch.h>
 
 #include <cstring>

@@ -4,6 +4,7 @@
 //
 // Private to the engine: includes LibTorch.
 #pragma once
+#include "engine/detail/private.h"
 #include <torch/torch.h>
 
 namespace engine::detail {

@@ -1,6 +1,7 @@
 // Differences between LibTorch versions, in one place. The engine is built against Debian's
 // LibTorch 1.13 (CI) and against the LibTorch inside a PyTorch wheel (2.x, CPU or CUDA).
 #pragma once
+#include "engine/detail/private.h"
 #include <c10/core/Allocator.h>
 
 #include <type_traits>

@@ -1,6 +1,7 @@
 // Pieces of the training loop that other engine translation units reuse (the SPOS supernet).
 // Internal: includes LibTorch, like moe.h.
 #pragma once
+#include "engine/detail/private.h"
 #include <torch/torch.h>
 
 #include <cstdint>

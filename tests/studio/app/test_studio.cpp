@@ -372,7 +372,7 @@ TEST_F(Studio, CancelStopsARunAndTheActionsFollowIt) {
   EXPECT_FALSE(w->action("cancel")->isEnabled());
   QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
   studio::RunSettings s;
-  s.epochs = 5;
+  s.train.epochs = 5;
   ASSERT_TRUE(w->start_training(s));
   EXPECT_TRUE(w->action("cancel")->isEnabled());
   EXPECT_FALSE(w->action("train")->isEnabled());
@@ -416,8 +416,8 @@ TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
   QImage empty_plots = w->run_plots()->grab_image();
   QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
   studio::RunSettings s;
-  s.epochs = 1;
-  s.batch = 64;
+  s.train.epochs = 1;
+  s.train.batch = 64;
   s.train_limit = 1024;
   ASSERT_TRUE(w->start_training(s));
   // The GUI thread keeps turning while the engine trains: record the longest gap between ticks.
@@ -436,7 +436,7 @@ TEST_F(Studio, TrainsAnEpochWithLiveCurvesAndExpertLoad) {
   std::printf("longest GUI-thread gap while training: %lld ms\n", (long long)longest);
   // The log says where it trained (auto: the CPU here, the GPU where there is one).
   QString log = w->findChild<QPlainTextEdit*>("log")->toPlainText();
-  EXPECT_TRUE(log.contains(QString::fromStdString("training on " + *engine::resolve_device("auto")))) << log.toStdString();
+  EXPECT_TRUE(log.contains(QString::fromStdString("training on " + engine::resolve_device("auto")->str()))) << log.toStdString();
   EXPECT_FALSE(w->run_plots()->curves().train_loss.empty());
   ASSERT_FALSE(w->run_plots()->expert_loads().empty());
   EXPECT_EQ(w->run_plots()->expert_loads().layers.front().layer, "moe");
