@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto placed = engine::join_from_environment(device, "", 0, -1);
+  auto placed = engine::join_from_environment(device, engine::Backend::automatic, 0, -1);
   if (!placed) return std::fprintf(stderr, "bench_mixers: %s\n", placed.error().message.c_str()), 2;
   g_device = placed->device;
   engine::RuntimeInfo rt = engine::configure_runtime(threads);

@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
     }
   }
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
-  auto placed = engine::join_from_environment(device, "", 0, -1);
+  auto placed = engine::join_from_environment(device, engine::Backend::automatic, 0, -1);
   if (!placed) return std::fprintf(stderr, "bench_moe: %s\n", placed.error().message.c_str()), 2;
   device = placed->device.str();
   std::printf("device: %s\n", engine::describe_device(placed->device).c_str());

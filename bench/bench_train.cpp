@@ -520,7 +520,7 @@ int main(int argc, char** argv) {
   if (o.same_heap && o.row_model.empty())
     setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824", 1);
   engine::RuntimeInfo rt = engine::configure_runtime(o.threads);
-  auto placed = engine::join_from_environment(o.device, "", 0, -1);
+  auto placed = engine::join_from_environment(o.device, engine::Backend::automatic, 0, -1);
   if (!placed) return std::fprintf(stderr, "bench_train: %s\n", placed.error().message.c_str()), 2;
   o.placed = placed->device;
   o.device = o.placed.str();

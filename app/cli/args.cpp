@@ -92,8 +92,9 @@ void add_dist_options(Args& table, DistOptions& dist) {
          return std::nullopt;
        })
       .value("--backend", [&dist](const std::string& v) -> std::optional<std::string> {
-        if (v != "gloo" && v != "nccl") return "takes gloo or nccl, got `" + v + "`";
-        dist.backend = v;
+        auto b = engine::parse_backend(v);
+        if (!b || v.empty()) return "takes gloo or nccl, got `" + v + "`";
+        dist.backend = *b;
         return std::nullopt;
       })
       .value("--dist-timeout", [&dist](const std::string& v) -> std::optional<std::string> {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/distributed.h"
 #include "engine/train.h"
 
 namespace cli {
@@ -26,7 +27,7 @@ namespace cli {
 /// Data-parallel options of the commands that train (engine/distributed.h).
 struct DistOptions {
   int nproc = 1;
-  std::string backend;
+  engine::Backend backend = engine::Backend::automatic;
   double timeout_s = 0;  // 0: DistConfig's default
 };
 

@@ -315,7 +315,7 @@ int spos(const std::vector<std::string>& args) {
   }
   auto space = search::load_space(spec_path);
   if (!space) return std::fprintf(stderr, "%s\n", space.error().message.c_str()), 2;
-  auto placed = engine::join_from_environment(device, "", 0, threads);
+  auto placed = engine::join_from_environment(device, engine::Backend::automatic, 0, threads);
   if (!placed) return std::fprintf(stderr, "circuit spos: %s\n", placed.error().message.c_str()), 2;
   o.standalone.train.device = placed->device;
   engine::RuntimeInfo rt = engine::configure_runtime(placed->threads);
@@ -367,7 +367,7 @@ int replay(const std::vector<std::string>& args) {
   const store::TrialRecord& t = **rec;
   auto protocol = search::parse_protocol(t.protocol);
   if (!protocol) return std::fprintf(stderr, "circuit replay: %s\n", protocol.error().message.c_str()), 1;
-  auto placed = engine::join_from_environment(device, "", 0, threads);
+  auto placed = engine::join_from_environment(device, engine::Backend::automatic, 0, threads);
   if (!placed) return std::fprintf(stderr, "circuit replay: %s\n", placed.error().message.c_str()), 2;
   protocol->train.device = placed->device;
   auto c = circuit::parse_circuit(t.circuit, study + " trial " + std::to_string(number));

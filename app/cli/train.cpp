@@ -109,7 +109,7 @@ int doctor(const std::vector<std::string>&) {
   std::printf("\n");
   auto cuda = engine::cuda_availability();
   if (!cuda.available) std::printf("CUDA: not available: %s\n", cuda.reason.c_str());
-  auto chosen = engine::join_from_environment("auto", "", 0, -1);  // where a run started here would be placed
+  auto chosen = engine::join_from_environment("auto", engine::Backend::automatic, 0, -1);  // where a run started here would be placed
   std::printf("--device auto picks: %s\n", chosen ? chosen->device.str().c_str() : chosen.error().message.c_str());
   std::printf("data parallel (--nproc, torchrun): %s\n", engine::available_backends().c_str());
   return 0;
@@ -267,7 +267,7 @@ int train(const std::vector<std::string>& args) {
   std::printf("%-22s %s, %s%s\n", "device", rep.device.c_str(), engine::to_string(o.precision), o.tf32 ? ", TF32" : "");
   if (o.group)
     std::printf("%-22s %d ranks (%s), batch %lld per rank, global batch %lld; gradient all-reduce %.3f ms per step on rank 0\n",
-                "data parallel", o.group->size(), o.group->backend().c_str(), (long long)o.batch, (long long)(o.batch * o.group->size()),
+                "data parallel", o.group->size(), engine::to_string(o.group->backend()), (long long)o.batch, (long long)(o.batch * o.group->size()),
                 1000 * rep.train.allreduce_seconds / double(std::max<int64_t>(rep.train.steps, 1)));
   std::printf("%-22s %d epoch(s), %lld steps in %.1f s (%.1f steps/s; the steps alone, without evaluation, %.1f/s)\n", "training",
               r.epochs_done, (long long)r.steps, r.seconds, double(r.steps) / std::max(r.seconds, 1e-9),

@@ -2,6 +2,7 @@
 // training option table (engine/options.h), one widget per row, so an option added there appears
 // here (and in QSettings) without an edit to the studio.
 #pragma once
+#include <QStringList>
 #include <string>
 
 #include "engine/train.h"

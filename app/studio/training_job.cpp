@@ -23,7 +23,7 @@ TrainOutcome run(TrainRequest& r, TrainedModel& trained) {
     return out;
   }
   // The studio is a run of one rank: placed as any other front end places its rank.
-  auto placed = engine::join_from_environment(r.device, "", 0, -1);
+  auto placed = engine::join_from_environment(r.device, engine::Backend::automatic, 0, -1);
   if (!placed) {
     out.status = events::RunStatus::error, out.message = placed.error().message;
     return out;

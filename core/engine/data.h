@@ -71,7 +71,7 @@ struct DataSetInfo {
   const char* help;       // one line
   DataShape shape;
   int64_t classes = 0;    // fixed class count (images, tokens_class); 0: sized from the circuit
-  Result<Dataset> (*load)(const DataOptions&) = nullptr;
+  base::Result<Dataset> (*load)(const DataOptions&) = nullptr;
 };
 
 /// Every data set, in the order front ends list them.

@@ -7,6 +7,7 @@
 #include "engine/detail/distributed.h"
 #include "engine/detail/device.h"
 #include "engine/device.h"
+#include "base/enum_names.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -65,7 +66,7 @@ bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host =
 
 struct ProcessGroup::Impl final : detail::Collectives {
   DistConfig cfg;
-  std::string backend;
+  Backend backend = Backend::automatic;
   Device device;
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<GroupBase> group;
@@ -181,7 +182,13 @@ ProcessGroup::~ProcessGroup() = default;
 int ProcessGroup::rank() const { return impl_->cfg.rank; }
 int ProcessGroup::size() const { return impl_->cfg.world_size; }
 const DistConfig& ProcessGroup::config() const { return impl_->cfg; }
-const std::string& ProcessGroup::backend() const { return impl_->backend; }
+Backend ProcessGroup::backend() const { return impl_->backend; }
+
+namespace {
+constexpr const char* kBackends[] = {"auto", "gloo", "nccl"};  // Backend order
+}
+const char* to_string(Backend b) { return base::enum_name(kBackends, b); }
+std::optional<Backend> parse_backend(std::string_view s) { return s.empty() ? Backend::automatic : base::parse_enum<Backend>(kBackends, s); }
 ProcessGroup::Impl& ProcessGroup::impl() { return *impl_; }
 
 std::string ProcessGroup::share(const std::string& text) {
@@ -260,16 +267,15 @@ Result<std::shared_ptr<ProcessGroup>> ProcessGroup::join(const DistConfig& c, co
   impl->cfg = c;
   impl->device = device;
   bool cuda = device.is_cuda();
-  impl->backend = c.backend.empty() ? (cuda ? "nccl" : "gloo") : c.backend;
-  const std::string& be = impl->backend;
+  impl->backend = c.backend == Backend::automatic ? (cuda ? Backend::nccl : Backend::gloo) : c.backend;
+  const Backend be = impl->backend;
   std::string me = impl->me();
-  if (be != "gloo" && be != "nccl") return Error{"unknown backend `" + be + "`: use gloo (CPU or CUDA) or nccl (CUDA)"};
-  if (be == "nccl" && !cuda) return Error{me + ": backend nccl needs a CUDA device; this rank trains on " + device.str() + " (use --backend gloo)"};
+  if (be == Backend::nccl && !cuda) return Error{me + ": backend nccl needs a CUDA device; this rank trains on " + device.str() + " (use --backend gloo)"};
 #ifndef CIRCUIT_WITH_GLOO
-  if (be == "gloo") return Error{"this build has no Gloo (its headers, libgloo-dev, were not found when it was configured); backends: " + available_backends()};
+  if (be == Backend::gloo) return Error{"this build has no Gloo (its headers, libgloo-dev, were not found when it was configured); backends: " + available_backends()};
 #endif
 #ifndef CIRCUIT_WITH_NCCL
-  if (be == "nccl") return Error{"this LibTorch has no NCCL; backends: " + available_backends()};
+  if (be == Backend::nccl) return Error{"this LibTorch has no NCCL; backends: " + available_backends()};
 #endif
   // A peer that dies mid-send would otherwise kill this rank with SIGPIPE, silently.
   std::signal(SIGPIPE, SIG_IGN);
@@ -296,7 +302,7 @@ Result<std::shared_ptr<ProcessGroup>> ProcessGroup::join(const DistConfig& c, co
     impl->store->add(beat_key(c.rank), 1);
     impl->start_heartbeat();
 #ifdef CIRCUIT_WITH_GLOO
-    if (be == "gloo") {
+    if (be == Backend::gloo) {
       auto opts = c10d::ProcessGroupGloo::Options::create(impl->timeout());
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"))
         opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -308,7 +314,7 @@ Result<std::shared_ptr<ProcessGroup>> ProcessGroup::join(const DistConfig& c, co
     }
 #endif
 #ifdef CIRCUIT_WITH_NCCL
-    if (be == "nccl") {
+    if (be == Backend::nccl) {
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = impl->timeout();
       impl->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, c.rank, c.world_size, opts);
@@ -321,13 +327,13 @@ Result<std::shared_ptr<ProcessGroup>> ProcessGroup::join(const DistConfig& c, co
         if (!impl->store->check({who_key(r)})) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
     } catch (...) {
     }
-    return Error{me + ": the " + be + " group did not form through " + where + " within " + std::to_string(secs) + " s" +
+    return Error{me + ": the " + std::string(to_string(be)) + " group did not form through " + where + " within " + std::to_string(secs) + " s" +
                  (missing.empty() ? "" : " (rank(s) " + missing + " never arrived)") + ": " + message_of(e)};
   }
   return std::shared_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
 }
 
-Result<RankSetup> join_from_environment(const std::string& device_spec, const std::string& backend, double timeout_s, int threads) {
+Result<RankSetup> join_from_environment(const std::string& device_spec, Backend backend, double timeout_s, int threads) {
   static std::mutex once;
   static std::shared_ptr<ProcessGroup> joined;
   std::lock_guard<std::mutex> lock(once);
@@ -337,7 +343,7 @@ Result<RankSetup> join_from_environment(const std::string& device_spec, const st
   s.config = *cfg;
   s.threads = threads;
   if (cfg->active()) {
-    if (!backend.empty()) s.config.backend = backend;
+    if (backend != Backend::automatic) s.config.backend = backend;
     if (timeout_s > 0) s.config.timeout_s = timeout_s;
     if (threads == 0) s.threads = std::max(1, int(std::thread::hardware_concurrency()) / s.config.local_world_size);
   }
@@ -350,8 +356,8 @@ Result<RankSetup> join_from_environment(const std::string& device_spec, const st
   s.device = *device;
   if (!cfg->active()) return s;
   if (joined) {
-    if (!backend.empty() && backend != joined->backend())
-      return Error{"this process already joined a " + joined->backend() + " group; it cannot switch to " + backend};
+    if (backend != Backend::automatic && backend != joined->backend())
+      return Error{std::string("this process already joined a ") + to_string(joined->backend()) + " group; it cannot switch to " + to_string(backend)};
     s.group = joined;
     return s;
   }
@@ -392,6 +398,61 @@ TrainingGroupScope::TrainingGroupScope(Collectives* g) : previous_(t_group) { t_
 TrainingGroupScope::~TrainingGroupScope() { t_group = previous_; }
 
 at::Tensor all_reduce_sum_differentiable(const at::Tensor& x) { return AllReduceSum::apply(x); }
+
+// Averages gradients over the ranks. Each rank's loss was weighted by its share of the global
+// batch (see train), so the average is the gradient of the global batch's loss, as on one
+// process. Parameters travel in buckets of about 16 MiB, all in flight at once, after the
+// backward pass (c10d's Reducer, which overlaps them with it, is not part of LibTorch's C++ API).
+// The step's sums ride in the last bucket with one flag per parameter: a parameter that no rank
+// gave a gradient (an expert no token reached) keeps none, so the optimizer skips it exactly as
+// it does on one process.
+StepSums reduce_step(Collectives& g, const std::vector<at::Tensor>& params, const StepSums& local, const at::Device& dev) {
+  constexpr int64_t kBucketBytes = 16 << 20;
+  size_t count = params.size();
+  std::vector<at::Tensor> buckets, pieces;
+  std::vector<size_t> ends;  // each bucket holds parameters [previous end, end)
+  int64_t bytes = 0;
+  std::vector<double> extra(count + 4, 0.0);
+  for (size_t i = 0; i < count; ++i) {
+    const at::Tensor& p = params[i];
+    const at::Tensor& gr = p.grad();
+    extra[i] = gr.defined() ? 1 : 0;
+    pieces.push_back(gr.defined() ? gr.reshape({-1}).to(torch::kFloat) : torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
+    bytes += p.numel() * 4;
+    if (bytes >= kBucketBytes || i + 1 == count) {
+      buckets.push_back(torch::cat(pieces));
+      ends.push_back(i + 1);
+      pieces.clear();
+      bytes = 0;
+    }
+  }
+  extra[count] = local.loss, extra[count + 1] = local.correct, extra[count + 2] = local.counted, extra[count + 3] = local.cancel;
+  buckets.push_back(torch::tensor(extra, torch::kDouble).to(dev));
+  g.all_reduce_sum(buckets, "the gradient all-reduce");
+  at::Tensor ex = buckets.back().cpu();
+  const double* e = ex.data_ptr<double>();
+  double ranks = double(g.size());
+  size_t i = 0;
+  for (size_t k = 0; k + 1 < buckets.size(); ++k) {
+    at::Tensor flat = buckets[k].div_(ranks);
+    int64_t off = 0;
+    for (; i < ends[k]; ++i) {
+      at::Tensor p = params[i];
+      int64_t len = p.numel();
+      if (e[i] > 0) {
+        at::Tensor v = flat.narrow(0, off, len).view(p.sizes()).to(p.scalar_type());
+        if (p.grad().defined())
+          p.mutable_grad().copy_(v);
+        else
+          p.mutable_grad() = v.clone();
+      } else {
+        p.mutable_grad() = at::Tensor();
+      }
+      off += len;
+    }
+  }
+  return StepSums{e[count], e[count + 1], e[count + 2], e[count + 3]};
+}
 
 }  // namespace detail
 

@@ -4,12 +4,22 @@
 // under `circuit train --nproc N`, torchrun, SLURM or a Kubernetes job. Torch-free header.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "engine/device.h"
 
 namespace engine {
+
+/// The c10d backend of a process group: Gloo (CPU or CUDA tensors) or NCCL (CUDA only);
+/// `automatic` is NCCL on CUDA, Gloo on the CPU.
+enum class Backend { automatic, gloo, nccl };
+/// "auto", "gloo", "nccl".
+const char* to_string(Backend b);
+/// The backend a user names ("gloo", "nccl"; "auto" or empty: automatic), or nullopt.
+std::optional<Backend> parse_backend(std::string_view s);
 
 /// Where this process sits in a run, in torchrun's terms. world_size 1 is a plain run.
 struct DistConfig {
@@ -17,7 +27,7 @@ struct DistConfig {
   int local_rank = 0, local_world_size = 1;  // on this machine: which GPU and how many threads
   std::string master_addr = "127.0.0.1";     // the host of rank 0, which serves the TCPStore
   int master_port = 29500;
-  std::string backend;                       // gloo | nccl; empty: nccl on CUDA, gloo on the CPU
+  Backend backend = Backend::automatic;
   double timeout_s = 300;                    // rendezvous and every collective: longer ends the run
   bool active() const { return world_size > 1; }
 };
@@ -43,8 +53,8 @@ class ProcessGroup {
   int rank() const;
   int size() const;
   const DistConfig& config() const;
-  /// "gloo" or "nccl".
-  const std::string& backend() const;
+  /// Gloo or NCCL (never automatic: the choice is made when the group is joined).
+  Backend backend() const;
   /// Rank 0's `text` on every rank (the others pass anything): how rank 0 hands out work, such as
   /// a search's next trial. Throws std::runtime_error naming the lost rank when a rank is gone.
   std::string share(const std::string& text);
@@ -70,7 +80,7 @@ struct RankSetup {
 /// group (a run trains, evaluates and searches over one group). `backend` and `timeout_s` (> 0)
 /// override the defaults. The device is resolved here, once per run: a device this machine lacks
 /// is an error naming it.
-base::Result<RankSetup> join_from_environment(const std::string& device_spec, const std::string& backend, double timeout_s, int threads);
+base::Result<RankSetup> join_from_environment(const std::string& device_spec, Backend backend, double timeout_s, int threads);
 
 /// The backends this LibTorch brings, e.g. "gloo" or "gloo, nccl" (`circuit doctor`).
 std::string available_backends();

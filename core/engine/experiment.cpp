@@ -1,6 +1,7 @@
 // The one experiment pipeline (experiment.h). No LibTorch include: it strings together the
 // engine's torch-free entry points, so it compiles in seconds.
 #include "engine/experiment.h"
+#include "engine/memory.h"
 #include "engine/distributed.h"
 
 #include <chrono>
@@ -46,7 +47,7 @@ ExperimentReport run_experiment(ExperimentRequest r, std::shared_ptr<const Datas
                   r.train.tf32 ? ", TF32" : "");
     std::string line = loaded;
     if (const ProcessGroup* g = r.train.group.get())
-      line += "; data parallel over " + std::to_string(g->size()) + " ranks (" + g->backend() + "), global batch " +
+      line += "; data parallel over " + std::to_string(g->size()) + " ranks (" + to_string(g->backend()) + "), global batch " +
               std::to_string(r.train.batch * g->size());
     caller->publish(events::LogLine{events::LogLine::Level::info, line});
     caller->publish(events::LogLine{events::LogLine::Level::info, data->protocol});

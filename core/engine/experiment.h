@@ -12,6 +12,7 @@
 #include "circuit/graph.h"
 #include "engine/data.h"
 #include "engine/exits.h"
+#include "engine/measure.h"
 #include "engine/model.h"
 #include "engine/train.h"
 

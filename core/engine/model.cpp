@@ -5,7 +5,7 @@
 #include "model.h"
 
 #include "lowering.h"
-#include "train.h"
+#include "memory.h"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>

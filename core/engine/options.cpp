@@ -69,6 +69,10 @@ const TrainOption kOptions[] = {
 
 std::string number_text(double x) {
   char b[32];
+  if (x == std::floor(x) && std::fabs(x) < 1e15) {  // whole numbers as such: 1000, not 1e+03
+    std::snprintf(b, sizeof b, "%.0f", x);
+    return b;
+  }
   std::snprintf(b, sizeof b, "%.17g", x);
   // The shortest form that reads back exactly: 0.001, not 0.0010000000000000000208.
   for (int digits = 1; digits <= 17; ++digits) {

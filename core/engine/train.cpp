@@ -1,8 +1,11 @@
-// The training loop and everything that runs a compiled model on data: evaluation, latency,
-// peak memory, checkpoints. Deterministic for a seed on one machine: data order comes from our
+// The training loop, evaluation and the early-exit profile; memory admission (memory.cpp),
+// measurement (measure.cpp), checkpoints (checkpoint.cpp) and the gradient all-reduce
+// (distributed.cpp) live beside it. Deterministic for a seed on one machine: data order comes from our
 // own portable RNG, and LibTorch's generator is reseeded from (seed, epoch) at every epoch, so a
 // run resumed at an epoch boundary continues exactly as if it had never stopped.
 #include "train.h"
+#include "checkpoint.h"
+#include "memory.h"
 #include "engine/detail/device.h"
 #include "engine/detail/distributed.h"
 #include "engine/detail/torch_compat.h"
@@ -105,178 +108,11 @@ std::pair<int64_t, int64_t> hits(const Tensor& out, const Tensor& y) {
   return {both[0].item<int64_t>(), both[1].item<int64_t>()};
 }
 
-// Blocks until the device has finished its queued work, so a clock read after it measures it.
-void sync(const Model& m) {
-  if (m.device().is_cuda()) torch::cuda::synchronize();
-}
-
-int64_t available_ram() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kb;
-  std::string unit;
-  while (f >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return 0;
-}
-
-std::string gib(double b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1LL << 30));
-  return buf;
-}
-
-// Counts live and peak bytes of CPU tensor memory. Installed once, on first use, and left in
-// place (memory allocated through it must find its deleter); the cost is two atomics per
-// allocation. Each block carries its size in a 64-byte header, so the data pointer is also the
-// deleter's context, as LibTorch's raw_allocate requires.
-struct CountingAllocator final : engine::detail::CpuAllocatorBase<CountingAllocator> {
-  static constexpr size_t kHeader = 64;  // keeps c10's 64-byte alignment
-  static inline std::atomic<int64_t> live{0}, peak{0};
-
-  at::DataPtr make(size_t n) const {
-    size_t total = (n + kHeader + kHeader - 1) / kHeader * kHeader;  // aligned_alloc wants a multiple
-    char* base = static_cast<char*>(std::aligned_alloc(kHeader, total));
-    if (!base) throw std::bad_alloc();
-    *reinterpret_cast<size_t*>(base) = n;
-    int64_t now = live.fetch_add(int64_t(n)) + int64_t(n);
-    for (int64_t p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
-    }
-    void* data = base + kHeader;
-    return {data, data, &CountingAllocator::release, at::Device(at::kCPU)};
-  }
-  static void release(void* data) {
-    if (!data) return;
-    char* base = static_cast<char*>(data) - kHeader;
-    live.fetch_sub(int64_t(*reinterpret_cast<size_t*>(base)));
-    std::free(base);
-  }
-  at::DeleterFnPtr raw_deleter() const override { return &CountingAllocator::release; }
-};
-
-CountingAllocator& counting_allocator() {
-  static CountingAllocator* a = [] {
-    auto* c = new CountingAllocator;
-    c10::SetCPUAllocator(c, /*priority=*/100);
-    return c;
-  }();
-  return *a;
-}
-
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
-Status write_checkpoint(const std::string& path, Model& m, torch::optim::Optimizer& opt, const TrainOptions& o,
-                        const std::string& protocol, int epochs_done, int64_t steps) {
-  try {
-    torch::serialize::OutputArchive ar;
-    ar.write("format", c10::IValue(std::string("circuit-checkpoint-1")));
-    ar.write("circuit", c10::IValue(circuit::circuit_to_text(m.circuit())));
-    ar.write("protocol", c10::IValue(protocol));
-    ar.write("optimizer_kind", c10::IValue(std::string(to_string(o.optimizer))));
-    ar.write("seed", c10::IValue(int64_t(o.seed)));
-    ar.write("epochs_done", c10::IValue(int64_t(epochs_done)));
-    ar.write("steps", c10::IValue(steps));
-    torch::serialize::OutputArchive ma, oa;
-    m.module().save(ma);
-    opt.save(oa);
-    ar.write("model", ma);
-    ar.write("optimizer", oa);
-    std::string tmp = path + ".tmp";
-    ar.save_to(tmp);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::fail(path + ": could not replace the checkpoint");
-  } catch (const std::exception& e) {
-    return Status::fail(path + ": cannot write checkpoint: " + torch_message(e));
-  }
-  return {};
-}
-
-// What a data-parallel step sums over ranks besides the gradients.
-struct StepSums {
-  double loss = 0, correct = 0, counted = 0, cancel = 0;
-};
-
-// Averages gradients over the ranks. Each rank's loss was weighted by its share of the global
-// batch (see train), so the average is the gradient of the global batch's loss, as on one
-// process. Parameters travel in buckets of about 16 MiB, all in flight at once, after the
-// backward pass (c10d's Reducer, which overlaps them with it, is not part of LibTorch's C++ API).
-// The step's sums ride in the last bucket with one flag per parameter: a parameter that no rank
-// gave a gradient (an expert no token reached) keeps none, so the optimizer skips it exactly as
-// it does on one process.
-StepSums reduce_step(detail::Collectives& g, const std::vector<Tensor>& params, const StepSums& local, const at::Device& dev) {
-  constexpr int64_t kBucketBytes = 16 << 20;
-  size_t count = params.size();
-  std::vector<Tensor> buckets, pieces;
-  std::vector<size_t> ends;  // each bucket holds parameters [previous end, end)
-  int64_t bytes = 0;
-  std::vector<double> extra(count + 4, 0.0);
-  for (size_t i = 0; i < count; ++i) {
-    const Tensor& p = params[i];
-    const Tensor& gr = p.grad();
-    extra[i] = gr.defined() ? 1 : 0;
-    pieces.push_back(gr.defined() ? gr.reshape({-1}).to(torch::kFloat) : torch::zeros({p.numel()}, p.options().dtype(torch::kFloat)));
-    bytes += p.numel() * 4;
-    if (bytes >= kBucketBytes || i + 1 == count) {
-      buckets.push_back(torch::cat(pieces));
-      ends.push_back(i + 1);
-      pieces.clear();
-      bytes = 0;
-    }
-  }
-  extra[count] = local.loss, extra[count + 1] = local.correct, extra[count + 2] = local.counted, extra[count + 3] = local.cancel;
-  buckets.push_back(torch::tensor(extra, torch::kDouble).to(dev));
-  g.all_reduce_sum(buckets, "the gradient all-reduce");
-  Tensor ex = buckets.back().cpu();
-  const double* e = ex.data_ptr<double>();
-  double ranks = double(g.size());
-  size_t i = 0;
-  for (size_t k = 0; k + 1 < buckets.size(); ++k) {
-    Tensor flat = buckets[k].div_(ranks);
-    int64_t off = 0;
-    for (; i < ends[k]; ++i) {
-      Tensor p = params[i];
-      int64_t len = p.numel();
-      if (e[i] > 0) {
-        Tensor v = flat.narrow(0, off, len).view(p.sizes()).to(p.scalar_type());
-        if (p.grad().defined())
-          p.mutable_grad().copy_(v);
-        else
-          p.mutable_grad() = v.clone();
-      } else {
-        p.mutable_grad() = Tensor();
-      }
-      off += len;
-    }
-  }
-  return StepSums{e[count], e[count + 1], e[count + 2], e[count + 3]};
-}
-
 }  // namespace
-
-Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction) {
-  double states = optimizer == Optimizer::sgd ? 1 : 2;  // momentum, or Adam's two moments
-  double weights = double(a.total.params) * 4 * (2 + states);  // weights, gradients, optimizer state
-  double acts = double(a.total.activation_bytes) * double(batch) * 2;  // kept for backward, and their gradients
-  double need = weights + acts;
-  double avail = double(available_ram());
-  if (avail > 0 && need > fraction * avail)
-    return Status::fail("estimated training memory " + gib(need) + " (weights, gradients and optimizer state " + gib(weights) +
-                        ", activations at batch " + std::to_string(batch) + " " + gib(acts) + ") exceeds the budget of " +
-                        gib(fraction * avail) + " (" + std::to_string(int(fraction * 100)) +
-                        "% of available RAM); lower the batch size or the model size");
-  return {};
-}
-
-Status check_model_memory(const circuit::GraphAnalysis& a, double fraction) {
-  double weights = double(a.total.params) * 4, acts = double(a.total.activation_bytes);
-  double avail = double(available_ram());
-  if (avail > 0 && weights + acts > fraction * avail)
-    return Status::fail("the circuit has " + std::to_string(a.total.params) + " parameters: its weights alone take " + gib(weights) +
-                        ", more than the budget of " + gib(fraction * avail) + " (" + std::to_string(int(fraction * 100)) +
-                        "% of available RAM); make the model smaller");
-  return {};
-}
 
 Status check_fit(const Model& m, const Dataset& d) {
   const auto& a = m.analysis();
@@ -565,100 +401,6 @@ base::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split&
     return Error{"early-exit profile failed: " + torch_message(e)};
   }
   return p;
-}
-
-Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs) {
-  torch::NoGradGuard ng;
-  m.set_training(false);
-  Tensor x = to_tensor(d.test.x);
-  auto time = [&](int64_t b) {
-    Tensor xb = x.narrow(0, 0, std::min(b, x.size(0))).contiguous();
-    xb = detail::to_device(xb, m.device());  // latency of the model, not of the copy
-    for (int w = 0; w < 3; ++w) m.forward({xb});
-    sync(m);
-    std::vector<double> t;
-    for (int i = 0; i < runs; ++i) {
-      auto a = std::chrono::steady_clock::now();
-      m.forward({xb});
-      sync(m);
-      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  };
-  Latency l;
-  l.batch = batch;
-  l.runs = runs;
-  l.batch1_ms = time(1);
-  l.batch_ms = time(batch);
-  return l;
-}
-
-int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch) {
-  Tensor x = to_tensor(d.train.x).narrow(0, 0, std::min<int64_t>(batch, d.train.x.rows())).contiguous();
-  Tensor y = to_tensor(d.train.y).narrow(0, 0, x.size(0)).contiguous();
-  if (m.device().is_cuda()) {
-#ifdef CIRCUIT_WITH_CUDA
-    // The CUDA caching allocator's own peak over one step, from a reset just before it.
-    namespace alloc = c10::cuda::CUDACachingAllocator;
-    at::Device dev = detail::to_torch(m.device());
-    x = x.to(dev), y = y.to(dev);
-    m.set_training(true);
-    m.module().zero_grad();
-    torch::cuda::synchronize();
-    auto index = dev.index();
-    int64_t base = alloc::getDeviceStats(index).allocated_bytes[size_t(alloc::StatType::AGGREGATE)].current;
-    alloc::resetPeakStats(index);
-    {
-      auto outs = m.forward({x});
-      task_loss(outs.back(), y, d.token_targets).backward();
-    }
-    torch::cuda::synchronize();
-    int64_t peak = alloc::getDeviceStats(index).allocated_bytes[size_t(alloc::StatType::AGGREGATE)].peak - base;
-    m.module().zero_grad();
-    m.set_training(false);
-    return peak;
-#else
-    return -1;  // unreachable: a LibTorch without c10_cuda has no device but the CPU
-#endif
-  }
-  CountingAllocator& c = counting_allocator();
-  m.set_training(true);
-  m.module().zero_grad();
-  int64_t base = c.live.load();
-  c.peak.store(base);
-  {
-    auto outs = m.forward({x});
-    Tensor loss = task_loss(outs.back(), y, d.token_targets);
-    loss.backward();
-  }
-  int64_t peak = c.peak.load() - base;
-  m.module().zero_grad();
-  m.set_training(false);
-  return peak;
-}
-
-Result<CheckpointInfo> read_checkpoint_info(const std::string& path) {
-  try {
-    torch::serialize::InputArchive ar;
-    ar.load_from(path, torch::kCPU);  // a CUDA run's checkpoint, read where there is no GPU
-    c10::IValue v;
-    if (!ar.try_read("format", v) || v.toStringRef() != "circuit-checkpoint-1")
-      return Error{path + ": not a Circuit Studio checkpoint (or from a newer version)"};
-    CheckpointInfo i;
-    ar.read("circuit", v), i.circuit_text = v.toStringRef();
-    ar.read("protocol", v), i.protocol = v.toStringRef();
-    ar.read("optimizer_kind", v);
-    auto opt = parse_optimizer(v.toStringRef());
-    if (!opt) return Error{path + ": the checkpoint names an unknown optimizer `" + v.toStringRef() + "`"};
-    i.optimizer = *opt;
-    ar.read("seed", v), i.seed = uint64_t(v.toInt());
-    ar.read("epochs_done", v), i.epochs_done = int(v.toInt());
-    ar.read("steps", v), i.steps = v.toInt();
-    return i;
-  } catch (const std::exception& e) {
-    return Error{path + ": cannot read checkpoint: " + torch_message(e)};
-  }
 }
 
 }  // namespace engine

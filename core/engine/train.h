@@ -1,4 +1,5 @@
-// Training, evaluation and measurement of a compiled circuit on a data set. Torch-free header.
+// Training and evaluation of a compiled circuit on a data set (measurement: measure.h; memory
+// admission: memory.h; checkpoints: checkpoint.h). Torch-free header.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -14,17 +15,11 @@
 #include "events/events.h"
 #include "exits.h"
 #include "model.h"
+#include "optimizer.h"
 
 namespace engine {
 
 class ProcessGroup;
-
-/// The optimizers training offers. Parsed and printed only at the boundaries (CLI, Lua, files).
-enum class Optimizer { adamw, sgd };
-/// "adamw", "sgd".
-const char* to_string(Optimizer o);
-/// The optimizer named `s`, or nullopt.
-std::optional<Optimizer> parse_optimizer(std::string_view s);
 
 /// How to train. Defaults are sensible for the small examples; every front end uses them.
 struct TrainOptions {
@@ -74,15 +69,6 @@ struct TrainResult {
   EvalResult val;
 };
 
-/// Refuses (with the numbers) when weights + gradients + optimizer state + activations at
-/// `batch` would exceed `fraction` of the RAM available now. Uses the IR's estimates, so it runs
-/// before any weight is allocated.
-base::Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction);
-
-/// Refuses (with the numbers) when the weights and one example's activations would exceed
-/// `fraction` of the RAM available now: what compiling alone allocates. Model::compile runs it.
-base::Status check_model_memory(const circuit::GraphAnalysis& a, double fraction);
-
 /// Checks that the circuit's input and output fit the data set; says what differs.
 base::Status check_fit(const Model& m, const Dataset& d);
 
@@ -94,25 +80,5 @@ EvalResult evaluate(Model& m, const Dataset& d, const Split& s, int64_t batch = 
 /// example, confidence, entropy and prediction (see exits.h). Needs two or more outputs, each
 /// [batch, classes].
 base::Result<ExitProfile> profile_exits(Model& m, const Dataset& d, const Split& s, int64_t batch = 1000);
-
-/// Median forward latency after warm-up, at batch 1 and at `batch`.
-struct Latency {
-  double batch1_ms = 0, batch_ms = 0;
-  int64_t batch = 0;
-  int runs = 0;
-};
-Latency measure_latency(Model& m, const Dataset& d, int64_t batch, int runs = 20);
-/// Peak bytes of tensor memory allocated during one forward + backward step at `batch`.
-int64_t measure_peak_memory(Model& m, const Dataset& d, int64_t batch);
-
-/// Writes / reads a checkpoint: circuit, weights, optimizer state, seed, progress and protocol.
-struct CheckpointInfo {
-  std::string circuit_text, protocol;
-  Optimizer optimizer = Optimizer::adamw;
-  uint64_t seed = 0;
-  int epochs_done = 0;
-  int64_t steps = 0;
-};
-base::Result<CheckpointInfo> read_checkpoint_info(const std::string& path);
 
 }  // namespace engine

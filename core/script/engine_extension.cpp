@@ -17,6 +17,7 @@
 #include "engine/exits.h"
 #include "engine/experiment.h"
 #include "engine/export.h"
+#include "engine/measure.h"
 #include "engine/model.h"
 #include "engine/options.h"
 #include "engine/train.h"
@@ -252,10 +253,10 @@ int l_train(lua_State* L) {
   if (o.has("nproc"))
     throw LuaError("`circuit.train`: option `nproc`: run the script on N ranks instead (`circuit run --nproc N SCRIPT`, or torchrun); "
                    "circuit.train then trains data parallel over them");
-  std::string backend = o.string("backend", "");
-  if (!backend.empty() && backend != "gloo" && backend != "nccl")
-    throw LuaError("`circuit.train`: option `backend` must be gloo or nccl, got `" + backend + "`");
-  auto setup = engine::join_from_environment(device, backend, o.number("dist_timeout", 0), -1);
+  std::string backend_name = o.string("backend", "");
+  auto backend = engine::parse_backend(backend_name);
+  if (!backend) throw LuaError("`circuit.train`: option `backend` must be gloo or nccl, got `" + backend_name + "`");
+  auto setup = engine::join_from_environment(device, *backend, o.number("dist_timeout", 0), -1);
   if (!setup) throw LuaError("`circuit.train`: " + setup.error().message);
   t.device = setup->device;
   t.group = setup->group;

@@ -220,12 +220,12 @@ int l_search(lua_State* L) {
   lua_getfield(L, 3, "latency");
   r.protocol.latency = lua_isnil(L, -1) ? true : lua_toboolean(L, -1);
   lua_pop(L, 1);
-  r.protocol.train.device = str("device", "auto");
+  r.device = str("device", "auto");
   // Under `circuit run --nproc N` (or torchrun) every trial trains data parallel: rank 0 runs
   // the study, the other ranks train each trial with it and return { rank = r } alone.
-  r.backend = str("backend", "");
-  if (!r.backend.empty() && r.backend != "gloo" && r.backend != "nccl")
-    throw LuaError("`circuit.search`: option `backend` must be gloo or nccl, got `" + r.backend + "`");
+  std::string backend = str("backend", "");
+  if (auto b = engine::parse_backend(backend)) r.backend = *b;
+  else throw LuaError("`circuit.search`: option `backend` must be gloo or nccl, got `" + backend + "`");
   r.dist_timeout = num("dist_timeout", 0);
   r.space = *box.space;
   r.spec_text = box.text;

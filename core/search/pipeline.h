@@ -15,6 +15,7 @@
 
 #include "base/result.h"
 #include "engine/data.h"
+#include "engine/distributed.h"
 #include "space.h"
 #include "study.h"
 #include "trial_runner.h"
@@ -35,8 +36,8 @@ struct StudyRequest {
   /// The training options the user named. Joining a stored study, they must agree with its protocol.
   std::vector<std::string> set_options;
   /// Data parallel, from torchrun's variables (RANK, WORLD_SIZE, ...): backend and timeout
-  /// override the defaults (empty, 0).
-  std::string backend;
+  /// override the defaults (automatic, 0).
+  engine::Backend backend = engine::Backend::automatic;
   double dist_timeout = 0;
   int threads = -1;                           // >= 0: configure the runtime (0: every core); -1: leave it
   /// Loaded by the caller (Lua passes its data object); null: the pipeline loads protocol.data.

@@ -12,6 +12,7 @@
 #include "circuit/circuit_file.h"
 #include "engine/detail/moe.h"
 #include "engine/device.h"
+#include "engine/checkpoint.h"
 #include "engine/experiment.h"
 #include "engine/model.h"
 #include "engine/train.h"
@@ -47,7 +48,7 @@ TEST(Cuda, EveryExampleForwardEqualsTheCpus) {
     (*m)->set_training(false);
     torch::NoGradGuard ng;
     auto cpu = (*m)->forward(in);
-    (*m)->to("cuda:0");
+    (*m)->to(Device::cuda(0));
     auto gpu = (*m)->forward(in);  // moves its inputs
     ASSERT_EQ(cpu.size(), gpu.size());
     for (size_t k = 0; k < cpu.size(); ++k) {
@@ -66,12 +67,12 @@ TEST(Cuda, TrainingLearns) {
     r.circuit = *circuit::load_circuit(source("resources/examples/" + std::string(example) + ".circuit.json"));
     r.data.name = "fashion-mnist";
     r.data.train_limit = 5000;
-    r.train.device = "cuda";
+    r.train.device = engine::Device::cuda(0);
     r.latency = r.peak_memory = true;
     ExperimentReport rep = run_experiment(std::move(r));
     ASSERT_TRUE(rep.finished()) << rep.message;
     EXPECT_EQ(rep.device.rfind("cuda:0", 0), 0u) << rep.device;
-    EXPECT_EQ(rep.model->device(), "cuda:0");
+    EXPECT_EQ(rep.model->device().str(), "cuda:0");
     EXPECT_GT(rep.train.val.accuracy, 0.7);
     EXPECT_GT(rep.test->accuracy, 0.7);
     EXPECT_GT(*rep.peak_memory, 0);
@@ -128,7 +129,7 @@ TEST(Cuda, ACudaCheckpointLoadsOnTheCpu) {
   r.circuit = *circuit::load_circuit(source("resources/examples/moe_mlp.circuit.json"));
   r.data.name = "fashion-mnist";
   r.data.train_limit = 2000;
-  r.train.device = "cuda";
+  r.train.device = engine::Device::cuda(0);
   r.train.checkpoint = ckpt;
   r.test = false;
   ExperimentReport rep = run_experiment(r);
@@ -138,13 +139,13 @@ TEST(Cuda, ACudaCheckpointLoadsOnTheCpu) {
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->epochs_done, 1);
   ExperimentRequest more = r;
-  more.train.device = "cpu";
+  more.train.device = engine::Device::cpu();
   more.train.resume = ckpt;
   more.train.checkpoint.clear();
   more.train.epochs = 2;
   ExperimentReport cpu = run_experiment(more, rep.data);
   ASSERT_TRUE(cpu.finished()) << cpu.message;
-  EXPECT_EQ(cpu.model->device(), "cpu");
+  EXPECT_EQ(cpu.model->device().str(), "cpu");
   EXPECT_EQ(cpu.train.epochs_done, 2);
   EXPECT_GT(cpu.train.val.accuracy, rep.train.val.accuracy - 0.05);
   fs::remove(ckpt);

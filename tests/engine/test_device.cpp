@@ -17,9 +17,9 @@ namespace {
 using circuit::test::source;
 
 TEST(Device, NamesResolveAndAMissingDeviceIsAClearError) {
-  EXPECT_EQ(*resolve_device("cpu"), "cpu");
+  EXPECT_EQ(resolve_device("cpu")->str(), "cpu");
   CudaAvailability cuda = cuda_availability();
-  EXPECT_EQ(*resolve_device("auto"), cuda.available ? "cuda:0" : "cpu");
+  EXPECT_EQ(resolve_device("auto")->str(), cuda.available ? "cuda:0" : "cpu");
   auto bad = resolve_device("gpu0");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message, "unknown device `gpu0`: use cpu, cuda, cuda:N or auto");
@@ -33,7 +33,10 @@ TEST(Device, NamesResolveAndAMissingDeviceIsAClearError) {
     EXPECT_EQ(c.error().message, "device `cuda` is not available: " + cuda.reason + "; use --device cpu or auto");
     EXPECT_FALSE(cuda.reason.empty());
   }
-  EXPECT_EQ(describe_device("cpu"), "cpu");
+  EXPECT_EQ(describe_device(Device::cpu()), "cpu");
+  EXPECT_EQ(parse_device_request("cuda:3")->str(), "cuda:3");
+  EXPECT_EQ(parse_device_request("cuda")->index, -1);
+  EXPECT_FALSE(parse_device_request("gpu").ok());
   EXPECT_EQ(std::string(to_string(*parse_precision("bf16"))), "bf16");
   EXPECT_FALSE(parse_precision("fp16").has_value());
 }
@@ -46,7 +49,7 @@ ExperimentRequest small_run(const std::string& example, Precision p) {
   r.data.train_limit = 1500;
   r.train.batch = 50;
   r.train.seed = 4;
-  r.train.device = "cpu";
+  r.train.device = Device::cpu();
   r.train.precision = p;
   r.test = false;
   return r;
@@ -70,7 +73,7 @@ TEST(Device, Bf16AutocastTrainsAndChangesTheArithmetic) {
 
 TEST(Device, AMissingDeviceIsRefusedBeforeTheData) {
   ExperimentRequest r = small_run("mlp", Precision::fp32);
-  r.train.device = "cuda:64";
+  r.train.device = Device::cuda(64);
   r.data.name = "no-such-data";  // would fail at the data stage if the device were not checked first
   ExperimentReport rep = run_experiment(std::move(r));
   EXPECT_EQ(rep.stage, Stage::device);

@@ -373,7 +373,8 @@ TEST(DataParallelConfig, EnvironmentErrorsNameTheVariable) {
   EXPECT_EQ(c->rank, 1);
   EXPECT_EQ(c->world_size, 2);
   EXPECT_EQ(c->local_rank, 1);
-  EXPECT_EQ(engine::rank_device("cpu", *c), "cpu");
+  // Each local rank its own GPU for `cuda`; the CPU stays the CPU.
+  EXPECT_EQ(engine::resolve_device(*engine::parse_device_request("cpu"), c->local_rank)->str(), "cpu");
   unsetenv("WORLD_SIZE");
   unsetenv("RANK");
   c = engine::dist_config_from_env();

@@ -11,6 +11,9 @@
 
 #include "../circuit/helpers.h"
 #include "circuit/templates.h"
+#include "engine/checkpoint.h"
+#include "engine/measure.h"
+#include "engine/memory.h"
 #include "engine/export.h"
 #include "engine/model.h"
 #include "engine/train.h"

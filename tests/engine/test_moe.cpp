@@ -191,7 +191,7 @@ Tensor param(MoeLayer& m, const std::string& name) { return m.named_parameters()
 // The FFN experts of a layer() as one GroupedFfn, the way the model compiler hands them over.
 GroupedFfn grouped_experts(MoeLayer& m, int64_t experts) {
   GroupedFfn g;
-  g.activation = "gelu";
+  g.activation = circuit::Elementwise::gelu;
   for (int64_t e = 0; e < experts; ++e) {
     std::string p = "expert" + std::to_string(e) + ".ffn.";
     g.w1.push_back(param(m, p + "0.weight")), g.b1.push_back(param(m, p + "0.bias"));
@@ -366,7 +366,7 @@ TEST(Moe, GroupedFfnEqualsPlainOpsAndLeavesEmptyExpertsAlone) {
         at::set_num_threads(t);
         torch::manual_seed(3);
         GroupedFfn f;
-        f.activation = act;
+        f.activation = circuit::find_op(act)->elementwise;
         for (int e = 0; e < 3; ++e) {
           f.w1.push_back(torch::randn({5, 6}, torch::requires_grad()));
           f.w2.push_back(torch::randn({6, 5}, torch::requires_grad()));

@@ -156,8 +156,9 @@ TEST(OptionTable, EveryFrontEndTakesEveryOptionAndAStudyStoresIt) {
   script::install_engine_extension();
   script::Host h;
   std::string lua_db = (dir / "lua.sqlite").string();
-  std::string code = "local c = circuit.load('" + source("resources/examples/mlp.circuit.json") + "')\n"
-                     "local d = circuit.data{name = 'fashion-mnist', limit = 96, test_limit = 96}\n"
+  std::string code = "local circuit = require 'circuit'\n"
+                     "local c = circuit.load('" + source("resources/examples/mlp.circuit.json") + "')\n"
+                     "local d = circuit.data('fashion-mnist', {limit = 96, test_limit = 96})\n"
                      "local r = circuit.train(c, d, {" + lua_options + "device = 'cpu'})\n"
                      "assert(r.status == 'finished', r.message)\n"
                      "local s = circuit.space('" + source("resources/search/moe_mlp.search.json") + "')\n"
@@ -165,8 +166,8 @@ TEST(OptionTable, EveryFrontEndTakesEveryOptionAndAStudyStoresIt) {
   base::Status s = h.run_string(code, "@options.lua");
   ASSERT_TRUE(s.ok()) << s.error;
   expect_every_option(stored_protocol(lua_db, "lua").train, want, "circuit.search");
-  base::Status wrong = h.run_string("circuit.train(circuit.load('" + source("resources/examples/mlp.circuit.json") +
-                                    "'), circuit.data{name = 'fashion-mnist', limit = 8, test_limit = 8}, {momentum = 'high'})",
+  base::Status wrong = h.run_string("local circuit = require 'circuit'\ncircuit.train(circuit.load('" + source("resources/examples/mlp.circuit.json") +
+                                    "'), circuit.data('fashion-mnist', {limit = 8, test_limit = 8}), {momentum = 'high'})",
                                     "@wrong.lua");
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.error.find("`circuit.train`: option `momentum` expects a number"), std::string::npos) << wrong.error;

@@ -41,6 +41,14 @@ class TrainingGroupScope {
   Collectives* previous_;
 };
 
+/// What a data-parallel training step sums over ranks besides the gradients.
+struct StepSums {
+  double loss = 0, correct = 0, counted = 0, cancel = 0;
+};
+/// Averages the gradients of `params` over the ranks of `g` and sums `local` (the training loop's
+/// one all-reduce per step; distributed.cpp says how).
+StepSums reduce_step(Collectives& g, const std::vector<at::Tensor>& params, const StepSums& local, const at::Device& dev);
+
 /// Sum across the training group's ranks that autograd differentiates: the backward sums the
 /// incoming gradients the same way, so a statistic computed over the whole global batch
 /// (synchronised BatchNorm) trains exactly as on one process.

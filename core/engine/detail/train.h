@@ -10,6 +10,7 @@
 
 #include "engine/data.h"
 #include "engine/model.h"
+#include "engine/train.h"
 
 namespace engine::detail {
 
@@ -23,6 +24,9 @@ torch::Tensor to_tensor(const HostArray& a);
 std::string torch_message(const std::exception& e);
 /// Per-output loss weights: an exit head's own weight, 1 for anything else.
 std::vector<double> output_weights(const Model& m);
+/// Writes a checkpoint of `m` and `opt` to `path` atomically (checkpoint.cpp).
+base::Status write_checkpoint(const std::string& path, Model& m, torch::optim::Optimizer& opt, const TrainOptions& o,
+                              const std::string& protocol, int epochs_done, int64_t steps);
 /// Cross-entropy over classes, or over tokens ignoring -100 targets.
 torch::Tensor task_loss(const torch::Tensor& out, const torch::Tensor& y, bool tokens);
 

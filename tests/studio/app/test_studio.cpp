@@ -6,6 +6,10 @@
 #include <QAction>
 #include <QComboBox>
 #include <QDockWidget>
+#include <QTimer>
+#include <QLabel>
+#include <QDialogButtonBox>
+#include <QDialog>
 #include <QApplication>
 #include <QDir>
 #include <QElapsedTimer>
@@ -28,6 +32,7 @@
 
 #include "canvas/canvas_window.h"
 #include "engine/device.h"
+#include "engine/options.h"
 #include "base/file.h"
 #include "circuit/circuit_file.h"
 #include "lua_console.h"
@@ -349,6 +354,46 @@ TEST_F(Studio, ACorruptFileKeepsTheOpenDocument) {
   EXPECT_TRUE(w->last_problem().contains("version")) << w->last_problem().toStdString();
   EXPECT_EQ(circuit::circuit_to_text(w->document().circuit()), before);
   save(w->screenshot(), "studio_after_bad_file");
+}
+
+// Run ▸ Train builds its fields from the training option table and offers only the data sets the
+// circuit can train on; a value out of an option's range keeps the dialog open with the reason.
+TEST_F(Studio, TheTrainDialogOffersEveryTrainingOptionAndTheDataSetsThatFit) {
+  struct Seen {
+    QStringList data;
+    std::vector<std::string> missing;
+    QString refusal;
+    bool still_open = false;
+  };
+  auto inspect = [&](Seen& seen, bool try_bad_value) {
+    QTimer::singleShot(300, [&seen, try_bad_value] {
+      auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+      if (!d) return;
+      auto* data = d->findChild<QComboBox*>("data");
+      for (int i = 0; data && i < data->count(); ++i) seen.data << data->itemText(i);
+      for (const engine::TrainOption& o : engine::train_options())
+        if (!d->findChild<QWidget*>(QString::fromUtf8(o.name.data(), int(o.name.size())))) seen.missing.push_back(std::string(o.name));
+      if (try_bad_value) {
+        d->findChild<QLineEdit*>("warmup")->setText("2");
+        d->findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok)->click();
+        seen.still_open = d->isVisible();
+        seen.refusal = d->findChild<QLabel*>("error")->text();
+      }
+      d->reject();
+    });
+    w->action("train")->trigger();  // modal until the timer rejects it
+  };
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  Seen image;
+  inspect(image, true);
+  EXPECT_EQ(image.data, QStringList{"fashion-mnist"});
+  EXPECT_TRUE(image.missing.empty()) << image.missing.front();
+  EXPECT_TRUE(image.still_open);
+  EXPECT_EQ(image.refusal, "Warmup: must be from 0 to 1, got 2");
+  ASSERT_TRUE(w->open_file(example("gated_deltanet_hybrid")));
+  Seen tokens;
+  inspect(tokens, false);
+  EXPECT_EQ(tokens.data, (QStringList{"mqar", "copy", "text"}));
 }
 
 TEST_F(Studio, AFailingRunReportsItsReasonAndTheStudioGoesOn) {
