@@ -23,12 +23,7 @@ using Kind = engine::TrainOption::Kind;
 
 QString key(const engine::TrainOption& o) { return "run/" + QString::fromUtf8(o.name.data(), int(o.name.size())); }
 
-// "epochs" -> "Epochs", "weight_decay" -> "Weight decay".
-QString label(const engine::TrainOption& o) {
-  QString s = QString::fromUtf8(o.name.data(), int(o.name.size())).replace('_', ' ');
-  if (!s.isEmpty()) s[0] = s[0].toUpper();
-  return s;
-}
+QString label(const engine::TrainOption& o) { return QString::fromUtf8(o.label.data(), int(o.label.size())); }
 }  // namespace
 
 RunSettings load_run_settings(const QSettings& s) {

@@ -24,6 +24,7 @@ using OptionValue = std::variant<double, bool, std::string>;
 struct TrainOption {
   enum class Kind { integer, number, boolean, choice };
   std::string_view name;  // Lua key and protocol key; the CLI flag is --name with '-' for '_'
+  std::string_view label; // for people: the studio's field label ("Learning rate")
   Kind kind;
   std::string_view help;  // one line, for usage text and the studio's tooltips
   double min = 0, max = 0;                  // integer, number: the allowed range, inclusive

@@ -80,6 +80,7 @@ TEST(OptionTable, EveryOptionReadsBackItsTextAndRefusesWhatIsOutOfRange) {
     EXPECT_FALSE(engine::set_option_text(t, o, engine::default_text(o)).has_value()) << o.name;
     EXPECT_EQ(engine::option_text(t, o), engine::default_text(o)) << o.name;
     EXPECT_EQ(engine::find_train_option(o.name), &o);
+    EXPECT_FALSE(o.label.empty() || o.help.empty()) << o.name;
     EXPECT_EQ(engine::cli_flag(o).find('_'), std::string::npos) << o.name;
     EXPECT_NE(engine::train_options_usage().find(engine::cli_flag(o)), std::string::npos) << o.name;
     if (o.kind == Kind::integer || o.kind == Kind::number) {

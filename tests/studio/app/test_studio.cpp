@@ -378,6 +378,7 @@ TEST_F(Studio, TheTrainDialogOffersEveryTrainingOptionAndTheDataSetsThatFit) {
         d->findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok)->click();
         seen.still_open = d->isVisible();
         seen.refusal = d->findChild<QLabel*>("error")->text();
+        save(d->grab().toImage(), "studio_train_dialog");
       }
       d->reject();
     });
@@ -389,7 +390,7 @@ TEST_F(Studio, TheTrainDialogOffersEveryTrainingOptionAndTheDataSetsThatFit) {
   EXPECT_EQ(image.data, QStringList{"fashion-mnist"});
   EXPECT_TRUE(image.missing.empty()) << image.missing.front();
   EXPECT_TRUE(image.still_open);
-  EXPECT_EQ(image.refusal, "Warmup: must be from 0 to 1, got 2");
+  EXPECT_EQ(image.refusal, "Warm-up: must be from 0 to 1, got 2");
   ASSERT_TRUE(w->open_file(example("gated_deltanet_hybrid")));
   Seen tokens;
   inspect(tokens, false);
