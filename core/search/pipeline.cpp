@@ -80,7 +80,7 @@ base::Result<StudyOutcome> run_study(StudyRequest r) {
   // Place this rank: its group (torchrun's variables), its share of the cores, its device.
   auto setup = engine::join_from_environment(r.device, r.backend, r.dist_timeout, r.threads < 0 ? 0 : r.threads);
   if (!setup) return setup.error();
-  if (r.threads >= 0 || setup->group) engine::configure_runtime(setup->threads);
+  if (r.threads >= 0) engine::configure_runtime(setup->threads);  // -1 (Lua): the process's own setting
   const int threads = engine::runtime_threads();
   r.protocol.train.device = setup->device;
   r.protocol.train.group = setup->group;
@@ -136,7 +136,6 @@ base::Result<StudyOutcome> run_study(StudyRequest r) {
       bs.ran += b->ran, bs.finished += b->finished, bs.failed += b->failed, bs.requeued += b->requeued, bs.discarded += b->discarded;
       bs.front = b->front, bs.stop_reason = b->stop_reason;
     }
-    if (out.summary.stop_reason == "trials" || out.summary.stop_reason.empty()) out.summary.stop_reason = "trials";
   }
   if (auto trials = (*db)->trials(out.study_id)) out.trials = std::move(*trials);
   return out;
