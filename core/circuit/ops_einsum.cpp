@@ -4,6 +4,8 @@
 #include "einsum.h"
 #include "ops_common.h"
 
+#include <algorithm>
+
 namespace circuit::ops {
 
 namespace {

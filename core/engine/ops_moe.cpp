@@ -33,7 +33,10 @@ std::optional<GroupedFfn> grouped_ffn(const circuit::Graph& body, const std::vec
     return (it == n->attrs.end() || std::get<std::string>(it->second).empty()) && in && in->is_input();
   };
   // Any op with an elementwise function: the grouped kernel applies that function (OpDef::elementwise).
-  auto activation = [](const circuit::Node* n) { return n && circuit::find_op(n->op) && circuit::find_op(n->op)->elementwise != circuit::Elementwise::none; };
+  auto activation = [](const circuit::Node* n) {
+    const circuit::OpDef* d = n ? circuit::find_op(n->op) : nullptr;
+    return d && d->elementwise != circuit::Elementwise::none;
+  };
 
   const circuit::Node* l2 = find(body.outputs[0].node);
   const circuit::Node* mid = source(l2);

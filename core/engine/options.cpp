@@ -67,20 +67,19 @@ const TrainOption kOptions[] = {
      get_bool<&TrainOptions::tf32>, put_bool<&TrainOptions::tf32>},
 };
 
+// Whole numbers as such (1000, not 1e+03); others in the shortest form that reads back exactly
+// (0.001, not 0.0010000000000000000208). 17 significant digits always read back.
 std::string number_text(double x) {
-  char b[32];
-  if (x == std::floor(x) && std::fabs(x) < 1e15) {  // whole numbers as such: 1000, not 1e+03
-    std::snprintf(b, sizeof b, "%.0f", x);
-    return b;
+  char s[32];
+  if (x == std::floor(x) && std::fabs(x) < 1e15) {
+    std::snprintf(s, sizeof s, "%.0f", x);
+    return s;
   }
-  std::snprintf(b, sizeof b, "%.17g", x);
-  // The shortest form that reads back exactly: 0.001, not 0.0010000000000000000208.
   for (int digits = 1; digits <= 17; ++digits) {
-    char s[32];
     std::snprintf(s, sizeof s, "%.*g", digits, x);
-    if (std::strtod(s, nullptr) == x) return s;
+    if (std::strtod(s, nullptr) == x) break;
   }
-  return b;
+  return s;
 }
 
 }  // namespace

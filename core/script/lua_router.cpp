@@ -17,7 +17,7 @@
 
 #include "binding.h"
 #include "circuit/routers.h"
-#include "engine/torch/router.h"
+#include "engine/detail/router.h"
 #include "engine_extension.h"
 #include "detail/tensor.h"
 

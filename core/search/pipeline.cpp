@@ -26,6 +26,12 @@ std::string study_settings_json(const StudyRequest& r) {
 
 namespace {
 
+// Adds one call's counts to a running summary; the front and the stop reason are the latest.
+void accumulate(RunSummary& sum, RunSummary&& one) {
+  sum.ran += one.ran, sum.finished += one.finished, sum.failed += one.failed, sum.requeued += one.requeued, sum.discarded += one.discarded;
+  sum.front = std::move(one.front), sum.stop_reason = std::move(one.stop_reason);
+}
+
 // Joining a stored study: its spec, strategy, seed and settings replace the request's; the
 // training options the user set must agree with the study's (its trials train alike).
 base::Status adopt_stored_study(store::Store& db, StudyRequest& r, const std::vector<std::string>& given) {
@@ -126,15 +132,12 @@ base::Result<StudyOutcome> run_study(StudyRequest r) {
     for (int t = 0; r.cfg.trials < 0 || t < r.cfg.trials; ++t) {
       auto s = run_training_study(**db, r.name, *r.space, r.spec_text, *data, r.protocol, main, &out.study_id);
       if (!s) return s.error();
-      RunSummary& m = out.summary;
-      m.ran += s->ran, m.finished += s->finished, m.failed += s->failed, m.requeued += s->requeued, m.discarded += s->discarded;
-      m.front = s->front, m.stop_reason = s->stop_reason;
-      if (s->ran == 0) break;
+      const bool ran = s->ran > 0;
+      accumulate(out.summary, std::move(*s));
+      if (!ran) break;
       auto b = run_training_study(**db, r.name + "-" + r.baseline, *r.space, r.spec_text, *data, r.protocol, base, &baseline_id);
       if (!b) return b.error();
-      RunSummary& bs = *out.baseline;
-      bs.ran += b->ran, bs.finished += b->finished, bs.failed += b->failed, bs.requeued += b->requeued, bs.discarded += b->discarded;
-      bs.front = b->front, bs.stop_reason = b->stop_reason;
+      accumulate(*out.baseline, std::move(*b));
     }
   }
   if (auto trials = (*db)->trials(out.study_id)) out.trials = std::move(*trials);

@@ -2,6 +2,7 @@
 // located message; saves are atomic.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 

@@ -8,6 +8,7 @@
 // CIRCUIT_ONNX_KEEP=DIR to keep the files this test writes, each with its TorchScript twin.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>

@@ -8,7 +8,7 @@
 
 #include "circuit/circuit_file.h"
 #include "engine/model.h"
-#include "engine/torch/router.h"
+#include "engine/detail/router.h"
 #include "helpers.h"
 #include "script/engine_extension.h"
 #include "script/detail/tensor.h"

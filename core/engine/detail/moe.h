@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "circuit/op.h"
-#include "engine/torch/router.h"
+#include "engine/detail/router.h"
 #include "events/events.h"
 
 namespace engine {

@@ -1,7 +1,8 @@
-// The router interface of the engine's MoE layers, for code outside the engine that implements a
-// router: the Lua router plugins (core/script/lua_router.cpp). It includes LibTorch, so only
-// libraries that link LibTorch include it; the engine's own MoE internals stay in detail/moe.h.
+// The router interface of the engine's MoE layers. Besides the engine, the Lua tensor binding
+// implements it (core/script/lua_router.cpp: a Lua router plugin is a Router); that library links
+// circuit_engine_internals for it. The MoE layer itself stays in detail/moe.h.
 #pragma once
+#include "engine/detail/private.h"
 #include <torch/torch.h>
 
 #include <functional>
