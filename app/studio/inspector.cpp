@@ -1,5 +1,6 @@
 #include "inspector.h"
 
+#include <QPalette>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -11,27 +12,9 @@
 #include <sstream>
 
 #include "circuit/op.h"
+#include "circuit/selection.h"
 
 namespace studio {
-
-NodeView view_node(const circuit::Document& doc, const std::string& path) {
-  NodeView v;
-  const circuit::Graph* g = &doc.circuit().graph;
-  const circuit::GraphAnalysis* a = &doc.analysis();
-  size_t start = 0;
-  while (g && a) {
-    size_t slash = path.find('/', start);
-    std::string name = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    int i = g->find(name);
-    if (i < 0 || size_t(i) >= a->nodes.size()) return {};
-    const circuit::Node& n = g->nodes[size_t(i)];
-    if (slash == std::string::npos) return {&n, &a->nodes[size_t(i)], g, a};
-    g = n.body ? &*n.body : nullptr;
-    a = a->nodes[size_t(i)].body.get();
-    start = slash + 1;
-  }
-  return {};
-}
 
 namespace {
 
@@ -65,7 +48,7 @@ Inspector::Inspector(QWidget* parent) : QWidget(parent) {
   outer_ = new QVBoxLayout(this);
   problem_ = new QLabel(this);
   problem_->setWordWrap(true);
-  problem_->setStyleSheet("color: #d03030;");
+  problem_->setForegroundRole(QPalette::BrightText);  // the theme's error colour
   problem_->hide();
   outer_->addWidget(problem_);
   outer_->addStretch(1);
@@ -89,7 +72,7 @@ void Inspector::show_node(const circuit::Document& doc, const std::string& path)
   path_ = path;
   clear_form();
   show_problem({});
-  NodeView v = view_node(doc, path);
+  circuit::NodeView v = circuit::view_node(doc, path);
   if (!v.node) {
     // The circuit's summary: what a user checks before training.
     const auto& c = doc.circuit();
@@ -102,7 +85,7 @@ void Inspector::show_node(const circuit::Document& doc, const std::string& path)
     auto* status = new QLabel(problems.empty() ? "shapes check" : QString::number(problems.size()) + " problem(s): " +
                                                                       QString::fromStdString(problems.front().message));
     status->setWordWrap(true);
-    if (!problems.empty()) status->setStyleSheet("color: #d03030;");
+    if (!problems.empty()) status->setForegroundRole(QPalette::BrightText);
     form_->addRow("Status", status);
     form_->addRow(new QLabel("<i>Select a node to edit it.</i>"));
     return;
@@ -169,7 +152,7 @@ void Inspector::show_node(const circuit::Document& doc, const std::string& path)
     auto* err = new QLabel(info.blocked ? "not checked: an input has a problem upstream" : QString::fromStdString(info.error));
     err->setObjectName("inspector_error");
     err->setWordWrap(true);
-    err->setStyleSheet("color: #d03030;");
+    err->setForegroundRole(QPalette::BrightText);
     form_->addRow("Problem", err);
   }
 }
@@ -263,6 +246,25 @@ QWidget* Inspector::attr_editor(const circuit::AttrSpec& spec, const circuit::No
   }
   w->setObjectName(QString::fromStdString("attr_" + spec.name));
   return w;
+}
+
+ProblemsList::ProblemsList(QWidget* parent) : QListWidget(parent) {
+  setObjectName("problems");
+  setWordWrap(true);
+  setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  connect(this, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
+    std::string node = item->data(Qt::UserRole).toString().toStdString();
+    if (!node.empty()) emit node_activated(node);
+  });
+}
+
+void ProblemsList::show_problems(const circuit::Document& doc) {
+  clear();
+  for (auto& d : doc.analysis().diagnostics(doc.circuit().graph)) {
+    auto* item = new QListWidgetItem(QString::fromStdString(d.message), this);
+    item->setData(Qt::UserRole, QString::fromStdString(d.node));
+    item->setForeground(palette().brush(QPalette::BrightText));
+  }
 }
 
 }  // namespace studio

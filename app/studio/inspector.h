@@ -3,6 +3,7 @@
 // circuit::Command handed to the main window, so it goes through the document's undo history.
 #pragma once
 #include <QLabel>
+#include <QListWidget>
 #include <QWidget>
 #include <string>
 
@@ -12,15 +13,6 @@ class QFormLayout;
 class QVBoxLayout;
 
 namespace studio {
-
-/// The node at `path` and its analysis, or nulls.
-struct NodeView {
-  const circuit::Node* node = nullptr;
-  const circuit::NodeInfo* info = nullptr;
-  const circuit::Graph* graph = nullptr;           // the graph holding the node
-  const circuit::GraphAnalysis* analysis = nullptr;  // that graph's analysis
-};
-NodeView view_node(const circuit::Document& doc, const std::string& path);
 
 /// Edits one node. Rebuilt by show_node() after every document change.
 class Inspector : public QWidget {
@@ -45,6 +37,17 @@ class Inspector : public QWidget {
   QWidget* form_host_ = nullptr;
   QFormLayout* form_ = nullptr;
   QLabel* problem_ = nullptr;
+};
+
+/// The Problems dock: every diagnostic of the circuit; activating one selects its node.
+class ProblemsList : public QListWidget {
+  Q_OBJECT
+ public:
+  explicit ProblemsList(QWidget* parent = nullptr);
+  void show_problems(const circuit::Document& doc);
+
+ signals:
+  void node_activated(std::string path);
 };
 
 }  // namespace studio

@@ -1,5 +1,6 @@
 #include "lua_console.h"
 
+#include <QPalette>
 #include <QFile>
 #include <QFontDatabase>
 #include <QHBoxLayout>
@@ -86,7 +87,8 @@ QString LuaConsole::output_text() const { return out_->toPlainText(); }
 void LuaConsole::append_line(const QString& text) { append(text); }
 
 void LuaConsole::append(const QString& text, bool error) {
-  if (error) out_->appendHtml("<span style='color:#d03030'>" + text.toHtmlEscaped().replace("\n", "<br>") + "</span>");
+  const QString colour = out_->palette().color(QPalette::BrightText).name();  // the theme's error colour
+  if (error) out_->appendHtml("<span style='color:" + colour + "'>" + text.toHtmlEscaped().replace("\n", "<br>") + "</span>");
   else out_->appendPlainText(text);
 }
 

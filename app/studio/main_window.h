@@ -13,10 +13,10 @@
 #include "diagram/diagram.h"
 #include "train_dialog.h"
 #include "training_job.h"
+#include "training_panel.h"
 
 class QAction;
 class QLabel;
-class QListWidget;
 class QMenu;
 class QPlainTextEdit;
 class QProgressBar;
@@ -28,6 +28,8 @@ class DiagramCanvas;
 class Inspector;
 class LuaConsole;
 class Palette;
+class ProblemsList;
+class RecentFiles;
 class RunPlotsWindow;
 class SearchPanel;
 
@@ -65,10 +67,10 @@ class MainWindow : public QMainWindow {
   const QString& file_path() const { return path_; }
   const circuit::diagram::Scene& scene() const { return scene_; }
   DiagramCanvas* canvas() const { return canvas_; }
-  RunPlotsWindow* run_plots() const { return run_plots_; }
+  RunPlotsWindow* run_plots() const;
   SearchPanel* search_panel() const { return search_; }
   LuaConsole* console() const { return console_; }
-  TrainingJob& training() { return job_; }
+  TrainingJob& training();
   const QString& last_problem() const { return last_problem_; }
   QAction* action(const QString& name) const;  // by objectName, for tests and menus
   /// The window as the user sees it. QWidget::grab leaves native Vulkan windows blank, so their
@@ -94,15 +96,10 @@ class MainWindow : public QMainWindow {
   bool save();
   bool save_as();
   void open_dialog();
-  void add_recent(const QString& path);
-  void rebuild_recent_menu();
   void autosave();
   void offer_recovery();
-  void run_dialog();
-  void on_training_events(const std::vector<events::Event>& batch);
-  void on_training_finished(const TrainOutcome& out);
-  std::string selection_parent() const;
-  circuit::diagram::Expansion expansion() const;
+  /// Shows `doc` (from `path`, empty when it has none) with nothing folded, selected or overlaid.
+  void show_document(circuit::Document doc, const QString& path);
 
   QVulkanInstance* vulkan_ = nullptr;
   bool interactive_ = true;
@@ -110,27 +107,22 @@ class MainWindow : public QMainWindow {
   QString path_;
   circuit::diagram::Scene scene_;
   std::set<std::string> selection_;
-  std::set<std::string> collapsed_;  // blocks drawn closed
-  std::set<std::string> opened_;     // sequence mixers drawn open to their parts
-  std::unordered_map<std::string, circuit::diagram::Annotation> overlay_;
+  circuit::diagram::Folding folding_;
   bool dark_ = false;
-  RunSettings run_settings_;
-  TrainingJob job_;
   QString last_problem_;
-  QTimer autosave_timer_, overlay_timer_;
-  bool overlay_dirty_ = false;
+  QTimer autosave_timer_;
 
   DiagramCanvas* canvas_ = nullptr;
   Inspector* inspector_ = nullptr;
   Palette* palette_ = nullptr;
-  RunPlotsWindow* run_plots_ = nullptr;
+  TrainingPanel* training_ = nullptr;
   SearchPanel* search_ = nullptr;
   LuaConsole* console_ = nullptr;
   QPlainTextEdit* log_ = nullptr;
-  QListWidget* problems_ = nullptr;
+  ProblemsList* problems_ = nullptr;
   QProgressBar* progress_ = nullptr;
   QLabel* status_ = nullptr;
-  QMenu* recent_menu_ = nullptr;
+  RecentFiles* recent_ = nullptr;
   QMenu* view_menu_ = nullptr;
 };
 

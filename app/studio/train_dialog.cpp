@@ -1,5 +1,6 @@
 #include "train_dialog.h"
 
+#include <QPalette>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialog>
@@ -101,7 +102,7 @@ bool ask_run_settings(QWidget* parent, const QString& title, const RunSettings& 
   form->addRow("Device", device);
   auto* error = new QLabel;
   error->setObjectName("error");
-  error->setStyleSheet("color: #c0392b");
+  error->setForegroundRole(QPalette::BrightText);  // the theme's error colour
   error->hide();
   form->addRow(error);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);

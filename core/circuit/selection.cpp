@@ -6,6 +6,7 @@
 #include "circuit_file.h"
 #include "base_names.h"
 #include "op.h"
+#include "templates.h"
 
 namespace circuit {
 
@@ -22,6 +23,33 @@ std::string nodes_label(const char* verb, size_t n) {
 }
 
 }  // namespace
+
+NodeView view_node(const Document& doc, const std::string& path) {
+  const Graph* g = &doc.circuit().graph;
+  const GraphAnalysis* a = &doc.analysis();
+  size_t start = 0;
+  while (g && a) {
+    size_t slash = path.find('/', start);
+    std::string name = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    int i = g->find(name);
+    if (i < 0 || size_t(i) >= a->nodes.size()) return {};
+    const Node& n = g->nodes[size_t(i)];
+    if (slash == std::string::npos) return {&n, &a->nodes[size_t(i)], g, a};
+    g = n.body ? &*n.body : nullptr;
+    a = a->nodes[size_t(i)].body.get();
+    start = slash + 1;
+  }
+  return {};
+}
+
+LevelSelection at_one_level(const std::set<std::string>& paths) {
+  LevelSelection s;
+  if (paths.empty()) return s;
+  s.parent = split_path(*paths.begin()).parent;
+  for (auto& p : paths)
+    if (auto [parent, name] = split_path(p); parent == s.parent) s.names.insert(name);
+  return s;
+}
 
 Result<Command> delete_nodes(const Circuit& c, const std::string& parent, const std::set<std::string>& names) {
   auto g = level_copy(c, parent);
@@ -141,6 +169,24 @@ Result<Command> insert_after(const Circuit& c, const std::string& after, Node no
   g->nodes.insert(g->nodes.begin() + at + 1, std::move(node));
   g->invalidate_index();
   return Command{ReplaceGraph{parent, std::move(*g), std::move(label)}};
+}
+
+Result<Command> add_from_palette(const Document& doc, const std::string& op, const std::string& after, std::string* path) {
+  std::string parent = after.empty() ? "" : split_path(after).parent;
+  const Graph* g = graph_at(doc.circuit().graph, parent);
+  if (!g) return Error{"no block `" + parent + "`"};
+  // The new node is sized from what it follows: the selected node's first output.
+  const TensorType* in = nullptr;
+  if (!after.empty()) {
+    NodeView v = view_node(doc, after);
+    if (!v.node) return Error{"no node `" + after + "`"};
+    if (v.info && !v.info->outputs.empty()) in = &v.info->outputs[0];
+  }
+  auto made = palette_node(*g, op, in, doc.bindings());
+  if (!made) return made.error();
+  if (!after.empty()) return insert_after(doc.circuit(), after, std::move(*made), path);
+  if (path) *path = made->name;
+  return Command{AddNode{"", std::move(*made), -1, {}, {}}};
 }
 
 }  // namespace circuit

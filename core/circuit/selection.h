@@ -12,6 +12,23 @@
 
 namespace circuit {
 
+/// The node at a path of a document and its analysis, or nulls.
+struct NodeView {
+  const Node* node = nullptr;
+  const NodeInfo* info = nullptr;
+  const Graph* graph = nullptr;           // the graph holding the node
+  const GraphAnalysis* analysis = nullptr;  // that graph's analysis
+};
+NodeView view_node(const Document& doc, const std::string& path);
+
+/// The part of a selection (node paths) that an edit of several nodes acts on: the graph level of
+/// the first path and the names selected there. Nodes selected at other levels are left alone.
+struct LevelSelection {
+  std::string parent;
+  std::set<std::string> names;
+};
+LevelSelection at_one_level(const std::set<std::string>& paths);
+
 /// Removes the nodes `names` of graph level `parent` in one step: wires from them become
 /// unconnected, graph outputs naming them are dropped.
 Result<Command> delete_nodes(const Circuit& c, const std::string& parent, const std::set<std::string>& names);
@@ -44,5 +61,11 @@ Result<Command> paste_nodes(const Circuit& c, const std::string& parent, const C
 /// user appending to a chain expects). The node's name is made unique at that level; `path`
 /// receives the new node's path.
 Result<Command> insert_after(const Circuit& c, const std::string& after, Node node, std::string* path = nullptr);
+
+/// What a palette click or drop adds: `op` (or a `template:` name, see palette_node) sized from
+/// and inserted after the node at path `after` (insert_after), or standing alone at the top level
+/// when `after` is empty. `path` receives the new node's path.
+Result<Command> add_from_palette(const Document& doc, const std::string& op, const std::string& after,
+                                 std::string* path = nullptr);
 
 }  // namespace circuit

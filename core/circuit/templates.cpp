@@ -15,6 +15,16 @@ Node input_node(const std::string& name, const TensorType& t) {
   return n;
 }
 
+Circuit starter_circuit() {
+  Circuit c;
+  c.name = "untitled";
+  TensorType t;
+  t.axes = {*parse_axis("batch"), *parse_axis("pixels:784")};
+  c.graph.nodes.push_back(input_node("x", t));
+  c.graph.outputs = {{"x", 0}};
+  return c;
+}
+
 static Node op(std::string name, std::string kind, std::vector<PortRef> in, Attrs attrs = {}) {
   return Node{std::move(name), std::move(kind), std::move(in), std::move(attrs), {}};
 }

@@ -37,4 +37,8 @@ std::optional<std::vector<PortRef>> wire_into(const Node& to, const PortRef& fro
 /// The `input` node that declares type `t`.
 Node input_node(const std::string& name, const TensorType& t);
 
+/// What File ▸ New starts from: `untitled`, one input x [batch, pixels:784] (a flattened 28x28
+/// image, what the bundled image data sets give) that is also the output, so it checks at once.
+Circuit starter_circuit();
+
 }  // namespace circuit

@@ -269,6 +269,63 @@ std::string Expansion::add(const std::string& word) {
   return "";
 }
 
+namespace {
+
+// Paths of the nodes, bodies included, that `keep` picks.
+template <class Keep>
+void node_paths(const Graph& g, const std::string& prefix, const Keep& keep, std::set<std::string>& out) {
+  for (auto& n : g.nodes) {
+    std::string p = prefix.empty() ? n.name : prefix + "/" + n.name;
+    if (keep(n)) out.insert(p);
+    if (n.body) node_paths(*n.body, p, keep, out);
+  }
+}
+bool has_body(const Node& n) { return bool(n.body); }
+bool has_parts(const Node& n) {
+  const OpDef* def = find_op(n.op);
+  return def && def->parts;
+}
+
+}  // namespace
+
+bool Folding::toggle(const Graph& root, const std::string& path) {
+  auto [parent, name] = split_path(path);
+  const Graph* g = graph_at(root, parent);
+  int i = g ? g->find(name) : -1;
+  if (i < 0) return false;
+  const Node& n = g->nodes[size_t(i)];
+  if (n.body) {
+    if (!closed.erase(path)) closed.insert(path);
+  } else if (has_parts(n)) {
+    if (!parts.erase(path)) parts.insert(path);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void Folding::close_all_blocks(const Graph& root) {
+  closed.clear(), parts.clear();
+  node_paths(root, "", has_body, closed);
+}
+
+void Folding::open_all_mixers(const Graph& root) { node_paths(root, "", has_parts, parts); }
+
+Expansion Folding::expansion(const Graph& root) const {
+  Expansion e;
+  e.parts = parts;
+  if (closed.empty()) return e;
+  std::set<std::string> all;
+  node_paths(root, "", has_body, all);
+  e.mode = Expansion::Mode::listed;
+  for (auto& p : all) {
+    bool hidden = false;  // a block inside a closed one is hidden anyway
+    for (auto& c : closed) hidden |= p == c || p.rfind(c + "/", 0) == 0;
+    if (!hidden) e.blocks.insert(p);
+  }
+  return e;
+}
+
 std::string axis_label(const Axis& a) {
   if (!a.size.concrete()) return a.size.sym == a.name ? a.name : a.name + " " + a.size.sym;
   return a.name + " " + std::to_string(a.size.n);

@@ -36,6 +36,20 @@ struct Expansion {
   std::string add(const std::string& word);
 };
 
+/// A viewer's folding of one circuit: the blocks it closed and the mixers it opened to their
+/// parts; every other block is drawn open and every other mixer closed. The studio keeps one per
+/// open document and draws with its expansion().
+struct Folding {
+  std::set<std::string> closed;  // blocks (and MoE nodes) drawn closed
+  std::set<std::string> parts;   // mixers drawn open to their parts
+  /// Flips the node at `path`: a block closes or opens, a mixer opens to its parts or closes.
+  /// False, and nothing changes, for a node that has neither (or no node there).
+  bool toggle(const Graph& root, const std::string& path);
+  void close_all_blocks(const Graph& root);
+  void open_all_mixers(const Graph& root);
+  Expansion expansion(const Graph& root) const;
+};
+
 struct DiagramOptions {
   Expansion expand;
   std::unordered_map<std::string, Annotation> overlay;  // node path -> annotation

@@ -153,6 +153,52 @@ TEST(Edit, CopyPasteRenamesFollowsInnerWiresAndKeepsOuterOnes) {
   EXPECT_TRUE(d.analysis().diagnostics(g).empty());
 }
 
+// The studio's selection edits act on the level of the first selected path.
+TEST(Edit, AtOneLevelKeepsTheFirstPathsLevel) {
+  LevelSelection s = at_one_level({"a", "blk/x", "b"});
+  EXPECT_EQ(s.parent, "");
+  EXPECT_EQ(s.names, (std::set<std::string>{"a", "b"}));
+  s = at_one_level({"blk/x", "blk/y", "c"});
+  EXPECT_EQ(s.parent, "blk");
+  EXPECT_EQ(s.names, (std::set<std::string>{"x", "y"}));
+  EXPECT_TRUE(at_one_level({}).names.empty());
+}
+
+// A palette click: the op is sized from the selected node's output and inserted after it; with
+// nothing selected it stands alone; a block template needs something to follow.
+TEST(Edit, AddFromPaletteFollowsTheSelectedNode) {
+  Document d(starter_circuit());
+  ASSERT_TRUE(d.analysis().diagnostics(d.circuit().graph).empty());
+  std::string path;
+  auto cmd = add_from_palette(d, "linear", "x", &path);
+  ASSERT_TRUE(cmd.ok()) << cmd.error().message;
+  round_trip(d, *cmd);
+  EXPECT_EQ(path, "linear");
+  const Node* n = d.circuit().graph.node("linear");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->inputs[0].node, "x");
+  EXPECT_EQ(std::get<int64_t>(n->attrs.at("out")), 784);  // the input's last axis
+  EXPECT_EQ(d.circuit().graph.outputs[0].node, "linear");
+  EXPECT_TRUE(d.analysis().diagnostics(d.circuit().graph).empty());
+
+  auto ffn = add_from_palette(d, "template:ffn", "linear", &path);
+  ASSERT_TRUE(ffn.ok()) << ffn.error().message;
+  ASSERT_TRUE(d.apply(*ffn).ok());
+  EXPECT_EQ(path, "ffn");
+  EXPECT_TRUE(d.circuit().graph.node("ffn")->body);
+
+  auto alone = add_from_palette(d, "relu", "", &path);
+  ASSERT_TRUE(alone.ok()) << alone.error().message;
+  ASSERT_TRUE(d.apply(*alone).ok());
+  EXPECT_FALSE(d.circuit().graph.node(path)->inputs[0].connected());
+
+  auto refused = add_from_palette(d, "template:ffn", "", &path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("select one"), std::string::npos) << refused.error().message;
+  EXPECT_FALSE(add_from_palette(d, "no_such_op", "x", &path).ok());
+  EXPECT_FALSE(add_from_palette(d, "relu", "nowhere", &path).ok());
+}
+
 TEST(Edit, InsertAfterWiresAndTakesTheOutputSlot) {
   Document d(small());
   Node n;

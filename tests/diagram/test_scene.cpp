@@ -439,5 +439,34 @@ TEST(Scene, BadgeCellsWidenTheBadgeAndAreRendered) {
   EXPECT_GE(count(*svg_with, "<path") , count(*svg_plain, "<path") + 4);
 }
 
+// The studio's folding: a closed block hides what is inside it, a mixer opens to its parts, and a
+// plain op has neither, so toggling it changes nothing.
+TEST(Folding, TogglesBlocksAndMixers) {
+  Circuit c = load("gated_deltanet_hybrid.circuit.json");
+  Folding f;
+  EXPECT_EQ(f.expansion(c.graph).mode, Expansion::Mode::all);
+  EXPECT_TRUE(f.toggle(c.graph, "moe"));
+  Expansion e = f.expansion(c.graph);
+  EXPECT_FALSE(e.open("moe"));
+  EXPECT_TRUE(f.toggle(c.graph, "delta1"));
+  EXPECT_TRUE(f.expansion(c.graph).open_parts("delta1"));
+  EXPECT_FALSE(f.expansion(c.graph).open_parts("delta2"));
+  EXPECT_FALSE(f.toggle(c.graph, "delta1_norm"));
+  EXPECT_FALSE(f.toggle(c.graph, "no_such_node"));
+  EXPECT_TRUE(f.toggle(c.graph, "moe"));
+  EXPECT_TRUE(f.expansion(c.graph).open("moe"));
+
+  f.open_all_mixers(c.graph);
+  EXPECT_EQ(f.parts, (std::set<std::string>{"delta1", "delta2", "swa"}));
+  f.close_all_blocks(c.graph);
+  EXPECT_EQ(f.closed, (std::set<std::string>{"moe"}));
+  EXPECT_TRUE(f.parts.empty());
+  // Drawn: the closed MoE has fewer boxes than the open one.
+  DiagramOptions open, closed;
+  closed.expand = f.expansion(c.graph);
+  auto a = analyze(c);
+  EXPECT_LT(build_scene(c, a, closed).boxes.size(), build_scene(c, a, open).boxes.size());
+}
+
 }  // namespace
 }  // namespace circuit::diagram

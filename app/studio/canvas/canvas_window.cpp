@@ -401,7 +401,7 @@ void CanvasRenderer::startNextFrame() {
     df_->vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_, 2 * frame);
   }
   const QSize size = w_->swapChainImageSize();
-  const canvas::Rgba bg = w_->theme_.background;
+  const canvas::Rgba bg = w_->theme_.desk;
   VkClearValue clear[3] = {};
   clear[0].color = {{bg.r / 255.f, bg.g / 255.f, bg.b / 255.f, 1.f}};
   clear[1].depthStencil = {1, 0};
@@ -497,7 +497,7 @@ void DiagramCanvas::set_scene(circuit::diagram::Scene scene) {
 
 void DiagramCanvas::set_dark(bool dark) {
   if (dark == theme_.dark) return;
-  theme_ = dark ? canvas::Theme::dark_theme() : canvas::Theme::light();
+  theme_ = dark ? Theme::dark_theme() : Theme::light();
   rebuild_mesh();
   changed();
 }

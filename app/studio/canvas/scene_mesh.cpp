@@ -14,8 +14,6 @@ using circuit::diagram::WireItem;
 
 namespace {
 
-Rgba rgb(int r, int g, int b, int a = 255) { return Rgba{uint8_t(r), uint8_t(g), uint8_t(b), uint8_t(a)}; }
-Rgba unit(double r, double g, double b) { return rgb(int(std::lround(r * 255)), int(std::lround(g * 255)), int(std::lround(b * 255))); }
 constexpr Rgba kNone{0, 0, 0, 0};
 
 // Line widths, radii and dash patterns of core/diagram/render_cairo.cpp, so the canvas and the
@@ -61,54 +59,6 @@ bool flat(Point p0, Point p1, Point p2, Point p3, double tol) {
 int align_of(Align a) { return a == Align::center ? 1 : a == Align::right ? 2 : 0; }
 
 }  // namespace
-
-Theme Theme::light() {
-  Theme t;
-  t.dark = false;
-  t.background = rgb(236, 238, 241);
-  t.ink = unit(0.10, 0.10, 0.12);
-  t.muted = unit(0.38, 0.40, 0.45);
-  t.error = unit(0.78, 0.16, 0.16);
-  t.label = unit(0.16, 0.36, 0.66);
-  t.fence = unit(0.955, 0.965, 0.98);
-  t.fence_line = unit(0.55, 0.59, 0.66);
-  t.box_fill = rgb(255, 255, 255);
-  t.error_fill = unit(0.99, 0.92, 0.92);
-  t.badge_fill = unit(0.93, 0.95, 1.0);
-  t.badge_text = t.ink;
-  t.marker_text = rgb(255, 255, 255);
-  t.accent = rgb(30, 120, 235);
-  t.hover = rgb(120, 170, 240);
-  return t;
-}
-
-Theme Theme::dark_theme() {
-  Theme t;
-  t.dark = true;
-  t.background = rgb(30, 31, 34);
-  t.ink = rgb(222, 224, 228);
-  t.muted = rgb(140, 146, 158);
-  t.error = rgb(240, 96, 96);
-  t.label = rgb(112, 168, 240);
-  t.fence = rgb(40, 42, 47);
-  t.fence_line = rgb(96, 103, 116);
-  t.box_fill = rgb(50, 53, 59);
-  t.error_fill = rgb(82, 38, 40);
-  t.badge_fill = rgb(56, 63, 82);
-  t.badge_text = t.ink;
-  t.marker_text = rgb(255, 255, 255);
-  t.accent = rgb(70, 150, 255);
-  t.hover = rgb(60, 110, 180);
-  return t;
-}
-
-Rgba Theme::heat(double h) const {
-  h = std::clamp(h, 0.0, 1.0);
-  // Light: pale yellow -> orange -> red, as in the export, under dark text. Dark: the same hues
-  // kept deep (dull amber -> deep red) so the theme's light badge text stays readable on them.
-  if (dark) return unit(0.345 + 0.315 * h, 0.314 - 0.141 * h, 0.18 - 0.07 * h);
-  return unit(1.0, 0.97 - 0.55 * h, 0.85 - 0.75 * h);
-}
 
 void MeshBuilder::rect(const Rect& r, double radius, Rgba fill, Rgba line, double border, double dash_on, double dash_off) {
   Instance i;
@@ -360,13 +310,13 @@ void build_cells(const Scene& s, const Theme& t, double cell, std::vector<Instan
   // A box smaller than a pixel is all border, so it is drawn in its border colour; wires are
   // thinner than a pixel, so they are drawn half-way to the background and boxes stand out.
   Rgba colour[C::count];
-  colour[C::empty] = t.background;
+  colour[C::empty] = t.desk;
   colour[C::fence] = t.fence;
   colour[C::fence_line] = t.fence_line;
-  colour[C::faint_wire] = mix(t.muted, t.background, 0.5);
-  colour[C::wire] = mix(t.ink, t.background, 0.5);
-  colour[C::box_muted] = t.muted;
-  colour[C::box] = t.ink;
+  colour[C::faint_wire] = mix(t.text_dim, t.desk, 0.5);
+  colour[C::wire] = mix(t.text, t.desk, 0.5);
+  colour[C::box_muted] = t.text_dim;
+  colour[C::box] = t.text;
   colour[C::box_error] = t.error;
   g.emit(out, colour);
 }
@@ -389,28 +339,28 @@ void build_items(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const 
   }
   for (auto& w : s.wires) {
     if (w.pts.empty()) continue;
-    mb.polyline(tessellate(w, detail.tolerance), kWire, w.unknown ? t.muted : t.ink, w.unknown ? 3 : 0, w.unknown ? 2 : 0);
+    mb.polyline(tessellate(w, detail.tolerance), kWire, w.unknown ? t.text_dim : t.text, w.unknown ? 3 : 0, w.unknown ? 2 : 0);
   }
   for (auto& w : s.wires)
-    if (w.show_label && !w.label.empty()) text(w.label_at, w.label, 7, false, 0, w.unknown ? t.muted : t.label);
-  for (auto& sp : s.separators) mb.segment(sp.a, sp.b, kSeparator, t.muted, 0, 3, 2.5);
+    if (w.show_label && !w.label.empty()) text(w.label_at, w.label, 7, false, 0, w.unknown ? t.text_dim : t.label);
+  for (auto& sp : s.separators) mb.segment(sp.a, sp.b, kSeparator, t.text_dim, 0, 3, 2.5);
   for (auto& b : s.boxes) {
     if (b.kind == BoxKind::junction || b.kind == BoxKind::input || b.kind == BoxKind::output) {
       if (b.error) card(b.r, t.error_fill, t.error, 1.5);
       continue;
     }
     if (b.kind == BoxKind::dot) {  // an einsum's contraction: a filled disc
-      mb.rect(b.r, b.r.w / 2, t.ink, t.ink, 0);
+      mb.rect(b.r, b.r.w / 2, t.text, t.text, 0);
       continue;
     }
-    Rgba line = b.error ? t.error : b.blocked ? t.muted : t.ink;
+    Rgba line = b.error ? t.error : b.blocked ? t.text_dim : t.text;
     Rgba fill = b.error ? t.error_fill : t.box_fill;
     double width = b.error ? 2.0 : b.bold ? 2.2 : 1.0;
     cards_behind(b.r, b.stack, fill, line, width);
     card(b.r, fill, line, width, b.blocked ? 3 : 0);
     if (b.kind == BoxKind::block) mb.rect({b.r.x + 3, b.r.y + 3, b.r.w - 6, b.r.h - 6}, 2, kNone, line, 0.7);
   }
-  for (auto& x : s.texts) text(x.at, x.text, x.size, x.bold, align_of(x.align), x.error ? t.error : x.muted ? t.muted : t.ink);
+  for (auto& x : s.texts) text(x.at, x.text, x.size, x.bold, align_of(x.align), x.error ? t.error : x.muted ? t.text_dim : t.text);
   for (auto& b : s.boxes)
     if (b.marker > 0) {
       double cx = b.r.x + 7, cy = b.r.y + 7;
@@ -418,13 +368,13 @@ void build_items(const Scene& s, const Theme& t, const GlyphAtlas& atlas, const 
       text({cx, cy + 2.6}, std::to_string(b.marker), 7, true, 1, t.marker_text);
     }
   for (auto& b : s.badges) {
-    card(b.r, b.heat >= 0 ? t.heat(b.heat) : t.badge_fill, t.fence_line, 0.6);
+    card(b.r, b.heat >= 0 ? t.badge_heat(b.heat) : t.badge_fill, t.fence_line, 0.6);
     // Same geometry as the cairo renderer: text centred in what the heat cells leave.
     double cells = b.cells.empty() ? 0 : 3 + double(b.cells.size()) * circuit::diagram::kBadgeCell;
     text({b.r.x + (b.r.w - cells) / 2, b.r.y + b.r.h - 3}, b.text, 7.5, false, 1, t.badge_text);
     for (size_t k = 0; k < b.cells.size(); ++k) {
       Rect c{b.r.right() - 3 - double(b.cells.size() - k) * circuit::diagram::kBadgeCell + 0.5, b.r.y + 2, circuit::diagram::kBadgeCell - 1, b.r.h - 4};
-      mb.rect(c, 0, t.heat(std::clamp(b.cells[k], 0.0, 1.0)), t.fence_line, 0.4, 0, 0);
+      mb.rect(c, 0, t.badge_heat(std::clamp(b.cells[k], 0.0, 1.0)), t.fence_line, 0.4, 0, 0);
     }
   }
 }

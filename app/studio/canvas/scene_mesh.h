@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "diagram/scene.h"
+#include "studio/theme.h"
 
 namespace studio::canvas {
 
@@ -16,23 +17,9 @@ using circuit::diagram::Point;
 using circuit::diagram::Rect;
 using circuit::diagram::Scene;
 
-/// A colour, straight (not premultiplied) alpha; packs like GLSL's unpackUnorm4x8 expects.
-struct Rgba {
-  uint8_t r = 0, g = 0, b = 0, a = 255;
-  uint32_t packed() const { return uint32_t(r) | uint32_t(g) << 8 | uint32_t(b) << 16 | uint32_t(a) << 24; }
-  bool operator==(const Rgba&) const = default;
-};
-
-/// The canvas palette. Light follows the cairo export (core/diagram/render_cairo.cpp) on a grey
-/// desk so white boxes stand out; dark keeps the same roles with inverted lightness.
-struct Theme {
-  bool dark = false;
-  Rgba background, ink, muted, error, label, fence, fence_line, box_fill, error_fill, badge_fill, badge_text, marker_text;
-  Rgba accent, hover;  // selection and hover rings
-  static Theme light();
-  static Theme dark_theme();
-  Rgba heat(double h) const;  // badge colour for a heat in [0, 1]
-};
+// Colours come from the studio's one theme (studio/theme.h).
+using studio::Rgba;
+using studio::Theme;
 
 /// What an instance draws; matches `kind` in shaders/canvas.vert.
 enum class Kind : uint32_t { shape = 0, segment = 1, glyph = 2, cell = 3 };

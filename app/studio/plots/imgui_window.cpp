@@ -134,7 +134,7 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
     VkCommandBuffer cb = w_->currentCommandBuffer();
     w_->frame();
 
-    const ImU32 bg = w_->theme_.background;
+    const ImU32 bg = w_->theme_.window.packed();
     VkClearValue clear[3]{};
     clear[0].color = {{float((bg >> IM_COL32_R_SHIFT) & 0xff) / 255.f,
                        float((bg >> IM_COL32_G_SHIFT) & 0xff) / 255.f,
@@ -232,15 +232,17 @@ void ImGuiVulkanWindow::apply_style() {
   s.FrameRounding = 3.f;
   s.WindowBorderSize = 0.f;
   // Plots and window share one background so panels look like one surface.
-  s.Colors[ImGuiCol_WindowBg] = ImGui::ColorConvertU32ToFloat4(theme_.background);
-  s.Colors[ImGuiCol_ChildBg] = ImGui::ColorConvertU32ToFloat4(theme_.background);
-  // StyleColorsLight draws white frames, invisible on the light background: a shade darker.
-  if (!dark_) s.Colors[ImGuiCol_FrameBg] = ImVec4(0.86f, 0.87f, 0.90f, 1.f);
+  s.Colors[ImGuiCol_WindowBg] = ImGui::ColorConvertU32ToFloat4(theme_.window.packed());
+  s.Colors[ImGuiCol_ChildBg] = ImGui::ColorConvertU32ToFloat4(theme_.window.packed());
+  s.Colors[ImGuiCol_Text] = ImGui::ColorConvertU32ToFloat4(theme_.text.packed());
+  s.Colors[ImGuiCol_TextDisabled] = ImGui::ColorConvertU32ToFloat4(theme_.text_dim.packed());
+  // StyleColorsLight draws white frames, invisible on the light background: the grid's shade.
+  if (!dark_) s.Colors[ImGuiCol_FrameBg] = ImGui::ColorConvertU32ToFloat4(theme_.grid.packed());
 }
 
 void ImGuiVulkanWindow::set_dark(bool dark) {
   dark_ = dark;
-  theme_ = dark ? PlotTheme::dark() : PlotTheme::light();
+  theme_ = Theme::of(dark);
   apply_style();
   request_frames();
 }

@@ -27,10 +27,10 @@ class ImGuiVulkanWindow : public QVulkanWindow {
 
   QVulkanWindowRenderer* createRenderer() override;
 
-  /// Dark (ImGui::StyleColorsDark + PlotTheme::dark) or light theme; re-renders.
+  /// Dark (ImGui::StyleColorsDark + Theme::dark_theme()) or light theme; re-renders.
   void set_dark(bool dark);
   bool dark() const { return dark_; }
-  const PlotTheme& plot_theme() const { return theme_; }
+  const Theme& theme() const { return theme_; }
 
   /// Renders a frame (after letting ImGui settle its layout) and returns it with the colours as
   /// drawn, whatever the swap-chain byte order. Needs an exposed window; null image otherwise.
@@ -83,7 +83,7 @@ class ImGuiVulkanWindow : public QVulkanWindow {
   int settle_ = 0;
   bool dark_ = true;
   bool grabbing_ = false;
-  PlotTheme theme_ = PlotTheme::dark();
+  Theme theme_ = Theme::dark_theme();
 };
 
 }  // namespace studio

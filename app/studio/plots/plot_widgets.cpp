@@ -99,11 +99,11 @@ struct AxesSpec {
 // Lays out and draws the frame of a plot inside [omin, omax]: title, background, grid, axes and
 // tick labels. `f` comes in with ranges and flags and leaves with its screen rectangle.
 void draw_axes(ImDrawList* dl, ImVec2 omin, ImVec2 omax, PlotFrame& f, const AxesSpec& spec,
-               const PlotTheme& t) {
+               const Theme& t) {
   const float fh = ImGui::GetFontSize();
   float top = omin.y;
   if (spec.title && !spec.title_inside) {
-    dl->AddText(ImVec2(omin.x, top), t.text, spec.title);
+    dl->AddText(ImVec2(omin.x, top), t.text.packed(), spec.title);
     top += fh + 6;
   } else {
     top += fh * 0.5f;  // room for the top tick label, centred on its tick
@@ -134,45 +134,45 @@ void draw_axes(ImDrawList* dl, ImVec2 omin, ImVec2 omax, PlotFrame& f, const Axe
     }
   }
 
-  dl->AddRectFilled(f.min, f.max, t.plot_background);
+  dl->AddRectFilled(f.min, f.max, t.base.packed());
   float last_label_y = 1e9f;
   for (const auto& k : yt) {
     const float y = f.to_screen(f.x0, k.at).y;
     if (y < f.min.y - 0.5f || y > f.max.y + 0.5f) continue;
-    dl->AddLine(ImVec2(f.min.x, y), ImVec2(f.max.x, y), t.grid);
+    dl->AddLine(ImVec2(f.min.x, y), ImVec2(f.max.x, y), t.grid.packed());
     const ImVec2 ts = ImGui::CalcTextSize(k.label.c_str());
     if (std::fabs(y - last_label_y) < ts.y + 1) continue;  // short axes: skip crowded labels
-    dl->AddText(ImVec2(f.min.x - 6 - ts.x, y - ts.y * 0.5f), t.text_dim, k.label.c_str());
+    dl->AddText(ImVec2(f.min.x - 6 - ts.x, y - ts.y * 0.5f), t.text_dim.packed(), k.label.c_str());
     last_label_y = y;
   }
   float last_right = -1e9f;
   for (const auto& k : xt) {
     const float x = f.to_screen(k.at, f.y0).x;
     if (x < f.min.x - 0.5f || x > f.max.x + 0.5f) continue;
-    if (spec.x_custom.empty()) dl->AddLine(ImVec2(x, f.min.y), ImVec2(x, f.max.y), t.grid);
-    dl->AddLine(ImVec2(x, f.max.y), ImVec2(x, f.max.y + 4), t.axis);
+    if (spec.x_custom.empty()) dl->AddLine(ImVec2(x, f.min.y), ImVec2(x, f.max.y), t.grid.packed());
+    dl->AddLine(ImVec2(x, f.max.y), ImVec2(x, f.max.y + 4), t.axis.packed());
     if (k.label.empty() || !spec.x_tick_labels) continue;
     const ImVec2 ts = ImGui::CalcTextSize(k.label.c_str());
     const float lx = std::clamp(x - ts.x * 0.5f, omin.x, omax.x - ts.x);
     if (lx < last_right + 6) continue;  // never overlap a neighbour
-    dl->AddText(ImVec2(lx, f.max.y + 5), t.text_dim, k.label.c_str());
+    dl->AddText(ImVec2(lx, f.max.y + 5), t.text_dim.packed(), k.label.c_str());
     last_right = lx + ts.x;
   }
-  dl->AddLine(ImVec2(f.min.x, f.min.y), ImVec2(f.min.x, f.max.y), t.axis);
-  dl->AddLine(ImVec2(f.min.x, f.max.y), ImVec2(f.max.x, f.max.y), t.axis);
+  dl->AddLine(ImVec2(f.min.x, f.min.y), ImVec2(f.min.x, f.max.y), t.axis.packed());
+  dl->AddLine(ImVec2(f.min.x, f.max.y), ImVec2(f.max.x, f.max.y), t.axis.packed());
   if (spec.x_label) {
     const ImVec2 ts = ImGui::CalcTextSize(spec.x_label);
-    dl->AddText(ImVec2(f.min.x + (width - ts.x) * 0.5f, f.max.y + (spec.x_tick_labels ? fh + 8 : 4)), t.text_dim,
+    dl->AddText(ImVec2(f.min.x + (width - ts.x) * 0.5f, f.max.y + (spec.x_tick_labels ? fh + 8 : 4)), t.text_dim.packed(),
                 spec.x_label);
   }
 }
 
 // A title inside the plot, over a backing so the data under it cannot make it unreadable.
-void inner_title(ImDrawList* dl, const PlotFrame& f, const char* title, const PlotTheme& t) {
+void inner_title(ImDrawList* dl, const PlotFrame& f, const char* title, const Theme& t) {
   const ImVec2 ts = ImGui::CalcTextSize(title);
   const ImVec2 a(f.min.x + 4, f.min.y + 2);
-  dl->AddRectFilled(a, ImVec2(a.x + ts.x + 8, a.y + ts.y + 2), with_alpha(t.plot_background, 200), 2.f);
-  dl->AddText(ImVec2(a.x + 4, a.y + 1), t.text_dim, title);
+  dl->AddRectFilled(a, ImVec2(a.x + ts.x + 8, a.y + ts.y + 2), with_alpha(t.base.packed(), 200), 2.f);
+  dl->AddText(ImVec2(a.x + 4, a.y + 1), t.text_dim.packed(), title);
 }
 
 void centred_text(ImDrawList* dl, const PlotFrame& f, ImU32 col, const char* text) {
@@ -247,7 +247,7 @@ void draw_curve(ImDrawList* dl, const PlotFrame& f, const Curve& c, ImU32 col, b
 
 // The legend goes in the plot corner that hides the fewest of `avoid` (data points on screen).
 void draw_legend(ImDrawList* dl, const PlotFrame& f, const std::vector<std::pair<std::string, ImU32>>& items,
-                 const PlotTheme& t, const std::vector<ImVec2>& avoid) {
+                 const Theme& t, const std::vector<ImVec2>& avoid) {
   if (items.empty()) return;
   const float fh = ImGui::GetFontSize();
   float w = 0;
@@ -264,12 +264,12 @@ void draw_legend(ImDrawList* dl, const PlotFrame& f, const std::vector<std::pair
     if (hidden < best) best = hidden, a = c;
   }
   const ImVec2 b(a.x + box_w, a.y + box_h);
-  dl->AddRectFilled(a, b, with_alpha(t.plot_background, 225), 3.f);
-  dl->AddRect(a, b, t.grid, 3.f);
+  dl->AddRectFilled(a, b, with_alpha(t.base.packed(), 225), 3.f);
+  dl->AddRect(a, b, t.grid.packed(), 3.f);
   float y = a.y + 3;
   for (const auto& [name, col] : items) {
     dl->AddLine(ImVec2(a.x + 6, y + fh * 0.5f), ImVec2(a.x + 24, y + fh * 0.5f), col, 3.f);
-    dl->AddText(ImVec2(a.x + 28, y), t.text, name.c_str());
+    dl->AddText(ImVec2(a.x + 28, y), t.text.packed(), name.c_str());
     y += fh + 3;
   }
 }
@@ -321,7 +321,7 @@ bool begin_full_window(const char* name) {
 }
 
 // A short explanation in the middle of the free space, instead of empty axes.
-void empty_state(const char* headline, const char* detail, const PlotTheme& t) {
+void empty_state(const char* headline, const char* detail, const Theme& t) {
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   const ImVec2 start = ImGui::GetCursorPos();
   const float wrap = std::min(avail.x - 20, 460.f);
@@ -329,61 +329,15 @@ void empty_state(const char* headline, const char* detail, const PlotTheme& t) {
   const ImVec2 ds = ImGui::CalcTextSize(detail, nullptr, false, wrap);
   const float y = start.y + std::max(0.f, (avail.y - hs.y - ds.y - 8) * 0.45f);
   ImGui::SetCursorPos(ImVec2(start.x + std::max(0.f, (avail.x - hs.x) * 0.5f), y));
-  ImGui::PushStyleColor(ImGuiCol_Text, t.text);
+  ImGui::PushStyleColor(ImGuiCol_Text, t.text.packed());
   ImGui::TextUnformatted(headline);
   ImGui::PopStyleColor();
   ImGui::SetCursorPos(ImVec2(start.x + std::max(0.f, (avail.x - ds.x) * 0.5f), y + hs.y + 8));
-  ImGui::PushStyleColor(ImGuiCol_Text, t.text_dim);
+  ImGui::PushStyleColor(ImGuiCol_Text, t.text_dim.packed());
   ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + wrap);
   ImGui::TextUnformatted(detail);
   ImGui::PopTextWrapPos();
   ImGui::PopStyleColor();
-}
-
-PlotTheme PlotTheme::dark() {
-  PlotTheme t;
-  t.is_dark = true;
-  t.background = IM_COL32(24, 24, 28, 255);
-  t.plot_background = IM_COL32(32, 33, 38, 255);
-  t.grid = IM_COL32(58, 60, 68, 255);
-  t.axis = IM_COL32(140, 142, 152, 255);
-  t.text = IM_COL32(226, 226, 232, 255);
-  t.text_dim = IM_COL32(160, 162, 172, 255);
-  t.series = {IM_COL32(86, 156, 240, 255), IM_COL32(240, 150, 60, 255), IM_COL32(96, 196, 112, 255),
-              IM_COL32(232, 88, 88, 255),  IM_COL32(176, 128, 226, 255), IM_COL32(72, 192, 192, 255)};
-  t.front = IM_COL32(255, 196, 40, 255);
-  t.baseline = IM_COL32(128, 128, 132, 190);
-  t.infeasible = IM_COL32(232, 88, 88, 255);
-  return t;
-}
-
-PlotTheme PlotTheme::light() {
-  PlotTheme t;
-  t.is_dark = false;
-  t.background = IM_COL32(246, 246, 248, 255);
-  t.plot_background = IM_COL32(255, 255, 255, 255);
-  t.grid = IM_COL32(226, 228, 234, 255);
-  t.axis = IM_COL32(96, 98, 108, 255);
-  t.text = IM_COL32(28, 28, 34, 255);
-  t.text_dim = IM_COL32(92, 94, 104, 255);
-  t.series = {IM_COL32(31, 110, 190, 255), IM_COL32(222, 112, 16, 255), IM_COL32(40, 150, 52, 255),
-              IM_COL32(206, 40, 44, 255),  IM_COL32(138, 92, 186, 255), IM_COL32(20, 146, 156, 255)};
-  t.front = IM_COL32(214, 120, 0, 255);
-  t.baseline = IM_COL32(150, 150, 156, 200);
-  t.infeasible = IM_COL32(206, 40, 44, 255);
-  return t;
-}
-
-ImU32 PlotTheme::heat(double t) {
-  // Viridis at five stops: perceptually ordered and readable for colour-blind users.
-  static constexpr float stops[5][3] = {
-      {68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
-  if (!finite(t)) t = 0;
-  t = std::clamp(t, 0.0, 1.0) * 4.0;
-  const int i = std::min(3, int(t));
-  const float u = float(t - i);
-  auto mix = [&](int c) { return int(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * u + 0.5f); };
-  return IM_COL32(mix(0), mix(1), mix(2), 255);
 }
 
 ImVec2 PlotFrame::to_screen(double x, double y) const {
@@ -434,7 +388,7 @@ std::string format_tick(double v, double step) {
   return b;
 }
 
-PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, const PlotTheme& t,
+PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, const Theme& t,
                     const LinePlotOptions& o) {
   const ImVec2 size = resolve_size(o.size);
   const ImVec2 omin = ImGui::GetCursorScreenPos();
@@ -476,7 +430,7 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
   draw_axes(dl, omin, omax, f, spec, t);
   if (!f.valid()) return f;
   if (!has_data) {
-    centred_text(dl, f, t.text_dim, "no data yet");
+    centred_text(dl, f, t.text_dim.packed(), "no data yet");
     return f;
   }
 
@@ -487,7 +441,7 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
   const float width = f.max.x - f.min.x;
   for (size_t k = 0; k < curves.size(); ++k) {
     if (!curves[k]) continue;
-    const ImU32 col = t.series[k % t.series.size()];
+    const ImU32 col = t.series[k % t.series.size()].packed();
     const bool markers = double(curves[k]->x.size()) <= width / 12.0;
     draw_curve(dl, f, *curves[k], col, markers);
     legend.emplace_back(curves[k]->name, col);
@@ -500,7 +454,7 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
   const ImVec2 m = ImGui::GetIO().MousePos;
   if (hovered && m.x >= f.min.x && m.x <= f.max.x && m.y >= f.min.y && m.y <= f.max.y) {
     const double x = f.x_at(m.x);
-    dl->AddLine(ImVec2(m.x, f.min.y), ImVec2(m.x, f.max.y), with_alpha(t.axis, 140));
+    dl->AddLine(ImVec2(m.x, f.min.y), ImVec2(m.x, f.max.y), with_alpha(t.axis.packed(), 140));
     ImGui::BeginTooltip();
     ImGui::Text("x = %s", fmt_value(x).c_str());
     for (size_t k = 0; k < curves.size(); ++k) {
@@ -508,7 +462,7 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
       if (!c || c->x.empty() || c->y.size() < c->x.size()) continue;
       const size_t i = nearest_index(c->x, x);
       if (!finite(c->y[i])) continue;
-      const ImU32 col = t.series[k % t.series.size()];
+      const ImU32 col = t.series[k % t.series.size()].packed();
       if (!f.log_y || c->y[i] > 0) dl->AddCircle(f.to_screen(c->x[i], c->y[i]), 5.f, col, 0, 2.f);
       ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(col), "%s", c->name.c_str());
       ImGui::SameLine();
@@ -519,13 +473,13 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
   return f;
 }
 
-PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t, float height) {
+PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const Theme& t, float height) {
   ImGui::PushID(id);
   const float fh = ImGui::GetFontSize();
   const size_t n = h.size();
   const int experts = std::max(1, h.experts);
 
-  ImGui::PushStyleColor(ImGuiCol_Text, t.text);
+  ImGui::PushStyleColor(ImGuiCol_Text, t.text.packed());
   ImGui::TextUnformatted(h.layer.empty() ? "(unnamed layer)" : h.layer.c_str());
   ImGui::PopStyleColor();
   {
@@ -538,7 +492,7 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
                     h.experts, (long long)h.steps[r], (long long)h.dropped[r], 100.0 * h.dropped_share(r),
                     h.max_vio[r], h.entropy[r]);
     }
-    ImGui::PushStyleColor(ImGuiCol_Text, t.text_dim);
+    ImGui::PushStyleColor(ImGuiCol_Text, t.text_dim.packed());
     ImGui::TextUnformatted(stats);
     ImGui::PopStyleColor();
   }
@@ -575,13 +529,13 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
   spec.left_margin = ImGui::CalcTextSize("expert 00").x + 6;
   spec.x_tick_labels = false;  // the strips under the heatmap share its step axis and label it
   draw_axes(dl, omin, omax, f, spec, t);
-  dl->AddText(ImVec2(omin.x, omin.y - 2), t.text_dim, "expert");
+  dl->AddText(ImVec2(omin.x, omin.y - 2), t.text_dim.packed(), "expert");
   if (!f.valid()) {
     ImGui::PopID();
     return f;
   }
   if (n == 0) {
-    centred_text(dl, f, t.text_dim, "no expert load recorded yet");
+    centred_text(dl, f, t.text_dim.packed(), "no expert load recorded yet");
     ImGui::PopID();
     return f;
   }
@@ -616,13 +570,13 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
     for (int e = 0; e < experts; ++e) {
       const double s = avg[size_t(e)] / double(r1 - r0);
       const float y0 = f.min.y + row_h * float(e);
-      dl->AddRectFilled(ImVec2(xs0, y0), ImVec2(xs1, y0 + row_h), PlotTheme::heat(s / scale_max));
+      dl->AddRectFilled(ImVec2(xs0, y0), ImVec2(xs1, y0 + row_h), Theme::heat(s / scale_max).packed());
     }
   }
   if (experts <= 32 && row_h >= 6)  // thin separators make rows countable
     for (int e = 1; e < experts; ++e) {
       const float y = f.min.y + row_h * float(e);
-      dl->AddLine(ImVec2(f.min.x, y), ImVec2(f.max.x, y), with_alpha(t.plot_background, 120));
+      dl->AddLine(ImVec2(f.min.x, y), ImVec2(f.max.x, y), with_alpha(t.base.packed(), 120));
     }
 
   // Colour bar.
@@ -631,15 +585,15 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
   for (int i = 0; i < segs; ++i) {
     const float y0 = f.max.y - (f.max.y - f.min.y) * float(i + 1) / segs;
     const float y1 = f.max.y - (f.max.y - f.min.y) * float(i) / segs;
-    dl->AddRectFilled(ImVec2(bx, y0), ImVec2(bx + bw, y1 + 0.5f), PlotTheme::heat((i + 0.5) / segs));
+    dl->AddRectFilled(ImVec2(bx, y0), ImVec2(bx + bw, y1 + 0.5f), Theme::heat((i + 0.5) / segs).packed());
   }
-  dl->AddRect(ImVec2(bx, f.min.y), ImVec2(bx + bw, f.max.y), t.axis);
+  dl->AddRect(ImVec2(bx, f.min.y), ImVec2(bx + bw, f.max.y), t.axis.packed());
   char lab[32];
   std::snprintf(lab, sizeof lab, "%.0f%%", 100 * scale_max);
-  dl->AddText(ImVec2(bx + bw + 4, f.min.y - fh * 0.5f), t.text_dim, lab);
-  dl->AddText(ImVec2(bx + bw + 4, f.max.y - fh * 0.5f), t.text_dim, "0%");
+  dl->AddText(ImVec2(bx + bw + 4, f.min.y - fh * 0.5f), t.text_dim.packed(), lab);
+  dl->AddText(ImVec2(bx + bw + 4, f.max.y - fh * 0.5f), t.text_dim.packed(), "0%");
   std::snprintf(lab, sizeof lab, "%.0f%%", 50 * scale_max);
-  dl->AddText(ImVec2(bx + bw + 4, (f.min.y + f.max.y - fh) * 0.5f), t.text_dim, lab);
+  dl->AddText(ImVec2(bx + bw + 4, (f.min.y + f.max.y - fh) * 0.5f), t.text_dim.packed(), lab);
 
   const ImVec2 m = ImGui::GetIO().MousePos;
   if (hovered && m.x >= f.min.x && m.x < f.max.x && m.y >= f.min.y && m.y < f.max.y) {
@@ -648,7 +602,7 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
     r = r > 0 ? r - 1 : 0;
     const int e = std::clamp(int((m.y - f.min.y) / row_h), 0, experts - 1);
     const float y0 = f.min.y + row_h * float(e);
-    dl->AddRect(ImVec2(f.min.x, y0), ImVec2(f.max.x, y0 + row_h), t.text, 0, 0, 1.5f);
+    dl->AddRect(ImVec2(f.min.x, y0), ImVec2(f.max.x, y0 + row_h), t.text.packed(), 0, 0, 1.5f);
     ImGui::BeginTooltip();
     ImGui::Text("step %lld, expert %d", (long long)h.steps[r], e);
     const int64_t kept = e < h.experts ? h.tokens_after[r][size_t(e)] : 0;
@@ -698,7 +652,7 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const PlotTheme& t
 }
 
 PlotFrame histogram(const char* id, const std::vector<std::string>& labels, const std::vector<double>& values,
-                    const PlotTheme& t, const char* title, ImVec2 size_in) {
+                    const Theme& t, const char* title, ImVec2 size_in) {
   const ImVec2 size = resolve_size(size_in);
   const ImVec2 omin = ImGui::GetCursorScreenPos();
   const ImVec2 omax(omin.x + size.x, omin.y + size.y);
@@ -729,7 +683,7 @@ PlotFrame histogram(const char* id, const std::vector<std::string>& labels, cons
   draw_axes(dl, omin, omax, f, spec, t);
   if (!f.valid()) return f;
   if (n == 0 || total <= 0) {
-    centred_text(dl, f, t.text_dim, "no data yet");
+    centred_text(dl, f, t.text_dim.packed(), "no data yet");
     return f;
   }
   const float fh = ImGui::GetFontSize();
@@ -742,8 +696,8 @@ PlotFrame histogram(const char* id, const std::vector<std::string>& labels, cons
     if (!finite(values[i]) || values[i] <= 0) continue;
     const ImVec2 top = f.to_screen(double(i), values[i]);
     const float half = std::max(1.f, cell * 0.35f);
-    ImU32 col = t.series[0];
-    if (int(i) == hover_i) col = t.series[1];
+    ImU32 col = t.series[0].packed();
+    if (int(i) == hover_i) col = t.series[1].packed();
     dl->AddRectFilled(ImVec2(top.x - half, top.y), ImVec2(top.x + half, f.max.y), col, 2.f, ImDrawFlags_RoundCornersTop);
     char share[32];
     std::snprintf(share, sizeof share, "  (%.0f%%)", 100.0 * values[i] / total);
@@ -751,7 +705,7 @@ PlotFrame histogram(const char* id, const std::vector<std::string>& labels, cons
     if (ImGui::CalcTextSize(v.c_str()).x >= cell - 4) v = fmt_value(values[i]);
     const ImVec2 ts = ImGui::CalcTextSize(v.c_str());
     if (ts.x < cell - 4 && top.y - fh - 2 >= f.min.y)
-      dl->AddText(ImVec2(top.x - ts.x * 0.5f, top.y - fh - 2), t.text_dim, v.c_str());
+      dl->AddText(ImVec2(top.x - ts.x * 0.5f, top.y - fh - 2), t.text_dim.packed(), v.c_str());
   }
   if (hover_i >= 0) {
     ImGui::BeginTooltip();
@@ -764,7 +718,7 @@ PlotFrame histogram(const char* id, const std::vector<std::string>& labels, cons
 }
 
 int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::string& xname, const std::string& yname,
-                       const PlotTheme& t, ImVec2 size_in, PlotFrame* frame_out) {
+                       const Theme& t, ImVec2 size_in, PlotFrame* frame_out) {
   const ImVec2 size = resolve_size(size_in);
   const ImVec2 omin = ImGui::GetCursorScreenPos();
   const ImVec2 omax(omin.x + size.x, omin.y + size.y);
@@ -800,26 +754,26 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   if (frame_out) *frame_out = f;
   if (!f.valid()) return -1;
   if (!ox || !oy) {
-    centred_text(dl, f, t.text_dim, "choose two objectives");
+    centred_text(dl, f, t.text_dim.packed(), "choose two objectives");
     return -1;
   }
   if (!(xlo <= xhi)) {
-    centred_text(dl, f, t.text_dim, "no trials with both objectives yet");
+    centred_text(dl, f, t.text_dim.packed(), "no trials with both objectives yet");
     return -1;
   }
 
   dl->PushClipRect(ImVec2(f.min.x - 6, f.min.y - 6), ImVec2(f.max.x + 6, f.max.y + 6), true);
   for (const auto& p : pts.baseline) {
     double x, y;
-    if (value(p, xname, x) && value(p, yname, y)) dl->AddCircleFilled(f.to_screen(x, y), 3.5f, t.baseline);
+    if (value(p, xname, x) && value(p, yname, y)) dl->AddCircleFilled(f.to_screen(x, y), 3.5f, t.baseline.packed());
   }
   for (const auto& p : pts.trials) {
     double x, y;
     if (p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
     if (p.feasible)
-      dl->AddCircleFilled(f.to_screen(x, y), 4.f, with_alpha(t.series[0], 210));
+      dl->AddCircleFilled(f.to_screen(x, y), 4.f, with_alpha(t.series[0].packed(), 210));
     else
-      dl->AddCircle(f.to_screen(x, y), 4.f, t.infeasible, 0, 1.5f);
+      dl->AddCircle(f.to_screen(x, y), 4.f, t.error.packed(), 0, 1.5f);
   }
 
   // The front of this projection: what no feasible trial beats on both shown objectives. With two
@@ -840,14 +794,14 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
       if (i > 0) line.push_back(f.to_screen(sx * front[i].first, sy * front[i - 1].second));
       line.push_back(f.to_screen(sx * front[i].first, sy * front[i].second));
     }
-    dl->AddPolyline(line.data(), int(line.size()), with_alpha(t.front, 200), ImDrawFlags_None, 2.f);
+    dl->AddPolyline(line.data(), int(line.size()), with_alpha(t.front.packed(), 200), ImDrawFlags_None, 2.f);
   }
   for (const auto& p : pts.trials) {
     double x, y;
     if (!p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
     const ImVec2 s = f.to_screen(x, y);
-    dl->AddCircleFilled(s, 6.f, t.front);
-    dl->AddCircle(s, 6.f, t.is_dark ? IM_COL32(0, 0, 0, 200) : IM_COL32(60, 40, 0, 220), 0, 1.2f);
+    dl->AddCircleFilled(s, 6.f, t.front.packed());
+    dl->AddCircle(s, 6.f, t.dark ? IM_COL32(0, 0, 0, 200) : IM_COL32(60, 40, 0, 220), 0, 1.2f);
   }
   dl->PopClipRect();
 
@@ -858,8 +812,8 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
       if (value(p, xname, x) && value(p, yname, y)) avoid.push_back(f.to_screen(x, y));
     }
   draw_legend(dl, f,
-              {{"trials", t.series[0]}, {"Pareto front", t.front}, {"random search", t.baseline},
-               {"infeasible", t.infeasible}},
+              {{"trials", t.series[0].packed()}, {"Pareto front", t.front.packed()}, {"random search", t.baseline.packed()},
+               {"infeasible", t.error.packed()}},
               t, avoid);
 
   // Nearest point under the mouse, study trials first (they are drawn on top).
@@ -881,7 +835,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   double hx = 0, hy = 0;
   value(*hit, xname, hx);
   value(*hit, yname, hy);
-  dl->AddCircle(f.to_screen(hx, hy), 9.f, t.text, 0, 2.f);
+  dl->AddCircle(f.to_screen(hx, hy), 9.f, t.text.packed(), 0, 2.f);
   ImGui::BeginTooltip();
   if (hit_baseline)
     ImGui::Text("random search, trial %lld", (long long)hit->id);

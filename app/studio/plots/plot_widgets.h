@@ -11,22 +11,9 @@
 #include <vector>
 
 #include "studio/plots/plot_data.h"
+#include "studio/theme.h"
 
 namespace studio {
-
-/// Colours of plots for one theme (the ImGui style itself is set by ImGuiVulkanWindow).
-struct PlotTheme {
-  bool is_dark = true;
-  ImU32 background, plot_background, grid, axis, text, text_dim;
-  std::array<ImU32, 6> series;  // curves in order; series[0] is also the study's points
-  ImU32 front;                  // Pareto front points and step line
-  ImU32 baseline;               // random-search points
-  ImU32 infeasible;             // outline of trials that broke a constraint
-  static PlotTheme dark();
-  static PlotTheme light();
-  /// Sequential colour map (viridis) for t in [0, 1]; the same in both themes.
-  static ImU32 heat(double t);
-};
 
 /// Where a plot put its data: the plot area in screen (logical) pixels and the axis ranges.
 struct PlotFrame {
@@ -43,7 +30,7 @@ struct PlotFrame {
 /// the window provides title and frame). Pair with ImGui::End().
 bool begin_full_window(const char* name);
 /// A headline and a wrapped explanation centred in the free space: the empty state of a panel.
-void empty_state(const char* headline, const char* detail, const PlotTheme& theme);
+void empty_state(const char* headline, const char* detail, const Theme& theme);
 
 /// Ticks at 1, 2 or 5 times a power of ten, about `target` of them, inside [lo, hi].
 std::vector<double> nice_ticks(double lo, double hi, int target);
@@ -68,19 +55,19 @@ struct LinePlotOptions {
 
 /// Several curves (x sorted ascending) with a legend; curves with few points get markers, long
 /// ones are reduced to min/max per pixel column. Hover shows every curve's value at the mouse x.
-PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, const PlotTheme& theme,
+PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, const Theme& theme,
                     const LinePlotOptions& options = {});
 
 /// One MoE layer's expert load: a heatmap with steps on x, expert slots on y (expert 0 on top),
 /// colour = share of the step's kept assignments; a colour bar; a stats line with the last
 /// step's dropped tokens, MaxVio and entropy; under it a strip with MaxVio and the dropped share
 /// over the same steps. Returns the heatmap's frame (expert e spans y in [e, e + 1]).
-PlotFrame heatmap(const char* id, const ExpertLoadHistory& history, const PlotTheme& theme,
+PlotFrame heatmap(const char* id, const ExpertLoadHistory& history, const Theme& theme,
                   float height = 0);
 
 /// Bars with one label each (e.g. examples per exit); hover shows count and share.
 PlotFrame histogram(const char* id, const std::vector<std::string>& labels,
-                    const std::vector<double>& values, const PlotTheme& theme, const char* title = nullptr,
+                    const std::vector<double>& values, const Theme& theme, const char* title = nullptr,
                     ImVec2 size = {0, 0});
 
 /// Trials on two objectives chosen by name (axes say "min" or "max"): study trials in
@@ -88,7 +75,7 @@ PlotFrame histogram(const char* id, const std::vector<std::string>& labels,
 /// line, infeasible trials hollow, baseline trials grey. Hover shows the trial id and all its
 /// objective values. Returns the id of the study trial clicked this frame, or -1.
 int64_t pareto_scatter(const char* id, const ParetoPoints& points, const std::string& x_objective,
-                       const std::string& y_objective, const PlotTheme& theme, ImVec2 size = {0, 0},
+                       const std::string& y_objective, const Theme& theme, ImVec2 size = {0, 0},
                        PlotFrame* frame = nullptr);
 
 }  // namespace studio

@@ -88,7 +88,7 @@ void RunPlotsWindow::draw_ui() {
 }
 
 void RunPlotsWindow::draw_curves() {
-  const PlotTheme& t = plot_theme();
+  const Theme& t = theme();
   if (curves_.empty()) {
     empty_state("No training data yet",
                 "Train a circuit and its loss and accuracy appear here step by step, with the "
@@ -117,7 +117,7 @@ void RunPlotsWindow::draw_curves() {
 }
 
 void RunPlotsWindow::draw_expert_load() {
-  const PlotTheme& t = plot_theme();
+  const Theme& t = theme();
   if (loads_.empty()) {
     empty_state("No expert load yet",
                 "While a model with mixture-of-experts layers trains, each layer shows here which "
@@ -139,7 +139,7 @@ void RunPlotsWindow::draw_expert_load() {
 }
 
 void RunPlotsWindow::draw_exits() {
-  const PlotTheme& t = plot_theme();
+  const Theme& t = theme();
   if (exits_.empty()) {
     empty_state("No exit statistics yet",
                 "Evaluate a circuit with early exits and the number of examples leaving at each "

@@ -75,7 +75,7 @@ bool SearchPlotsWindow::objective_combo(const char* label, std::string& chosen) 
 
 void SearchPlotsWindow::draw_ui() {
   begin_full_window("##search_plots");
-  const PlotTheme& t = plot_theme();
+  const Theme& t = theme();
   pareto_frame_ = PlotFrame{{0, 0}, {0, 0}};
   if (points_.empty()) {
     empty_state("No trials yet",

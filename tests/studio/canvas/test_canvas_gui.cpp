@@ -134,7 +134,7 @@ TEST_F(CanvasGui, EveryExampleIsDrawn) {
     // Empty space: the window corner lies outside the scene and shows the background.
     QPointF corner = canvas.to_scene({1, 1});
     EXPECT_TRUE(corner.x() < 0 || corner.y() < 0);
-    EXPECT_LE(distance(img.pixel(1, 1), light.background), 3);
+    EXPECT_LE(distance(img.pixel(1, 1), light.desk), 3);
     // Every drawn box's centre is box, not background: most of a 5x5 block around it (one pixel
     // alone may be a text edge that happens to blend to the background's grey).
     for (auto& b : s.boxes) {
@@ -143,13 +143,13 @@ TEST_F(CanvasGui, EveryExampleIsDrawn) {
       int boxy = 0;
       for (int dy = -2; dy <= 2; ++dy)
         for (int dx = -2; dx <= 2; ++dx)
-          if (img.rect().contains(c + QPoint(dx, dy))) boxy += distance(img.pixel(c + QPoint(dx, dy)), light.background) > 12;
+          if (img.rect().contains(c + QPoint(dx, dy))) boxy += distance(img.pixel(c + QPoint(dx, dy)), light.desk) > 12;
       EXPECT_GE(boxy, 13) << b.node << " at " << b.r.x << "," << b.r.y << " " << b.r.w << "x" << b.r.h;
     }
     // Something is drawn: a real share of the pixels differ from the background.
     int drawn = 0;
     for (int y = 0; y < img.height(); y += 3)
-      for (int x = 0; x < img.width(); x += 3) drawn += distance(img.pixel(x, y), light.background) > 12;
+      for (int x = 0; x < img.width(); x += 3) drawn += distance(img.pixel(x, y), light.desk) > 12;
     EXPECT_GT(drawn, img.width() * img.height() / 9 / 100);  // wide diagrams leave most of the window empty
   }
 }
@@ -164,7 +164,7 @@ TEST_F(CanvasGui, SelectionRecoloursTheBoxBorderInTrueColours) {
   save(after, "canvas_selected");
   QRgb p0 = at(before, border), p1 = at(after, border);
   Theme t = Theme::light();
-  EXPECT_LE(distance(p0, t.ink), 60) << "the border is drawn in ink";
+  EXPECT_LE(distance(p0, t.text), 60) << "the border is drawn in ink";
   EXPECT_LE(distance(p1, t.accent), 40) << "the selected border is drawn in the accent colour";
   // The accent is blue: a red/blue swap in the grab would show it orange.
   EXPECT_GT(int(qBlue(p1)), int(qRed(p1)) + 100);
@@ -175,7 +175,7 @@ TEST_F(CanvasGui, SelectionRecoloursTheBoxBorderInTrueColours) {
 // Width in pixels of the box around window point `p` along its row: the run of pixels that are
 // neither the background nor the fence colour.
 int run_width(const QImage& img, QPoint p, const Theme& t) {
-  auto empty = [&](int x) { return distance(img.pixel(x, p.y()), t.background) <= 6 || distance(img.pixel(x, p.y()), t.fence) <= 6; };
+  auto empty = [&](int x) { return distance(img.pixel(x, p.y()), t.desk) <= 6 || distance(img.pixel(x, p.y()), t.fence) <= 6; };
   int l = p.x(), r = p.x();
   while (l > 0 && !empty(l - 1)) --l;
   while (r < img.width() - 1 && !empty(r + 1)) ++r;
@@ -215,7 +215,7 @@ TEST_F(CanvasGui, DarkThemeHasADarkBackgroundAndTheSameLayout) {
   Theme d = Theme::dark_theme();
   const BoxItem* b = biggest_op(s);
   ASSERT_NE(b, nullptr);
-  EXPECT_GT(distance(at(img, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2}), d.background), 12);
+  EXPECT_GT(distance(at(img, {b->r.x + b->r.w / 2, b->r.y + b->r.h / 2}), d.desk), 12);
   canvas.set_dark(false);
   EXPECT_GT(qGray(grab().pixel(1, 1)), 200);
 }
@@ -333,9 +333,9 @@ TEST_F(FarZoom, TheWhole2000NodeDiagramShowsEveryBox) {
     Theme t = dark ? Theme::dark_theme() : Theme::light();
     QImage img = grab();
     save(img, dark ? "canvas_far_transformer250_dark" : "canvas_far_transformer250");
-    EXPECT_LE(distance(img.pixel(1, 1), t.background), 3);
+    EXPECT_LE(distance(img.pixel(1, 1), t.desk), 3);
     int checked = 0;
-    auto missing = missing_boxes(img, s, t.ink, &checked);
+    auto missing = missing_boxes(img, s, t.text, &checked);
     EXPECT_GT(checked, 1900);
     EXPECT_TRUE(missing.empty()) << missing.size() << " boxes not drawn, first " << missing.front();
     // The picture spans the diagram: drawn pixels at both of its ends, nothing off it.
@@ -359,10 +359,10 @@ TEST_F(FarZoom, ExampleBoxesStayVisibleAtEveryFarLevel) {
     QImage img = grab();
     save(img, "canvas_far_moe_" + std::to_string(int(std::lround(z * 1000))));
     int checked = 0;
-    auto missing = missing_boxes(img, s, t.ink, &checked);
+    auto missing = missing_boxes(img, s, t.text, &checked);
     EXPECT_GT(checked, 0);
     EXPECT_TRUE(missing.empty()) << missing.size() << " boxes not drawn, first " << missing.front();
-    EXPECT_LE(distance(img.pixel(1, 1), t.background), 3);
+    EXPECT_LE(distance(img.pixel(1, 1), t.desk), 3);
   }
   EXPECT_GE(levels.size(), 3u) << "several far levels were drawn";
 }
@@ -378,7 +378,7 @@ TEST_F(CanvasGui, HoverIsClearedWhenTheMouseLeaves) {
   EXPECT_LE(distance(at(grab(), border), t.hover), 40) << "hovered: the border is drawn in the hover colour";
   QEvent leave(QEvent::Leave);
   QCoreApplication::sendEvent(&canvas, &leave);
-  EXPECT_LE(distance(at(grab(), border), t.ink), 60) << "after leaving: the border is ink again";
+  EXPECT_LE(distance(at(grab(), border), t.text), 60) << "after leaving: the border is ink again";
 }
 
 // Panning as desktop users expect: middle-drag, or Space held with a left-drag; the scene point

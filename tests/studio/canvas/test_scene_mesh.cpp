@@ -87,15 +87,15 @@ TEST(SceneMesh, FarLevelIsAMergedPictureOfBoxesOverWires) {
       auto c = cells_at(m, {b.r.x + b.r.w / 2, b.r.y + b.r.h / 2});
       ASSERT_EQ(c.size(), 1u) << b.node;
       if (b.error || cell < 60)
-        EXPECT_EQ(c[0]->fill, (b.error ? t.error : t.ink).packed()) << b.node;
+        EXPECT_EQ(c[0]->fill, (b.error ? t.error : t.text).packed()) << b.node;
       else
-        EXPECT_TRUE(c[0]->fill == t.ink.packed() || c[0]->fill == t.error.packed()) << b.node;
+        EXPECT_TRUE(c[0]->fill == t.text.packed() || c[0]->fill == t.error.packed()) << b.node;
     }
     // A lone wire is drawn, lighter than the boxes; empty space is not drawn at all.
     auto w = cells_at(m, {7000, 2000});
     ASSERT_EQ(w.size(), 1u);
-    EXPECT_NE(w[0]->fill, t.ink.packed());
-    EXPECT_NE(w[0]->fill, t.background.packed());
+    EXPECT_NE(w[0]->fill, t.text.packed());
+    EXPECT_NE(w[0]->fill, t.desk.packed());
     EXPECT_TRUE(cells_at(m, {7000, 1000}).empty());
   }
   // The fence shows as its fill where nothing is over it, and its outline where that runs.
@@ -131,9 +131,9 @@ TEST(SceneMesh, HeatBadgeTextIsReadableInBothThemes) {
       EXPECT_GE(contrast(ink, fill), 4.5) << int(fill.r) << "," << int(fill.g) << "," << int(fill.b);
     }
     // The badge colours still say hot or cold: they differ from the plain badge and each other.
-    EXPECT_NE(t.heat(0), t.heat(1));
-    EXPECT_NE(t.heat(1), t.badge_fill);
-    EXPECT_GT(int(t.heat(1).r) - int(t.heat(1).b), 60) << "hot is red";
+    EXPECT_NE(t.badge_heat(0), t.badge_heat(1));
+    EXPECT_NE(t.badge_heat(1), t.badge_fill);
+    EXPECT_GT(int(t.badge_heat(1).r) - int(t.badge_heat(1).b), 60) << "hot is red";
   }
 }
 
@@ -152,7 +152,7 @@ TEST(SceneMesh, BadgeCellsAreHeatSquares) {
   for (size_t k = 0; k < 3; ++k) {
     const Instance& cell = m.instances[plain + k];
     EXPECT_EQ(cell.kind, uint32_t(Kind::shape));
-    EXPECT_EQ(cell.fill, t.heat(0.5 * double(k)).packed()) << k;
+    EXPECT_EQ(cell.fill, t.badge_heat(0.5 * double(k)).packed()) << k;
   }
 }
 
@@ -225,9 +225,9 @@ TEST(SceneMesh, WiresBecomeSegmentsDashedWhenUnknown) {
   const Instance& solid = m.instances[0];
   const Instance& dashed = m.instances[per_wire];
   EXPECT_EQ(solid.b[2], 0);
-  EXPECT_EQ(solid.line, t.ink.packed());
+  EXPECT_EQ(solid.line, t.text.packed());
   EXPECT_GT(dashed.b[2], 0);
-  EXPECT_EQ(dashed.line, t.muted.packed());
+  EXPECT_EQ(dashed.line, t.text_dim.packed());
   // The dash pattern runs on across segments: each starts where the previous ended.
   const Instance& next = m.instances[per_wire + 1];
   EXPECT_NEAR(next.b[1], std::hypot(dashed.a[2] - dashed.a[0], dashed.a[3] - dashed.a[1]), 1e-3);
@@ -259,7 +259,7 @@ TEST(SceneMesh, TextBecomesOneQuadPerVisibleGlyph) {
   // Centred text is centred on its anchor: its quads span both sides equally (within a glyph's bearing).
   double lo = 1e9, hi = -1e9;
   for (auto& i : m.instances)
-    if (i.kind == uint32_t(Kind::glyph) && i.a[1] < 100 && i.fill == Theme::light().ink.packed() && i.a[0] > 40) {
+    if (i.kind == uint32_t(Kind::glyph) && i.a[1] < 100 && i.fill == Theme::light().text.packed() && i.a[0] > 40) {
       lo = std::min<double>(lo, i.a[0]);
       hi = std::max<double>(hi, i.a[0] + i.a[2]);
     }
@@ -300,7 +300,7 @@ TEST(SceneMesh, BoxesAreStyledByKind) {
   EXPECT_EQ(v[7].line, t.error.packed());      // error box
   EXPECT_EQ(v[7].fill, t.error_fill.packed());
   EXPECT_GT(v[8].b[2], 0);                     // blocked: dashed border
-  EXPECT_EQ(v[8].line, t.muted.packed());
+  EXPECT_EQ(v[8].line, t.text_dim.packed());
   EXPECT_EQ(count_kind(v, Kind::glyph), 1u);   // the marker's number
   // Dark theme: same instances, other colours.
   Mesh d = build_mesh(s, Theme::dark_theme(), GlyphAtlas::shared());

@@ -109,7 +109,7 @@ TEST(ImGuiVulkanWindow, GrabHasTheColoursThatWereDrawn) {
   plots_test::save(img, "swatch");
   EXPECT_LE(distance(pixel_at(img, 70, 70), IM_COL32(255, 0, 0, 255)), 2) << std::hex << pixel_at(img, 70, 70);
   EXPECT_LE(distance(pixel_at(img, 190, 70), IM_COL32(0, 0, 255, 255)), 2) << std::hex << pixel_at(img, 190, 70);
-  EXPECT_LE(distance(pixel_at(img, 390, 190), w.plot_theme().background), 2);
+  EXPECT_LE(distance(pixel_at(img, 390, 190), w.theme().window.packed()), 2);
 }
 
 TEST(RunPlotsWindow, TrainingCurvesAreDrawn) {
@@ -121,14 +121,14 @@ TEST(RunPlotsWindow, TrainingCurvesAreDrawn) {
   plots_test::save(img, "run_curves_dark");
   const PlotFrame f = w.loss_frame();
   ASSERT_TRUE(f.valid());
-  const auto& t = w.plot_theme();
+  const auto& t = w.theme();
   // Train loss (series 0) is a long line; validation (series 1) has six markers.
-  EXPECT_GT(count_near(img, f.min, f.max, t.series[0], 40), 400);
-  EXPECT_GT(count_near(img, f.min, f.max, t.series[1], 40), 100);
+  EXPECT_GT(count_near(img, f.min, f.max, t.series[0].packed(), 40), 400);
+  EXPECT_GT(count_near(img, f.min, f.max, t.series[1].packed(), 40), 100);
   // The loss falls: the curve's pixels near the left are higher up than near the right.
   auto curve_y = [&](float x) {
     for (float y = f.min.y + 1; y < f.max.y; y += 1)
-      if (distance(pixel_at(img, x, y), t.series[0]) <= 40) return y;
+      if (distance(pixel_at(img, x, y), t.series[0].packed()) <= 40) return y;
     return -1.f;
   };
   const float left = curve_y(f.min.x + 12), right = curve_y(f.max.x - 30);
@@ -178,22 +178,22 @@ TEST(RunPlotsWindow, HotExpertRowStandsOutInTheHeatmap) {
 TEST(RunPlotsWindow, ExitHistogramAndEmptyStates) {
   RunPlotsWindow w;
   ASSERT_TRUE(plots_test::show(w));
-  const auto& t = w.plot_theme();
+  const auto& t = w.theme();
   // No data: the friendly explanation, i.e. text-coloured pixels in the middle of the window.
   const QImage empty = w.grab_image();
   plots_test::save(empty, "run_empty");
-  EXPECT_GT(count_near(empty, ImVec2(200, 200), ImVec2(700, 400), t.text, 30), 50);
+  EXPECT_GT(count_near(empty, ImVec2(200, 200), ImVec2(700, 400), t.text.packed(), 30), 50);
 
   w.set_exit_histogram(std::vector<int64_t>{5200, 2100, 900, 1800});
   w.show_tab(RunPlotsWindow::Tab::exits);
   const QImage img = w.grab_image();
   plots_test::save(img, "run_exits_dark");
-  EXPECT_GT(count_near(img, ImVec2(0, 0), ImVec2(900, 600), t.series[0], 10), 20000);
+  EXPECT_GT(count_near(img, ImVec2(0, 0), ImVec2(900, 600), t.series[0].packed(), 10), 20000);
 
   w.clear();
   w.show_tab(RunPlotsWindow::Tab::curves);
   const QImage cleared = w.grab_image();
-  EXPECT_LT(count_near(cleared, ImVec2(0, 0), ImVec2(900, 600), t.series[0], 10), 50);
+  EXPECT_LT(count_near(cleared, ImVec2(0, 0), ImVec2(900, 600), t.series[0].packed(), 10), 50);
 }
 
 TEST(PlotThemes, DarkAndLightBackgroundsDiffer) {
@@ -224,12 +224,12 @@ TEST(SearchPlotsWindow, FrontPointsAreDrawnWhereExpected) {
   EXPECT_EQ(w.x_objective(), "accuracy");
   EXPECT_EQ(w.y_objective(), "params");
 
-  const auto& t = w.plot_theme();
+  const auto& t = w.theme();
   std::vector<QPointF> front;
   for (int64_t id : {1, 2, 3}) {
     const auto p = w.trial_position(id);
     ASSERT_TRUE(p.has_value()) << id;
-    EXPECT_LE(distance(pixel_at(img, float(p->x()), float(p->y())), t.front), 12) << "trial " << id;
+    EXPECT_LE(distance(pixel_at(img, float(p->x()), float(p->y())), t.front.packed()), 12) << "trial " << id;
     front.push_back(*p);
   }
   // accuracy on x grows to the right, params on y grows upwards.
@@ -240,8 +240,8 @@ TEST(SearchPlotsWindow, FrontPointsAreDrawnWhereExpected) {
   // Dominated feasible trials are study-coloured, not front-coloured.
   const auto p4 = w.trial_position(4);
   ASSERT_TRUE(p4);
-  EXPECT_GT(distance(pixel_at(img, float(p4->x()), float(p4->y())), t.front), 60);
-  EXPECT_LE(distance(pixel_at(img, float(p4->x()), float(p4->y())), t.series[0]), 40);
+  EXPECT_GT(distance(pixel_at(img, float(p4->x()), float(p4->y())), t.front.packed()), 60);
+  EXPECT_LE(distance(pixel_at(img, float(p4->x()), float(p4->y())), t.series[0].packed()), 40);
   // The baseline is there, in grey.
   EXPECT_GT(count_near(img, ImVec2(0, 0), ImVec2(900, 700), IM_COL32(112, 112, 117, 255), 14), 60);
 
@@ -293,8 +293,8 @@ TEST(ImGuiVulkanWindow, TwoWindowsRenderSideBySide) {
     const QImage a = run.grab_image(), b = search.grab_image();
     ASSERT_FALSE(a.isNull());
     ASSERT_FALSE(b.isNull());
-    EXPECT_GT(count_near(a, ImVec2(0, 0), ImVec2(700, 500), run.plot_theme().series[0], 40), 300) << round;
-    EXPECT_GT(count_near(b, ImVec2(0, 0), ImVec2(700, 500), search.plot_theme().front, 12), 100) << round;
+    EXPECT_GT(count_near(a, ImVec2(0, 0), ImVec2(700, 500), run.theme().series[0].packed(), 40), 300) << round;
+    EXPECT_GT(count_near(b, ImVec2(0, 0), ImVec2(700, 500), search.theme().front.packed(), 12), 100) << round;
     EXPECT_LT(qGray(pixel_at(a, 695, 495)), 60);
     EXPECT_GT(qGray(pixel_at(b, 695, 495)), 200);
     QTest::qWait(50);  // let both windows take requested frames in between
