@@ -13,3 +13,10 @@ inline std::vector<std::string> example_files() {
   std::sort(v.begin(), v.end());
   return v;
 }
+
+/// The same files with their full paths.
+inline std::vector<std::string> example_paths() {
+  std::vector<std::string> v;
+  for (auto& f : example_files()) v.push_back(CIRCUIT_SOURCE_DIR "/resources/examples/" + f);
+  return v;
+}

@@ -38,6 +38,35 @@ inline Graph G(std::vector<Node> nodes, std::vector<std::string> outputs) {
   return g;
 }
 
+/// A circuit of node `n` alone over inputs in0, in1... of the types `ins`, named after its op; every
+/// output of `n` is a graph output (a split has one per part). `symbols` are the circuit's sizes;
+/// the batch stays free.
+inline Circuit one_op(Node n, const std::vector<TensorType>& ins, Bindings symbols = {}) {
+  Circuit c;
+  c.name = n.op;
+  c.symbols = std::move(symbols);
+  c.symbols.erase("batch");
+  for (size_t k = 0; k < ins.size(); ++k) {
+    c.graph.nodes.push_back(In("in" + std::to_string(k), ins[k]));
+    n.inputs.push_back(PortRef{"in" + std::to_string(k), 0});
+  }
+  std::string name = n.name;
+  int outputs = n.op == "split" ? int(std::get<std::vector<int64_t>>(n.attrs.at("sizes")).size()) : 1;
+  c.graph.nodes.push_back(std::move(n));
+  for (int p = 0; p < outputs; ++p) c.graph.outputs.push_back({name, p});
+  return c;
+}
+
+#ifdef CIRCUIT_SOURCE_DIR
+/// An example of resources/examples by name ("moe_mlp"); where it does not load, the test fails
+/// and the circuit is empty.
+inline Circuit example(const std::string& name) {
+  auto c = load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + name + ".circuit.json");
+  EXPECT_TRUE(c.ok()) << name << ": " << (c.ok() ? "" : c.error().message);
+  return c.ok() ? *c : Circuit{};
+}
+#endif
+
 /// Bindings for tests: batch = 1 (per example) and seq = 16 unless given.
 inline Bindings B(Bindings extra = {}) {
   extra["batch"] = 1;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "../circuit/helpers.h"
+#include "../example_files.h"
 #include "circuit/templates.h"
 #include "engine/checkpoint.h"
 #include "engine/measure.h"
@@ -35,19 +36,6 @@ std::vector<int64_t> sizes_of(const TensorType& t, const Bindings& b) {
   return s;
 }
 
-Circuit one_op(Node n, std::vector<TensorType> ins, Bindings symbols) {
-  Circuit c;
-  c.symbols = std::move(symbols);
-  c.symbols.erase("batch");
-  for (size_t k = 0; k < ins.size(); ++k) {
-    c.graph.nodes.push_back(In("in" + std::to_string(k), ins[k]));
-    n.inputs.push_back(PortRef{"in" + std::to_string(k), 0});
-  }
-  std::string name = n.name;
-  c.graph.nodes.push_back(std::move(n));
-  c.graph.outputs = {{name, 0}};
-  return c;
-}
 
 TEST(Engine, EveryOpRunsForwardAndBackwardWithTheInferredShapes) {
   using S = std::vector<std::string>;
@@ -179,12 +167,6 @@ TEST(Engine, EveryOpRunsForwardAndBackwardWithTheInferredShapes) {
   for (const OpDef* d : all_ops()) EXPECT_TRUE(covered.count(d->name)) << "op `" << d->name << "` has no engine case";
 }
 
-std::vector<std::string> example_paths() {
-  std::vector<std::string> v;
-  for (auto& e : fs::directory_iterator(source("resources/examples"))) v.push_back(e.path().string());
-  std::sort(v.begin(), v.end());
-  return v;
-}
 
 TEST(Engine, GeluGradientIsRightWhateverTheGradientLayout) {
   // Regression: LibTorch 1.13's GELU backward misreads non-contiguous gradients. The circuit
@@ -337,7 +319,6 @@ bool identical(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& 
   return true;
 }
 
-Circuit example(const std::string& name) { return *load_circuit(source("resources/examples/" + name + ".circuit.json")); }
 
 TEST(Training, SeededRunsAreBitForBitRepeatable) {
   TrainOptions o;

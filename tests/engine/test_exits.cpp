@@ -11,9 +11,12 @@
 #include "circuit/circuit_file.h"
 #include "engine/exits.h"
 #include "engine/train.h"
+#include "../circuit/helpers.h"
 
 namespace engine {
 namespace {
+
+using circuit::test::example;
 
 // Three heads at 20 %, 50 % and 100 % of the compute. Example i's row per head: (confidence,
 // entropy, predicted); labels are all 0.
@@ -168,11 +171,6 @@ TEST(ExitCurve, MarksAParetoFrontThatNothingDominates) {
   for (size_t i = 1; i < pts.size(); ++i) EXPECT_LE(pts[i - 1].outcome.avg_cost, pts[i].outcome.avg_cost);
 }
 
-circuit::Circuit example(const std::string& name) {
-  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + name + ".circuit.json");
-  EXPECT_TRUE(c.ok()) << c.error().message;
-  return *c;
-}
 
 TEST(HeadCosts, AreTheFlopsOfEachHeadsAncestorsSoFar) {
   circuit::Circuit c = example("early_exit");

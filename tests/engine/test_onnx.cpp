@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "../circuit/helpers.h"
+#include "../example_files.h"
 #include "circuit/templates.h"
 #include "engine/export.h"
 #include "engine/model.h"
@@ -213,27 +214,7 @@ struct OutDir {
   }
 };
 
-std::vector<std::string> example_paths() {
-  std::vector<std::string> v;
-  for (auto& e : fs::directory_iterator(source("resources/examples"))) v.push_back(e.path().string());
-  std::sort(v.begin(), v.end());
-  return v;
-}
 
-Circuit one_op(Node n, std::vector<TensorType> ins, Bindings symbols) {
-  Circuit c;
-  c.name = n.op;
-  c.symbols = std::move(symbols);
-  for (size_t k = 0; k < ins.size(); ++k) {
-    c.graph.nodes.push_back(In("in" + std::to_string(k), ins[k]));
-    n.inputs.push_back(PortRef{"in" + std::to_string(k), 0});
-  }
-  std::string name = n.name;
-  int outputs = n.op == "split" ? int(std::get<std::vector<int64_t>>(n.attrs.at("sizes")).size()) : 1;
-  c.graph.nodes.push_back(std::move(n));
-  for (int p = 0; p < outputs; ++p) c.graph.outputs.push_back({name, p});
-  return c;
-}
 
 // Trained-looking tensors: PyTorch's initial values (unit scales, zero shifts and biases, zero mean
 // and unit variance) would hide a swap of scale and shift or of mean and variance in a numerical

@@ -9,15 +9,13 @@
 #include "engine/supernet.h"
 #include "engine/train.h"
 #include "search/spos.h"
+#include "../circuit/helpers.h"
 
 namespace engine {
 namespace {
 
-circuit::Circuit example(const std::string& name) {
-  auto c = circuit::load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/resources/examples/" + name + ".circuit.json");
-  EXPECT_TRUE(c.ok()) << name;
-  return c.ok() ? *c : circuit::Circuit{};
-}
+using circuit::test::example;
+
 
 // The first 640 Fashion-MNIST training images: enough for a few dozen steps.
 Dataset small_fashion_mnist() {
