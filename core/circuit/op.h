@@ -16,6 +16,7 @@
 #include "axis.h"
 #include "graph.h"
 #include "base_names.h"
+#include "einsum.h"
 
 namespace circuit {
 
@@ -112,6 +113,9 @@ struct OpDef {
   /// Drawing: the box's second line, the op and its key attributes ("conv 3×3 /2", "attention ·
   /// 4 heads · causal"); null: the op's name. Called only on a node whose shape rule succeeded.
   std::function<std::string(const OpCall&)> summary;
+  /// Drawing: the op as a sum of products over named axes (einsum's equation), drawn as wires
+  /// meeting instead of a box; null for ops drawn as boxes. Called only after a successful shape rule.
+  std::function<base::Result<Einsum>(const OpCall&)> contraction;
   /// The function an elementwise op applies (activations); none for every other op.
   Elementwise elementwise = Elementwise::none;
 

@@ -73,6 +73,7 @@ void register_einsum_ops(std::vector<OpDef>& r) {
   e.min_inputs = 1;
   e.max_inputs = -1;
   e.shape = einsum_shape;
+  e.contraction = [](const OpCall& c) { return parse_einsum(c.s("equation")); };
   e.cost = einsum_cost;
   // The contracted axes of each input, by the input's own axis names.
   e.consumes = [](const OpCall& c) {

@@ -483,8 +483,8 @@ NodeShape shape_of(const Node& n, const NodeInfo& info, const std::vector<Tensor
   if (!def) return op_box({BoxKind::op, n.name, n.op}, in, out, info, path, ctx);
   bool ok = info.ok();
   if (ok && def->category == circuit::OpCategory::shape) return junction(n, in, out, path);
-  if (ok && n.op == "einsum")
-    if (auto eq = parse_einsum(std::get<std::string>(n.attrs.at("equation"))); eq && out.size() == 1) return contraction(n, *eq, in, out, path);
+  if (ok && def->contraction && out.size() == 1)
+    if (auto eq = def->contraction(OpCall{n, *def, in, ctx.bindings})) return contraction(n, *eq, in, out, path);
   if (def && def->category == circuit::OpCategory::block) {
     if (ok && n.body && info.body && ctx.opts.expand.open(path)) {
       GraphDrawing sub = draw_graph(*n.body, *info.body, path + "/", true, ctx);

@@ -91,8 +91,9 @@ class CanvasGui : public ::testing::Test {
     canvas.setVulkanInstance(&canvas_test::vulkan());
     canvas.resize(900, 640);
     canvas.show();
-    int frames = 0;
-    QObject::connect(&canvas, &DiagramCanvas::frame_time, [&](double) { ++frames; });
+    // The counter lives as long as the canvas: the connection outlives SetUp, and every later
+    // frame still counts (a local here was written after SetUp returned, over the test's stack).
+    QObject::connect(&canvas, &DiagramCanvas::frame_time, [this](double) { ++frames; });
     QElapsedTimer t;
     t.start();
     while ((!canvas.isExposed() || frames == 0) && t.elapsed() < 20000) {
@@ -116,6 +117,7 @@ class CanvasGui : public ::testing::Test {
     return img.rect().contains(p) ? img.pixel(p) : 0;
   }
 
+  int frames = 0;  // frames rendered since SetUp
   DiagramCanvas canvas;
 };
 
@@ -248,9 +250,10 @@ TEST_F(CanvasGui, GesturesSelectConnectAndZoom) {
   ASSERT_GE(ops.size(), 2u);
   QStringList last;
   int changes = 0;
-  QObject::connect(&canvas, &DiagramCanvas::selection_changed, [&](QStringList l) { last = l, ++changes; });
   QString from, to;
-  QObject::connect(&canvas, &DiagramCanvas::connect_requested, [&](QString a, QString b) { from = a, to = b; });
+  QObject scope;  // goes first, with the connections, so no signal reaches the locals once they are gone
+  QObject::connect(&canvas, &DiagramCanvas::selection_changed, &scope, [&](QStringList l) { last = l, ++changes; });
+  QObject::connect(&canvas, &DiagramCanvas::connect_requested, &scope, [&](QString a, QString b) { from = a, to = b; });
   auto mouse = [&](QEvent::Type type, QPointF pos, Qt::KeyboardModifiers mods = Qt::NoModifier) {
     Qt::MouseButtons buttons = type == QEvent::MouseButtonRelease ? Qt::NoButton : Qt::LeftButton;
     QMouseEvent e(type, pos, canvas.mapToGlobal(pos), Qt::LeftButton, buttons, mods);
