@@ -75,16 +75,19 @@ const char* kReportUsage =
     "  writes DIR/STUDY_front.svg, DIR/STUDY_hypervolume.svg (against the baseline study, e.g. a\n"
     "  random search at the same budget) and DIR/STUDY_trials.csv\n";
 
-const char* kSposUsage =
-    "usage: circuit spos SPEC.search.json [options]\n"
+std::string spos_usage() {
+  return "usage: circuit spos SPEC.search.json [options]\n"
     "  single-path one-shot search: a weight-sharing supernet, NSGA-II over sub-networks with\n"
     "  inherited weights, and Kendall's tau against stand-alone training of a few of them\n"
     "  --steps N        supernet training steps, one sampled sub-network each (default 1000)\n"
     "  --candidates M   sub-networks evaluated with inherited weights (default 100)\n"
     "  --population P   NSGA-II population of that search (default 20)\n"
     "  --check K        sub-networks re-trained alone for the rank correlation (default 8)\n"
-    "  --data NAME  --limit N  --batch B  --lr X  --epochs E (stand-alone)  --seed S  --threads T\n"
-    "  --device D       cpu | cuda | cuda:N | auto (auto): the supernet and the stand-alone runs\n";
+    "  --data NAME  --limit N  --seed S  --threads T\n"
+    CIRCUIT_DEVICE_USAGE
+    "training of the stand-alone check runs (the supernet takes its batch, lr and weight decay):\n" +
+    engine::train_options_usage();
+}
 
 const char* kReplayUsage = "usage: circuit replay STUDY TRIAL [--db FILE] [--threads T] [--device D]\n";
 
@@ -298,15 +301,14 @@ int spos(const std::vector<std::string>& args) {
   o.standalone.latency = false;
   std::string device = "auto";
   int threads = 0;
-  Args table("circuit spos", kSposUsage);
+  Args table("circuit spos", spos_usage());
   table.positional(spec_path).number("--steps", o.steps).number("--candidates", o.candidates).number("--population", o.population)
-      .number("--check", o.check).number("--limit", o.standalone.data.train_limit).number("--epochs", o.standalone.train.epochs)
-      .number("--seed", o.seed).number("--threads", threads).text("--data", o.standalone.data.name)
-      .number("--batch", o.batch, o.standalone.train.batch)  // the supernet and the stand-alone check train alike
-      .number("--lr", o.lr, o.standalone.train.lr);
+      .number("--check", o.check).number("--limit", o.standalone.data.train_limit).number("--seed", o.seed)
+      .number("--threads", threads).text("--data", o.standalone.data.name);
   add_device_option(table, device);
+  add_train_options(table, o.standalone.train);
   if (auto rc = table.parse(args)) return *rc;
-  if (spec_path.empty()) return std::fputs(kSposUsage, stderr), 2;
+  if (spec_path.empty()) return std::fputs(spos_usage().c_str(), stderr), 2;
   std::unique_ptr<script::Host> lua;
   try {
     lua = script::host_with_plugin_routers();

@@ -40,7 +40,8 @@ base::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, 
     if (progress) progress(m);
   };
   Problem problem = problem_of(space);
-  engine::SharedWeights bank(o.seed, o.lr, 0.01, o.standalone.train.device);
+  const engine::TrainOptions& train = o.standalone.train;
+  engine::SharedWeights bank(o.seed, train.lr, train.weight_decay, train.device);
   std::map<std::string, std::shared_ptr<engine::Model>> models;  // point key -> model bound to the bank
   auto model_of = [&](const Point& p) -> base::Result<std::shared_ptr<engine::Model>> {
     auto it = models.find(key(p));
@@ -68,7 +69,7 @@ base::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, 
     if (tries >= 1000) return base::Error{"SPOS: no valid circuit found in 1000 samples of the space"};
     auto m = model_of(p);
     if (!m) return base::Error{"SPOS: " + describe(space, p) + ": " + m.error().message};
-    auto loss = bank.train_step(**m, d, step, o.batch);
+    auto loss = bank.train_step(**m, d, step, train.batch);
     if (!loss) return loss.error();
     tenth_sum += *loss, ++tenth_n;
     if ((step + 1) % tenth == 0 || step + 1 == o.steps) {
@@ -88,7 +89,7 @@ base::Result<SposResult> run_spos(const Space& space, const engine::Dataset& d, 
     auto cand = realize(space, p);
     auto m = model_of(p);
     if (!cand || !m) return out;
-    if (auto s = bank.recalibrate(**m, d, o.recalibrate, o.batch); !s) return out;
+    if (auto s = bank.recalibrate(**m, d, o.recalibrate, train.batch); !s) return out;
     engine::EvalResult e = engine::evaluate(**m, d, d.val);
     out = cand->static_metrics;
     out["accuracy"] = e.accuracy;

@@ -18,14 +18,14 @@ namespace search {
 
 struct SposOptions {
   int64_t steps = 1000;     // supernet training steps (one sampled circuit per step)
-  int64_t batch = 64;
-  double lr = 1e-3;
   int candidates = 100;     // sub-networks evaluated with inherited weights during the search
   int population = 20;      // NSGA-II population of that search
   int check = 8;            // sub-networks re-trained stand-alone for the rank correlation
   int64_t recalibrate = 20; // batches for batch-norm statistics before evaluating a sub-network
   uint64_t seed = 0;
-  TrialProtocol standalone; // how the check sub-networks are trained alone; its device holds the supernet too
+  /// How the check sub-networks train alone. The supernet trains alike where it can: the same
+  /// device, batch, learning rate and weight decay (AdamW, one step per sampled sub-network).
+  TrialProtocol standalone;
 };
 
 /// One sub-network evaluated with inherited weights.

@@ -1,7 +1,7 @@
 // The training option table (engine/options.h) and what every front end makes of it: `circuit
-// train`, `circuit search`, Lua `circuit.train` and `circuit.search` take every option, a study
-// stores every option with each trial, and a trial trained with options far from the defaults
-// replays to the same metrics. No LibTorch header: this compiles in seconds.
+// train`, `circuit search`, `circuit spos`, Lua `circuit.train` and `circuit.search` take every
+// option, a study stores every option with each trial, and a trial trained with options far from
+// the defaults replays to the same metrics. No LibTorch header: this compiles in seconds.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -150,6 +150,15 @@ TEST(OptionTable, EveryFrontEndTakesEveryOptionAndAStudyStoresIt) {
             0)
       << "circuit search" << flags;
   expect_every_option(stored_protocol(db, "cli").train, want, "circuit search");
+  // One-shot search: the stand-alone check runs train with every option (the supernet with its
+  // batch, lr and weight decay).
+  EXPECT_EQ(run(cli + " spos " + source("resources/search/moe_mlp.search.json") + " --steps 8 --candidates 2 --population 2 --check 2" +
+                common + flags + " >/dev/null 2>&1"),
+            0)
+      << "circuit spos" << flags;
+  EXPECT_EQ(run(cli + " spos " + source("resources/search/moe_mlp.search.json") + " --lr -1 2>" + (dir / "spos_err").string()), 2);
+  EXPECT_NE(base::read_file((dir / "spos_err").string())->find("circuit spos: --lr must be"), std::string::npos)
+      << *base::read_file((dir / "spos_err").string());
   // The CLI refuses a value out of range, naming the flag.
   EXPECT_EQ(run(cli + " train " + source("resources/examples/mlp.circuit.json") + " --data fashion-mnist --warmup 1.5 2>" + (dir / "err").string()), 2);
   EXPECT_NE(base::read_file((dir / "err").string())->find("--warmup must be from 0 to 1, got 1.5"), std::string::npos);
