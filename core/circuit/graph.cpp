@@ -102,4 +102,8 @@ std::string join_path(std::string_view parent, std::string_view name) {
   return parent.empty() ? std::string(name) : std::string(parent) + "/" + std::string(name);
 }
 
+bool path_within(std::string_view path, std::string_view ancestor) {
+  return path.starts_with(ancestor) && (path.size() == ancestor.size() || path[ancestor.size()] == '/');
+}
+
 }  // namespace circuit

@@ -107,5 +107,7 @@ struct PathParts {
 PathParts split_path(std::string_view path);
 /// The inverse: {"blk", "fc1"} -> "blk/fc1", {"", "fc1"} -> "fc1".
 std::string join_path(std::string_view parent, std::string_view name);
+/// Whether `path` is `ancestor` or a node inside it: "blk/fc1" is within "blk", "blk2" is not.
+bool path_within(std::string_view path, std::string_view ancestor);
 
 }  // namespace circuit

@@ -252,7 +252,7 @@ GraphDrawing draw_graph(const Graph& g, const GraphAnalysis& a, const std::strin
 bool Expansion::open(const std::string& path) const {
   if (mode != Mode::listed) return mode == Mode::all;
   for (auto& b : blocks)
-    if (b == path || (b.size() > path.size() && b.compare(0, path.size(), path) == 0 && b[path.size()] == '/')) return true;
+    if (path_within(b, path)) return true;
   return false;
 }
 
@@ -289,11 +289,9 @@ bool has_parts(const Node& n) {
 }  // namespace
 
 bool Folding::toggle(const Graph& root, const std::string& path) {
-  auto [parent, name] = split_path(path);
-  const Graph* g = graph_at(root, parent);
-  int i = g ? g->find(name) : -1;
-  if (i < 0) return false;
-  const Node& n = g->nodes[size_t(i)];
+  const Node* found = node_at(root, path);
+  if (!found) return false;
+  const Node& n = *found;
   if (n.body) {
     if (!closed.erase(path)) closed.insert(path);
   } else if (has_parts(n)) {
@@ -320,7 +318,7 @@ Expansion Folding::expansion(const Graph& root) const {
   e.mode = Expansion::Mode::listed;
   for (auto& p : all) {
     bool hidden = false;  // a block inside a closed one is hidden anyway
-    for (auto& c : closed) hidden |= p == c || p.rfind(c + "/", 0) == 0;
+    for (auto& c : closed) hidden |= path_within(p, c);
     if (!hidden) e.blocks.insert(p);
   }
   return e;

@@ -222,6 +222,10 @@ TEST(Edit, InsertAfterWiresAndTakesTheOutputSlot) {
   EXPECT_EQ(d.circuit().graph.node("act")->inputs[0].node, "fc1");
   EXPECT_EQ(split_path("blk/inner/fc1").parent, "blk/inner");
   EXPECT_EQ(join_path("", "fc1"), "fc1");
+  EXPECT_TRUE(path_within("blk/inner/fc1", "blk"));
+  EXPECT_TRUE(path_within("blk", "blk"));
+  EXPECT_FALSE(path_within("blk2/fc1", "blk"));
+  EXPECT_FALSE(path_within("blk", "blk/inner"));
 }
 
 TEST(Edit, InvalidEditsChangeNothing) {
