@@ -3,6 +3,7 @@
 // a full layout of the edited circuit without the hint in the same run.
 //
 //   build/bench/bench_diagram [nodes]      (default 1000)
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>

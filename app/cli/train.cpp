@@ -1,5 +1,6 @@
 // `circuit train` and `circuit doctor`: the engine from the command line, with a progress bar
 // fed by training events. Ctrl-C cancels cleanly (the last epoch checkpoint stays valid).
+#include <algorithm>
 #include <unistd.h>
 
 #include <atomic>

@@ -1,5 +1,6 @@
 #include "inspector.h"
 
+#include <algorithm>
 #include <QPalette>
 #include <QCheckBox>
 #include <QComboBox>

@@ -1,5 +1,6 @@
 #include "lua_console.h"
 
+#include <algorithm>
 #include <QPalette>
 #include <QFile>
 #include <QFontDatabase>

@@ -1,5 +1,6 @@
 #include "main_window.h"
 
+#include <algorithm>
 #include <QAction>
 #include <QApplication>
 #include <QScreen>

@@ -1,6 +1,7 @@
 // Sequence mixers over [..., seq, features]: multi-head self-attention, GRU and LSTM. The
 // linear-recurrent mixers (linear attention, Gated DeltaNet, Mamba-2) are in ops_mixers.cpp.
 #include "ops_common.h"
+#include <algorithm>
 
 namespace circuit::ops {
 

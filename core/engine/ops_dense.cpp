@@ -1,6 +1,7 @@
 // Lowerings of the dense family (core/circuit/ops_dense.cpp): linear maps, embeddings,
 // normalisations, activations, elementwise combinations, reductions and exit heads. Each op's
 // TorchScript and ONNX forms compute what its compiled step computes, call for call.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/detail/distributed.h"

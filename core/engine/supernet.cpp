@@ -1,5 +1,6 @@
 #include "supernet.h"
 
+#include <algorithm>
 #include <map>
 
 #include "engine/detail/device.h"

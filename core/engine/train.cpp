@@ -12,6 +12,7 @@
 #include "engine/detail/train.h"
 #include "engine/distributed.h"
 
+#include <algorithm>
 #include <c10/core/CPUAllocator.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>

@@ -1,5 +1,6 @@
 #include "space.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>

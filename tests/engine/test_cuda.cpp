@@ -1,5 +1,6 @@
 // Tests that need a GPU (ctest label `cuda`). Where there is none, each reports skipped with the
 // reason; it never counts as passed. `scripts/gpu-check.sh` runs them on a machine with one.
+#include <algorithm>
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>

@@ -1,6 +1,7 @@
 // Data-parallel training through real processes: the `circuit` command with --nproc 2 (two
 // ranks over Gloo on the loopback) and with torchrun's variables set by hand, against one process
 // at the doubled batch; and a rank killed in the middle of a run.
+#include <algorithm>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,5 +1,6 @@
 // Routers against their invariants (shared/TECHNIQUES.md section 2), the MoE layer against a
 // naive dense reference, and expert-load telemetry from real training.
+#include <algorithm>
 #include <torch/torch.h>
 
 #include "../circuit/helpers.h"

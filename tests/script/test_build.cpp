@@ -1,5 +1,6 @@
 // The circuit module's IR part: a circuit built in Lua is the circuit its JSON file holds, edits
 // undo and redo exactly, and inspection reports what circuit::analyze computes.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 

@@ -3,6 +3,8 @@
 // drawing would show: something drawn where a node is, the heatmap not blank.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <QAction>
 #include <QComboBox>
 #include <QDockWidget>
