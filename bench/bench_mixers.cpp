@@ -1,11 +1,13 @@
 // Forward + backward of the gated_delta and mamba2 ops against the same layers in Python's
 // PyTorch (bench/peer_mixers.py) with a naive step-by-step recurrence and with the chunked
-// pure-PyTorch form of the references, same run, same threads.
+// pure-PyTorch form of the references, same run, same threads. With --attention: the attention op
+// (grouped-query, RoPE, causal) against the same layer in PyTorch eager (bench/peer_attention.py).
 //
-//   build/bench/bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer]
-//                            [--device cpu|cuda] [--python PATH] [--profile trace.json]
+//   build/bench/bench_mixers [--attention] [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--kv-heads K]
+//                            [--repeats R] [--no-peer] [--device cpu|cuda] [--python PATH] [--profile trace.json]
 //
-// Defaults: batch 8, seq 512, d 256, 4 heads (the size). Loss = sum of the output. On CUDA
+// Defaults: batch 8, seq 512, d 256, 4 heads (the size); with --attention d 512, 8 heads,
+// 2 kv heads (the attention issue's size). Loss = sum of the output. On CUDA
 // both sides synchronise the device around each timed step, and the peer runs in the Python given
 // by --python (one whose torch has CUDA; scripts/gpu-check.sh passes it).
 #include <torch/cuda.h>
@@ -83,6 +85,43 @@ double time_ours(engine::Model& m, const at::Tensor& x, int repeats) {
   return median_ms(step, repeats);
 }
 
+// The attention line: our op and the peer's layer at the same sizes, one row.
+int attention_line(int64_t B, int64_t T, int64_t d, int64_t H, int64_t KV, int threads, int repeats, bool peer, const std::string& python) {
+  circuit::Circuit c = layer("attention", d, H);
+  c.graph.nodes[1].attrs = {{"heads", H}, {"kv_heads", KV}, {"bias", false}, {"causal", true}, {"rope_theta", 10000.0}};
+  c.symbols["seq"] = T;
+  auto m = engine::Model::compile(c, 1);
+  if (!m) return std::fprintf(stderr, "%s\n", m.error().message.c_str()), 1;
+  (*m)->set_training(true);
+  (*m)->to(g_device);
+  torch::manual_seed(0);
+  at::Tensor x = here(torch::randn({B, T, d}));
+  double ours = time_ours(**m, x, repeats), theirs = 0;
+  std::string version;
+  if (peer) {
+    std::string cmd = python + " " + std::string(CIRCUIT_SOURCE_DIR) + "/bench/peer_attention.py " + std::to_string(B) + " " +
+                      std::to_string(T) + " " + std::to_string(d) + " " + std::to_string(H) + " " + std::to_string(KV) + " " +
+                      std::to_string(threads) + " " + std::to_string(repeats) + " " + (on_cuda() ? "cuda" : "cpu") + " 2>&1";
+    std::string out;
+    if (std::FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      while (std::fgets(buf, sizeof buf, p)) out += buf;
+      pclose(p);
+    }
+    auto j = base::parse_json(out.substr(std::min(out.size(), out.find('{'))));
+    if (!j || !j->get("attention_ms")) return std::fprintf(stderr, "peer failed: %s\n", out.c_str()), 1;
+    const base::Json& ms = *j->get("attention_ms");
+    theirs = ms.kind == base::Json::Kind::Int ? double(ms.i) : ms.f;
+    version = j->get("torch") ? j->get("torch")->s : "";
+  }
+  std::printf("attention: batch %lld, seq %lld, d %lld, %lld heads, %lld kv heads, RoPE, causal; forward + backward, median of %d\n",
+              (long long)B, (long long)T, (long long)d, (long long)H, (long long)KV, repeats);
+  std::printf("%-28s %10s\n%-28s %10.1f\n", "", "ms", "ours (circuit attention op)", ours);
+  if (peer)
+    std::printf("%-28s %10.1f\npeer / ours %.2fx (target >= 1.0x)\n", ("PyTorch " + version + " eager").c_str(), theirs, theirs / ours);
+  return 0;
+}
+
 // The recurrence alone (the references' naive.py / chunk functions): inputs drawn at the layer's
 // sizes, as peer_mixers.py's core_inputs does.
 double time_core(bool delta, int64_t B, int64_t T, int64_t d, int64_t H, int repeats) {
@@ -124,8 +163,8 @@ double field(const base::Json& j, const std::string& layer, const std::string& k
 
 int main(int argc, char** argv) {
   int threads = 0, repeats = 7;
-  int64_t B = 8, T = 512, d = 256, H = 4;
-  bool peer = true;
+  int64_t B = 8, T = 512, d = 0, H = 0, KV = 2;
+  bool peer = true, attention = false;
   std::string profile, device = "cpu", python = "/usr/bin/python3";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -135,6 +174,8 @@ int main(int argc, char** argv) {
     else if (a == "--seq") T = std::atoll(value());
     else if (a == "--d") d = std::atoll(value());
     else if (a == "--heads") H = std::atoll(value());
+    else if (a == "--kv-heads") KV = std::atoll(value());
+    else if (a == "--attention") attention = true;
     else if (a == "--repeats") repeats = std::atoi(value());
     else if (a == "--no-peer") peer = false;
     else if (a == "--profile") profile = value();
@@ -142,8 +183,8 @@ int main(int argc, char** argv) {
     else if (a == "--python") python = value();
     else {
       std::fprintf(stderr,
-                   "usage: bench_mixers [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--repeats R] [--no-peer]\n"
-                   "                    [--device cpu|cuda] [--python PATH] [--profile trace.json]\n");
+                   "usage: bench_mixers [--attention] [--threads N] [--batch B] [--seq T] [--d D] [--heads H] [--kv-heads K]\n"
+                   "                    [--repeats R] [--no-peer] [--device cpu|cuda] [--python PATH] [--profile trace.json]\n");
       return 2;
     }
   }
@@ -151,6 +192,12 @@ int main(int argc, char** argv) {
   if (!placed) return std::fprintf(stderr, "bench_mixers: %s\n", placed.error().message.c_str()), 2;
   g_device = placed->device;
   engine::RuntimeInfo rt = engine::configure_runtime(threads);
+  if (!d) d = attention ? 512 : 256;
+  if (!H) H = attention ? 8 : 4;
+  if (attention) {
+    std::printf("%d threads; %s; device %s\n", rt.threads, rt.blas.c_str(), engine::describe_device(g_device).c_str());
+    return attention_line(B, T, d, H, KV, rt.threads, repeats, peer, python);
+  }
   if (!profile.empty()) {
     // Where one gated_delta step's time goes, op by op (bench/trace_summary.py reads it).
     auto m = engine::Model::compile(layer("gated_delta", d, H), 1);

@@ -1,5 +1,6 @@
 // Sequence mixers over [..., seq, features]: multi-head self-attention, GRU and LSTM. The
 // linear-recurrent mixers (linear attention, Gated DeltaNet, Mamba-2) are in ops_mixers.cpp.
+#include "attention.h"
 #include "ops_common.h"
 #include <algorithm>
 
@@ -28,37 +29,63 @@ int64_t attention_pairs(int64_t T, bool causal, int64_t w) {
   return pairs;
 }
 
+AttentionLayout layout_of(const OpCall& c) { return *attention_layout(c, seq_axes(c, "attention")->d); }
+
 Cost attention_cost(const OpCall& c, const Shapes&) {
   auto ax = *seq_axes(c, "attention");
+  AttentionLayout L = layout_of(c);
   const auto& t = c.in[0];
-  int64_t d = ax.d, T = c.value(t.axes[size_t(ax.seq)].size);
+  int64_t d = ax.d, T = c.value(t.axes[size_t(ax.seq)].size), H = L.heads, dh = L.head_dim;
   int64_t seqs = numel(t, c.bindings) / (T * d);  // sequences per example (usually 1)
-  bool bias = c.b("bias");
   int64_t pairs = attention_pairs(T, c.b("causal"), c.i("window"));
+  int64_t rows = L.in_rows(), g = L.gate_width();
   Cost r;
-  r.params = r.active_params = 4 * d * d + (bias ? 4 * d : 0);
-  int64_t per_seq = 2 * T * d * 4 * d + (bias ? 4 * T * d : 0)  // q, k, v and output projections
-                    + 2 * pairs * d + 2 * pairs * d               // Q K^T and attention-weighted V
-                    + 3 * pairs * c.i("heads");                   // softmax
+  r.params = r.active_params = L.params();
+  int64_t per_seq = 2 * T * d * rows + (L.qkv_bias ? T * rows : 0)       // q, k, v projections
+                    + 2 * T * L.q_width() * d + (L.out_bias ? T * d : 0)  // output projection
+                    + 4 * pairs * H * dh                                   // Q K^T and attention-weighted V
+                    + 3 * pairs * H                                        // softmax
+                    + (L.qk_norm ? 4 * T * (H + L.kv_heads) * dh : 0)      // square, mean, rsqrt, scale
+                    + 3 * T * (H + L.kv_heads) * L.rope_dims               // x cos ± rotated x sin
+                    + (g ? 2 * T * d * g + (L.qkv_bias ? T * g : 0) + 4 * T * g + T * L.q_width() : 0);  // gate
   r.flops = seqs * per_seq;
-  r.activation_bytes = seqs * pairs * c.i("heads") * 4 + seqs * 4 * T * d * 4;  // attention weights, q, k, v, context
+  // Attention weights, q k v, the context, and the gate's values.
+  r.activation_bytes = seqs * 4 * (pairs * H + T * rows + T * L.q_width() + T * g);
   return r;
 }
 
-// Open: q k v, the scores against every key, their softmax, the weighted sum of values, the output.
+std::string rope_text(const AttentionLayout& L) {
+  return "RoPE θ=" + to_string(AttrValue(L.rope_theta)) + (L.rope_dims < L.head_dim ? ", " + std::to_string(L.rope_dims) + " of " + std::to_string(L.head_dim) + " dims" : "") +
+         (L.rope_interleaved ? ", interleaved" : "");
+}
+
+// Open: q k v, their norm and rotation, the scores against every key, their softmax, the weighted
+// sum of values, the output gate and the output.
 std::vector<OpPart> attention_parts(const OpCall& c) {
   auto ax = *seq_axes(c, "attention");
+  AttentionLayout L = layout_of(c);
   const TensorType& x = c.in[0];
-  int64_t d = ax.d, H = c.i("heads"), dh = d / H, b = c.b("bias") ? 1 : 0, w = c.i("window");
+  int64_t H = L.heads, KV = L.kv_heads, dh = L.head_dim, w = c.i("window");
   const Axis& seq = x.axes[size_t(ax.seq)];
   TensorType scores = with_features(x, {{"head", Size::of(H)}, {"key", seq.size}});
+  TensorType heads = with_features(x, {{"head", Size::of(H)}, {"dh", Size::of(dh)}});
   std::string mask = c.b("causal") ? "causal" : "";
   if (w) mask += (mask.empty() ? "window " : ", window ") + std::to_string(w);
-  return {{"qkv", "q k v", "linear", {-1}, with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}}), 3 * d * d + b * 3 * d},
-          {"scores", "q kᵀ / √" + std::to_string(dh), mask, {0}, scores, 0, {seq.name}},
-          {"softmax", "softmax", "over keys", {1}, scores, 0, {"key"}},
-          {"mix", "Σ weights · v", "", {2, 0}, with_features(x, {{"head", Size::of(H)}, {"dh", Size::of(dh)}}), 0, {seq.name}},
-          {"out", "out", "linear", {3}, x, d * d + b * d}};
+  std::vector<OpPart> p;
+  if (KV == H)
+    p.push_back({"qkv", "q k v", "linear", {-1}, with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}}), L.in_params()});
+  else
+    p.push_back({"qkv", "q k v", "linear · " + std::to_string(KV) + " kv heads", {-1}, with_features(x, {{"head", Size::of(H + 2 * KV)}, {"dh", Size::of(dh)}}),
+                 L.in_params()});
+  if (L.qk_norm) p.push_back({"qk_norm", "rms q, k", "per head", {int(p.size()) - 1}, p.back().out, L.norm_params()});
+  if (L.rope_dims) p.push_back({"rope", "rotate q, k", rope_text(L), {int(p.size()) - 1}, p.back().out, 0});
+  int qk = int(p.size()) - 1;
+  p.push_back({"scores", "q kᵀ / √" + std::to_string(dh), mask, {qk}, scores, 0, {seq.name}});
+  p.push_back({"softmax", "softmax", "over keys", {int(p.size()) - 1}, scores, 0, {"key"}});
+  p.push_back({"mix", "Σ weights · v", KV == H ? "" : std::to_string(H / KV) + " heads per kv head", {int(p.size()) - 1, qk}, heads, 0, {seq.name}});
+  if (L.gate) p.push_back({"gate", "× σ(gate)", L.gate == 1 ? "per head" : "per element", {-1, int(p.size()) - 1}, heads, L.gate_params()});
+  p.push_back({"out", "out", "linear", {int(p.size()) - 1}, x, L.out_params()});
+  return p;
 }
 
 // Open, per layer: the gates' projection of the input and of the previous hidden state, and the
@@ -133,27 +160,41 @@ void register_sequence_ops(std::vector<OpDef>& r) {
   OpDef at;
   at.name = "attention";
   at.category = OpCategory::sequence;
-  at.doc = "Multi-head scaled dot-product self-attention over the sequence axis (PyTorch MultiheadAttention layout).";
-  at.attrs = {int_attr("heads", {}, 1, 4096, "attention heads; must divide the feature size"),
+  at.doc = "Multi-head scaled dot-product self-attention over the sequence axis: grouped-query heads of their own size, rotary "
+           "positions, q/k norm and an output gate as options; with none set, PyTorch's MultiheadAttention layout.";
+  at.attrs = {int_attr("heads", {}, 1, 4096, "query heads; must divide the feature size unless head_dim is set"),
+              int_attr("kv_heads", 0, 0, 4096, "key/value heads, dividing heads: grouped-query (1: multi-query; 0: as heads)"),
+              int_attr("head_dim", 0, 0, 65536, "size of each head (0: features / heads)"),
               bool_attr("causal", false, "mask future positions"),
               int_attr("window", 0, 0, 1e9, "sliding window: keys at distance < window (0: full)"),
-              bool_attr("bias", true, "biases on the projections"),
+              bool_attr("bias", true, "biases on the q, k, v (and gate) projections, and on the output unless out_bias says otherwise"),
+              bool_attr("out_bias", true, "bias on the output projection (unset: as bias)"),
+              float_attr("rope_theta", 0.0, 0, 1e12, "rotary position embedding base (0: no rotary positions)"),
+              float_attr("rope_fraction", 1.0, 0, 1, "fraction of each head's dimensions rotated (partial rotary)"),
+              enum_attr("rope_layout", "half", {"half", "interleaved"}, "rotated pairs: the two halves (GPT-NeoX, HF Llama) or neighbours (RoFormer)"),
+              bool_attr("qk_norm", false, "RMS norm of q and k per head, with a learned scale (Qwen3, OLMo 2)"),
+              enum_attr("gate", "none", {"none", "head", "element"}, "learned sigmoid gate on the output, from the input: per head or per element (Qwen3-Next)"),
               float_attr("dropout", 0.0, 0, 0.999, "dropout on attention weights"),
               string_attr("seq_axis", "", "sequence axis (default: second to last)")};
   at.learned = true;
   at.shape = [](const OpCall& c) -> Result<Shapes> {
     auto ax = seq_axes(c, "attention");
     if (!ax) return ax.error();
-    if (ax->d % c.i("heads"))
+    if (!c.i("head_dim") && ax->d % c.i("heads"))
       return Error{"heads=" + std::to_string(c.i("heads")) + " does not divide the feature size " + std::to_string(ax->d) +
-                   " of axis `" + c.in[0].axes[size_t(ax->feat)].name + "`"};
+                   " of axis `" + c.in[0].axes[size_t(ax->feat)].name + "` (or set head_dim)"};
+    auto L = attention_layout(c, ax->d);
+    if (!L) return L.error();
     return Shapes{c.in[0]};
   };
   at.cost = attention_cost;
   at.consumes = seq_consumes;
   at.parts = attention_parts;
   at.summary = [](const OpCall& c) {
-    return "attention" + heads_text(c) + (c.b("causal") ? " · causal" : "") + (c.i("window") ? " · window " + std::to_string(c.i("window")) : "");
+    AttentionLayout L = layout_of(c);
+    return "attention" + heads_text(c) + (L.kv_heads != L.heads ? " · " + std::to_string(L.kv_heads) + " kv" : "") +
+           (L.rope_dims ? " · RoPE" : "") + (c.b("causal") ? " · causal" : "") +
+           (c.i("window") ? " · window " + std::to_string(c.i("window")) : "") + (L.gate ? " · gated" : "");
   };
   r.push_back(std::move(at));
 
@@ -162,3 +203,32 @@ void register_sequence_ops(std::vector<OpDef>& r) {
 }
 
 }  // namespace circuit::ops
+
+namespace circuit {
+
+Result<AttentionLayout> attention_layout(const OpCall& c, int64_t d) {
+  AttentionLayout L;
+  L.d = d;
+  L.heads = c.i("heads");
+  L.kv_heads = c.i("kv_heads") ? c.i("kv_heads") : L.heads;
+  if (L.heads % L.kv_heads)
+    return Error{"kv_heads=" + std::to_string(L.kv_heads) + " does not divide heads=" + std::to_string(L.heads) + " (each kv head serves a whole group of query heads)"};
+  L.head_dim = c.i("head_dim") ? c.i("head_dim") : d / L.heads;
+  L.qkv_bias = c.b("bias");
+  // out_bias left unset follows bias, so a file that says only bias=false keeps its old meaning.
+  L.out_bias = c.node.attrs.count("out_bias") ? c.b("out_bias") : L.qkv_bias;
+  L.qk_norm = c.b("qk_norm");
+  L.gate = c.s("gate") == "head" ? 1 : c.s("gate") == "element" ? L.head_dim : 0;
+  L.rope_theta = c.f("rope_theta");
+  if (L.rope_theta > 0) {
+    // As Hugging Face: int(head_dim * partial_rotary_factor) dimensions, which must pair up.
+    L.rope_dims = int64_t(double(L.head_dim) * c.f("rope_fraction") + 1e-9);
+    if (L.rope_dims < 2 || L.rope_dims % 2)
+      return Error{"rope_fraction=" + to_string(AttrValue(c.f("rope_fraction"))) + " of head_dim " + std::to_string(L.head_dim) + " rotates " +
+                   std::to_string(L.rope_dims) + " dimensions; rotary positions need an even number, at least 2"};
+    L.rope_interleaved = c.s("rope_layout") == "interleaved";
+  }
+  return L;
+}
+
+}  // namespace circuit

@@ -11,12 +11,12 @@ namespace {
 
 std::vector<RouterKind> builtin_kinds() {
   std::vector<RouterKind> k(6);
-  k[0].name = "topk", k[0].label_k = true;
+  k[0].name = "topk", k[0].label_k = true, k[0].scored = true;
   k[1].name = "expert_choice", k[1].nominal_k = true, k[1].fixed_capacity = true;
   k[2].name = "relu", k[2].nominal_k = true;
-  k[3].name = "aux_free";
+  k[3].name = "aux_free", k[3].scored = true;
   k[4].name = "hash", k[4].params = [](int64_t, int64_t, int64_t) { return int64_t(0); };  // routes by token id
-  k[5].name = "recurrent", k[5].min_moe_layers = 2;
+  k[5].name = "recurrent", k[5].min_moe_layers = 2, k[5].scored = true;
   k[5].params = [](int64_t d, int64_t slots, int64_t hidden) {  // a GRU cell carried across layers, then the logits
     int64_t h = hidden ? hidden : d;
     return 3 * h * (d + h) + 6 * h + h * slots;

@@ -20,6 +20,7 @@ struct RouterKind {
   bool fixed_capacity = false;  // fixes each expert's capacity itself (expert choice): cannot be dropless
   int min_moe_layers = 1;       // carries state from one MoE layer to the next (recurrent): needs this many
   bool label_k = false;         // the diagram writes "name, k=K" on the router box
+  bool scored = false;          // top-k over probabilities: takes scoring, routed_scale and groups
   /// Parameters of the router's logits for `d` features, `slots` routed slots and `hidden` (the
   /// node's router_hidden attribute). Default: one bias-free linear map [slots, d]; 0 for a
   /// router that computes no logits (hash).

@@ -164,17 +164,37 @@ Routing top_k(const Tensor& probs, const Tensor& scores, const MoeConfig& c, boo
 
 }  // namespace
 
+Tensor router_probs(const Tensor& logits, const MoeConfig& c) { return c.sigmoid ? torch::sigmoid(logits) : torch::softmax(logits, -1); }
+
+Tensor limit_groups(const Tensor& scores, const MoeConfig& c) {
+  if (c.groups <= 1 || !c.top_groups || c.top_groups >= c.groups) return scores;
+  int64_t n = scores.size(0);
+  Tensor g = scores.reshape({n, c.groups, -1});
+  Tensor group_score = c.group_top2 ? std::get<0>(g.topk(2, -1)).sum(-1) : std::get<0>(g.max(-1));
+  Tensor keep = torch::zeros_like(group_score, torch::kBool).scatter_(1, std::get<1>(group_score.topk(c.top_groups, -1)), true);
+  return g.masked_fill(keep.logical_not().unsqueeze(-1), -std::numeric_limits<float>::infinity()).reshape({n, -1});
+}
+
+namespace {
+// routed_scale multiplies the gates after renormalising (DeepSeek-V2/V3's routed_scaling_factor).
+Routing scaled(Routing r, const MoeConfig& c) {
+  if (c.routed_scale != 1) r.gate = r.gate * c.routed_scale;
+  return r;
+}
+}  // namespace
+
 Routing route_topk(const Tensor& logits, const MoeConfig& c, bool training, const Tensor& noise_logits, bool host) {
   Tensor z = logits;
   if (c.noisy && training && noise_logits.defined()) z = z + torch::randn_like(z) * torch::softplus(noise_logits);
-  Tensor probs = torch::softmax(z, -1);
-  return top_k(probs, probs, c, host);
+  Tensor probs = router_probs(z, c);
+  return scaled(top_k(probs, limit_groups(probs, c), c, host), c);
 }
 
 Routing route_aux_free(const Tensor& logits, const MoeConfig& c, const Tensor& bias, bool host) {
-  // The bias only chooses; the gates are the unbiased probabilities (no gradient reaches bias).
-  Tensor probs = torch::softmax(logits, -1);
-  return top_k(probs, probs.detach() + bias, c, host);
+  // The bias only chooses (groups too, as DeepSeek-V3); the gates are the unbiased probabilities
+  // (no gradient reaches bias).
+  Tensor probs = router_probs(logits, c);
+  return scaled(top_k(probs, limit_groups(probs.detach() + bias, c), c, host), c);
 }
 
 Routing route_expert_choice(const Tensor& logits, const MoeConfig& c) {
@@ -247,8 +267,22 @@ void Router::add_linear_logits(const MoeConfig& c, torch::nn::Module& layer) {
 
 Tensor Router::logits(const Tensor& tokens, MoeFlow&) { return linear_ ? linear_(tokens) : Tensor(); }
 
-void Router::torchscript_probs(detail::Script& w, const ScriptRouting& n) {
-  w.line(n.probs + " = torch.softmax(torch.linear(" + n.tokens + ", " + w.self("router__weight") + "), -1)");
+void Router::torchscript_probs(detail::Script& w, const ScriptRouting& n, const MoeConfig& c) {
+  std::string z = "torch.linear(" + n.tokens + ", " + w.self("router__weight") + ")";
+  w.line(n.probs + " = " + (c.sigmoid ? "torch.sigmoid(" + z + ")" : "torch.softmax(" + z + ", -1)"));
+}
+
+void Router::torchscript_select(detail::Script& w, const ScriptRouting& n, const MoeConfig& c, const std::string& scores) {
+  std::string sc = scores;
+  if (c.groups > 1 && c.top_groups && c.top_groups < c.groups) {
+    std::string g = w.fresh("grouped"), gs = w.fresh("group_score"), keep = w.fresh("keep");
+    w.line(g + " = (" + scores + ").reshape([" + n.tokens + ".size(0), " + std::to_string(c.groups) + ", -1])");
+    w.line(gs + " = " + (c.group_top2 ? g + ".topk(2, -1)[0].sum(-1)" : g + ".max(-1)[0]"));
+    w.line(keep + " = torch.zeros_like(" + gs + ").scatter(1, " + gs + ".topk(" + std::to_string(c.top_groups) + ", -1)[1], 1.0) > 0");
+    sc = g + ".masked_fill(" + keep + ".logical_not().unsqueeze(-1), float('-inf')).reshape([" + n.tokens + ".size(0), -1])";
+  }
+  w.line(n.idx + " = (" + sc + ").topk(" + std::to_string(n.k) + ", -1)[1]");
+  w.line(n.gate + " = " + n.probs + ".gather(1, " + n.idx + ")");
 }
 
 namespace {
@@ -261,10 +295,10 @@ class TopKRouter : public Router {
     if (in.training) add_balancing_losses(r, in.logits, c_);
     return r;
   }
-  // Inference has no noise: the k most probable slots.
+  // Inference has no noise: the k most probable slots (within the allowed groups).
   bool torchscript(detail::Script& w, const ScriptRouting& n) const override {
-    torchscript_probs(w, n);
-    w.line(n.gate + ", " + n.idx + " = " + n.probs + ".topk(" + std::to_string(n.k) + ", -1)");
+    torchscript_probs(w, n, c_);
+    torchscript_select(w, n, c_, n.probs);
     return true;
   }
 
@@ -313,9 +347,8 @@ class AuxFreeRouter : public Router {
   }
   // The selection bias chooses the experts; the gates are the unbiased probabilities.
   bool torchscript(detail::Script& w, const ScriptRouting& n) const override {
-    torchscript_probs(w, n);
-    w.line(n.idx + " = (" + n.probs + " + " + w.self("selection_bias") + ").topk(" + std::to_string(n.k) + ", -1)[1]");
-    w.line(n.gate + " = " + n.probs + ".gather(1, " + n.idx + ")");
+    torchscript_probs(w, n, c_);
+    torchscript_select(w, n, c_, n.probs + " + " + w.self("selection_bias"));
     return true;
   }
   // After each step: b_e += u * sign(mean load - load_e), over the FFN experts.
@@ -474,6 +507,7 @@ MoeLayer::MoeLayer(MoeConfig c, std::vector<std::shared_ptr<torch::nn::Module>> 
   rule_ = make_router(c_, *this);
   if (c_.noisy) noise_ = register_module("noise", torch::nn::Linear(LinearOptions(d, s).bias(false)));
   if (c_.gating_residual) residual_ = register_module("gating_residual", torch::nn::Linear(LinearOptions(s, s).bias(false)));
+  if (c_.shared_gate && !shared.empty()) shared_gate_ = register_module("shared_gate", torch::nn::Linear(LinearOptions(d, 1).bias(false)));
   if (c_.constant) {
     const_v_ = register_parameter("constant_vectors", torch::zeros({c_.constant, d}));
     const_mix_ = register_module("constant_mix", torch::nn::Linear(LinearOptions(d, 2 * c_.constant).bias(false)));
@@ -521,7 +555,11 @@ Tensor MoeLayer::forward(const Tensor& x, MoeFlow& flow, std::vector<Tensor>* lo
   int64_t capacity = limited ? moe_capacity(c, n) : -1;
   Tensor kept, per_slot;
   Tensor out = host ? dispatch_host(tokens, r, capacity, x.dim(), kept, per_slot) : dispatch_tensor(tokens, r, capacity, x.dim(), kept, per_slot);
-  for (auto& sh : run_shared_) out = out + sh(as_input(tokens, x.dim())).reshape({n, d});
+  if (!run_shared_.empty()) {
+    Tensor always = run_shared_[0](as_input(tokens, x.dim())).reshape({n, d});
+    for (size_t e = 1; e < run_shared_.size(); ++e) always = always + run_shared_[e](as_input(tokens, x.dim())).reshape({n, d});
+    out = out + (shared_gate_ ? always * torch::sigmoid(shared_gate_(tokens)) : always);
+  }
 
   if (training) {
     if (losses)

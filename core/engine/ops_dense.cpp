@@ -131,10 +131,7 @@ Strings script_rms_norm(Script& w, const Site& s, const Strings& in) {
 Strings onnx_rms_norm(Onnx& o, const Site& s, const Strings& in) {
   int64_t rank = s.rank(), d = s.dim(s.s("axis"), -1);
   std::string z = o.move(in[0], rank, d, rank - 1);
-  std::string ms = o.op("ReduceMean", {o.op("Mul", {z, z})}, {attr_ints("axes", {-1}), attr_i("keepdims", 1)});
-  std::string inv = o.op("Reciprocal", {o.op("Sqrt", {o.op("Add", {ms, o.scalar_f(s.f("eps"))})})});
-  std::string y = o.op("Mul", {z, inv});
-  if (s.b("affine")) y = o.op("Mul", {y, o.weight("weight")});
+  std::string y = o.rms(z, s.b("affine") ? o.weight("weight") : "", s.f("eps"));
   return o.result(s, o.move(y, rank, rank - 1, d));
 }
 

@@ -12,6 +12,7 @@
 #include "engine/detail/lowering.h"
 #include "engine/detail/onnx_writer.h"
 #include "engine/detail/recurrence.h"
+#include "engine/detail/sequence.h"
 
 namespace engine::detail {
 
@@ -23,8 +24,6 @@ using Strings = std::vector<std::string>;
 
 // ---- shared pieces
 
-// torch.nn.Linear's initialisation: U(-1/sqrt(in), 1/sqrt(in)).
-Tensor linear_init(int64_t out, int64_t in) { return torch::empty({out, in}).uniform_(-1 / std::sqrt(double(in)), 1 / std::sqrt(double(in))); }
 // Depthwise filters [channels, 1, K] with the bound torch.nn.Conv1d uses (fan-in K).
 Tensor depthwise_init(int64_t channels, int64_t K) { return torch::empty({channels, 1, K}).uniform_(-1 / std::sqrt(double(K)), 1 / std::sqrt(double(K))); }
 // Mamba's decay initialisation: A in [1, 16], and dt in [1e-3, 1e-1] log-uniformly, stored as
@@ -34,50 +33,6 @@ Tensor dt_bias_init(int64_t H) {
   Tensor dt = torch::empty({H}).uniform_(std::log(1e-3), std::log(1e-1)).exp().clamp_min(1e-4);
   return dt + torch::log(-torch::expm1(-dt));
 }
-
-// x with the sequence axis `sa` moved next to the features (last, `f`) and every other axis folded
-// into one batch, given to `fn` as [B, T, d]; its [B, T, d'] result is unfolded the same way.
-Tensor on_sequences(const Tensor& x, int64_t sa, int64_t f, const std::function<Tensor(const Tensor&)>& fn) {
-  Tensor y = sa == f - 1 ? x : x.movedim(sa, f - 1);
-  auto shape = y.sizes().vec();
-  Tensor r = fn(y.reshape({-1, shape[size_t(f - 1)], shape[size_t(f)]}));
-  shape[size_t(f)] = r.size(2);
-  r = r.reshape(shape);
-  return sa == f - 1 ? r : r.movedim(f - 1, sa);
-}
-// The same in TorchScript: writes the fold, `call` (the [B, T, d] expression), and the unfold.
-std::string ts_on_sequences(Script& w, const Site& s, const std::string& x, const std::function<std::string(const std::string&)>& call) {
-  int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1;
-  std::string y = w.fresh("y"), shape = w.fresh("shape"), v = w.fresh(s.node.name);
-  w.line(y + " = " + ts_movedim(x, sa, f - 1));
-  w.line(shape + " = " + y + ".shape");
-  w.line(y + " = " + call(y + ".reshape([-1, " + y + ".size(" + std::to_string(f - 1) + "), " + y + ".size(" + std::to_string(f) + ")])"));
-  w.line(y + " = " + y + ".reshape(" + shape + "[:-1] + [" + y + ".size(2)])");
-  w.line(v + " = " + ts_movedim(y, f - 1, sa));
-  return v;
-}
-
-template <class M, class... A>
-Result<Fn> compile_mixer(Compiler& c, const Site& s, A... args) {
-  int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1;
-  auto m = c.add(s, std::make_shared<M>(s.size(f), args...));
-  return unary([m, sa, f](const Tensor& x) { return on_sequences(x, sa, f, [&](const Tensor& y) { return m->forward(y); }); });
-}
-
-std::string ts_bool(bool b) { return b ? "True" : "False"; }
-
-// L2 normalisation over the last axis, as fla's l2norm (eps inside the root).
-Tensor l2norm(const Tensor& x) { return x * torch::rsqrt(x.pow(2).sum(-1, true) + 1e-6); }
-// RMS normalisation over the last axis with a learned scale.
-Tensor rms(const Tensor& x, const Tensor& weight, double eps) { return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * weight; }
-
-const char* const kNormScript = R"(
-def l2norm(self, x: Tensor) -> Tensor:
-    return x * torch.rsqrt(x.pow(2).sum(-1, True) + 1e-6)
-
-def rms(self, x: Tensor, weight: Tensor, eps: float) -> Tensor:
-    return x * torch.rsqrt(x.pow(2).mean(-1, True) + eps) * weight
-)";
 
 const char* const kTimeConvScript = R"(
 def time_conv(self, x: Tensor, weight: Tensor, bias: Optional[Tensor], groups: int, before: int, after: int) -> Tensor:
@@ -241,7 +196,7 @@ Strings onnx_linear_attention(Onnx& o, const Site& s, const Strings& in) {
   Folded fold(o, s, in[0]);
   int64_t d = s.size(fold.f), H = s.i("heads"), dh = d / H;
   bool bias = s.b("bias"), normalize = s.b("normalize");
-  auto qkv = onnx_qkv_heads(o, fold.y3, o.weight("w_qkv"), bias ? o.weight("b_qkv") : "", d, H);
+  auto qkv = onnx_qkv_heads(o, fold.y3, o.weight("w_qkv"), bias ? o.weight("b_qkv") : "", H, H, dh);
   auto heads = [&](const std::string& t) { return o.transpose(t, {0, 2, 1, 3}); };  // [B, H, T, dh]
   auto phi = [&](const std::string& t) { return s.s("feature_map") == "elu+1" ? o.op("Add", {o.op("Elu", {t}), o.scalar_f(1)}) : o.op("Relu", {t}); };
   std::string q = phi(heads(qkv[0])), k = phi(heads(qkv[1])), v = heads(qkv[2]);

@@ -95,6 +95,9 @@ Result<Fn> compile_moe(Compiler& c, const Site& s) {
   mc.capacity_factor = s.f("capacity_factor"), mc.aux_coef = s.f("aux_loss_coef"), mc.z_coef = s.f("z_loss_coef");
   mc.bias_rate = s.f("bias_update_rate"), mc.relu_target = s.f("relu_target_sparsity"), mc.relu_step = s.f("relu_l1_step");
   mc.router_hidden = s.i("router_hidden");
+  mc.sigmoid = s.s("scoring") == "sigmoid", mc.routed_scale = s.f("routed_scale");
+  mc.groups = s.i("groups"), mc.top_groups = s.i("top_groups"), mc.group_top2 = s.s("group_score") == "top2";
+  mc.shared_gate = s.b("shared_gate");
   std::vector<std::shared_ptr<torch::nn::Module>> mods[2];
   std::vector<MoeLayer::Expert> runs[2];
   for (int64_t e = 0; e < mc.experts + mc.shared; ++e) {
@@ -145,6 +148,7 @@ Strings script_moe(Script& w, const Site& s, const Strings& in) {
     return {};
   }
   if (s.b("renormalize")) w.line(gate + " = " + gate + " / " + gate + ".sum(-1, True)");
+  if (s.f("routed_scale") != 1) w.line(gate + " = " + gate + " * " + ts_num(s.f("routed_scale")));
   w.line(fe + " = " + idx + ".reshape([-1])");
   w.line(ft + " = torch.arange(" + N + ", device=" + tok + ".device).repeat_interleave(" + std::to_string(K) + ")");
   w.line(fg + " = " + gate + ".reshape([-1])");
@@ -172,11 +176,15 @@ Strings script_moe(Script& w, const Site& s, const Strings& in) {
     w.line(v + ".index_add_(0, " + ti + ", " + ye[0] + ".reshape([-1, " + std::to_string(d) + "]) * " + fg + ".index_select(0, " + sel + ").unsqueeze(1))", 1);
     w.line(start + " = " + start + " + " + counts + "[" + E_ + "]");
   }
+  std::string always = w.fresh("shared");
   for (int64_t e = 0; e < shared; ++e) {
     auto ys = w.graph(*s.node.body, *s.info.body, {tok + ".reshape(" + as_input + ")"}, P + "shared" + std::to_string(e) + "__", w.ind);
     if (!w.error.empty()) return {};
-    w.line(v + " = " + v + " + " + ys[0] + ".reshape([-1, " + std::to_string(d) + "])");
+    w.line(always + " = " + (e ? always + " + " : "") + ys[0] + ".reshape([-1, " + std::to_string(d) + "])");
   }
+  if (shared && s.b("shared_gate"))
+    w.line(always + " = " + always + " * torch.sigmoid(torch.linear(" + tok + ", " + "self." + P + "shared_gate__weight" + "))");
+  if (shared) w.line(v + " = " + v + " + " + always);
   w.line(v + " = " + v + ".reshape(" + x + ".shape)");
   return {v};
 }

@@ -4,8 +4,11 @@
 #include <cmath>
 #include <limits>
 
+#include "circuit/attention.h"
 #include "engine/detail/lowering.h"
 #include "engine/detail/onnx_writer.h"
+#include "engine/detail/sequence.h"
+#include "engine/detail/torch_compat.h"
 
 namespace engine::detail {
 
@@ -17,83 +20,158 @@ using Strings = std::vector<std::string>;
 
 // ---- attention
 
-// Multi-head self-attention with the parameter layout of nn.MultiheadAttention (in_proj_weight
-// [3d, d], in_proj_bias, out_proj), written out so the TorchScript export can mirror it exactly.
-struct Attention : torch::nn::Module {
-  int64_t d, heads, window;
-  bool causal;
-  double dropout;
-  Tensor in_w, in_b;
-  torch::nn::Linear out{nullptr};
-  Attention(int64_t d_, int64_t h, bool c, int64_t w, bool bias, double p) : d(d_), heads(h), window(w), causal(c), dropout(p) {
-    in_w = register_parameter("in_proj_weight", torch::empty({3 * d, d}));
-    torch::nn::init::xavier_uniform_(in_w);
-    if (bias) in_b = register_parameter("in_proj_bias", torch::zeros({3 * d}));
-    out = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(bias)));
-    if (bias) torch::nn::init::zeros_(out->bias);
+// Rotary position embedding of x [B, h, T, dh] (positions 0..T-1) on its first r dimensions, as
+// Hugging Face computes it: inverse frequencies 1 / theta^(2i/r) in float32; the rotated pairs are
+// the two halves (x_i, x_{i+r/2}) or neighbours (x_2i, x_2i+1).
+Tensor rope(const Tensor& x, int64_t r, double theta, bool interleaved) {
+  int64_t T = x.size(2);
+  auto f32 = x.options().dtype(torch::kFloat);
+  Tensor inv = 1.0 / torch::pow(theta, torch::arange(0, r, 2, f32) / double(r));
+  Tensor ang = torch::arange(T, f32).unsqueeze(1) * inv.unsqueeze(0);  // [T, r/2]
+  Tensor cos = ang.cos(), sin = ang.sin(), xr = x.narrow(-1, 0, r), rot;
+  if (interleaved) {
+    Tensor p = xr.reshape({x.size(0), x.size(1), T, r / 2, 2});
+    Tensor x1 = p.select(-1, 0), x2 = p.select(-1, 1);
+    rot = torch::stack({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1).flatten(-2);
+  } else {
+    Tensor x1 = xr.narrow(-1, 0, r / 2), x2 = xr.narrow(-1, r / 2, r / 2);
+    rot = torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1);
   }
-  // x: [B, T, d]
-  Tensor forward(const Tensor& x) {
-    int64_t B = x.size(0), T = x.size(1), dh = d / heads;
-    auto qkv = torch::linear(x, in_w, in_b).chunk(3, -1);
-    auto split = [&](const Tensor& t) { return t.reshape({B, T, heads, dh}).transpose(1, 2); };
-    Tensor q = split(qkv[0]), k = split(qkv[1]), v = split(qkv[2]);
-    Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh));
-    if (causal || window) {
-      auto pos = torch::arange(T, x.options().dtype(torch::kLong));
-      Tensor dist = pos.unsqueeze(1) - pos.unsqueeze(0);  // query - key
-      Tensor blocked = causal && window ? (dist < 0).logical_or(dist.abs() >= window) : causal ? dist < 0 : dist.abs() >= window;
-      scores = scores.masked_fill(blocked, -std::numeric_limits<float>::infinity());
+  return r == x.size(-1) ? rot : torch::cat({rot, x.narrow(-1, r, x.size(-1) - r)}, -1);
+}
+
+// Where a query may not see a key: [T, T], true above the diagonal when causal, at distance >=
+// window when windowed; undefined when every pair is seen.
+Tensor blocked_pairs(int64_t T, bool causal, int64_t window, const at::TensorOptions& o) {
+  if (!causal && !window) return {};
+  Tensor pos = torch::arange(T, o.dtype(torch::kLong));
+  Tensor dist = pos.unsqueeze(1) - pos.unsqueeze(0);  // query - key
+  Tensor blocked = torch::zeros({T, T}, o.dtype(torch::kBool));
+  if (causal) blocked = blocked.logical_or(dist < 0);
+  if (window) blocked = blocked.logical_or(dist.abs() >= window);
+  return blocked;
+}
+
+// Self-attention over [B, T, d] in the layout of circuit::AttentionLayout: one packed projection
+// in_proj_weight [(H + 2 KV) dh, d] (q, then k, then v), out_proj [d, H dh]; with the new
+// attributes unset, nn.MultiheadAttention's parameters, initialised as it does. Grouped-query heads
+// are computed by grouping q ([B, KV, H/KV, T, dh]) against each k/v head, never by copying k and v.
+struct Attention : torch::nn::Module {
+  circuit::AttentionLayout L;
+  bool causal;
+  int64_t window;
+  double dropout;
+  Tensor in_w, in_b, gate_w, gate_b, q_norm, k_norm;
+  torch::nn::Linear out{nullptr};
+  Attention(int64_t, const circuit::AttentionLayout& layout, bool c, int64_t w, double p) : L(layout), causal(c), window(w), dropout(p) {
+    in_w = register_parameter("in_proj_weight", torch::empty({L.in_rows(), L.d}));
+    torch::nn::init::xavier_uniform_(in_w);
+    if (L.qkv_bias) in_b = register_parameter("in_proj_bias", torch::zeros({L.in_rows()}));
+    out = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(L.q_width(), L.d).bias(L.out_bias)));
+    if (L.out_bias) torch::nn::init::zeros_(out->bias);
+    if (L.gate) {
+      gate_w = register_parameter("gate_proj_weight", linear_init(L.gate_width(), L.d));
+      if (L.qkv_bias) gate_b = register_parameter("gate_proj_bias", torch::zeros({L.gate_width()}));
     }
-    Tensor w = torch::softmax(scores, -1);
-    if (dropout > 0) w = torch::dropout(w, dropout, is_training());
-    Tensor ctx = torch::matmul(w, v).transpose(1, 2).reshape({B, T, d});
-    return out(ctx);
+    if (L.qk_norm) q_norm = register_parameter("q_norm_weight", torch::ones({L.head_dim})), k_norm = register_parameter("k_norm_weight", torch::ones({L.head_dim}));
+  }
+  Tensor forward(const Tensor& x) {
+    int64_t B = x.size(0), T = x.size(1), H = L.heads, KV = L.kv_heads, dh = L.head_dim;
+    Tensor qkv = torch::linear(x, in_w, in_b);
+    auto heads = [&](int64_t from, int64_t n) { return qkv.narrow(-1, from * dh, n * dh).reshape({B, T, n, dh}).transpose(1, 2); };
+    Tensor q = heads(0, H), k = heads(H, KV), v = heads(H + KV, KV);  // [B, heads, T, dh]
+    if (L.qk_norm) q = rms(q, q_norm, 1e-6), k = rms(k, k_norm, 1e-6);
+    if (L.rope_dims) q = rope(q, L.rope_dims, L.rope_theta, L.rope_interleaved), k = rope(k, L.rope_dims, L.rope_theta, L.rope_interleaved);
+    Tensor blocked = blocked_pairs(T, causal, window, x.options());
+    double p = is_training() ? dropout : 0.0;
+    Tensor ctx;
+    if constexpr (kFusedAttention) {
+      // The fused kernels take as many k/v heads as q heads.
+      if (KV != H) k = k.repeat_interleave(H / KV, 1), v = v.repeat_interleave(H / KV, 1);
+      bool window_only = blocked.defined() && window;
+      ctx = fused_attention(q, k, v, window_only ? blocked.logical_not() : Tensor(), causal && !window_only, p);
+    } else {
+      Tensor scores = torch::matmul(q.reshape({B, KV, H / KV, T, dh}), k.unsqueeze(2).transpose(-2, -1)) / std::sqrt(double(dh));
+      if (blocked.defined()) scores = scores.masked_fill(blocked, -std::numeric_limits<float>::infinity());
+      Tensor w = torch::softmax(scores, -1);
+      if (p > 0) w = torch::dropout(w, p, true);
+      ctx = torch::matmul(w, v.unsqueeze(2)).reshape({B, H, T, dh});
+    }
+    ctx = ctx.transpose(1, 2);  // [B, T, H, dh]
+    if (L.gate) ctx = ctx * torch::sigmoid(torch::linear(x, gate_w, gate_b)).reshape({B, T, H, -1});
+    return out(ctx.reshape({B, T, H * dh}));
   }
 };
 
+// Attention::forward on its 1.13 path, line for line.
+const char* const kAttentionScript = R"(
+def rope(self, x: Tensor, r: int, theta: float, interleaved: bool) -> Tensor:
+    T = x.size(2)
+    inv = 1.0 / torch.pow(theta, torch.arange(0, r, 2, device=x.device).float() / float(r))
+    ang = torch.arange(T, device=x.device).float().unsqueeze(1) * inv.unsqueeze(0)
+    cos = ang.cos()
+    sin = ang.sin()
+    xr = x.narrow(-1, 0, r)
+    if interleaved:
+        p = xr.reshape([x.size(0), x.size(1), T, r // 2, 2])
+        x1 = p.select(-1, 0)
+        x2 = p.select(-1, 1)
+        rot = torch.stack([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1).flatten(-2)
+    else:
+        x1 = xr.narrow(-1, 0, r // 2)
+        x2 = xr.narrow(-1, r // 2, r // 2)
+        rot = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
+    if r == x.size(-1):
+        return rot
+    return torch.cat([rot, x.narrow(-1, r, x.size(-1) - r)], -1)
+
+def attention(self, x: Tensor, w_in: Tensor, b_in: Optional[Tensor], w_o: Tensor, b_o: Optional[Tensor], w_g: Optional[Tensor], b_g: Optional[Tensor], q_norm: Optional[Tensor], k_norm: Optional[Tensor], H: int, KV: int, dh: int, causal: bool, window: int, r: int, theta: float, interleaved: bool) -> Tensor:
+    B = x.size(0)
+    T = x.size(1)
+    qkv = torch.linear(x, w_in, b_in)
+    q = qkv.narrow(-1, 0, H * dh).reshape([B, T, H, dh]).transpose(1, 2)
+    k = qkv.narrow(-1, H * dh, KV * dh).reshape([B, T, KV, dh]).transpose(1, 2)
+    v = qkv.narrow(-1, (H + KV) * dh, KV * dh).reshape([B, T, KV, dh]).transpose(1, 2)
+    if q_norm is not None and k_norm is not None:
+        q = self.rms(q, q_norm, 1e-6)
+        k = self.rms(k, k_norm, 1e-6)
+    if r > 0:
+        q = self.rope(q, r, theta, interleaved)
+        k = self.rope(k, r, theta, interleaved)
+    scores = torch.matmul(q.reshape([B, KV, H // KV, T, dh]), k.unsqueeze(2).transpose(-2, -1)) / float(dh) ** 0.5
+    if causal or window > 0:
+        pos = torch.arange(T, device=x.device)
+        dist = pos.unsqueeze(1) - pos.unsqueeze(0)
+        blocked = torch.zeros_like(dist) != 0
+        if causal:
+            blocked = blocked.logical_or(dist < 0)
+        if window > 0:
+            blocked = blocked.logical_or(dist.abs() >= window)
+        scores = scores.masked_fill(blocked, float('-inf'))
+    ctx = torch.matmul(torch.softmax(scores, -1), v.unsqueeze(2)).reshape([B, H, T, dh]).transpose(1, 2)
+    if w_g is not None:
+        ctx = ctx * torch.sigmoid(torch.linear(x, w_g, b_g)).reshape([B, T, H, -1])
+    return torch.linear(ctx.reshape([B, T, H * dh]), w_o, b_o)
+)";
+
+circuit::AttentionLayout layout_of(const Site& s) { return *circuit::attention_layout(s, s.size(s.rank() - 1)); }
+
 Result<Fn> compile_attention(Compiler& c, const Site& s) {
-  int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1;
-  auto at = c.add(s, std::make_shared<Attention>(s.size(f), s.i("heads"), s.b("causal"), s.i("window"), s.b("bias"), s.f("dropout")));
-  return unary([at, sa, f](const Tensor& x) {
-    Tensor y = sa == f - 1 ? x : x.movedim(sa, f - 1);
-    auto shape = y.sizes().vec();
-    Tensor r = at->forward(y.reshape({-1, shape[size_t(f - 1)], shape[size_t(f)]})).reshape(shape);
-    return sa == f - 1 ? r : r.movedim(f - 1, sa);
-  });
+  return compile_mixer<Attention>(c, s, layout_of(s), s.b("causal"), s.i("window"), s.f("dropout"));
 }
 
 Strings script_attention(Script& w, const Site& s, const Strings& in) {
-  const std::string& x = in[0];
-  std::string v = w.fresh(s.node.name);
-  int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1, d = s.t().axes[size_t(f)].size.n, h = s.i("heads");
-  std::string y = w.fresh("y"), shape = w.fresh("shape"), T = w.fresh("T"), q = w.fresh("q"), k = w.fresh("k"), val = w.fresh("v"),
-              sc = w.fresh("scores"), qkv = w.fresh("qkv");
-  w.line(y + " = " + ts_movedim(x, sa, f - 1));
-  w.line(shape + " = " + y + ".shape");
-  w.line(T + " = " + y + ".size(" + std::to_string(f - 1) + ")");
-  w.line(y + " = " + y + ".reshape([-1, " + T + ", " + std::to_string(d) + "])");
-  w.line(qkv + " = torch.linear(" + y + ", " + w.self("in_proj_weight") + ", " +
-                (s.b("bias") ? w.self("in_proj_bias") : "None") + ").chunk(3, -1)");
-  std::string bt = y + ".size(0), " + T + ", " + std::to_string(h) + ", " + std::to_string(d / h);
-  w.line(q + " = " + qkv + "[0].reshape([" + bt + "]).transpose(1, 2)");
-  w.line(k + " = " + qkv + "[1].reshape([" + bt + "]).transpose(1, 2)");
-  w.line(val + " = " + qkv + "[2].reshape([" + bt + "]).transpose(1, 2)");
-  w.line(sc + " = torch.matmul(" + q + ", " + k + ".transpose(-2, -1)) / " + ts_num(std::sqrt(double(d / h))));
-  if (s.b("causal") || s.i("window")) {
-    std::string pos = w.fresh("pos"), dist = w.fresh("dist"), blk = w.fresh("blocked");
-    w.line(pos + " = torch.arange(" + T + ", device=" + sc + ".device)");
-    w.line(dist + " = " + pos + ".unsqueeze(1) - " + pos + ".unsqueeze(0)");
-    std::string causal = dist + " < 0", window = dist + ".abs() >= " + std::to_string(s.i("window"));
-    w.line(blk + " = " + (s.b("causal") && s.i("window") ? "(" + causal + ").logical_or(" + window + ")" : s.b("causal") ? causal : window));
-    w.line(sc + " = " + sc + ".masked_fill(" + blk + ", float('-inf'))");
-  }
-  w.line(sc + " = torch.softmax(" + sc + ", -1)");
-  w.line(y + " = torch.matmul(" + sc + ", " + val + ").transpose(1, 2).reshape([" + y + ".size(0), " + T + ", " + std::to_string(d) + "])");
-  w.line(y + " = torch.linear(" + y + ", " + w.self("out_proj__weight") + ", " +
-                (s.b("bias") ? w.self("out_proj__bias") : "None") + ").reshape(" + shape + ")");
-  w.line(v + " = " + ts_movedim(y, f - 1, sa));
-  return {v};
+  circuit::AttentionLayout L = layout_of(s);
+  w.method(kNormScript);
+  w.method(kAttentionScript);
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "self.attention(" + y + ", " + w.self("in_proj_weight") + ", " + ts_optional(w, L.qkv_bias, "in_proj_bias") + ", " +
+           w.self("out_proj__weight") + ", " + ts_optional(w, L.out_bias, "out_proj__bias") + ", " + ts_optional(w, L.gate, "gate_proj_weight") +
+           ", " + ts_optional(w, L.gate && L.qkv_bias, "gate_proj_bias") + ", " + ts_optional(w, L.qk_norm, "q_norm_weight") + ", " +
+           ts_optional(w, L.qk_norm, "k_norm_weight") + ", " + std::to_string(L.heads) + ", " + std::to_string(L.kv_heads) + ", " +
+           std::to_string(L.head_dim) + ", " + ts_bool(s.b("causal")) + ", " + std::to_string(s.i("window")) + ", " +
+           std::to_string(L.rope_dims) + ", " + ts_num(L.rope_theta) + ", " + ts_bool(L.rope_interleaved) + ")";
+  })};
 }
 
 // ---- gru and lstm: PyTorch's modules and their torch.gru / torch.lstm calls
@@ -101,15 +179,8 @@ Strings script_attention(Script& w, const Site& s, const Strings& in) {
 template <bool Lstm>
 Result<Fn> compile_rnn(Compiler& c, const Site& s) {
   int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1, h = s.i("hidden");
-  auto run = [sa, f, h](auto rnn) {
-    return unary([rnn, sa, f, h](const Tensor& x) {
-      Tensor y = sa == f - 1 ? x : x.movedim(sa, f - 1);
-      auto shape = y.sizes().vec();
-      Tensor r = std::get<0>(rnn->forward(y.reshape({-1, shape[size_t(f - 1)], shape[size_t(f)]})));
-      shape[size_t(f)] = h;
-      r = r.reshape(shape);
-      return sa == f - 1 ? r : r.movedim(f - 1, sa);
-    });
+  auto run = [sa, f](auto rnn) {
+    return unary([rnn, sa, f](const Tensor& x) { return on_sequences(x, sa, f, [&](const Tensor& y) { return std::get<0>(rnn->forward(y)); }); });
   };
   if constexpr (Lstm)
     return run(c.add(s, torch::nn::LSTM(torch::nn::LSTMOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true))));
@@ -146,18 +217,50 @@ Strings script_rnn(Script& w, const Site& s, const Strings& in) {
 // ---- ONNX forms
 
 
+// rope() on x [B, h, T, dh], T read from x at run time: cos and sin of [T, r/2] angles broadcast
+// over batch and heads; the inverse frequencies are a constant computed as the engine does.
+std::string onnx_rope(Onnx& o, const std::string& x, const circuit::AttentionLayout& L) {
+  int64_t r = L.rope_dims, dh = L.head_dim;
+  Tensor inv = 1.0 / torch::pow(L.rope_theta, torch::arange(0, r, 2, torch::kFloat) / double(r));
+  std::string T = o.op("Gather", {o.op("Shape", {x}), o.scalar_i(2)}, {attr_i("axis", 0)});
+  std::string pos = o.op("Cast", {o.op("Range", {o.scalar_i(0), T, o.scalar_i(1)})}, {attr_i("to", 1)});  // float
+  std::string ang = o.op("Mul", {o.op("Unsqueeze", {pos, o.ints({1})}), o.constant(inv, "rope_inv_freq")});
+  std::string cos = o.op("Cos", {ang}), sin = o.op("Sin", {ang});
+  auto slice = [&](const std::string& t, int64_t from, int64_t to) { return o.op("Slice", {t, o.ints({from}), o.ints({to}), o.ints({-1})}); };
+  auto rotate = [&](const std::string& x1, const std::string& x2) {
+    return std::pair{o.op("Sub", {o.op("Mul", {x1, cos}), o.op("Mul", {x2, sin})}), o.op("Add", {o.op("Mul", {x2, cos}), o.op("Mul", {x1, sin})})};
+  };
+  std::string xr = r == dh ? x : slice(x, 0, r), rot;
+  if (L.rope_interleaved) {
+    std::string p = o.op("Reshape", {xr, o.ints({0, 0, 0, r / 2, 2})});
+    auto pick = [&](int64_t j) { return o.op("Gather", {p, o.scalar_i(j)}, {attr_i("axis", -1)}); };
+    auto [a, b] = rotate(pick(0), pick(1));
+    rot = o.op("Reshape", {o.op("Concat", {o.op("Unsqueeze", {a, o.ints({-1})}), o.op("Unsqueeze", {b, o.ints({-1})})}, {attr_i("axis", -1)}),
+                           o.ints({0, 0, 0, r})});
+  } else {
+    auto [a, b] = rotate(slice(xr, 0, r / 2), slice(xr, r / 2, r));
+    rot = o.op("Concat", {a, b}, {attr_i("axis", -1)});
+  }
+  return r == dh ? rot : o.op("Concat", {rot, slice(x, r, dh)}, {attr_i("axis", -1)});
+}
+
 // Attention::forward on [B, T, d] after the sequence axis is moved next to the features and every
-// other axis folded into B (script_attention writes the same lines).
+// other axis folded into B (kAttentionScript computes the same). Grouped-query heads as there:
+// q [B, KV, H/KV, T, dh] against k and v [B, KV, 1, T, dh], broadcast by MatMul.
 std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
   Folded fold(o, s, in);
   const std::string& y3 = fold.y3;
-  int64_t d = s.size(fold.f), h = s.i("heads"), dh = d / h;
+  circuit::AttentionLayout L = layout_of(s);
+  int64_t H = L.heads, KV = L.kv_heads, dh = L.head_dim;
   bool causal = s.b("causal");
   int64_t window = s.i("window");
-  auto qkv = onnx_qkv_heads(o, y3, o.weight("in_proj_weight"), s.b("bias") ? o.weight("in_proj_bias") : "", d, h);
-  // Heads before time (keys also transposed for q k^T).
-  std::string q = o.transpose(qkv[0], {0, 2, 1, 3}), kt = o.transpose(qkv[1], {0, 2, 3, 1}), v = o.transpose(qkv[2], {0, 2, 1, 3});
-  std::string scores = o.op("Div", {o.op("MatMul", {q, kt}), o.scalar_f(std::sqrt(double(dh)))});
+  auto qkv = onnx_qkv_heads(o, y3, o.weight("in_proj_weight"), L.qkv_bias ? o.weight("in_proj_bias") : "", H, KV, dh);
+  std::string q = o.transpose(qkv[0], {0, 2, 1, 3}), k = o.transpose(qkv[1], {0, 2, 1, 3}), v = o.transpose(qkv[2], {0, 2, 1, 3});
+  if (L.qk_norm) q = o.rms(q, o.weight("q_norm_weight"), 1e-6), k = o.rms(k, o.weight("k_norm_weight"), 1e-6);
+  if (L.rope_dims) q = onnx_rope(o, q, L), k = onnx_rope(o, k, L);
+  std::string qg = o.op("Reshape", {q, o.ints({0, KV, H / KV, -1, dh})});
+  std::string kt = o.op("Unsqueeze", {o.transpose(k, {0, 1, 3, 2}), o.ints({2})});
+  std::string scores = o.op("Div", {o.op("MatMul", {qg, kt}), o.scalar_f(std::sqrt(double(dh)))});
   if (causal || window) {
     // The mask is built for the run-time sequence length, so a symbolic `seq` stays symbolic.
     std::string T = o.op("Gather", {o.op("Shape", {y3}), o.scalar_i(1)}, {attr_i("axis", 0)});
@@ -168,9 +271,14 @@ std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
     std::string blocked = causal && window ? o.op("Or", {future, far}) : causal ? future : far;
     scores = o.op("Where", {blocked, o.scalar_f(-INFINITY), scores});
   }
-  std::string ctx = o.transpose(o.op("MatMul", {o.op("Softmax", {scores}, {attr_i("axis", -1)}), v}), {0, 2, 1, 3});
-  ctx = o.op("Reshape", {ctx, o.ints({0, 0, d})});
-  return fold.unfold(o, o.linear(ctx, 3, o.weight("out_proj.weight"), s.b("bias") ? o.weight("out_proj.bias") : ""), d);
+  std::string ctx = o.op("MatMul", {o.op("Softmax", {scores}, {attr_i("axis", -1)}), o.op("Unsqueeze", {v, o.ints({2})})});
+  ctx = o.transpose(o.op("Reshape", {ctx, o.ints({0, H, -1, dh})}), {0, 2, 1, 3});  // [B, T, H, dh]
+  if (L.gate) {
+    std::string g = o.op("Sigmoid", {o.linear(y3, 3, o.weight("gate_proj_weight"), L.qkv_bias ? o.weight("gate_proj_bias") : "")});
+    ctx = o.op("Mul", {ctx, o.op("Reshape", {g, o.ints({0, 0, H, -1})})});
+  }
+  ctx = o.op("Reshape", {ctx, o.ints({0, 0, H * dh})});
+  return fold.unfold(o, o.linear(ctx, 3, o.weight("out_proj.weight"), L.out_bias ? o.weight("out_proj.bias") : ""), L.d);
 }
 
 // PyTorch stacks GRU gates as (r, z, n) and ONNX as (z, r, h); LSTM gates as (i, f, g, o) and ONNX

@@ -35,6 +35,17 @@ TEST(Cost, ParamsMatchPyTorch) {
   // nn.MultiheadAttention(128, 4) / bias=False
   EXPECT_EQ(params("attention", T({"batch", "seq", "d:128"}), {{"heads", 4}}), 66048);
   EXPECT_EQ(params("attention", T({"batch", "seq", "d:128"}), {{"heads", 4}, {"bias", false}}), 65536);
+  // Llama-3-8B's attention (d 4096, 32 heads, 8 kv heads of 128, no biases): q and o 4096², k and v
+  // 4096 x 1024 each; its published size, 8.03 B over 32 layers, holds 32 x 41,943,040 of it.
+  EXPECT_EQ(params("attention", T({"batch", "seq", "d:4096"}), {{"heads", 32}, {"kv_heads", 8}, {"bias", false}, {"rope_theta", 500000.0}}),
+            41943040);
+  // Qwen2: biases on q, k, v only (d 896, 14 heads, 2 kv heads of 64).
+  EXPECT_EQ(params("attention", T({"batch", "seq", "d:896"}), {{"heads", 14}, {"kv_heads", 2}, {"out_bias", false}}),
+            896 * (896 + 2 * 128) + (896 + 2 * 128) + 896 * 896);
+  // Qwen3-Next's gated attention (d 2048, 16 heads, 2 kv heads of 256, element gate, q/k norm).
+  EXPECT_EQ(params("attention", T({"batch", "seq", "d:2048"}),
+                   {{"heads", 16}, {"kv_heads", 2}, {"head_dim", 256}, {"bias", false}, {"gate", std::string("element")}, {"qk_norm", true}}),
+            2048 * (4096 + 2 * 512) + 4096 * 2048 + 2048 * 4096 + 2 * 256);
   // nn.LayerNorm(128), nn.BatchNorm2d(32); RMS norm has one scale per feature (no PyTorch 1.13 module)
   EXPECT_EQ(params("layer_norm", T({"batch", "seq", "d:128"}), {}), 256);
   EXPECT_EQ(params("batch_norm", img32, {}), 64);
@@ -98,6 +109,8 @@ TEST(Cost, OpPartsAddUpToTheOp) {
       {"mamba2", {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}},
       {"attention", {{"heads", 4}, {"causal", true}, {"window", 8}}},
       {"attention", {{"heads", 2}, {"bias", false}}},
+      {"attention", {{"heads", 4}, {"kv_heads", 2}, {"rope_theta", 1e4}, {"qk_norm", true}, {"gate", "element"}, {"out_bias", false}}},
+      {"attention", {{"heads", 8}, {"kv_heads", 1}, {"head_dim", 16}, {"gate", "head"}, {"bias", false}}},
       {"lstm", {{"hidden", 32}, {"layers", 2}}},
       {"gru", {{"hidden", 48}, {"out_axis", "h"}}},
   };
@@ -143,6 +156,11 @@ TEST(Cost, MoeParamsMatchPyTorch) {
   r = infer1(moe, {t});
   EXPECT_EQ(r.cost.params, 1186432);         // MoE(128, 512, E=8, shared=1)
   EXPECT_EQ(r.cost.active_params, 396160);   // router + (k=2 routed + 1 shared) experts
+  // Qwen2-MoE's shared expert gate: nn.Linear(d, 1, bias=False), always active.
+  moe.attrs["shared_gate"] = true;
+  r = infer1(moe, {t});
+  EXPECT_EQ(r.cost.params, 1186432 + 128);
+  EXPECT_EQ(r.cost.active_params, 396160 + 128);
   // A dense layer's active parameters are all of them.
   EXPECT_EQ(infer1("linear", {t}, {{"out", 8}}).cost.active_params, 128 * 8 + 8);
 }
@@ -177,6 +195,10 @@ TEST(Cost, AttentionFlops) {
   int64_t pairs = 0;
   for (int64_t i = 0; i < T_; ++i) pairs += std::min<int64_t>(i + 1, 8);
   EXPECT_EQ(flops({{"heads", h}, {"causal", true}, {"window", 8}}), expected(pairs, true));
+  // Multi-query: k and v projections of one head (d/h wide); scores and mixing as many as before.
+  EXPECT_EQ(flops({{"heads", h}, {"kv_heads", 1}, {"bias", false}}), 2 * T_ * d * (d + 2 * d / h) + 2 * T_ * d * d + 4 * T_ * T_ * d + 3 * T_ * T_ * h);
+  // Rotary positions: 3 FLOPs per rotated element of q and k.
+  EXPECT_EQ(flops({{"heads", h}, {"rope_theta", 1e4}}) - flops({{"heads", h}}), 3 * T_ * 2 * d);
 }
 
 TEST(Cost, TotalsAreSumsAndActivationMemoryCountsOutputs) {

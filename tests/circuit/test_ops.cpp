@@ -137,6 +137,11 @@ std::vector<Case> cases() {
       good("attention", {seq}, {{"heads", 4}, {"causal", true}}, "[batch, seq, d_model=64]"),
       bad("attention", {seq}, {{"heads", 5}}, "heads=5 does not divide the feature size 64"),
       bad("attention", {T({"d:8"})}, {{"heads", 2}}, "attention expects [..., seq, features]"),
+      good("attention", {seq}, {{"heads", 6}, {"head_dim", 16}, {"kv_heads", 2}}, "[batch, seq, d_model=64]"),
+      bad("attention", {seq}, {{"heads", 8}, {"kv_heads", 3}}, "kv_heads=3 does not divide heads=8"),
+      bad("attention", {seq}, {{"heads", 4}, {"rope_theta", 10000.0}, {"rope_fraction", 0.1}}, "rope_fraction=0.1 of head_dim 16 rotates 1 dimensions"),
+      bad("attention", {seq}, {{"heads", 4}, {"rope_layout", std::string("spiral")}}, "is not one of: half, interleaved"),
+      bad("attention", {seq}, {{"heads", 4}, {"gate", std::string("channel")}}, "is not one of: none, head, element"),
 
       good("gru", {seq}, {{"hidden", 32}}, "[batch, seq, d_model=32]"),
       good("gru", {seq}, {{"hidden", 32}, {"layers", 2}, {"out_axis", std::string("state")}}, "[batch, seq, state=32]"),
@@ -201,6 +206,23 @@ std::vector<Case> cases() {
   moe_kind.attrs["router"] = std::string("magic");
   c.push_back({"moe", moe_kind, {tok}, "is not one of: topk, expert_choice, relu, aux_free, hash, recurrent", false});
   c.push_back({"moe", moe, {T({"batch", "seq", "d_model:32"})}, "input 0: the expert body takes [batch, seq, d_model=64]", false});
+  auto moe_with = [&](Attrs extra) {
+    Node m = moe;
+    m.attrs["experts"] = int64_t(8);
+    for (auto& [k, v] : extra) m.attrs[k] = v;
+    return m;
+  };
+  c.push_back({"moe", moe_with({{"scoring", std::string("sigmoid")}, {"groups", 4}, {"top_groups", 2}, {"group_score", std::string("top2")},
+                                {"routed_scale", 2.5}, {"router", std::string("aux_free")}}),
+               {tok}, "[batch, seq, d_model=64]", true});
+  c.push_back({"moe", moe_with({{"groups", 3}}), {tok}, "groups=3 does not divide the 8 experts", false});
+  c.push_back({"moe", moe_with({{"groups", 4}, {"top_groups", 1}, {"k", 3}}), {tok}, "k=3 exceeds the 2 experts in the top_groups=1 groups", false});
+  c.push_back({"moe", moe_with({{"groups", 2}, {"top_groups", 3}}), {tok}, "top_groups=3 exceeds groups=2", false});
+  c.push_back({"moe", moe_with({{"top_groups", 2}}), {tok}, "top_groups needs groups > 1", false});
+  c.push_back({"moe", moe_with({{"scoring", std::string("sigmoid")}, {"router", std::string("hash")}}), {tok},
+               "apply to the top-k family of routers (topk, aux_free, recurrent), not to `hash`", false});
+  c.push_back({"moe", moe_with({{"groups", 2}, {"zero_experts", 1}}), {tok}, "cannot be combined with zero, copy or constant experts", false});
+  c.push_back({"moe", moe_with({{"shared_gate", true}}), {tok}, "shared_gate gates the shared experts, but shared_experts=0", false});
   Node moe_nobody = moe;
   moe_nobody.body.reset();
   c.push_back({"moe", moe_nobody, {tok}, "op `moe` needs a body", false});

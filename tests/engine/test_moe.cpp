@@ -202,11 +202,14 @@ GroupedFfn grouped_experts(MoeLayer& m, int64_t experts) {
 }
 
 TEST(Moe, OutputAndGradientsEqualADenseMaskedReference) {
-  for (auto [cf, grouped] : {std::pair{1e9, false}, {0.75, false}, {1e9, true}, {0.75, true}}) {  // dropless, then dropping
-    SCOPED_TRACE(testing::Message() << "capacity factor " << cf << (grouped ? ", grouped experts" : ", expert modules"));
+  for (auto [cf, grouped, scored] : {std::tuple{1e9, false, false}, {0.75, false, false}, {1e9, true, false}, {0.75, true, false}, {1e9, true, true},
+                                     {0.75, false, true}}) {  // dropless, then dropping; scored: DeepSeek/Qwen options
+    SCOPED_TRACE(testing::Message() << "capacity factor " << cf << (grouped ? ", grouped experts" : ", expert modules")
+                                    << (scored ? ", sigmoid, groups, scale, gated shared expert" : ""));
     auto c = config("topk", 4, 2);
     c.capacity_factor = cf;
     c.shared = 1;
+    if (scored) c.sigmoid = true, c.groups = 2, c.top_groups = 1, c.routed_scale = 2.5, c.shared_gate = true;
     auto m = layer(c, 1);
     if (grouped) m->use_grouped_ffn(grouped_experts(*m, c.experts));
     m->train();
@@ -232,13 +235,117 @@ TEST(Moe, OutputAndGradientsEqualADenseMaskedReference) {
       return torch::linear(h, param(*m, e + ".ffn.2.weight"), param(*m, e + ".ffn.2.bias"));
     };
     for (int64_t e = 0; e < 4; ++e) dense = dense + w.select(1, e).unsqueeze(1) * ffn("expert" + std::to_string(e), tokens);
-    dense = dense + ffn("shared0", tokens);
-    dense = dense.reshape(x.sizes());
+    Tensor always = ffn("shared0", tokens);
+    if (scored) always = always * torch::sigmoid(torch::linear(tokens, param(*m, "shared_gate.weight")));
+    dense = (dense + always).reshape(x.sizes());
     EXPECT_LE((dense - ours).abs().max().item<double>(), 1e-5);
     dense.pow(2).sum().backward();
     EXPECT_LE((x.grad() - gx).abs().max().item<double>(), 1e-5);
     for (auto& p : m->named_parameters())
       EXPECT_LE((p.value().grad() - grads[p.key()]).abs().max().item<double>(), 1e-5) << p.key();
+  }
+}
+
+// The top-k family's options against a plain reference written from the model cards, token by
+// token: probabilities (softmax or sigmoid), a selection bias (aux-free), group scores (best expert
+// or best two), the top_groups groups, the k best experts in them, gates renormalised or not, and
+// scaled.
+struct Picked {
+  std::vector<int64_t> slot;
+  std::vector<double> gate;
+};
+std::vector<Picked> plain_routing(const Tensor& logits, const MoeConfig& c, const Tensor& bias) {
+  Tensor z = logits.to(torch::kDouble);
+  int64_t n = z.size(0), E = z.size(1), G = c.groups, per = E / G;
+  std::vector<Picked> out;
+  for (int64_t t = 0; t < n; ++t) {
+    std::vector<double> p(static_cast<size_t>(E)), sel(static_cast<size_t>(E));
+    double total = 0;
+    for (int64_t e = 0; e < E; ++e) total += std::exp(z[t][e].item<double>());
+    for (int64_t e = 0; e < E; ++e) {
+      double v = z[t][e].item<double>();
+      p[size_t(e)] = c.sigmoid ? 1 / (1 + std::exp(-v)) : std::exp(v) / total;
+      sel[size_t(e)] = p[size_t(e)] + (bias.defined() ? bias[e].item<double>() : 0.0);
+    }
+    // Ranks indices by a score, best first, ties to the lower index.
+    auto best_first = [](const std::vector<double>& v, const std::vector<int64_t>& among) {
+      std::vector<int64_t> r = among;
+      std::stable_sort(r.begin(), r.end(), [&](int64_t a, int64_t b) { return v[size_t(a)] > v[size_t(b)]; });
+      return r;
+    };
+    std::vector<int64_t> allowed;
+    if (G > 1 && c.top_groups && c.top_groups < G) {
+      std::vector<double> gs(static_cast<size_t>(G));
+      std::vector<int64_t> groups;
+      for (int64_t g = 0; g < G; ++g) {
+        std::vector<int64_t> members;
+        for (int64_t e = g * per; e < (g + 1) * per; ++e) members.push_back(e);
+        auto ranked = best_first(sel, members);
+        gs[size_t(g)] = sel[size_t(ranked[0])] + (c.group_top2 ? sel[size_t(ranked[1])] : 0.0);
+        groups.push_back(g);
+      }
+      auto ranked = best_first(gs, groups);
+      for (int64_t j = 0; j < c.top_groups; ++j)
+        for (int64_t e = ranked[size_t(j)] * per; e < (ranked[size_t(j)] + 1) * per; ++e) allowed.push_back(e);
+      std::sort(allowed.begin(), allowed.end());
+    } else {
+      for (int64_t e = 0; e < E; ++e) allowed.push_back(e);
+    }
+    Picked pk;
+    auto ranked = best_first(sel, allowed);
+    double sum = 0;
+    for (int64_t j = 0; j < c.k; ++j) pk.slot.push_back(ranked[size_t(j)]), sum += p[size_t(ranked[size_t(j)])];
+    for (int64_t e : pk.slot) pk.gate.push_back((c.renormalize ? p[size_t(e)] / sum : p[size_t(e)]) * c.routed_scale);
+    out.push_back(pk);
+  }
+  return out;
+}
+
+TEST(Routers, ScoringGroupsAndScalingEqualAPlainReference) {
+  struct Case {
+    std::string what, router;
+    bool sigmoid, renormalize, top2;
+    double scale;
+    int64_t groups, top_groups, k;
+  };
+  std::vector<Case> cases = {
+      {"DeepSeek-V3: sigmoid, bias, top-2-sum groups, renormalised, x2.5", "aux_free", true, true, true, 2.5, 4, 2, 4},
+      {"DeepSeek-V2: softmax, best-expert groups, not renormalised, x16", "topk", false, false, false, 16.0, 4, 2, 3},
+      {"sigmoid top-k without groups (Llama 4-like)", "topk", true, false, false, 1.0, 1, 0, 1},
+      {"Mixtral / Qwen3-MoE: softmax, renormalised", "topk", false, true, false, 1.0, 1, 0, 2},
+  };
+  for (auto& k : cases) {
+    SCOPED_TRACE(k.what);
+    MoeConfig c = config(k.router, 16, k.k);
+    c.sigmoid = k.sigmoid, c.renormalize = k.renormalize, c.group_top2 = k.top2, c.routed_scale = k.scale;
+    c.groups = k.groups, c.top_groups = k.top_groups;
+    Tensor z = logits(40, 16, 3) * 2;
+    torch::manual_seed(9);
+    Tensor bias = k.router == "aux_free" ? torch::randn({16}) * 0.3 : Tensor();
+    auto want = plain_routing(z, c, bias);
+    for (bool host : {true, false}) {
+      SCOPED_TRACE(host ? "host path" : "tensor path");
+      Routing r = bias.defined() ? route_aux_free(z, c, bias, host) : route_topk(z, c, false, {}, host);
+      ASSERT_EQ(r.slot.numel(), 40 * k.k);
+      int64_t wrong = 0;
+      double gate_diff = 0;
+      for (int64_t t = 0; t < 40; ++t)
+        for (int64_t j = 0; j < k.k; ++j) {
+          wrong += r.slot[t * k.k + j].item<int64_t>() != want[size_t(t)].slot[size_t(j)];
+          gate_diff = std::max(gate_diff, std::abs(r.gate[t * k.k + j].item<double>() - want[size_t(t)].gate[size_t(j)]));
+        }
+      EXPECT_EQ(wrong, 0);
+      EXPECT_LE(gate_diff, 1e-5 * k.scale);
+    }
+    if (k.groups > 1) {
+      // The limit binds: some token's k best experts overall lie outside its allowed groups.
+      MoeConfig free = c;
+      free.groups = 1, free.top_groups = 0;
+      auto unlimited = plain_routing(z, free, bias);
+      int64_t differ = 0;
+      for (int64_t t = 0; t < 40; ++t) differ += unlimited[size_t(t)].slot != want[size_t(t)].slot;
+      EXPECT_GT(differ, 0);
+    }
   }
 }
 

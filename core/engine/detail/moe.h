@@ -37,6 +37,11 @@ at::Tensor apply_capacity(const at::Tensor& slot, int64_t slots, int64_t ffn_exp
 // The built-in routers. `logits` is [N, S]. Each returns every assignment before capacity.
 // `host` picks the CPU fast path for top-k (TopkGates) over topk + gather; both give the same
 // routing and gradients (a test holds them equal).
+/// The top-k family's probabilities: softmax of the logits, or their sigmoid (MoeConfig::sigmoid).
+at::Tensor router_probs(const at::Tensor& logits, const MoeConfig& c);
+/// Group-limited selection scores: `scores` [N, S] with the experts outside each token's
+/// top_groups best groups at -inf (unchanged without groups).
+at::Tensor limit_groups(const at::Tensor& scores, const MoeConfig& c);
 Routing route_topk(const at::Tensor& logits, const MoeConfig& c, bool training, const at::Tensor& noise_logits, bool host = true);
 Routing route_expert_choice(const at::Tensor& logits, const MoeConfig& c);
 Routing route_relu(const at::Tensor& logits, const MoeConfig& c, at::Tensor& l1_weight, bool training);
@@ -124,7 +129,7 @@ class MoeLayer : public torch::nn::Module {
 
   MoeConfig c_;
   std::unique_ptr<Router> rule_;
-  torch::nn::Linear noise_{nullptr}, residual_{nullptr};
+  torch::nn::Linear noise_{nullptr}, residual_{nullptr}, shared_gate_{nullptr};
   std::optional<GroupedFfn> grouped_;
   at::Tensor const_v_;    // constant experts: learned vectors [constant, d]
   torch::nn::Linear const_mix_{nullptr};  // constant experts: mixing weights a(x), 2 per constant expert

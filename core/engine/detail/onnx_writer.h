@@ -166,6 +166,13 @@ class Onnx {
     return from == to ? x : transpose(x, movedim(rank, from, to));
   }
 
+  // x / sqrt(mean(x², last axis) + eps) * weight (no weight: ""): rms_norm and attention's q/k norm.
+  std::string rms(const std::string& x, const std::string& weight, double eps) {
+    std::string ms = op("ReduceMean", {op("Mul", {x, x})}, {attr_ints("axes", {-1}), attr_i("keepdims", 1)});
+    std::string y = op("Mul", {x, op("Reciprocal", {op("Sqrt", {op("Add", {ms, scalar_f(eps)})})})});
+    return weight.empty() ? y : op("Mul", {y, weight});
+  }
+
   // torch.linear(x, W, b) over the last axis, W stored as PyTorch holds it ([out, in]).
   std::string linear(const std::string& x, size_t rank, const std::string& w, const std::string& b) {
     if (rank == 2) {
@@ -271,13 +278,14 @@ struct Folded {
   }
 };
 
-/// q, k, v from one packed projection of [B, T, d] (weights `w`, bias `b` or ""): each
-/// [B, T, heads, d / heads], named after the node ("attn/q"). Attention and linear attention.
-inline std::vector<std::string> onnx_qkv_heads(Onnx& o, const std::string& y3, const std::string& w, const std::string& b, int64_t d,
-                                               int64_t heads) {
-  auto qkv = o.node("Split", {o.linear(y3, 3, w, b), o.ints({d, d, d})}, {o.here() + "/q", o.here() + "/k", o.here() + "/v"},
-                    {attr_i("axis", 2)});
-  for (auto& t : qkv) t = o.op("Reshape", {t, o.ints({0, 0, heads, d / heads})});
+/// q, k, v from one packed projection of [B, T, d] (weights `w`, bias `b` or ""): q
+/// [B, T, heads, dh], k and v [B, T, kv_heads, dh], named after the node ("attn/q"). Attention and
+/// linear attention.
+inline std::vector<std::string> onnx_qkv_heads(Onnx& o, const std::string& y3, const std::string& w, const std::string& b, int64_t heads,
+                                               int64_t kv_heads, int64_t dh) {
+  auto qkv = o.node("Split", {o.linear(y3, 3, w, b), o.ints({heads * dh, kv_heads * dh, kv_heads * dh})},
+                    {o.here() + "/q", o.here() + "/k", o.here() + "/v"}, {attr_i("axis", 2)});
+  for (size_t j = 0; j < 3; ++j) qkv[j] = o.op("Reshape", {qkv[j], o.ints({0, 0, j ? kv_heads : heads, dh})});
   return qkv;
 }
 

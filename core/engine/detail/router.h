@@ -23,6 +23,14 @@ struct MoeConfig {
   bool noisy = false, renormalize = true, dropless = false, gating_residual = false;
   double capacity_factor = 1.25, aux_coef = 0, z_coef = 0, bias_rate = 1e-3, relu_target = 0.75, relu_step = 1.2;
   int64_t router_hidden = 0;
+  // The top-k family's scoring (topk, aux_free, recurrent): sigmoid instead of softmax
+  // probabilities (DeepSeek-V3), gates times routed_scale after renormalising (DeepSeek-V2/V3),
+  // and group-limited selection: only experts of the top_groups best of `groups` equal groups,
+  // a group scored by its best expert or by the sum of its best two (DeepSeek-V3).
+  bool sigmoid = false, group_top2 = false;
+  double routed_scale = 1;
+  int64_t groups = 1, top_groups = 0;
+  bool shared_gate = false;  // shared experts' output times sigmoid(w . x) (Qwen2-MoE)
   int64_t slots() const { return experts + zero + copy + constant; }
 };
 
@@ -90,8 +98,12 @@ class Router {
   /// Registers the bias-free linear map `router` [S, d] on `layer` that the default logits() use.
   /// Routers call it first thing, so weights draw from the seed in the same order for every kind.
   void add_linear_logits(const MoeConfig& c, torch::nn::Module& layer);
-  /// The default logits as TorchScript: `probs = softmax(linear(tokens, self.router__weight), -1)`.
-  static void torchscript_probs(detail::Script& w, const ScriptRouting& n);
+  /// The default logits as TorchScript: `probs = softmax(linear(tokens, self.router__weight), -1)`
+  /// (sigmoid when the config says so).
+  static void torchscript_probs(detail::Script& w, const ScriptRouting& n, const MoeConfig& c);
+  /// The top-k family's choice in TorchScript: `idx` the k best slots by `scores` (an expression)
+  /// within the allowed groups, `gate` the probabilities there.
+  static void torchscript_select(detail::Script& w, const ScriptRouting& n, const MoeConfig& c, const std::string& scores);
 
  private:
   torch::nn::Linear linear_{nullptr};

@@ -70,3 +70,24 @@ class AutocastGuard {
 };
 
 }  // namespace engine::detail
+
+namespace engine::detail {
+
+// Fused attention: at::scaled_dot_product_attention from PyTorch 2.1 (flash and memory-efficient
+// kernels on CUDA, a fused kernel on CPU); 1.13 has none, and attention computes its scores and
+// softmax itself. q [B, H, T, dh], k and v as many heads as q; `allowed` (bool, true where a query
+// may see a key) or undefined; `causal` only without `allowed`.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+inline constexpr bool kFusedAttention = true;
+inline at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& allowed, bool causal,
+                                  double dropout) {
+  return at::scaled_dot_product_attention(q, k, v, allowed.defined() ? c10::optional<at::Tensor>(allowed) : c10::optional<at::Tensor>(), dropout, causal);
+}
+#else
+inline constexpr bool kFusedAttention = false;
+inline at::Tensor fused_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, double) {
+  TORCH_CHECK(false, "scaled_dot_product_attention needs LibTorch 2.1 or later");
+}
+#endif
+
+}  // namespace engine::detail
