@@ -91,8 +91,10 @@ struct Attention : torch::nn::Module {
       bool window_only = blocked.defined() && window;
       ctx = fused_attention(q, k, v, window_only ? blocked.logical_not() : Tensor(), causal && !window_only, p);
     } else {
-      Tensor scores = torch::matmul(q.reshape({B, KV, H / KV, T, dh}), k.unsqueeze(2).transpose(-2, -1)) / std::sqrt(double(dh));
-      if (blocked.defined()) scores = scores.masked_fill(blocked, -std::numeric_limits<float>::infinity());
+      // The scale on q and the mask in place: two fewer passes over the [T, T] scores, forward and
+      // backward (bench_mixers --attention: 1.01x PyTorch eager before, see docs/engine.md).
+      Tensor scores = torch::matmul((q * (1 / std::sqrt(double(dh)))).reshape({B, KV, H / KV, T, dh}), k.unsqueeze(2).transpose(-2, -1));
+      if (blocked.defined()) scores.masked_fill_(blocked, -std::numeric_limits<float>::infinity());
       Tensor w = torch::softmax(scores, -1);
       if (p > 0) w = torch::dropout(w, p, true);
       ctx = torch::matmul(w, v.unsqueeze(2)).reshape({B, H, T, dh});
@@ -138,7 +140,7 @@ def attention(self, x: Tensor, w_in: Tensor, b_in: Optional[Tensor], w_o: Tensor
     if r > 0:
         q = self.rope(q, r, theta, interleaved)
         k = self.rope(k, r, theta, interleaved)
-    scores = torch.matmul(q.reshape([B, KV, H // KV, T, dh]), k.unsqueeze(2).transpose(-2, -1)) / float(dh) ** 0.5
+    scores = torch.matmul((q * (1.0 / float(dh) ** 0.5)).reshape([B, KV, H // KV, T, dh]), k.unsqueeze(2).transpose(-2, -1))
     if causal or window > 0:
         pos = torch.arange(T, device=x.device)
         dist = pos.unsqueeze(1) - pos.unsqueeze(0)
@@ -260,7 +262,7 @@ std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
   if (L.rope_dims) q = onnx_rope(o, q, L), k = onnx_rope(o, k, L);
   std::string qg = o.op("Reshape", {q, o.ints({0, KV, H / KV, -1, dh})});
   std::string kt = o.op("Unsqueeze", {o.transpose(k, {0, 1, 3, 2}), o.ints({2})});
-  std::string scores = o.op("Div", {o.op("MatMul", {qg, kt}), o.scalar_f(std::sqrt(double(dh)))});
+  std::string scores = o.op("MatMul", {o.op("Mul", {qg, o.scalar_f(1 / std::sqrt(double(dh)))}), kt});
   if (causal || window) {
     // The mask is built for the run-time sequence length, so a symbolic `seq` stays symbolic.
     std::string T = o.op("Gather", {o.op("Shape", {y3}), o.scalar_i(1)}, {attr_i("axis", 0)});
