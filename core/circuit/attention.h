@@ -34,6 +34,23 @@ struct AttentionLayout {
   int64_t params() const { return in_params() + out_params() + gate_params() + norm_params(); }
 };
 
+/// Sizes of a `latent_attention` node (DeepSeek-V2/V3 multi-head latent attention): q through
+/// an optional low-rank latent, k and v from one shared latent of kv_lora_rank plus one rotary key
+/// of rope_dim shared by the heads; each head's key is [nope | rope] and its value v_dim wide.
+struct LatentLayout {
+  int64_t d = 0, heads = 0, q_lora = 0, kv_lora = 0, nope = 0, rope = 0, v_dim = 0;
+  double rope_theta = 10000;
+  bool rope_interleaved = false;
+  int64_t qk_dim() const { return nope + rope; }
+  int64_t q_params() const { return q_lora ? d * q_lora + q_lora + q_lora * heads * qk_dim() : d * heads * qk_dim(); }
+  int64_t kv_a_params() const { return d * (kv_lora + rope) + kv_lora; }  // with the latent's RMS norm
+  int64_t kv_b_params() const { return kv_lora * heads * (nope + v_dim); }
+  int64_t out_params() const { return heads * v_dim * d; }
+  int64_t params() const { return q_params() + kv_a_params() + kv_b_params() + out_params(); }
+};
+/// Reads a latent_attention call whose input has `d` features.
+LatentLayout latent_layout(const OpCall& c, int64_t d);
+
 /// Reads and checks the attributes of an attention call whose input has `d` features. The error
 /// names the attribute and the sizes that do not fit.
 Result<AttentionLayout> attention_layout(const OpCall& c, int64_t d);

@@ -88,6 +88,51 @@ std::vector<OpPart> attention_parts(const OpCall& c) {
   return p;
 }
 
+LatentLayout latent_of(const OpCall& c) { return latent_layout(c, seq_axes(c, "latent_attention")->d); }
+
+Cost latent_attention_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "latent_attention");
+  LatentLayout L = latent_of(c);
+  const auto& t = c.in[0];
+  int64_t d = ax.d, T = c.value(t.axes[size_t(ax.seq)].size), H = L.heads;
+  int64_t seqs = numel(t, c.bindings) / (T * d);
+  int64_t pairs = attention_pairs(T, c.b("causal"), c.i("window"));
+  Cost r;
+  r.params = r.active_params = L.params();
+  int64_t norms = 4 * T * (L.kv_lora + L.q_lora);  // the latents' RMS norms
+  int64_t per_seq = 2 * T * (L.q_params() + L.kv_a_params() + L.kv_b_params() + L.out_params()) + norms  // projections
+                    + 2 * pairs * H * L.qk_dim() + 2 * pairs * H * L.v_dim                             // scores, weighted v
+                    + 3 * pairs * H + 3 * T * (H + 1) * L.rope;                                       // softmax, rotation
+  r.flops = seqs * per_seq;
+  r.activation_bytes = seqs * 4 * (pairs * H + T * (L.q_lora + L.kv_lora + L.rope + H * (L.qk_dim() + L.nope + 2 * L.v_dim)));
+  return r;
+}
+
+// Open: the query (through its latent), the shared latent and rotary key, the heads' keys and
+// values from the latent, rotation, scores, softmax, weighted values, the output.
+std::vector<OpPart> latent_attention_parts(const OpCall& c) {
+  auto ax = *seq_axes(c, "latent_attention");
+  LatentLayout L = latent_of(c);
+  const TensorType& x = c.in[0];
+  int64_t H = L.heads;
+  const Axis& seq = x.axes[size_t(ax.seq)];
+  auto feat = [&](std::vector<Axis> a) { return with_features(x, std::move(a)); };
+  std::string mask = c.b("causal") ? "causal" : "";
+  if (c.i("window")) mask += (mask.empty() ? "window " : ", window ") + std::to_string(c.i("window"));
+  TensorType scores = feat({{"head", Size::of(H)}, {"key", seq.size}});
+  return {{"q", "q", L.q_lora ? "linear → " + std::to_string(L.q_lora) + " latent, rms, linear" : "linear", {-1},
+           feat({{"head", Size::of(H)}, {"qk", Size::of(L.qk_dim())}}), L.q_params()},
+          {"kv_latent", "kv latent", "linear, rms · + rotary key " + std::to_string(L.rope), {-1}, feat({{"latent", Size::of(L.kv_lora + L.rope)}}),
+           L.kv_a_params()},
+          {"kv", "k v", "linear from the latent", {1}, feat({{"head", Size::of(H)}, {"kv", Size::of(L.nope + L.v_dim)}}), L.kv_b_params()},
+          {"rope", "rotate q, k", "RoPE θ=" + to_string(AttrValue(L.rope_theta)) + " on " + std::to_string(L.rope) + " dims", {0, 1},
+           feat({{"head", Size::of(H)}, {"qk", Size::of(L.qk_dim())}}), 0},
+          {"scores", "q kᵀ / √" + std::to_string(L.qk_dim()), mask, {3, 2}, scores, 0, {seq.name}},
+          {"softmax", "softmax", "over keys", {4}, scores, 0, {"key"}},
+          {"mix", "Σ weights · v", "", {5, 2}, feat({{"head", Size::of(H)}, {"dv", Size::of(L.v_dim)}}), 0, {seq.name}},
+          {"out", "out", "linear", {6}, x, L.out_params()}};
+}
+
 // Open, per layer: the gates' projection of the input and of the previous hidden state, and the
 // cell that blends them step by step (its recurrence feeds h back into the gates).
 std::vector<OpPart> rnn_parts(const OpCall& c, int64_t gates, const char* cell, const char* gate_names) {
@@ -198,6 +243,37 @@ void register_sequence_ops(std::vector<OpDef>& r) {
   };
   r.push_back(std::move(at));
 
+  OpDef ml;
+  ml.name = "latent_attention";
+  ml.category = OpCategory::sequence;
+  ml.doc = "Multi-head latent attention (DeepSeek-V2/V3): q through a low-rank latent, keys and values from one shared latent "
+           "plus a rotary key shared by the heads; each head's key is [no-position part | rotary part].";
+  ml.attrs = {int_attr("heads", {}, 1, 4096, "attention heads"),
+              int_attr("q_lora_rank", 0, 0, 1e6, "rank of the query's latent (0: q projected directly)"),
+              int_attr("kv_lora_rank", {}, 1, 1e6, "rank of the shared key/value latent, what the cache keeps per token"),
+              int_attr("qk_nope_dim", {}, 0, 65536, "per-head key/query dimensions without positions"),
+              int_attr("qk_rope_dim", {}, 2, 65536, "rotary key/query dimensions (even), the rotary key shared by all heads"),
+              int_attr("v_head_dim", {}, 1, 65536, "per-head value size"),
+              float_attr("rope_theta", 10000.0, 1e-6, 1e12, "rotary position embedding base"),
+              enum_attr("rope_layout", "half", {"half", "interleaved"}, "rotated pairs: the two halves or neighbours"),
+              bool_attr("causal", false, "mask future positions"),
+              int_attr("window", 0, 0, 1e9, "sliding window: keys at distance < window (0: full)"),
+              string_attr("seq_axis", "", "sequence axis (default: second to last)")};
+  ml.learned = true;
+  ml.shape = [](const OpCall& c) -> Result<Shapes> {
+    auto ax = seq_axes(c, "latent_attention");
+    if (!ax) return ax.error();
+    if (c.i("qk_rope_dim") % 2) return Error{"qk_rope_dim=" + std::to_string(c.i("qk_rope_dim")) + " is odd; rotary positions rotate pairs"};
+    return Shapes{c.in[0]};
+  };
+  ml.cost = latent_attention_cost;
+  ml.consumes = seq_consumes;
+  ml.parts = latent_attention_parts;
+  ml.summary = [](const OpCall& c) {
+    return "latent attention" + heads_text(c) + " · kv " + std::to_string(c.i("kv_lora_rank")) + (c.b("causal") ? " · causal" : "");
+  };
+  r.push_back(std::move(ml));
+
   r.push_back(rnn_op("gru", "Gated recurrent unit over the sequence axis (PyTorch GRU, batch first).", 3, 7, "GRU cell", "r z n"));
   r.push_back(rnn_op("lstm", "Long short-term memory over the sequence axis (PyTorch LSTM, batch first, zero initial state).", 4, 9, "LSTM cell", "i f g o"));
 }
@@ -228,6 +304,14 @@ Result<AttentionLayout> attention_layout(const OpCall& c, int64_t d) {
                    std::to_string(L.rope_dims) + " dimensions; rotary positions need an even number, at least 2"};
     L.rope_interleaved = c.s("rope_layout") == "interleaved";
   }
+  return L;
+}
+
+LatentLayout latent_layout(const OpCall& c, int64_t d) {
+  LatentLayout L;
+  L.d = d, L.heads = c.i("heads"), L.q_lora = c.i("q_lora_rank"), L.kv_lora = c.i("kv_lora_rank");
+  L.nope = c.i("qk_nope_dim"), L.rope = c.i("qk_rope_dim"), L.v_dim = c.i("v_head_dim");
+  L.rope_theta = c.f("rope_theta"), L.rope_interleaved = c.s("rope_layout") == "interleaved";
   return L;
 }
 

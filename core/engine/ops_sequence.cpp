@@ -105,7 +105,7 @@ struct Attention : torch::nn::Module {
   }
 };
 
-// Attention::forward on its 1.13 path, line for line.
+// Attention::forward on its 1.13 path, line for line; rope() and masked() serve latent attention too.
 const char* const kAttentionScript = R"(
 def rope(self, x: Tensor, r: int, theta: float, interleaved: bool) -> Tensor:
     T = x.size(2)
@@ -127,6 +127,19 @@ def rope(self, x: Tensor, r: int, theta: float, interleaved: bool) -> Tensor:
         return rot
     return torch.cat([rot, x.narrow(-1, r, x.size(-1) - r)], -1)
 
+def masked(self, scores: Tensor, causal: bool, window: int) -> Tensor:
+    if not causal and window == 0:
+        return scores
+    T = scores.size(-1)
+    pos = torch.arange(T, device=scores.device)
+    dist = pos.unsqueeze(1) - pos.unsqueeze(0)
+    blocked = torch.zeros_like(dist) != 0
+    if causal:
+        blocked = blocked.logical_or(dist < 0)
+    if window > 0:
+        blocked = blocked.logical_or(dist.abs() >= window)
+    return scores.masked_fill(blocked, float('-inf'))
+
 def attention(self, x: Tensor, w_in: Tensor, b_in: Optional[Tensor], w_o: Tensor, b_o: Optional[Tensor], w_g: Optional[Tensor], b_g: Optional[Tensor], q_norm: Optional[Tensor], k_norm: Optional[Tensor], H: int, KV: int, dh: int, causal: bool, window: int, r: int, theta: float, interleaved: bool) -> Tensor:
     B = x.size(0)
     T = x.size(1)
@@ -141,15 +154,7 @@ def attention(self, x: Tensor, w_in: Tensor, b_in: Optional[Tensor], w_o: Tensor
         q = self.rope(q, r, theta, interleaved)
         k = self.rope(k, r, theta, interleaved)
     scores = torch.matmul((q * (1.0 / float(dh) ** 0.5)).reshape([B, KV, H // KV, T, dh]), k.unsqueeze(2).transpose(-2, -1))
-    if causal or window > 0:
-        pos = torch.arange(T, device=x.device)
-        dist = pos.unsqueeze(1) - pos.unsqueeze(0)
-        blocked = torch.zeros_like(dist) != 0
-        if causal:
-            blocked = blocked.logical_or(dist < 0)
-        if window > 0:
-            blocked = blocked.logical_or(dist.abs() >= window)
-        scores = scores.masked_fill(blocked, float('-inf'))
+    scores = self.masked(scores, causal, window)
     ctx = torch.matmul(torch.softmax(scores, -1), v.unsqueeze(2)).reshape([B, H, T, dh]).transpose(1, 2)
     if w_g is not None:
         ctx = ctx * torch.sigmoid(torch.linear(x, w_g, b_g)).reshape([B, T, H, -1])
@@ -173,6 +178,91 @@ Strings script_attention(Script& w, const Site& s, const Strings& in) {
            ts_optional(w, L.qk_norm, "k_norm_weight") + ", " + std::to_string(L.heads) + ", " + std::to_string(L.kv_heads) + ", " +
            std::to_string(L.head_dim) + ", " + ts_bool(s.b("causal")) + ", " + std::to_string(s.i("window")) + ", " +
            std::to_string(L.rope_dims) + ", " + ts_num(L.rope_theta) + ", " + ts_bool(L.rope_interleaved) + ")";
+  })};
+}
+
+// ---- latent_attention
+
+// DeepSeek-V2/V3's multi-head latent attention over [B, T, d], written unabsorbed (the training
+// form): q = q_b(rms(q_a x)) or q_proj x; [c | k_r] = kv_a x, c normed; [k_nope | v] = kv_b c per
+// head; scores = q_nope · k_nopeᵀ + rope(q_r) · rope(k_r)ᵀ, the rotary key shared by the heads
+// (a sum of two products: the same as concatenating [k_nope | k_r], without copying k_r per head).
+struct LatentAttention : torch::nn::Module {
+  circuit::LatentLayout L;
+  bool causal;
+  int64_t window;
+  Tensor q_a, q_a_norm, q_b, q_w, kv_a, kv_a_norm, kv_b, o_w;
+  LatentAttention(int64_t, const circuit::LatentLayout& layout, bool c, int64_t w) : L(layout), causal(c), window(w) {
+    int64_t H = L.heads, d = L.d;
+    if (L.q_lora) {
+      q_a = register_parameter("q_a_proj_weight", linear_init(L.q_lora, d));
+      q_a_norm = register_parameter("q_a_norm_weight", torch::ones({L.q_lora}));
+      q_b = register_parameter("q_b_proj_weight", linear_init(H * L.qk_dim(), L.q_lora));
+    } else {
+      q_w = register_parameter("q_proj_weight", linear_init(H * L.qk_dim(), d));
+    }
+    kv_a = register_parameter("kv_a_proj_weight", linear_init(L.kv_lora + L.rope, d));
+    kv_a_norm = register_parameter("kv_a_norm_weight", torch::ones({L.kv_lora}));
+    kv_b = register_parameter("kv_b_proj_weight", linear_init(H * (L.nope + L.v_dim), L.kv_lora));
+    o_w = register_parameter("o_proj_weight", linear_init(d, H * L.v_dim));
+  }
+  Tensor forward(const Tensor& x) {
+    int64_t B = x.size(0), T = x.size(1), H = L.heads;
+    Tensor q = L.q_lora ? torch::linear(rms(torch::linear(x, q_a), q_a_norm, 1e-6), q_b) : torch::linear(x, q_w);
+    q = q.reshape({B, T, H, L.qk_dim()}).transpose(1, 2);
+    Tensor lat = torch::linear(x, kv_a);
+    Tensor kv = torch::linear(rms(lat.narrow(-1, 0, L.kv_lora), kv_a_norm, 1e-6), kv_b).reshape({B, T, H, L.nope + L.v_dim}).transpose(1, 2);
+    Tensor k_r = rope(lat.narrow(-1, L.kv_lora, L.rope).unsqueeze(1), L.rope, L.rope_theta, L.rope_interleaved);  // [B, 1, T, rope]
+    Tensor q_r = rope(q.narrow(-1, L.nope, L.rope), L.rope, L.rope_theta, L.rope_interleaved);
+    double scale = 1 / std::sqrt(double(L.qk_dim()));
+    Tensor scores = torch::matmul(q_r * scale, k_r.transpose(-2, -1));
+    if (L.nope) scores = scores + torch::matmul(q.narrow(-1, 0, L.nope) * scale, kv.narrow(-1, 0, L.nope).transpose(-2, -1));
+    Tensor blocked = blocked_pairs(T, causal, window, x.options());
+    if (blocked.defined()) scores.masked_fill_(blocked, -std::numeric_limits<float>::infinity());
+    Tensor ctx = torch::matmul(torch::softmax(scores, -1), kv.narrow(-1, L.nope, L.v_dim));  // [B, H, T, v]
+    return torch::linear(ctx.transpose(1, 2).reshape({B, T, H * L.v_dim}), o_w);
+  }
+};
+
+const char* const kLatentAttentionScript = R"(
+def latent_attention(self, x: Tensor, q_a: Optional[Tensor], q_a_norm: Optional[Tensor], q_b: Optional[Tensor], q_w: Optional[Tensor], kv_a: Tensor, kv_a_norm: Tensor, kv_b: Tensor, o_w: Tensor, H: int, kv_lora: int, nope: int, r: int, v_dim: int, theta: float, interleaved: bool, causal: bool, window: int) -> Tensor:
+    B = x.size(0)
+    T = x.size(1)
+    if q_a is not None and q_a_norm is not None and q_b is not None:
+        q = torch.linear(self.rms(torch.linear(x, q_a), q_a_norm, 1e-6), q_b)
+    else:
+        assert q_w is not None
+        q = torch.linear(x, q_w)
+    q = q.reshape([B, T, H, nope + r]).transpose(1, 2)
+    lat = torch.linear(x, kv_a)
+    kv = torch.linear(self.rms(lat.narrow(-1, 0, kv_lora), kv_a_norm, 1e-6), kv_b).reshape([B, T, H, nope + v_dim]).transpose(1, 2)
+    k_r = self.rope(lat.narrow(-1, kv_lora, r).unsqueeze(1), r, theta, interleaved)
+    q_r = self.rope(q.narrow(-1, nope, r), r, theta, interleaved)
+    scale = 1.0 / float(nope + r) ** 0.5
+    scores = torch.matmul(q_r * scale, k_r.transpose(-2, -1))
+    if nope > 0:
+        scores = scores + torch.matmul(q.narrow(-1, 0, nope) * scale, kv.narrow(-1, 0, nope).transpose(-2, -1))
+    scores = self.masked(scores, causal, window)
+    ctx = torch.matmul(torch.softmax(scores, -1), kv.narrow(-1, nope, v_dim))
+    return torch.linear(ctx.transpose(1, 2).reshape([B, T, H * v_dim]), o_w)
+)";
+
+circuit::LatentLayout latent_of(const Site& s) { return circuit::latent_layout(s, s.size(s.rank() - 1)); }
+
+Result<Fn> compile_latent_attention(Compiler& c, const Site& s) {
+  return compile_mixer<LatentAttention>(c, s, latent_of(s), s.b("causal"), s.i("window"));
+}
+
+Strings script_latent_attention(Script& w, const Site& s, const Strings& in) {
+  circuit::LatentLayout L = latent_of(s);
+  for (const char* m : {kNormScript, kAttentionScript, kLatentAttentionScript}) w.method(m);
+  bool ql = L.q_lora > 0;
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "self.latent_attention(" + y + ", " + ts_optional(w, ql, "q_a_proj_weight") + ", " + ts_optional(w, ql, "q_a_norm_weight") + ", " +
+           ts_optional(w, ql, "q_b_proj_weight") + ", " + ts_optional(w, !ql, "q_proj_weight") + ", " + w.self("kv_a_proj_weight") + ", " +
+           w.self("kv_a_norm_weight") + ", " + w.self("kv_b_proj_weight") + ", " + w.self("o_proj_weight") + ", " + std::to_string(L.heads) +
+           ", " + std::to_string(L.kv_lora) + ", " + std::to_string(L.nope) + ", " + std::to_string(L.rope) + ", " + std::to_string(L.v_dim) +
+           ", " + ts_num(L.rope_theta) + ", " + ts_bool(L.rope_interleaved) + ", " + ts_bool(s.b("causal")) + ", " + std::to_string(s.i("window")) + ")";
   })};
 }
 
@@ -246,6 +336,21 @@ std::string onnx_rope(Onnx& o, const std::string& x, const circuit::AttentionLay
   return r == dh ? rot : o.op("Concat", {rot, slice(x, r, dh)}, {attr_i("axis", -1)});
 }
 
+// blocked_pairs() as a Where on `scores` [..., T, T]: -inf where a query may not see a key. Built
+// for the run-time sequence length of y3 [B, T, d], so a symbolic `seq` stays symbolic.
+std::string onnx_mask(Onnx& o, const Site& s, const std::string& y3, const std::string& scores) {
+  bool causal = s.b("causal");
+  int64_t window = s.i("window");
+  if (!causal && !window) return scores;
+  std::string T = o.op("Gather", {o.op("Shape", {y3}), o.scalar_i(1)}, {attr_i("axis", 0)});
+  std::string pos = o.op("Range", {o.scalar_i(0), T, o.scalar_i(1)});
+  std::string dist = o.op("Sub", {o.op("Unsqueeze", {pos, o.ints({1})}), o.op("Unsqueeze", {pos, o.ints({0})})});  // query - key
+  std::string future = causal ? o.op("Less", {dist, o.scalar_i(0)}) : "";
+  std::string far = window ? o.op("GreaterOrEqual", {o.op("Abs", {dist}), o.scalar_i(window)}) : "";
+  std::string blocked = causal && window ? o.op("Or", {future, far}) : causal ? future : far;
+  return o.op("Where", {blocked, o.scalar_f(-INFINITY), scores});
+}
+
 // Attention::forward on [B, T, d] after the sequence axis is moved next to the features and every
 // other axis folded into B (kAttentionScript computes the same). Grouped-query heads as there:
 // q [B, KV, H/KV, T, dh] against k and v [B, KV, 1, T, dh], broadcast by MatMul.
@@ -254,8 +359,6 @@ std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
   const std::string& y3 = fold.y3;
   circuit::AttentionLayout L = layout_of(s);
   int64_t H = L.heads, KV = L.kv_heads, dh = L.head_dim;
-  bool causal = s.b("causal");
-  int64_t window = s.i("window");
   auto qkv = onnx_qkv_heads(o, y3, o.weight("in_proj_weight"), L.qkv_bias ? o.weight("in_proj_bias") : "", H, KV, dh);
   std::string q = o.transpose(qkv[0], {0, 2, 1, 3}), k = o.transpose(qkv[1], {0, 2, 1, 3}), v = o.transpose(qkv[2], {0, 2, 1, 3});
   if (L.qk_norm) q = o.rms(q, o.weight("q_norm_weight"), 1e-6), k = o.rms(k, o.weight("k_norm_weight"), 1e-6);
@@ -263,16 +366,7 @@ std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
   std::string qg = o.op("Reshape", {q, o.ints({0, KV, H / KV, -1, dh})});
   std::string kt = o.op("Unsqueeze", {o.transpose(k, {0, 1, 3, 2}), o.ints({2})});
   std::string scores = o.op("MatMul", {o.op("Mul", {qg, o.scalar_f(1 / std::sqrt(double(dh)))}), kt});
-  if (causal || window) {
-    // The mask is built for the run-time sequence length, so a symbolic `seq` stays symbolic.
-    std::string T = o.op("Gather", {o.op("Shape", {y3}), o.scalar_i(1)}, {attr_i("axis", 0)});
-    std::string pos = o.op("Range", {o.scalar_i(0), T, o.scalar_i(1)});
-    std::string dist = o.op("Sub", {o.op("Unsqueeze", {pos, o.ints({1})}), o.op("Unsqueeze", {pos, o.ints({0})})});  // query - key
-    std::string future = causal ? o.op("Less", {dist, o.scalar_i(0)}) : "";
-    std::string far = window ? o.op("GreaterOrEqual", {o.op("Abs", {dist}), o.scalar_i(window)}) : "";
-    std::string blocked = causal && window ? o.op("Or", {future, far}) : causal ? future : far;
-    scores = o.op("Where", {blocked, o.scalar_f(-INFINITY), scores});
-  }
+  scores = onnx_mask(o, s, y3, scores);
   std::string ctx = o.op("MatMul", {o.op("Softmax", {scores}, {attr_i("axis", -1)}), o.op("Unsqueeze", {v, o.ints({2})})});
   ctx = o.transpose(o.op("Reshape", {ctx, o.ints({0, H, -1, dh})}), {0, 2, 1, 3});  // [B, T, H, dh]
   if (L.gate) {
@@ -282,6 +376,35 @@ std::string attention_graph(Onnx& o, const Site& s, const std::string& in) {
   ctx = o.op("Reshape", {ctx, o.ints({0, 0, H * dh})});
   return fold.unfold(o, o.linear(ctx, 3, o.weight("out_proj.weight"), L.out_bias ? o.weight("out_proj.bias") : ""), L.d);
 }
+
+// LatentAttention::forward in ONNX, the same steps (kLatentAttentionScript).
+std::string latent_attention_graph(Onnx& o, const Site& s, const std::string& in) {
+  Folded fold(o, s, in);
+  const std::string& y3 = fold.y3;
+  circuit::LatentLayout L = latent_of(s);
+  int64_t H = L.heads;
+  circuit::AttentionLayout R;  // onnx_rope reads the rotation from an attention layout
+  R.head_dim = R.rope_dims = L.rope, R.rope_theta = L.rope_theta, R.rope_interleaved = L.rope_interleaved;
+  auto slice = [&](const std::string& t, int64_t from, int64_t to) { return o.op("Slice", {t, o.ints({from}), o.ints({to}), o.ints({-1})}); };
+  std::string q = L.q_lora ? o.linear(o.rms(o.linear(y3, 3, o.weight("q_a_proj_weight"), ""), o.weight("q_a_norm_weight"), 1e-6), 3,
+                                      o.weight("q_b_proj_weight"), "")
+                           : o.linear(y3, 3, o.weight("q_proj_weight"), "");
+  q = o.transpose(o.op("Reshape", {q, o.ints({0, 0, H, L.qk_dim()})}), {0, 2, 1, 3});
+  std::string lat = o.linear(y3, 3, o.weight("kv_a_proj_weight"), "");
+  std::string kv = o.linear(o.rms(slice(lat, 0, L.kv_lora), o.weight("kv_a_norm_weight"), 1e-6), 3, o.weight("kv_b_proj_weight"), "");
+  kv = o.transpose(o.op("Reshape", {kv, o.ints({0, 0, H, L.nope + L.v_dim})}), {0, 2, 1, 3});
+  std::string k_r = onnx_rope(o, o.op("Unsqueeze", {slice(lat, L.kv_lora, L.kv_lora + L.rope), o.ints({1})}), R);
+  std::string q_r = onnx_rope(o, slice(q, L.nope, L.qk_dim()), R);
+  std::string scale = o.scalar_f(1 / std::sqrt(double(L.qk_dim())));
+  std::string scores = o.op("MatMul", {o.op("Mul", {q_r, scale}), o.transpose(k_r, {0, 1, 3, 2})});
+  if (L.nope) scores = o.op("Add", {scores, o.op("MatMul", {o.op("Mul", {slice(q, 0, L.nope), scale}), o.transpose(slice(kv, 0, L.nope), {0, 1, 3, 2})})});
+  scores = onnx_mask(o, s, y3, scores);
+  std::string ctx = o.op("MatMul", {o.op("Softmax", {scores}, {attr_i("axis", -1)}), slice(kv, L.nope, L.nope + L.v_dim)});
+  ctx = o.op("Reshape", {o.transpose(ctx, {0, 2, 1, 3}), o.ints({0, 0, H * L.v_dim})});
+  return fold.unfold(o, o.linear(ctx, 3, o.weight("o_proj_weight"), ""), L.d);
+}
+
+Strings onnx_latent_attention(Onnx& o, const Site& s, const Strings& in) { return o.result(s, latent_attention_graph(o, s, in[0])); }
 
 // PyTorch stacks GRU gates as (r, z, n) and ONNX as (z, r, h); LSTM gates as (i, f, g, o) and ONNX
 // as (i, o, f, c). `order` lists PyTorch's gate blocks in ONNX's order.
@@ -332,6 +455,7 @@ Strings onnx_rnn(Onnx& o, const Site& s, const Strings& in) {
 
 void add_sequence_lowerings(std::vector<Lowering>& t) {
   t.push_back(CIRCUIT_LOWERING(attention));
+  t.push_back(CIRCUIT_LOWERING(latent_attention));
   t.push_back({.op = "gru", .compile = compile_rnn<false>, .torchscript = script_rnn<false>, .onnx = onnx_rnn<false>});
   t.push_back({.op = "lstm", .compile = compile_rnn<true>, .torchscript = script_rnn<true>, .onnx = onnx_rnn<true>});
 }

@@ -39,6 +39,11 @@ TEST(Cost, ParamsMatchPyTorch) {
   // 4096 x 1024 each; its published size, 8.03 B over 32 layers, holds 32 x 41,943,040 of it.
   EXPECT_EQ(params("attention", T({"batch", "seq", "d:4096"}), {{"heads", 32}, {"kv_heads", 8}, {"bias", false}, {"rope_theta", 500000.0}}),
             41943040);
+  // DeepSeek-V3's latent attention (d 7168, 128 heads, q latent 1536, kv latent 512, nope 128,
+  // rope 64, v 128): q_a, its norm, q_b, kv_a (latent + rotary key), its norm, kv_b, o.
+  EXPECT_EQ(params("latent_attention", T({"batch", "seq", "d:7168"}),
+                   {{"heads", 128}, {"q_lora_rank", 1536}, {"kv_lora_rank", 512}, {"qk_nope_dim", 128}, {"qk_rope_dim", 64}, {"v_head_dim", 128}}),
+            7168 * 1536 + 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 + 512 * 128 * 256 + 128 * 128 * 7168);
   // Qwen2: biases on q, k, v only (d 896, 14 heads, 2 kv heads of 64).
   EXPECT_EQ(params("attention", T({"batch", "seq", "d:896"}), {{"heads", 14}, {"kv_heads", 2}, {"out_bias", false}}),
             896 * (896 + 2 * 128) + (896 + 2 * 128) + 896 * 896);
@@ -111,6 +116,8 @@ TEST(Cost, OpPartsAddUpToTheOp) {
       {"attention", {{"heads", 2}, {"bias", false}}},
       {"attention", {{"heads", 4}, {"kv_heads", 2}, {"rope_theta", 1e4}, {"qk_norm", true}, {"gate", "element"}, {"out_bias", false}}},
       {"attention", {{"heads", 8}, {"kv_heads", 1}, {"head_dim", 16}, {"gate", "head"}, {"bias", false}}},
+      {"latent_attention", {{"heads", 4}, {"q_lora_rank", 24}, {"kv_lora_rank", 16}, {"qk_nope_dim", 8}, {"qk_rope_dim", 4}, {"v_head_dim", 8}}},
+      {"latent_attention", {{"heads", 2}, {"kv_lora_rank", 16}, {"qk_nope_dim", 0}, {"qk_rope_dim", 4}, {"v_head_dim", 8}, {"causal", true}}},
       {"lstm", {{"hidden", 32}, {"layers", 2}}},
       {"gru", {{"hidden", 48}, {"out_axis", "h"}}},
   };

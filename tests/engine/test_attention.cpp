@@ -198,4 +198,75 @@ TEST(Attention, OldFilesKeepTheirLayoutAndParameterNames) {
   EXPECT_EQ(names, (std::vector<std::string>{"attn.in_proj_weight [48, 16]", "attn.out_proj.weight [16, 16]"}));
 }
 
+// Multi-head latent attention against its unabsorbed formula, head by head in double precision:
+// each head's key is [k_nope_h | rope(k_r)] and its query [q_nope_h | rope(q_r,h)], concatenated.
+at::Tensor latent_reference(const Model& m, const LatentLayout& L, bool causal, const at::Tensor& x) {
+  auto P = m.module().named_parameters();
+  auto get = [&](const std::string& n) { return P.contains("mla." + n) ? P["mla." + n].detach().to(torch::kDouble) : at::Tensor(); };
+  int64_t B = x.size(0), T = x.size(1), H = L.heads, qk = L.qk_dim();
+  at::Tensor X = x.to(torch::kDouble), out = torch::zeros({B, T, L.d}, torch::kDouble);
+  auto norm = [](const at::Tensor& v, const at::Tensor& w) { return v / (v.pow(2).mean(-1, true) + 1e-6).sqrt() * w; };
+  auto positions = [&](at::Tensor v) {  // [T, rope]
+    v = v.clone();
+    auto a = v.accessor<double, 2>();
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < L.rope / 2; ++i) {
+        int64_t j1 = L.rope_interleaved ? 2 * i : i, j2 = L.rope_interleaved ? 2 * i + 1 : i + L.rope / 2;
+        rotate_pair(a[t][j1], a[t][j2], t, i, L.rope, L.rope_theta);
+      }
+    return v;
+  };
+  for (int64_t b = 0; b < B; ++b) {
+    at::Tensor xb = X[b];
+    at::Tensor q = L.q_lora ? norm(xb.matmul(get("q_a_proj_weight").t()), get("q_a_norm_weight")).matmul(get("q_b_proj_weight").t())
+                            : xb.matmul(get("q_proj_weight").t());  // [T, H qk]
+    at::Tensor lat = xb.matmul(get("kv_a_proj_weight").t());
+    at::Tensor kv = norm(lat.narrow(1, 0, L.kv_lora), get("kv_a_norm_weight")).matmul(get("kv_b_proj_weight").t());  // [T, H (nope + v)]
+    at::Tensor k_r = positions(lat.narrow(1, L.kv_lora, L.rope));
+    at::Tensor ctx = torch::zeros({T, H * L.v_dim}, torch::kDouble);
+    for (int64_t h = 0; h < H; ++h) {
+      at::Tensor qh = q.narrow(1, h * qk, qk), kvh = kv.narrow(1, h * (L.nope + L.v_dim), L.nope + L.v_dim);
+      at::Tensor qf = torch::cat({qh.narrow(1, 0, L.nope), positions(qh.narrow(1, L.nope, L.rope))}, 1);
+      at::Tensor kf = torch::cat({kvh.narrow(1, 0, L.nope), k_r}, 1);
+      at::Tensor s = qf.matmul(kf.t()) / std::sqrt(double(qk));
+      if (causal) s = s.masked_fill(torch::ones({T, T}, torch::kBool).triu(1), -INFINITY);
+      ctx.narrow(1, h * L.v_dim, L.v_dim).copy_(torch::softmax(s, -1).matmul(kvh.narrow(1, L.nope, L.v_dim)));
+    }
+    out[b] = ctx.matmul(get("o_proj_weight").t());
+  }
+  return out.to(torch::kFloat);
+}
+
+TEST(LatentAttention, EqualsItsUnabsorbedFormula) {
+  std::vector<Attrs> cases = {
+      {{"heads", 4}, {"q_lora_rank", 6}, {"kv_lora_rank", 8}, {"qk_nope_dim", 4}, {"qk_rope_dim", 2}, {"v_head_dim", 3}, {"causal", true}},
+      {{"heads", 2}, {"kv_lora_rank", 5}, {"qk_nope_dim", 6}, {"qk_rope_dim", 4}, {"v_head_dim", 8}, {"rope_layout", std::string("interleaved")},
+       {"rope_theta", 50.0}},
+      {{"heads", 3}, {"q_lora_rank", 4}, {"kv_lora_rank", 4}, {"qk_nope_dim", 0}, {"qk_rope_dim", 4}, {"v_head_dim", 2}, {"causal", true}},
+  };
+  int k = 0;
+  for (auto& attrs : cases) {
+    SCOPED_TRACE("case " + std::to_string(k++));
+    Node n = N("mla", "latent_attention", {}, attrs);
+    auto m = Model::compile(one_op(n, {T({"batch", "seq", "d:16"})}, {{"seq", 7}}), 3);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : (*m)->module().named_parameters()) p.value().add_(torch::randn_like(p.value()) * 0.1);
+    }
+    std::vector<TensorType> in{T({"batch", "seq", "d:16"})};
+    Bindings b;
+    OpCall c{n, *find_op("latent_attention"), in, b};
+    LatentLayout L = latent_layout(c, 16);
+    EXPECT_EQ((*m)->parameter_count(), L.params());
+    torch::manual_seed(5);
+    at::Tensor x = torch::randn({2, 7, 16});
+    torch::NoGradGuard ng;
+    at::Tensor got = (*m)->forward({x})[0];
+    at::Tensor want = latent_reference(**m, L, attrs.count("causal") > 0, x);
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-5);
+    EXPECT_GT(want.abs().max().item<double>(), 1e-2);
+  }
+}
+
 }  // namespace
