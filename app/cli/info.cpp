@@ -1,6 +1,7 @@
 // `circuit check`, `circuit info` and `circuit ops`.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 
@@ -68,8 +69,24 @@ Json cost_json(const Cost& c) {
   j.set("active_params", Json::integer(c.active_params));
   j.set("flops", Json::integer(c.flops));
   j.set("activation_bytes", Json::integer(c.activation_bytes));
+  if (!c.inference.empty()) {
+    Json m = Json::object(), w = Json::array();
+    m.set("per_token", Json::integer(c.inference.per_token));
+    for (auto& [window, e] : c.inference.windowed) {
+      Json x = Json::object();
+      x.set("window", Json::integer(window));
+      x.set("per_token", Json::integer(e));
+      w.push(std::move(x));
+    }
+    m.set("windowed", std::move(w));
+    m.set("state", Json::integer(c.inference.state));
+    j.set("inference_elements", std::move(m));
+  }
   return j;
 }
+
+// Bytes per element of the inference cache: bf16 (what generation keeps caches in), f16 or fp32.
+int cache_dtype_bytes(const std::string& name) { return name == "fp32" ? 4 : name == "bf16" || name == "f16" ? 2 : 0; }
 
 Json type_json(const TensorType& t) {
   Json j = Json::object();
@@ -140,22 +157,37 @@ int check(const std::vector<std::string>& args) {
 }
 
 int info(const std::vector<std::string>& args) {
-  std::string path;
+  const char* usage = "usage: circuit info FILE [--json] [--context TOKENS] [--cache-dtype bf16|f16|fp32]\n";
+  std::string path, dtype = "bf16";
   bool json = false;
-  for (auto& a : args) {
+  int64_t context = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "--json") json = true;
-    else if (path.empty() && a.rfind("--", 0) != 0) path = a;
+    else if ((a == "--context" || a == "--cache-dtype") && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      if (a == "--cache-dtype") dtype = v;
+      else {
+        char* end = nullptr;
+        long long n = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end || n < 1) return std::fprintf(stderr, "circuit info: --context takes a positive number of tokens, got `%s`\n%s", v.c_str(), usage), 2;
+        context = n;
+      }
+    } else if (path.empty() && a.rfind("--", 0) != 0) path = a;
     else {
-      std::fprintf(stderr, "circuit info: unexpected argument `%s`\nusage: circuit info FILE [--json]\n", a.c_str());
+      std::fprintf(stderr, "circuit info: unexpected argument `%s`\n%s", a.c_str(), usage);
       return 2;
     }
   }
   if (path.empty()) {
-    std::fprintf(stderr, "usage: circuit info FILE [--json]\n");
+    std::fprintf(stderr, "%s", usage);
     return 2;
   }
+  int elem = cache_dtype_bytes(dtype);
+  if (!elem) return std::fprintf(stderr, "circuit info: --cache-dtype is bf16, f16 or fp32, got `%s`\n", dtype.c_str()), 2;
   Circuit c;
   if (!load(path, c)) return 2;
+  if (!context) context = inference_context(c);
   GraphAnalysis a = analyze(c);
   std::vector<Row> table;
   rows(c.graph, a, "", 0, table);
@@ -183,6 +215,12 @@ int info(const std::vector<std::string>& args) {
     for (auto& t : a.outputs) outs.push(type_json(t));
     j.set("outputs", std::move(outs));
     j.set("total", cost_json(a.total));
+    Json inf = Json::object();
+    inf.set("context", Json::integer(context));
+    inf.set("cache_dtype", Json::string(dtype));
+    inf.set("bytes_per_token", Json::integer(a.total.inference.per_token_unbounded() * elem));
+    inf.set("bytes_at_context", Json::integer(a.total.inference.at(context) * elem));
+    j.set("inference", std::move(inf));
     Json dj = Json::array();
     for (auto& d : diags) {
       Json x = Json::object();
@@ -204,15 +242,30 @@ int info(const std::vector<std::string>& args) {
     wo = std::max(wo, r.op.size());
     ws = std::max(ws, r.out.size());
   }
-  std::printf("%-*s  %-*s  %-*s  %13s  %15s\n", int(wn), "node", int(wo), "op", int(ws), "output", "params", "FLOPs");
+  // The inference column only where something keeps memory between steps.
+  const InferenceMemory& mem = a.total.inference;
+  std::string at_context = "at " + thousands(context) + " tok";
+  bool infer = !mem.empty();
+  std::printf("%-*s  %-*s  %-*s  %13s  %15s", int(wn), "node", int(wo), "op", int(ws), "output", "params", "FLOPs");
+  if (infer) std::printf("  %14s", at_context.c_str());
+  std::printf("\n");
   for (auto& r : table) {
     std::string name = std::string(size_t(2 * r.depth), ' ') + r.path.substr(r.path.rfind('/') + 1);
-    std::printf("%-*s  %-*s  %-*s  %13s  %15s\n", int(wn), name.c_str(), int(wo), r.op.c_str(), int(ws), r.out.c_str(),
+    std::printf("%-*s  %-*s  %-*s  %13s  %15s", int(wn), name.c_str(), int(wo), r.op.c_str(), int(ws), r.out.c_str(),
                 thousands(r.info->cost.params).c_str(), thousands(r.info->cost.flops).c_str());
+    if (infer) std::printf("  %14s", r.info->cost.inference.empty() ? "" : bytes(r.info->cost.inference.at(context) * elem).c_str());
+    std::printf("\n");
   }
   std::printf("\ntotal: %s params (%s active), %s FLOPs per example, %s of activations per example, %s of fp32 weights\n",
               thousands(a.total.params).c_str(), thousands(a.total.active_params).c_str(), thousands(a.total.flops).c_str(),
               bytes(a.total.activation_bytes).c_str(), bytes(a.total.params * 4).c_str());
+  if (infer) {
+    std::string capped;
+    for (auto& [w, e] : mem.windowed) capped += (capped.empty() ? "" : ", ") + bytes(e * elem) + " of it for at most " + thousands(w) + " tokens";
+    std::printf("inference memory per sequence (%s cache): %s per token of context%s, %s of fixed state; at %s tokens: %s\n", dtype.c_str(),
+                bytes(mem.per_token_unbounded() * elem).c_str(), capped.empty() ? "" : (" (" + capped + ")").c_str(), bytes(mem.state * elem).c_str(),
+                thousands(context).c_str(), bytes(mem.at(context) * elem).c_str());
+  }
   std::printf("outputs: %s\n", a.outputs.empty() ? "(unknown)" : shapes(a.outputs).c_str());
   if (!diags.empty()) {
     std::printf("\n");

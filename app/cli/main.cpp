@@ -12,7 +12,7 @@ static const char* kUsage =
     "\n"
     "commands:\n"
     "  check FILE...           load and shape-check circuits; exit 1 if any has a problem\n"
-    "  info FILE [--json]      nodes with output shapes, params and FLOPs, and totals\n"
+    "  info FILE [--json]      nodes with shapes, params, FLOPs, inference memory (--context N), and totals\n"
     "  train FILE --data NAME  train on a data set (circuit train --help)\n"
     "  doctor                  LibTorch threads and BLAS in use\n"
     "  fmt FILE...             rewrite circuits in the canonical layout (atomic)\n"

@@ -224,6 +224,14 @@ static GraphAnalysis analyze_level(const Graph& g, const Bindings& b, int64_t mo
 
 GraphAnalysis analyze(const Circuit& c) { return analyze(c.graph, cost_bindings(c)); }
 
+int64_t inference_context(const Circuit& c) {
+  for (const char* s : {"context", "seq"})
+    if (auto it = c.symbols.find(s); it != c.symbols.end()) return it->second;
+  return 4096;
+}
+
+int64_t kv_bytes(const Circuit& c, const Cost& total) { return total.inference.at(inference_context(c)) * 2; }
+
 void reanalyze(GraphAnalysis& a, const Graph& g, const Bindings& b, const std::vector<int>& dirty) {
   // Min-heap on topological position: a node is recomputed only after every changed upstream node.
   std::priority_queue<int, std::vector<int>, std::greater<int>> todo;

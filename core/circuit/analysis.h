@@ -81,6 +81,12 @@ GraphAnalysis wire_up(const Graph& g);
 GraphAnalysis analyze(const Circuit& c);
 /// Bindings used for a circuit's costs: its symbols plus `batch` = 1.
 Bindings cost_bindings(const Circuit& c);
+/// The context (tokens) at which inference memory is reported: the circuit's `context` symbol,
+/// else its `seq`, else 4096.
+int64_t inference_context(const Circuit& c);
+/// Bytes a sequence keeps at inference at inference_context(c), with the cache in bf16: the
+/// `kv_bytes` metric of searches.
+int64_t kv_bytes(const Circuit& c, const Cost& total);
 
 /// Re-analyses after the nodes in `dirty` changed attributes or bodies (not structure): only
 /// those nodes and whatever downstream sees a changed output are recomputed; totals are updated

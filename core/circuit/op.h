@@ -6,7 +6,9 @@
 // softmax and pooling count the per-element work listed with each op. Costs are per example:
 // the symbol `batch` is bound to 1, other symbols take the circuit's `symbols` values.
 #pragma once
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,18 +22,51 @@
 
 namespace circuit {
 
+/// What one sequence keeps from step to step when the model generates: a cache that grows with
+/// the context (attention's keys and values, latent attention's latent and rotary key), capped
+/// where a sliding window bounds it, and a state of fixed size (recurrent mixers, causal
+/// convolutions). In elements: bytes are elements times the size of the dtype the cache is kept in.
+struct InferenceMemory {
+  int64_t per_token = 0;               // per token of context, however long
+  std::map<int64_t, int64_t> windowed;  // window -> per token, for at most `window` tokens
+  int64_t state = 0;
+  /// Elements held at `context` tokens.
+  int64_t at(int64_t context) const {
+    int64_t r = per_token * context + state;
+    for (auto& [w, e] : windowed) r += e * std::min(w, context);
+    return r;
+  }
+  /// Per token of context while every window is still filling (the figure model cards give).
+  int64_t per_token_unbounded() const {
+    int64_t r = per_token;
+    for (auto& [w, e] : windowed) r += e;
+    return r;
+  }
+  bool empty() const { return !per_token && !state && windowed.empty(); }
+  InferenceMemory& add(const InferenceMemory& o, int64_t sign) {
+    per_token += sign * o.per_token, state += sign * o.state;
+    for (auto& [w, e] : o.windowed)
+      if (!(windowed[w] += sign * e)) windowed.erase(w);
+    return *this;
+  }
+  bool operator==(const InferenceMemory&) const = default;
+};
+
 /// Parameters, FLOPs and activation memory of a node or a whole graph, per example.
 struct Cost {
   int64_t params = 0;
   int64_t active_params = 0;  // parameters touched by one token (MoE: k of E experts + shared + router)
   int64_t flops = 0;
   int64_t activation_bytes = 0;  // outputs kept for the backward pass
+  InferenceMemory inference;     // per example (sequence) at generation
   Cost& operator+=(const Cost& o) {
     params += o.params, active_params += o.active_params, flops += o.flops, activation_bytes += o.activation_bytes;
+    inference.add(o.inference, 1);
     return *this;
   }
   Cost& operator-=(const Cost& o) {
     params -= o.params, active_params -= o.active_params, flops -= o.flops, activation_bytes -= o.activation_bytes;
+    inference.add(o.inference, -1);
     return *this;
   }
   bool operator==(const Cost&) const = default;

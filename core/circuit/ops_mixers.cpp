@@ -24,6 +24,8 @@ Error not_dividing(const char* what, int64_t n, const char* of, int64_t size, co
 
 // Positions (time steps x sequences) per example.
 int64_t positions(const OpCall& c, const SeqAxes& ax) { return numel(c.in[0], c.bindings) / ax.d; }
+// Sequences per example (usually 1): what inference state is kept for, one each.
+int64_t sequences(const OpCall& c, const SeqAxes& ax) { return positions(c, ax) / c.value(c.in[0].axes[size_t(ax.seq)].size); }
 
 // ---- conv1d
 
@@ -55,6 +57,7 @@ Cost conv1d_cost(const OpCall& c, const Shapes&) {
   Cost r;
   r.params = r.active_params = g.out * (g.in / g.groups) * g.k + (bias ? g.out : 0);
   r.flops = positions(c, ax) * (2 * g.out * (g.in / g.groups) * g.k + (bias ? g.out : 0));
+  if (c.b("causal")) r.inference.state = sequences(c, ax) * (g.k - 1) * g.in;  // the last k - 1 inputs
   return r;
 }
 
@@ -76,6 +79,7 @@ Cost linear_attention_cost(const OpCall& c, const Shapes&) {
   Cost r;
   r.params = r.active_params = 4 * d * d + (bias ? 4 * d : 0);
   r.flops = P * (8 * d * d + (bias ? 4 * d : 0) + 2 * d /* feature maps */ + H * 4 * dh * dv + (c.b("normalize") ? d : 0));
+  if (c.b("causal")) r.inference.state = sequences(c, ax) * H * dh * dv;  // Σ φ(k) vᵀ per head
   return r;
 }
 
@@ -125,6 +129,7 @@ Cost gated_delta_cost(const OpCall& c, const Shapes&) {
   r.flops = P * (2 * d * (3 * inner + 2 * H) + 2 * 3 * inner * K + 3 * inner /* SiLU */ + 6 * inner /* L2 norms, scale */ +
                  6 * H /* sigmoid, softplus, decay */ + H * 6 * dh * dh + 4 * inner /* RMS norm */ +
                  (gate ? 2 * d * inner + 2 * inner : 0) + 2 * inner * d);
+  r.inference.state = sequences(c, ax) * (H * dh * dh + (K ? 3 * inner * (K - 1) : 0));  // the delta-rule state, the conv's last inputs
   return r;
 }
 
@@ -185,6 +190,7 @@ Cost mamba2_cost(const OpCall& c, const Shapes&) {
   r.flops = P * (2 * d * (2 * g.inner + 2 * g.N + g.H) + (K ? xbc * (2 * K + 1) : 0) + xbc /* SiLU */ + 4 * g.H /* dt, decay */ +
                  g.inner /* x dt */ + g.H * 4 * g.N * g.P + 2 * g.inner /* D skip */ + 3 * g.inner /* gate */ +
                  4 * g.inner /* RMS norm */ + 2 * g.inner * d);
+  r.inference.state = sequences(c, ax) * (g.H * g.P * g.N + (K ? xbc * (K - 1) : 0));  // the SSD state, the conv's last inputs
   return r;
 }
 
@@ -231,7 +237,12 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   pl.attrs = {int_attr("kernel", 3, 1, 1024, "window size"), bool_attr("causal", true, "output t averages inputs t-kernel+1 .. t (else centred)"),
               kSeqAxis};
   pl.shape = pool1d_shape;
-  pl.cost = [](const OpCall& c, const Shapes& out) { return elementwise_cost(c, out, c.i("kernel")); };
+  pl.cost = [](const OpCall& c, const Shapes& out) {
+    Cost r = elementwise_cost(c, out, c.i("kernel"));
+    auto ax = *seq_axes(c, "pool1d");
+    if (c.b("causal")) r.inference.state = sequences(c, ax) * (c.i("kernel") - 1) * ax.d;  // the last kernel - 1 inputs
+    return r;
+  };
   pl.consumes = [](const OpCall& c) {
     auto ax = *seq_axes(c, "pool1d");
     return std::vector<std::vector<std::string>>{{c.in[0].axes[size_t(ax.seq)].name}};

@@ -29,6 +29,14 @@ int64_t attention_pairs(int64_t T, bool causal, int64_t w) {
   return pairs;
 }
 
+// A cache of `per_token` elements per token of context, at most `window` tokens of it (0: all).
+InferenceMemory cache(int64_t per_token, int64_t window) {
+  InferenceMemory m;
+  if (window) m.windowed[window] = per_token;
+  else m.per_token = per_token;
+  return m;
+}
+
 AttentionLayout layout_of(const OpCall& c) { return *attention_layout(c, seq_axes(c, "attention")->d); }
 
 Cost attention_cost(const OpCall& c, const Shapes&) {
@@ -51,6 +59,7 @@ Cost attention_cost(const OpCall& c, const Shapes&) {
   r.flops = seqs * per_seq;
   // Attention weights, q k v, the context, and the gate's values.
   r.activation_bytes = seqs * 4 * (pairs * H + T * rows + T * L.q_width() + T * g);
+  r.inference = cache(seqs * 2 * L.kv_width(), c.i("window"));  // keys and values
   return r;
 }
 
@@ -105,6 +114,7 @@ Cost latent_attention_cost(const OpCall& c, const Shapes&) {
                     + 3 * pairs * H + 3 * T * (H + 1) * L.rope;                                       // softmax, rotation
   r.flops = seqs * per_seq;
   r.activation_bytes = seqs * 4 * (pairs * H + T * (L.q_lora + L.kv_lora + L.rope + H * (L.qk_dim() + L.nope + 2 * L.v_dim)));
+  r.inference = cache(seqs * (L.kv_lora + L.rope), c.i("window"));  // the latent and the rotary key, not per-head keys
   return r;
 }
 
@@ -165,6 +175,7 @@ Cost rnn_cost(const OpCall& c, int64_t gates, int64_t per_unit) {
     r.flops += steps * (2 * gates * h * (in + h) + (bias ? 2 * gates * h : 0) + per_unit * h);
   }
   r.active_params = r.params;
+  r.inference.state = steps / c.value(c.in[0].axes[size_t(ax.seq)].size) * c.i("layers") * h * (gates == 4 ? 2 : 1);  // h (and c for LSTM)
   return r;
 }
 

@@ -62,6 +62,9 @@ void set_cost(lua_State* L, const Cost& c) {
   set_field(L, "active_params", c.active_params);
   set_field(L, "flops", c.flops);
   set_field(L, "activation_bytes", c.activation_bytes);
+  // Inference memory in elements: a cache per token of context (all windows still filling) and a fixed state.
+  set_field(L, "cache_per_token", c.inference.per_token_unbounded());
+  set_field(L, "inference_state", c.inference.state);
 }
 
 // ---- values: Lua -> C++ -------------------------------------------------------------------

@@ -426,7 +426,8 @@ Result<Candidate> realize(const Space& space, const Point& point) {
   Candidate cand{std::move(*c), a.total, {}};
   cand.static_metrics = {{"params", double(cand.cost.params)},
                          {"active_params", double(cand.cost.active_params)},
-                         {"flops", double(cand.cost.flops)}};
+                         {"flops", double(cand.cost.flops)},
+                         {"kv_bytes", double(circuit::kv_bytes(cand.circuit, cand.cost))}};
   return cand;
 }
 

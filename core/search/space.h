@@ -95,7 +95,7 @@ base::Result<circuit::Circuit> apply(const Space& space, const Point& point);
 struct Candidate {
   circuit::Circuit circuit;
   circuit::Cost cost;
-  Metrics static_metrics;  // params, active_params, flops
+  Metrics static_metrics;  // params, active_params, flops, kv_bytes
 };
 
 /// apply() then shape inference. A shape problem becomes an error that names the point's

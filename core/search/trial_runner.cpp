@@ -116,6 +116,7 @@ Evaluation train_trial(const circuit::Circuit& c, uint64_t seed, const engine::D
   ev.metrics["params"] = double(total.params);
   ev.metrics["active_params"] = double(total.active_params);
   ev.metrics["flops"] = double(total.flops);
+  ev.metrics["kv_bytes"] = double(circuit::kv_bytes(c, total));
   ev.metrics["train_seconds"] = rep.train.seconds;
   ev.metrics["peak_memory_mb"] = double(*rep.peak_memory) / (1 << 20);
   if (rep.latency) ev.metrics["latency_ms"] = rep.latency->batch1_ms;

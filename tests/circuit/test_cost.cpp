@@ -208,6 +208,60 @@ TEST(Cost, AttentionFlops) {
   EXPECT_EQ(flops({{"heads", h}, {"rope_theta", 1e4}}) - flops({{"heads", h}}), 3 * T_ * 2 * d);
 }
 
+// What a sequence keeps at inference, per op (elements), against the figures derived by hand.
+TEST(Cost, InferenceMemoryOfEveryMixer) {
+  auto mem = [](const std::string& op, const TensorType& t, Attrs a) { return infer1(op, {t}, a, B({{"seq", 64}})).cost.inference; };
+  TensorType x = T({"batch", "seq", "d:64"});
+  // Llama-3-8B's attention: k and v of 8 kv heads of 128 per token, 2 x 8 x 128 = 2048 elements.
+  auto llama = mem("attention", T({"batch", "seq", "d:4096"}), {{"heads", 32}, {"kv_heads", 8}, {"bias", false}});
+  EXPECT_EQ(llama.per_token, 2048);
+  EXPECT_EQ(llama.state, 0);
+  EXPECT_EQ(llama.at(1000), 2048 * 1000);
+  // A sliding window caps it (Mistral 7B: window 4096).
+  auto swa = mem("attention", T({"batch", "seq", "d:4096"}), {{"heads", 32}, {"kv_heads", 8}, {"window", 4096}});
+  EXPECT_EQ(swa.per_token, 0);
+  EXPECT_EQ(swa.at(1000), 2048 * 1000);
+  EXPECT_EQ(swa.at(100000), 2048 * 4096);
+  // DeepSeek-V3's latent attention keeps the 512-wide latent and the 64-wide rotary key, not per-head keys.
+  auto mla = mem("latent_attention", T({"batch", "seq", "d:7168"}),
+                 {{"heads", 128}, {"q_lora_rank", 1536}, {"kv_lora_rank", 512}, {"qk_nope_dim", 128}, {"qk_rope_dim", 64}, {"v_head_dim", 128}});
+  EXPECT_EQ(mla.per_token, 576);
+  // Recurrent mixers keep a state whatever the context.
+  auto gd = mem("gated_delta", x, {{"heads", 4}});  // dh 16, conv 4 over q k v (3 x 64 channels)
+  EXPECT_EQ(gd.state, 4 * 16 * 16 + 3 * 64 * 3);
+  EXPECT_EQ(gd.at(1), gd.at(100000));
+  auto m2 = mem("mamba2", x, {{"heads", 8}});  // inner 128, P 16, N 16 (default), conv 4 over x, B, C
+  EXPECT_EQ(m2.state, 8 * 16 * 16 + (128 + 2 * 16) * 3);
+  EXPECT_EQ(mem("lstm", x, {{"hidden", 32}, {"layers", 2}}).state, 2 * 2 * 32);
+  EXPECT_EQ(mem("gru", x, {{"hidden", 32}}).state, 32);
+  EXPECT_EQ(mem("linear_attention", x, {{"heads", 4}}).state, 4 * 16 * 17);  // normalised: a column of ones rides along
+  EXPECT_TRUE(mem("linear_attention", x, {{"heads", 4}, {"causal", false}}).empty());
+  EXPECT_EQ(mem("conv1d", x, {{"kernel", 4}, {"depthwise", true}}).state, 3 * 64);
+  EXPECT_TRUE(mem("linear", x, {{"out", 8}}).empty());
+  // Two sequences per example (an extra axis folded into the batch) keep two caches.
+  EXPECT_EQ(mem("attention", T({"batch", "x:2", "seq", "d:64"}), {{"heads", 4}}).per_token, 2 * 2 * 64);
+}
+
+TEST(Cost, InferenceMemorySumsOverLayersAndFollowsEdits) {
+  // A hybrid: full attention, windowed attention and a gated delta layer.
+  Graph g = G({In("x", T({"batch", "seq", "d:64"})), N("full", "attention", {"x"}, {{"heads", 4}, {"kv_heads", 1}}),
+               N("local", "attention", {"full"}, {{"heads", 4}, {"window", 16}}), N("rec", "gated_delta", {"local"}, {{"heads", 4}})},
+              {"rec"});
+  GraphAnalysis a = analyze(g, B({{"seq", 32}}));
+  ASSERT_TRUE(a.ok());
+  const InferenceMemory& m = a.total.inference;
+  int64_t full = 2 * 16, local = 2 * 64, state = 4 * 16 * 16 + 3 * 64 * 3;
+  EXPECT_EQ(m.per_token_unbounded(), full + local);
+  EXPECT_EQ(m.at(10), 10 * (full + local) + state);
+  EXPECT_EQ(m.at(1000), 1000 * full + 16 * local + state);
+  // An edit re-analysed by difference gives what a fresh analysis gives.
+  g.nodes[2].attrs["window"] = int64_t(0);
+  reanalyze(a, g, B({{"seq", 32}}), {2});
+  EXPECT_EQ(a.total.inference, analyze(g, B({{"seq", 32}})).total.inference);
+  EXPECT_EQ(a.total.inference.at(1000), 1000 * (full + local) + state);
+  EXPECT_TRUE(a.total.inference.windowed.empty()) << "a window removed leaves no empty entry";
+}
+
 TEST(Cost, TotalsAreSumsAndActivationMemoryCountsOutputs) {
   Graph g = G({In("x", T({"batch", "d:10"})), N("fc", "linear", {"x"}, {{"out", 20}}), N("act", "relu", {"fc"}),
                N("out", "linear", {"act"}, {{"out", 5}})},
