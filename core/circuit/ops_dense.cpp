@@ -41,7 +41,7 @@ static Cost linear_cost(const OpCall& c, const Shapes& out) {
   int64_t rows = numel(out[0], c.bindings) / o;
   bool bias = c.b("bias");
   Cost r;
-  r.params = in * o + (bias ? o : 0);
+  r.params = (c.s("tie").empty() ? in * o : 0) + (bias ? o : 0);  // a tied weight is the embedding's, counted there
   r.active_params = r.params;
   r.flops = 2 * rows * in * o + (bias ? rows * o : 0);
   return r;
@@ -167,7 +167,8 @@ void register_dense_ops(std::vector<OpDef>& r) {
                string_attr("out_axis", "", "name of the output axis (default: the input axis' name)"),
                bool_attr("bias", true, "learned bias"),
                string_attr("in_axis", "", "axis to act on (default: last); checked when set"),
-               int_attr("in", 0, 0, 1e12, "expected input features (0: any); checked when set")};
+               int_attr("in", 0, 0, 1e12, "expected input features (0: any); checked when set"),
+               string_attr("tie", "", "an `embedding` node of the same graph whose table is the weight (tied input and output embeddings)")};
   lin.learned = true;
   lin.shape = linear_shape;
   lin.cost = linear_cost;

@@ -13,6 +13,7 @@ namespace engine::detail {
 namespace {
 
 using at::Tensor;
+using base::Error;
 using base::Result;
 using Strings = std::vector<std::string>;
 
@@ -47,19 +48,46 @@ namespace {
 
 int64_t linear_axis(const Site& s) { return s.s("in_axis").empty() ? s.rank() - 1 : s.t().find(s.s("in_axis")); }
 
+// A tied linear (attribute `tie`) reads the table of an embedding compiled earlier in the same
+// graph, [num, dim] = [out, in]; its own module holds only the bias.
+struct TiedLinear : torch::nn::Module {
+  Tensor weight, bias;
+  TiedLinear(Tensor w, int64_t out, bool has_bias) : weight(std::move(w)) {
+    if (has_bias) bias = register_parameter("bias", torch::zeros({out}));
+  }
+};
+
 Result<Fn> compile_linear(Compiler& c, const Site& s) {
   int64_t d = linear_axis(s);
+  if (const std::string& tie = s.s("tie"); !tie.empty()) {
+    auto* found = c.g.named_children().find(tie);
+    auto* emb = found ? dynamic_cast<torch::nn::EmbeddingImpl*>(found->get()) : nullptr;
+    if (!emb)
+      return Error{s.where() + ": tie = `" + tie + "` names no embedding node before it in the same graph (tied weights are an embedding's table)"};
+    if (emb->weight.size(0) != s.i("out") || emb->weight.size(1) != s.size(d))
+      return Error{s.where() + ": tied to `" + tie + "` whose table is [" + std::to_string(emb->weight.size(0)) + ", " +
+                   std::to_string(emb->weight.size(1)) + "], but this linear maps " + std::to_string(s.size(d)) + " features to " +
+                   std::to_string(s.i("out"))};
+    auto lin = c.add(s, std::make_shared<TiedLinear>(emb->weight, s.i("out"), s.b("bias")));
+    return unary([lin, d](const Tensor& x) { return on_last(x, d, [&](const Tensor& y) { return torch::linear(y, lin->weight, lin->bias); }); });
+  }
   auto lin = c.add(s, torch::nn::Linear(torch::nn::LinearOptions(s.size(d), s.i("out")).bias(s.b("bias"))));
   return unary([lin, d](const Tensor& x) { return on_last(x, d, [&](const Tensor& y) { return lin->forward(y); }); });
 }
+// The weight's name in the exported module: its own, or the tied embedding's (a sibling: the
+// same prefix without this node's name).
+std::string linear_weight(const Site& s, const std::string& prefix, const std::string& sep) {
+  if (s.s("tie").empty()) return prefix + "weight";
+  return prefix.substr(0, prefix.size() - s.node.name.size() - sep.size()) + s.s("tie") + sep + "weight";
+}
 Strings script_linear(Script& w, const Site& s, const Strings& in) {
-  std::string v = w.fresh(s.node.name), b = s.b("bias") ? w.self("bias") : "None";
-  w.line(v + " = " + ts_on_last(s.rank(), linear_axis(s), in[0], [&](const std::string& y) { return "torch.linear(" + y + ", " + w.self("weight") + ", " + b + ")"; }));
+  std::string v = w.fresh(s.node.name), b = s.b("bias") ? w.self("bias") : "None", weight = "self." + linear_weight(s, w.P, "__");
+  w.line(v + " = " + ts_on_last(s.rank(), linear_axis(s), in[0], [&](const std::string& y) { return "torch.linear(" + y + ", " + weight + ", " + b + ")"; }));
   return {v};
 }
 Strings onnx_linear(Onnx& o, const Site& s, const Strings& in) {
   int64_t rank = s.rank(), d = linear_axis(s);
-  std::string y = o.linear(o.move(in[0], rank, d, rank - 1), size_t(rank), o.weight("weight"), s.b("bias") ? o.weight("bias") : "");
+  std::string y = o.linear(o.move(in[0], rank, d, rank - 1), size_t(rank), o.param(linear_weight(s, o.prefix(), ".")), s.b("bias") ? o.weight("bias") : "");
   return o.result(s, o.move(y, rank, rank - 1, d));
 }
 

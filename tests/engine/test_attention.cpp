@@ -9,6 +9,7 @@
 #include "../circuit/helpers.h"
 #include "circuit/analysis.h"
 #include "circuit/attention.h"
+#include "circuit/circuit_file.h"
 #include "engine/model.h"
 
 namespace {
@@ -267,6 +268,33 @@ TEST(LatentAttention, EqualsItsUnabsorbedFormula) {
     EXPECT_LE((got - want).abs().max().item<double>(), 1e-5);
     EXPECT_GT(want.abs().max().item<double>(), 1e-2);
   }
+}
+
+TEST(TiedEmbeddings, TheHeadReadsTheEmbeddingTableAndTrainsIt) {
+  Circuit c = *load_circuit(std::string(CIRCUIT_SOURCE_DIR) + "/tests/data/fixtures/tied_lm.circuit.json");
+  auto m = Model::compile(c, 1);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ((*m)->parameter_count(), 8 * 16 + 16) << "the table once, and the norm";
+  EXPECT_EQ((*m)->parameter_count(), analyze(c).total.params);
+  at::Tensor table = (*m)->module().named_parameters()["embed.weight"];
+  at::Tensor tokens = torch::randint(0, 8, {2, 7}, torch::kLong);
+  at::Tensor logits = (*m)->forward({tokens})[0];
+  {
+    torch::NoGradGuard ng;
+    at::Tensor h = table.index_select(0, tokens.reshape({-1}));
+    h = h * torch::rsqrt(h.pow(2).mean(-1, true) + 1e-5);
+    at::Tensor want = h.matmul(table.t()).reshape({2, 7, 8});
+    EXPECT_LE((logits - want).abs().max().item<double>(), 1e-4);
+  }
+  // The table gets gradient from both ends: every row from the head, not only the rows looked up.
+  logits.pow(2).sum().backward();
+  EXPECT_GT(table.grad().abs().sum(1).gt(0).sum().item<int64_t>(), 0);
+  EXPECT_EQ(table.grad().abs().sum(1).gt(0).sum().item<int64_t>(), 8);
+  // A tie to something that is not an embedding is an error naming both.
+  c.graph.nodes[3].attrs["tie"] = std::string("norm");
+  auto bad = Model::compile(c, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("node `head`: tie = `norm` names no embedding node"), std::string::npos) << bad.error().message;
 }
 
 }  // namespace
