@@ -14,6 +14,7 @@ namespace cli {
 int check(const std::vector<std::string>& args);
 int info(const std::vector<std::string>& args);
 int fmt(const std::vector<std::string>& args);
+int import_model(const std::vector<std::string>& args);  // info.cpp: a Hugging Face config.json as a circuit
 int train(const std::vector<std::string>& args);
 int doctor(const std::vector<std::string>& args);
 int ops(const std::vector<std::string>& args);

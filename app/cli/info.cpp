@@ -1,12 +1,15 @@
-// `circuit check`, `circuit info` and `circuit ops`.
+// `circuit check`, `circuit info`, `circuit ops` and `circuit import`.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <string>
 
 #include "circuit/analysis.h"
+#include "base/file.h"
 #include "circuit/circuit_file.h"
+#include "circuit/hf_import.h"
 #include "circuit/op.h"
 #include "commands.h"
 #include "script/engine_extension.h"
@@ -312,6 +315,74 @@ int ops(const std::vector<std::string>& args) {
     all.push(std::move(o));
   }
   if (json) std::fputs(write_json(all).c_str(), stdout);
+  return 0;
+}
+
+int import_model(const std::vector<std::string>& args) {
+  const char* usage =
+      "usage: circuit import CONFIG.json -o OUT.circuit.json [--layers N] [--width D] [--experts E] [--vocab V] [--seq T]\n"
+      "  a Hugging Face config.json (model_type llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, olmoe,\n"
+      "  deepseek_v2, deepseek_v3, qwen3_next, mamba2) becomes a circuit, one block per layer; the options shrink it\n"
+      "  to train here, keeping which layers are dense, MoE, attention or recurrent\n";
+  std::string in, out;
+  HfShrink shrink;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto number = [&](int64_t& v) {
+      if (i + 1 >= args.size()) return false;
+      char* end = nullptr;
+      long long n = std::strtoll(args[++i].c_str(), &end, 10);
+      if (*end || n < 1) return false;
+      v = n;
+      return true;
+    };
+    bool ok = true;
+    if (a == "-o" && i + 1 < args.size()) out = args[++i];
+    else if (a == "--layers") ok = number(shrink.layers);
+    else if (a == "--width") ok = number(shrink.width);
+    else if (a == "--experts") ok = number(shrink.experts);
+    else if (a == "--vocab") ok = number(shrink.vocab);
+    else if (a == "--seq") ok = number(shrink.seq);
+    else if (a == "--help" || a == "-h") return std::fputs(usage, stdout), 0;
+    else if (in.empty() && a.rfind("-", 0) != 0) in = a;
+    else ok = false;
+    if (!ok) return std::fprintf(stderr, "circuit import: bad argument `%s`\n%s", a.c_str(), usage), 2;
+  }
+  if (in.empty() || out.empty()) return std::fprintf(stderr, "%s", usage), 2;
+  auto text = base::read_file(in);
+  if (!text) return std::fprintf(stderr, "circuit import: %s\n", text.error().message.c_str()), 2;
+  // By content: a Hugging Face config is JSON with a model_type; ONNX is protobuf.
+  auto j = base::parse_json(*text);
+  if (!j || !is_hf_config(*j)) {
+    bool onnx = text->size() > 2 && (*text)[0] == 0x08;  // ModelProto starts with its ir_version field
+    if (onnx) return std::fprintf(stderr, "circuit import: %s is an ONNX model; ONNX import is not built yet (issue 27)\n", in.c_str()), 2;
+    return std::fprintf(stderr, "circuit import: %s: %s\n", in.c_str(),
+                        j ? "not a Hugging Face config (no `model_type`)" : ("not JSON: " + j.error().message).c_str()), 2;
+  }
+  std::string name = std::filesystem::path(out).filename().string();
+  name = name.substr(0, name.find('.'));
+  auto imp = import_hf_config(*j, name, shrink);
+  if (!imp) return std::fprintf(stderr, "%s: %s\n", in.c_str(), imp.error().message.c_str()), 1;
+  GraphAnalysis a = analyze(imp->circuit);
+  auto diags = a.diagnostics(imp->circuit.graph);
+  if (!diags.empty()) {
+    std::fprintf(stderr, "%s: the imported circuit does not check (a bug in the importer):\n", in.c_str());
+    print_diagnostics(out, diags);
+    return 1;
+  }
+  Status saved = save_circuit(imp->circuit, out);
+  if (!saved) return std::fprintf(stderr, "circuit import: %s\n", saved.error.c_str()), 2;
+  int64_t blocks = 0;
+  for (auto& n : imp->circuit.graph.nodes) blocks += n.op == "block";
+  const InferenceMemory& mem = a.total.inference;
+  std::printf("%s: %s, %lld layers: %s params (%s active per token: the input embedding counts one row); KV cache %s per token (bf16), %s of state\n",
+              out.c_str(), imp->model_type.c_str(), (long long)blocks, thousands(a.total.params).c_str(), thousands(a.total.active_params).c_str(),
+              bytes(mem.per_token_unbounded() * 2).c_str(), bytes(mem.state * 2).c_str());
+  if (!imp->ignored.empty()) {
+    std::printf("ignored (inference or training settings, not the architecture):");
+    for (auto& k : imp->ignored) std::printf("\n  %s", k.c_str());
+    std::printf("\n");
+  }
   return 0;
 }
 

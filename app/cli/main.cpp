@@ -16,6 +16,7 @@ static const char* kUsage =
     "  train FILE --data NAME  train on a data set (circuit train --help)\n"
     "  doctor                  LibTorch threads and BLAS in use\n"
     "  fmt FILE...             rewrite circuits in the canonical layout (atomic)\n"
+    "  import CONFIG -o OUT    a Hugging Face config.json as a circuit (circuit import --help)\n"
     "  ops [--json]            the op registry: every op with its attributes\n"
     "  run SCRIPT.lua [ARGS]   run a Lua script (docs/lua.md); --allow-io lifts the sandbox\n"
     "  plugins                 the Lua plugins found, with their kind and file, and why any failed\n"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   if (cmd == "info") return cli::info(args);
   if (cmd == "ops") return cli::ops(args);
   if (cmd == "fmt") return cli::fmt(args);
+  if (cmd == "import") return cli::import_model(args);
   if (cmd == "train") return cli::train(args);
   if (cmd == "doctor") return cli::doctor(args);
   if (cmd == "run") return cli::run(args);
