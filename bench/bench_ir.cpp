@@ -1,7 +1,8 @@
 // IR speed on a generated 10,000-node circuit: full shape inference + cost, and incremental
 // re-inference after one attribute edit. The peer is the naive way to stay up to date after an
 // edit, a full re-analysis, run in the same process on the same graph; the ratio is printed.
-// Also: save and load of the same circuit as .circuit.json.
+// Also: save and load of the same circuit as .circuit.json, and the analysis of the full-size
+// DeepSeek-V3 imported from its Hugging Face config (tests/data/hf/full), target < 50 ms.
 //
 //   build/bench/bench_ir [blocks]      (default 1250 blocks x 8 nodes = 10,000 nodes)
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include "circuit/analysis.h"
 #include "circuit/circuit_file.h"
 #include "circuit/edit.h"
+#include "circuit/hf_import.h"
+#include "base/file.h"
 #include "generated_circuits.h"
 
 using namespace circuit;
@@ -69,5 +72,15 @@ int main(int argc, char** argv) {
   double load = median_ms(5, [&] { back = parse_circuit(text, "bench"); });
   std::printf("serialise to .circuit.json:            %9.3f ms   (%.1f MiB)\n", save, double(text.size()) / (1 << 20));
   std::printf("parse .circuit.json:                   %9.3f ms\n", load);
+
+  auto cfg = base::read_file(std::string(CIRCUIT_SOURCE_DIR) + "/tests/data/hf/full/deepseek-v3.json");
+  auto j = cfg ? base::parse_json(*cfg) : base::Result<base::Json>(cfg.error());
+  auto ds = j ? import_hf_config(*j, "deepseek-v3") : base::Result<HfImport>(j.error());
+  if (!ds) return std::printf("DeepSeek-V3 import failed: %s\n", ds.error().message.c_str()), 1;
+  GraphAnalysis da;
+  double ds_ms = median_ms(21, [&] { da = analyze(ds->circuit); });
+  double imp_ms = median_ms(21, [&] { ds = import_hf_config(*j, "deepseek-v3"); });
+  std::printf("\nDeepSeek-V3 full size (61 layers, %.1f B params): analysis %7.3f ms (target < 50 ms); import %.3f ms\n",
+              double(da.total.params) / 1e9, ds_ms, imp_ms);
   return back.ok() ? 0 : 1;
 }

@@ -361,8 +361,8 @@ int import_model(const std::vector<std::string>& args) {
   }
   std::string name = std::filesystem::path(out).filename().string();
   name = name.substr(0, name.find('.'));
-  auto imp = import_hf_config(*j, name, shrink);
-  if (!imp) return std::fprintf(stderr, "%s: %s\n", in.c_str(), imp.error().message.c_str()), 1;
+  auto imp = import_hf_config(*j, name, shrink, in);
+  if (!imp) return std::fprintf(stderr, "circuit import: %s\n", imp.error().message.c_str()), 1;
   GraphAnalysis a = analyze(imp->circuit);
   auto diags = a.diagnostics(imp->circuit.graph);
   if (!diags.empty()) {

@@ -39,6 +39,7 @@ const std::map<std::string, std::string, std::less<>> kWhy = {
 // Reads a config, remembering which keys were read, so that what is left can be checked.
 struct Config {
   const Json& j;
+  std::string file;  // for messages: "config.json", or the path it was read from
   std::set<std::string, std::less<>> used;
 
   const Json* raw(std::string_view k) {
@@ -48,13 +49,13 @@ struct Config {
   }
   std::string where(std::string_view k) const {
     const Json* v = j.get(k);
-    return v && v->line ? "config.json:" + std::to_string(v->line) + ": `" + std::string(k) + "`" : "`" + std::string(k) + "`";
+    return v && v->line ? file + ":" + std::to_string(v->line) + ": `" + std::string(k) + "`" : file + ": `" + std::string(k) + "`";
   }
   base::Result<int64_t> i(std::string_view k, std::optional<int64_t> def = std::nullopt) {
     const Json* v = raw(k);
     if (!v) {
       if (def) return *def;
-      return Error{"config.json has no `" + std::string(k) + "`, which this model type needs"};
+      return Error{file + " has no `" + std::string(k) + "`, which this model type needs"};
     }
     if (v->kind == Json::Kind::Int) return v->i;
     if (v->kind == Json::Kind::Float && v->f == std::floor(v->f)) return int64_t(v->f);
@@ -182,9 +183,9 @@ bool is_hf_config(const Json& config) {
   return t && t->kind == Json::Kind::String;
 }
 
-base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, const HfShrink& shrink) {
-  if (!is_hf_config(j)) return Error{"not a Hugging Face config: config.json is an object with a `model_type` string"};
-  Config c{j, {}};
+base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, const HfShrink& shrink, const std::string& file) {
+  if (!is_hf_config(j)) return Error{file + " is not a Hugging Face config: that is an object with a `model_type` string"};
+  Config c{j, file, {}};
   std::string type = j.get("model_type")->s;
   c.used.insert("model_type");
   auto fam = std::find_if(families().begin(), families().end(), [&](const Family& f) { return f.type == type; });
@@ -225,7 +226,7 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
     TRY(heads_cfg, c.i("num_heads", expand * d / head_dim));
     if (groups != 1) return Error{c.where("n_groups") + " is " + std::to_string(groups) + "; the mamba2 op shares one B and C across the heads (n_groups 1)"};
     if (bias || !conv_bias || !rms)
-      return Error{"config.json: use_bias=true, use_conv_bias=false or rms_norm=false change the Mamba-2 layer; the mamba2 op has no in/out biases, a conv bias and a gated RMS norm"};
+      return Error{file + ": use_bias=true, use_conv_bias=false or rms_norm=false change the Mamba-2 layer; the mamba2 op has no in/out biases, a conv bias and a gated RMS norm"};
     if (heads_cfg * head_dim != expand * d)
       return Error{c.where("num_heads") + ": " + std::to_string(heads_cfg) + " heads of " + std::to_string(head_dim) + " do not make expand x hidden_size = " +
                    std::to_string(expand * d)};
@@ -392,7 +393,7 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
       out.ignored.push_back(key + (why != kWhy.end() ? " (" + why->second + ")" : ""));
       continue;
     }
-    return Error{(v.line ? "config.json:" + std::to_string(v.line) + ": " : std::string()) + "key `" + key + "` of model_type `" + type +
+    return Error{file + (v.line ? ":" + std::to_string(v.line) : std::string()) + ": key `" + key + "` of model_type `" + type +
                  "` is not understood by this importer and may change the architecture; nothing was written"};
   }
 

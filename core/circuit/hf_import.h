@@ -31,10 +31,11 @@ struct HfImport {
 /// The model types import_hf_config reads.
 std::vector<std::string> hf_model_types();
 
-/// Builds the circuit of `config` (a parsed config.json; `name` names the circuit). An unknown
-/// model_type, or a key that would change the architecture and is not understood, is an error
-/// naming it (with the file's line when the JSON came from a file).
-base::Result<HfImport> import_hf_config(const base::Json& config, const std::string& name, const HfShrink& shrink = {});
+/// Builds the circuit of `config` (a parsed config.json; `name` names the circuit, `file` is what
+/// messages call the config). An unknown model_type, or a key that would change the architecture
+/// and is not understood, is an error naming it, with the file's line.
+base::Result<HfImport> import_hf_config(const base::Json& config, const std::string& name, const HfShrink& shrink = {},
+                                        const std::string& file = "config.json");
 
 /// True when `config` looks like a Hugging Face config (an object with `model_type`): how
 /// `circuit import` chooses by content.

@@ -9,7 +9,9 @@
 #include "../circuit/helpers.h"
 #include "circuit/analysis.h"
 #include "circuit/attention.h"
+#include "base/file.h"
 #include "circuit/circuit_file.h"
+#include "circuit/hf_import.h"
 #include "engine/model.h"
 
 namespace {
@@ -295,6 +297,16 @@ TEST(TiedEmbeddings, TheHeadReadsTheEmbeddingTableAndTrainsIt) {
   auto bad = Model::compile(c, 1);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("node `head`: tie = `norm` names no embedding node"), std::string::npos) << bad.error().message;
+}
+
+TEST(HfImportEngine, FullSizeDeepSeekV3IsRefusedBeforeAnyAllocationWithTheNumbers) {
+  auto text = base::read_file(std::string(CIRCUIT_SOURCE_DIR) + "/tests/data/hf/full/deepseek-v3.json");
+  ASSERT_TRUE(text.ok());
+  auto imp = import_hf_config(*base::parse_json(*text), "deepseek-v3");
+  ASSERT_TRUE(imp.ok()) << imp.error().message;
+  auto m = Model::compile(imp->circuit, 0);
+  ASSERT_FALSE(m.ok()) << "671 B parameters do not fit in this machine's memory";
+  EXPECT_NE(m.error().message.find("the circuit has 671026404352 parameters: its weights alone take"), std::string::npos) << m.error().message;
 }
 
 }  // namespace
