@@ -349,20 +349,18 @@ int import_model(const std::vector<std::string>& args) {
     if (!ok) return std::fprintf(stderr, "circuit import: bad argument `%s`\n%s", a.c_str(), usage), 2;
   }
   if (in.empty() || out.empty()) return std::fprintf(stderr, "%s", usage), 2;
-  auto text = base::read_file(in);
-  if (!text) return std::fprintf(stderr, "circuit import: %s\n", text.error().message.c_str()), 2;
-  // By content: a Hugging Face config is JSON with a model_type; ONNX is protobuf.
-  auto j = base::parse_json(*text);
-  if (!j || !is_hf_config(*j)) {
-    bool onnx = text->size() > 2 && (*text)[0] == 0x08;  // ModelProto starts with its ir_version field
-    if (onnx) return std::fprintf(stderr, "circuit import: %s is an ONNX model; ONNX import is not built yet (issue 27)\n", in.c_str()), 2;
-    return std::fprintf(stderr, "circuit import: %s: %s\n", in.c_str(),
-                        j ? "not a Hugging Face config (no `model_type`)" : ("not JSON: " + j.error().message).c_str()), 2;
+  bool not_config = false;
+  auto imp = import_hf_file(in, shrink, &not_config);
+  if (!imp && not_config) {
+    // By content: ONNX is protobuf, whose ModelProto starts with its ir_version field (tag 0x08).
+    auto text = base::read_file(in);
+    if (text && !text->empty() && (*text)[0] == 0x08)
+      return std::fprintf(stderr, "circuit import: %s is an ONNX model; ONNX import is not built yet (issue 27)\n", in.c_str()), 2;
+    return std::fprintf(stderr, "circuit import: %s\n", imp.error().message.c_str()), 2;
   }
-  std::string name = std::filesystem::path(out).filename().string();
-  name = name.substr(0, name.find('.'));
-  auto imp = import_hf_config(*j, name, shrink, in);
   if (!imp) return std::fprintf(stderr, "circuit import: %s\n", imp.error().message.c_str()), 1;
+  std::string name = std::filesystem::path(out).filename().string();  // the circuit is named as its file
+  imp->circuit.name = name.substr(0, name.find('.'));
   GraphAnalysis a = analyze(imp->circuit);
   auto diags = a.diagnostics(imp->circuit.graph);
   if (!diags.empty()) {

@@ -1,4 +1,4 @@
-// `circuit render FILE -o OUT.svg|pdf|png [--expand all|none|BLOCK] [--overlay params|flops]`:
+// `circuit render FILE -o OUT.svg|pdf|png [--expand all|none|BLOCK] [--overlay params|flops|memory]`:
 // the neural circuit diagram of a circuit (docs/diagrams.md). An invalid circuit is still drawn,
 // with its failing nodes marked; the exit code is then 1 so scripts notice.
 #include <cstdio>
@@ -17,11 +17,12 @@ namespace cli {
 namespace {
 
 const char* kRenderUsage =
-    "usage: circuit render FILE -o OUT.svg|OUT.pdf|OUT.png [--expand all|none|parts|PATH]... [--overlay params|flops]\n"
+    "usage: circuit render FILE -o OUT.svg|OUT.pdf|OUT.png [--expand all|none|parts|PATH]... [--overlay params|flops|memory]\n"
     "  --expand   which blocks to draw open: all (default), none, or a path (repeatable); a path may name\n"
     "             a block or a sequence mixer (attention, gated_delta, mamba2, lstm ...), drawn open to its parts;\n"
     "             parts: every block and every mixer open\n"
-    "  --overlay  a badge on every node with its parameters or FLOPs (per example)\n"
+    "  --overlay  a badge on every node with its parameters or FLOPs (per example), or the memory a sequence\n"
+    "             keeps at inference (bf16 KV cache and state at the circuit's `context`, else `seq`)\n"
     "  --scale N  PNG pixels per point (default 2)\n";
 
 int usage(const std::string& msg) {
@@ -52,7 +53,7 @@ int render(const std::vector<std::string>& args) {
       if (!value(v)) return usage("--expand needs all, none, parts or a path");
       if (auto e = opts.expand.add(v); !e.empty()) return usage(e);
     } else if (a == "--overlay") {
-      if (!value(overlay) || (overlay != "params" && overlay != "flops")) return usage("--overlay takes params or flops");
+      if (!value(overlay) || (overlay != "params" && overlay != "flops" && overlay != "memory")) return usage("--overlay takes params, flops or memory");
     } else if (a == "--scale") {
       if (!value(v) || (scale = std::atof(v.c_str())) <= 0 || scale > 16) return usage("--scale takes a number in (0, 16]");
     } else if (!a.empty() && a[0] == '-') {

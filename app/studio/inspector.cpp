@@ -6,7 +6,9 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
+#include <QLabel>
 #include <QLineEdit>
+#include <QLocale>
 #include <QSpinBox>
 #include <QVBoxLayout>
 #include <climits>
@@ -34,6 +36,15 @@ std::vector<std::string> split_list(const std::string& text) {
     if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
   }
   return out;
+}
+
+// "128 KiB / token + 0 B state; 1.0 GiB at 8,192 tokens (bf16)": what a sequence keeps when the
+// model generates, at the circuit's context (docs/cost.md).
+QString inference_text(const circuit::InferenceMemory& m, const circuit::Circuit& c) {
+  auto bytes = [](int64_t elements) { return QLocale::system().formattedDataSize(2 * elements, 1, QLocale::DataSizeTraditionalFormat); };
+  int64_t context = circuit::inference_context(c);
+  return bytes(m.per_token_unbounded()) + " / token + " + bytes(m.state) + " state; " + bytes(m.at(context)) + " at " +
+         QLocale::system().toString(qlonglong(context)) + " tokens (bf16)";
 }
 
 QString human(int64_t n) {
@@ -82,6 +93,7 @@ void Inspector::show_node(const circuit::Document& doc, const std::string& path)
     form_->addRow("Parameters", new QLabel(human(doc.analysis().total.params)));
     form_->addRow("Active params", new QLabel(human(doc.analysis().total.active_params)));
     form_->addRow("FLOPs / example", new QLabel(human(doc.analysis().total.flops)));
+    if (const auto& m = doc.analysis().total.inference; !m.empty()) form_->addRow("Inference memory", new QLabel(inference_text(m, c)));
     auto problems = doc.analysis().diagnostics(c.graph);
     auto* status = new QLabel(problems.empty() ? "shapes check" : QString::number(problems.size()) + " problem(s): " +
                                                                       QString::fromStdString(problems.front().message));
@@ -149,6 +161,7 @@ void Inspector::show_node(const circuit::Document& doc, const std::string& path)
     form_->addRow(QString("Output %1").arg(p), new QLabel(QString::fromStdString(circuit::to_string(info.outputs[p]))));
   if (info.cost.params) form_->addRow("Parameters", new QLabel(human(info.cost.params)));
   if (info.cost.flops) form_->addRow("FLOPs", new QLabel(human(info.cost.flops)));
+  if (!info.cost.inference.empty()) form_->addRow("Inference memory", new QLabel(inference_text(info.cost.inference, doc.circuit())));
   if (!info.error.empty() || info.blocked) {
     auto* err = new QLabel(info.blocked ? "not checked: an input has a problem upstream" : QString::fromStdString(info.error));
     err->setObjectName("inspector_error");

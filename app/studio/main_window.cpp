@@ -27,6 +27,7 @@
 #include "base/paths.h"
 #include "canvas/canvas_window.h"
 #include "circuit/circuit_file.h"
+#include "circuit/hf_import.h"
 #include "circuit/selection.h"
 #include "circuit/templates.h"
 #include "diagram/render.h"
@@ -211,6 +212,7 @@ void MainWindow::build_actions() {
   QMenu* file = menuBar()->addMenu("&File");
   make(file, "&New", "new", QKeySequence::New, [this] { if (maybe_save()) new_circuit(); });
   make(file, "&Open…", "open", QKeySequence::Open, [this] { open_dialog(); });
+  make(file, "&Import…", "import", QKeySequence("Ctrl+I"), [this] { import_dialog(); });
   recent_ = new RecentFiles(file->addMenu("Open &Recent"));
   connect(recent_, &RecentFiles::open_requested, this, [this](const QString& p) {
     if (maybe_save()) open_file(p);
@@ -373,6 +375,10 @@ void MainWindow::show_document(circuit::Document doc, const QString& path) {
 
 bool MainWindow::open_file(const QString& path) {
   auto c = circuit::load_circuit(path.toStdString());
+  // By content: a Hugging Face config.json opens as its imported circuit, untitled (Save asks where).
+  bool not_config = true;
+  auto imported = c ? base::Result<circuit::HfImport>(base::Error{""}) : circuit::import_hf_file(path.toStdString(), {}, &not_config);
+  if (!c && !not_config) return show_import(path, std::move(imported));
   if (!c) {
     // The open document stays as it was: a bad file never costs work.
     problem("Cannot open " + QFileInfo(path).fileName(), QString::fromStdString(c.error().message));
@@ -382,6 +388,25 @@ bool MainWindow::open_file(const QString& path) {
   recent_->add(path_);
   log("opened " + path_);
   return true;
+}
+
+bool MainWindow::show_import(const QString& path, base::Result<circuit::HfImport> imp) {
+  if (!imp) {
+    problem("Cannot import " + QFileInfo(path).fileName(), QString::fromStdString(imp.error().message));
+    return false;
+  }
+  show_document(circuit::Document(std::move(imp->circuit)), QString());
+  QStringList ignored;
+  for (auto& k : imp->ignored) ignored << QString::fromStdString(k);
+  log("imported " + path + " (model_type " + QString::fromStdString(imp->model_type) + ")" +
+      (ignored.isEmpty() ? QString() : "; ignored: " + ignored.join(", ")));
+  return true;
+}
+
+void MainWindow::import_dialog() {
+  if (!maybe_save()) return;
+  QString p = QFileDialog::getOpenFileName(this, "Import a Hugging Face config", QString(), "Hugging Face config (config.json *.json)");
+  if (!p.isEmpty()) show_import(p, circuit::import_hf_file(p.toStdString()));
 }
 
 bool MainWindow::save_to(const QString& path) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "circuit/edit.h"
+#include "circuit/hf_import.h"
 #include "diagram/diagram.h"
 #include "train_dialog.h"
 #include "training_job.h"
@@ -44,6 +45,8 @@ class MainWindow : public QMainWindow {
 
   // File
   bool open_file(const QString& path);
+  /// An imported Hugging Face config (from `path`) as an untitled document, or its refusal shown.
+  bool show_import(const QString& path, base::Result<circuit::HfImport> imp);
   bool save_to(const QString& path);
   void new_circuit();
   // Editing, as the canvas and docks ask for it
@@ -96,6 +99,7 @@ class MainWindow : public QMainWindow {
   bool save();
   bool save_as();
   void open_dialog();
+  void import_dialog();
   void autosave();
   void offer_recovery();
   /// Shows `doc` (from `path`, empty when it has none) with nothing folded, selected or overlaid.

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
 
+#include "base/file.h"
 #include "templates.h"
 
 namespace circuit {
@@ -400,9 +402,14 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
   // The circuit.
   Circuit& circ = out.circuit;
   circ.name = name;
-  circ.doc = "Imported from a Hugging Face config (model_type " + type + ")" +
-             (shrink.layers || shrink.width || shrink.experts || shrink.vocab ? ", shrunk to train here" : "") + ".";
   bool shrunk = shrink.layers || shrink.width || shrink.experts || shrink.vocab;
+  std::string how;
+  if (shrink.layers) how += std::to_string(m.layers.size()) + " of " + std::to_string(layers_n) + " layers, ";
+  if (shrink.width) how += "width " + std::to_string(m.d) + " (was " + std::to_string(d) + "), ";
+  if (shrink.experts) how += std::to_string(shrink.experts) + " experts, ";
+  if (shrink.vocab) how += "vocabulary " + std::to_string(m.vocab) + ", ";
+  circ.doc = "Imported from a Hugging Face config (model_type " + type + ")" +
+             (shrunk ? ", shrunk to train here: " + how.substr(0, how.size() - 2) + "; the layer pattern kept" : "") + ".";
   circ.symbols = {{"seq", shrink.seq ? shrink.seq : shrunk ? 64 : 4096}, {"context", m.context}};
   TensorType tokens, x;
   tokens.axes = {*parse_axis("batch"), *parse_axis("seq")};
@@ -425,6 +432,20 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
   g.outputs = {{"head", 0}};
   g.invalidate_index();
   return out;
+}
+
+base::Result<HfImport> import_hf_file(const std::string& path, const HfShrink& shrink, bool* not_config) {
+  if (not_config) *not_config = false;
+  auto text = base::read_file(path);
+  if (!text) return text.error();
+  auto j = base::parse_json(*text);
+  if (!j || !is_hf_config(*j)) {
+    if (not_config) *not_config = true;
+    return Error{path + ": not a Hugging Face config (" + (j ? std::string("no `model_type`") : "not JSON: " + j.error().message) + ")"};
+  }
+  std::string name = std::filesystem::path(path).filename().string();
+  name = name.substr(0, name.find('.'));
+  return import_hf_config(*j, name, shrink, path);
 }
 
 }  // namespace circuit

@@ -37,6 +37,11 @@ std::vector<std::string> hf_model_types();
 base::Result<HfImport> import_hf_config(const base::Json& config, const std::string& name, const HfShrink& shrink = {},
                                         const std::string& file = "config.json");
 
+/// Reads the file at `path` and imports it (the circuit named after the file). `not_config`, when
+/// given, is set when the file is no Hugging Face config at all (not JSON, or no model_type), as
+/// opposed to one the importer refuses: what lets a caller try other formats.
+base::Result<HfImport> import_hf_file(const std::string& path, const HfShrink& shrink = {}, bool* not_config = nullptr);
+
 /// True when `config` looks like a Hugging Face config (an object with `model_type`): how
 /// `circuit import` chooses by content.
 bool is_hf_config(const base::Json& config);

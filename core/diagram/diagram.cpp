@@ -366,14 +366,25 @@ std::string si(double v, const char* unit) {
   return buf;
 }
 
-void collect(const Graph& g, const GraphAnalysis& a, const std::string& prefix, const std::string& what,
+// 68.6 KiB: memory badges in binary units, as `circuit info` prints them.
+std::string binary_bytes(double v) {
+  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int k = 0;
+  while (v >= 1024 && k < 4) v /= 1024, ++k;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, k ? "%.1f %s" : "%.0f %s", v, unit[k]);
+  return buf;
+}
+
+// `memory`: the bf16 bytes a sequence keeps at inference at the circuit's context.
+void collect(const Graph& g, const GraphAnalysis& a, const std::string& prefix, const std::string& what, int64_t context,
              std::vector<std::pair<std::string, int64_t>>& out) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (n.is_input()) continue;
     const Cost& k = a.nodes[i].cost;
-    out.push_back({prefix + n.name, what == "params" ? k.params : k.flops});
-    if (n.body && a.nodes[i].body) collect(*n.body, *a.nodes[i].body, prefix + n.name + "/", what, out);
+    out.push_back({prefix + n.name, what == "params" ? k.params : what == "memory" ? 2 * k.inference.at(context) : k.flops});
+    if (n.body && a.nodes[i].body) collect(*n.body, *a.nodes[i].body, prefix + n.name + "/", what, context, out);
   }
 }
 
@@ -381,14 +392,14 @@ void collect(const Graph& g, const GraphAnalysis& a, const std::string& prefix, 
 
 std::unordered_map<std::string, Annotation> cost_overlay(const Circuit& c, const GraphAnalysis& a, const std::string& what) {
   std::unordered_map<std::string, Annotation> r;
-  if (what != "params" && what != "flops") return r;
+  if (what != "params" && what != "flops" && what != "memory") return r;
   std::vector<std::pair<std::string, int64_t>> v;
-  collect(c.graph, a, "", what, v);
+  collect(c.graph, a, "", what, inference_context(c), v);
   int64_t top = 1;
   for (auto& [p, x] : v)
     if (p.find('/') == std::string::npos) top = std::max(top, x);
   for (auto& [p, x] : v)
-    if (x > 0) r[p] = {si(double(x), what == "params" ? "params" : "FLOPs"), std::min(1.0, double(x) / double(top))};
+    if (x > 0) r[p] = {what == "memory" ? binary_bytes(double(x)) : si(double(x), what == "params" ? "params" : "FLOPs"), std::min(1.0, double(x) / double(top))};
   return r;
 }
 

@@ -64,8 +64,9 @@ Scene build_scene(const Circuit& c, const GraphAnalysis& a, const DiagramOptions
 /// Label of one wire: "d_model 128", "seq" (a symbol named like its axis), "tokens 49".
 std::string axis_label(const Axis& a);
 
-/// Per-node annotations from the analysis' costs ("params" or "flops"); heat is the node's
-/// share of the largest value. Empty for another `what`.
+/// Per-node annotations from the analysis' costs ("params", "flops", or "memory": the bf16 bytes
+/// a sequence keeps at inference at the circuit's context); heat is the node's share of the
+/// largest value. Empty for another `what`.
 std::unordered_map<std::string, Annotation> cost_overlay(const Circuit& c, const GraphAnalysis& a, const std::string& what);
 
 }  // namespace circuit::diagram

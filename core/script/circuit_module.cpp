@@ -6,6 +6,7 @@
 
 #include "binding.h"
 #include "circuit/circuit_file.h"
+#include "circuit/hf_import.h"
 #include "circuit/op.h"
 #include "circuit/selection.h"
 #include "host.h"
@@ -243,6 +244,33 @@ int l_load(lua_State* L) {
   if (!c) throw LuaError(c.error().message);
   push_circuit(L, Document(std::move(*c)));
   return 1;
+}
+
+// circuit.import(path [, {layers=, width=, experts=, vocab=, seq=}]): a Hugging Face config.json
+// as a circuit; returns it and the list of ignored keys.
+int l_import(lua_State* L) {
+  std::string path = arg_string(L, 1, "circuit.import", "path");
+  HfShrink shrink;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      std::string key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      int64_t* field = key == "layers" ? &shrink.layers : key == "width" ? &shrink.width : key == "experts" ? &shrink.experts
+                     : key == "vocab" ? &shrink.vocab : key == "seq" ? &shrink.seq : nullptr;
+      if (!field) throw LuaError("`circuit.import`: unknown option `" + key + "` (expected: layers, width, experts, vocab, seq)");
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+        throw LuaError("`circuit.import`: option `" + key + "` expects a positive integer, got " + type_phrase(L, -1));
+      *field = lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  auto imp = import_hf_file(path, shrink);
+  if (!imp) throw LuaError("`circuit.import`: " + imp.error().message);
+  push_circuit(L, Document(std::move(imp->circuit)));
+  lua_createtable(L, int(imp->ignored.size()), 0);
+  for (size_t k = 0; k < imp->ignored.size(); ++k) lua_pushstring(L, imp->ignored[k].c_str()), lua_rawseti(L, -2, lua_Integer(k + 1));
+  return 2;
 }
 
 int l_parse(lua_State* L) {
@@ -680,6 +708,7 @@ int m_gc(lua_State* L) {
 const luaL_Reg kModuleFunctions[] = {
     {"new", protect<l_new>},
     {"load", protect<l_load>},
+    {"import", protect<l_import>},
     {"parse", protect<l_parse>},
     {"ops", protect<l_ops>},
     {nullptr, nullptr},

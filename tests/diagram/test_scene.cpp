@@ -390,6 +390,23 @@ TEST(Scene, InvalidCircuitRendersWithTheFailingNodeMarked) {
   for (auto& m : wires_through_boxes(s)) ADD_FAILURE() << m;
 }
 
+TEST(Scene, MemoryOverlayShowsWhatEachLayerKeepsAtInference) {
+  // Qwen3-Next shrunk: Gated DeltaNet layers keep a state, the attention layer a cache that grows
+  // with the context; the badges are the bf16 bytes at the circuit's context.
+  Circuit c = load("qwen3_next_hybrid_small.circuit.json");
+  GraphAnalysis a = analyze(c);
+  auto o = cost_overlay(c, a, "memory");
+  ASSERT_TRUE(o.count("layer0") && o.count("layer3"));
+  int64_t ctx = inference_context(c);
+  EXPECT_EQ(ctx, c.symbols.at("context"));
+  const Cost& attn = a.nodes[size_t(c.graph.find("layer3"))].cost;
+  EXPECT_EQ(attn.inference.state, 0);
+  EXPECT_GT(attn.inference.per_token, 0);
+  EXPECT_EQ(o["layer3"].heat, 1.0) << "at a long context the cache outgrows the recurrent state";
+  EXPECT_NE(o["layer3"].text.find("iB"), std::string::npos) << o["layer3"].text;
+  EXPECT_FALSE(o.count("embed")) << "nothing kept, no badge";
+}
+
 TEST(Scene, OverlayBadgesSitOverTheirNodes) {
   Circuit c = load("mlp.circuit.json");
   GraphAnalysis a = analyze(c);

@@ -89,13 +89,17 @@ TEST(OptionTable, EveryOptionReadsBackItsTextAndRefusesWhatIsOutOfRange) {
       EXPECT_NE(low->find("must be from"), std::string::npos) << *low;
       EXPECT_TRUE(engine::set_option(t, o, std::string("x")).has_value()) << o.name;
     }
-    if (o.kind == Kind::integer) EXPECT_TRUE(engine::set_option(t, o, o.min + 0.5).has_value()) << o.name;
+    if (o.kind == Kind::integer) {
+      EXPECT_TRUE(engine::set_option(t, o, o.min + 0.5).has_value()) << o.name;
+    }
     if (o.kind == Kind::choice) {
       auto bad = engine::set_option(t, o, std::string("nope"));
       ASSERT_TRUE(bad.has_value());
       EXPECT_NE(bad->find("got `nope`"), std::string::npos) << *bad;
     }
-    if (o.kind == Kind::boolean) EXPECT_TRUE(engine::set_option_text(t, o, "maybe").has_value());
+    if (o.kind == Kind::boolean) {
+      EXPECT_TRUE(engine::set_option_text(t, o, "maybe").has_value());
+    }
     EXPECT_EQ(engine::option_text(t, o), engine::default_text(o)) << o.name << ": a refused value changes nothing";
   }
   EXPECT_EQ(engine::find_train_option("nope"), nullptr);

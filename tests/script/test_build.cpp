@@ -51,6 +51,19 @@ TEST(BuildInLua, SaveWritesTheCanonicalFileAndLoadReadsItBack) {
   EXPECT_EQ(lua_tostring(h.state(), -1), example_text("mlp"));
 }
 
+TEST(BuildInLua, ImportReadsAHuggingFaceConfig) {
+  Host h;
+  std::string cfg = std::string(CIRCUIT_SOURCE_DIR) + "/tests/data/hf/full/deepseek-v3.json";
+  auto s = eval(h, "local circuit = require('circuit'); local c, ignored = circuit.import('" + cfg +
+                       "', {layers = 4, width = 64, experts = 8, vocab = 128}); local info = c:info(); "
+                       "return #c:nodes() .. ' ' .. tostring(info.params > 0) .. ' ' .. ignored[1]");
+  ASSERT_TRUE(s.ok()) << s.error;
+  EXPECT_EQ(std::string(lua_tostring(h.state(), -1)), "8 true architectures");
+  auto bad = eval(h, "return require('circuit').import('" + cfg + "', {depth = 2})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error.find("`circuit.import`: unknown option `depth` (expected: layers, width, experts, vocab, seq)"), std::string::npos) << bad.error;
+}
+
 TEST(EditInLua, UndoAndRedoRestoreEveryState) {
   Host h;
   std::string mlp = source("resources/examples/mlp.circuit.json");

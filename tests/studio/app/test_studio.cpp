@@ -159,6 +159,27 @@ TEST_F(Studio, OpensAnExampleAndDrawsEveryNode) {
   w->set_dark(false);
 }
 
+TEST_F(Studio, OpensAHuggingFaceConfigAsItsImportedCircuit) {
+  // By content, through the same Open (and drop) path: an untitled document, one block per layer.
+  ASSERT_TRUE(w->open_file(CIRCUIT_SOURCE_DIR "/tests/data/hf/qwen3_next.json"));
+  const circuit::Graph& g = w->document().circuit().graph;
+  ASSERT_NE(g.node("layer3"), nullptr);
+  EXPECT_EQ(g.node("layer3")->body->node("mixer")->op, "attention");
+  EXPECT_EQ(g.node("layer0")->body->node("mixer")->op, "gated_delta");
+  EXPECT_TRUE(w->file_path().isEmpty()) << "imported, not opened: Save asks where";
+  QTest::qWait(300);
+  EXPECT_GT(node_region(w->canvas()->grab_image(), "layer3/mixer").drawn, 0.08) << "blocks open: the attention inside layer3 drawn";
+  save(w->screenshot(), "studio_imported_qwen3_next");
+  // A config the importer refuses leaves the open document as it was, with the reason.
+  QTemporaryDir dir;
+  QFile bad(dir.filePath("config.json"));
+  ASSERT_TRUE(bad.open(QIODevice::WriteOnly));
+  bad.write("{\"model_type\": \"gpt2\", \"n_embd\": 768}");
+  bad.close();
+  EXPECT_FALSE(w->open_file(bad.fileName()));
+  EXPECT_NE(g.node("layer3"), nullptr);
+}
+
 TEST_F(Studio, AddConnectUndoRedo) {
   ASSERT_TRUE(w->open_file(example("mlp")));
   std::string original = circuit::circuit_to_text(w->document().circuit());
