@@ -8,6 +8,7 @@
 
 #include "circuit/analysis.h"
 #include "base/file.h"
+#include "base/units.h"
 #include "circuit/circuit_file.h"
 #include "circuit/hf_import.h"
 #include "circuit/op.h"
@@ -29,15 +30,7 @@ std::string thousands(int64_t v) {
   return v < 0 ? "-" + out : out;
 }
 
-std::string bytes(int64_t b) {
-  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = double(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) v /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-  return buf;
-}
+std::string bytes(int64_t b) { return base::bytes_text(double(b)); }
 
 std::string shapes(const Shapes& s) {
   std::string out;

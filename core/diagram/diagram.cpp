@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/units.h"
 #include "circuit/op.h"
 #include "internal.h"
 #include "text_metrics.h"
@@ -366,16 +367,6 @@ std::string si(double v, const char* unit) {
   return buf;
 }
 
-// 68.6 KiB: memory badges in binary units, as `circuit info` prints them.
-std::string binary_bytes(double v) {
-  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int k = 0;
-  while (v >= 1024 && k < 4) v /= 1024, ++k;
-  char buf[48];
-  std::snprintf(buf, sizeof buf, k ? "%.1f %s" : "%.0f %s", v, unit[k]);
-  return buf;
-}
-
 // `memory`: the bf16 bytes a sequence keeps at inference at the circuit's context.
 void collect(const Graph& g, const GraphAnalysis& a, const std::string& prefix, const std::string& what, int64_t context,
              std::vector<std::pair<std::string, int64_t>>& out) {
@@ -399,7 +390,7 @@ std::unordered_map<std::string, Annotation> cost_overlay(const Circuit& c, const
   for (auto& [p, x] : v)
     if (p.find('/') == std::string::npos) top = std::max(top, x);
   for (auto& [p, x] : v)
-    if (x > 0) r[p] = {what == "memory" ? binary_bytes(double(x)) : si(double(x), what == "params" ? "params" : "FLOPs"), std::min(1.0, double(x) / double(top))};
+    if (x > 0) r[p] = {what == "memory" ? base::bytes_text(double(x)) : si(double(x), what == "params" ? "params" : "FLOPs"), std::min(1.0, double(x) / double(top))};
   return r;
 }
 
