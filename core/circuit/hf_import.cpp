@@ -309,12 +309,15 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
       TRY(kd, c.i("linear_key_head_dim"));
       TRY(vd, c.i("linear_value_head_dim"));
       TRY(conv, c.i("linear_conv_kernel_dim", int64_t(4)));
-      (void)kh, (void)kd;
-      // The gated_delta op has as many q/k heads as v heads, of one size: Qwen3-Next's 16 q/k
-      // heads are drawn as its 32 value heads (docs/import.md counts the difference).
+      if (kd != vd)
+        return Error{c.where("linear_key_head_dim") + " = " + std::to_string(kd) + " differs from linear_value_head_dim = " + std::to_string(vd) +
+                     "; the gated_delta op has one head size for keys and values"};
+      if (vh % kh) return Error{c.where("linear_num_key_heads") + " = " + std::to_string(kh) + " does not divide linear_num_value_heads = " + std::to_string(vh)};
       int64_t gdh = shrink.width ? std::max<int64_t>(8, scaled(vd, f, 8)) : vd;
       int64_t gh = shrink.width ? std::clamp<int64_t>(std::lround(double(vh * vd) * f / double(gdh)), 1, vh) : vh;
-      m.gated_delta = {{"heads", gh}, {"head_dim", gdh}, {"conv", conv}};
+      int64_t gkh = shrink.width ? std::max<int64_t>(1, kh * gh / vh) : kh;
+      while (gh % gkh) --gkh;
+      m.gated_delta = {{"heads", gh}, {"key_heads", gkh}, {"head_dim", gdh}, {"conv", conv}};
     }
 
     if (moe_family) {

@@ -99,37 +99,42 @@ std::vector<OpPart> linear_attention_parts(const OpCall& c) {
 
 // ---- gated delta
 
+// H value heads of dh; Hk query/key heads (Hk divides H: each serves H / Hk value heads, as
+// Qwen3-Next's 16 q/k heads serve 32 value heads); qk = 2 Hk dh, the q and k widths together.
 struct Heads {
-  int64_t H, dh, inner;
+  int64_t H, dh, inner, Hk, qk;
 };
 Heads gated_delta_heads(const OpCall& c, const SeqAxes& ax) {
-  int64_t H = c.i("heads"), dh = c.i("head_dim") ? c.i("head_dim") : ax.d / H;
-  return {H, dh, H * dh};
+  int64_t H = c.i("heads"), dh = c.i("head_dim") ? c.i("head_dim") : ax.d / H, Hk = c.i("key_heads") ? c.i("key_heads") : H;
+  return {H, dh, H * dh, Hk, 2 * Hk * dh};
 }
 
 Result<Shapes> gated_delta_shape(const OpCall& c) {
   auto ax = seq_axes(c, "gated_delta");
   if (!ax) return ax.error();
   if (!c.i("head_dim") && ax->d % c.i("heads")) return not_dividing("heads", c.i("heads"), "the feature size", ax->d, c, *ax);
+  if (c.i("key_heads") && c.i("heads") % c.i("key_heads"))
+    return Error{"key_heads=" + std::to_string(c.i("key_heads")) + " does not divide heads=" + std::to_string(c.i("heads")) +
+                 " (each query/key head serves a whole group of value heads)"};
   return Shapes{c.in[0]};
 }
 
-// Parameters, with inner = heads * head_dim and K the short-conv kernel:
-//   q, k, v projections 3 d inner; beta and decay projections 2 d heads; A_log and dt_bias 2 heads;
-//   short conv over q, k, v 3 inner K (no bias); output gate d inner; output norm head_dim;
-//   output projection inner d.
+// Parameters, with inner = heads * head_dim, qk = 2 key_heads head_dim and K the short-conv kernel:
+//   q, k, v projections d (qk + inner); beta and decay projections 2 d heads; A_log and dt_bias
+//   2 heads; short conv over q, k, v (qk + inner) K (no bias); output gate d inner; output norm
+//   head_dim; output projection inner d.
 Cost gated_delta_cost(const OpCall& c, const Shapes&) {
   auto ax = *seq_axes(c, "gated_delta");
-  auto [H, dh, inner] = gated_delta_heads(c, ax);
-  int64_t d = ax.d, K = c.i("conv"), P = positions(c, ax);
+  auto [H, dh, inner, Hk, qk] = gated_delta_heads(c, ax);
+  int64_t d = ax.d, K = c.i("conv"), P = positions(c, ax), proj = qk + inner;
   bool gate = c.b("gate");
   Cost r;
-  r.params = 3 * d * inner + 2 * d * H + 2 * H + 3 * inner * K + (gate ? d * inner : 0) + dh + inner * d;
+  r.params = d * proj + 2 * d * H + 2 * H + proj * K + (gate ? d * inner : 0) + dh + inner * d;
   r.active_params = r.params;
-  r.flops = P * (2 * d * (3 * inner + 2 * H) + 2 * 3 * inner * K + 3 * inner /* SiLU */ + 6 * inner /* L2 norms, scale */ +
+  r.flops = P * (2 * d * (proj + 2 * H) + 2 * proj * K + proj /* SiLU */ + 3 * qk /* L2 norms, scale */ +
                  6 * H /* sigmoid, softplus, decay */ + H * 6 * dh * dh + 4 * inner /* RMS norm */ +
                  (gate ? 2 * d * inner + 2 * inner : 0) + 2 * inner * d);
-  r.inference.state = sequences(c, ax) * (H * dh * dh + (K ? 3 * inner * (K - 1) : 0));  // the delta-rule state, the conv's last inputs
+  r.inference.state = sequences(c, ax) * (H * dh * dh + (K ? proj * (K - 1) : 0));  // the delta-rule state, the conv's last inputs
   return r;
 }
 
@@ -137,15 +142,16 @@ Cost gated_delta_cost(const OpCall& c, const Shapes&) {
 // the delta-rule state, the normed and gated read-out, the output projection.
 std::vector<OpPart> gated_delta_parts(const OpCall& c) {
   auto ax = *seq_axes(c, "gated_delta");
-  auto [H, dh, inner] = gated_delta_heads(c, ax);
-  int64_t d = ax.d, K = c.i("conv");
+  auto [H, dh, inner, Hk, qk] = gated_delta_heads(c, ax);
+  int64_t d = ax.d, K = c.i("conv"), proj = qk + inner;
   const TensorType& x = c.in[0];
   std::string seq = x.axes[size_t(ax.seq)].name;
-  TensorType qkv = with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}});
+  TensorType qkv = Hk == H ? with_features(x, {{"qkv", Size::of(3)}, {"head", Size::of(H)}, {"dh", Size::of(dh)}})
+                           : with_features(x, {{"head", Size::of(2 * Hk + H)}, {"dh", Size::of(dh)}});
   TensorType heads = with_features(x, {{"head", Size::of(H)}, {"dh", Size::of(dh)}}), per_head = with_features(x, {{"head", Size::of(H)}});
   std::vector<OpPart> p;
-  p.push_back({"qkv", "q k v", "linear", {-1}, qkv, 3 * d * inner});
-  if (K) p.push_back({"conv", "conv " + std::to_string(K), "causal, depthwise · SiLU", {0}, qkv, 3 * inner * K, {seq}});
+  p.push_back({"qkv", "q k v", Hk == H ? "linear" : "linear · " + std::to_string(Hk) + " q/k heads", {-1}, qkv, d * proj});
+  if (K) p.push_back({"conv", "conv " + std::to_string(K), "causal, depthwise · SiLU", {0}, qkv, proj * K, {seq}});
   else p.push_back({"act", "SiLU", "", {0}, qkv});
   p.push_back({"l2", "L2 norm", "q and k", {1}, qkv, 0, {"dh"}});
   p.push_back({"beta", "β", "linear · sigmoid", {-1}, per_head, d * H});
@@ -288,7 +294,8 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   gd.category = OpCategory::sequence;
   gd.doc = "Gated DeltaNet: S_t = S_{t-1} a_t (I - b_t k_t k_t^T) + b_t v_t k_t^T, o_t = S_t q_t, per head, with L2-normalised q and k, "
            "b = sigmoid, a = exp(g) from a softplus-parameterised decay, short causal convolutions and a gated RMS-normed output.";
-  gd.attrs = {int_attr("heads", {}, 1, 4096, "heads"), int_attr("head_dim", 0, 0, 65536, "key and value size per head (0: features / heads)"),
+  gd.attrs = {int_attr("heads", {}, 1, 4096, "value heads"), int_attr("head_dim", 0, 0, 65536, "key and value size per head (0: features / heads)"),
+              int_attr("key_heads", 0, 0, 4096, "query/key heads, dividing heads: each serves heads / key_heads value heads (0: as heads)"),
               conv_attr(4), bool_attr("gate", true, "gate the output with SiLU(W_g x)"), chunk_attr(), kSeqAxis};
   gd.learned = true;
   gd.shape = gated_delta_shape;

@@ -213,14 +213,16 @@ Strings onnx_linear_attention(Onnx& o, const Site& s, const Strings& in) {
 
 // ---- gated delta
 
+// Hk query/key heads serve H value heads (Hk divides H; Hk = H without grouping): q and k are
+// projected Hk heads wide and repeated to H, each k head to the H / Hk value heads after it.
 struct GatedDelta : torch::nn::Module {
-  int64_t H, dh, K, chunk;
+  int64_t H, dh, Hk, K, chunk;
   Tensor w_qkv, conv, w_beta, w_a, A_log, dt_bias, w_gate, norm, w_o;
-  GatedDelta(int64_t d, int64_t heads, int64_t head_dim, int64_t kernel, bool gate, int64_t chunk_)
-      : H(heads), dh(head_dim ? head_dim : d / heads), K(kernel), chunk(chunk_) {
-    int64_t inner = H * dh;
-    w_qkv = register_parameter("w_qkv", linear_init(3 * inner, d));
-    if (K) conv = register_parameter("conv", depthwise_init(3 * inner, K));
+  GatedDelta(int64_t d, int64_t heads, int64_t head_dim, int64_t key_heads, int64_t kernel, bool gate, int64_t chunk_)
+      : H(heads), dh(head_dim ? head_dim : d / heads), Hk(key_heads ? key_heads : heads), K(kernel), chunk(chunk_) {
+    int64_t inner = H * dh, proj = 2 * Hk * dh + inner;
+    w_qkv = register_parameter("w_qkv", linear_init(proj, d));
+    if (K) conv = register_parameter("conv", depthwise_init(proj, K));
     w_beta = register_parameter("w_beta", linear_init(H, d));
     w_a = register_parameter("w_a", linear_init(H, d));
     A_log = register_parameter("A_log", a_log_init(H));
@@ -230,48 +232,59 @@ struct GatedDelta : torch::nn::Module {
     w_o = register_parameter("w_o", linear_init(d, inner));
   }
   Tensor forward(const Tensor& x) {
-    int64_t B = x.size(0), T = x.size(1), inner = H * dh;
+    int64_t B = x.size(0), T = x.size(1), inner = H * dh, kw = Hk * dh;
     Tensor qkv = torch::linear(x, w_qkv);
-    if (conv.defined()) qkv = time_conv(qkv, conv, {}, 3 * inner, true);
-    auto parts = torch::silu(qkv).reshape({B, T, 3, H, dh}).transpose(1, 3).unbind(2);  // [B, H, T, dh] each
-    Tensor q = l2norm(parts[0]) * (1 / std::sqrt(double(dh))), k = l2norm(parts[1]);
+    if (conv.defined()) qkv = time_conv(qkv, conv, {}, 2 * kw + inner, true);
+    qkv = torch::silu(qkv);
+    auto heads = [&](int64_t from, int64_t n) { return qkv.narrow(-1, from, n * dh).reshape({B, T, n, dh}).transpose(1, 2); };  // [B, n, T, dh]
+    Tensor q = heads(0, Hk), k = heads(kw, Hk), v = heads(2 * kw, H);
+    if (Hk != H) q = q.repeat_interleave(H / Hk, 1), k = k.repeat_interleave(H / Hk, 1);
+    q = l2norm(q) * (1 / std::sqrt(double(dh))), k = l2norm(k);
     Tensor beta = torch::sigmoid(torch::linear(x, w_beta)).transpose(1, 2);                               // [B, H, T]
     Tensor g = (-A_log.exp() * torch::softplus(torch::linear(x, w_a) + dt_bias)).transpose(1, 2);          // log decay
-    Tensor o = rms(recurrence_chunked({q, k, parts[2], g, beta, true}, chunk).transpose(1, 2), norm, 1e-6);  // [B, T, H, dh]
+    Tensor o = rms(recurrence_chunked({q, k, v, g, beta, true}, chunk).transpose(1, 2), norm, 1e-6);  // [B, T, H, dh]
     if (w_gate.defined()) o = o * torch::silu(torch::linear(x, w_gate).reshape({B, T, H, dh}));
     return torch::linear(o.reshape({B, T, inner}), w_o);
   }
 };
 
 const char* const kGatedDeltaScript = R"(
-def gated_delta(self, x: Tensor, w_qkv: Tensor, conv: Optional[Tensor], w_beta: Tensor, w_a: Tensor, A_log: Tensor, dt_bias: Tensor, w_gate: Optional[Tensor], norm: Tensor, w_o: Tensor, H: int, dh: int, chunk: int) -> Tensor:
+def gated_delta(self, x: Tensor, w_qkv: Tensor, conv: Optional[Tensor], w_beta: Tensor, w_a: Tensor, A_log: Tensor, dt_bias: Tensor, w_gate: Optional[Tensor], norm: Tensor, w_o: Tensor, H: int, dh: int, Hk: int, chunk: int) -> Tensor:
     B = x.size(0)
     T = x.size(1)
     inner = H * dh
+    kw = Hk * dh
     qkv = torch.linear(x, w_qkv)
     if conv is not None:
-        qkv = self.time_conv(qkv, conv, None, 3 * inner, conv.size(2) - 1, 0)
-    parts = torch.silu(qkv).reshape([B, T, 3, H, dh]).transpose(1, 3).unbind(2)
-    q = self.l2norm(parts[0]) * (1.0 / float(dh) ** 0.5)
-    k = self.l2norm(parts[1])
+        qkv = self.time_conv(qkv, conv, None, 2 * kw + inner, conv.size(2) - 1, 0)
+    qkv = torch.silu(qkv)
+    q = qkv.narrow(-1, 0, kw).reshape([B, T, Hk, dh]).transpose(1, 2)
+    k = qkv.narrow(-1, kw, kw).reshape([B, T, Hk, dh]).transpose(1, 2)
+    v = qkv.narrow(-1, 2 * kw, inner).reshape([B, T, H, dh]).transpose(1, 2)
+    if Hk != H:
+        q = q.repeat_interleave(H // Hk, 1)
+        k = k.repeat_interleave(H // Hk, 1)
+    q = self.l2norm(q) * (1.0 / float(dh) ** 0.5)
+    k = self.l2norm(k)
     beta = torch.sigmoid(torch.linear(x, w_beta)).transpose(1, 2)
     g = (-A_log.exp() * torch.softplus(torch.linear(x, w_a) + dt_bias)).transpose(1, 2)
-    o = self.rms(self.recurrence_chunked(q, k, parts[2], g, beta, True, chunk).transpose(1, 2), norm, 1e-6)
+    o = self.rms(self.recurrence_chunked(q, k, v, g, beta, True, chunk).transpose(1, 2), norm, 1e-6)
     if w_gate is not None:
         o = o * torch.silu(torch.linear(x, w_gate).reshape([B, T, H, dh]))
     return torch.linear(o.reshape([B, T, inner]), w_o)
 )";
 
 Result<Fn> compile_gated_delta(Compiler& c, const Site& s) {
-  return compile_mixer<GatedDelta>(c, s, s.i("heads"), s.i("head_dim"), s.i("conv"), s.b("gate"), s.i("chunk"));
+  return compile_mixer<GatedDelta>(c, s, s.i("heads"), s.i("head_dim"), s.i("key_heads"), s.i("conv"), s.b("gate"), s.i("chunk"));
 }
 Strings script_gated_delta(Script& w, const Site& s, const Strings& in) {
   for (const char* m : {kRecurrenceScript, kNormScript, kTimeConvScript, kGatedDeltaScript}) w.method(m);
-  int64_t H = s.i("heads"), dh = s.i("head_dim") ? s.i("head_dim") : s.size(s.rank() - 1) / H;
+  int64_t H = s.i("heads"), dh = s.i("head_dim") ? s.i("head_dim") : s.size(s.rank() - 1) / H, Hk = s.i("key_heads") ? s.i("key_heads") : H;
   return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
     return "self.gated_delta(" + y + ", " + w.self("w_qkv") + ", " + (s.i("conv") ? w.self("conv") : "None") + ", " + w.self("w_beta") + ", " +
            w.self("w_a") + ", " + w.self("A_log") + ", " + w.self("dt_bias") + ", " + (s.b("gate") ? w.self("w_gate") : "None") + ", " +
-           w.self("norm") + ", " + w.self("w_o") + ", " + std::to_string(H) + ", " + std::to_string(dh) + ", " + std::to_string(s.i("chunk")) + ")";
+           w.self("norm") + ", " + w.self("w_o") + ", " + std::to_string(H) + ", " + std::to_string(dh) + ", " + std::to_string(Hk) + ", " +
+           std::to_string(s.i("chunk")) + ")";
   })};
 }
 

@@ -93,6 +93,10 @@ TEST(Cost, MixerParamsFollowTheStatedFormulas) {
   // Mamba-2 (mamba2-minimal's layout), d 64, expand 2 (inner 128), 8 heads, N 16, conv 4:
   // in_proj d (2 inner + 2 N + H) + conv (inner + 2 N)(K + 1) + dt_bias, A_log, D 3 H + norm inner + out_proj inner d.
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}}), 64 * (2 * 128 + 32 + 8) + 160 * 5 + 24 + 128 + 128 * 64);
+  // Qwen3-Next's Gated DeltaNet layer: 16 q/k heads serve 32 value heads of 128 (d 2048).
+  int64_t qk = 2 * 16 * 128, inner = 32 * 128, D = 2048;
+  EXPECT_EQ(params("gated_delta", T({"batch", "seq", "d:2048"}), {{"heads", 32}, {"key_heads", 16}, {"head_dim", 128}}),
+            D * (qk + inner) + 2 * D * 32 + 2 * 32 + (qk + inner) * 4 + D * inner + 128 + inner * D);
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}}), 28088);
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}), 64 * (2 * 64 + 8 + 8) + 24 + 64 + 64 * 64);
 }
@@ -110,6 +114,7 @@ TEST(Cost, OpPartsAddUpToTheOp) {
       {"linear_attention", {{"heads", 2}, {"bias", true}, {"causal", false}}},
       {"gated_delta", {{"heads", 4}}},
       {"gated_delta", {{"heads", 2}, {"head_dim", 8}, {"conv", 0}, {"gate", false}}},
+      {"gated_delta", {{"heads", 4}, {"key_heads", 2}, {"head_dim", 8}}},
       {"mamba2", {{"heads", 8}}},
       {"mamba2", {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}},
       {"attention", {{"heads", 4}, {"causal", true}, {"window", 8}}},

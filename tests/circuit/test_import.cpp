@@ -78,6 +78,11 @@ TEST(HfImport, PublishedModelsHaveTheirPublishedSizes) {
   // Qwen3-Next-80B-A3B: 12 gated-attention layers and 36 Gated DeltaNet layers, each with 512
   // experts of 512 (10 active) and a gated shared expert. Published: 80 B total.
   auto next = import("tests/data/hf/full/qwen3-next-80b-a3b.json");
+  int64_t Q = 2048;
+  int64_t gated_attn = Q * (16 * 256 * 2) + 2 * Q * (2 * 256) + 16 * 256 * Q + 2 * 256;  // q with its gate, k, v, o, q/k norms
+  int64_t gdn = Q * (2 * 16 * 128 + 32 * 128) + 2 * Q * 32 + 2 * 32 + (2 * 16 * 128 + 32 * 128) * 4 + Q * 32 * 128 + 128 + 32 * 128 * Q;
+  int64_t next_moe = 512 * Q + 513 * 3 * Q * 512 + Q;  // router, 512 routed + 1 shared expert, the shared gate
+  EXPECT_EQ(next.a.total.params, 12 * gated_attn + 36 * gdn + 48 * (next_moe + 2 * Q) + 2 * 151936 * Q + Q);
   near_published(next.a.total.params, 80e9, 0.005, "Qwen3-Next total");
   // KV cache only in the 12 attention layers: 2 kv heads of 256, k and v.
   EXPECT_EQ(next.a.total.inference.per_token, 12 * 2 * 2 * 256);

@@ -146,6 +146,7 @@ std::vector<Case> cases() {
       good("latent_attention", {seq}, {{"heads", 4}, {"kv_lora_rank", 16}, {"qk_nope_dim", 8}, {"qk_rope_dim", 4}, {"v_head_dim", 8}}, "[batch, seq, d_model=64]"),
       bad("latent_attention", {seq}, {{"heads", 4}, {"kv_lora_rank", 16}, {"qk_nope_dim", 8}, {"qk_rope_dim", 3}, {"v_head_dim", 8}}, "qk_rope_dim=3 is odd"),
       bad("latent_attention", {seq}, {{"heads", 4}, {"qk_nope_dim", 8}, {"qk_rope_dim", 4}, {"v_head_dim", 8}}, "kv_lora_rank"),
+      bad("gated_delta", {seq}, {{"heads", 4}, {"key_heads", 3}}, "key_heads=3 does not divide heads=4"),
       good("gru", {seq}, {{"hidden", 32}}, "[batch, seq, d_model=32]"),
       good("gru", {seq}, {{"hidden", 32}, {"layers", 2}, {"out_axis", std::string("state")}}, "[batch, seq, state=32]"),
       bad("gru", {T({"batch", "seq", "d"})}, {{"hidden", 32}}, "symbolic size `d`"),

@@ -115,9 +115,40 @@ std::vector<std::pair<std::string, Attrs>> mixer_cases() {
       {"linear_attention", {{"heads", 4}, {"feature_map", std::string("relu")}, {"normalize", false}, {"bias", true}}},
       {"gated_delta", {{"heads", 2}}},
       {"gated_delta", {{"heads", 2}, {"head_dim", 4}, {"conv", 0}, {"gate", false}}},
+      {"gated_delta", {{"heads", 4}, {"key_heads", 2}, {"head_dim", 4}}},  // grouped value heads (Qwen3-Next)
       {"mamba2", {{"heads", 4}, {"state", 8}}},
       {"mamba2", {{"heads", 2}, {"state", 4}, {"expand", 1}, {"conv", 0}}},
   };
+}
+
+TEST(Mixers, GroupedValueHeadsEqualFullHeadsWithRepeatedQueriesAndKeys) {
+  // key_heads=2 serving 4 value heads is the same layer as 4 q/k heads whose projection rows and
+  // conv channels repeat each q/k head for the value heads after it.
+  auto gva = Model::compile(mixer("gated_delta", {{"heads", 4}, {"key_heads", 2}, {"head_dim", 4}}), 5);
+  auto full = Model::compile(mixer("gated_delta", {{"heads", 4}, {"head_dim", 4}}), 6);
+  ASSERT_TRUE(gva.ok() && full.ok());
+  int64_t dh = 4, kw = 2 * dh, inner = 4 * dh;
+  auto repeat = [&](const at::Tensor& t) {  // rows [q 2 heads | k 2 heads | v 4 heads] -> [q 4 | k 4 | v 4]
+    std::vector<at::Tensor> rows;
+    for (int64_t part = 0; part < 2; ++part)
+      for (int64_t h = 0; h < 4; ++h) rows.push_back(t.narrow(0, part * kw + (h / 2) * dh, dh));
+    rows.push_back(t.narrow(0, 2 * kw, inner));
+    return torch::cat(rows);
+  };
+  {
+    torch::NoGradGuard ng;
+    auto from = (*gva)->module().named_parameters(), to = (*full)->module().named_parameters();
+    for (auto& p : to) {
+      std::string k = p.key();
+      bool qk = k.find("w_qkv") != std::string::npos || k.find(".conv") != std::string::npos;
+      p.value().copy_(qk ? repeat(from[k]) : from[k]);
+    }
+  }
+  EXPECT_EQ((*gva)->parameter_count() + (16 + 4) * 2 * 2 * dh, (*full)->parameter_count()) << "two q/k heads fewer, projection and conv";
+  torch::manual_seed(1);
+  at::Tensor x = torch::randn({2, 11, 16});
+  torch::NoGradGuard ng;
+  EXPECT_LE(max_diff((*gva)->forward({x})[0], (*full)->forward({x})[0]), 1e-5);
 }
 
 TEST(Mixers, EveryChunkSizeGivesTheSameOutputsAndGradients) {
