@@ -15,4 +15,18 @@ done
 # One mixer of each hybrid opened to its parts (the path names the mixer; other blocks close).
 "$circuit" render "$root/resources/examples/gated_deltanet_hybrid.circuit.json" --expand delta1 -o "$root/docs/gallery/gated_delta_parts.svg"
 "$circuit" render "$root/resources/examples/mamba2_hybrid.circuit.json" --expand ssm1 -o "$root/docs/gallery/mamba2_parts.svg"
+# Published models imported from their Hugging Face configs, full size, blocks closed with their
+# parameters (docs/import.md); DeepSeek-V3's first MoE layer open, its latent attention open to its parts.
+for name in llama-3-8b mixtral-8x7b deepseek-v3 qwen3-next-80b-a3b; do
+  "$circuit" import "$root/tests/data/hf/full/$name.json" -o "$root/docs/gallery/$name.circuit.json" > /dev/null
+  for ext in svg png; do
+    "$circuit" render "$root/docs/gallery/$name.circuit.json" --expand none --overlay params -o "$root/docs/gallery/$name.$ext"
+  done
+done
+tmp=$(mktemp -d)
+"$circuit" import "$root/tests/data/hf/full/deepseek-v3.json" --layers 4 -o "$tmp/deepseek-v3-4layers.circuit.json" > /dev/null
+for ext in svg png; do
+  "$circuit" render "$tmp/deepseek-v3-4layers.circuit.json" --expand none --expand layer3 --expand layer3/mixer -o "$root/docs/gallery/deepseek-v3-moe-layer.$ext"
+done
+rm -rf "$tmp"
 echo "gallery: wrote $(ls "$root/docs/gallery" | wc -l) files to docs/gallery/"
