@@ -9,13 +9,13 @@ where this PyTorch has it, as transformers' default "sdpa" attention, else softm
 Prints one JSON line: median milliseconds per forward + backward (loss = sum of the output).
 """
 import json
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import peer_mixers  # same directory: the timing loop both peers share
 
 
 def rotate_half(x):
@@ -67,19 +67,8 @@ def main():
         layer.zero_grad(set_to_none=True)
         layer(x).sum().backward()
 
-    def sync():
-        if device != "cpu":
-            torch.cuda.synchronize()
-
-    step()
-    runs = []
-    for _ in range(repeats):
-        sync()
-        t = time.perf_counter()
-        step()
-        sync()
-        runs.append((time.perf_counter() - t) * 1e3)
-    print(json.dumps({"attention_ms": statistics.median(runs), "torch": torch.__version__,
+    peer_mixers.DEVICE = device  # its median_ms synchronises the device around each step
+    print(json.dumps({"attention_ms": peer_mixers.median_ms(step, repeats), "torch": torch.__version__,
                       "fused": hasattr(F, "scaled_dot_product_attention")}))
 
 

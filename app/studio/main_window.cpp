@@ -376,9 +376,11 @@ void MainWindow::show_document(circuit::Document doc, const QString& path) {
 bool MainWindow::open_file(const QString& path) {
   auto c = circuit::load_circuit(path.toStdString());
   // By content: a Hugging Face config.json opens as its imported circuit, untitled (Save asks where).
-  bool not_config = true;
-  auto imported = c ? base::Result<circuit::HfImport>(base::Error{""}) : circuit::import_hf_file(path.toStdString(), {}, &not_config);
-  if (!c && !not_config) return show_import(path, std::move(imported));
+  if (!c) {
+    bool not_config = false;
+    auto imported = circuit::import_hf_file(path.toStdString(), {}, &not_config);
+    if (!not_config) return show_import(path, std::move(imported));
+  }
   if (!c) {
     // The open document stays as it was: a bad file never costs work.
     problem("Cannot open " + QFileInfo(path).fileName(), QString::fromStdString(c.error().message));

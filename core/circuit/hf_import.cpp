@@ -452,3 +452,5 @@ base::Result<HfImport> import_hf_file(const std::string& path, const HfShrink& s
 }
 
 }  // namespace circuit
+
+#undef TRY

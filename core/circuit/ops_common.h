@@ -36,6 +36,9 @@ inline AttrSpec axes_attr(std::string name, std::string doc) {
   return AttrSpec{std::move(name), AttrType::Axes, {}, -1e300, 1e300, {}, std::move(doc)};
 }
 
+/// The sequence mixers' `seq_axis` attribute.
+inline AttrSpec seq_axis_attr() { return string_attr("seq_axis", "", "sequence axis (default: second to last)"); }
+
 /// Index of the axis an op acts on: the named one, or `fallback` (negative counts from the end).
 /// Error names the port and lists the axes available.
 Result<int> pick_axis(int port, const TensorType& t, const std::string& name, int fallback);

@@ -13,7 +13,7 @@ namespace circuit::ops {
 
 namespace {
 
-const AttrSpec kSeqAxis = string_attr("seq_axis", "", "sequence axis (default: second to last)");
+const AttrSpec kSeqAxis = seq_axis_attr();
 AttrSpec chunk_attr() { return int_attr("chunk", 64, 1, 4096, "positions per chunk of the parallel form (training and inference)"); }
 AttrSpec conv_attr(int64_t def) { return int_attr("conv", def, 0, 64, "kernel of the short causal depthwise convolution (0: none)"); }
 

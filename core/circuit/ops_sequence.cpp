@@ -37,6 +37,13 @@ InferenceMemory cache(int64_t per_token, int64_t window) {
   return m;
 }
 
+// What both attention ops take alike: the mask and the rotated pairs' layout.
+AttrSpec causal_attr() { return bool_attr("causal", false, "mask future positions"); }
+AttrSpec window_attr() { return int_attr("window", 0, 0, 1e9, "sliding window: keys at distance < window (0: full)"); }
+AttrSpec rope_layout_attr() {
+  return enum_attr("rope_layout", "half", {"half", "interleaved"}, "rotated pairs: the two halves (GPT-NeoX, HF Llama) or neighbours (RoFormer)");
+}
+
 AttentionLayout layout_of(const OpCall& c) { return *attention_layout(c, seq_axes(c, "attention")->d); }
 
 Cost attention_cost(const OpCall& c, const Shapes&) {
@@ -186,7 +193,7 @@ OpDef rnn_op(const char* name, const char* doc, int64_t gates, int64_t per_unit,
   g.doc = doc;
   g.attrs = {int_attr("hidden", {}, 1, 1e9, "hidden size"), int_attr("layers", 1, 1, 64, "stacked layers"),
              bool_attr("bias", true, "biases"), string_attr("out_axis", "", "name of the output feature axis (default: the input's)"),
-             string_attr("seq_axis", "", "sequence axis (default: second to last)")};
+             seq_axis_attr()};
   g.learned = true;
   g.shape = [](const OpCall& c) -> Result<Shapes> {
     auto ax = seq_axes(c, c.def.name.c_str());
@@ -221,17 +228,16 @@ void register_sequence_ops(std::vector<OpDef>& r) {
   at.attrs = {int_attr("heads", {}, 1, 4096, "query heads; must divide the feature size unless head_dim is set"),
               int_attr("kv_heads", 0, 0, 4096, "key/value heads, dividing heads: grouped-query (1: multi-query; 0: as heads)"),
               int_attr("head_dim", 0, 0, 65536, "size of each head (0: features / heads)"),
-              bool_attr("causal", false, "mask future positions"),
-              int_attr("window", 0, 0, 1e9, "sliding window: keys at distance < window (0: full)"),
+              causal_attr(), window_attr(),
               bool_attr("bias", true, "biases on the q, k, v (and gate) projections, and on the output unless out_bias says otherwise"),
               bool_attr("out_bias", true, "bias on the output projection (unset: as bias)"),
               float_attr("rope_theta", 0.0, 0, 1e12, "rotary position embedding base (0: no rotary positions)"),
               float_attr("rope_fraction", 1.0, 0, 1, "fraction of each head's dimensions rotated (partial rotary)"),
-              enum_attr("rope_layout", "half", {"half", "interleaved"}, "rotated pairs: the two halves (GPT-NeoX, HF Llama) or neighbours (RoFormer)"),
+              rope_layout_attr(),
               bool_attr("qk_norm", false, "RMS norm of q and k per head, with a learned scale (Qwen3, OLMo 2)"),
               enum_attr("gate", "none", {"none", "head", "element"}, "learned sigmoid gate on the output, from the input: per head or per element (Qwen3-Next)"),
               float_attr("dropout", 0.0, 0, 0.999, "dropout on attention weights"),
-              string_attr("seq_axis", "", "sequence axis (default: second to last)")};
+              seq_axis_attr()};
   at.learned = true;
   at.shape = [](const OpCall& c) -> Result<Shapes> {
     auto ax = seq_axes(c, "attention");
@@ -266,10 +272,8 @@ void register_sequence_ops(std::vector<OpDef>& r) {
               int_attr("qk_rope_dim", {}, 2, 65536, "rotary key/query dimensions (even), the rotary key shared by all heads"),
               int_attr("v_head_dim", {}, 1, 65536, "per-head value size"),
               float_attr("rope_theta", 10000.0, 1e-6, 1e12, "rotary position embedding base"),
-              enum_attr("rope_layout", "half", {"half", "interleaved"}, "rotated pairs: the two halves or neighbours"),
-              bool_attr("causal", false, "mask future positions"),
-              int_attr("window", 0, 0, 1e9, "sliding window: keys at distance < window (0: full)"),
-              string_attr("seq_axis", "", "sequence axis (default: second to last)")};
+              rope_layout_attr(), causal_attr(), window_attr(),
+              seq_axis_attr()};
   ml.learned = true;
   ml.shape = [](const OpCall& c) -> Result<Shapes> {
     auto ax = seq_axes(c, "latent_attention");

@@ -82,15 +82,15 @@ struct Attention : torch::nn::Module {
     Tensor q = heads(0, H), k = heads(H, KV), v = heads(H + KV, KV);  // [B, heads, T, dh]
     if (L.qk_norm) q = rms(q, q_norm, 1e-6), k = rms(k, k_norm, 1e-6);
     if (L.rope_dims) q = rope(q, L.rope_dims, L.rope_theta, L.rope_interleaved), k = rope(k, L.rope_dims, L.rope_theta, L.rope_interleaved);
-    Tensor blocked = blocked_pairs(T, causal, window, x.options());
     double p = is_training() ? dropout : 0.0;
     Tensor ctx;
     if constexpr (kFusedAttention) {
-      // The fused kernels take as many k/v heads as q heads.
+      // The fused kernels take as many k/v heads as q heads; a causal mask alone is their flag.
       if (KV != H) k = k.repeat_interleave(H / KV, 1), v = v.repeat_interleave(H / KV, 1);
-      bool window_only = blocked.defined() && window;
-      ctx = fused_attention(q, k, v, window_only ? blocked.logical_not() : Tensor(), causal && !window_only, p);
+      Tensor allowed = window ? blocked_pairs(T, causal, window, x.options()).logical_not() : Tensor();
+      ctx = fused_attention(q, k, v, allowed, causal && !window, p);
     } else {
+      Tensor blocked = blocked_pairs(T, causal, window, x.options());
       // The scale on q and the mask in place: two fewer passes over the [T, T] scores, forward and
       // backward (bench_mixers --attention: 1.01x PyTorch eager before, see docs/engine.md).
       Tensor scores = torch::matmul((q * (1 / std::sqrt(double(dh)))).reshape({B, KV, H / KV, T, dh}), k.unsqueeze(2).transpose(-2, -1));
