@@ -1,6 +1,6 @@
 // Linear-recurrent sequence mixers over [..., seq, features] (TECHNIQUES.md, hybrid blocks): linear
-// attention, Gated DeltaNet and Mamba-2, the short 1-D convolution they use, and 1-D average
-// pooling (PoolFormer's token mixer). All three mixers
+// attention, Gated DeltaNet, Mamba-2 and Mamba-1, the short 1-D convolution they use, and 1-D
+// average pooling (PoolFormer's token mixer). All four mixers
 // run one gated linear recurrence with a [dk, dv] state per head (engine/detail/recurrence.h);
 // their parameter counts below are the formulas docs/cost.md states.
 //
@@ -224,6 +224,68 @@ std::vector<OpPart> mamba2_parts(const OpCall& c) {
   return p;
 }
 
+// ---- mamba (Mamba-1, the selective scan of Jamba, Samba and Falcon-Mamba)
+
+// inner channels, each with its own state of N and its own decay per state, exp(Δ A[c, n]); R the
+// rank of Δ's projection (0: ceil(features / 16), as Mamba's "auto").
+struct Selective {
+  int64_t inner, N, R, K;
+};
+Selective mamba_geometry(const OpCall& c, const SeqAxes& ax) {
+  int64_t R = c.i("dt_rank") ? c.i("dt_rank") : (ax.d + 15) / 16;
+  return {c.i("expand") * ax.d, c.i("state"), R, c.i("conv")};
+}
+
+Result<Shapes> mamba_shape(const OpCall& c) {
+  auto ax = seq_axes(c, "mamba");
+  if (!ax) return ax.error();
+  return Shapes{c.in[0]};
+}
+
+// Parameters, with inner = expand d, N the state size, R the rank of Δ, K the conv kernel:
+//   input projection d 2 inner (x and the gate z; + 2 inner biases); depthwise conv inner K
+//   (+ inner biases); x_proj inner (R + 2 N) (Δ, B, C); dt_proj R inner + inner; A_log inner N;
+//   D inner; output projection inner d (+ d); Jamba's learned norms of Δ, B and C R + 2 N.
+Cost mamba_cost(const OpCall& c, const Shapes&) {
+  auto ax = *seq_axes(c, "mamba");
+  auto [inner, N, R, K] = mamba_geometry(c, ax);
+  int64_t d = ax.d, P = positions(c, ax), dbc = R + 2 * N;
+  bool bias = c.b("bias"), learned_norm = c.s("dbc_norm") == "rms";
+  Cost r;
+  r.params = 2 * d * inner + (bias ? 2 * inner : 0) + (K ? inner * K + (c.b("conv_bias") ? inner : 0) : 0) + inner * dbc + R * inner + inner +
+             inner * N + inner + inner * d + (bias ? d : 0) + (learned_norm ? dbc : 0);
+  r.active_params = r.params;
+  r.flops = P * (4 * d * inner + (K ? inner * (2 * K + 1) : 0) + inner /* SiLU */ + 2 * inner * dbc + (c.s("dbc_norm") != "none" ? 4 * dbc : 0) +
+                 2 * R * inner + 2 * inner /* dt bias, softplus */ + 2 * inner * N /* exp(Δ A) */ + 3 * inner * N /* a h + Δ B x */ +
+                 2 * inner * N /* C h */ + 2 * inner /* D skip */ + 3 * inner /* gate */ + 2 * inner * d);
+  r.inference.state = sequences(c, ax) * (inner * N + (K ? inner * (K - 1) : 0));  // the scan's state, the conv's last inputs
+  return r;
+}
+
+// Open: the input projection's two halves (x, gate z), the short conv over x, Δ B C from x, Δ
+// through its own projection and softplus, the selective scan, the D skip, the gate, the output.
+std::vector<OpPart> mamba_parts(const OpCall& c) {
+  auto ax = *seq_axes(c, "mamba");
+  auto [inner, N, R, K] = mamba_geometry(c, ax);
+  int64_t d = ax.d, dbc = R + 2 * N, b = c.b("bias") ? 1 : 0;
+  const TensorType& x = c.in[0];
+  std::string seq = x.axes[size_t(ax.seq)].name, norm = c.s("dbc_norm");
+  TensorType in = with_features(x, {{"inner", Size::of(inner)}});
+  std::vector<OpPart> p;
+  p.push_back({"z", "z", "linear", {-1}, in, d * inner + b * inner});
+  p.push_back({"x", "x", "linear", {-1}, in, d * inner + b * inner});
+  if (K) p.push_back({"conv", "conv " + std::to_string(K), "causal, depthwise · SiLU", {1}, in, inner * K + (c.b("conv_bias") ? inner : 0), {seq}});
+  else p.push_back({"act", "SiLU", "", {1}, in});
+  p.push_back({"dbc", "Δ B C", norm == "none" ? "linear" : "linear · RMS each", {2}, with_features(x, {{"dbc", Size::of(dbc)}}),
+               inner * dbc + (norm == "rms" ? dbc : 0)});
+  p.push_back({"dt", "Δ", "softplus(linear · rank " + std::to_string(R) + ")", {3}, in, R * inner + inner});
+  p.push_back({"state", "selective scan", "h ← exp(ΔA) h + ΔBx, C h · state " + std::to_string(N) + " per channel", {2, 3, 4}, in, inner * N, {seq}});
+  p.push_back({"skip", "+ D x", "per channel", {5, 2}, in, inner});
+  p.push_back({"gate", "⊙ SiLU(z)", "", {6, 0}, in});
+  p.push_back({"out", "out", "linear", {7}, x, inner * d + b * d});
+  return p;
+}
+
 // ---- pool1d
 
 Result<Shapes> pool1d_shape(const OpCall& c) {
@@ -319,6 +381,28 @@ void register_mixer_ops(std::vector<OpDef>& r) {
   mb.parts = mamba2_parts;
   mb.summary = [](const OpCall& c) { return "mamba-2" + heads_text(c) + " · state " + std::to_string(c.i("state")); };
   r.push_back(std::move(mb));
+
+  OpDef m1;
+  m1.name = "mamba";
+  m1.category = OpCategory::sequence;
+  m1.doc = "Mamba-1 (the selective scan of Jamba, Samba and Falcon-Mamba): per channel a state of N with a decay per state, "
+           "h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t, y_t = C_t h_t + D x_t, with input-dependent Δ (low rank, softplus), B and C, "
+           "a short causal convolution and a SiLU gate.";
+  m1.attrs = {int_attr("state", 16, 1, 4096, "state size N per channel"), int_attr("expand", 2, 1, 16, "channels = expand x features"),
+              int_attr("dt_rank", 0, 0, 65536, "rank of Δ's projection (0: features / 16, rounded up)"), conv_attr(4),
+              bool_attr("conv_bias", true, "a bias on the short convolution"), bool_attr("bias", false, "biases on the input and output projections"),
+              enum_attr("dbc_norm", "none", {"none", "rms", "rms_unscaled"},
+                        "RMS norm of Δ, B and C before use: rms learns a scale for each (Jamba), rms_unscaled has none (Falcon-Mamba)"),
+              int_attr("chunk", 16, 1, 4096,
+                       "positions per chunk of the parallel form; its weights are [chunk, chunk, state] per channel, so keep it small"),
+              kSeqAxis};
+  m1.learned = true;
+  m1.shape = mamba_shape;
+  m1.cost = mamba_cost;
+  m1.consumes = seq_consumes;
+  m1.parts = mamba_parts;
+  m1.summary = [](const OpCall& c) { return "mamba · state " + std::to_string(c.i("state")); };
+  r.push_back(std::move(m1));
 }
 
 }  // namespace circuit::ops

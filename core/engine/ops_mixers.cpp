@@ -1,5 +1,5 @@
 // Lowerings of the linear-recurrent mixers (core/circuit/ops_mixers.cpp): conv1d, pool1d, linear
-// attention, Gated DeltaNet and Mamba-2. Each mixer's forward is one function over [B, T, d]
+// attention, Gated DeltaNet, Mamba-2 and Mamba-1. Each mixer's forward is one function over [B, T, d]
 // (every other axis folded into B, the sequence axis next to the features) and one TorchScript
 // method written line for line the same; a node's script calls that method with its tensors.
 //
@@ -360,6 +360,107 @@ Strings script_mamba2(Script& w, const Site& s, const Strings& in) {
   })};
 }
 
+// ---- mamba (Mamba-1)
+
+// The selective scan is the recurrence with one head per channel: q = C and k = B shared by every
+// channel ([B, 1, T, N]), v = Δ x (a value of size 1), and a decay per state, g = Δ A
+// ([B, inner, T, N]): the per-key-dimension (GLA) form of recurrence_chunked. Parameters are
+// initialised as Mamba's reference does: A = -[1 .. N] per channel (S4D-real), Δ's projection
+// uniform in ±R^-1/2 with its bias at softplus^-1 of a log-uniform dt in [1e-3, 1e-1].
+struct Mamba : torch::nn::Module {
+  int64_t inner, N, R, chunk, norm;  // norm: 0 none, 1 learned scale (Jamba), 2 unscaled (Falcon-Mamba)
+  Tensor w_in, b_in, conv, conv_b, w_x, w_dt, dt_bias, A_log, D, w_out, b_out, dt_norm, b_norm, c_norm;
+  Mamba(int64_t d, int64_t state, int64_t expand, int64_t rank, int64_t K, bool conv_bias, bool bias, int64_t norm_, int64_t chunk_)
+      : inner(expand * d), N(state), R(rank), chunk(chunk_), norm(norm_) {
+    w_in = register_parameter("w_in", linear_init(2 * inner, d));
+    if (bias) b_in = register_parameter("b_in", torch::zeros({2 * inner}));
+    if (K) conv = register_parameter("conv", depthwise_init(inner, K));
+    if (K && conv_bias) conv_b = register_parameter("conv_b", torch::empty({inner}).uniform_(-1 / std::sqrt(double(K)), 1 / std::sqrt(double(K))));
+    w_x = register_parameter("w_x", linear_init(R + 2 * N, inner));
+    w_dt = register_parameter("w_dt", torch::empty({inner, R}).uniform_(-1 / std::sqrt(double(R)), 1 / std::sqrt(double(R))));
+    dt_bias = register_parameter("dt_bias", dt_bias_init(inner));
+    A_log = register_parameter("A_log", torch::arange(1, N + 1, torch::kFloat).log().repeat({inner, 1}));
+    D = register_parameter("D", torch::ones({inner}));
+    w_out = register_parameter("w_out", linear_init(d, inner));
+    if (bias) b_out = register_parameter("b_out", torch::zeros({d}));
+    if (norm == 1) {
+      dt_norm = register_parameter("dt_norm", torch::ones({R}));
+      b_norm = register_parameter("b_norm", torch::ones({N}));
+      c_norm = register_parameter("c_norm", torch::ones({N}));
+    }
+  }
+  Tensor normed(const Tensor& x, const Tensor& w) const {
+    if (!norm) return x;
+    Tensor y = x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6);
+    return w.defined() ? y * w : y;
+  }
+  Tensor forward(const Tensor& x) {
+    int64_t B = x.size(0), T = x.size(1);
+    Tensor xz = torch::linear(x, w_in, b_in);
+    Tensor xs = xz.narrow(-1, 0, inner), z = xz.narrow(-1, inner, inner);
+    if (conv.defined()) xs = time_conv(xs, conv, conv_b, inner, true);
+    xs = torch::silu(xs);
+    Tensor dbc = torch::linear(xs, w_x);
+    Tensor dt = normed(dbc.narrow(-1, 0, R), dt_norm), Bm = normed(dbc.narrow(-1, R, N), b_norm), Cm = normed(dbc.narrow(-1, R + N, N), c_norm);
+    dt = torch::softplus(torch::linear(dt, w_dt, dt_bias));          // [B, T, inner]
+    Tensor g = dt.transpose(1, 2).unsqueeze(-1) * -A_log.exp().unsqueeze(1);  // [B, inner, T, N]
+    Tensor v = (xs * dt).transpose(1, 2).unsqueeze(-1);                // [B, inner, T, 1]
+    Tensor y = recurrence_chunked({Cm.unsqueeze(1), Bm.unsqueeze(1), v, g, torch::ones({B, inner, T}, x.options()), false}, chunk);
+    y = (y.squeeze(-1).transpose(1, 2) + xs * D) * torch::silu(z);
+    return torch::linear(y, w_out, b_out);
+  }
+};
+
+const char* const kMambaScript = R"(
+def mamba_norm(self, x: Tensor, w: Optional[Tensor], norm: int) -> Tensor:
+    if norm == 0:
+        return x
+    y = x * torch.rsqrt(x.pow(2).mean(-1, True) + 1e-6)
+    if w is not None:
+        y = y * w
+    return y
+
+def mamba(self, x: Tensor, w_in: Tensor, b_in: Optional[Tensor], conv: Optional[Tensor], conv_b: Optional[Tensor], w_x: Tensor, w_dt: Tensor, dt_bias: Tensor, A_log: Tensor, D: Tensor, w_out: Tensor, b_out: Optional[Tensor], dt_norm: Optional[Tensor], b_norm: Optional[Tensor], c_norm: Optional[Tensor], inner: int, N: int, R: int, norm: int, chunk: int) -> Tensor:
+    B = x.size(0)
+    T = x.size(1)
+    xz = torch.linear(x, w_in, b_in)
+    xs = xz.narrow(-1, 0, inner)
+    z = xz.narrow(-1, inner, inner)
+    if conv is not None:
+        xs = self.time_conv(xs, conv, conv_b, inner, conv.size(2) - 1, 0)
+    xs = torch.silu(xs)
+    dbc = torch.linear(xs, w_x)
+    dt = self.mamba_norm(dbc.narrow(-1, 0, R), dt_norm, norm)
+    Bm = self.mamba_norm(dbc.narrow(-1, R, N), b_norm, norm)
+    Cm = self.mamba_norm(dbc.narrow(-1, R + N, N), c_norm, norm)
+    dt = torch.softplus(torch.linear(dt, w_dt, dt_bias))
+    g = dt.transpose(1, 2).unsqueeze(-1) * -A_log.exp().unsqueeze(1)
+    v = (xs * dt).transpose(1, 2).unsqueeze(-1)
+    y = self.recurrence_chunked(Cm.unsqueeze(1), Bm.unsqueeze(1), v, g, torch.ones([B, inner, T], dtype=x.dtype, device=x.device), False, chunk)
+    y = (y.squeeze(-1).transpose(1, 2) + xs * D) * torch.silu(z)
+    return torch.linear(y, w_out, b_out)
+)";
+
+int64_t mamba_rank(const Site& s) { return s.i("dt_rank") ? s.i("dt_rank") : (s.size(s.rank() - 1) + 15) / 16; }
+int64_t mamba_norm(const Site& s) { return s.s("dbc_norm") == "none" ? 0 : s.s("dbc_norm") == "rms" ? 1 : 2; }
+
+Result<Fn> compile_mamba(Compiler& c, const Site& s) {
+  return compile_mixer<Mamba>(c, s, s.i("state"), s.i("expand"), mamba_rank(s), s.i("conv"), s.b("conv_bias"), s.b("bias"), mamba_norm(s),
+                              s.i("chunk"));
+}
+Strings script_mamba(Script& w, const Site& s, const Strings& in) {
+  for (const char* m : {kRecurrenceScript, kTimeConvScript, kMambaScript}) w.method(m);
+  bool conv = s.i("conv") > 0, bias = s.b("bias"), learned = mamba_norm(s) == 1;
+  return {ts_on_sequences(w, s, in[0], [&](const std::string& y) {
+    return "self.mamba(" + y + ", " + w.self("w_in") + ", " + ts_optional(w, bias, "b_in") + ", " + ts_optional(w, conv, "conv") + ", " +
+           ts_optional(w, conv && s.b("conv_bias"), "conv_b") + ", " + w.self("w_x") + ", " + w.self("w_dt") + ", " + w.self("dt_bias") + ", " +
+           w.self("A_log") + ", " + w.self("D") + ", " + w.self("w_out") + ", " + ts_optional(w, bias, "b_out") + ", " +
+           ts_optional(w, learned, "dt_norm") + ", " + ts_optional(w, learned, "b_norm") + ", " + ts_optional(w, learned, "c_norm") + ", " +
+           std::to_string(s.i("expand") * s.size(s.rank() - 1)) + ", " + std::to_string(s.i("state")) + ", " + std::to_string(mamba_rank(s)) +
+           ", " + std::to_string(mamba_norm(s)) + ", " + std::to_string(s.i("chunk")) + ")";
+  })};
+}
+
 }  // namespace
 
 void add_mixer_lowerings(std::vector<Lowering>& t) {
@@ -368,6 +469,7 @@ void add_mixer_lowerings(std::vector<Lowering>& t) {
   t.push_back({.op = "linear_attention", .compile = compile_linear_attention, .torchscript = script_linear_attention, .onnx = onnx_linear_attention});
   t.push_back({.op = "gated_delta", .compile = compile_gated_delta, .torchscript = script_gated_delta, .onnx_refusal = kNoOnnxRecurrence});
   t.push_back({.op = "mamba2", .compile = compile_mamba2, .torchscript = script_mamba2, .onnx_refusal = kNoOnnxRecurrence});
+  t.push_back({.op = "mamba", .compile = compile_mamba, .torchscript = script_mamba, .onnx_refusal = kNoOnnxRecurrence});
 }
 
 }  // namespace engine::detail

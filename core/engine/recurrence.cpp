@@ -16,9 +16,11 @@ Tensor recurrence_stepwise(const Recurrence& r) {
   Tensor S = torch::zeros({B, H, dk, dv}, r.v.options());
   std::vector<Tensor> out;
   out.reserve(size_t(T));
+  bool per_dim = r.g.dim() == 4;
+  TORCH_CHECK(!(per_dim && r.delta), "a decay per key dimension is not defined for the delta rule");
   auto G = r.g.exp().unbind(2), Bt = r.beta.unbind(2), K = r.k.unbind(2), V = r.v.unbind(2), Q = r.q.unbind(2);
   for (size_t t = 0; t < size_t(T); ++t) {
-    Tensor a = G[t].unsqueeze(-1).unsqueeze(-1);  // [B, H, 1, 1]
+    Tensor a = per_dim ? G[t].unsqueeze(-1) : G[t].unsqueeze(-1).unsqueeze(-1);  // [B, H, dk, 1] or [B, H, 1, 1]
     Tensor b = Bt[t].unsqueeze(-1).unsqueeze(-1);
     Tensor k = K[t].unsqueeze(-2);  // [B, H, 1, dk]
     Tensor v = V[t].unsqueeze(-2);  // [B, H, 1, dv]
@@ -40,18 +42,31 @@ Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
     return p.reshape({x.size(0), x.size(1), N, C, x.size(3)});  // q and k may have one head for all
   };
   Tensor q = chunks(r.q), k = chunks(r.k), v = chunks(r.v);
-  Tensor G = (pad ? torch::constant_pad_nd(r.g, {0, pad}) : r.g).reshape({B, H, N, C}).cumsum(-1);  // decay since the chunk began
   Tensor beta = (pad ? torch::constant_pad_nd(r.beta, {0, pad}) : r.beta).reshape({B, H, N, C, 1});
-
-  // D[i, j] = exp(G_i - G_j) on and below the diagonal, 0 above (masked before exp: no overflow).
   Tensor pos = torch::arange(C, r.q.options().dtype(torch::kLong));
   Tensor future = pos.unsqueeze(0) > pos.unsqueeze(1);  // [i, j]: j after i
-  Tensor D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, -std::numeric_limits<double>::infinity()).exp();
-  Tensor eG = G.exp().unsqueeze(-1);                                      // [B, H, N, C, 1]
-  Tensor last = G.select(-1, C - 1);                                      // [B, H, N]
-  Tensor k_to_end = k * (last.unsqueeze(-1) - G).exp().unsqueeze(-1);     // k_j exp(G_C - G_j)
+  constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
+
+  // G: the log decay since the chunk began, [B, H, N, C] or, per key dimension, [B, H, N, C, dk]
+  // (below, eG, last and D keep a trailing dimension of 1 or dk to broadcast over q and k).
+  // D[i, j] = exp(G_i - G_j) on and below the diagonal, 0 above (masked before exp: no overflow).
+  bool per_dim = r.g.dim() == 4;
+  TORCH_CHECK(!(per_dim && r.delta), "a decay per key dimension is not defined for the delta rule");
+  Tensor G, D, within;
+  if (per_dim) {
+    G = (pad ? torch::constant_pad_nd(r.g, {0, 0, 0, pad}) : r.g).reshape({B, H, N, C, dk}).cumsum(-2);
+    D = (G.unsqueeze(-2) - G.unsqueeze(-3)).masked_fill(future.unsqueeze(-1), kMinusInf).exp();  // [B, H, N, C, C, dk]
+    within = (q.unsqueeze(-2) * k.unsqueeze(-3) * D).sum(-1);                                   // [B, H, N, C, C]
+  } else {
+    G = (pad ? torch::constant_pad_nd(r.g, {0, pad}) : r.g).reshape({B, H, N, C}).cumsum(-1);
+    D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, kMinusInf).exp();
+    within = torch::matmul(q, k.transpose(-1, -2)) * D;  // [B, H, N, C, C]
+    G = G.unsqueeze(-1);
+  }
+  Tensor eG = G.exp();                                                     // [B, H, N, C, 1 or dk]
+  Tensor last = G.select(-2, C - 1);                                       // [B, H, N, 1 or dk]
+  Tensor k_to_end = k * (last.unsqueeze(-2) - G).exp();                    // k_j exp(G_C - G_j)
   Tensor q_from_start = q * eG;
-  Tensor within = torch::matmul(q, k.transpose(-1, -2)) * D;               // [B, H, N, C, C]
 
   // What each position writes, given the state S at the chunk's start: u - w S (plain: u).
   Tensor u, w;
@@ -77,7 +92,7 @@ Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
   for (int64_t n = 0; n < N; ++n) {
     Tensor written = r.delta ? U[size_t(n)] - torch::matmul(W[size_t(n)], S) : U[size_t(n)];
     out.push_back(torch::matmul(Qs[size_t(n)], S) + torch::matmul(In[size_t(n)], written));
-    S = S * Dl[size_t(n)].unsqueeze(-1).unsqueeze(-1) + torch::matmul(Ke[size_t(n)].transpose(-1, -2), written);
+    S = S * Dl[size_t(n)].unsqueeze(-1) + torch::matmul(Ke[size_t(n)].transpose(-1, -2), written);
   }
   Tensor o = torch::stack(out, 2).reshape({B, H, N * C, dv});
   return pad ? o.narrow(2, 0, T) : o;
@@ -97,16 +112,22 @@ def recurrence_chunked(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
     q = torch.constant_pad_nd(q, [0, 0, 0, pad]).reshape([q.size(0), q.size(1), N, C, dk])
     k = torch.constant_pad_nd(k, [0, 0, 0, pad]).reshape([k.size(0), k.size(1), N, C, dk])
     v = torch.constant_pad_nd(v, [0, 0, 0, pad]).reshape([B, H, N, C, dv])
-    G = torch.constant_pad_nd(g, [0, pad]).reshape([B, H, N, C]).cumsum(-1)
     beta = torch.constant_pad_nd(beta, [0, pad]).reshape([B, H, N, C, 1])
     pos = torch.arange(C, device=q.device)
     future = pos.unsqueeze(0) > pos.unsqueeze(1)
-    D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, float('-inf')).exp()
-    eG = G.exp().unsqueeze(-1)
-    last = G.select(-1, C - 1)
-    k_to_end = k * (last.unsqueeze(-1) - G).exp().unsqueeze(-1)
+    if g.dim() == 4:
+        G = torch.constant_pad_nd(g, [0, 0, 0, pad]).reshape([B, H, N, C, dk]).cumsum(-2)
+        D = (G.unsqueeze(-2) - G.unsqueeze(-3)).masked_fill(future.unsqueeze(-1), float('-inf')).exp()
+        within = (q.unsqueeze(-2) * k.unsqueeze(-3) * D).sum(-1)
+    else:
+        G = torch.constant_pad_nd(g, [0, pad]).reshape([B, H, N, C]).cumsum(-1)
+        D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, float('-inf')).exp()
+        within = torch.matmul(q, k.transpose(-1, -2)) * D
+        G = G.unsqueeze(-1)
+    eG = G.exp()
+    last = G.select(-2, C - 1)
+    k_to_end = k * (last.unsqueeze(-2) - G).exp()
     q_from_start = q * eG
-    within = torch.matmul(q, k.transpose(-1, -2)) * D
     u = v * beta
     w = u
     if delta:
@@ -129,7 +150,7 @@ def recurrence_chunked(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
         if delta:
             written = written - torch.matmul(W[n], S)
         out.append(torch.matmul(Qs[n], S) + torch.matmul(In[n], written))
-        S = S * Dl[n].unsqueeze(-1).unsqueeze(-1) + torch.matmul(Ke[n].transpose(-1, -2), written)
+        S = S * Dl[n].unsqueeze(-1) + torch.matmul(Ke[n].transpose(-1, -2), written)
     o = torch.stack(out, 2).reshape([B, H, N * C, dv])
     return o.narrow(2, 0, T)
 )";

@@ -99,6 +99,16 @@ TEST(Cost, MixerParamsFollowTheStatedFormulas) {
             D * (qk + inner) + 2 * D * 32 + 2 * 32 + (qk + inner) * 4 + D * inner + 128 + inner * D);
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}}), 28088);
   EXPECT_EQ(params("mamba2", x, {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}), 64 * (2 * 64 + 8 + 8) + 24 + 64 + 64 * 64);
+  // Mamba-1 (HF MambaMixer's parameters), d 64, inner 128, N 16, R = 64 / 16 = 4, conv 4 with bias:
+  // in_proj d 2 inner + conv inner (K + 1) + x_proj inner (R + 2 N) + dt_proj R inner + inner
+  // + A_log inner N + D inner + out_proj inner d.
+  EXPECT_EQ(params("mamba", x, {}), 64 * 256 + 128 * 5 + 128 * 36 + 4 * 128 + 128 + 128 * 16 + 128 + 128 * 64);
+  // Biases on both projections, Jamba's learned norms of Δ, B and C (R + 2 N), no conv.
+  EXPECT_EQ(params("mamba", x, {{"bias", true}, {"conv", 0}, {"dbc_norm", std::string("rms")}, {"dt_rank", 8}}),
+            64 * 256 + 256 + 128 * 40 + 8 * 128 + 128 + 128 * 16 + 128 + 128 * 64 + 64 + 40);
+  // A layer of state-spaces/mamba-130m (d 768, inner 1536, R 48): 3,771,648 parameters with its
+  // RMS norm of 768, so 24 layers and the 50,280 x 768 tied embedding make its 129.1 M.
+  EXPECT_EQ(params("mamba", T({"batch", "seq", "d:768"}), {}) + 768, 3771648);
 }
 
 // A mixer drawn open shows its parts; the parts must be the op: their parameters add up to the
@@ -117,6 +127,8 @@ TEST(Cost, OpPartsAddUpToTheOp) {
       {"gated_delta", {{"heads", 4}, {"key_heads", 2}, {"head_dim", 8}}},
       {"mamba2", {{"heads", 8}}},
       {"mamba2", {{"heads", 8}, {"conv", 0}, {"state", 4}, {"expand", 1}}},
+      {"mamba", {}},
+      {"mamba", {{"bias", true}, {"conv", 0}, {"dbc_norm", std::string("rms")}}},
       {"attention", {{"heads", 4}, {"causal", true}, {"window", 8}}},
       {"attention", {{"heads", 2}, {"bias", false}}},
       {"attention", {{"heads", 4}, {"kv_heads", 2}, {"rope_theta", 1e4}, {"qk_norm", true}, {"gate", "element"}, {"out_bias", false}}},
@@ -237,6 +249,9 @@ TEST(Cost, InferenceMemoryOfEveryMixer) {
   EXPECT_EQ(gd.at(1), gd.at(100000));
   auto m2 = mem("mamba2", x, {{"heads", 8}});  // inner 128, P 16, N 16 (default), conv 4 over x, B, C
   EXPECT_EQ(m2.state, 8 * 16 * 16 + (128 + 2 * 16) * 3);
+  auto m1 = mem("mamba", x, {});  // a state of 16 per channel (128 of them), conv 4 over x only
+  EXPECT_EQ(m1.state, 128 * 16 + 128 * 3);
+  EXPECT_EQ(m1.per_token, 0);
   EXPECT_EQ(mem("lstm", x, {{"hidden", 32}, {"layers", 2}}).state, 2 * 2 * 32);
   EXPECT_EQ(mem("gru", x, {{"hidden", 32}}).state, 32);
   EXPECT_EQ(mem("linear_attention", x, {{"heads", 4}}).state, 4 * 16 * 17);  // normalised: a column of ones rides along

@@ -187,6 +187,9 @@ std::vector<Case> cases() {
       good("mamba2", {seq}, {{"heads", 8}, {"state", 16}}, "[batch, seq, d_model=64]"),
       bad("mamba2", {seq}, {{"heads", 3}}, "heads=3 does not divide the inner size (expand x features) 128 of axis `d_model`"),
       bad("mamba2", {T({"seq", "batch", "d:8"})}, {{"heads", 2}, {"seq_axis", std::string("d")}}, "the sequence axis cannot be the feature axis"),
+      good("mamba", {seq}, {{"state", 16}, {"dbc_norm", std::string("rms")}}, "[batch, seq, d_model=64]"),
+      bad("mamba", {T({"seq", "batch", "d:8"})}, {{"seq_axis", std::string("d")}}, "the sequence axis cannot be the feature axis"),
+      bad("mamba", {seq}, {{"dbc_norm", std::string("layer")}}, "dbc_norm"),
   };
 
   // Ops with a body.

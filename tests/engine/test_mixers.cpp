@@ -100,6 +100,34 @@ TEST(Recurrence, TheDeltaRuleIsTheIssuesFormula) {
   }
 }
 
+TEST(Recurrence, ADecayPerKeyDimensionChunkedEqualsStepByStep) {
+  // The GLA form Mamba-1 runs: g of [B, H, T, dk]; with q and k shared by the heads, as Mamba's B and C.
+  for (bool shared : {false, true})
+    for (int64_t T : {1, 7, 16})
+      for (int64_t chunk : {1, 3, 4, 16}) {
+        SCOPED_TRACE(std::string(shared ? "shared q/k" : "q/k per head") + ", T=" + std::to_string(T) + ", chunk=" + std::to_string(chunk));
+        Recurrence r = random_recurrence(T, false, 31 + T);
+        r.g = -torch::softplus(torch::randn({2, 3, T, 4})) * 2;  // strong decays: exp(G_i - G_j) spans many magnitudes
+        if (shared) r.q = r.q.narrow(1, 0, 1).contiguous(), r.k = r.k.narrow(1, 0, 1).contiguous();
+        at::Tensor probe = torch::randn({2, 3, T, 5});
+        Outcome ref = run(r, probe, [](const Recurrence& x) { return detail::recurrence_stepwise(x); });
+        Outcome got = run(r, probe, [chunk](const Recurrence& x) { return detail::recurrence_chunked(x, chunk); });
+        ASSERT_EQ(got.out.sizes(), ref.out.sizes());
+        EXPECT_LE(max_diff(got.out, ref.out), 1e-5);
+        const char* names[] = {"q", "k", "v", "g", "beta"};
+        for (size_t i = 0; i < 5; ++i) EXPECT_LE(max_diff(got.grads[i], ref.grads[i]), 1e-5) << "gradient of " << names[i];
+        EXPECT_GT(ref.out.abs().max().item<double>(), 0.1);
+      }
+  // One decay repeated over the key dimensions is the scalar decay.
+  Recurrence r = random_recurrence(9, false, 4);
+  Recurrence per_dim = r;
+  per_dim.g = r.g.unsqueeze(-1).expand({2, 3, 9, 4}).contiguous();
+  EXPECT_LE(max_diff(detail::recurrence_chunked(per_dim, 4), detail::recurrence_stepwise(r)), 1e-5);
+  // The delta rule with a decay per dimension is not defined here: refused, not silently wrong.
+  per_dim.delta = true;
+  EXPECT_THROW(detail::recurrence_chunked(per_dim, 4), c10::Error);
+}
+
 // One mixer node on [batch, seq, d].
 Circuit mixer(const std::string& op, Attrs attrs, int64_t d = 16) {
   Circuit c;
@@ -118,6 +146,9 @@ std::vector<std::pair<std::string, Attrs>> mixer_cases() {
       {"gated_delta", {{"heads", 4}, {"key_heads", 2}, {"head_dim", 4}}},  // grouped value heads (Qwen3-Next)
       {"mamba2", {{"heads", 4}, {"state", 8}}},
       {"mamba2", {{"heads", 2}, {"state", 4}, {"expand", 1}, {"conv", 0}}},
+      {"mamba", {{"state", 4}}},
+      {"mamba", {{"state", 3}, {"expand", 1}, {"conv", 0}, {"dt_rank", 2}, {"bias", true}, {"dbc_norm", std::string("rms")}}},
+      {"mamba", {{"state", 2}, {"conv_bias", false}, {"dbc_norm", std::string("rms_unscaled")}}},
   };
 }
 
@@ -149,6 +180,82 @@ TEST(Mixers, GroupedValueHeadsEqualFullHeadsWithRepeatedQueriesAndKeys) {
   at::Tensor x = torch::randn({2, 11, 16});
   torch::NoGradGuard ng;
   EXPECT_LE(max_diff((*gva)->forward({x})[0], (*full)->forward({x})[0]), 1e-5);
+}
+
+// Mamba-1's selective scan as its reference implementation writes it (mamba_simple's
+// selective_scan_ref, HF's MambaMixer.slow_forward): one step per position over a state
+// [batch, channels, N], from the node's own parameters.
+at::Tensor mamba_reference(const torch::nn::Module& m, const at::Tensor& x, int64_t N, int64_t R, const std::string& norm) {
+  auto p = m.named_parameters();
+  auto get = [&](const std::string& k) { return p.contains("mix." + k) ? p["mix." + k] : at::Tensor(); };
+  at::Tensor w_in = get("w_in"), A = -get("A_log").exp(), D = get("D");
+  int64_t inner = w_in.size(0) / 2, T = x.size(1);
+  at::Tensor xz = torch::linear(x, w_in, get("b_in"));
+  at::Tensor u = xz.narrow(-1, 0, inner), z = xz.narrow(-1, inner, inner);
+  if (at::Tensor conv = get("conv"); conv.defined()) {  // depthwise, causal: PyTorch's Conv1d with K-1 padding, cut to T
+    u = torch::conv1d(u.transpose(1, 2), conv, get("conv_b"), 1, conv.size(2) - 1, 1, inner).narrow(2, 0, T).transpose(1, 2);
+  }
+  u = torch::silu(u);
+  at::Tensor dbc = torch::linear(u, get("w_x"));
+  auto rmsn = [&](at::Tensor t, const std::string& w) {
+    if (norm == "none") return t;
+    t = t * torch::rsqrt(t.pow(2).mean(-1, true) + 1e-6);
+    return norm == "rms" ? t * get(w) : t;
+  };
+  at::Tensor dt = rmsn(dbc.narrow(-1, 0, R), "dt_norm"), Bm = rmsn(dbc.narrow(-1, R, N), "b_norm"), Cm = rmsn(dbc.narrow(-1, R + N, N), "c_norm");
+  at::Tensor delta = torch::softplus(torch::linear(dt, get("w_dt"), get("dt_bias")));  // [B, T, inner]
+  at::Tensor h = torch::zeros({x.size(0), inner, N});
+  std::vector<at::Tensor> ys;
+  for (int64_t t = 0; t < T; ++t) {
+    at::Tensor dl = delta.select(1, t);  // [B, inner]
+    h = torch::exp(dl.unsqueeze(-1) * A) * h + dl.unsqueeze(-1) * Bm.select(1, t).unsqueeze(1) * u.select(1, t).unsqueeze(-1);
+    ys.push_back((h * Cm.select(1, t).unsqueeze(1)).sum(-1));
+  }
+  at::Tensor y = (torch::stack(ys, 1) + u * D) * torch::silu(z);
+  return torch::linear(y, get("w_out"), get("b_out"));
+}
+
+TEST(Mixers, MambaEqualsItsStepByStepReferenceInOutputsAndGradients) {
+  struct Case {
+    Attrs attrs;
+    int64_t N, R;
+    std::string norm;
+  } cases[] = {
+      {{{"state", 4}, {"chunk", 4}}, 4, 1, "none"},  // R: ceil(16 / 16)
+      {{{"state", 3}, {"expand", 1}, {"conv", 0}, {"dt_rank", 2}, {"bias", true}, {"dbc_norm", std::string("rms")}, {"chunk", 3}}, 3, 2, "rms"},
+      {{{"state", 5}, {"conv_bias", false}, {"dbc_norm", std::string("rms_unscaled")}}, 5, 1, "rms_unscaled"},
+  };
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.norm + ", N=" + std::to_string(c.N));
+    auto m = Model::compile(mixer("mamba", c.attrs), 12);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    {
+      // Away from the initialisation (D = 1, zero biases, unit norms), so every parameter matters.
+      torch::NoGradGuard ng;
+      for (auto& p : (*m)->module().named_parameters()) p.value().add_(torch::randn_like(p.value()) * 0.1);
+    }
+    torch::manual_seed(6);
+    at::Tensor x = torch::randn({2, 11, 16});
+    auto grads = [&](bool reference) {
+      (*m)->module().zero_grad();
+      at::Tensor xi = x.clone().requires_grad_(true);
+      at::Tensor y = reference ? mamba_reference((*m)->module(), xi, c.N, c.R, c.norm) : (*m)->forward({xi})[0];
+      (y * torch::sin(torch::arange(y.numel()).reshape(y.sizes()).to(torch::kFloat))).sum().backward();
+      std::vector<at::Tensor> g{y.detach(), xi.grad()};
+      for (auto& p : (*m)->module().named_parameters()) g.push_back(p.value().grad().clone());
+      return g;
+    };
+    auto ref = grads(true), got = grads(false);
+    ASSERT_EQ(ref.size(), got.size());
+    EXPECT_LE(max_diff(got[0], ref[0]), 1e-5) << "output";
+    EXPECT_GT(ref[0].abs().max().item<double>(), 1e-2);
+    EXPECT_LE(max_diff(got[1], ref[1]), 1e-5) << "input gradient";
+    auto names = (*m)->module().named_parameters().keys();
+    for (size_t i = 2; i < ref.size(); ++i) EXPECT_LE(max_diff(got[i], ref[i]), 1e-5) << "gradient of " << names[i - 2];
+    // Its parameters are the ones the cost model counts.
+    Circuit circ = mixer("mamba", c.attrs);
+    EXPECT_EQ((*m)->parameter_count(), analyze(circ).total.params);
+  }
 }
 
 TEST(Mixers, EveryChunkSizeGivesTheSameOutputsAndGradients) {
@@ -274,18 +381,20 @@ TEST(Mixers, TokenTasksAreSizedFromTheCircuitAndKeepTheSizesInAStoredProtocol) {
 }
 
 TEST(Mixers, OnnxRefusesTheRecurrencesWithTheReason) {
-  auto m = Model::compile(mixer("gated_delta", {{"heads", 2}}), 1);
-  ASSERT_TRUE(m.ok());
   auto path = (std::filesystem::temp_directory_path() / ("gd_" + std::to_string(::getpid()) + ".onnx")).string();
-  auto st = export_model(**m, path);
-  ASSERT_FALSE(st);
-  EXPECT_NE(st.error.find("node `mix`: op `gated_delta` cannot be exported to ONNX"), std::string::npos) << st.error;
-  EXPECT_NE(st.error.find("export TorchScript"), std::string::npos) << st.error;
-  EXPECT_FALSE(std::filesystem::exists(path));
+  for (const char* op : {"gated_delta", "mamba2", "mamba"}) {
+    auto m = Model::compile(mixer(op, std::string(op) == "mamba" ? Attrs{} : Attrs{{"heads", 2}}), 1);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    auto st = export_model(**m, path);
+    ASSERT_FALSE(st) << op;
+    EXPECT_NE(st.error.find("node `mix`: op `" + std::string(op) + "` cannot be exported to ONNX"), std::string::npos) << st.error;
+    EXPECT_NE(st.error.find("export TorchScript"), std::string::npos) << st.error;
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
   // Causal linear attention is a recurrence too; without the mask it is two products and exports.
   auto causal = Model::compile(mixer("linear_attention", {{"heads", 2}}), 1);
   ASSERT_TRUE(causal.ok());
-  st = export_model(**causal, path);
+  auto st = export_model(**causal, path);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error.find("op `linear_attention` cannot be exported to ONNX"), std::string::npos) << st.error;
   EXPECT_NE(st.error.find("a non-causal linear_attention exports"), std::string::npos) << st.error;

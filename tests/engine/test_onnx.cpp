@@ -378,7 +378,7 @@ std::vector<OpCase> op_cases() {
 TEST(Onnx, EveryOpExportsAndReadsBack) {
   OutDir out;
   // moe: refused, tested above; the recurrent mixers (causal linear attention too): refused, tested in test_mixers.cpp.
-  std::set<std::string> covered{"input", "moe", "gated_delta", "mamba2"};
+  std::set<std::string> covered{"input", "moe", "gated_delta", "mamba2", "mamba"};
   int k = 0;
   for (auto& c : op_cases()) {
     std::string name = "op" + std::to_string(k++) + "_" + c.n.op;

@@ -17,6 +17,8 @@ namespace engine::detail {
 ///   o_t = S_t^T q_t,  a_t = exp(g_t)
 /// g (log decays, <= 0) and b are [B, H, T]; pass zeros for no decay and ones for no b. q and k
 /// may have one head ([B, 1, T, dk]) that every head shares (Mamba-2's B and C).
+/// g may instead be [B, H, T, dk], a decay per key dimension (the GLA form, Mamba-1's exp(Δ A)):
+///   S_t = diag(a_t) S_{t-1} + b_t k_t v_t^T; not with the delta rule.
 struct Recurrence {
   at::Tensor q, k, v, g, beta;
   bool delta = false;
@@ -27,7 +29,9 @@ at::Tensor recurrence_stepwise(const Recurrence& r);
 
 /// The same outputs, `chunk` positions at a time: within a chunk every output is a masked matrix
 /// product (for the delta rule after one unit-triangular solve, the WY form), and only the state
-/// passes from chunk to chunk. T need not be a multiple of `chunk`.
+/// passes from chunk to chunk. T need not be a multiple of `chunk`. With a decay per key dimension
+/// the within-chunk weights exp(G_i - G_j) differ per dimension and are formed explicitly,
+/// [chunk, chunk, dk] per head and chunk: a small chunk (16) keeps that in bounds.
 at::Tensor recurrence_chunked(const Recurrence& r, int64_t chunk);
 
 /// TorchScript of recurrence_chunked, as a method of the exported module:
