@@ -27,7 +27,8 @@ const std::set<std::string, std::less<>> kIgnorable = {
     "time_step_limit", "time_step_rank", "rescale_prenorm_residual", "residual_in_fp32", "clip_qkv", "router_z_loss_coef",
     "use_mamba_kernels", "mamba_dt_rank", "num_logits_to_keep", "bos_token", "eos_token", "max_position_embeddings",
     "sliding_window_pattern", "model_type", "output_hidden_states", "output_attentions", "return_dict", "is_encoder_decoder",
-    "norm_before_gate", "chunk_size"};
+    "norm_before_gate", "chunk_size", "fused_add_norm", "pad_vocab_size_multiple", "ssm_cfg", "time_step_init_scheme",
+    "time_step_scale", "mixer_rms_eps", "use_falcon_mambapy", "use_mambapy"};
 
 // Why some ignored keys do not matter here, for the list `circuit import` prints.
 const std::map<std::string, std::string, std::less<>> kWhy = {
@@ -36,6 +37,8 @@ const std::map<std::string, std::string, std::less<>> kWhy = {
     {"max_position_embeddings", "the circuit's `context` symbol (inference memory is reported there)"},
     {"router_aux_loss_coef", "a training loss weight; set aux_loss_coef on the moe nodes to train with it"},
     {"chunk_size", "a kernel setting; the mamba2 op's chunk is its own"},
+    {"time_step_rank", "Mamba-2 has no low-rank Δ"},
+    {"mixer_rms_eps", "the mamba op's norms of Δ, B and C use 1e-6"},
 };
 
 // Reads a config, remembering which keys were read, so that what is left can be checked.
@@ -43,6 +46,7 @@ struct Config {
   const Json& j;
   std::string file;  // for messages: "config.json", or the path it was read from
   std::set<std::string, std::less<>> used;
+  std::set<std::string, std::less<>> modelled;  // read and used although kIgnorable lists them for other families
 
   const Json* raw(std::string_view k) {
     used.insert(std::string(k));
@@ -90,11 +94,11 @@ struct Config {
 
 // One decoder layer as the families describe it.
 struct Layer {
-  enum class Mixer { attention, latent, gated_delta, mamba2 } mixer = Mixer::attention;
+  enum class Mixer { attention, latent, gated_delta, mamba2, mamba } mixer = Mixer::attention;
   bool moe = false, ffn = true;
   int64_t window = 0;
   std::string kind() const {
-    const char* m[] = {"attention", "latent", "gated_delta", "mamba2"};
+    const char* m[] = {"attention", "latent", "gated_delta", "mamba2", "mamba"};
     return std::string(m[int(mixer)]) + (window ? "_swa" : "") + (!ffn ? "" : moe ? "_moe" : "_mlp");
   }
 };
@@ -104,7 +108,7 @@ struct Model {
   int64_t d = 0, vocab = 0, intermediate = 0, moe_intermediate = 0, context = 0;
   double eps = 1e-6;
   bool tied = false;
-  Attrs attention, latent, gated_delta, mamba2, moe;
+  Attrs attention, latent, gated_delta, mamba2, mamba, moe;
   std::vector<Layer> layers;
 };
 
@@ -117,8 +121,8 @@ Node layer_block(const std::string& name, const Model& m, const Layer& l, const 
   Graph g;
   g.nodes.push_back(input_node("x", x));
   g.nodes.push_back(op("mixer_norm", "rms_norm", {{"x", 0}}, {{"eps", m.eps}}));
-  const char* kinds[] = {"attention", "latent_attention", "gated_delta", "mamba2"};
-  const Attrs* attrs[] = {&m.attention, &m.latent, &m.gated_delta, &m.mamba2};
+  const char* kinds[] = {"attention", "latent_attention", "gated_delta", "mamba2", "mamba"};
+  const Attrs* attrs[] = {&m.attention, &m.latent, &m.gated_delta, &m.mamba2, &m.mamba};
   Attrs a = *attrs[int(l.mixer)];
   if (l.window) a["window"] = l.window;
   g.nodes.push_back(op("mixer", kinds[int(l.mixer)], {{"mixer_norm", 0}}, a));
@@ -162,12 +166,15 @@ struct Family {
   std::string type;
   bool moe = false, latent = false, hybrid = false, ssm = false;
   bool tied_default = false;
+  bool mamba1 = false;  // Mamba-1 layers: all of them (mamba, falcon_mamba) or between attention layers (jamba)
 };
 
 const std::vector<Family>& families() {
   static const std::vector<Family> f = {
       {"llama"}, {"mistral"}, {"qwen2"}, {"qwen3"}, {"mixtral", true}, {"qwen2_moe", true}, {"qwen3_moe", true}, {"olmoe", true},
       {"deepseek_v2", true, true}, {"deepseek_v3", true, true}, {"qwen3_next", true, false, true}, {"mamba2", false, false, false, true, true},
+      {"jamba", true, false, false, false, false, true}, {"mamba", false, false, false, true, true, true},
+      {"falcon_mamba", false, false, false, true, false, true},
   };
   return f;
 }
@@ -194,8 +201,6 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
   if (fam == families().end()) {
     std::string known;
     for (auto& t : hf_model_types()) known += (known.empty() ? "" : ", ") + t;
-    if (type == "jamba" || type == "mamba" || type == "falcon_mamba")
-      return Error{"model_type `" + type + "` is built from Mamba-1 layers (a selective scan with a per-channel state), which this build has no op for yet; known: " + known};
     return Error{"unknown model_type `" + type + "`; this importer reads: " + known};
   }
   Model m;
@@ -216,7 +221,50 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
   if (shrink.vocab) m.vocab = shrink.vocab;
 
   std::vector<Layer> layers(static_cast<size_t>(layers_n));
-  if (ssm) {
+  // Mamba-1 layers (Mamba, Falcon-Mamba; Jamba's keys have a mamba_ prefix). Falcon-Mamba's and
+  // Mamba's `expand` may disagree with intermediate_size (falcon-mamba-7b says 16 for 2): the
+  // width of the layer is intermediate_size, as the weights have it.
+  auto read_mamba1 = [&](const std::string& pre) -> base::Result<Attrs> {
+    bool jamba = !pre.empty();
+    TRY(state, c.i(jamba ? "mamba_d_state" : "state_size", int64_t(16)));
+    TRY(conv, c.i(jamba ? "mamba_d_conv" : "conv_kernel", int64_t(4)));
+    TRY(expand_cfg, c.i(jamba ? "mamba_expand" : "expand", int64_t(2)));
+    TRY(conv_bias, c.b(jamba ? "mamba_conv_bias" : "use_conv_bias", true));
+    TRY(bias, c.b(jamba ? "mamba_proj_bias" : "use_bias", false));
+    int64_t inner = expand_cfg * d;
+    if (!jamba) {
+      TRY(I, c.i("intermediate_size", inner));
+      inner = I;
+      TRY(rms, c.b("rms_norm", true));
+      if (!rms) return Error{c.where("rms_norm") + " is false (LayerNorm); the imported Mamba layers are pre-normed with RMS norm"};
+      for (const char* alias : {"d_model", "n_layer", "d_inner"}) {
+        TRY(v, c.i(alias, int64_t(0)));
+        int64_t want = std::string(alias) == "d_model" ? d : std::string(alias) == "n_layer" ? layers_n : inner;
+        if (v && v != want) return Error{c.where(alias) + " = " + std::to_string(v) + " disagrees with " + std::to_string(want) + " from the HF keys"};
+      }
+    }
+    if (inner % d) return Error{c.where(jamba ? "mamba_expand" : "intermediate_size") + ": " + std::to_string(inner) + " channels are not a multiple of hidden_size " + std::to_string(d)};
+    // Δ's rank: a number, or "auto" for ceil(hidden_size / 16).
+    std::string rank_key = jamba ? "mamba_dt_rank" : "time_step_rank";
+    c.modelled.insert(rank_key);
+    int64_t rank = 0;
+    if (const Json* r = c.raw(rank_key)) {
+      if (r->kind == Json::Kind::Int) rank = r->i;
+      else if (!(r->kind == Json::Kind::String && r->s == "auto")) return Error{c.where(rank_key) + " should be an integer or \"auto\", is " + r->kind_name()};
+    }
+    Attrs a{{"state", shrink.width ? scaled(state, f, 4) : state}, {"expand", inner / d}, {"conv", conv}};
+    if (rank) a["dt_rank"] = shrink.width ? scaled(rank, f, 1) : rank;
+    if (!conv_bias) a["conv_bias"] = false;
+    if (bias) a["bias"] = true;
+    if (type == "jamba") a["dbc_norm"] = std::string("rms");
+    if (type == "falcon_mamba") a["dbc_norm"] = std::string("rms_unscaled");
+    return a;
+  };
+  if (ssm && fam->mamba1) {
+    TRY(a, read_mamba1(""));
+    m.mamba = a;
+    for (auto& l : layers) l.mixer = Layer::Mixer::mamba, l.ffn = false;
+  } else if (ssm) {
     TRY(state, c.i("state_size", int64_t(128)));
     TRY(expand, c.i("expand", int64_t(2)));
     TRY(head_dim, c.i("head_dim", int64_t(64)));
@@ -243,7 +291,7 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
     TRY(H, c.i("num_attention_heads"));
     TRY(KV, c.i("num_key_value_heads", H));
     TRY(I, c.i("intermediate_size"));
-    TRY(theta, c.f("rope_theta", 10000.0));
+    TRY(theta, c.f("rope_theta", type == "jamba" ? 0.0 : 10000.0));
     m.intermediate = scaled(I, f, 8);
     bool qwen3 = type == "qwen3" || type == "qwen3_moe" || type == "qwen3_next";
     if (fam->latent) {
@@ -270,7 +318,8 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
       int64_t h = shrink.width ? std::clamp<int64_t>(std::lround(double(H * head_dim) * f / double(dh)), 1, H) : H;
       int64_t kv = shrink.width ? std::max<int64_t>(1, KV * h / H) : KV;
       while (h % kv) --kv;
-      m.attention = {{"heads", h}, {"kv_heads", kv}, {"head_dim", dh}, {"causal", true}, {"rope_theta", theta}, {"bias", bias}};
+      m.attention = {{"heads", h}, {"kv_heads", kv}, {"head_dim", dh}, {"causal", true}, {"bias", bias}};
+      if (theta) m.attention["rope_theta"] = theta;  // Jamba's attention has no positions: its Mamba layers give them
       if (fraction != 1.0) m.attention["rope_fraction"] = fraction;
       // Qwen2's q, k and v have biases and o none; Llama's attention_bias sets all four.
       if (type == "qwen2" || type == "qwen2_moe") m.attention["out_bias"] = false;
@@ -288,6 +337,16 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
       for (int64_t i = 0; i < layers_n; ++i)
         if (type == "mistral" || i >= max_window_layers) layers[size_t(i)].window = window;
 
+    if (type == "jamba") {
+      // Attention on layers i % attn_layer_period == attn_layer_offset, Mamba on the others.
+      TRY(period, c.i("attn_layer_period", int64_t(8)));
+      TRY(offset, c.i("attn_layer_offset", int64_t(4)));
+      if (period < 1) return Error{c.where("attn_layer_period") + " should be at least 1"};
+      for (int64_t i = 0; i < layers_n; ++i)
+        if (i % period != offset) layers[size_t(i)].mixer = Layer::Mixer::mamba;
+      TRY(a, read_mamba1("mamba_"));
+      m.mamba = a;
+    }
     if (fam->hybrid) {
       // Qwen3-Next: layer_types, or a full-attention layer every full_attention_interval.
       TRY(interval, c.i("full_attention_interval", int64_t(4)));
@@ -322,10 +381,12 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
 
     if (moe_family) {
       bool deepseek = fam->latent;
+      bool jamba = type == "jamba";
       TRY(E, c.i(deepseek ? "n_routed_experts" : type == "mixtral" ? "num_local_experts" : "num_experts"));
       TRY(k, c.i("num_experts_per_tok"));
       TRY(moe_I, c.i("moe_intermediate_size", I));
-      TRY(norm_topk, c.b("norm_topk_prob", type == "mixtral" || type == "qwen3_next" || type == "qwen3_moe"));
+      // Jamba takes the top k of the softmax as they are (no renormalisation), as OLMoE and Qwen2-MoE by default.
+      TRY(norm_topk, jamba ? base::Result<bool>(false) : c.b("norm_topk_prob", type == "mixtral" || type == "qwen3_next" || type == "qwen3_moe"));
       int64_t experts = shrink.experts ? shrink.experts : E;
       k = std::min(k, experts);
       m.moe_intermediate = scaled(moe_I, f, 8);
@@ -365,15 +426,16 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
         }
       }
       // Which layers are MoE.
-      TRY(first_dense, c.i("first_k_dense_replace", int64_t(0)));
-      TRY(freq, c.i(deepseek ? "moe_layer_freq" : "decoder_sparse_step", int64_t(1)));
+      TRY(first_dense, c.i(jamba ? "expert_layer_offset" : "first_k_dense_replace", int64_t(jamba ? 1 : 0)));
+      TRY(freq, c.i(deepseek ? "moe_layer_freq" : jamba ? "expert_layer_period" : "decoder_sparse_step", int64_t(jamba ? 2 : 1)));
       std::set<int64_t> dense_only;
       if (const Json* mlp_only = c.raw("mlp_only_layers")) {
         if (mlp_only->kind != Json::Kind::Array) return Error{c.where("mlp_only_layers") + " should be a list of layer numbers"};
         for (auto& v : mlp_only->items) dense_only.insert(v.i);
       }
       for (int64_t i = 0; i < layers_n; ++i) {
-        bool sparse = deepseek ? (i >= first_dense && i % std::max<int64_t>(1, freq) == 0) : ((i + 1) % std::max<int64_t>(1, freq) == 0);
+        int64_t every = std::max<int64_t>(1, freq);
+        bool sparse = deepseek ? (i >= first_dense && i % every == 0) : jamba ? i % every == first_dense : (i + 1) % every == 0;
         layers[size_t(i)].moe = sparse && !dense_only.count(i);
       }
     }
@@ -387,7 +449,7 @@ base::Result<HfImport> import_hf_config(const Json& j, const std::string& name, 
   out.model_type = type;
   for (auto& [key, v] : j.members) {
     if (c.used.count(key)) {
-      if (kIgnorable.count(key) && key != "model_type") {
+      if (kIgnorable.count(key) && !c.modelled.count(key) && key != "model_type") {
         auto why = kWhy.find(key);
         out.ignored.push_back(key + (why != kWhy.end() ? " (" + why->second + ")" : ""));
       }

@@ -2,9 +2,18 @@
 // the pure-PyTorch references (fla's naive chunk forms, transformers' torch_chunk_gated_delta_rule)
 // with one change: the delta rule's (I + A)^-1 is one batched unit-triangular solve instead of a
 // Python loop over the chunk's rows, so autograd records one node instead of `chunk` of them.
+//
+// A decay per key dimension (Mamba-1) has no [chunk, chunk] matrix D common to the dimensions: formed
+// explicitly it is [chunk, chunk, dk] per head, and with Mamba's value size of 1 that costs `chunk`
+// times the recurrence itself (measured: a 2-layer Mamba trained 21x slower at chunk 16 than at
+// chunk 1; a log-depth scan instead was still 2x slower than chunk 1, every step a full-size
+// tensor). So that form runs the recurrence itself within the chunks, all chunks at once from a
+// zero state (`chunk` steps on tensors 1/N of the whole), and then passes the state across the
+// N chunks: chunk + N small steps, each factor exp(g) <= 1.
 #include "engine/detail/recurrence.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 namespace engine::detail {
@@ -32,41 +41,57 @@ Tensor recurrence_stepwise(const Recurrence& r) {
   return torch::stack(out, 2);
 }
 
+namespace {
+
+// S_t = diag(a_t) S_{t-1} + b_t k_t v_t^T, chunk by chunk: within a chunk U_i = a_i U_{i-1} + b_i k_i v_i^T
+// from U = 0; across chunks S_n = exp(G_C) S_{n-1} + U_C; o_i = q_i^T (exp(G_i) S + U_i).
+Tensor recurrence_per_dim(const Recurrence& r, int64_t C, int64_t B, int64_t H, int64_t N, int64_t pad,
+                          const std::function<Tensor(const Tensor&)>& chunks) {
+  int64_t dk = r.q.size(3), dv = r.v.size(3), T = r.q.size(2);
+  Tensor q = chunks(r.q), k = chunks(r.k), v = chunks(r.v);
+  Tensor beta = (pad ? torch::constant_pad_nd(r.beta, {0, pad}) : r.beta).reshape({B, H, N, C, 1});
+  Tensor g = (pad ? torch::constant_pad_nd(r.g, {0, 0, 0, pad}) : r.g).reshape({B, H, N, C, dk});
+  auto A = g.exp().unbind(3), W = ((k * beta).unsqueeze(-1) * v.unsqueeze(-2)).unbind(3);  // [B, H, N, dk(, dv)] per position
+  std::vector<Tensor> U{W[0]};
+  for (size_t i = 1; i < size_t(C); ++i) U.push_back(A[i].unsqueeze(-1) * U.back() + W[i]);
+  Tensor G = g.cumsum(3);
+  auto Dl = G.select(3, C - 1).exp().unsqueeze(-1).unbind(2);  // [B, H, dk, 1] per chunk
+  std::vector<Tensor> starts{torch::zeros({B, H, dk, dv}, r.v.options())};
+  for (size_t n = 0; n + 1 < size_t(N); ++n) starts.push_back(starts.back() * Dl[n] + U.back().select(2, int64_t(n)));
+  Tensor within = (q.unsqueeze(-1) * torch::stack(U, 3)).sum(-2);                            // [B, H, N, C, dv]
+  Tensor o = torch::matmul(q * G.exp(), torch::stack(starts, 2)) + within;
+  o = o.reshape({B, H, N * C, dv});
+  return pad ? o.narrow(2, 0, T) : o;
+}
+
+}  // namespace
+
 Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
   int64_t B = r.v.size(0), H = r.v.size(1), T = r.q.size(2), dk = r.q.size(3), dv = r.v.size(3);
   C = std::min(C, T);  // a short sequence is one chunk, not one padded to `chunk`
   int64_t pad = (C - T % C) % C, N = (T + pad) / C;
   // Zero padding at the end changes no earlier output: the recurrence is causal.
-  auto chunks = [&](const Tensor& x) {
+  std::function<Tensor(const Tensor&)> chunks = [&](const Tensor& x) {
     Tensor p = pad ? torch::constant_pad_nd(x, {0, 0, 0, pad}) : x;
     return p.reshape({x.size(0), x.size(1), N, C, x.size(3)});  // q and k may have one head for all
   };
+  if (r.g.dim() == 4) {
+    TORCH_CHECK(!r.delta, "a decay per key dimension is not defined for the delta rule");
+    return recurrence_per_dim(r, C, B, H, N, pad, chunks);
+  }
   Tensor q = chunks(r.q), k = chunks(r.k), v = chunks(r.v);
+  Tensor G = (pad ? torch::constant_pad_nd(r.g, {0, pad}) : r.g).reshape({B, H, N, C}).cumsum(-1);  // decay since the chunk began
   Tensor beta = (pad ? torch::constant_pad_nd(r.beta, {0, pad}) : r.beta).reshape({B, H, N, C, 1});
+
+  // D[i, j] = exp(G_i - G_j) on and below the diagonal, 0 above (masked before exp: no overflow).
   Tensor pos = torch::arange(C, r.q.options().dtype(torch::kLong));
   Tensor future = pos.unsqueeze(0) > pos.unsqueeze(1);  // [i, j]: j after i
-  constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
-
-  // G: the log decay since the chunk began, [B, H, N, C] or, per key dimension, [B, H, N, C, dk]
-  // (below, eG, last and D keep a trailing dimension of 1 or dk to broadcast over q and k).
-  // D[i, j] = exp(G_i - G_j) on and below the diagonal, 0 above (masked before exp: no overflow).
-  bool per_dim = r.g.dim() == 4;
-  TORCH_CHECK(!(per_dim && r.delta), "a decay per key dimension is not defined for the delta rule");
-  Tensor G, D, within;
-  if (per_dim) {
-    G = (pad ? torch::constant_pad_nd(r.g, {0, 0, 0, pad}) : r.g).reshape({B, H, N, C, dk}).cumsum(-2);
-    D = (G.unsqueeze(-2) - G.unsqueeze(-3)).masked_fill(future.unsqueeze(-1), kMinusInf).exp();  // [B, H, N, C, C, dk]
-    within = (q.unsqueeze(-2) * k.unsqueeze(-3) * D).sum(-1);                                   // [B, H, N, C, C]
-  } else {
-    G = (pad ? torch::constant_pad_nd(r.g, {0, pad}) : r.g).reshape({B, H, N, C}).cumsum(-1);
-    D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, kMinusInf).exp();
-    within = torch::matmul(q, k.transpose(-1, -2)) * D;  // [B, H, N, C, C]
-    G = G.unsqueeze(-1);
-  }
-  Tensor eG = G.exp();                                                     // [B, H, N, C, 1 or dk]
-  Tensor last = G.select(-2, C - 1);                                       // [B, H, N, 1 or dk]
-  Tensor k_to_end = k * (last.unsqueeze(-2) - G).exp();                    // k_j exp(G_C - G_j)
+  Tensor D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, -std::numeric_limits<double>::infinity()).exp();
+  Tensor eG = G.exp().unsqueeze(-1);                                      // [B, H, N, C, 1]
+  Tensor last = G.select(-1, C - 1);                                      // [B, H, N]
+  Tensor k_to_end = k * (last.unsqueeze(-1) - G).exp().unsqueeze(-1);     // k_j exp(G_C - G_j)
   Tensor q_from_start = q * eG;
+  Tensor within = torch::matmul(q, k.transpose(-1, -2)) * D;               // [B, H, N, C, C]
 
   // What each position writes, given the state S at the chunk's start: u - w S (plain: u).
   Tensor u, w;
@@ -92,7 +117,7 @@ Tensor recurrence_chunked(const Recurrence& r, int64_t C) {
   for (int64_t n = 0; n < N; ++n) {
     Tensor written = r.delta ? U[size_t(n)] - torch::matmul(W[size_t(n)], S) : U[size_t(n)];
     out.push_back(torch::matmul(Qs[size_t(n)], S) + torch::matmul(In[size_t(n)], written));
-    S = S * Dl[size_t(n)].unsqueeze(-1) + torch::matmul(Ke[size_t(n)].transpose(-1, -2), written);
+    S = S * Dl[size_t(n)].unsqueeze(-1).unsqueeze(-1) + torch::matmul(Ke[size_t(n)].transpose(-1, -2), written);
   }
   Tensor o = torch::stack(out, 2).reshape({B, H, N * C, dv});
   return pad ? o.narrow(2, 0, T) : o;
@@ -112,22 +137,18 @@ def recurrence_chunked(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
     q = torch.constant_pad_nd(q, [0, 0, 0, pad]).reshape([q.size(0), q.size(1), N, C, dk])
     k = torch.constant_pad_nd(k, [0, 0, 0, pad]).reshape([k.size(0), k.size(1), N, C, dk])
     v = torch.constant_pad_nd(v, [0, 0, 0, pad]).reshape([B, H, N, C, dv])
+    if g.dim() == 4:
+        return self.recurrence_per_dim(q, k, v, g, beta, C, B, H, N, pad, T)
+    G = torch.constant_pad_nd(g, [0, pad]).reshape([B, H, N, C]).cumsum(-1)
     beta = torch.constant_pad_nd(beta, [0, pad]).reshape([B, H, N, C, 1])
     pos = torch.arange(C, device=q.device)
     future = pos.unsqueeze(0) > pos.unsqueeze(1)
-    if g.dim() == 4:
-        G = torch.constant_pad_nd(g, [0, 0, 0, pad]).reshape([B, H, N, C, dk]).cumsum(-2)
-        D = (G.unsqueeze(-2) - G.unsqueeze(-3)).masked_fill(future.unsqueeze(-1), float('-inf')).exp()
-        within = (q.unsqueeze(-2) * k.unsqueeze(-3) * D).sum(-1)
-    else:
-        G = torch.constant_pad_nd(g, [0, pad]).reshape([B, H, N, C]).cumsum(-1)
-        D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, float('-inf')).exp()
-        within = torch.matmul(q, k.transpose(-1, -2)) * D
-        G = G.unsqueeze(-1)
-    eG = G.exp()
-    last = G.select(-2, C - 1)
-    k_to_end = k * (last.unsqueeze(-2) - G).exp()
+    D = (G.unsqueeze(-1) - G.unsqueeze(-2)).masked_fill(future, float('-inf')).exp()
+    eG = G.exp().unsqueeze(-1)
+    last = G.select(-1, C - 1)
+    k_to_end = k * (last.unsqueeze(-1) - G).exp().unsqueeze(-1)
     q_from_start = q * eG
+    within = torch.matmul(q, k.transpose(-1, -2)) * D
     u = v * beta
     w = u
     if delta:
@@ -150,8 +171,28 @@ def recurrence_chunked(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
         if delta:
             written = written - torch.matmul(W[n], S)
         out.append(torch.matmul(Qs[n], S) + torch.matmul(In[n], written))
-        S = S * Dl[n].unsqueeze(-1) + torch.matmul(Ke[n].transpose(-1, -2), written)
+        S = S * Dl[n].unsqueeze(-1).unsqueeze(-1) + torch.matmul(Ke[n].transpose(-1, -2), written)
     o = torch.stack(out, 2).reshape([B, H, N * C, dv])
+    return o.narrow(2, 0, T)
+
+def recurrence_per_dim(self, q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor, C: int, B: int, H: int, N: int, pad: int, T: int) -> Tensor:
+    dk = q.size(-1)
+    dv = v.size(-1)
+    beta = torch.constant_pad_nd(beta, [0, pad]).reshape([B, H, N, C, 1])
+    g = torch.constant_pad_nd(g, [0, 0, 0, pad]).reshape([B, H, N, C, dk])
+    A = g.exp().unbind(3)
+    W = ((k * beta).unsqueeze(-1) * v.unsqueeze(-2)).unbind(3)
+    U: List[Tensor] = [W[0]]
+    for i in range(1, C):
+        U.append(A[i].unsqueeze(-1) * U[-1] + W[i])
+    G = g.cumsum(3)
+    Dl = G.select(3, C - 1).exp().unsqueeze(-1).unbind(2)
+    starts: List[Tensor] = [torch.zeros([B, H, dk, dv], dtype=v.dtype, device=v.device)]
+    for n in range(N - 1):
+        starts.append(starts[-1] * Dl[n] + U[-1].select(2, n))
+    within = (q.unsqueeze(-1) * torch.stack(U, 3)).sum(-2)
+    o = torch.matmul(q * G.exp(), torch.stack(starts, 2)) + within
+    o = o.reshape([B, H, N * C, dv])
     return o.narrow(2, 0, T)
 )";
 

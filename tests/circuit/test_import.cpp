@@ -3,6 +3,7 @@
 // architecture, and the importer's refusals.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -93,6 +94,32 @@ TEST(HfImport, PublishedModelsHaveTheirPublishedSizes) {
   near_published(mamba.a.total.params, 2.7e9, 0.005, "Mamba-2 2.7B");
   EXPECT_EQ(mamba.a.total.inference.per_token, 0);
   EXPECT_EQ(mamba.a.total.inference.state, 64 * (80 * 64 * 128 + (5120 + 256) * 3));
+
+  // Jamba-v0.1: 32 layers, attention on every 8th from layer 4 (4 of them: GQA 32/8 heads, no
+  // positions), Mamba-1 on the other 28 (8192 channels, state 16, Δ rank 256, conv 4 with bias,
+  // learned norms of Δ, B and C); 16 experts (top 2) on the odd layers, a SwiGLU of 14336 on the
+  // even ones; 65536 tokens, untied. Published: 52 B total, 12 B active.
+  auto jamba = import("tests/data/hf/full/jamba-v0.1.json");
+  int64_t inner = 8192, jamba_mamba = d * 2 * inner + inner * 5 + inner * (256 + 32) + 256 * inner + inner + inner * 16 + inner + inner * d + 256 + 32;
+  int64_t mlp = 3 * d * 14336, jamba_attn = 2 * d * d + 2 * d * 1024;
+  EXPECT_EQ(jamba.a.total.params, 28 * jamba_mamba + 4 * jamba_attn + 16 * mlp + 16 * (d * 16 + 16 * mlp) + 32 * 2 * d + 2 * 65536 * d + d);
+  EXPECT_EQ(std::llround(double(jamba.a.total.params) / 1e9), 52) << jamba.a.total.params;
+  EXPECT_EQ(jamba.a.total.active_params, 28 * jamba_mamba + 4 * jamba_attn + 16 * mlp + 16 * (d * 16 + 2 * mlp) + 32 * 2 * d + d + 65536 * d + d);
+  EXPECT_EQ(std::llround(double(jamba.a.total.active_params) / 1e9), 12) << jamba.a.total.active_params;
+  // Its KV cache is only the 4 attention layers' (8 kv heads of 128, k and v): 16 KiB per token in
+  // bf16, an eighth of Llama-3-8B's; the 28 Mamba layers keep a fixed state of 8192 x 16 and the conv's 3 inputs.
+  EXPECT_EQ(jamba.a.total.inference.per_token * 2, 16 * 1024);
+  EXPECT_EQ(jamba.a.total.inference.state, 28 * (inner * 16 + inner * 3));
+
+  // Mamba-1: state-spaces/mamba-130m (24 layers of 768, tied) and Falcon-Mamba-7B (64 layers of
+  // 4096, 8192 channels, Δ rank 256, untied). Published: 130 M (the name; 129.1 M counted) and 7.27 B.
+  auto m130 = import("tests/data/hf/full/mamba-130m.json");
+  EXPECT_EQ(m130.a.total.params, 24 * 3771648 + 50280 * 768 + 768);
+  auto falcon = import("tests/data/hf/full/falcon-mamba-7b.json");
+  int64_t falcon_layer = d * 2 * inner + inner * 5 + inner * 288 + 256 * inner + inner + inner * 16 + inner + inner * d + d;
+  EXPECT_EQ(falcon.a.total.params, 64 * falcon_layer + 2 * 65024 * d + d);
+  near_published(falcon.a.total.params, 7.27e9, 0.005, "Falcon-Mamba-7B");
+  EXPECT_EQ(falcon.a.total.inference.per_token, 0);
 }
 
 // The layer kinds of an imported circuit, in order: "mixer op/ffn op".
@@ -125,6 +152,18 @@ TEST(HfImport, LayerPatternsFollowTheConfig) {
   EXPECT_LT(ds_small.a.total.params, 2'000'000);
   auto next_small = import("tests/data/hf/full/qwen3-next-80b-a3b.json", {2, 64, 8, 128, 32});
   EXPECT_EQ(kinds(next_small.imp.circuit), (V{"gated_delta/moe", "attention/moe"})) << "the attention layer kept in 2";
+  // Jamba: attention at 4, 12, 20, 28 (dense), MoE on the odd layers.
+  auto jamba = kinds(import("tests/data/hf/full/jamba-v0.1.json").imp.circuit);
+  ASSERT_EQ(jamba.size(), 32u);
+  EXPECT_EQ(V(jamba.begin(), jamba.begin() + 6), (V{"mamba/block", "mamba/moe", "mamba/block", "mamba/moe", "attention/block", "mamba/moe"}));
+  EXPECT_EQ(std::count(jamba.begin(), jamba.end(), "attention/block"), 4);
+  EXPECT_EQ(kinds(import("tests/data/hf/full/jamba-v0.1.json", {3, 64, 4, 128, 32}).imp.circuit),
+            (V{"mamba/block", "mamba/moe", "attention/block"}));
+  // Falcon-Mamba's `expand` (16) disagrees with its intermediate_size (8192 = 2 x 4096): the weights follow the latter.
+  auto falcon = import("tests/data/hf/full/falcon-mamba-7b.json");
+  const Node* mixer = falcon.imp.circuit.graph.node("layer0")->body->node("mixer");
+  EXPECT_EQ(std::get<int64_t>(mixer->attrs.at("expand")), 2);
+  EXPECT_EQ(std::get<std::string>(mixer->attrs.at("dbc_norm")), "rms_unscaled");
 }
 
 TEST(HfImport, EveryFamilyImportsAndListsWhatItIgnored) {
@@ -136,7 +175,7 @@ TEST(HfImport, EveryFamilyImportsAndListsWhatItIgnored) {
     EXPECT_GT(m.a.total.params, 0);
     seen.insert(t);
   }
-  EXPECT_EQ(seen.size(), 12u);
+  EXPECT_EQ(seen.size(), 15u);
   auto ds = import("tests/data/hf/full/deepseek-v3.json");
   bool mtp = false, rope = false;
   for (auto& k : ds.imp.ignored) mtp |= k.rfind("num_nextn_predict_layers", 0) == 0, rope |= k.rfind("rope_scaling", 0) == 0;
@@ -152,7 +191,12 @@ TEST(HfImport, RefusalsNameWhatAndWhere) {
     return r.ok() ? std::string() : r.error().message;
   };
   EXPECT_NE(err(R"({"model_type": "gpt2"})").find("unknown model_type `gpt2`; this importer reads: llama"), std::string::npos);
-  EXPECT_NE(err(R"({"model_type": "jamba"})").find("Mamba-1 layers"), std::string::npos);
+  EXPECT_NE(err(R"({"model_type": "mamba", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 128, "time_step_rank": [4]})")
+                .find("cfg.json:1: `time_step_rank` should be an integer or \"auto\", is an array"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"model_type": "mamba", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 128, "intermediate_size": 100})")
+                .find("100 channels are not a multiple of hidden_size 64"),
+            std::string::npos);
   std::string base = R"({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
                          "num_hidden_layers": 2, "vocab_size": 128)";
   EXPECT_NE(err(base + ",\n \"mystery\": 3}").find("cfg.json:3: key `mystery` of model_type `llama` is not understood"), std::string::npos);

@@ -30,8 +30,7 @@ at::Tensor recurrence_stepwise(const Recurrence& r);
 /// The same outputs, `chunk` positions at a time: within a chunk every output is a masked matrix
 /// product (for the delta rule after one unit-triangular solve, the WY form), and only the state
 /// passes from chunk to chunk. T need not be a multiple of `chunk`. With a decay per key dimension
-/// the within-chunk weights exp(G_i - G_j) differ per dimension and are formed explicitly,
-/// [chunk, chunk, dk] per head and chunk: a small chunk (16) keeps that in bounds.
+/// the within-chunk sums are a log-depth scan instead of a masked product (recurrence.cpp says why).
 at::Tensor recurrence_chunked(const Recurrence& r, int64_t chunk);
 
 /// TorchScript of recurrence_chunked, as a method of the exported module:
