@@ -41,8 +41,10 @@ static Cost linear_cost(const OpCall& c, const Shapes& out) {
   int64_t rows = numel(out[0], c.bindings) / o;
   bool bias = c.b("bias");
   Cost r;
-  r.params = (c.s("tie").empty() ? in * o : 0) + (bias ? o : 0);  // a tied weight is the embedding's, counted there
-  r.active_params = r.params;
+  bool tied = !c.s("tie").empty();
+  r.params = (tied ? 0 : in * o) + (bias ? o : 0);  // a tied weight is the embedding's, counted there
+  // Every token reads the whole tied table here; the embedding counts the one row it reads, this the rest.
+  r.active_params = r.params + (tied ? (o - 1) * in : 0);
   r.flops = 2 * rows * in * o + (bias ? rows * o : 0);
   return r;
 }

@@ -412,11 +412,13 @@ NodeShape moe_shape(const Node& n, const NodeInfo& info, const TensorType& x, co
 // to the op's node: clicking any part selects the op, double-clicking closes it again.
 NodeShape parts_shape(const Node& n, const std::vector<OpPart>& parts, const TensorType& x, const std::vector<TensorType>& out,
                       const std::string& path, Context& ctx) {
+  // The op's input under a name no part can have (Mamba's parts include an `x`).
+  const std::string in = "(in)";
   Graph g;
-  g.nodes.push_back(Node{"x", "input", {}, {}, {}});
+  g.nodes.push_back(Node{in, "input", {}, {}, {}});
   for (auto& p : parts) {
     Node m{p.name, std::string(kPartOp), {}, {}, {}};
-    for (int f : p.from) m.inputs.push_back(PortRef{f < 0 ? "x" : parts[size_t(f)].name, 0});
+    for (int f : p.from) m.inputs.push_back(PortRef{f < 0 ? in : parts[size_t(f)].name, 0});
     m.attrs["title"] = p.title, m.attrs["what"] = p.what, m.attrs["learned"] = p.params > 0;
     if (!p.consumes.empty()) m.attrs["consumes"] = p.consumes;
     g.nodes.push_back(std::move(m));

@@ -115,6 +115,9 @@ TEST(HfImport, PublishedModelsHaveTheirPublishedSizes) {
   // 4096, 8192 channels, Δ rank 256, untied). Published: 130 M (the name; 129.1 M counted) and 7.27 B.
   auto m130 = import("tests/data/hf/full/mamba-130m.json");
   EXPECT_EQ(m130.a.total.params, 24 * 3771648 + 50280 * 768 + 768);
+  // Dense with a tied head: every token reads the whole table (through the head), so all of it is active.
+  EXPECT_EQ(m130.a.total.active_params, m130.a.total.params);
+  EXPECT_EQ(mamba.a.total.active_params, mamba.a.total.params);
   auto falcon = import("tests/data/hf/full/falcon-mamba-7b.json");
   int64_t falcon_layer = d * 2 * inner + inner * 5 + inner * 288 + 256 * inner + inner + inner * 16 + inner + inner * d + d;
   EXPECT_EQ(falcon.a.total.params, 64 * falcon_layer + 2 * 65024 * d + d);
