@@ -42,14 +42,19 @@ int run(const std::vector<std::string>& args) {
       if (!n || *n < 1 || *n > 1024 || *n != double(int(*n)))
         return std::fprintf(stderr, "circuit run: --nproc takes a whole number of ranks from 1 to 1024\n"), 2;
       nproc = int(*n), ++i;
+    } else if (a == "--memory" && file.empty()) {
+      auto n = i + 1 < args.size() ? Args::parse_number(args[i + 1]) : std::nullopt;
+      if (!n || *n < 1) return std::fprintf(stderr, "circuit run: --memory takes the MiB of tensors and models the script may hold, at least 1\n"), 2;
+      options.limits.native_bytes = size_t(*n * double(1 << 20)), ++i;
     } else if (a == "--allow-io") options.allow_io = true;
     else if (file.empty()) file = a;
     else script_args.push_back(a);
   }
   if (file.empty() || file == "--help") {
-    std::fputs("usage: circuit run [--nproc N] SCRIPT.lua [args...] [--allow-io]\n"
+    std::fputs("usage: circuit run [--nproc N] [--memory MIB] SCRIPT.lua [args...] [--allow-io]\n"
                "  runs a Lua script in the sandbox (docs/lua.md); the script gets its arguments as `arg` and `...`\n"
                "  --allow-io  lift the sandbox: run programs, write files, load C modules\n"
+               "  --memory    MiB of tensors and models the script may hold (default: 80 % of the RAM available)\n"
                "  --nproc N   run the script on N ranks (torchrun's way): its circuit.train calls train data parallel\n",
                file.empty() ? stderr : stdout);
     return file.empty() ? 2 : 0;

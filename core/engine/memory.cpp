@@ -4,22 +4,14 @@
 #include <fstream>
 #include <string>
 
+#include "base/ram.h"
+
 
 namespace engine {
 
 using base::Status;
 
 namespace {
-
-int64_t available_ram() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kb;
-  std::string unit;
-  while (f >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return 0;
-}
 
 std::string gib(double b) {
   char buf[32];
@@ -34,7 +26,7 @@ Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer op
   double weights = double(a.total.params) * 4 * (2 + states);  // weights, gradients, optimizer state
   double acts = double(a.total.activation_bytes) * double(batch) * 2;  // kept for backward, and their gradients
   double need = weights + acts;
-  double avail = double(available_ram());
+  double avail = double(base::available_ram());
   if (avail > 0 && need > fraction * avail)
     return Status::fail("estimated training memory " + gib(need) + " (weights, gradients and optimizer state " + gib(weights) +
                         ", activations at batch " + std::to_string(batch) + " " + gib(acts) + ") exceeds the budget of " +
@@ -45,7 +37,7 @@ Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer op
 
 Status check_model_memory(const circuit::GraphAnalysis& a, double fraction) {
   double weights = double(a.total.params) * 4, acts = double(a.total.activation_bytes);
-  double avail = double(available_ram());
+  double avail = double(base::available_ram());
   if (avail > 0 && weights + acts > fraction * avail)
     return Status::fail("the circuit has " + std::to_string(a.total.params) + " parameters: its weights alone take " + gib(weights) +
                         ", more than the budget of " + gib(fraction * avail) + " (" + std::to_string(int(fraction * 100)) +

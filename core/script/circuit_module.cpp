@@ -705,8 +705,21 @@ int m_gc(lua_State* L) {
   return 0;
 }
 
+// circuit.limits(): what this script may use and holds now, in bytes (and instructions).
+int l_limits(lua_State* L) {
+  Host& h = Host::of(L);
+  lua_createtable(L, 0, 5);
+  set_field(L, "memory", int64_t(h.memory.limit));
+  set_field(L, "memory_used", int64_t(h.memory.used));
+  set_field(L, "native", int64_t(h.native_limit()));
+  set_field(L, "native_held", int64_t(h.native_held()));
+  set_field(L, "instructions", h.options().limits.instructions);
+  return 1;
+}
+
 const luaL_Reg kModuleFunctions[] = {
     {"new", protect<l_new>},
+    {"limits", protect<l_limits>},
     {"load", protect<l_load>},
     {"import", protect<l_import>},
     {"parse", protect<l_parse>},

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "binding.h"
+#include "circuit/analysis.h"
 #include "circuit_module.h"
 #include "engine/data.h"
 #include "engine/distributed.h"
@@ -51,9 +52,31 @@ int gc_box(lua_State* L) {
   return 0;
 }
 
+// A model's weights count against the script's native memory (Host::hold_native), as fp32.
+size_t model_bytes(const engine::Model& m) { return size_t(m.parameter_count()) * 4; }
+
 void push_model(lua_State* L, std::shared_ptr<engine::Model> m) {
+  const void* key = m.get();
+  size_t bytes = model_bytes(*m);
   new (lua_newuserdatauv(L, sizeof(ModelBox), 0)) ModelBox{std::move(m)};
   luaL_setmetatable(L, kModelType);
+  Host::of(L).hold_native(key, bytes);
+}
+
+// __gc, model:close() and the __close of a <close> variable: the weights go back now when nothing
+// else (a running training) holds them; the userdata stays, holding no model.
+int m_close(lua_State* L) {
+  auto* box = static_cast<ModelBox*>(luaL_testudata(L, 1, kModelType));
+  if (!box) throw LuaError("`model:close`: argument 1 (self) must be a circuit.Model, got " + type_phrase(L, 1));
+  if (box->model) Host::of(L).drop_native(box->model.get());
+  box->model.reset();
+  return 0;
+}
+int gc_model(lua_State* L) {
+  auto* box = static_cast<ModelBox*>(lua_touserdata(L, 1));
+  if (box->model) Host::of(L).drop_native(box->model.get());
+  box->~ModelBox();
+  return 0;
 }
 
 // Option readers for a table at `t`; a field of the wrong type is an error naming it.
@@ -187,6 +210,13 @@ const engine::Split& split_arg(lua_State* L, const engine::Dataset& d, int idx, 
 
 std::shared_ptr<engine::Model> compile(lua_State* L, const circuit::Circuit& c, uint64_t seed, const char* fn) {
   register_lua_routers(Host::of(L));
+  // Room in the script's native memory first, from the cost model (nothing allocated yet).
+  circuit::GraphAnalysis a = circuit::analyze(c);
+  if (a.ok())
+    if (std::string err = Host::of(L).make_room(size_t(a.total.params) * 4, std::string("`") + fn + "` of a model with " +
+                                                                                std::to_string(a.total.params) + " parameters");
+        !err.empty())
+      throw LuaError(err);
   auto m = engine::Model::compile(c, seed);  // refuses, before allocating, weights beyond the memory budget
   if (!m) throw LuaError(std::string("`") + fn + "`: " + m.error().message);
   return std::shared_ptr<engine::Model>(std::move(*m));
@@ -333,7 +363,11 @@ int l_train(lua_State* L) {
 
 // ---- model objects -------------------------------------------------------------------------------
 
-engine::Model& model_arg(lua_State* L, const char* fn) { return *check_box<ModelBox>(L, 1, kModelType, fn, "self").model; }
+engine::Model& model_arg(lua_State* L, const char* fn) {
+  auto& box = check_box<ModelBox>(L, 1, kModelType, fn, "self");
+  if (!box.model) throw LuaError(std::string("`") + fn + "`: the model was closed (model:close() or a <close> variable)");
+  return *box.model;
+}
 const engine::Dataset& data_arg(lua_State* L, int idx, const char* fn) { return *check_box<DataBox>(L, idx, kDataType, fn, "data").data; }
 
 int m_evaluate(lua_State* L) {
@@ -420,11 +454,13 @@ void make_metatables(lua_State* L) {
   if (luaL_newmetatable(L, kModelType)) {
     const luaL_Reg methods[] = {{"evaluate", protect<m_evaluate>}, {"measure", protect<m_measure>},
                                 {"export", protect<m_export>},     {"params", protect<m_params>},
-                                {"calibrate_exits", protect<m_calibrate_exits>}, {nullptr, nullptr}};
+                                {"calibrate_exits", protect<m_calibrate_exits>}, {"close", protect<m_close>}, {nullptr, nullptr}};
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc_box<ModelBox>);
+    lua_pushcfunction(L, gc_model);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, protect<m_close>);
+    lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
 }

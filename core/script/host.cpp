@@ -1,10 +1,14 @@
 #include "host.h"
 
+#include <algorithm>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "base/paths.h"
+#include "base/ram.h"
+#include "base/units.h"
 #include "circuit_module.h"
 #include "diagram_methods.h"
 #include "internal.h"
@@ -135,6 +139,7 @@ void register_module_extension(ModuleExtension extension) { extensions().push_ba
 
 Host::Host(HostOptions options) : options_(std::move(options)) {
   memory.limit = options_.limits.memory_bytes;
+  native_.limit = options_.limits.native_bytes ? options_.limits.native_bytes : size_t(0.8 * double(base::available_ram()));
   L_ = lua_newstate(allocate, &memory);
   if (!L_) {
     startup_error_ = "cannot create a Lua state (memory limit too small?)";
@@ -154,6 +159,37 @@ Host::~Host() {
 }
 
 Host& Host::of(lua_State* L) { return **static_cast<Host**>(lua_getextraspace(L)); }
+
+std::string Host::make_room(size_t bytes, std::string_view what) {
+  if (!native_.limit || native_.held + bytes <= native_.limit) return {};
+  lua_gc(L_, LUA_GCCOLLECT);  // unreachable tensors and models give their bytes back in their __gc
+  native_.made = 0, native_.after_collect = native_.held;
+  if (native_.held + bytes <= native_.limit) return {};
+  return std::string(what) + " needs " + base::bytes_text(double(bytes)) + ", but the script already holds " +
+         base::bytes_text(double(native_.held)) + " of tensors and models and its native memory limit is " +
+         base::bytes_text(double(native_.limit)) + " (circuit run --memory MIB; circuit.limits())";
+}
+
+void Host::hold_native(const void* key, size_t bytes) {
+  auto& [refs, size] = native_.refs[key];
+  if (refs++) return;
+  size = bytes;
+  native_.held += bytes, native_.made += bytes;
+  // As Lua paces its own heap (a cycle when it has doubled): collect once as much has been made
+  // as was held after the last collection. The new object is on the stack, so it survives.
+  if (native_.made > std::max(native_.after_collect, kNativeCollectFloor)) {
+    lua_gc(L_, LUA_GCCOLLECT);
+    native_.made = 0, native_.after_collect = native_.held;
+  }
+}
+
+void Host::drop_native(const void* key) {
+  auto it = native_.refs.find(key);
+  if (it == native_.refs.end()) return;
+  if (--it->second.first > 0) return;
+  native_.held -= it->second.second;
+  native_.refs.erase(it);
+}
 
 base::Status Host::finish(int status) {
   if (status == LUA_OK) return {};

@@ -23,6 +23,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -33,6 +34,9 @@ namespace script {
 struct Limits {
   int64_t instructions = 1'000'000'000;  // Lua VM instructions per top-level call; 0: no limit
   size_t memory_bytes = size_t(1) << 30;  // bytes the Lua state may hold; 0: no limit
+  /// Native memory (tensors, models, data sets) the script's objects may hold; 0: 80 % of the RAM
+  /// available when the Host starts, the engine's memory budget.
+  size_t native_bytes = 0;
 };
 
 /// What a Host allows. The default is the sandbox: no processes, no writing files, no C modules.
@@ -98,6 +102,25 @@ class Host {
   /// Every plugin file loaded so far, in load order.
   const std::vector<PluginInfo>& plugins() const { return plugins_; }
 
+  /// Native memory held by this state's Lua objects. Native objects (tensors, models) live outside
+  /// Lua's heap, where a 150 MB model is a 100-byte userdata: the collector never sees them, and no
+  /// limit would count them. The bindings report each object here instead: its bytes count against
+  /// Limits::native_bytes, and once as much has been made since the last collection as was held
+  /// after it (at least kNativeCollectFloor), a full collection runs, as Lua paces its own heap.
+  /// Objects are counted by key: tensors that share a storage hold it once.
+  ///
+  /// Before allocating `bytes` for `what`: "" when they fit, else the error to raise (after a full
+  /// collection freed what was unreachable). Keys already held need no room.
+  std::string make_room(size_t bytes, std::string_view what);
+  /// Counts `bytes` under `key`; a second hold of a key adds a reference only.
+  void hold_native(const void* key, size_t bytes);
+  /// Drops one reference; the key's bytes stop counting with its last.
+  void drop_native(const void* key);
+  bool holds_native(const void* key) const { return native_.refs.count(key) > 0; }
+  size_t native_held() const { return native_.held; }
+  size_t native_limit() const { return native_.limit; }
+  static constexpr size_t kNativeCollectFloor = size_t(64) << 20;
+
   // Used by the allocator and the count hook (host.cpp); public so they need no friends.
   struct Memory {
     size_t used = 0, limit = 0;
@@ -111,6 +134,12 @@ class Host {
   base::Status finish(int status);
   void open_module();
 
+  struct Native {
+    size_t held = 0, limit = 0;
+    size_t made = 0, after_collect = 0;  // bytes made since the last full collection, and held after it
+    std::unordered_map<const void*, std::pair<int64_t, size_t>> refs;  // key -> references, bytes
+  };
+  Native native_;
   HostOptions options_;
   lua_State* L_ = nullptr;
   std::string startup_error_;

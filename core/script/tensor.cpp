@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "binding.h"
+#include "host.h"
 
 namespace script {
 
@@ -21,9 +22,34 @@ constexpr const char* kTensorType = "circuit.Tensor";
 
 Tensor* to_tensor_ptr(lua_State* L, int idx) { return static_cast<Tensor*>(luaL_testudata(L, idx, kTensorType)); }
 
+// What the host counts for a tensor (Host::hold_native): its storage, once however many views share it.
+const void* storage_key(const Tensor& t) { return t.defined() && t.has_storage() ? t.storage().unsafeGetStorageImpl() : nullptr; }
+
+std::string shape_text(at::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// A freed tensor (tensor:free(), a <close> variable gone out of scope) stays a userdata holding
+// no tensor; using it again is this error, not a crash.
+void check_live(const Tensor& t, const char* fn, int idx) {
+  if (!t.defined())
+    throw LuaError(std::string("`") + fn + "`: argument " + std::to_string(idx) + " is a tensor that was freed (tensor:free() or a <close> variable)");
+}
+
+// Room for a new tensor of `shape` and `dtype`, asked before allocating it.
+void need_room(lua_State* L, at::IntArrayRef shape, at::ScalarType dtype, const char* fn) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= std::max<int64_t>(d, 0);
+  std::string err = Host::of(L).make_room(size_t(n) * c10::elementSize(dtype), std::string("`circuit.tensor.") + fn + "` of " + shape_text(shape) + " " +
+                                                                                    std::string(c10::toString(dtype)));
+  if (!err.empty()) throw LuaError(err);
+}
+
 // A tensor, or a number (or boolean) made into a 0-dim tensor, for arithmetic and comparisons.
 Tensor operand(lua_State* L, int idx, const char* fn, const char* what) {
-  if (Tensor* t = to_tensor_ptr(L, idx)) return *t;
+  if (Tensor* t = to_tensor_ptr(L, idx)) return check_live(*t, fn, idx), *t;
   if (lua_type(L, idx) == LUA_TNUMBER)
     return lua_isinteger(L, idx) ? torch::scalar_tensor(int64_t(lua_tointeger(L, idx)), torch::kLong)
                                  : torch::scalar_tensor(double(lua_tonumber(L, idx)), torch::kFloat);
@@ -76,6 +102,7 @@ std::vector<Tensor> arg_tensor_list(lua_State* L, int idx, const char* fn) {
     Tensor* t = to_tensor_ptr(L, -1);
     lua_pop(L, 1);
     if (!t) throw LuaError(std::string("`") + fn + "`: element " + std::to_string(k) + " must be a tensor");
+    check_live(*t, fn, idx);
     out.push_back(*t);
   }
   return out;
@@ -159,13 +186,28 @@ void read_nested(lua_State* L, int idx, size_t depth, std::vector<int64_t>& shap
 
 // ---- creation: circuit.tensor.* ------------------------------------------------------------------
 
-int f_zeros(lua_State* L) { return push(L, torch::zeros(arg_shape(L, 1, "zeros"), options_arg(L, 2, "zeros"))); }
-int f_ones(lua_State* L) { return push(L, torch::ones(arg_shape(L, 1, "ones"), options_arg(L, 2, "ones"))); }
-int f_full(lua_State* L) {
-  return push(L, torch::full(arg_shape(L, 1, "full"), arg_number(L, 2, "full", "value"), options_arg(L, 3, "full")));
+// The factories ask for room before they allocate: the sizes are known from the shape.
+template <Tensor (*make)(at::IntArrayRef, at::TensorOptions)>
+int factory(lua_State* L, const char* fn, int options_at) {
+  auto shape = arg_shape(L, 1, fn);
+  auto options = options_at ? options_arg(L, options_at, fn) : torch::TensorOptions().dtype(torch::kFloat);
+  need_room(L, shape, c10::typeMetaToScalarType(options.dtype()), fn);
+  return push(L, make(shape, options));
 }
-int f_randn(lua_State* L) { return push(L, torch::randn(arg_shape(L, 1, "randn"))); }
-int f_rand(lua_State* L) { return push(L, torch::rand(arg_shape(L, 1, "rand"))); }
+Tensor zeros_(at::IntArrayRef s, at::TensorOptions o) { return torch::zeros(s, o); }
+Tensor ones_(at::IntArrayRef s, at::TensorOptions o) { return torch::ones(s, o); }
+Tensor randn_(at::IntArrayRef s, at::TensorOptions o) { return torch::randn(s, o); }
+Tensor rand_(at::IntArrayRef s, at::TensorOptions o) { return torch::rand(s, o); }
+int f_zeros(lua_State* L) { return factory<zeros_>(L, "zeros", 2); }
+int f_ones(lua_State* L) { return factory<ones_>(L, "ones", 2); }
+int f_full(lua_State* L) {
+  auto shape = arg_shape(L, 1, "full");
+  auto options = options_arg(L, 3, "full");
+  need_room(L, shape, c10::typeMetaToScalarType(options.dtype()), "full");
+  return push(L, torch::full(shape, arg_number(L, 2, "full", "value"), options));
+}
+int f_randn(lua_State* L) { return factory<randn_>(L, "randn", 0); }
+int f_rand(lua_State* L) { return factory<rand_>(L, "rand", 0); }
 int f_arange(lua_State* L) {
   bool ints = lua_isinteger(L, 1) && (lua_isnoneornil(L, 2) || lua_isinteger(L, 2)) && (lua_isnoneornil(L, 3) || lua_isinteger(L, 3));
   double a = arg_number(L, 1, "arange", "start or end");
@@ -439,6 +481,7 @@ int m_one_hot(lua_State* L) {
 }
 
 int m_tostring(lua_State* L) {
+  if (Tensor* freed = to_tensor_ptr(L, 1); freed && !freed->defined()) return lua_pushliteral(L, "tensor (freed)"), 1;
   const Tensor& t = self(L, "tostring");
   std::ostringstream s;
   s << "tensor(" << dtype_name(t.scalar_type()) << ", [";
@@ -462,14 +505,27 @@ int m_len(lua_State* L) {
   return 1;
 }
 int m_gc(lua_State* L) {
-  if (Tensor* t = to_tensor_ptr(L, 1)) t->~Tensor();
+  if (Tensor* t = to_tensor_ptr(L, 1)) {
+    if (const void* key = storage_key(*t)) Host::of(L).drop_native(key);
+    t->~Tensor();
+  }
+  return 0;
+}
+
+// tensor:free() and the __close of a <close> variable: the memory goes back now, not at the next
+// collection; the userdata stays, holding no tensor.
+int m_free(lua_State* L) {
+  Tensor* t = to_tensor_ptr(L, 1);
+  if (!t) throw LuaError("`free`: argument 1 (self) must be a tensor, got " + type_phrase(L, 1));
+  if (const void* key = storage_key(*t)) Host::of(L).drop_native(key);
+  *t = Tensor();
   return 0;
 }
 
 #define P(name) {#name, protect<m_##name>}
 const luaL_Reg kMethods[] = {
     P(shape), P(size), P(dim), P(numel), P(dtype), P(item), P(tolist), P(to), P(float), P(long), P(bool),
-    P(requires_grad), P(grad), P(backward), P(detach), P(clone), P(contiguous),
+    P(requires_grad), P(grad), P(backward), P(detach), P(clone), P(contiguous), P(free),
     P(neg), P(exp), P(log), P(sqrt), P(abs), P(sign), P(relu), P(sigmoid), P(tanh), P(softplus), P(logical_not), P(floor),
     P(nonzero), P(t),
     P(add), P(sub), P(mul), P(div), P(pow), P(eq), P(ne), P(lt), P(le), P(gt), P(ge), P(logical_and), P(logical_or),
@@ -492,7 +548,7 @@ void make_metatable(lua_State* L) {
   lua_setfield(L, -2, "__index");
   const luaL_Reg meta[] = {{"__add", protect<m_add>}, {"__sub", protect<m_sub>}, {"__mul", protect<m_mul>},
                            {"__div", protect<m_div>}, {"__pow", protect<m_pow>}, {"__unm", protect<m_neg>},
-                           {"__tostring", protect<m_tostring>}, {"__len", protect<m_len>}, {"__gc", m_gc},
+                           {"__tostring", protect<m_tostring>}, {"__len", protect<m_len>}, {"__gc", m_gc}, {"__close", protect<m_free>},
                            {nullptr, nullptr}};
   luaL_setfuncs(L, meta, 0);
   lua_pop(L, 1);
@@ -501,15 +557,23 @@ void make_metatable(lua_State* L) {
 }  // namespace
 
 void push_tensor(lua_State* L, at::Tensor t) {
+  Host& host = Host::of(L);
+  const void* key = storage_key(t);
+  size_t bytes = key ? t.storage().nbytes() : 0;
+  if (key && !host.holds_native(key))
+    if (std::string err = host.make_room(bytes, "a tensor of " + shape_text(t.sizes()) + " " + std::string(c10::toString(t.scalar_type())));
+        !err.empty())
+      throw LuaError(err);
   void* p = lua_newuserdatauv(L, sizeof(Tensor), 0);
   new (p) Tensor(std::move(t));
   luaL_setmetatable(L, kTensorType);
+  if (key) host.hold_native(key, bytes);
 }
 
 bool is_tensor(lua_State* L, int idx) { return to_tensor_ptr(L, idx) != nullptr; }
 
 const at::Tensor& check_tensor(lua_State* L, int idx, const char* fn, const char* what) {
-  if (Tensor* t = to_tensor_ptr(L, idx)) return *t;
+  if (Tensor* t = to_tensor_ptr(L, idx)) return check_live(*t, fn, idx), *t;
   throw LuaError(std::string("`") + fn + "`: argument " + std::to_string(idx) + " (" + what + ") must be a tensor, got " +
                  type_phrase(L, idx));
 }

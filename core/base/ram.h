@@ -1,0 +1,36 @@
+// The RAM a process may still take, as the kernel estimates it: what the engine's memory budget
+// and the Lua host's native-memory limit are fractions of.
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+namespace base {
+
+/// MemAvailable from /proc/meminfo in bytes; 0 where it cannot be read.
+inline int64_t available_ram() {
+  std::ifstream f("/proc/meminfo");
+  std::string key, unit;
+  int64_t kb;
+  while (f >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return 0;
+}
+
+/// This process's resident set and its peak (VmRSS, VmHWM from /proc/self/status) in bytes.
+struct Resident {
+  int64_t now = 0, peak = 0;
+};
+inline Resident resident_memory() {
+  std::ifstream f("/proc/self/status");
+  std::string key;
+  Resident r;
+  for (std::string line; std::getline(f, line);) {
+    auto num = [&] { return std::stoll(line.substr(line.find_first_of("0123456789"))) * 1024; };
+    if (line.rfind("VmRSS:", 0) == 0) r.now = num();
+    if (line.rfind("VmHWM:", 0) == 0) r.peak = num();
+  }
+  return r;
+}
+
+}  // namespace base
