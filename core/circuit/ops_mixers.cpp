@@ -393,8 +393,7 @@ void register_mixer_ops(std::vector<OpDef>& r) {
               bool_attr("conv_bias", true, "a bias on the short convolution"), bool_attr("bias", false, "biases on the input and output projections"),
               enum_attr("dbc_norm", "none", {"none", "rms", "rms_unscaled"},
                         "RMS norm of Δ, B and C before use: rms learns a scale for each (Jamba), rms_unscaled has none (Falcon-Mamba)"),
-              int_attr("chunk", 16, 1, 4096, "positions per chunk: chunk steps within, seq / chunk steps across (about √seq is fastest)"),
-              kSeqAxis};
+              chunk_attr(), kSeqAxis};
   m1.learned = true;
   m1.shape = mamba_shape;
   m1.cost = mamba_cost;

@@ -56,20 +56,25 @@ Recurrence random_recurrence(int64_t T, bool delta, uint64_t seed) {
   return r;
 }
 
+// The chunked form against the step-by-step one: outputs and the gradients of every input.
+void expect_chunked_equals_stepwise(const Recurrence& r, int64_t chunk) {
+  at::Tensor probe = torch::randn({2, 3, r.q.size(2), 5});
+  Outcome ref = run(r, probe, [](const Recurrence& x) { return detail::recurrence_stepwise(x); });
+  Outcome got = run(r, probe, [chunk](const Recurrence& x) { return detail::recurrence_chunked(x, chunk); });
+  ASSERT_EQ(got.out.sizes(), ref.out.sizes());
+  EXPECT_LE(max_diff(got.out, ref.out), 1e-5);
+  const char* names[] = {"q", "k", "v", "g", "beta"};
+  for (size_t i = 0; i < 5; ++i) EXPECT_LE(max_diff(got.grads[i], ref.grads[i]), 1e-5) << "gradient of " << names[i];
+  EXPECT_GT(ref.out.abs().max().item<double>(), 0.1);  // not trivially zero
+}
+
 TEST(Recurrence, ChunkedEqualsStepByStepInOutputsAndGradients) {
   for (bool delta : {false, true})
     for (int64_t T : {1, 7, 13, 16})
       for (int64_t chunk : {1, 2, 4, 5, 16, 64}) {
         SCOPED_TRACE((delta ? "delta, T=" : "plain, T=") + std::to_string(T) + ", chunk=" + std::to_string(chunk));
         Recurrence r = random_recurrence(T, delta, 11 + T);
-        at::Tensor probe = torch::randn({2, 3, T, 5});
-        Outcome ref = run(r, probe, [](const Recurrence& x) { return detail::recurrence_stepwise(x); });
-        Outcome got = run(r, probe, [chunk](const Recurrence& x) { return detail::recurrence_chunked(x, chunk); });
-        ASSERT_EQ(got.out.sizes(), ref.out.sizes());
-        EXPECT_LE(max_diff(got.out, ref.out), 1e-5);
-        const char* names[] = {"q", "k", "v", "g", "beta"};
-        for (size_t i = 0; i < 5; ++i) EXPECT_LE(max_diff(got.grads[i], ref.grads[i]), 1e-5) << "gradient of " << names[i];
-        EXPECT_GT(ref.out.abs().max().item<double>(), 0.1);  // not trivially zero
+        expect_chunked_equals_stepwise(r, chunk);
       }
 }
 
@@ -109,14 +114,7 @@ TEST(Recurrence, ADecayPerKeyDimensionChunkedEqualsStepByStep) {
         Recurrence r = random_recurrence(T, false, 31 + T);
         r.g = -torch::softplus(torch::randn({2, 3, T, 4})) * 2;  // strong decays: exp(G_i - G_j) spans many magnitudes
         if (shared) r.q = r.q.narrow(1, 0, 1).contiguous(), r.k = r.k.narrow(1, 0, 1).contiguous();
-        at::Tensor probe = torch::randn({2, 3, T, 5});
-        Outcome ref = run(r, probe, [](const Recurrence& x) { return detail::recurrence_stepwise(x); });
-        Outcome got = run(r, probe, [chunk](const Recurrence& x) { return detail::recurrence_chunked(x, chunk); });
-        ASSERT_EQ(got.out.sizes(), ref.out.sizes());
-        EXPECT_LE(max_diff(got.out, ref.out), 1e-5);
-        const char* names[] = {"q", "k", "v", "g", "beta"};
-        for (size_t i = 0; i < 5; ++i) EXPECT_LE(max_diff(got.grads[i], ref.grads[i]), 1e-5) << "gradient of " << names[i];
-        EXPECT_GT(ref.out.abs().max().item<double>(), 0.1);
+        expect_chunked_equals_stepwise(r, chunk);
       }
   // One decay repeated over the key dimensions is the scalar decay.
   Recurrence r = random_recurrence(9, false, 4);
