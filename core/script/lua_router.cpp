@@ -10,6 +10,7 @@
 // per token), and may add `probs` ([N, S]; default softmax(logits)) and `losses` (an array of
 // scalar tensors added to the training loss). `ctx` is one table per MoE layer that lives as
 // long as the model: the layer's settings plus `state`, a table the plugin may keep tensors in.
+#include <cmath>
 #include <torch/torch.h>
 
 #include <stdexcept>
@@ -140,6 +141,14 @@ class LuaRouter : public engine::Router {
 
   std::string where() const { return "router `" + name_ + "` (" + file_ + ") in MoE `" + c_.name + "`: "; }
 
+  // Ids as floats were cast silently before (2.4 became expert 2): a router that computes them
+  // as floats must round them itself.
+  void refuse_fractional(const Tensor& ids, const char* key) {
+    if (at::isFloatingType(ids.scalar_type()))
+      throw std::runtime_error(where() + "`" + key + "` must hold integer ids (a long tensor), got a " + std::string(c10::toString(ids.scalar_type())) +
+                               " tensor; round them and convert with :long()");
+  }
+
   void push_ctx(const engine::RouterInput& in) {
     lua_rawgeti(L_, LUA_REGISTRYINDEX, ctx_);
     set_field_bool(L_, "training", in.training);
@@ -168,6 +177,7 @@ class LuaRouter : public engine::Router {
         throw std::runtime_error(where() + "`experts` and `gates` must both be [" + std::to_string(n) + ", k], got " +
                                  c10::str(experts.sizes()) + " and " + c10::str(gates.sizes()));
       int64_t k = experts.size(1);
+      refuse_fractional(experts, "experts");
       r.slot = experts.to(torch::kLong).reshape({-1});
       r.token = engine::token_major(n, k);
       r.gate = gates.to(torch::kFloat).reshape({-1});
@@ -177,12 +187,19 @@ class LuaRouter : public engine::Router {
         throw std::runtime_error(where() + "`route` must return `experts` and `gates`, or `slot`, `token` and `gate`");
       if (r.slot.dim() != 1 || r.token.sizes() != r.slot.sizes() || r.gate.sizes() != r.slot.sizes())
         throw std::runtime_error(where() + "`slot`, `token` and `gate` must be 1-d and equally long");
+      refuse_fractional(r.slot, "slot"), refuse_fractional(r.token, "token");
       r.slot = r.slot.to(torch::kLong), r.token = r.token.to(torch::kLong), r.gate = r.gate.to(torch::kFloat);
     }
     // One pass on the host instead of four reductions and four reads: this runs every step.
+    // A NaN gate would surface later as "loss became NaN" with no word of the router.
     r.slot = r.slot.cpu().contiguous(), r.token = r.token.cpu().contiguous();
+    Tensor gate = r.gate.detach().cpu().contiguous();
     const int64_t *slot = r.slot.data_ptr<int64_t>(), *token = r.token.data_ptr<int64_t>();
+    const float* g = gate.data_ptr<float>();
     for (int64_t i = 0; i < r.slot.numel(); ++i) {
+      if (!std::isfinite(g[i]))
+        throw std::runtime_error(where() + "gates must be finite, got " + (std::isnan(g[i]) ? "NaN" : g[i] > 0 ? "inf" : "-inf") + " for token " + std::to_string(token[i]) +
+                                 " (of " + std::to_string(r.slot.numel()) + " assignments)");
       if (slot[i] < 0 || slot[i] >= s)
         throw std::runtime_error(where() + "expert ids must be in 0.." + std::to_string(s - 1) + " (0-based), got " + std::to_string(slot[i]));
       if (token[i] < 0 || token[i] >= n)

@@ -163,6 +163,33 @@ TEST_F(EngineHost, ALuaErrorInARouterStopsTheRunWithItsTraceback) {
   EXPECT_EQ(number_field(L, "after"), 2);  // the state still works after the failed run
 }
 
+TEST_F(EngineHost, ARouterReturningNanGatesOrFloatIdsIsNamed) {
+  Host h;
+  h.load_plugins({source("tests/script/plugins_router_bad")});
+  register_lua_routers(h);
+  lua_State* L = h.state();
+  std::string code = "local f = ... ; " + std::string(R"(
+    local circuit = require "circuit"
+    local out = {}
+    for _, router in ipairs{"nan_gates", "float_ids"} do
+      local c = circuit.load(f)
+      c:set("moe", "router", router)
+      local ok, e = pcall(circuit.train, c, circuit.data("fashion-mnist", {limit = 640, test_limit = 10}), {epochs = 1})
+      out[router] = ok and "trained" or tostring(e)
+    end
+    return out)");
+  ASSERT_EQ(luaL_loadbufferx(L, code.data(), code.size(), "=driver", "t"), LUA_OK);
+  lua_pushstring(L, source("resources/examples/moe_mlp.circuit.json").c_str());
+  auto s = h.call(1, 1);
+  ASSERT_TRUE(s.ok()) << s.error;
+  std::string nan = string_field(L, "nan_gates"), flt = string_field(L, "float_ids");
+  EXPECT_NE(nan.find("router `nan_gates`"), std::string::npos) << nan;
+  EXPECT_NE(nan.find("gates must be finite, got NaN for token 0"), std::string::npos) << nan;
+  EXPECT_EQ(nan.find("loss became NaN"), std::string::npos) << nan;
+  EXPECT_NE(flt.find("router `float_ids`"), std::string::npos) << flt;
+  EXPECT_NE(flt.find("`experts` must hold integer ids (a long tensor), got a Float tensor"), std::string::npos) << flt;
+}
+
 TEST_F(EngineHost, OnStepCanStopARun) {
   Host h;
   std::string code = "local f = ... ; " + std::string(R"(
