@@ -9,6 +9,7 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QShortcut>
 #include <QVBoxLayout>
 
@@ -70,7 +71,12 @@ LuaConsole::LuaConsole(QWidget* parent) : QWidget(parent) {
   new QShortcut(QKeySequence(Qt::Key_Escape), this, this, &LuaConsole::stop, Qt::WidgetWithChildrenShortcut);  // owned by this
 
   script::install_engine_extension();
-  host_ = std::make_unique<script::Host>();
+  // Tensors and models the console's scripts make count against one limit: the setting
+  // lua/memory_mib (MiB), by default the engine's budget (docs/lua.md, "Memory"). A script past it
+  // ends with the message here; the window stays.
+  script::HostOptions options;
+  options.limits.native_bytes = size_t(std::max<qlonglong>(0, QSettings().value("lua/memory_mib", 0).toLongLong())) << 20;
+  host_ = std::make_unique<script::Host>(options);
   host_->load_plugins(script::default_plugin_folders());
   lua_State* L = host_->state();
   lua_pushlightuserdata(L, this);

@@ -3,6 +3,8 @@
 // drawing would show: something drawn where a node is, the heatmap not blank.
 #include <gtest/gtest.h>
 
+#include "base/ram.h"
+
 #include <algorithm>
 
 #include <QAction>
@@ -24,6 +26,7 @@
 #include <QFileInfo>
 #include <QPainter>
 #include <QProcess>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTableWidget>
@@ -609,6 +612,37 @@ TEST_F(Studio, LuaConsoleEditsTheOpenCircuitUndoably) {
   QTest::keyClick(w->console()->input(), Qt::Key_Return);
   ASSERT_TRUE(done.wait(20'000));
   EXPECT_EQ(done.takeFirst().at(0).toString(), "");
+}
+
+TEST_F(Studio, LuaConsoleEndsAScriptAtItsMemoryLimitAndStaysUp) {
+  // A console limited to 256 MiB (setting lua/memory_mib) runs a script that keeps 16 MiB tensors.
+  QSettings().setValue("lua/memory_mib", 256);
+  w->close();
+  w = std::make_unique<studio::MainWindow>(g_vulkan, false);
+  w->show();
+  QSettings().remove("lua/memory_mib");
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(w.get()));
+  bool peak_measured = base::reset_peak_resident();  // one process runs every studio test
+  int64_t before = base::resident_memory().now;
+  QSignalSpy done(w->console(), &studio::LuaConsole::finished);
+  w->console()->input()->setText("local k = {} for i = 1, 200 do k[i] = require('circuit').tensor.ones{2048, 2048} end");
+  QTest::keyClick(w->console()->input(), Qt::Key_Return);
+  ASSERT_TRUE(done.wait(60'000));
+  QString err = done.takeFirst().at(0).toString();
+  EXPECT_TRUE(err.contains("needs 16.0 MiB, but the script already holds 256.0 MiB")) << err.toStdString();
+  EXPECT_TRUE(err.contains("native memory limit is 256.0 MiB")) << err.toStdString();
+  EXPECT_TRUE(w->console()->output_text().contains("native memory limit")) << "the message is in the console";
+  if (peak_measured) EXPECT_LE(base::resident_memory().peak - before, int64_t(256 + 64) << 20) << "not the 3.2 GB the script asked for";
+  // The window is still there and the console runs the next line.
+  EXPECT_TRUE(w->isVisible());
+  w->console()->input()->setText("print(#c:nodes())");
+  QTest::keyClick(w->console()->input(), Qt::Key_Return);
+  ASSERT_TRUE(done.wait(20'000));
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "");
+  for (QWidget* p = w->console(); p; p = p->parentWidget())
+    if (auto* dock = qobject_cast<QDockWidget*>(p)) dock->raise();
+  QTest::qWait(100);
+  save(w->screenshot(), "studio_console_memory_limit");
 }
 
 TEST_F(Studio, UnsavedWorkIsRecoveredOnTheNextStart) {
