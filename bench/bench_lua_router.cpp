@@ -1,7 +1,9 @@
 // A MoE training step with the Lua top-k router (plugins/topk_lua.lua) against the built-in
 // top-k router, same circuit, data, seed and threads, interleaved repeats. Prints the Lua
 // overhead as a share of the step, and what expert-load telemetry every step (the default of
-// `circuit train` and the studio) adds to the built-in step.
+// `circuit train` and the studio) adds to the built-in step. Then the price of counting native
+// memory (Host::hold_native / drop_native, issue 29): the pair timed alone, times the tensors a
+// Lua-router step and a tensor-heavy Lua loop make, as a share of their time.
 //
 //   build/bench/bench_lua_router [--threads N] [--repeats R] [--batch B] [--circuit FILE]
 #include <torch/torch.h>
@@ -120,5 +122,35 @@ int main(int argc, char** argv) {
               lua, 100 * (median(ratio) - 1));
   std::printf("expert-load telemetry every step: %.3f ms/step, %+.1f %% of the built-in step\n", median(ms[2]),
               100 * (median(telemetry_ratio) - 1));
+
+  // Native-memory accounting: the lookup, hold and drop of a fresh key, timed alone (the median of repeats).
+  std::vector<double> pair_ns;
+  std::vector<int64_t> keys(100000);
+  for (int r = 0; r < 7; ++r) {
+    auto t = Clock::now();
+    for (auto& k : keys)
+      if (!host.holds_native(&k)) host.hold_native(&k, 256);  // as push_tensor does
+    for (auto& k : keys) host.drop_native(&k);
+    pair_ns.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t).count() / double(keys.size()));
+  }
+  double per_tensor = median(pair_ns);
+  int64_t holds = host.native_holds();
+  sides[1].ms_per_step(steps);
+  double per_step = double(host.native_holds() - holds) / steps;
+  std::printf("native-memory accounting: %.0f ns per tensor (lookup, hold, drop); the Lua router makes %.1f tensors a step: %.3f %% of its step\n",
+              per_tensor, per_step, 100 * per_step * per_tensor * 1e-6 / lua);
+  // A tensor-heavy Lua loop: small tensor arithmetic, every result a new tensor.
+  const char* loop = "local t = require('circuit').tensor; local a, b = t.randn{64}, t.randn{64}; "
+                     "for i = 1, 20000 do local c = (a + b) * a - b end";
+  std::vector<double> loop_ms;
+  holds = host.native_holds();
+  for (int r = 0; r < 7; ++r) {
+    auto t = Clock::now();
+    if (auto st = host.run_string(loop, "=loop"); !st) return std::fprintf(stderr, "%s\n", st.error.c_str()), 1;
+    loop_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  double per_run = double(host.native_holds() - holds) / 7;
+  std::printf("tensor-heavy Lua loop (60,000 ops on [64]): %.1f ms, %.0f tensors: accounting %.2f %% of it (target < 2 %%)\n",
+              median(loop_ms), per_run, 100 * per_run * per_tensor * 1e-6 / median(loop_ms));
   return 0;
 }

@@ -171,6 +171,7 @@ std::string Host::make_room(size_t bytes, std::string_view what) {
 }
 
 void Host::hold_native(const void* key, size_t bytes) {
+  ++native_.holds;
   auto& [refs, size] = native_.refs[key];
   if (refs++) return;
   size = bytes;

@@ -119,6 +119,7 @@ class Host {
   bool holds_native(const void* key) const { return native_.refs.count(key) > 0; }
   size_t native_held() const { return native_.held; }
   size_t native_limit() const { return native_.limit; }
+  int64_t native_holds() const { return native_.holds; }  // hold_native calls so far (bench_lua_router prices them)
   static constexpr size_t kNativeCollectFloor = size_t(64) << 20;
 
   // Used by the allocator and the count hook (host.cpp); public so they need no friends.
@@ -137,6 +138,7 @@ class Host {
   struct Native {
     size_t held = 0, limit = 0;
     size_t made = 0, after_collect = 0;  // bytes made since the last full collection, and held after it
+    int64_t holds = 0;
     std::unordered_map<const void*, std::pair<int64_t, size_t>> refs;  // key -> references, bytes
   };
   Native native_;
