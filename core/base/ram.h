@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace base {
 
@@ -38,6 +41,15 @@ inline Resident resident_memory() {
 inline bool reset_peak_resident() {
   std::ofstream f("/proc/self/clear_refs");
   return bool(f << "5" << std::flush);
+}
+
+/// Gives the heap memory already freed back to the kernel. glibc keeps it for reuse, and runs
+/// started one after another in one process (a Lua loop, the studio's jobs) grew the resident set
+/// by 8 % over 20 trainings and 17 % over 50 search trials with nothing leaked; trimmed, 0 % and 7 %.
+inline void return_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace base

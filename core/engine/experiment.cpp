@@ -1,6 +1,7 @@
 // The one experiment pipeline (experiment.h). No LibTorch include: it strings together the
 // engine's torch-free entry points, so it compiles in seconds.
 #include "engine/experiment.h"
+#include "base/ram.h"
 #include "engine/memory.h"
 #include "engine/distributed.h"
 
@@ -11,6 +12,7 @@
 namespace engine {
 
 ExperimentReport run_experiment(ExperimentRequest r, std::shared_ptr<const Dataset> data) {
+  base::return_free_memory();  // what earlier runs freed: one run after another keeps the footprint
   using events::RunStatus;
   ExperimentReport out;
   auto refuse = [&](Stage stage, std::string message) -> ExperimentReport&& {

@@ -4,6 +4,9 @@
 // (/proc/self/status VmHWM, VmRSS); ctest runs every test in a process of its own.
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <unistd.h>
+
 #include "base/ram.h"
 #include "helpers.h"
 #include "script/engine_extension.h"
@@ -114,6 +117,43 @@ TEST_F(Memory, FreeCloseAndCloseVariablesReturnMemoryAtOnce) {
     return held() - base
     )lua")) << "see the assertion above";
   EXPECT_EQ(lua_tointeger(h.state(), -1), 0);
+}
+
+TEST_F(Memory, RunsOneAfterAnotherKeepTheFootprint) {
+  // 20 trainings, then a 50-trial search, in one process: the resident set after the last stays
+  // within 10 % of after the first (measured: +8 % and +2 %; the trainings' growth is all in the
+  // first five runs, LibTorch's lazily made pools, then flat). Without the trim at the start of
+  // each run the search grew 17-20 %: glibc kept what the trials had freed.
+  Host h;
+  auto dir = std::filesystem::temp_directory_path() / ("circuit_rss_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(h.run_string(R"lua(
+    circuit = require "circuit"
+    data = circuit.data("fashion-mnist", {limit = 640, test_limit = 64})
+    mlp = circuit.load(")lua" + source("resources/examples/mlp.circuit.json") + R"lua(")
+    space = circuit.space(")lua" + source("resources/search/moe_mlp.search.json") + R"lua(")
+    function train(seed) circuit.train(mlp, data, {epochs = 1, seed = seed}); collectgarbage() end
+    ran = 0
+    function search(n, db)
+      ran = ran + circuit.search(space, data, {study = "s", db = db, strategy = "random", trials = n, epochs = 1}).ran
+      collectgarbage()
+    end
+  )lua", "=setup"));
+  auto rss_after = [&](const std::string& code) {
+    auto s = h.run_string(code, "=run");
+    EXPECT_TRUE(s) << s.error;
+    return base::resident_memory().now;
+  };
+  int64_t first = rss_after("train(1)");
+  int64_t last = 0;
+  for (int i = 2; i <= 20; ++i) last = rss_after("train(" + std::to_string(i) + ")");
+  EXPECT_LE(last, first * 11 / 10) << first / MiB << " MiB after the first training, " << last / MiB << " MiB after the 20th";
+  std::string db = (dir / "study.sqlite").string();
+  first = rss_after("search(1, '" + db + "')");
+  last = rss_after("search(49, '" + db + "')");
+  EXPECT_LE(last, first * 11 / 10) << first / MiB << " MiB after the first trial, " << last / MiB << " MiB after the 50th";
+  EXPECT_TRUE(h.run_string("assert(ran == 50, 'trials run: ' .. ran)", "=check")) << "50 trials ran";
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(Memory, LimitsAreReadableAndDefaultToTheEngineBudget) {
