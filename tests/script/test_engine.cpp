@@ -141,21 +141,28 @@ TEST_F(EngineHost, LuaRoutersTrainWhenSelectedByName) {
   }
 }
 
-TEST_F(EngineHost, ALuaErrorInARouterStopsTheRunWithItsTraceback) {
-  Host h;
-  h.load_plugins({source("tests/script/plugins_router_error")});
+// Runs Lua `body` (which gets moe_mlp's path as `f`) on a host with the routers of a plugin
+// folder; leaves its one result on the stack.
+void run_with_routers(Host& h, const std::string& folder, const std::string& body) {
+  h.load_plugins({source(folder)});
   register_lua_routers(h);
   lua_State* L = h.state();
-  std::string code = "local f = ... ; " + std::string(R"(
-    local circuit = require "circuit"
-    local c = circuit.load(f)
-    c:set("moe", "router", "broken_router")
-    local ok, e = pcall(circuit.train, c, circuit.data("fashion-mnist", {limit = 640, test_limit = 10}), {epochs = 1})
-    return {ok = ok, e = e, after = circuit.tensor.ones({2}):sum():item()})");
+  std::string code = "local f = ... ; " + body;
   ASSERT_EQ(luaL_loadbufferx(L, code.data(), code.size(), "=driver", "t"), LUA_OK);
   lua_pushstring(L, source("resources/examples/moe_mlp.circuit.json").c_str());
   auto s = h.call(1, 1);
   ASSERT_TRUE(s.ok()) << s.error;
+}
+
+TEST_F(EngineHost, ALuaErrorInARouterStopsTheRunWithItsTraceback) {
+  Host h;
+  ASSERT_NO_FATAL_FAILURE(run_with_routers(h, "tests/script/plugins_router_error", R"(
+    local circuit = require "circuit"
+    local c = circuit.load(f)
+    c:set("moe", "router", "broken_router")
+    local ok, e = pcall(circuit.train, c, circuit.data("fashion-mnist", {limit = 640, test_limit = 10}), {epochs = 1})
+    return {ok = ok, e = e, after = circuit.tensor.ones({2}):sum():item()})"));
+  lua_State* L = h.state();
   std::string e = string_field(L, "e");
   EXPECT_NE(e.find("router `broken_router`"), std::string::npos) << e;
   EXPECT_NE(e.find("broken_router.lua:5: expert table exhausted"), std::string::npos) << e;
@@ -165,10 +172,7 @@ TEST_F(EngineHost, ALuaErrorInARouterStopsTheRunWithItsTraceback) {
 
 TEST_F(EngineHost, ARouterReturningNanGatesOrFloatIdsIsNamed) {
   Host h;
-  h.load_plugins({source("tests/script/plugins_router_bad")});
-  register_lua_routers(h);
-  lua_State* L = h.state();
-  std::string code = "local f = ... ; " + std::string(R"(
+  ASSERT_NO_FATAL_FAILURE(run_with_routers(h, "tests/script/plugins_router_bad", R"(
     local circuit = require "circuit"
     local out = {}
     for _, router in ipairs{"nan_gates", "float_ids"} do
@@ -177,11 +181,8 @@ TEST_F(EngineHost, ARouterReturningNanGatesOrFloatIdsIsNamed) {
       local ok, e = pcall(circuit.train, c, circuit.data("fashion-mnist", {limit = 640, test_limit = 10}), {epochs = 1})
       out[router] = ok and "trained" or tostring(e)
     end
-    return out)");
-  ASSERT_EQ(luaL_loadbufferx(L, code.data(), code.size(), "=driver", "t"), LUA_OK);
-  lua_pushstring(L, source("resources/examples/moe_mlp.circuit.json").c_str());
-  auto s = h.call(1, 1);
-  ASSERT_TRUE(s.ok()) << s.error;
+    return out)"));
+  lua_State* L = h.state();
   std::string nan = string_field(L, "nan_gates"), flt = string_field(L, "float_ids");
   EXPECT_NE(nan.find("router `nan_gates`"), std::string::npos) << nan;
   EXPECT_NE(nan.find("gates must be finite, got NaN for token 0"), std::string::npos) << nan;
