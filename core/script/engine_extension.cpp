@@ -63,18 +63,22 @@ void push_model(lua_State* L, std::shared_ptr<engine::Model> m) {
   Host::of(L).hold_native(key, bytes);
 }
 
-// __gc, model:close() and the __close of a <close> variable: the weights go back now when nothing
-// else (a running training) holds them; the userdata stays, holding no model.
+// Stops counting the model and lets go of it: its weights go back when nothing else (a running
+// training) holds them. The userdata stays, holding no model.
+void release(lua_State* L, ModelBox& box) {
+  if (box.model) Host::of(L).drop_native(box.model.get());
+  box.model.reset();
+}
+// model:close() and the __close of a <close> variable.
 int m_close(lua_State* L) {
   auto* box = static_cast<ModelBox*>(luaL_testudata(L, 1, kModelType));
   if (!box) throw LuaError("`model:close`: argument 1 (self) must be a circuit.Model, got " + type_phrase(L, 1));
-  if (box->model) Host::of(L).drop_native(box->model.get());
-  box->model.reset();
+  release(L, *box);
   return 0;
 }
 int gc_model(lua_State* L) {
   auto* box = static_cast<ModelBox*>(lua_touserdata(L, 1));
-  if (box->model) Host::of(L).drop_native(box->model.get());
+  release(L, *box);
   box->~ModelBox();
   return 0;
 }

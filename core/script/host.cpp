@@ -1,7 +1,6 @@
 #include "host.h"
 
 #include <algorithm>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

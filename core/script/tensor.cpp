@@ -504,21 +504,25 @@ int m_len(lua_State* L) {
   lua_pushinteger(L, t.dim() ? t.size(0) : 1);
   return 1;
 }
+// Stops counting the tensor's storage and lets go of it; the userdata stays, holding no tensor.
+void release(lua_State* L, Tensor& t) {
+  if (const void* key = storage_key(t)) Host::of(L).drop_native(key);
+  t = Tensor();
+}
+
 int m_gc(lua_State* L) {
   if (Tensor* t = to_tensor_ptr(L, 1)) {
-    if (const void* key = storage_key(*t)) Host::of(L).drop_native(key);
+    release(L, *t);
     t->~Tensor();
   }
   return 0;
 }
 
-// tensor:free() and the __close of a <close> variable: the memory goes back now, not at the next
-// collection; the userdata stays, holding no tensor.
+// tensor:free() and the __close of a <close> variable: the memory goes back now, not at the next collection.
 int m_free(lua_State* L) {
   Tensor* t = to_tensor_ptr(L, 1);
   if (!t) throw LuaError("`free`: argument 1 (self) must be a tensor, got " + type_phrase(L, 1));
-  if (const void* key = storage_key(*t)) Host::of(L).drop_native(key);
-  *t = Tensor();
+  release(L, *t);
   return 0;
 }
 
