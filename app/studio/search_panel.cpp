@@ -24,6 +24,7 @@
 
 #include "base/file.h"
 #include "base/paths.h"
+#include "base/ram.h"
 #include "circuit/circuit_file.h"
 #include "plots/search_plots.h"
 #include "script/engine_extension.h"
@@ -229,6 +230,10 @@ bool SearchPanel::start(const SearchRequest& r) {
   worker_ = std::thread([this, r, space = *space, spec = *text, db] {
     auto done = [this](QString summary) {
       QMetaObject::invokeMethod(this, [this, summary] {
+        // As a training job ends (training_job.cpp): once the worker let go of the study's data
+        // and models, what they freed goes back to the system.
+        if (worker_.joinable()) worker_.join();
+        base::return_free_memory();
         running_ = false;
         start_->setEnabled(true);
         cancel_->setEnabled(false);
@@ -280,7 +285,7 @@ bool SearchPanel::start(const SearchRequest& r) {
     }
     if (!out) return done("study stopped: " + QString::fromStdString(out.error().message));
     if (out->summary.ran == 0 && !cancel_flag_) return done("the strategy has no new point: " + QString::fromStdString(out->summary.stop_reason));
-    done(QString("%1: %2 trials finished, %3 failed%4").arg(r.study).arg(finished).arg(failed).arg(cancel_flag_ ? " (cancelled)" : ""));
+    done(QString("%1: %2 %3 finished, %4 failed%5").arg(r.study).arg(finished).arg(finished == 1 ? "trial" : "trials").arg(failed).arg(cancel_flag_ ? " (cancelled)" : ""));
   });
   return true;
 }

@@ -2,6 +2,7 @@
 
 #include <QMetaObject>
 
+#include "base/ram.h"
 #include "engine/distributed.h"
 #include "engine/experiment.h"
 #include "engine/model.h"
@@ -91,6 +92,11 @@ bool TrainingJob::start(TrainRequest request) {
       drain_timer_.stop();
       running_ = false;
       if (trained->model) trained_ = trained;
+      // What the run and the model it replaced freed goes back to the system once the worker has
+      // let go of everything: between runs the window holds what it keeps, not the last run's peak
+      // (trimmed at the start of the next run only, 20 trainings swung between +15 % and +30 %).
+      if (worker_.joinable()) worker_.join();
+      base::return_free_memory();
       emit finished(out);
     }, Qt::QueuedConnection);
   });

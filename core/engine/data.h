@@ -24,6 +24,7 @@ struct HostArray {
 
   int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
   int64_t row_size() const;  // product of shape[1:]
+  size_t bytes() const { return f32.size() * sizeof(float) + i64.size() * sizeof(int64_t); }
 };
 
 /// Inputs and targets of one split. Targets are [n] class ids, or [n, seq] token ids where
@@ -40,6 +41,11 @@ struct Dataset {
   std::vector<std::string> class_names;  // may be empty
   bool token_targets = false;            // y is [n, seq] rather than [n]
   std::string protocol;                  // one line: source, split sizes, seed, generator parameters
+  size_t bytes() const {
+    size_t n = 0;
+    for (const Split* s : {&train, &val, &test}) n += s->x.bytes() + s->y.bytes();
+    return n;
+  }
 };
 
 /// What to load. `name` is one of: fashion-mnist, mqar, copy, parity, text.

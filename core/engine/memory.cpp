@@ -21,11 +21,14 @@ std::string gib(double b) {
 
 }  // namespace
 
-Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction) {
+TrainingMemory training_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer) {
   double states = optimizer == Optimizer::sgd ? 1 : 2;  // momentum, or Adam's two moments
-  double weights = double(a.total.params) * 4 * (2 + states);  // weights, gradients, optimizer state
-  double acts = double(a.total.activation_bytes) * double(batch) * 2;  // kept for backward, and their gradients
-  double need = weights + acts;
+  return {double(a.total.params) * 4 * (2 + states), double(a.total.activation_bytes) * double(batch) * 2};
+}
+
+Status check_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer, double fraction) {
+  TrainingMemory m = training_memory(a, batch, optimizer);
+  double weights = m.weights, acts = m.activations, need = m.total();
   double avail = double(base::available_ram());
   if (avail > 0 && need > fraction * avail)
     return Status::fail("estimated training memory " + gib(need) + " (weights, gradients and optimizer state " + gib(weights) +

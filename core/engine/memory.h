@@ -10,6 +10,14 @@
 
 namespace engine {
 
+/// What training a circuit takes, from the IR's estimates: fp32 weights, their gradients and the
+/// optimizer's state; and the activations at a batch, kept for backward, with their gradients.
+struct TrainingMemory {
+  double weights = 0, activations = 0;
+  double total() const { return weights + activations; }
+};
+TrainingMemory training_memory(const circuit::GraphAnalysis& a, int64_t batch, Optimizer optimizer);
+
 /// Refuses (with the numbers) when weights + gradients + optimizer state + activations at
 /// `batch` would exceed `fraction` of the RAM available now. Uses the IR's estimates, so it runs
 /// before any weight is allocated.

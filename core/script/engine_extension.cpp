@@ -19,6 +19,7 @@
 #include "engine/experiment.h"
 #include "engine/export.h"
 #include "engine/measure.h"
+#include "engine/memory.h"
 #include "engine/model.h"
 #include "engine/options.h"
 #include "engine/train.h"
@@ -44,12 +45,6 @@ T& check_box(lua_State* L, int idx, const char* type, const char* fn, const char
   if (void* p = luaL_testudata(L, idx, type)) return *static_cast<T*>(p);
   throw LuaError(std::string("`") + fn + "`: argument " + std::to_string(idx) + " (" + what + ") must be a " + type + ", got " +
                  type_phrase(L, idx));
-}
-
-template <class T>
-int gc_box(lua_State* L) {
-  static_cast<T*>(lua_touserdata(L, 1))->~T();
-  return 0;
 }
 
 // A model's weights count against the script's native memory (Host::hold_native), as fp32.
@@ -184,9 +179,26 @@ int l_data(lua_State* L) {
   d.text_path = o.string("text", d.text_path);
   auto ds = engine::load_dataset(d);
   if (!ds) throw LuaError("`circuit.data`: " + ds.error().message);
-  new (lua_newuserdatauv(L, sizeof(DataBox), 0)) DataBox{std::make_shared<engine::Dataset>(std::move(*ds))};
+  // A data set's size is known once it is read (a text file's windows, a limit past the end), so
+  // it is counted then; one over the limit is let go before the error.
+  auto data = std::make_shared<engine::Dataset>(std::move(*ds));
+  size_t bytes = data->bytes();
+  if (std::string err = Host::of(L).make_room(bytes, "`circuit.data` of " + d.name + " (" + std::to_string(data->train.x.rows() + data->val.x.rows() +
+                                                                                                         data->test.x.rows()) + " examples)");
+      !err.empty())
+    throw LuaError(err);
+  const void* key = data.get();
+  new (lua_newuserdatauv(L, sizeof(DataBox), 0)) DataBox{std::move(data)};
   luaL_setmetatable(L, kDataType);
+  Host::of(L).hold_native(key, bytes);
   return 1;
+}
+
+int gc_data(lua_State* L) {
+  auto* box = static_cast<DataBox*>(lua_touserdata(L, 1));
+  if (box->data) Host::of(L).drop_native(box->data.get());
+  box->~DataBox();
+  return 0;
 }
 
 int d_info(lua_State* L) {
@@ -342,6 +354,21 @@ int l_train(lua_State* L) {
   req.circuit = doc.circuit();
   req.train = t;
   req.test = req.exits = false;  // the script asks for what it wants: model:evaluate, model:measure
+  // The run's weights, gradients, optimizer state and activations count against the script's
+  // native memory while it trains, from the cost model before anything is allocated.
+  struct Held {
+    Host& host;
+    ~Held() { host.drop_native(this); }
+  } held{Host::of(L)};
+  if (circuit::GraphAnalysis a = circuit::analyze(req.circuit); a.ok()) {
+    size_t bytes = size_t(engine::training_memory(a, t.batch, t.optimizer).total());
+    if (std::string err = held.host.make_room(bytes, "`circuit.train` of a model with " + std::to_string(a.total.params) +
+                                                         " parameters (weights, gradients, optimizer state and activations at batch " +
+                                                         std::to_string(t.batch) + ")");
+        !err.empty())
+      throw LuaError(err);
+    held.host.hold_native(&held, bytes);
+  }
   engine::ExperimentReport rep = engine::run_experiment(std::move(req), data);
   if (!cb.error.empty()) throw LuaError("`circuit.train`: " + cb.error);
   if (rep.status == events::RunStatus::error) throw LuaError("`circuit.train`: " + rep.message);
@@ -451,7 +478,7 @@ void make_metatables(lua_State* L) {
     const luaL_Reg methods[] = {{"info", protect<d_info>}, {nullptr, nullptr}};
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc_box<DataBox>);
+    lua_pushcfunction(L, gc_data);
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);

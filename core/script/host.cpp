@@ -165,7 +165,7 @@ std::string Host::make_room(size_t bytes, std::string_view what) {
   native_.made = 0, native_.after_collect = native_.held;
   if (native_.held + bytes <= native_.limit) return {};
   return std::string(what) + " needs " + base::bytes_text(double(bytes)) + ", but the script already holds " +
-         base::bytes_text(double(native_.held)) + " of tensors and models and its native memory limit is " +
+         base::bytes_text(double(native_.held)) + " of tensors, models and data sets and its native memory limit is " +
          base::bytes_text(double(native_.limit)) + " (circuit.limits(); set by `circuit run --memory MIB` or the studio setting lua/memory_mib)";
 }
 

@@ -35,7 +35,7 @@ TEST_F(Memory, AScriptKeepingTensorsEndsWithTheLimitBeforeAllocating) {
     for i = 1, 1000 do kept[i] = circuit.tensor.ones{4096, 4096} end  -- 64 MiB each
     )lua");
   EXPECT_NE(err.find("test.lua:4: `circuit.tensor.ones` of [4096, 4096] Float needs 64.0 MiB, but the script already holds 512.0 MiB "
-                     "of tensors and models and its native memory limit is 512.0 MiB"),
+                     "of tensors, models and data sets and its native memory limit is 512.0 MiB"),
             std::string::npos)
       << err;
   // The limit, plus what LibTorch's allocator and Lua keep around it; not the 64 GB the loop asked for.
@@ -60,7 +60,8 @@ TEST_F(Memory, DroppedTensorsAreCollectedAsTheyAreMade) {
 }
 
 TEST_F(Memory, CompiledModelsThatAreDroppedAreCollected) {
-  // A 41.9M-parameter MLP (168 MB of weights) compiled 30 times without being kept.
+  // A 41.9M-parameter MLP (168 MB of weights) compiled 300 times without being kept (about 200 s
+  // here: each compile draws 42M random numbers).
   Host h;
   int64_t before = base::resident_memory().now;
   ASSERT_TRUE(eval(h, R"lua(
@@ -71,7 +72,7 @@ TEST_F(Memory, CompiledModelsThatAreDroppedAreCollected) {
     c:add("l2", "linear", {"l1"}, {out = 4096, out_axis = "h2"})
     c:add("l3", "linear", {"l2"}, {out = 4096, out_axis = "h3"})
     c:set_outputs{"l3"}
-    for i = 1, 30 do local m = circuit.compile(c) end
+    for i = 1, 300 do local m = circuit.compile(c) end
     return circuit.limits().native_held
     )lua"));
   int64_t model = 41'955'328 * 4;
@@ -117,6 +118,54 @@ TEST_F(Memory, FreeCloseAndCloseVariablesReturnMemoryAtOnce) {
     return held() - base
     )lua")) << "see the assertion above";
   EXPECT_EQ(lua_tointeger(h.state(), -1), 0);
+}
+
+TEST_F(Memory, DataSetsAndTrainingRunsCount) {
+  // A data set counts its arrays once read; a training run, the cost model's training memory
+  // (weights, gradients, Adam's two moments, activations at the batch) while it runs; the model it
+  // returns, its weights.
+  Host h;
+  ASSERT_TRUE(eval(h, R"lua(
+    local circuit = require "circuit"
+    local held = function() return circuit.limits().native_held end
+    local base = held()
+    local d = circuit.data("fashion-mnist", {limit = 640, test_limit = 64})
+    local rows = 640 + 5000 + 64                      -- train, the held-out 5000, test
+    assert(held() - base == rows * 784 * 4 + rows * 8, "the data set: " .. (held() - base))
+    local with_data = held()
+    local c = circuit.load(")lua" + source("resources/examples/mlp.circuit.json") + R"lua(")
+    local during = 0
+    local r = circuit.train(c, d, {epochs = 1, batch = 64, on_step = function() during = math.max(during, held()) end})
+    local params = r.model:params()
+    assert(during - with_data >= params * 4 * 4, "during the run: " .. (during - with_data) .. " for " .. params .. " parameters")
+    assert(held() - with_data == params * 4, "after it, the model: " .. (held() - with_data))
+    r = nil
+    d = nil
+    collectgarbage()
+    return held() - base
+    )lua")) << "see the assertion above";
+  EXPECT_EQ(lua_tointeger(h.state(), -1), 0) << "the data set and the model were given back";
+
+  Host small(with_native_limit(8 * MiB));
+  std::string err = error_of(small, R"lua(
+    local circuit = require "circuit"
+    local d = circuit.data("fashion-mnist", {limit = 640, test_limit = 64})
+    )lua");
+  EXPECT_NE(err.find("test.lua:3: `circuit.data` of fashion-mnist (5704 examples) needs 17.1 MiB, but the script already holds 0 B"), std::string::npos)
+      << err;
+  Host mid(with_native_limit(20 * MiB));
+  err = error_of(mid, R"lua(
+    local circuit = require "circuit"
+    local d = circuit.data("fashion-mnist", {limit = 640, test_limit = 64})
+    local c = circuit.new { name = "wide" }
+    c:input("x", {"batch", "f:784"})
+    c:add("fc", "linear", {"x"}, {out = 1000})
+    c:set_outputs{"fc"}
+    circuit.train(c, d, {epochs = 1})
+    )lua");
+  EXPECT_NE(err.find("test.lua:8: `circuit.train` of a model with 785000 parameters (weights, gradients, optimizer state and activations at batch 64) needs"),
+            std::string::npos)
+      << err;
 }
 
 TEST_F(Memory, RunsOneAfterAnotherKeepTheFootprint) {
