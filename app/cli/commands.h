@@ -21,6 +21,7 @@ int ops(const std::vector<std::string>& args);
 int run(const std::vector<std::string>& args);      // run.cpp: a Lua script; 1 on a Lua error
 int plugins(const std::vector<std::string>& args);  // run.cpp: 1 if any plugin failed to load
 int render(const std::vector<std::string>& args);
+int diff(const std::vector<std::string>& args);     // diff.cpp: how two circuits (or stored trials) differ
 int search(const std::vector<std::string>& args);   // search.cpp: run or resume a study
 int worker(const std::vector<std::string>& args);   // search.cpp: join a stored study (any machine)
 int report(const std::vector<std::string>& args);   // search.cpp: front and hypervolume plots, CSV

@@ -21,6 +21,7 @@ static const char* kUsage =
     "  run SCRIPT.lua [ARGS]   run a Lua script (docs/lua.md); --allow-io lifts the sandbox\n"
     "  plugins                 the Lua plugins found, with their kind and file, and why any failed\n"
     "  render FILE -o OUT      the circuit diagram as SVG, PDF or PNG (circuit render --help)\n"
+    "  diff A B                how two circuits or stored trials (STUDY:TRIAL) differ; --render draws it\n"
     "  search SPEC --study S   architecture search; resumable; a PostgreSQL --db shares it across machines\n"
     "  worker --db URL --study S   join a study started elsewhere and run its trials\n"
     "  report STUDY            Pareto front and hypervolume plots (SVG) and a CSV of the trials\n"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cli::run(args);
   if (cmd == "plugins") return cli::plugins(args);
   if (cmd == "render") return cli::render(args);
+  if (cmd == "diff") return cli::diff(args);
   if (cmd == "search") return cli::search(args);
   if (cmd == "worker") return cli::worker(args);
   if (cmd == "report") return cli::report(args);

@@ -15,4 +15,14 @@ inline std::string bytes_text(double b) {
   return buf;
 }
 
+/// "512 params", "12.3K FLOPs", "-1.05M params": decimal suffixes, three significant digits.
+inline std::string count_text(double v, const char* unit) {
+  const char* suffix[] = {"", "K", "M", "G", "T"};
+  int k = 0;
+  while ((v >= 1000 || v <= -1000) && k < 4) v /= 1000, ++k;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, k ? "%.3g%s %s" : "%.0f%s %s", v, suffix[k], unit);
+  return buf;
+}
+
 }  // namespace base

@@ -352,20 +352,41 @@ Scene build_scene(const Circuit& c, const GraphAnalysis& a, const DiagramOptions
   }
   if (opts.title) s.width = std::max(s.width, 2 * margin + text_width(s.texts.front().text, 11, true));
   s.height = y + margin;
+  if (!opts.changes.empty())
+    for (BoxItem& b : s.boxes)
+      if (auto it = opts.changes.find(b.node); it != opts.changes.end()) b.change = it->second;
   s.memory = std::move(ctx.memory);
   return s;
 }
 
 namespace {
 
-std::string si(double v, const char* unit) {
-  const char* suffix[] = {"", "K", "M", "G", "T"};
-  int k = 0;
-  while (std::abs(v) >= 1000 && k < 4) v /= 1000, ++k;
-  char buf[48];
-  std::snprintf(buf, sizeof buf, k ? "%.3g%s %s" : "%.0f%s %s", v, suffix[k], unit);
-  return buf;
+// A diff badge: what made the node differ, shortest first.
+std::string diff_label(const NodeDelta& n) {
+  if (n.kind != NodeDelta::Kind::changed) return to_string(n.kind);
+  std::string s;
+  if (n.op_before != n.op_after) s = n.op_before + " → " + n.op_after;
+  else if (!n.attrs.empty()) s = n.attrs.front().name + " " + n.attrs.front().before + " → " + n.attrs.front().after;
+  else if (n.inputs_before != n.inputs_after) s = "inputs changed";
+  else s = "output type changed";
+  size_t more = n.attrs.size() - (n.op_before == n.op_after && !n.attrs.empty() ? 1 : 0);
+  if (more > 0) s += " (+" + std::to_string(more) + ")";
+  return s;
 }
+
+}  // namespace
+
+Scene diff_scene(const Circuit& a, const Circuit& b, const CircuitDiff& d, DiagramOptions opts) {
+  Circuit u = diff_union(a, b, d);
+  u.name = a.name == b.name ? b.name + ": diff" : a.name + " → " + b.name;
+  for (const NodeDelta& n : d.nodes) {
+    opts.changes[n.path] = n.kind == NodeDelta::Kind::added ? Change::added : n.kind == NodeDelta::Kind::removed ? Change::removed : Change::changed;
+    opts.overlay[n.path] = {diff_label(n), -1, {}};
+  }
+  return build_scene(u, analyze(u), opts);
+}
+
+namespace {
 
 // `memory`: the bf16 bytes a sequence keeps at inference at the circuit's context.
 void collect(const Graph& g, const GraphAnalysis& a, const std::string& prefix, const std::string& what, int64_t context,
@@ -390,7 +411,7 @@ std::unordered_map<std::string, Annotation> cost_overlay(const Circuit& c, const
   for (auto& [p, x] : v)
     if (p.find('/') == std::string::npos) top = std::max(top, x);
   for (auto& [p, x] : v)
-    if (x > 0) r[p] = {what == "memory" ? base::bytes_text(double(x)) : si(double(x), what == "params" ? "params" : "FLOPs"), std::min(1.0, double(x) / double(top))};
+    if (x > 0) r[p] = {what == "memory" ? base::bytes_text(double(x)) : base::count_text(double(x), what == "params" ? "params" : "FLOPs"), std::min(1.0, double(x) / double(top))};
   return r;
 }
 

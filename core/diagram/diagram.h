@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "circuit/analysis.h"
+#include "circuit/diff.h"
 #include "circuit/graph.h"
 #include "scene.h"
 
@@ -55,11 +56,16 @@ struct DiagramOptions {
   std::unordered_map<std::string, Annotation> overlay;  // node path -> annotation
   const LayoutMemory* hint = nullptr;  // the previous scene's `memory`: keeps a small edit local
   bool title = true;                   // the circuit's name at the top
+  std::unordered_map<std::string, Change> changes;  // node path -> its mark in a diff drawing
 };
 
 /// Draws a circuit from its analysis (analyze(c)). Never fails: an invalid circuit is drawn with
 /// its failing nodes marked and their messages listed under the diagram.
 Scene build_scene(const Circuit& c, const GraphAnalysis& a, const DiagramOptions& opts = {});
+
+/// The diff drawing of `d = diff(a, b)`: B with A's removed nodes put back (diff_union), each
+/// added, removed or changed node in its colour with a badge saying what changed.
+Scene diff_scene(const Circuit& a, const Circuit& b, const CircuitDiff& d, DiagramOptions opts = {});
 
 /// Label of one wire: "d_model 128", "seq" (a symbol named like its axis), "tokens 49".
 std::string axis_label(const Axis& a);

@@ -17,7 +17,9 @@ struct Rgb {
   double r, g, b;
 };
 constexpr Rgb kInk{0.10, 0.10, 0.12}, kMuted{0.38, 0.40, 0.45}, kError{0.78, 0.16, 0.16}, kLabel{0.16, 0.36, 0.66},
-    kFence{0.955, 0.965, 0.98}, kFenceLine{0.55, 0.59, 0.66}, kWhite{1, 1, 1}, kErrorFill{0.99, 0.92, 0.92};
+    kFence{0.955, 0.965, 0.98}, kFenceLine{0.55, 0.59, 0.66}, kWhite{1, 1, 1}, kErrorFill{0.99, 0.92, 0.92},
+    kAdded{0.11, 0.50, 0.20}, kAddedFill{0.90, 0.97, 0.91}, kRemoved{0.75, 0.20, 0.20}, kRemovedFill{0.99, 0.93, 0.93},
+    kChanged{0.72, 0.45, 0.0}, kChangedFill{1.0, 0.96, 0.86};
 
 void set(cairo_t* cr, Rgb c) { cairo_set_source_rgb(cr, c.r, c.g, c.b); }
 
@@ -113,8 +115,12 @@ void draw(cairo_t* cr, const Scene& s) {
     Rgb line = b.error ? kError : b.blocked ? kMuted : kInk;
     Rgb fill = b.error ? kErrorFill : kWhite;
     double width = b.error ? 2.0 : b.bold ? 2.2 : 1.0;
+    // A diff drawing's marks win over the error colour: a removed node put back may not fit.
+    if (b.change == Change::added) line = kAdded, fill = kAddedFill, width = std::max(width, 2.0);
+    if (b.change == Change::removed) line = kRemoved, fill = kRemovedFill, width = std::max(width, 2.0);
+    if (b.change == Change::changed) line = kChanged, fill = kChangedFill, width = std::max(width, 2.0);
     cards_behind(cr, b.r, b.stack, fill, line, width);
-    if (b.blocked) {
+    if (b.blocked || b.change == Change::removed) {
       double dash[] = {3, 2};
       cairo_set_dash(cr, dash, 2, 0);
     }

@@ -33,6 +33,10 @@ enum class BoxKind {
   dot,       // where an einsum's contracted wires join: a filled dot
 };
 
+/// How a node differs in a diff drawing (`circuit diff --render`): B's circuit with A's removed
+/// nodes put back.
+enum class Change { none, added, removed, changed };
+
 /// A node's rectangle. `node` is the node's path ("ffn/up"); several boxes may share one node
 /// (an MoE layer is router + experts + combine).
 struct BoxItem {
@@ -45,6 +49,7 @@ struct BoxItem {
   bool blocked = false;         // not checked because something upstream failed
   int stack = 1;                // cards drawn behind (experts)
   int marker = 0;               // >0: number of the error note at the bottom
+  Change change = Change::none;
 };
 
 /// One axis as a wire: a path of cubic Bézier segments. pts[0] is the start; each following

@@ -84,6 +84,25 @@ void push_strings(lua_State* L, const std::vector<std::string>& items) {
   }
 }
 
+void push_json(lua_State* L, const base::Json& j) {
+  using K = base::Json::Kind;
+  switch (j.kind) {
+    case K::Null: lua_pushnil(L); return;
+    case K::Bool: lua_pushboolean(L, j.b); return;
+    case K::Int: lua_pushinteger(L, j.i); return;
+    case K::Float: lua_pushnumber(L, j.f); return;
+    case K::String: lua_pushlstring(L, j.s.data(), j.s.size()); return;
+    case K::Array:
+      lua_createtable(L, int(j.items.size()), 0);
+      for (size_t k = 0; k < j.items.size(); ++k) push_json(L, j.items[k]), lua_rawseti(L, -2, lua_Integer(k + 1));
+      return;
+    case K::Object:
+      lua_createtable(L, 0, int(j.members.size()));
+      for (auto& [key, v] : j.members) push_json(L, v), lua_setfield(L, -2, key.c_str());
+      return;
+  }
+}
+
 void set_field(lua_State* L, const char* key, const std::string& value) {
   lua_pushlstring(L, value.data(), value.size());
   lua_setfield(L, -2, key);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "base/json.h"
+
 namespace script {
 
 /// A user-facing error raised from C++ binding code; protect<> adds the Lua caller's file:line.
@@ -53,6 +55,8 @@ void arg_table(lua_State* L, int idx, const char* fn, const char* what, bool opt
 
 /// Pushes a Lua array of strings.
 void push_strings(lua_State* L, const std::vector<std::string>& items);
+/// A JSON value as Lua: objects and arrays as tables (arrays 1-based), null as nil.
+void push_json(lua_State* L, const base::Json& j);
 /// t[key] = value for the table at the top of the stack.
 void set_field(lua_State* L, const char* key, const std::string& value);
 void set_field(lua_State* L, const char* key, int64_t value);

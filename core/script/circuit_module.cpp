@@ -6,6 +6,7 @@
 
 #include "binding.h"
 #include "circuit/circuit_file.h"
+#include "circuit/diff.h"
 #include "circuit/hf_import.h"
 #include "circuit/op.h"
 #include "circuit/selection.h"
@@ -705,6 +706,14 @@ int m_gc(lua_State* L) {
   return 0;
 }
 
+// circuit.diff(a, b): how circuit b differs from circuit a, as `circuit diff --json` writes it.
+int l_diff(lua_State* L) {
+  const Document& a = arg_circuit(L, 1, "circuit.diff");
+  const Document& b = arg_circuit(L, 2, "circuit.diff");
+  push_json(L, diff_json(diff(a.circuit(), b.circuit())));
+  return 1;
+}
+
 // circuit.limits(): what this script may use and holds now, in bytes (and instructions).
 int l_limits(lua_State* L) {
   Host& h = Host::of(L);
@@ -720,6 +729,7 @@ int l_limits(lua_State* L) {
 const luaL_Reg kModuleFunctions[] = {
     {"new", protect<l_new>},
     {"limits", protect<l_limits>},
+    {"diff", protect<l_diff>},
     {"load", protect<l_load>},
     {"import", protect<l_import>},
     {"parse", protect<l_parse>},

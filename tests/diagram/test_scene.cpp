@@ -487,3 +487,41 @@ TEST(Folding, TogglesBlocksAndMixers) {
 
 }  // namespace
 }  // namespace circuit::diagram
+
+namespace circuit::diagram {
+namespace {
+
+// The diff drawing: B with A's removed nodes put back, each marked, with a badge saying what
+// changed; the SVG carries the marks' colours.
+TEST(DiffScene, MarksAddedRemovedAndChangedNodes) {
+  Circuit a = load("moe_mlp.circuit.json");
+  auto b = load_circuit(CIRCUIT_SOURCE_DIR "/tests/data/diff/moe_mlp_wider.circuit.json");
+  ASSERT_TRUE(b) << b.error().message;
+  auto marks = [](const Scene& s) {
+    std::map<std::string, Change> m;
+    for (auto& box : s.boxes)
+      if (box.change != Change::none) m[box.node] = box.change;
+    return m;
+  };
+  Scene forward = diff_scene(a, *b, diff(a, *b));
+  std::map<std::string, Change> m = marks(forward);
+  EXPECT_EQ(m["norm"], Change::added);
+  EXPECT_EQ(m["moe"], Change::changed);
+  EXPECT_EQ(m["moe/up"], Change::changed);
+  EXPECT_EQ(m["logits"], Change::changed);
+  EXPECT_EQ(m.count("fc"), 0u) << "fc is the same in both";
+  EXPECT_EQ(m.count("moe/down"), 0u);
+  bool badge = false;
+  for (auto& t : forward.badges) badge |= t.text == "experts 8 → 16 (+1)";
+  EXPECT_TRUE(badge) << "the moe node's badge names its first changed attribute and how many more";
+  for (auto& msg : overlapping_boxes(forward)) ADD_FAILURE() << msg;
+  // The other way round, norm is removed and still drawn, from the union.
+  Scene back = diff_scene(*b, a, diff(*b, a));
+  EXPECT_EQ(marks(back)["norm"], Change::removed);
+  auto svg = render(back, Format::svg);
+  ASSERT_TRUE(svg) << svg.error().message;
+  EXPECT_NE(svg->find("stroke:rgb(75%,20%,20%)"), std::string::npos) << "the removed node's outline colour";
+}
+
+}  // namespace
+}  // namespace circuit::diagram

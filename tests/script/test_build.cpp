@@ -64,6 +64,30 @@ TEST(BuildInLua, ImportReadsAHuggingFaceConfig) {
   EXPECT_NE(bad.error.find("`circuit.import`: unknown option `depth` (expected: layers, width, experts, vocab, seq)"), std::string::npos) << bad.error;
 }
 
+// circuit.diff returns what `circuit diff --json` prints, as a table; an edit made in Lua shows up
+// in it, and undoing the edit leaves no difference.
+TEST(BuildInLua, DiffComparesTwoCircuits) {
+  Host h;
+  auto s = eval(h, R"lua(
+    local circuit = require "circuit"
+    local a = circuit.load(")lua" + source("resources/examples/moe_mlp.circuit.json") + R"lua(")
+    local b = circuit.load(")lua" + source("resources/examples/moe_mlp.circuit.json") + R"lua(")
+    assert(circuit.diff(a, b).same, "a circuit and its copy")
+    b:set("logits", "out", 20)
+    local d = circuit.diff(a, b)
+    assert(not d.same and d.changed >= 1 and d.added == 0 and d.removed == 0)
+    local n = d.nodes[1]
+    assert(#d.nodes == 1 and n.path == "logits" and n.kind == "changed" and n.attrs[1].name == "out", n.path)
+    assert(n.attrs[1].before == "10" and n.attrs[1].after == "20")
+    assert(n.params_after - n.params_before == 10 * 65, n.params_after - n.params_before)
+    assert(d.total.params_after - d.total.params_before == b:info().params - a:info().params)
+    b:undo()
+    return tostring(circuit.diff(a, b).same) .. " " .. tostring(pcall(circuit.diff, a, 3))
+  )lua");
+  ASSERT_TRUE(s.ok()) << s.error;
+  EXPECT_EQ(std::string(lua_tostring(h.state(), -1)), "true false");
+}
+
 TEST(EditInLua, UndoAndRedoRestoreEveryState) {
   Host h;
   std::string mlp = source("resources/examples/mlp.circuit.json");
