@@ -2,6 +2,8 @@
 
 #include "device_choice.h"
 
+#include <algorithm>
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -127,8 +129,13 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->verticalHeader()->hide();
+  compare_ = new QPushButton("Compare the two selected trials");
+  compare_->setObjectName("search_compare");
+  compare_->setToolTip("Select two trials (Ctrl+click) to see their metrics side by side and how their circuits differ");
+  compare_->setEnabled(false);
   tl->addWidget(filter_);
   tl->addWidget(table_);
+  tl->addWidget(compare_);
 
   auto* split = new QSplitter;
   split->addWidget(plot_box);
@@ -181,6 +188,11 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   connect(filter_, &QLineEdit::textChanged, this, &SearchPanel::filter);
   connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
     if (id >= 0) open_number(int(id % kBaselineId), id >= kBaselineId);
+  });
+  connect(table_, &QTableWidget::itemSelectionChanged, this,
+          [this] { compare_->setEnabled(table_->selectionModel()->selectedRows().size() == 2); });
+  connect(compare_, &QPushButton::clicked, this, [this] {
+    if (QString err = compare_selected(); !err.isEmpty()) status_->setText(err);
   });
   connect(table_, &QTableWidget::cellDoubleClicked, this, [this](int row, int) {
     auto* item = table_->item(row, 0);
@@ -490,13 +502,32 @@ void SearchPanel::filter(const QString& text) {
   }
 }
 
-void SearchPanel::open_number(int number, bool baseline) {
-  if (!reader_) return;
+std::optional<std::pair<store::TrialRecord, QString>> SearchPanel::fetch(int number, bool baseline) {
+  if (!reader_) return std::nullopt;
   auto found = reader_->find_study((study_name_ + (baseline ? "-random" : "")).toStdString());
-  if (!found || !*found) return;
+  if (!found || !*found) return std::nullopt;
   auto t = reader_->trial((*found)->id, number);
-  if (!t || !*t || (*t)->circuit.empty()) return;
-  emit open_trial(QString::fromStdString((*t)->circuit), QString("trial %1 of %2").arg(number).arg(QString::fromStdString((*found)->name)));
+  if (!t || !*t || (*t)->circuit.empty()) return std::nullopt;
+  return std::pair{std::move(**t), QString("trial %1 of %2").arg(number).arg(QString::fromStdString((*found)->name))};
+}
+
+void SearchPanel::open_number(int number, bool baseline) {
+  if (auto t = fetch(number, baseline)) emit open_trial(QString::fromStdString(t->first.circuit), t->second);
+}
+
+QString SearchPanel::compare_selected() {
+  QModelIndexList rows = table_->selectionModel()->selectedRows();
+  if (rows.size() != 2) return QString("select two trials to compare (%1 selected)").arg(rows.size());
+  std::sort(rows.begin(), rows.end(), [](const QModelIndex& x, const QModelIndex& y) { return x.row() < y.row(); });
+  std::optional<std::pair<store::TrialRecord, QString>> t[2];
+  for (int i = 0; i < 2; ++i) {
+    auto* item = table_->item(rows[i].row(), 0);
+    t[i] = fetch(item->data(Qt::DisplayRole).toInt(), item->data(Qt::UserRole).toBool());
+    if (!t[i]) return "trial " + item->text() + " stored no circuit to compare";
+  }
+  comparison_ = new TrialDiffDialog(t[0]->first, t[0]->second, t[1]->first, t[1]->second, this);
+  comparison_->show();
+  return {};
 }
 
 QString SearchPanel::export_csv(const QString& path) const {

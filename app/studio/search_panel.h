@@ -7,6 +7,7 @@
 // thread with its own connection polls it once a second and the plots and table grow as trials
 // are committed, without blocking the GUI, even while the server is unreachable.
 #pragma once
+#include <QPointer>
 #include <QWidget>
 
 #include "engine/train.h"
@@ -19,6 +20,7 @@
 
 #include "search/space.h"
 #include "store/store.h"
+#include "trial_diff.h"
 
 class QCheckBox;
 class QComboBox;
@@ -70,6 +72,11 @@ class SearchPanel : public QWidget {
   void set_dark(bool dark);
   SearchPlotsWindow* plots() const { return plots_; }
   QTableWidget* table() const { return table_; }
+  /// Opens the comparison of the two trials selected in the table (the Compare button); returns
+  /// why not, or "".
+  QString compare_selected();
+  /// The comparison opened last, while it is open.
+  TrialDiffDialog* comparison() const { return comparison_; }
 
  signals:
   void open_trial(QString circuit_text, QString title);
@@ -82,6 +89,8 @@ class SearchPanel : public QWidget {
   void stop_watching();
   void filter(const QString& text);
   void open_number(int number, bool baseline);
+  /// A stored trial of the shown study (or its random baseline) and its title ("trial 3 of s").
+  std::optional<std::pair<store::TrialRecord, QString>> fetch(int number, bool baseline);
 
   QLineEdit* space_ = nullptr;
   QLineEdit* study_ = nullptr;
@@ -97,6 +106,8 @@ class SearchPanel : public QWidget {
   QLabel* status_ = nullptr;
   QLineEdit* filter_ = nullptr;
   QTableWidget* table_ = nullptr;
+  QPushButton* compare_ = nullptr;
+  QPointer<TrialDiffDialog> comparison_;
   SearchPlotsWindow* plots_ = nullptr;
 
   // The study shown: a reading connection of its own (SQLite WAL lets it read while the worker writes).

@@ -693,6 +693,37 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
       EXPECT_NE(w->document().circuit().name, "untitled");
       break;
     }
+  // Two trials selected with the mouse (a click, then Ctrl+click) compare side by side: their
+  // metrics, and how their circuits differ, written and drawn as `circuit diff` does.
+  QPushButton* compare = w->search_panel()->findChild<QPushButton*>("search_compare");
+  ASSERT_NE(compare, nullptr);
+  EXPECT_FALSE(compare->isEnabled());
+  QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualItemRect(table->item(0, 2)).center());
+  EXPECT_FALSE(compare->isEnabled()) << "one trial selected";
+  QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::ControlModifier, table->visualItemRect(table->item(1, 2)).center());
+  ASSERT_TRUE(compare->isEnabled()) << "two trials selected";
+  QTest::mouseClick(compare, Qt::LeftButton);
+  studio::TrialDiffDialog* cmp = w->search_panel()->comparison();
+  ASSERT_NE(cmp, nullptr) << w->search_panel()->findChild<QLabel*>()->text().toStdString();
+  ASSERT_TRUE(wait_for([&] { return cmp->isVisible(); }, 3000));
+  EXPECT_GE(cmp->metrics()->rowCount(), 3) << "accuracy, params, flops at least";
+  bool params_row = false;
+  for (int r = 0; r < cmp->metrics()->rowCount(); ++r)
+    if (cmp->metrics()->item(r, 0)->text() == "params") {
+      params_row = true;
+      double a = cmp->metrics()->item(r, 1)->data(Qt::DisplayRole).toDouble(), b = cmp->metrics()->item(r, 2)->data(Qt::DisplayRole).toDouble();
+      EXPECT_DOUBLE_EQ(cmp->metrics()->item(r, 3)->data(Qt::DisplayRole).toDouble(), b - a);
+      // The same difference as the diff's totals line: the cost model's parameter count.
+      EXPECT_TRUE(cmp->diff_text().contains(a == b ? "\nparams " : " → ")) << cmp->diff_text().toStdString();
+    }
+  EXPECT_TRUE(params_row);
+  EXPECT_TRUE(cmp->diff_text().startsWith("--- trial ")) << cmp->diff_text().toStdString();
+  EXPECT_FALSE(cmp->drawing().isNull());
+  EXPECT_GT(cmp->drawing().width(), 200);
+  QTest::qWait(200);
+  save(cmp->grab().toImage(), "studio_trial_diff");
+  cmp->close();
+
   // The study can be shown again from its store, as the dock's Open… button does.
   table->setRowCount(0);
   EXPECT_EQ(w->search_panel()->show_study(r.db, "gui"), "");
