@@ -73,7 +73,9 @@ const char* kWorkerUsage =
 const char* kReportUsage =
     "usage: circuit report STUDY [--db STORE] [-o DIR] [--baseline STUDY] [--reference m=v,...]\n"
     "  writes DIR/STUDY_front.svg, DIR/STUDY_hypervolume.svg (against the baseline study, e.g. a\n"
-    "  random search at the same budget) and DIR/STUDY_trials.csv\n";
+    "  random search at the same budget), DIR/STUDY_parallel.svg (every trial over every objective\n"
+    "  and choice), DIR/STUDY_scatter.svg (each pair of objectives), DIR/STUDY_trials.csv and\n"
+    "  DIR/STUDY_report.html (the plots and the trial table on one self-contained page)\n";
 
 std::string spos_usage() {
   return "usage: circuit spos SPEC.search.json [options]\n"
@@ -284,13 +286,21 @@ int report(const std::vector<std::string>& args) {
     series.push_back(search::hypervolume_series(base_trials, s->space.objectives, s->space.constraints, *ref, baseline + " (" + base_strategy + ")"));
   std::filesystem::create_directories(out);
   std::string stem = out + "/" + study;
-  if (!write_text(stem + "_front.svg", search::front_svg(study + ": Pareto front", *trials, base_trials, s->space.objectives, s->space.constraints)) ||
-      !write_text(stem + "_hypervolume.svg", search::hypervolume_svg(study + ": hypervolume after each trial", series)) ||
-      !write_text(stem + "_trials.csv", search::trials_csv(*trials)))
+  std::vector<std::string> plots = {
+      search::front_svg(study + ": Pareto front", *trials, base_trials, s->space.objectives, s->space.constraints),
+      search::hypervolume_svg(study + ": hypervolume after each trial", series),
+      search::parallel_svg(study + ": every trial over every objective and choice", *trials, s->space),
+      search::scatter_matrix_svg(study + ": objectives in pairs", *trials, s->space.objectives, s->space.constraints)};
+  const char* names[] = {"_front.svg", "_hypervolume.svg", "_parallel.svg", "_scatter.svg"};
+  for (size_t i = 0; i < plots.size(); ++i)
+    if (!write_text(stem + names[i], plots[i])) return 1;
+  if (!write_text(stem + "_trials.csv", search::trials_csv(*trials)) ||
+      !write_text(stem + "_report.html", search::report_html(study + " (" + s->info.strategy + ")", plots, *trials, s->space)))
     return 1;
   for (auto& se : series)
     std::printf("%-40s %zu trials, hypervolume %.6g\n", se.label.c_str(), se.values.size(), se.values.empty() ? 0.0 : se.values.back());
-  std::printf("wrote %s_front.svg, %s_hypervolume.svg, %s_trials.csv\n", stem.c_str(), stem.c_str(), stem.c_str());
+  std::printf("wrote %s_front.svg, _hypervolume.svg, _parallel.svg, _scatter.svg, _trials.csv and _report.html (all of them on one page)\n",
+              stem.c_str());
   return 0;
 }
 

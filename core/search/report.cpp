@@ -73,12 +73,69 @@ struct Frame {
   }
 };
 
-std::string header(const std::string& title) {
+// Text for XML and HTML: metric names, choice labels and error messages are the user's.
+std::string escape(const std::string& t) {
+  std::string o;
+  for (char c : t) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else if (c == '\'') o += "&#39;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+std::string header(const std::string& title, double width = 640, double height = 440) {
   std::ostringstream s;
-  s << "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='640' height='440' "
-       "font-family='DejaVu Sans, sans-serif' font-size='11'>\n<rect width='640' height='440' fill='white'/>\n"
-    << "<text x='70' y='24' font-size='14' font-weight='bold'>" << title << "</text>\n";
+  s << "<?xml version='1.0' encoding='UTF-8'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
+    << "' font-family='DejaVu Sans, sans-serif' font-size='11'>\n<rect width='" << width << "' height='" << height << "' fill='white'/>\n"
+    << "<text x='70' y='24' font-size='14' font-weight='bold'>" << escape(title) << "</text>\n";
   return s.str();
+}
+
+// Every finished trial with all objectives, ranked: 0 is the Pareto front of the feasible trials,
+// then the next fronts; infeasible trials rank after every feasible one (constrained domination).
+struct Ranked {
+  const store::TrialRecord* trial;
+  Vec values;  // metric units, objective order
+  int rank;
+  bool feasible;
+};
+
+std::vector<Ranked> ranked(const std::vector<store::TrialRecord>& trials, const std::vector<Objective>& objectives,
+                           const std::vector<Constraint>& constraints) {
+  std::vector<Ranked> out;
+  std::vector<Vec> mins;
+  std::vector<double> violation;
+  for (auto& t : trials) {
+    if (t.status != store::TrialStatus::finished) continue;
+    Vec v;
+    for (auto& o : objectives)
+      if (auto it = t.metrics.find(o.metric); it != t.metrics.end() && std::isfinite(it->second)) v.push_back(it->second);
+    if (v.size() != objectives.size()) continue;
+    double viol = 0;
+    for (auto& c : constraints)
+      if (auto it = t.metrics.find(c.metric); it != t.metrics.end()) viol += c.violation(it->second);
+    out.push_back({&t, v, 0, viol == 0});
+    mins.push_back(to_minimization(v, directions(objectives)));
+    violation.push_back(viol);
+  }
+  auto fronts = constrained_fronts(mins, violation);
+  for (size_t r = 0; r < fronts.size(); ++r)
+    for (int i : fronts[r]) out[size_t(i)].rank = int(r);
+  return out;
+}
+
+// Red for the front, then blue fading to grey with rank; infeasible trials light grey.
+std::string rank_colour(const Ranked& r, int worst) {
+  if (!r.feasible) return "#c8c8c8";
+  if (r.rank == 0) return "#c0392b";
+  double t = worst > 1 ? double(r.rank - 1) / double(worst - 1) : 0;
+  char b[16];
+  std::snprintf(b, sizeof b, "#%02x%02x%02x", int(0x2e + t * (0xa0 - 0x2e)), int(0x6f + t * (0xa8 - 0x6f)), int(0xc0 + t * (0xb4 - 0xc0)));
+  return b;
 }
 
 std::string label_of(const Objective& o) { return o.metric + (o.direction == Direction::maximize ? " (max)" : " (min)"); }
@@ -196,6 +253,154 @@ std::string hypervolume_svg(const std::string& title, const std::vector<Hypervol
       << (series[k].values.empty() ? "" : ": " + num(series[k].values.back())) << "</text>\n";
   }
   s << "</svg>\n";
+  return s.str();
+}
+
+std::string parallel_svg(const std::string& title, const std::vector<store::TrialRecord>& trials, const Space& space) {
+  auto rows = ranked(trials, space.objectives, space.constraints);
+  size_t n_axes = space.objectives.size() + space.dims.size();
+  const double left = 70, gap = 130, top = 60, h = 300;
+  double width = left + gap * double(std::max<size_t>(n_axes, 2) - 1) + 90;
+  std::ostringstream s;
+  s << header(title, width, top + h + 70);
+  // Objective axes: better is up (a minimised metric's axis runs downwards).
+  struct Axis {
+    std::string label;
+    double lo, hi;
+    bool flip;
+    std::vector<std::string> ticks;  // a choice axis: its labels, evenly spaced
+  };
+  std::vector<Axis> axes;
+  for (size_t k = 0; k < space.objectives.size(); ++k) {
+    Axis a{label_of(space.objectives[k]), 1e300, -1e300, space.objectives[k].direction == Direction::minimize, {}};
+    for (auto& r : rows) a.lo = std::min(a.lo, r.values[k]), a.hi = std::max(a.hi, r.values[k]);
+    if (rows.empty()) a.lo = 0, a.hi = 1;
+    axes.push_back(a);
+  }
+  for (auto& d : space.dims) {
+    Axis a{d.name, 0, double(std::max(d.size() - 1, 1)), false, {}};
+    for (int i = 0; i < d.size(); ++i) a.ticks.push_back(d.label(i));
+    axes.push_back(a);
+  }
+  auto Y = [&](const Axis& a, double v) {
+    double t = a.hi > a.lo ? (v - a.lo) / (a.hi - a.lo) : 0.5;
+    if (a.flip) t = 1 - t;
+    return top + h - t * h;
+  };
+  auto X = [&](size_t k) { return left + gap * double(k); };
+  int worst = 0;
+  for (auto& r : rows) worst = std::max(worst, r.feasible ? r.rank : 0);
+  // Worst first, so the front is drawn on top.
+  std::vector<const Ranked*> order;
+  for (auto& r : rows) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return (a->feasible ? -a->rank : -1000000) < (b->feasible ? -b->rank : -1000000); });
+  for (const Ranked* r : order) {
+    auto p = parse_point(r->trial->point);
+    s << "<polyline class='trial' fill='none' stroke='" << rank_colour(*r, worst) << "' stroke-width='" << (r->rank == 0 && r->feasible ? 2 : 1.2)
+      << "'" << (r->feasible ? "" : " stroke-dasharray='4 3'") << " points='";
+    for (size_t k = 0; k < axes.size(); ++k) {
+      double v = k < space.objectives.size() ? r->values[k]
+                                             : (p && k - space.objectives.size() < p->choice.size() ? p->choice[k - space.objectives.size()] : 0);
+      s << X(k) << "," << Y(axes[k], v) << " ";
+    }
+    s << "'><title>trial " << r->trial->number << (r->feasible ? ", rank " + std::to_string(r->rank) : ", violates a constraint") << "</title></polyline>\n";
+  }
+  for (size_t k = 0; k < axes.size(); ++k) {
+    const Axis& a = axes[k];
+    s << "<line class='axis' x1='" << X(k) << "' y1='" << top << "' x2='" << X(k) << "' y2='" << top + h << "' stroke='#444'/>\n";
+    s << "<text x='" << X(k) << "' y='" << top - 10 << "' text-anchor='middle' font-weight='bold'>" << escape(a.label) << "</text>\n";
+    if (!a.ticks.empty()) {
+      for (size_t i = 0; i < a.ticks.size(); ++i)
+        s << "<text x='" << X(k) + 5 << "' y='" << Y(a, double(i)) + 4 << "'>" << escape(a.ticks[i]) << "</text>\n";
+    } else {
+      for (double v : {a.lo, a.hi}) s << "<text x='" << X(k) + 5 << "' y='" << Y(a, v) + 4 << "'>" << num(v) << "</text>\n";
+    }
+  }
+  size_t front = std::count_if(rows.begin(), rows.end(), [](const Ranked& r) { return r.feasible && r.rank == 0; });
+  s << "<text x='" << left << "' y='" << top + h + 40 << "'>" << rows.size() << " finished trials; red: Pareto front (" << front
+    << "), then blue to grey by Pareto rank; dashed: violates a constraint. Objective axes: better is up.</text>\n</svg>\n";
+  return s.str();
+}
+
+std::string scatter_matrix_svg(const std::string& title, const std::vector<store::TrialRecord>& trials, const std::vector<Objective>& objectives,
+                               const std::vector<Constraint>& constraints) {
+  auto rows = ranked(trials, objectives, constraints);
+  size_t k = objectives.size();
+  const double left = 70, top = 50, cell = 150, pad = 14;
+  double side = double(std::max<size_t>(k, 2) - 1) * (cell + pad);
+  std::ostringstream s;
+  s << header(title, std::max(560.0, left + side + 40), top + side + 80);
+  if (k < 2) return s.str() + "<text x='70' y='80'>the scatter matrix needs two objectives</text>\n</svg>\n";
+  std::vector<double> lo(k, 1e300), hi(k, -1e300);
+  for (auto& r : rows)
+    for (size_t i = 0; i < k; ++i) lo[i] = std::min(lo[i], r.values[i]), hi[i] = std::max(hi[i], r.values[i]);
+  auto at = [&](size_t i, double v) { return hi[i] > lo[i] ? (v - lo[i]) / (hi[i] - lo[i]) : 0.5; };
+  // Row i (objectives 1..k-1) against column j < i: each pair once, the lower triangle.
+  for (size_t i = 1; i < k; ++i)
+    for (size_t j = 0; j < i; ++j) {
+      double x0 = left + double(j) * (cell + pad), y0 = top + double(i - 1) * (cell + pad);
+      s << "<g class='cell'><rect x='" << x0 << "' y='" << y0 << "' width='" << cell << "' height='" << cell << "' fill='none' stroke='#888'/>\n";
+      for (int pass = 0; pass < 2; ++pass)  // the front on top
+        for (auto& r : rows) {
+          bool front = r.feasible && r.rank == 0;
+          if (front != (pass == 1)) continue;
+          double x = x0 + 4 + at(j, r.values[j]) * (cell - 8), y = y0 + cell - 4 - at(i, r.values[i]) * (cell - 8);
+          s << "<circle cx='" << x << "' cy='" << y << "' r='" << (front ? 3.5 : 2.5) << "' fill='"
+            << (front ? "#c0392b" : r.feasible ? "#6a8fc8" : "#c8c8c8") << "'><title>trial " << r.trial->number << "</title></circle>\n";
+        }
+      s << "</g>\n";
+      if (i == k - 1) {
+        s << "<text x='" << x0 + cell / 2 << "' y='" << y0 + cell + 28 << "' text-anchor='middle'>" << escape(label_of(objectives[j])) << "</text>\n";
+        s << "<text x='" << x0 << "' y='" << y0 + cell + 13 << "' font-size='9'>" << num(lo[j]) << "</text><text x='" << x0 + cell << "' y='"
+          << y0 + cell + 13 << "' font-size='9' text-anchor='end'>" << num(hi[j]) << "</text>\n";
+      }
+      if (j == 0) {
+        s << "<text transform='translate(" << x0 - 22 << "," << y0 + cell / 2 << ") rotate(-90)' text-anchor='middle'>" << escape(label_of(objectives[i]))
+          << "</text>\n";
+        s << "<text x='" << x0 - 3 << "' y='" << y0 + cell << "' font-size='9' text-anchor='end'>" << num(lo[i]) << "</text><text x='" << x0 - 3
+          << "' y='" << y0 + 9 << "' font-size='9' text-anchor='end'>" << num(hi[i]) << "</text>\n";
+      }
+    }
+  s << "<text x='" << left << "' y='" << top + side + 52 << "'>each pair of objectives once; red: the Pareto front over all " << k
+    << " objectives; grey: infeasible</text>\n</svg>\n";
+  return s.str();
+}
+
+std::string report_html(const std::string& title, const std::vector<std::string>& svgs, const std::vector<store::TrialRecord>& trials,
+                        const Space& space) {
+  auto rows = ranked(trials, space.objectives, space.constraints);
+  std::map<const store::TrialRecord*, const Ranked*> rank_of;
+  for (auto& r : rows) rank_of[r.trial] = &r;
+  std::set<std::string> names;
+  for (auto& t : trials)
+    for (auto& [k, v] : t.metrics) names.insert(k);
+  std::ostringstream s;
+  s << "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>" << escape(title) << "</title>\n"
+    << "<style>body{font-family:'DejaVu Sans',sans-serif;margin:24px}table{border-collapse:collapse;font-size:12px}"
+       "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td.l,th.l{text-align:left}tr.front td{background:#fdecea}"
+       "figure{margin:12px 0}</style></head><body>\n<h1>" << escape(title) << "</h1>\n";
+  for (auto& svg : svgs) {
+    std::string body = svg.substr(std::min(svg.size(), svg.find("<svg")));  // inline: no XML declaration
+    s << "<figure>" << body << "</figure>\n";
+  }
+  s << "<h2>Trials</h2>\n<table><tr><th>trial</th><th class='l'>status</th><th class='l'>point</th><th>Pareto rank</th>";
+  for (auto& n : names) s << "<th>" << escape(n) << "</th>";
+  s << "<th class='l'>error</th></tr>\n";
+  for (auto& t : trials) {
+    auto it = rank_of.find(&t);
+    bool front = it != rank_of.end() && it->second->feasible && it->second->rank == 0;
+    std::string what = t.point;
+    if (auto p = parse_point(t.point)) what = describe(space, *p);
+    s << "<tr class='trial" << (front ? " front" : "") << "'><td>" << t.number << "</td><td class='l'>" << store::to_string(t.status) << "</td><td class='l'>"
+      << escape(what) << "</td><td>"
+      << (it == rank_of.end() ? std::string() : it->second->feasible ? std::to_string(it->second->rank) : std::string("infeasible")) << "</td>";
+    for (auto& n : names) {
+      auto m = t.metrics.find(n);
+      s << "<td>" << (m == t.metrics.end() ? std::string() : num(m->second)) << "</td>";
+    }
+    s << "<td class='l'>" << escape(t.error) << "</td></tr>\n";
+  }
+  s << "</table>\n</body></html>\n";
   return s.str();
 }
 

@@ -1,5 +1,6 @@
-// A study's report files: the Pareto front plot and the hypervolume-over-trials plot (SVG, drawn
-// here as plain SVG text: a plot needs none of the diagram machinery) and a CSV of every trial.
+// A study's report files: the Pareto front, hypervolume-over-trials, parallel-coordinates and
+// scatter-matrix plots (SVG, drawn here as plain SVG text: a plot needs none of the diagram
+// machinery), a CSV of every trial, and an HTML page holding them all.
 #pragma once
 #include <string>
 #include <vector>
@@ -26,6 +27,17 @@ std::string front_svg(const std::string& title, const std::vector<store::TrialRe
                       const std::vector<store::TrialRecord>& baseline, const std::vector<Objective>& objectives,
                       const std::vector<Constraint>& constraints);
 std::string hypervolume_svg(const std::string& title, const std::vector<HypervolumeSeries>& series);
+/// Parallel coordinates: one line per finished trial across every objective (better is up) and
+/// every searched choice (labelled axes); colour is Pareto rank (red: the front), dashed lines
+/// violate a constraint.
+std::string parallel_svg(const std::string& title, const std::vector<store::TrialRecord>& trials, const Space& space);
+/// Each pair of objectives once (the lower triangle), the front over all objectives in red.
+std::string scatter_matrix_svg(const std::string& title, const std::vector<store::TrialRecord>& trials, const std::vector<Objective>& objectives,
+                               const std::vector<Constraint>& constraints);
+/// One self-contained page: the given SVG plots inline and a table of every trial with its
+/// point, Pareto rank and metrics, for someone without the studio.
+std::string report_html(const std::string& title, const std::vector<std::string>& svgs, const std::vector<store::TrialRecord>& trials,
+                        const Space& space);
 /// Every trial: number, status, point, each metric, seconds, error.
 std::string trials_csv(const std::vector<store::TrialRecord>& trials);
 

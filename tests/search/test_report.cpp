@@ -1,0 +1,74 @@
+// The many-objective report plots and page: every finished trial drawn once, coloured by Pareto
+// rank over all objectives, infeasible trials marked, each pair of objectives once.
+#include <gtest/gtest.h>
+
+#include "search/report.h"
+
+namespace search {
+namespace {
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+store::TrialRecord trial(int number, double accuracy, double params, double flops, const std::string& point) {
+  store::TrialRecord t;
+  t.number = number, t.seq = number, t.point = point;
+  t.status = store::TrialStatus::finished;
+  t.metrics = {{"accuracy", accuracy}, {"params", params}, {"flops", flops}};
+  return t;
+}
+
+struct Report : ::testing::Test {
+  Space space;
+  std::vector<store::TrialRecord> trials;
+  void SetUp() override {
+    auto s = load_space(CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json");
+    ASSERT_TRUE(s) << s.error().message;
+    space = *s;
+    space.objectives.push_back({"flops", Direction::minimize});  // three objectives: accuracy max, params min, flops min
+    trials = {trial(1, 0.90, 100, 50, "0,0,0,0,0,0"), trial(2, 0.80, 200, 60, "1,1,1,1,1,1"),  // 2 is dominated by 1
+              trial(3, 0.95, 300, 40, "2,2,2,2,2,1"),                                      // the front: 1 and 3
+              trial(4, 0.99, 250000, 30, "3,0,1,2,0,0")};                                 // over params' max of 200000
+    store::TrialRecord failed;
+    failed.number = 5, failed.status = store::TrialStatus::failed, failed.error = "shape <bad> & worse";
+    trials.push_back(failed);
+  }
+};
+
+TEST_F(Report, ParallelCoordinatesDrawEveryFinishedTrialAcrossObjectivesAndChoices) {
+  std::string svg = parallel_svg("t", trials, space);
+  EXPECT_EQ(count(svg, "<polyline class='trial'"), 4u) << "the failed trial has no line";
+  EXPECT_EQ(count(svg, "<line class='axis'"), space.objectives.size() + space.dims.size());
+  EXPECT_EQ(count(svg, "stroke='#c0392b'"), 2u) << "trials 1 and 3 are the front over all three objectives";
+  EXPECT_EQ(count(svg, "stroke-dasharray"), 1u) << "trial 4 violates the params constraint";
+  EXPECT_NE(svg.find("trial 2, rank 1"), std::string::npos);
+  EXPECT_NE(svg.find("trial 4, violates a constraint"), std::string::npos);
+  EXPECT_NE(svg.find(">expert_choice<"), std::string::npos) << "a choice axis is labelled with its values";
+}
+
+TEST_F(Report, TheScatterMatrixShowsEachPairOnceWithTheFront) {
+  std::string svg = scatter_matrix_svg("t", trials, space.objectives, space.constraints);
+  EXPECT_EQ(count(svg, "<g class='cell'>"), 3u) << "three objectives: three pairs";
+  EXPECT_EQ(count(svg, "fill='#c0392b'"), 3u * 2) << "the front's two trials in every cell";
+  EXPECT_EQ(count(svg, "fill='#c8c8c8'"), 3u) << "the infeasible trial in every cell";
+  space.objectives.pop_back();
+  EXPECT_EQ(count(scatter_matrix_svg("t", trials, space.objectives, space.constraints), "<g class='cell'>"), 1u);
+}
+
+TEST_F(Report, ThePageHoldsThePlotsAndEveryTrialEscaped) {
+  std::string html = report_html("study <s>", {parallel_svg("a", trials, space), front_svg("b", trials, {}, space.objectives, space.constraints)},
+                                 trials, space);
+  EXPECT_EQ(count(html, "<svg "), 2u);
+  EXPECT_EQ(html.find("<?xml"), std::string::npos) << "SVGs inline, without their XML declaration";
+  EXPECT_EQ(count(html, "<tr class='trial"), 5u);
+  EXPECT_EQ(count(html, "<tr class='trial front'>"), 2u);
+  EXPECT_NE(html.find("shape &lt;bad&gt; &amp; worse"), std::string::npos);
+  EXPECT_NE(html.find("<title>study &lt;s&gt;</title>"), std::string::npos);
+  EXPECT_NE(html.find(">infeasible<"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace search
