@@ -189,8 +189,16 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
     if (id >= 0) open_number(int(id % kBaselineId), id >= kBaselineId);
   });
-  connect(table_, &QTableWidget::itemSelectionChanged, this,
-          [this] { compare_->setEnabled(table_->selectionModel()->selectedRows().size() == 2); });
+  connect(table_, &QTableWidget::itemSelectionChanged, this, [this] {
+    compare_->setEnabled(table_->selectionModel()->selectedRows().size() == 2);
+    if (syncing_selection_) return;
+    // The table's selection is the plots' selection too (study trials; baseline rows have no line).
+    std::set<int64_t> ids;
+    for (const QModelIndex& r : table_->selectionModel()->selectedRows())
+      if (auto* item = table_->item(r.row(), 0); item && !item->data(Qt::UserRole).toBool()) ids.insert(item->data(Qt::DisplayRole).toInt());
+    plots_->set_selection(ids);
+  });
+  connect(plots_, &SearchPlotsWindow::selection_changed, this, [this](QList<qint64> ids) { select_rows(ids); });
   connect(compare_, &QPushButton::clicked, this, [this] {
     if (QString err = compare_selected(); !err.isEmpty()) status_->setText(err);
   });
@@ -410,12 +418,18 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
     pts.objectives.push_back({o.metric, o.direction == search::Direction::minimize});
     dirs.push_back(o.direction);
   }
+  for (auto& d : space_def_->dims) {
+    ChoiceAxis axis{d.name, {}};
+    for (int i = 0; i < d.size(); ++i) axis.labels.push_back(d.label(i));
+    pts.choices.push_back(std::move(axis));
+  }
   auto to_points = [&](const std::vector<store::TrialRecord>& list, int64_t offset) {
     std::vector<TrialPoint> out;
     for (auto& t : list) {
       if (t.status != store::TrialStatus::finished) continue;
       TrialPoint p;
       p.id = offset + t.number;
+      if (auto point = search::parse_point(t.point)) p.choice = point->choice;
       bool complete = true;
       for (auto& o : objectives) {
         auto m = t.metrics.find(o.metric);
@@ -439,7 +453,10 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
       feasible.push_back(v);
       index.push_back(i);
     }
-  for (int f : search::pareto_front(search::to_minimization(feasible, dirs))) pts.trials[index[size_t(f)]].on_front = true;
+  // Pareto ranks over every objective: the front is rank 0 (parallel coordinates colour by rank).
+  auto fronts = search::nondominated_fronts(search::to_minimization(feasible, dirs));
+  for (size_t r = 0; r < fronts.size(); ++r)
+    for (int f : fronts[r]) pts.trials[index[size_t(f)]].rank = int(r), pts.trials[index[size_t(f)]].on_front = r == 0;
   plots_->set_points(pts);
 
   HypervolumeHistory hv;
@@ -491,6 +508,9 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
   table_->setSortingEnabled(true);
   table_->resizeColumnsToContents();
   filter(filter_->text());
+  QList<qint64> keep;  // the rows were rebuilt: select again what the plots select
+  for (int64_t id : plots_->selection()) keep << qint64(id);
+  select_rows(keep);
 }
 
 void SearchPanel::filter(const QString& text) {
@@ -513,6 +533,23 @@ std::optional<std::pair<store::TrialRecord, QString>> SearchPanel::fetch(int num
 
 void SearchPanel::open_number(int number, bool baseline) {
   if (auto t = fetch(number, baseline)) emit open_trial(QString::fromStdString(t->first.circuit), t->second);
+}
+
+void SearchPanel::select_rows(const QList<qint64>& ids) {
+  std::set<int64_t> wanted(ids.begin(), ids.end());
+  syncing_selection_ = true;
+  table_->clearSelection();
+  QItemSelection sel;
+  int first = -1;
+  for (int r = 0; r < table_->rowCount(); ++r)
+    if (auto* item = table_->item(r, 0); item && !item->data(Qt::UserRole).toBool() && wanted.count(item->data(Qt::DisplayRole).toInt())) {
+      sel.select(table_->model()->index(r, 0), table_->model()->index(r, table_->columnCount() - 1));
+      if (first < 0) first = r;
+    }
+  table_->selectionModel()->select(sel, QItemSelectionModel::Select);
+  if (first >= 0) table_->scrollToItem(table_->item(first, 0));
+  syncing_selection_ = false;
+  compare_->setEnabled(table_->selectionModel()->selectedRows().size() == 2);
 }
 
 QString SearchPanel::compare_selected() {

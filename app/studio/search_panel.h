@@ -89,6 +89,9 @@ class SearchPanel : public QWidget {
   void stop_watching();
   void filter(const QString& text);
   void open_number(int number, bool baseline);
+  /// Selects the table rows of these study trials (the plots' selection), without echoing it back.
+  void select_rows(const QList<qint64>& ids);
+  bool syncing_selection_ = false;
   /// A stored trial of the shown study (or its random baseline) and its title ("trial 3 of s").
   std::optional<std::pair<store::TrialRecord, QString>> fetch(int number, bool baseline);
 

@@ -1,6 +1,7 @@
 #include "studio/plots/plot_data.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace studio {
 
@@ -79,6 +80,71 @@ const PlotObjective* ParetoPoints::objective(const std::string& name) const {
   for (const auto& o : objectives)
     if (o.name == name) return &o;
   return nullptr;
+}
+
+void ParallelAxes::sync(const ParetoPoints& points) {
+  std::vector<Axis> next;
+  auto keep = [&](const std::string& name, bool choice, bool minimise) {
+    int i = index(name);
+    if (i >= 0 && axes[size_t(i)].choice == choice) next.push_back(axes[size_t(i)]);
+    else next.push_back(Axis{name, choice, minimise, false, false, 0, 0});
+  };
+  for (const auto& o : points.objectives) keep(o.name, false, o.minimise);
+  for (const auto& c : points.choices) keep(c.name, true, false);
+  // Axes that stay keep the order the user gave them; new ones go last.
+  std::vector<Axis> ordered;
+  for (const auto& a : axes)
+    for (const auto& n : next)
+      if (n.name == a.name && n.choice == a.choice) ordered.push_back(n);
+  for (const auto& n : next) {
+    bool seen = false;
+    for (const auto& o : ordered) seen |= o.name == n.name && o.choice == n.choice;
+    if (!seen) ordered.push_back(n);
+  }
+  axes = std::move(ordered);
+}
+
+double ParallelAxes::value(const TrialPoint& t, const Axis& a, const ParetoPoints& points) const {
+  if (a.choice) {
+    for (size_t k = 0; k < points.choices.size() && k < t.choice.size(); ++k)
+      if (points.choices[k].name == a.name) return t.choice[k] >= 0 ? double(t.choice[k]) : NAN;
+    return NAN;
+  }
+  auto it = t.values.find(a.name);
+  return it == t.values.end() ? NAN : it->second;
+}
+
+std::vector<int64_t> ParallelAxes::selected(const ParetoPoints& points) const {
+  std::vector<int64_t> out;
+  for (const auto& t : points.trials) {
+    bool in = true;
+    for (const auto& a : axes) {
+      if (!a.brushed) continue;
+      double v = value(t, a, points);
+      if (!(v >= std::min(a.lo, a.hi) && v <= std::max(a.lo, a.hi))) in = false;
+    }
+    if (in) out.push_back(t.id);
+  }
+  return out;
+}
+
+bool ParallelAxes::any_brush() const {
+  for (const auto& a : axes)
+    if (a.brushed) return true;
+  return false;
+}
+
+void ParallelAxes::move(size_t from, size_t to) {
+  if (from >= axes.size() || to >= axes.size() || from == to) return;
+  Axis a = axes[from];
+  axes.erase(axes.begin() + std::ptrdiff_t(from));
+  axes.insert(axes.begin() + std::ptrdiff_t(to), a);
+}
+
+int ParallelAxes::index(const std::string& name) const {
+  for (size_t i = 0; i < axes.size(); ++i)
+    if (axes[i].name == name) return int(i);
+  return -1;
 }
 
 }  // namespace studio

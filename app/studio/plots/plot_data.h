@@ -76,21 +76,55 @@ struct PlotObjective {
   bool minimise = true;
 };
 
+/// A searched choice, as a parallel-coordinates axis: its name and each value's label.
+struct ChoiceAxis {
+  std::string name;
+  std::vector<std::string> labels;
+};
+
 /// One evaluated configuration of a study.
 struct TrialPoint {
   int64_t id = -1;
   std::map<std::string, double> values;  // objective name -> value
+  std::vector<int> choice;               // per ChoiceAxis: the value's index (-1: unknown)
   bool feasible = true;                  // met every constraint
   bool on_front = false;                 // non-dominated in the study (all objectives)
+  int rank = 0;                          // Pareto rank among feasible trials (0: the front)
 };
 
 /// The trials of a study and of a random-search baseline, for the Pareto scatter.
 struct ParetoPoints {
   std::vector<PlotObjective> objectives;
+  std::vector<ChoiceAxis> choices;
   std::vector<TrialPoint> trials;
   std::vector<TrialPoint> baseline;  // random search on the same space, drawn in grey
   bool empty() const { return trials.empty() && baseline.empty(); }
   const PlotObjective* objective(const std::string& name) const;
+};
+
+/// The parallel-coordinates view's state, kept across updates: axis order, direction, scale, and
+/// the brushed range of each axis (in its data units; a choice axis in value indices).
+struct ParallelAxes {
+  struct Axis {
+    std::string name;
+    bool choice = false;
+    bool flip = false;  // objectives start flipped when minimised, so better is always up
+    bool log = false;
+    bool brushed = false;
+    double lo = 0, hi = 0;  // the brush
+  };
+  std::vector<Axis> axes;
+  /// Adds the axes of `points` that are new (objectives first, then choices) and drops those that
+  /// went; the others keep their place and state.
+  void sync(const ParetoPoints& points);
+  /// The trial's value on axis `a`, or NaN.
+  double value(const TrialPoint& t, const Axis& a, const ParetoPoints& points) const;
+  /// Study trials inside every brush (all of them when nothing is brushed).
+  std::vector<int64_t> selected(const ParetoPoints& points) const;
+  bool any_brush() const;
+  /// Moves axis `from` to position `to`, keeping the others' order.
+  void move(size_t from, size_t to);
+  int index(const std::string& name) const;
 };
 
 /// Hypervolume of the front after each trial number, for the study and its baseline.

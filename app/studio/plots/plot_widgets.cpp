@@ -1,5 +1,7 @@
 #include "studio/plots/plot_widgets.h"
 
+#include <map>
+
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -849,6 +851,294 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   if (!hit_baseline) ImGui::TextDisabled("click to open");
   ImGui::EndTooltip();
   return (clicked && !hit_baseline) ? hit->id : -1;
+}
+
+// ---- every objective at once ----------------------------------------------------------------
+
+namespace {
+
+bool log_ok(const ParallelAxes::Axis& a, double lo) { return a.log && !a.choice && lo > 0; }
+
+// Rank 0 in the front colour, then the study colour fading with rank; broken constraints in the
+// error colour. `dim`: a selection exists and this trial is not in it.
+ImU32 rank_colour(const TrialPoint& p, int worst, bool dim, const Theme& t) {
+  ImU32 c = !p.feasible ? t.error.packed() : p.rank == 0 ? t.front.packed() : t.series[0].packed();
+  int alpha = !p.feasible ? 150 : p.rank == 0 ? 235 : int(210 - 120.0 * (worst > 1 ? double(p.rank - 1) / double(worst - 1) : 0));
+  return with_alpha(c, dim ? 28 : alpha);
+}
+
+// Per-widget drag state: which axis or title is held, where the drag began.
+struct ParallelDrag {
+  int axis = -1;
+  bool title = false;
+  float y0 = 0, x0 = 0;
+  bool moved = false;
+};
+ParallelDrag& parallel_drag(ImGuiID id) {
+  static std::map<ImGuiID, ParallelDrag> drags;
+  return drags[id];
+}
+
+}  // namespace
+
+float ParallelFrame::y_of(const ParallelAxes& axes, size_t i, double value) const {
+  const auto& a = axes.axes[i];
+  double v = log_ok(a, lo[i]) ? std::log10(std::max(value, 1e-300)) : value;
+  double lo_v = log_ok(a, lo[i]) ? std::log10(lo[i]) : lo[i], hi_v = log_ok(a, lo[i]) ? std::log10(hi[i]) : hi[i];
+  double u = hi_v > lo_v ? (v - lo_v) / (hi_v - lo_v) : 0.5;
+  if (a.flip) u = 1 - u;
+  return float(bottom - u * (bottom - top));
+}
+
+double ParallelFrame::value_at(const ParallelAxes& axes, size_t i, float y) const {
+  const auto& a = axes.axes[i];
+  double u = (bottom - y) / std::max(1.f, bottom - top);
+  u = std::clamp(u, 0.0, 1.0);
+  if (a.flip) u = 1 - u;
+  if (log_ok(a, lo[i])) return std::pow(10.0, std::log10(lo[i]) + u * (std::log10(hi[i]) - std::log10(lo[i])));
+  return lo[i] + u * (hi[i] - lo[i]);
+}
+
+bool parallel_coordinates(const char* id, const ParetoPoints& pts, ParallelAxes& axes, const std::set<int64_t>& selected, const Theme& t,
+                          ImVec2 size_in, ParallelFrame* frame_out) {
+  const ImVec2 size = resolve_size(size_in);
+  const ImVec2 omin = ImGui::GetCursorScreenPos();
+  ImGui::InvisibleButton(id, size, ImGuiButtonFlags_MouseButtonLeft | ImGuiButtonFlags_MouseButtonRight);
+  const ImGuiID wid = ImGui::GetID(id);
+  const bool active = ImGui::IsItemActive(), hovered = ImGui::IsItemHovered();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const float fh = ImGui::GetFontSize();
+  ParallelFrame f;
+  f.title_y = omin.y;
+  f.top = omin.y + fh * 2.4f;
+  f.bottom = omin.y + size.y - fh * 1.6f;
+  const size_t n = axes.axes.size();
+  if (n == 0 || f.bottom <= f.top) {
+    if (frame_out) *frame_out = f;
+    return false;
+  }
+  const float margin = std::min(90.f, size.x * 0.08f), step = n > 1 ? (size.x - 2 * margin) / float(n - 1) : 0;
+  for (size_t i = 0; i < n; ++i) {
+    f.x.push_back(omin.x + margin + step * float(i));
+    const auto& a = axes.axes[i];
+    double lo = INFINITY, hi = -INFINITY;
+    if (a.choice) {
+      lo = 0;
+      for (const auto& c : pts.choices)
+        if (c.name == a.name) hi = std::max(1.0, double(c.labels.size()) - 1);
+    } else {
+      for (const auto& p : pts.trials)
+        if (double v = axes.value(p, a, pts); finite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+      if (!(lo <= hi)) lo = 0, hi = 1;
+      if (lo == hi) lo -= 0.5 * (std::fabs(lo) + 1), hi += 0.5 * (std::fabs(hi) + 1);
+    }
+    f.lo.push_back(lo), f.hi.push_back(hi);
+  }
+  dl->AddRectFilled(ImVec2(omin.x, f.top - 4), ImVec2(omin.x + size.x, f.bottom + 4), t.base.packed());
+
+  // Trials: the worst rank first, the front last (on top); selected ones over the rest.
+  int worst = 0;
+  for (const auto& p : pts.trials) worst = std::max(worst, p.feasible ? p.rank : 0);
+  std::vector<const TrialPoint*> order;
+  for (const auto& p : pts.trials) order.push_back(&p);
+  auto key = [&](const TrialPoint* p) { return (selected.count(p->id) ? 1000000 : 0) + (p->feasible ? -p->rank : -100000); };
+  std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) { return key(a) < key(b); });
+  const bool any = !selected.empty();
+  std::vector<ImVec2> line;
+  for (const TrialPoint* p : order) {
+    line.clear();
+    for (size_t i = 0; i < n; ++i) {
+      double v = axes.value(*p, axes.axes[i], pts);
+      if (!finite(v)) continue;
+      line.push_back(ImVec2(f.x[i], f.y_of(axes, i, v)));
+    }
+    const bool sel = selected.count(p->id) > 0;
+    if (line.size() >= 2) dl->AddPolyline(line.data(), int(line.size()), rank_colour(*p, worst, any && !sel, t), ImDrawFlags_None, sel ? 2.4f : 1.4f);
+  }
+
+  // Axes, brushes, titles and ticks.
+  for (size_t i = 0; i < n; ++i) {
+    const auto& a = axes.axes[i];
+    const float x = f.x[i];
+    dl->AddLine(ImVec2(x, f.top), ImVec2(x, f.bottom), t.axis.packed(), 1.5f);
+    if (a.brushed) {
+      float y0 = f.y_of(axes, i, a.lo), y1 = f.y_of(axes, i, a.hi);
+      dl->AddRectFilled(ImVec2(x - 6, std::min(y0, y1)), ImVec2(x + 6, std::max(y0, y1)), with_alpha(t.accent.packed(), 90), 2.f);
+      dl->AddRect(ImVec2(x - 6, std::min(y0, y1)), ImVec2(x + 6, std::max(y0, y1)), t.accent.packed(), 2.f);
+    }
+    // Minimised objectives start flipped, so better is up on every objective axis.
+    std::string title = a.name + (a.flip ? (a.choice ? " (reversed)" : " (low on top)") : "") + (a.log && !a.choice ? " log" : "");
+    const ImVec2 ts = ImGui::CalcTextSize(title.c_str());
+    dl->AddText(ImVec2(x - ts.x * 0.5f, f.title_y), t.text.packed(), title.c_str());
+    if (a.choice) {
+      for (const auto& c : pts.choices)
+        if (c.name == a.name)
+          for (size_t k = 0; k < c.labels.size(); ++k)
+            dl->AddText(ImVec2(x + 5, f.y_of(axes, i, double(k)) - fh * 0.5f), t.text_dim.packed(), c.labels[k].c_str());
+    } else {
+      for (double v : {f.lo[i], f.hi[i]}) {
+        std::string s = format_tick(v, std::fabs(f.hi[i] - f.lo[i]) / 4);
+        dl->AddText(ImVec2(x + 5, f.y_of(axes, i, v) - fh * 0.5f), t.text_dim.packed(), s.c_str());
+      }
+    }
+  }
+
+  // Mouse: press near an axis to brush it, on a title to move or flip it.
+  bool brush_changed = false;
+  ParallelDrag& d = parallel_drag(wid);
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  auto nearest = [&]() {
+    int best = -1;
+    float dist = 14;
+    for (size_t i = 0; i < n; ++i)
+      if (std::fabs(m.x - f.x[i]) < dist) dist = std::fabs(m.x - f.x[i]), best = int(i);
+    return best;
+  };
+  if (ImGui::IsItemActivated() && ImGui::IsMouseClicked(ImGuiMouseButton_Left)) {
+    d = ParallelDrag{nearest(), m.y < f.top - 2, m.y, m.x, false};
+  }
+  if (active && d.axis >= 0 && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 2.f)) {
+    d.moved = true;
+    if (d.title) {
+      // Past the middle to a neighbour: swap with it.
+      size_t i = size_t(d.axis);
+      if (i + 1 < n && m.x > (f.x[i] + f.x[i + 1]) * 0.5f) axes.move(i, i + 1), d.axis = int(i + 1);
+      else if (i > 0 && m.x < (f.x[i] + f.x[i - 1]) * 0.5f) axes.move(i, i - 1), d.axis = int(i - 1);
+    } else {
+      auto& a = axes.axes[size_t(d.axis)];
+      a.brushed = true;
+      a.lo = f.value_at(axes, size_t(d.axis), std::clamp(d.y0, f.top, f.bottom));
+      a.hi = f.value_at(axes, size_t(d.axis), std::clamp(m.y, f.top, f.bottom));
+      brush_changed = true;
+    }
+  }
+  if (ImGui::IsItemDeactivated()) {
+    if (d.axis >= 0 && !d.moved && !d.title && axes.axes[size_t(d.axis)].brushed) axes.axes[size_t(d.axis)].brushed = false, brush_changed = true;
+    d = ParallelDrag{};
+  }
+  if (hovered && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left) && m.y < f.top - 2)
+    if (int i = nearest(); i >= 0) axes.axes[size_t(i)].flip = !axes.axes[size_t(i)].flip;
+  const std::string popup = std::string(id) + "_axis";
+  static int menu_axis = -1;
+  if (hovered && ImGui::IsMouseClicked(ImGuiMouseButton_Right))
+    if (int i = nearest(); i >= 0) menu_axis = i, ImGui::OpenPopup(popup.c_str());
+  if (ImGui::BeginPopup(popup.c_str())) {
+    if (menu_axis >= 0 && size_t(menu_axis) < n) {
+      auto& a = axes.axes[size_t(menu_axis)];
+      ImGui::TextDisabled("%s", a.name.c_str());
+      if (ImGui::MenuItem("Flip", nullptr, a.flip)) a.flip = !a.flip;
+      if (!a.choice && ImGui::MenuItem("Log scale", nullptr, a.log, f.lo[size_t(menu_axis)] > 0)) a.log = !a.log;
+      if (ImGui::MenuItem("Clear brush", nullptr, false, a.brushed)) a.brushed = false, brush_changed = true;
+      if (ImGui::MenuItem("Clear every brush", nullptr, false, axes.any_brush())) {
+        for (auto& b : axes.axes) b.brushed = false;
+        brush_changed = true;
+      }
+    }
+    ImGui::EndPopup();
+  }
+  if (hovered && !active) {
+    const int i = nearest();
+    if (i >= 0)
+      ImGui::SetTooltip("%s", m.y < f.top - 2 ? "drag sideways to move this axis; double-click to flip it; right-click for more"
+                                              : "drag along the axis to select a range; click to clear it");
+  }
+  if (frame_out) *frame_out = f;
+  return brush_changed;
+}
+
+bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int64_t>& selected, std::set<int64_t>& selection, const Theme& t,
+                    ImVec2 size_in, MatrixFrame* frame_out) {
+  const ImVec2 size = resolve_size(size_in);
+  const ImVec2 omin = ImGui::GetCursorScreenPos();
+  ImGui::InvisibleButton(id, size);
+  const ImGuiID wid = ImGui::GetID(id);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const size_t k = pts.objectives.size();
+  MatrixFrame mf;
+  if (k < 2) {
+    dl->AddText(ImVec2(omin.x + 8, omin.y + 8), t.text_dim.packed(), "the scatter matrix needs two objectives");
+    if (frame_out) *frame_out = mf;
+    return false;
+  }
+  const float fh = ImGui::GetFontSize(), gap = 8, left = fh * 1.6f, bottom_pad = fh * 1.6f;
+  const float cw = (size.x - left - gap * float(k - 2)) / float(k - 1), ch = (size.y - bottom_pad - gap * float(k - 2)) / float(k - 1);
+  std::vector<double> lo(k, INFINITY), hi(k, -INFINITY);
+  for (const auto& p : pts.trials)
+    for (size_t i = 0; i < k; ++i)
+      if (auto it = p.values.find(pts.objectives[i].name); it != p.values.end() && finite(it->second))
+        lo[i] = std::min(lo[i], it->second), hi[i] = std::max(hi[i], it->second);
+  for (size_t i = 0; i < k; ++i) std::tie(lo[i], hi[i]) = padded(lo[i] <= hi[i] ? lo[i] : 0, lo[i] <= hi[i] ? hi[i] : 1, false, 0.08);
+  const bool any = !selected.empty();
+  for (size_t i = 1; i < k; ++i)
+    for (size_t j = 0; j < i; ++j) {
+      PlotFrame c;
+      c.min = ImVec2(omin.x + left + float(j) * (cw + gap), omin.y + float(i - 1) * (ch + gap));
+      c.max = ImVec2(c.min.x + cw, c.min.y + ch);
+      c.x0 = lo[j], c.x1 = hi[j], c.y0 = lo[i], c.y1 = hi[i];
+      mf.pairs.push_back({pts.objectives[j].name, pts.objectives[i].name});
+      mf.cells.push_back(c);
+      dl->AddRectFilled(c.min, c.max, t.base.packed());
+      dl->AddRect(c.min, c.max, t.axis.packed());
+      for (int pass = 0; pass < 3; ++pass)
+        for (const auto& p : pts.trials) {
+          auto xi = p.values.find(pts.objectives[j].name), yi = p.values.find(pts.objectives[i].name);
+          if (xi == p.values.end() || yi == p.values.end()) continue;
+          const bool sel = selected.count(p.id) > 0, front = p.feasible && p.on_front;
+          if ((pass == 2) != (any && sel) || (pass == 1) != (!(any && sel) && front)) continue;  // faded, front, selected: in that order
+          const ImVec2 s = c.to_screen(xi->second, yi->second);
+          const ImU32 col = !p.feasible ? t.error.packed() : front ? t.front.packed() : t.series[0].packed();
+          dl->AddCircleFilled(s, front ? 3.5f : 2.8f, with_alpha(col, any && !sel ? 40 : 220));
+          if (any && sel) dl->AddCircle(s, 5.f, t.accent.packed(), 0, 1.5f);
+        }
+      if (i == k - 1) {
+        const char* name = pts.objectives[j].name.c_str();
+        dl->AddText(ImVec2(c.min.x + (cw - ImGui::CalcTextSize(name).x) * 0.5f, c.max.y + 2), t.text_dim.packed(), name);
+      }
+      if (j == 0) {
+        const char* name = pts.objectives[i].name.c_str();
+        dl->AddText(ImVec2(omin.x, c.min.y + ch * 0.5f - fh * 0.5f), t.text_dim.packed(), name);
+      }
+    }
+  // A rectangle dragged in one cell narrows the selection; a click clears it.
+  struct Drag {
+    int cell = -1;
+    ImVec2 a;
+  };
+  static std::map<ImGuiID, Drag> drags;
+  Drag& d = drags[wid];
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  bool changed = false;
+  if (ImGui::IsItemActivated()) {
+    d = Drag{};
+    for (size_t c = 0; c < mf.cells.size(); ++c)
+      if (m.x >= mf.cells[c].min.x && m.x <= mf.cells[c].max.x && m.y >= mf.cells[c].min.y && m.y <= mf.cells[c].max.y) d = Drag{int(c), m};
+  }
+  if (ImGui::IsItemActive() && d.cell >= 0 && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 2.f)) {
+    const PlotFrame& c = mf.cells[size_t(d.cell)];
+    ImVec2 b(std::clamp(m.x, c.min.x, c.max.x), std::clamp(m.y, c.min.y, c.max.y));
+    dl->AddRectFilled(ImVec2(std::min(d.a.x, b.x), std::min(d.a.y, b.y)), ImVec2(std::max(d.a.x, b.x), std::max(d.a.y, b.y)),
+                      with_alpha(t.accent.packed(), 50));
+    dl->AddRect(ImVec2(std::min(d.a.x, b.x), std::min(d.a.y, b.y)), ImVec2(std::max(d.a.x, b.x), std::max(d.a.y, b.y)), t.accent.packed());
+  }
+  if (ImGui::IsItemDeactivated() && d.cell >= 0) {
+    const PlotFrame& c = mf.cells[size_t(d.cell)];
+    const ImVec2 b(std::clamp(m.x, c.min.x, c.max.x), std::clamp(m.y, c.min.y, c.max.y));
+    selection.clear();
+    if (std::fabs(b.x - d.a.x) > 2 || std::fabs(b.y - d.a.y) > 2) {
+      const float x0 = std::min(d.a.x, b.x), x1 = std::max(d.a.x, b.x), y0 = std::min(d.a.y, b.y), y1 = std::max(d.a.y, b.y);
+      const auto& [xn, yn] = mf.pairs[size_t(d.cell)];
+      for (const auto& p : pts.trials) {
+        auto xi = p.values.find(xn), yi = p.values.find(yn);
+        if (xi == p.values.end() || yi == p.values.end() || (any && !selected.count(p.id))) continue;
+        const ImVec2 s = c.to_screen(xi->second, yi->second);
+        if (s.x >= x0 && s.x <= x1 && s.y >= y0 && s.y <= y1) selection.insert(p.id);
+      }
+    }
+    changed = true;
+    d = Drag{};
+  }
+  if (frame_out) *frame_out = mf;
+  return changed;
 }
 
 }  // namespace studio

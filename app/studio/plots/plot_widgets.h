@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,5 +78,40 @@ PlotFrame histogram(const char* id, const std::vector<std::string>& labels,
 int64_t pareto_scatter(const char* id, const ParetoPoints& points, const std::string& x_objective,
                        const std::string& y_objective, const Theme& theme, ImVec2 size = {0, 0},
                        PlotFrame* frame = nullptr);
+
+/// Where a parallel-coordinates plot put its axes (in ParallelAxes order), to map values to pixels.
+struct ParallelFrame {
+  std::vector<float> x;        // each axis' x
+  std::vector<double> lo, hi;  // each axis' range as drawn (log10 of it on a log axis)
+  float top = 0, bottom = 0, title_y = 0;
+  bool valid() const { return !x.empty() && bottom > top; }
+  /// Where `value` sits on axis `i`; and the value at height `y` (the inverse).
+  float y_of(const ParallelAxes& axes, size_t i, double value) const;
+  double value_at(const ParallelAxes& axes, size_t i, float y) const;
+};
+
+/// Parallel coordinates of the study's trials over every axis of `axes` (objectives and searched
+/// choices): a line per trial coloured by Pareto rank (the front in the front colour), trials that
+/// break a constraint in the error colour; while `selected` is not empty the others fade. The
+/// user edits `axes`: dragging along an axis brushes a range on it (a click clears that brush),
+/// dragging an axis' title sideways moves the axis, double-clicking it flips it, right-clicking
+/// it offers flip, log scale and clear. Returns true when a brush changed this frame.
+bool parallel_coordinates(const char* id, const ParetoPoints& points, ParallelAxes& axes, const std::set<int64_t>& selected,
+                          const Theme& theme, ImVec2 size = {0, 0}, ParallelFrame* frame = nullptr);
+
+/// Where a scatter matrix put its cells: cell k plots objective `pairs[k].first` on x against
+/// `pairs[k].second` on y.
+struct MatrixFrame {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::vector<PlotFrame> cells;
+};
+
+/// Each pair of objectives once (the lower triangle of the matrix), every study trial in each
+/// cell, the front over all objectives in the front colour; while `selected` is not empty the
+/// others fade. Dragging a rectangle in a cell narrows the selection to the trials inside it (of
+/// the selected ones, when there are); a click without a drag clears it. Returns true and fills
+/// `selection` when the user changed it this frame.
+bool scatter_matrix(const char* id, const ParetoPoints& points, const std::set<int64_t>& selected, std::set<int64_t>& selection,
+                    const Theme& theme, ImVec2 size = {0, 0}, MatrixFrame* frame = nullptr);
 
 }  // namespace studio

@@ -11,6 +11,12 @@ SearchPlotsWindow::SearchPlotsWindow(QWindow* parent) : ImGuiVulkanWindow(parent
 
 void SearchPlotsWindow::set_points(ParetoPoints points) {
   points_ = std::move(points);
+  axes_.sync(points_);
+  // Live: trials that arrive inside the brushes join the selection.
+  if (axes_.any_brush()) {
+    selected_.clear();
+    for (int64_t id : axes_.selected(points_)) selected_.insert(id);
+  }
   const auto& obj = points_.objectives;
   auto exists = [&](const std::string& n) { return points_.objective(n) != nullptr; };
   if (!exists(x_)) x_ = obj.size() > 0 ? obj[0].name : "";
@@ -36,7 +42,26 @@ void SearchPlotsWindow::set_axes(const std::string& x, const std::string& y) {
   request_frames();
 }
 
+void SearchPlotsWindow::show_view(View v) {
+  select_view_ = v;
+  select_pending_ = true;
+  request_frames();
+}
+
+void SearchPlotsWindow::set_selection(const std::set<int64_t>& ids) {
+  selected_ = ids;
+  request_frames();
+}
+
+void SearchPlotsWindow::emit_selection() {
+  QList<qint64> ids;
+  for (int64_t id : selected_) ids << qint64(id);
+  // From the event loop, not mid-frame (as trial_clicked).
+  QMetaObject::invokeMethod(this, [this, ids] { emit selection_changed(ids); }, Qt::QueuedConnection);
+}
+
 void SearchPlotsWindow::clear() {
+  selected_.clear();
   points_ = {};
   hypervolume_ = {};
   pareto_frame_ = PlotFrame{{0, 0}, {0, 0}};
@@ -82,6 +107,46 @@ void SearchPlotsWindow::draw_ui() {
                 "Start a search and every finished trial appears here. Trials on the Pareto front "
                 "are highlighted; random-search trials on the same space are shown in grey.",
                 t);
+    ImGui::End();
+    return;
+  }
+  parallel_frame_ = ParallelFrame{};
+  matrix_frame_ = MatrixFrame{};
+  auto flags = [&](View v) { return select_pending_ && select_view_ == v ? ImGuiTabItemFlags_SetSelected : ImGuiTabItemFlags_None; };
+  if (ImGui::BeginTabBar("search_views")) {
+    if (ImGui::BeginTabItem("Front", nullptr, flags(View::front))) view_ = View::front, ImGui::EndTabItem();
+    if (ImGui::BeginTabItem("Parallel coordinates", nullptr, flags(View::parallel))) view_ = View::parallel, ImGui::EndTabItem();
+    if (ImGui::BeginTabItem("Scatter matrix", nullptr, flags(View::matrix))) view_ = View::matrix, ImGui::EndTabItem();
+    ImGui::EndTabBar();
+  }
+  select_pending_ = false;
+  if (view_ != View::front) {
+    ImGui::TextDisabled("%zu of %zu trials selected%s", selected_.size(), points_.trials.size(),
+                        view_ == View::parallel ? ": drag along an axis to select a range, drag a title to move its axis, double-click it to flip"
+                                                : ": drag a rectangle in a cell to narrow the selection, click to clear it");
+    if (!selected_.empty()) {
+      ImGui::SameLine();
+      if (ImGui::SmallButton("clear selection")) {
+        selected_.clear();
+        for (auto& a : axes_.axes) a.brushed = false;
+        emit_selection();
+      }
+    }
+    const ImVec2 avail = ImGui::GetContentRegionAvail();
+    if (view_ == View::parallel) {
+      if (parallel_coordinates("parallel", points_, axes_, selected_, t, avail, &parallel_frame_)) {
+        selected_.clear();
+        if (axes_.any_brush())
+          for (int64_t id : axes_.selected(points_)) selected_.insert(id);
+        emit_selection();
+      }
+    } else {
+      std::set<int64_t> picked;
+      if (scatter_matrix("matrix", points_, selected_, picked, t, avail, &matrix_frame_)) {
+        selected_ = picked;
+        emit_selection();
+      }
+    }
     ImGui::End();
     return;
   }

@@ -1,16 +1,23 @@
 // The search plots window the studio puts in its search panel. Setters are called on the GUI
 // thread; they store the data and ask for a frame.
 #pragma once
+#include <QList>
 #include <QPointF>
 #include <optional>
+#include <set>
 
 #include "studio/plots/imgui_window.h"
 #include "studio/plots/plot_data.h"
+#include "studio/plots/plot_widgets.h"
 
 namespace studio {
 
-/// Live plots of a search: the Pareto front on two objectives picked in combos (random-search
-/// baseline in grey) and the hypervolume over trials. Clicking a study trial emits trial_clicked.
+/// Live plots of a search, in three views: the Pareto front on two objectives picked in combos
+/// (random-search baseline in grey) with the hypervolume over trials; parallel coordinates of
+/// every objective and searched choice; and the scatter matrix of every pair of objectives. One
+/// selection of trials links the views (and, through selection_changed, the trials table):
+/// brushing axes or dragging a rectangle in a cell sets it. Clicking a study trial on the front
+/// emits trial_clicked.
 class SearchPlotsWindow : public ImGuiVulkanWindow {
   Q_OBJECT
  public:
@@ -29,8 +36,21 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   /// Where the last frame drew a study trial, in logical window pixels.
   std::optional<QPointF> trial_position(int64_t id) const;
 
+  enum class View { front, parallel, matrix };
+  void show_view(View v);
+  View view() const { return view_; }
+  /// The selected study trials (ids as in ParetoPoints); set_selection does not emit.
+  const std::set<int64_t>& selection() const { return selected_; }
+  void set_selection(const std::set<int64_t>& ids);
+  ParallelAxes& parallel_axes() { return axes_; }
+  /// Where the last frame drew the parallel coordinates and the scatter matrix.
+  const ParallelFrame& parallel_frame() const { return parallel_frame_; }
+  const MatrixFrame& matrix_frame() const { return matrix_frame_; }
+
  signals:
   void trial_clicked(qint64 id);
+  /// The user changed the selection in a view.
+  void selection_changed(QList<qint64> ids);
 
  protected:
   void draw_ui() override;
@@ -42,6 +62,13 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   HypervolumeHistory hypervolume_;
   std::string x_, y_;
   PlotFrame pareto_frame_;
+  View view_ = View::front, select_view_ = View::front;
+  bool select_pending_ = false;
+  std::set<int64_t> selected_;
+  ParallelAxes axes_;
+  ParallelFrame parallel_frame_;
+  MatrixFrame matrix_frame_;
+  void emit_selection();
 };
 
 }  // namespace studio

@@ -785,6 +785,113 @@ TEST_F(Studio, TrainingsAndSearchesOneAfterAnotherKeepTheFootprint) {
   EXPECT_EQ(w->search_panel()->table()->rowCount(), 50);
 }
 
+// Every objective at once: brushing an axis of the parallel coordinates (real mouse drags)
+// selects the same trials in the scatter matrix and the table; a rectangle in a matrix cell
+// narrows that selection; titles move and flip axes; the table's selection comes back.
+TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
+  QTemporaryDir dir;
+  studio::SearchRequest r;
+  r.space_path = CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json";
+  r.study = "views";
+  r.strategy = "random";
+  r.db = dir.filePath("studies.sqlite");
+  r.trials = 10;
+  r.train_limit = 300;
+  r.baseline = false;
+  QSignalSpy done(w->search_panel(), &studio::SearchPanel::finished);
+  ASSERT_TRUE(w->search_panel()->start(r));
+  ASSERT_TRUE(done.wait(300'000));
+  w->findChild<QDockWidget*>("dock_search")->raise();
+  studio::SearchPlotsWindow* plots = w->search_panel()->plots();
+  QTableWidget* table = w->search_panel()->table();
+  ASSERT_EQ(table->rowCount(), 10);
+  plots->show_view(studio::SearchPlotsWindow::View::parallel);
+  ASSERT_TRUE(wait_for([&] { return plots->isExposed() && plots->parallel_frame().valid(); }, 5000));
+  QTest::qWait(200);
+  auto frame = [&] { return plots->parallel_frame(); };
+  auto& axes = plots->parallel_axes();
+  ASSERT_EQ(axes.axes.size(), 2u + 6u) << "accuracy, params and the six choices";
+  auto drag = [&](QPoint a, QPoint b) {
+    QTest::mouseMove(plots, a);
+    QTest::qWait(60);
+    QTest::mousePress(plots, Qt::LeftButton, {}, a);
+    QTest::qWait(60);
+    for (int k = 1; k <= 4; ++k) {
+      QTest::mouseMove(plots, a + (b - a) * k / 4);
+      QTest::qWait(60);
+    }
+    QTest::mouseRelease(plots, Qt::LeftButton, {}, b);
+    QTest::qWait(150);
+  };
+  auto table_selection = [&] {
+    std::set<int64_t> ids;
+    for (const QModelIndex& i : table->selectionModel()->selectedRows()) ids.insert(table->item(i.row(), 0)->data(Qt::DisplayRole).toInt());
+    return ids;
+  };
+  auto metric = [&](int64_t id, const QString& name) -> double {
+    int col = -1;
+    for (int c = 0; c < table->columnCount(); ++c)
+      if (table->horizontalHeaderItem(c)->text() == name) col = c;
+    for (int row = 0; row < table->rowCount(); ++row)
+      if (table->item(row, 0)->data(Qt::DisplayRole).toInt() == id) return table->item(row, col)->data(Qt::DisplayRole).toDouble();
+    return NAN;
+  };
+
+  // Brush the accuracy axis over its upper half.
+  int acc = axes.index("accuracy");
+  ASSERT_GE(acc, 0);
+  float x = frame().x[size_t(acc)], top = frame().top, bottom = frame().bottom;
+  drag(QPoint(int(x), int(top + 2)), QPoint(int(x), int((top + bottom) / 2)));
+  ASSERT_TRUE(axes.axes[size_t(acc)].brushed) << "the drag brushed the axis";
+  double lo = std::min(axes.axes[size_t(acc)].lo, axes.axes[size_t(acc)].hi), hi = std::max(axes.axes[size_t(acc)].lo, axes.axes[size_t(acc)].hi);
+  std::set<int64_t> brushed = plots->selection();
+  ASSERT_FALSE(brushed.empty());
+  ASSERT_LT(brushed.size(), 10u);
+  for (int64_t id = 1; id <= 10; ++id) {
+    double a = metric(id, "accuracy");
+    EXPECT_EQ(brushed.count(id) > 0, a >= lo && a <= hi) << "trial " << id << " accuracy " << a << " brush [" << lo << ", " << hi << "]";
+  }
+  ASSERT_TRUE(wait_for([&] { return table_selection() == brushed; }, 2000)) << "the table selects the brushed trials";
+  save(plots->grab_image(), "studio_search_parallel");
+
+  // The scatter matrix shows the same selection; a rectangle over a cell's left half narrows it.
+  plots->show_view(studio::SearchPlotsWindow::View::matrix);
+  ASSERT_TRUE(wait_for([&] { return !plots->matrix_frame().cells.empty(); }, 3000));
+  QTest::qWait(150);
+  EXPECT_EQ(plots->selection(), brushed);
+  const studio::PlotFrame cell = plots->matrix_frame().cells[0];
+  const auto [xname, yname] = plots->matrix_frame().pairs[0];
+  save(plots->grab_image(), "studio_search_matrix");
+  const float mid = (cell.min.x + cell.max.x) / 2;
+  drag(QPoint(int(cell.min.x + 1), int(cell.min.y + 1)), QPoint(int(mid), int(cell.max.y - 1)));
+  std::set<int64_t> narrowed = plots->selection();
+  for (int64_t id : narrowed) EXPECT_TRUE(brushed.count(id)) << "narrowing keeps only selected trials";
+  for (int64_t id : brushed) {
+    float sx = cell.to_screen(metric(id, QString::fromStdString(xname)), metric(id, QString::fromStdString(yname))).x;
+    EXPECT_EQ(narrowed.count(id) > 0, sx >= cell.min.x + 1 && sx <= mid) << "trial " << id << " at x " << sx;
+  }
+  ASSERT_TRUE(wait_for([&] { return table_selection() == narrowed; }, 2000));
+
+  // Back in parallel coordinates: drag the first title past the second to swap them; a double-click flips one.
+  plots->show_view(studio::SearchPlotsWindow::View::parallel);
+  ASSERT_TRUE(wait_for([&] { return plots->parallel_frame().valid(); }, 3000));
+  QTest::qWait(150);
+  std::string first = axes.axes[0].name, second = axes.axes[1].name;
+  float title_y = frame().title_y + 4;
+  drag(QPoint(int(frame().x[0]), int(title_y)), QPoint(int(frame().x[1] + 10), int(title_y)));
+  EXPECT_EQ(axes.axes[0].name, second);
+  EXPECT_EQ(axes.axes[1].name, first);
+  bool flipped = axes.axes[0].flip;
+  QTest::mouseDClick(plots, Qt::LeftButton, {}, QPoint(int(frame().x[0]), int(title_y)));
+  QTest::qWait(150);
+  EXPECT_NE(axes.axes[0].flip, flipped) << "the double-click flipped " << axes.axes[0].name;
+
+  // The table selects back: a click on a row selects that trial in the plots.
+  QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualItemRect(table->item(3, 2)).center());
+  int64_t clicked = table->item(3, 0)->data(Qt::DisplayRole).toInt();
+  ASSERT_TRUE(wait_for([&] { return plots->selection() == std::set<int64_t>{clicked}; }, 2000));
+}
+
 // A study on a PostgreSQL server, filled by a worker process as if on another machine: the dock
 // shows it growing, table and Pareto plot, without a click.
 TEST_F(Studio, WatchesARemoteStudyGrowWithoutAClick) {
