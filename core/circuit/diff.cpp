@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "analysis.h"
 #include "attr.h"
@@ -14,6 +15,7 @@ const char* to_string(NodeDelta::Kind k) {
     case NodeDelta::Kind::added: return "added";
     case NodeDelta::Kind::removed: return "removed";
     case NodeDelta::Kind::changed: return "changed";
+    case NodeDelta::Kind::renamed: return "renamed";
   }
   return "?";
 }
@@ -73,15 +75,48 @@ NodeDelta one_sided(NodeDelta::Kind kind, const std::string& path, const Node& n
   return d;
 }
 
-void compare(const Graph& ga, const GraphAnalysis* aa, const Graph& gb, const GraphAnalysis* ab, const std::string& prefix,
-             std::vector<NodeDelta>& out) {
+using Renames = std::map<std::string, std::string>;  // A's name -> B's name, one graph level
+
+std::vector<PortRef> through(std::vector<PortRef> ports, const Renames& renamed) {
+  for (PortRef& p : ports)
+    if (auto it = renamed.find(p.node); it != renamed.end()) p.node = it->second;
+  return ports;
+}
+
+// Pairs the nodes only A has with the nodes only B has that are the same node under another
+// name: same op, attributes and wires (through the renames found so far, so a renamed chain is
+// found link by link).
+Renames find_renames(const Graph& ga, const Graph& gb) {
+  Renames renamed;
+  std::set<std::string> taken;
+  for (bool found = true; found;) {
+    found = false;
+    for (const Node& na : ga.nodes) {
+      if (gb.find(na.name) >= 0 || renamed.count(na.name)) continue;
+      for (const Node& nb : gb.nodes) {
+        if (ga.find(nb.name) >= 0 || taken.count(nb.name) || na.op != nb.op || bool(na.body) != bool(nb.body)) continue;
+        if (!attr_deltas(na, nb).empty() || through(na.inputs, renamed) != nb.inputs) continue;
+        renamed[na.name] = nb.name, taken.insert(nb.name), found = true;
+        break;
+      }
+    }
+  }
+  return renamed;
+}
+
+Renames compare(const Graph& ga, const GraphAnalysis* aa, const Graph& gb, const GraphAnalysis* ab, const std::string& prefix,
+                std::vector<NodeDelta>& out) {
   auto info = [](const GraphAnalysis* a, size_t i) -> const NodeInfo* { return a && i < a->nodes.size() ? &a->nodes[i] : nullptr; };
+  const Renames renamed = find_renames(ga, gb);
+  std::map<std::string, std::string> renamed_from;  // B's name -> A's
+  for (auto& [a, b] : renamed) renamed_from[b] = a;
   // Removed nodes go after the nearest earlier node of A that B still has (or first).
   std::map<std::string, std::vector<size_t>> removed_after;
   std::string last_common;
   for (size_t i = 0; i < ga.nodes.size(); ++i) {
     const Node& n = ga.nodes[i];
-    if (gb.find(n.name) < 0) removed_after[last_common].push_back(i);
+    if (auto r = renamed.find(n.name); r != renamed.end()) last_common = r->second;
+    else if (gb.find(n.name) < 0) removed_after[last_common].push_back(i);
     else last_common = n.name;
   }
   auto flush_removed = [&](const std::string& after) {
@@ -93,20 +128,24 @@ void compare(const Graph& ga, const GraphAnalysis* aa, const Graph& gb, const Gr
   for (size_t j = 0; j < gb.nodes.size(); ++j) {
     const Node& nb = gb.nodes[j];
     std::string path = prefix + nb.name;
-    int i = ga.find(nb.name);
+    auto from = renamed_from.find(nb.name);
+    int i = ga.find(from == renamed_from.end() ? nb.name : from->second);
     if (i < 0) {
       out.push_back(one_sided(NodeDelta::Kind::added, path, nb, info(ab, j)));
+      flush_removed(nb.name);
       continue;
     }
     const Node& na = ga.nodes[size_t(i)];
     const NodeInfo *ia = info(aa, size_t(i)), *ib = info(ab, j);
     NodeDelta d;
     d.path = path;
+    if (from != renamed_from.end()) d.kind = NodeDelta::Kind::renamed, d.path_before = prefix + na.name;
     if (na.op != nb.op) d.op_before = na.op, d.op_after = nb.op;
     d.attrs = attr_deltas(na, nb);
-    if (na.inputs != nb.inputs) d.inputs_before = ports(na.inputs), d.inputs_after = ports(nb.inputs);
+    if (through(na.inputs, renamed) != nb.inputs) d.inputs_before = ports(na.inputs), d.inputs_after = ports(nb.inputs);
     if (std::string x = types_text(ia), y = types_text(ib); x != y) d.type_before = x, d.type_after = y;
-    if (!d.op_before.empty() || !d.attrs.empty() || !d.inputs_before.empty() || !d.inputs_after.empty() || d.type_before != d.type_after) {
+    if (d.kind == NodeDelta::Kind::renamed || !d.op_before.empty() || !d.attrs.empty() || !d.inputs_before.empty() || !d.inputs_after.empty() ||
+        d.type_before != d.type_after) {
       if (d.op_after.empty()) d.op_before = d.op_after = nb.op;
       if (ia) d.cost_before = ia->cost;
       if (ib) d.cost_after = ib->cost;
@@ -116,6 +155,7 @@ void compare(const Graph& ga, const GraphAnalysis* aa, const Graph& gb, const Gr
       compare(*na.body, ia ? ia->body.get() : nullptr, *nb.body, ib ? ib->body.get() : nullptr, path + "/", out);
     flush_removed(nb.name);
   }
+  return renamed;
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -140,8 +180,8 @@ std::string change(int64_t before, int64_t after, const char* what) {
 CircuitDiff diff(const Circuit& a, const Circuit& b) {
   GraphAnalysis aa = analyze(a), ab = analyze(b);
   CircuitDiff d;
-  compare(a.graph, &aa, b.graph, &ab, "", d.nodes);
-  if (a.graph.outputs != b.graph.outputs) d.outputs_before = ports(a.graph.outputs), d.outputs_after = ports(b.graph.outputs);
+  Renames top = compare(a.graph, &aa, b.graph, &ab, "", d.nodes);
+  if (through(a.graph.outputs, top) != b.graph.outputs) d.outputs_before = ports(a.graph.outputs), d.outputs_after = ports(b.graph.outputs);
   d.total_before = aa.total, d.total_after = ab.total;
   return d;
 }
@@ -160,14 +200,16 @@ base::Json diff_json(const CircuitDiff& d) {
   using base::Json;
   Json j = Json::object();
   j.set("same", Json::boolean(d.same()));
-  for (auto k : {NodeDelta::Kind::added, NodeDelta::Kind::removed, NodeDelta::Kind::changed}) j.set(to_string(k), Json::integer(d.count(k)));
+  for (auto k : {NodeDelta::Kind::added, NodeDelta::Kind::removed, NodeDelta::Kind::changed, NodeDelta::Kind::renamed})
+    j.set(to_string(k), Json::integer(d.count(k)));
   Json nodes = Json::array();
   for (const NodeDelta& n : d.nodes) {
     Json x = Json::object();
     x.set("kind", Json::string(to_string(n.kind)));
     x.set("path", Json::string(n.path));
+    if (n.kind == NodeDelta::Kind::renamed) x.set("path_before", Json::string(n.path_before));
     x.set("op", Json::string(n.kind == NodeDelta::Kind::removed ? n.op_before : n.op_after));
-    if (n.kind == NodeDelta::Kind::changed && n.op_before != n.op_after) x.set("op_before", Json::string(n.op_before));
+    if (n.op_before != n.op_after && n.kind != NodeDelta::Kind::added && n.kind != NodeDelta::Kind::removed) x.set("op_before", Json::string(n.op_before));
     Json attrs = Json::array();
     for (const AttrDelta& a : n.attrs) {
       Json y = Json::object();
@@ -230,10 +272,11 @@ std::string diff_text(const CircuitDiff& d, const std::string& a_name, const std
   size_t width = 4;
   for (const NodeDelta& n : d.nodes) width = std::max(width, n.path.size());
   for (const NodeDelta& n : d.nodes) {
-    const char mark = n.kind == NodeDelta::Kind::added ? '+' : n.kind == NodeDelta::Kind::removed ? '-' : '~';
+    const char mark = n.kind == NodeDelta::Kind::added ? '+' : n.kind == NodeDelta::Kind::removed ? '-' : n.kind == NodeDelta::Kind::renamed ? 'r' : '~';
     std::string line = std::string(1, mark) + " " + n.path + std::string(width - n.path.size() + 2, ' ');
     std::vector<std::string> parts;
-    if (n.kind == NodeDelta::Kind::changed) {
+    if (n.kind == NodeDelta::Kind::changed || n.kind == NodeDelta::Kind::renamed) {
+      if (n.kind == NodeDelta::Kind::renamed) parts.push_back("renamed from " + n.path_before);
       parts.push_back(n.op_before == n.op_after ? n.op_after : "op " + n.op_before + " → " + n.op_after);
       for (const AttrDelta& x : n.attrs)
         parts.push_back(x.name + " " + (x.before.empty() ? "(none)" : x.before) + " → " + (x.after.empty() ? "(none)" : x.after));
@@ -258,7 +301,9 @@ std::string diff_text(const CircuitDiff& d, const std::string& a_name, const std
   if (d.same()) s += "no differences\n";
   const Cost &x = d.total_before, &y = d.total_after;
   s += std::to_string(d.count(NodeDelta::Kind::added)) + " added, " + std::to_string(d.count(NodeDelta::Kind::removed)) + " removed, " +
-       std::to_string(d.count(NodeDelta::Kind::changed)) + " changed\n";
+       std::to_string(d.count(NodeDelta::Kind::changed)) + " changed";
+  if (int r = d.count(NodeDelta::Kind::renamed)) s += ", " + std::to_string(r) + " renamed";
+  s += "\n";
   s += change(x.params, y.params, "params") + "\n";
   if (x.active_params != x.params || y.active_params != y.params) s += change(x.active_params, y.active_params, "active params") + "\n";
   s += change(x.flops, y.flops, "FLOPs per example") + "\n";

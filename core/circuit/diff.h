@@ -17,11 +17,14 @@ struct AttrDelta {
   std::string name, before, after;
 };
 
-/// One node that is not the same in both circuits. `before` is A, `after` is B.
+/// One node that is not the same in both circuits. `before` is A, `after` is B. A node of A that
+/// B lacks and a node of B that A lacks with the same op, attributes and wiring are one node
+/// renamed (its consumers' wires then count as unchanged).
 struct NodeDelta {
-  enum class Kind { added, removed, changed };
+  enum class Kind { added, removed, changed, renamed };
   Kind kind = Kind::changed;
-  std::string path;                // "blk/fc1"
+  std::string path;                // "blk/fc1" (B's name for a renamed node)
+  std::string path_before;         // renamed: A's path
   std::string op_before, op_after;  // "" on the side where the node does not exist
   std::vector<AttrDelta> attrs;
   std::vector<std::string> inputs_before, inputs_after;  // "node:port" each; set when the wiring differs (or on one side only)
@@ -43,13 +46,13 @@ struct CircuitDiff {
 CircuitDiff diff(const Circuit& a, const Circuit& b);
 
 /// The report `circuit diff` prints: one line per node ("+ added", "- removed", "~ changed" with
-/// what changed), then the totals with their deltas. `a_name` and `b_name` head it.
+/// what changed, "r renamed"), then the totals with their deltas. `a_name` and `b_name` head it.
 std::string diff_text(const CircuitDiff& d, const std::string& a_name, const std::string& b_name);
 
 const char* to_string(NodeDelta::Kind k);
 
 /// The diff as data (`circuit diff --json`, Lua `circuit.diff`): {same, added, removed, changed,
-/// nodes = [{kind, path, op, op_before?, attrs = [{name, before, after}], inputs_before?,
+/// renamed, nodes = [{kind, path, path_before?, op, op_before?, attrs = [{name, before, after}], inputs_before?,
 /// inputs_after?, type_before?, type_after?, params_before, params_after, flops_before,
 /// flops_after}], outputs_before?, outputs_after?, total = {params_before, params_after,
 /// active_params_before, active_params_after, flops_before, flops_after}}.

@@ -363,6 +363,7 @@ namespace {
 
 // A diff badge: what made the node differ, shortest first.
 std::string diff_label(const NodeDelta& n) {
+  if (n.kind == NodeDelta::Kind::renamed) return "was " + split_path(n.path_before).name;
   if (n.kind != NodeDelta::Kind::changed) return to_string(n.kind);
   std::string s;
   if (n.op_before != n.op_after) s = n.op_before + " → " + n.op_after;

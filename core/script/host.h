@@ -34,7 +34,7 @@ namespace script {
 struct Limits {
   int64_t instructions = 1'000'000'000;  // Lua VM instructions per top-level call; 0: no limit
   size_t memory_bytes = size_t(1) << 30;  // bytes the Lua state may hold; 0: no limit
-  /// Native memory (tensors, compiled models, data sets, a running circuit.train) the script's
+  /// Native memory (tensors, compiled models, data sets, a running circuit.train or search trial) the script's
   /// objects may hold; 0: 80 % of the RAM available when the Host starts, the engine's budget.
   size_t native_bytes = 0;
 };

@@ -1,6 +1,8 @@
 #include "search_functions.h"
 
+#include "circuit/analysis.h"
 #include "engine/distributed.h"
+#include "engine/memory.h"
 
 #include <filesystem>
 #include <memory>
@@ -255,6 +257,18 @@ int l_search(lua_State* L) {
     lua_setfield(L, -2, "metrics");
     set_field(L, "error", t->error);
     if (auto s = Host::of(L).call(1, 0); !s) callback_error = "on_trial: " + s.error;
+  };
+  // Each trial's training memory (weights, gradients, optimizer state, activations at the batch,
+  // from the cost model) must fit in the script's native memory limit beside what it holds;
+  // a trial that does not fails with the message, before it allocates.
+  const int64_t batch = r.protocol.train.batch;
+  const engine::Optimizer optimizer = r.protocol.train.optimizer;
+  cfg.admit = [L, batch, optimizer](const circuit::Circuit& c) -> std::string {
+    circuit::GraphAnalysis a = circuit::analyze(c);
+    if (!a.ok()) return {};
+    return Host::of(L).make_room(size_t(engine::training_memory(a, batch, optimizer).total()),
+                                 "a `circuit.search` trial of " + std::to_string(a.total.params) + " parameters (its training memory at batch " +
+                                     std::to_string(batch) + ")");
   };
   register_lua_routers(Host::of(L));
   auto out = search::run_study(std::move(r));  // a Lua strategy's error passes through with its traceback

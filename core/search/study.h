@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "circuit/graph.h"
 #include "search_events.h"
 #include "store/store.h"
 #include "strategy.h"
@@ -55,6 +56,9 @@ struct RunConfig {
   /// Checked before each trial: when set, the call stops with stop_reason "cancelled" (the trial
   /// that runs meanwhile finishes and is committed).
   const std::atomic<bool>* cancel = nullptr;
+  /// Asked before a trial's circuit trains (training studies): a non-empty answer fails the trial
+  /// with it, before anything is allocated. A Lua script's native memory limit answers here.
+  std::function<std::string(const circuit::Circuit&)> admit;
 };
 
 struct RunSummary {

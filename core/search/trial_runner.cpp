@@ -159,6 +159,8 @@ base::Result<RunSummary> run_training_study(store::Store& db, const std::string&
   Evaluate evaluate = [&](const store::TrialRecord& rec, const Point& p) {
     auto cand = realize(space, p);
     if (!cand) return Evaluation{false, {}, cand.error().message};
+    if (cfg.admit)
+      if (std::string why = cfg.admit(cand->circuit); !why.empty()) return Evaluation{false, {}, why};
     return train_trial(cand->circuit, rec.seed, data, protocol);
   };
   return run_trials(db, opened->id, problem_of(space), evaluate, cfg);

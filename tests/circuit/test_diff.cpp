@@ -94,6 +94,36 @@ TEST(Diff, NamesAddedRemovedAndChangedNodesWithTheirCosts) {
   EXPECT_EQ(u.graph.node("fc2")->inputs[0].node, "act") << "the union is B's wiring";
 }
 
+TEST(Diff, ARenamedNodeIsARenameNotARemovalAndAnAddition) {
+  Circuit a = mlp(64, true), b = a;
+  // Rename fc1 and norm as an editor does: the node and every wire to it.
+  for (auto [from, to] : {std::pair{"fc1", "hidden"}, {"norm", "ln"}}) {
+    b.graph.node(from)->name = to;
+    b.graph.invalidate_index();
+    for (Node& n : b.graph.nodes)
+      for (PortRef& p : n.inputs)
+        if (p.node == from) p.node = to;
+  }
+  CircuitDiff d = diff(a, b);
+  ASSERT_EQ(d.nodes.size(), 2u) << diff_text(d, "a", "b");
+  EXPECT_EQ(d.nodes[0].kind, NodeDelta::Kind::renamed);
+  EXPECT_EQ(d.nodes[0].path, "hidden");
+  EXPECT_EQ(d.nodes[0].path_before, "fc1");
+  EXPECT_EQ(d.nodes[1].path, "ln");
+  EXPECT_EQ(d.nodes[1].path_before, "norm");
+  EXPECT_TRUE(d.nodes[0].inputs_before.empty() && d.nodes[1].attrs.empty()) << "nothing else differs";
+  EXPECT_EQ(d.count(NodeDelta::Kind::added) + d.count(NodeDelta::Kind::removed), 0);
+  std::string text = diff_text(d, "a", "b");
+  EXPECT_NE(text.find("r hidden  renamed from fc1; linear"), std::string::npos) << text;
+  EXPECT_NE(text.find("0 added, 0 removed, 0 changed, 2 renamed"), std::string::npos) << text;
+  EXPECT_EQ(diff_json(d).get("renamed")->i, 2);
+  // A renamed node whose attributes changed too is not the same node: removed and added.
+  b.graph.node("hidden")->attrs["out"] = int64_t(96);
+  CircuitDiff e = diff(a, b);
+  EXPECT_EQ(e.count(NodeDelta::Kind::removed), 1) << diff_text(e, "a", "b");
+  EXPECT_EQ(e.count(NodeDelta::Kind::added), 1);
+}
+
 TEST(Diff, ComparesBlockBodiesNodeByNode) {
   Circuit a = example("resources/examples/moe_mlp.circuit.json"), b = example("tests/data/diff/moe_mlp_wider.circuit.json");
   CircuitDiff d = diff(a, b);

@@ -153,6 +153,25 @@ TEST_F(Memory, DataSetsAndTrainingRunsCount) {
     )lua");
   EXPECT_NE(err.find("test.lua:3: `circuit.data` of fashion-mnist (5704 examples) needs 17.1 MiB, but the script already holds 0 B"), std::string::npos)
       << err;
+  // A search's trials ask for their training memory too: a trial that does not fit fails with
+  // the message (the study goes on with the others).
+  Host searching(with_native_limit(18 * MiB));  // the data set's 16.9 MB fit, no trial beside it (2.3 MB at least)
+  auto dir = std::filesystem::temp_directory_path() / ("circuit_admit_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(eval(searching, R"lua(
+    local circuit = require "circuit"
+    local d = circuit.data("fashion-mnist", {limit = 320, test_limit = 64})
+    local space = circuit.space(")lua" + source("resources/search/moe_mlp.search.json") + R"lua(")
+    local failed = {}
+    local r = circuit.search(space, d, {study = "s", db = ")lua" + (dir / "s.sqlite").string() + R"lua(", strategy = "random", trials = 2,
+                                         epochs = 1, latency = false, on_trial = function(t) if not t.ok then failed[#failed + 1] = t.error end end})
+    return #failed .. " " .. (failed[1] or "")
+    )lua")) << "see above";
+  std::string failed = lua_tostring(searching.state(), -1);
+  EXPECT_EQ(failed.substr(0, 2), "2 ") << failed;
+  EXPECT_NE(failed.find("a `circuit.search` trial of "), std::string::npos) << failed;
+  EXPECT_NE(failed.find("its native memory limit is 18.0 MiB"), std::string::npos) << failed;
+  std::filesystem::remove_all(dir);
   Host mid(with_native_limit(20 * MiB));
   err = error_of(mid, R"lua(
     local circuit = require "circuit"

@@ -86,10 +86,10 @@ struct ChoiceAxis {
 struct TrialPoint {
   int64_t id = -1;
   std::map<std::string, double> values;  // objective name -> value
-  std::vector<int> choice;               // per ChoiceAxis: the value's index (-1: unknown)
   bool feasible = true;                  // met every constraint
   bool on_front = false;                 // non-dominated in the study (all objectives)
   int rank = 0;                          // Pareto rank among feasible trials (0: the front)
+  std::vector<int> choice;               // per ChoiceAxis: the value's index (-1: unknown)
 };
 
 /// The trials of a study and of a random-search baseline, for the Pareto scatter.

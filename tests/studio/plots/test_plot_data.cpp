@@ -22,6 +22,47 @@ events::ExpertLoad load(const std::string& layer, int64_t step, std::vector<int6
   return e;
 }
 
+
+// The parallel-coordinates state: axes keep the user's order, flips and brushes across updates;
+// brushes on several axes combine.
+TEST(ParallelAxes, KeepTheUsersStateAndCombineBrushes) {
+  ParetoPoints pts;
+  pts.objectives = {{"accuracy", false}, {"params", true}};
+  pts.choices = {{"experts", {"2", "4", "8"}}};
+  auto point = [](int64_t id, double acc, double params, int experts) {
+    TrialPoint p;
+    p.id = id, p.values = {{"accuracy", acc}, {"params", params}}, p.choice = {experts};
+    return p;
+  };
+  pts.trials = {point(1, 0.9, 100, 0), point(2, 0.5, 300, 1), point(3, 0.8, 200, 2), point(4, 0.7, 50, 2)};
+  ParallelAxes axes;
+  axes.sync(pts);
+  ASSERT_EQ(axes.axes.size(), 3u);
+  EXPECT_FALSE(axes.axes[0].flip) << "accuracy is maximised: not flipped";
+  EXPECT_TRUE(axes.axes[1].flip) << "params is minimised: flipped, so better is up";
+  EXPECT_TRUE(axes.axes[2].choice);
+  EXPECT_EQ(axes.selected(pts).size(), 4u) << "no brush: every trial";
+  axes.axes[0].brushed = true, axes.axes[0].lo = 0.95, axes.axes[0].hi = 0.75;  // a brush dragged upwards
+  EXPECT_EQ(axes.selected(pts), (std::vector<int64_t>{1, 3}));
+  int e = axes.index("experts");
+  axes.axes[size_t(e)].brushed = true, axes.axes[size_t(e)].lo = 1.5, axes.axes[size_t(e)].hi = 2.5;
+  EXPECT_EQ(axes.selected(pts), (std::vector<int64_t>{3})) << "both brushes";
+  axes.move(2, 0);
+  axes.axes[1].flip = true;
+  pts.objectives.push_back({"latency_ms", true});
+  pts.trials.push_back(point(5, 0.85, 120, 2));
+  axes.sync(pts);
+  ASSERT_EQ(axes.axes.size(), 4u);
+  EXPECT_EQ(axes.axes[0].name, "experts") << "the moved axis stays first";
+  EXPECT_TRUE(axes.axes[0].brushed);
+  EXPECT_TRUE(axes.axes[1].flip) << "accuracy stays flipped";
+  EXPECT_EQ(axes.axes[3].name, "latency_ms") << "a new objective goes last";
+  EXPECT_EQ(axes.selected(pts), (std::vector<int64_t>{3, 5})) << "a trial arriving inside the brushes joins";
+  pts.choices.clear();
+  axes.sync(pts);
+  EXPECT_EQ(axes.index("experts"), -1) << "an axis that went is dropped";
+}
+
 }  // namespace
 
 TEST(ExpertLoadHistory, RecordsOneRowPerStep) {
