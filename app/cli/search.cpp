@@ -75,7 +75,10 @@ const char* kReportUsage =
     "  writes DIR/STUDY_front.svg, DIR/STUDY_hypervolume.svg (against the baseline study, e.g. a\n"
     "  random search at the same budget), DIR/STUDY_parallel.svg (every trial over every objective\n"
     "  and choice), DIR/STUDY_scatter.svg (each pair of objectives), DIR/STUDY_trials.csv and\n"
-    "  DIR/STUDY_report.html (the plots and the trial table on one self-contained page)\n";
+    "  DIR/STUDY_report.html (the plots and the trial table on one self-contained page)\n"
+    "  --compare STUDY[@STORE]  another study (of any store: a file or a postgresql:// URL; default --db)\n"
+    "             on the same objectives, repeatable: final hypervolume mean ± std per strategy, whether\n"
+    "             each difference is within seed noise, both fronts in DIR/STUDY_compare_fronts.svg\n";
 
 std::string spos_usage() {
   return "usage: circuit spos SPEC.search.json [options]\n"
@@ -256,8 +259,13 @@ int worker(const std::vector<std::string>& args) {
 
 int report(const std::vector<std::string>& args) {
   std::string study, db_path = "circuit-studies.sqlite", out = ".", baseline, reference;
+  std::vector<std::string> compares;
   Args table("circuit report", kReportUsage);
   table.positional(study).text("--db", db_path).text("-o", out).text("--baseline", baseline).text("--reference", reference);
+  table.value("--compare", [&](const std::string& v) -> std::optional<std::string> {
+    compares.push_back(v);
+    return std::nullopt;
+  });
   if (auto rc = table.parse(args)) return *rc;
   if (study.empty()) return std::fputs(kReportUsage, stderr), 2;
   if (!store::is_url(db_path) && !std::filesystem::exists(db_path))
@@ -284,6 +292,40 @@ int report(const std::vector<std::string>& args) {
       search::hypervolume_series(*trials, s->space.objectives, s->space.constraints, *ref, study + " (" + s->info.strategy + ")")};
   if (!baseline.empty())
     series.push_back(search::hypervolume_series(base_trials, s->space.objectives, s->space.constraints, *ref, baseline + " (" + base_strategy + ")"));
+  // Other studies, from any store, on the same objectives: their fronts and hypervolume curves
+  // beside this one's, and the strategies compared over seeds.
+  std::vector<search::StudyResult> results = {{study, s->info.strategy, series.front().values}};
+  std::vector<std::vector<store::TrialRecord>> compared;
+  compared.reserve(compares.size());  // the fronts below point into it
+  std::vector<std::pair<std::string, const std::vector<store::TrialRecord>*>> fronts = {{study + " (" + s->info.strategy + ")", &*trials}};
+  for (const std::string& which : compares) {
+    size_t at = which.find('@');
+    std::string name = which.substr(0, at), path = at == std::string::npos ? db_path : which.substr(at + 1);
+    if (!store::is_url(path) && !std::filesystem::exists(path)) return std::fprintf(stderr, "circuit report: --compare %s: no store at %s\n", which.c_str(), path.c_str()), 2;
+    auto other_db = store::Store::open(path);
+    if (!other_db) return std::fprintf(stderr, "circuit report: --compare %s: %s\n", which.c_str(), other_db.error().message.c_str()), 2;
+    auto o = stored_study(**other_db, name);
+    if (!o) return std::fprintf(stderr, "circuit report: --compare %s: %s\n", which.c_str(), o.error().message.c_str()), 2;
+    auto names = [](const std::vector<search::Objective>& v) {
+      std::string t;
+      for (auto& x : v) t += (t.empty() ? "" : ", ") + x.metric + (x.direction == search::Direction::maximize ? " (max)" : " (min)");
+      return t;
+    };
+    if (names(o->space.objectives) != names(s->space.objectives))
+      return std::fprintf(stderr, "circuit report: --compare %s: it optimises %s, not %s as `%s` does\n", which.c_str(), names(o->space.objectives).c_str(),
+                          names(s->space.objectives).c_str(), study.c_str()),
+             2;
+    auto ot = (*other_db)->trials(o->info.id);
+    if (!ot) return std::fprintf(stderr, "%s\n", ot.error().message.c_str()), 1;
+    compared.push_back(std::move(*ot));
+    std::string label = name + (at == std::string::npos ? "" : "@" + store::display_name(path));
+    series.push_back(search::hypervolume_series(compared.back(), s->space.objectives, s->space.constraints, *ref, label + " (" + o->info.strategy + ")"));
+    results.push_back({label, o->info.strategy, series.back().values});
+    fronts.push_back({label + " (" + o->info.strategy + ")", &compared.back()});
+  }
+  std::optional<search::StrategyComparison> comparison;
+  if (!compares.empty()) comparison = search::compare_strategies(results);
+
   std::filesystem::create_directories(out);
   std::string stem = out + "/" + study;
   std::vector<std::string> plots = {
@@ -291,16 +333,22 @@ int report(const std::vector<std::string>& args) {
       search::hypervolume_svg(study + ": hypervolume after each trial", series),
       search::parallel_svg(study + ": every trial over every objective and choice", *trials, s->space),
       search::scatter_matrix_svg(study + ": objectives in pairs", *trials, s->space.objectives, s->space.constraints)};
-  const char* names[] = {"_front.svg", "_hypervolume.svg", "_parallel.svg", "_scatter.svg"};
+  std::vector<std::string> files = {"_front.svg", "_hypervolume.svg", "_parallel.svg", "_scatter.svg"};
+  if (comparison) {
+    plots.push_back(search::fronts_svg(study + " and the studies compared: fronts", fronts, s->space.objectives, s->space.constraints));
+    files.push_back("_compare_fronts.svg");
+  }
   for (size_t i = 0; i < plots.size(); ++i)
-    if (!write_text(stem + names[i], plots[i])) return 1;
+    if (!write_text(stem + files[i], plots[i])) return 1;
   if (!write_text(stem + "_trials.csv", search::trials_csv(*trials)) ||
-      !write_text(stem + "_report.html", search::report_html(study + " (" + s->info.strategy + ")", plots, *trials, s->space)))
+      !write_text(stem + "_report.html", search::report_html(study + " (" + s->info.strategy + ")", plots, *trials, s->space,
+                                                             comparison ? &*comparison : nullptr)))
     return 1;
   for (auto& se : series)
     std::printf("%-40s %zu trials, hypervolume %.6g\n", se.label.c_str(), se.values.size(), se.values.empty() ? 0.0 : se.values.back());
-  std::printf("wrote %s_front.svg, _hypervolume.svg, _parallel.svg, _scatter.svg, _trials.csv and _report.html (all of them on one page)\n",
-              stem.c_str());
+  std::printf("wrote %s_front.svg, _hypervolume.svg, _parallel.svg, _scatter.svg%s, _trials.csv and _report.html (all of them on one page)\n",
+              stem.c_str(), comparison ? ", _compare_fronts.svg" : "");
+  if (comparison) std::fputs(("\n" + search::comparison_text(*comparison)).c_str(), stdout);
   return 0;
 }
 

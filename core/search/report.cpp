@@ -366,8 +366,94 @@ std::string scatter_matrix_svg(const std::string& title, const std::vector<store
   return s.str();
 }
 
+StrategyComparison compare_strategies(const std::vector<StudyResult>& results) {
+  StrategyComparison c;
+  std::map<std::string, std::vector<double>> by;
+  std::vector<std::string> order;
+  for (auto& r : results) {
+    if (!by.count(r.strategy)) order.push_back(r.strategy);
+    by[r.strategy].push_back(r.final_hypervolume());
+  }
+  for (auto& s : order) {
+    const auto& v = by[s];
+    StrategyComparison::Row row{s, v.size(), 0, 0};
+    for (double x : v) row.mean += x / double(v.size());
+    if (v.size() > 1) {
+      double ss = 0;
+      for (double x : v) ss += (x - row.mean) * (x - row.mean);
+      row.std = std::sqrt(ss / double(v.size() - 1));
+    }
+    c.rows.push_back(row);
+  }
+  for (size_t i = 0; i < c.rows.size(); ++i)
+    for (size_t j = i + 1; j < c.rows.size(); ++j) {
+      const auto &a = c.rows[i], &b = c.rows[j];
+      StrategyComparison::Pair p{a.strategy, b.strategy, a.mean - b.mean, 0, a.studies > 1 && b.studies > 1, true, ""};
+      p.noise = 2 * std::sqrt(a.std * a.std / double(a.studies) + b.std * b.std / double(b.studies));
+      p.within_noise = !p.decidable || std::abs(p.difference) <= p.noise;
+      char line[256];
+      if (!p.decidable)
+        std::snprintf(line, sizeof line, "%s vs %s: %+.4g, cannot tell: %s has one study; run more seeds", a.strategy.c_str(), b.strategy.c_str(),
+                      p.difference, (a.studies < 2 ? a : b).strategy.c_str());
+      else
+        std::snprintf(line, sizeof line, "%s vs %s: %+.4g, %s (2 standard errors: %.4g)", a.strategy.c_str(), b.strategy.c_str(), p.difference,
+                      p.within_noise ? "within seed noise" : (p.difference > 0 ? (a.strategy + " is better").c_str() : (b.strategy + " is better").c_str()),
+                      p.noise);
+      p.verdict = line;
+      c.pairs.push_back(p);
+    }
+  return c;
+}
+
+std::string comparison_text(const StrategyComparison& c) {
+  std::ostringstream s;
+  char line[160];
+  std::snprintf(line, sizeof line, "%-16s %8s  %s\n", "strategy", "studies", "final hypervolume (mean ± std)");
+  s << line;
+  for (auto& r : c.rows) {
+    std::snprintf(line, sizeof line, "%-16s %8zu  %.6g ± %.3g\n", r.strategy.c_str(), r.studies, r.mean, r.std);
+    s << line;
+  }
+  for (auto& p : c.pairs) s << p.verdict << "\n";
+  return s.str();
+}
+
+std::string fronts_svg(const std::string& title, const std::vector<std::pair<std::string, const std::vector<store::TrialRecord>*>>& studies,
+                       const std::vector<Objective>& objectives, const std::vector<Constraint>& constraints) {
+  std::ostringstream s;
+  s << header(title);
+  if (objectives.size() < 2) return s.str() + "<text x='70' y='80'>the front plot needs two objectives</text>\n</svg>\n";
+  std::vector<Objective> two(objectives.begin(), objectives.begin() + 2);
+  Frame f{1e300, -1e300, 1e300, -1e300};
+  std::vector<std::vector<std::pair<const store::TrialRecord*, Vec>>> pts;
+  for (auto& [label, trials] : studies) {
+    pts.push_back(points_of(*trials, two, constraints));
+    for (auto& [t, v] : pts.back()) f.x0 = std::min(f.x0, v[1]), f.x1 = std::max(f.x1, v[1]), f.y0 = std::min(f.y0, v[0]), f.y1 = std::max(f.y1, v[0]);
+  }
+  if (f.x0 > f.x1) f = Frame{0, 1, 0, 1};
+  double mx = (f.x1 - f.x0) * 0.05, my = (f.y1 - f.y0) * 0.05;
+  f.x0 -= mx, f.x1 += mx, f.y0 -= my, f.y1 += my;
+  f.axes(s, label_of(two[1]), label_of(two[0]));
+  const char* colours[] = {"#c0392b", "#2e86c1", "#27ae60", "#8e44ad", "#d68910", "#555555"};
+  for (size_t k = 0; k < pts.size(); ++k) {
+    const char* col = colours[k % 6];
+    std::vector<Vec> mins;
+    for (auto& [t, v] : pts[k]) mins.push_back(to_minimization(v, directions(two)));
+    auto front = pareto_front(mins);
+    std::sort(front.begin(), front.end(), [&](int a, int b) { return pts[k][size_t(a)].second[1] < pts[k][size_t(b)].second[1]; });
+    s << "<g class='study'>";
+    for (auto& [t, v] : pts[k]) s << "<circle cx='" << f.X(v[1]) << "' cy='" << f.Y(v[0]) << "' r='2.5' fill='" << col << "' fill-opacity='0.35'/>";
+    s << "<polyline fill='none' stroke='" << col << "' stroke-width='1.8' points='";
+    for (int i : front) s << f.X(pts[k][size_t(i)].second[1]) << "," << f.Y(pts[k][size_t(i)].second[0]) << " ";
+    s << "'/></g>\n<text x='" << f.left + 8 << "' y='" << f.top + 16 + 14 * double(k) << "' fill='" << col << "'>" << escape(studies[k].first)
+      << " (front of " << front.size() << ")</text>\n";
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
 std::string report_html(const std::string& title, const std::vector<std::string>& svgs, const std::vector<store::TrialRecord>& trials,
-                        const Space& space) {
+                        const Space& space, const StrategyComparison* comparison) {
   auto rows = ranked(trials, space.objectives, space.constraints);
   std::map<const store::TrialRecord*, const Ranked*> rank_of;
   for (auto& r : rows) rank_of[r.trial] = &r;
@@ -382,6 +468,15 @@ std::string report_html(const std::string& title, const std::vector<std::string>
   for (auto& svg : svgs) {
     std::string body = svg.substr(std::min(svg.size(), svg.find("<svg")));  // inline: no XML declaration
     s << "<figure>" << body << "</figure>\n";
+  }
+  if (comparison) {
+    s << "<h2>Strategies</h2>\n<table><tr><th class='l'>strategy</th><th>studies</th><th>final hypervolume, mean</th><th>std</th></tr>\n";
+    for (auto& r : comparison->rows)
+      s << "<tr class='strategy'><td class='l'>" << escape(r.strategy) << "</td><td>" << r.studies << "</td><td>" << num(r.mean) << "</td><td>" << num(r.std)
+        << "</td></tr>\n";
+    s << "</table>\n<ul>\n";
+    for (auto& p : comparison->pairs) s << "<li>" << escape(p.verdict) << "</li>\n";
+    s << "</ul>\n";
   }
   s << "<h2>Trials</h2>\n<table><tr><th>trial</th><th class='l'>status</th><th class='l'>point</th><th>Pareto rank</th>";
   for (auto& n : names) s << "<th>" << escape(n) << "</th>";

@@ -11,6 +11,8 @@
 
 namespace search {
 
+struct StrategyComparison;
+
 /// One line of a hypervolume plot: the hypervolume after each finished trial of a study.
 struct HypervolumeSeries {
   std::string label;            // "nsga2 (seed 1)", "random (baseline)"
@@ -37,7 +39,42 @@ std::string scatter_matrix_svg(const std::string& title, const std::vector<store
 /// One self-contained page: the given SVG plots inline and a table of every trial with its
 /// point, Pareto rank and metrics, for someone without the studio.
 std::string report_html(const std::string& title, const std::vector<std::string>& svgs, const std::vector<store::TrialRecord>& trials,
-                        const Space& space);
+                        const Space& space, const StrategyComparison* comparison = nullptr);
+/// One study's outcome in a comparison of strategies.
+struct StudyResult {
+  std::string label;     // the study, with its store when there are several
+  std::string strategy;  // nsga2, evolution, random, or a Lua strategy's name
+  std::vector<double> hypervolume;  // after each trial (hypervolume_series)
+  double final_hypervolume() const { return hypervolume.empty() ? 0 : hypervolume.back(); }
+};
+
+/// Final hypervolume per strategy over its studies (seeds), and each pair of strategies told
+/// apart or not (TECHNIQUES.md §5: mean ± std, and a warning when a difference is within seed
+/// noise: |mean_a - mean_b| <= 2 standard errors of the difference).
+struct StrategyComparison {
+  struct Row {
+    std::string strategy;
+    size_t studies = 0;
+    double mean = 0, std = 0;  // std: sample standard deviation (0 for one study)
+  };
+  struct Pair {
+    std::string a, b;
+    double difference = 0;  // mean_a - mean_b
+    double noise = 0;       // 2 standard errors of the difference
+    bool decidable = false;  // both strategies have two studies or more
+    bool within_noise = true;
+    std::string verdict;    // one line for people
+  };
+  std::vector<Row> rows;
+  std::vector<Pair> pairs;
+};
+StrategyComparison compare_strategies(const std::vector<StudyResult>& results);
+/// The comparison as the CLI prints it: a table, then one line per pair.
+std::string comparison_text(const StrategyComparison& c);
+/// The fronts of several studies on the first two objectives, one colour each (feasible trials).
+std::string fronts_svg(const std::string& title, const std::vector<std::pair<std::string, const std::vector<store::TrialRecord>*>>& studies,
+                       const std::vector<Objective>& objectives, const std::vector<Constraint>& constraints);
+
 /// Every trial: number, status, point, each metric, seconds, error.
 std::string trials_csv(const std::vector<store::TrialRecord>& trials);
 

@@ -72,3 +72,44 @@ TEST_F(Report, ThePageHoldsThePlotsAndEveryTrialEscaped) {
 
 }  // namespace
 }  // namespace search
+
+namespace search {
+namespace {
+
+StudyResult result(const std::string& strategy, double final_hv) { return {strategy + "?", strategy, {final_hv / 2, final_hv}}; }
+
+// Strategies compared over seeds (TECHNIQUES.md §5): mean ± std, and a difference within two
+// standard errors is called seed noise; one study on a side cannot tell.
+TEST(Comparison, TellsStrategiesApartOnlyBeyondSeedNoise) {
+  StrategyComparison c = compare_strategies({result("nsga2", 0.50), result("nsga2", 0.52), result("nsga2", 0.51), result("random", 0.30),
+                                             result("random", 0.32)});
+  ASSERT_EQ(c.rows.size(), 2u);
+  EXPECT_EQ(c.rows[0].strategy, "nsga2");
+  EXPECT_EQ(c.rows[0].studies, 3u);
+  EXPECT_NEAR(c.rows[0].mean, 0.51, 1e-12);
+  EXPECT_NEAR(c.rows[0].std, 0.01, 1e-12);  // sample standard deviation of 0.50, 0.52, 0.51
+  ASSERT_EQ(c.pairs.size(), 1u);
+  EXPECT_TRUE(c.pairs[0].decidable);
+  EXPECT_FALSE(c.pairs[0].within_noise);
+  EXPECT_NEAR(c.pairs[0].difference, 0.51 - 0.31, 1e-12);
+  EXPECT_NE(c.pairs[0].verdict.find("nsga2 is better"), std::string::npos) << c.pairs[0].verdict;
+
+  c = compare_strategies({result("nsga2", 0.50), result("nsga2", 0.56), result("random", 0.49), result("random", 0.55)});
+  EXPECT_TRUE(c.pairs[0].within_noise) << c.pairs[0].verdict;
+  EXPECT_NE(c.pairs[0].verdict.find("within seed noise"), std::string::npos) << c.pairs[0].verdict;
+
+  c = compare_strategies({result("nsga2", 0.9), result("random", 0.1), result("random", 0.12)});
+  EXPECT_FALSE(c.pairs[0].decidable);
+  EXPECT_NE(c.pairs[0].verdict.find("cannot tell: nsga2 has one study"), std::string::npos) << c.pairs[0].verdict;
+  EXPECT_NE(comparison_text(c).find("random                  2  0.11 ± 0.0141"), std::string::npos) << comparison_text(c);
+}
+
+TEST_F(Report, FrontsOfSeveralStudiesOverlay) {
+  std::vector<store::TrialRecord> other = {trial(1, 0.7, 150, 50, "0,0,0,0,0,0")};
+  std::string svg = fronts_svg("t", {{"a", &trials}, {"b", &other}}, space.objectives, space.constraints);
+  EXPECT_EQ(count(svg, "<g class='study'>"), 2u);
+  EXPECT_NE(svg.find(">a (front of "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace search

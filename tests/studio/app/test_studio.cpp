@@ -733,6 +733,19 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
   EXPECT_TRUE(QFile::exists(csv));
 }
 
+// A random search on moe_mlp's space, stored in `dir`: small trials, no baseline study.
+studio::SearchRequest small_random_search(const QTemporaryDir& dir, const QString& study, int trials) {
+  studio::SearchRequest r;
+  r.space_path = CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json";
+  r.study = study;
+  r.strategy = "random";
+  r.db = dir.filePath("studies.sqlite");
+  r.trials = trials;
+  r.train_limit = 300;
+  r.baseline = false;
+  return r;
+}
+
 // The studio's job runner, as a user repeats runs: 20 trainings, then a 50-trial search, in the
 // window's process. The resident set after the last stays within 10 % of after the first (the
 // same bound as script.Memory.RunsOneAfterAnotherKeepTheFootprint, which runs them from Lua).
@@ -761,13 +774,7 @@ TEST_F(Studio, TrainingsAndSearchesOneAfterAnotherKeepTheFootprint) {
   EXPECT_LE(last, first * 11 / 10) << first / MiB << " MiB after the first training, " << last / MiB << " MiB after the 20th";
 
   QTemporaryDir dir;
-  studio::SearchRequest r;
-  r.space_path = CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json";
-  r.study = "repeat";
-  r.strategy = "random";
-  r.db = dir.filePath("studies.sqlite");
-  r.train_limit = 300;
-  r.baseline = false;
+  studio::SearchRequest r = small_random_search(dir, "repeat", 1);
   QSignalSpy searched(w->search_panel(), &studio::SearchPanel::finished);
   auto search = [&](int trials) {
     r.trials = trials;
@@ -790,14 +797,7 @@ TEST_F(Studio, TrainingsAndSearchesOneAfterAnotherKeepTheFootprint) {
 // narrows that selection; titles move and flip axes; the table's selection comes back.
 TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
   QTemporaryDir dir;
-  studio::SearchRequest r;
-  r.space_path = CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json";
-  r.study = "views";
-  r.strategy = "random";
-  r.db = dir.filePath("studies.sqlite");
-  r.trials = 10;
-  r.train_limit = 300;
-  r.baseline = false;
+  studio::SearchRequest r = small_random_search(dir, "views", 10);
   QSignalSpy done(w->search_panel(), &studio::SearchPanel::finished);
   ASSERT_TRUE(w->search_panel()->start(r));
   ASSERT_TRUE(done.wait(300'000));
