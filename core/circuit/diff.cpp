@@ -247,6 +247,9 @@ base::Json diff_json(const CircuitDiff& d) {
 
 Circuit diff_union(const Circuit& a, const Circuit& b, const CircuitDiff& d) {
   Circuit u = b;
+  Renames renamed;  // by A's path: a removed node's wire to a renamed node goes to its new name
+  for (const NodeDelta& n : d.nodes)
+    if (n.kind == NodeDelta::Kind::renamed) renamed[n.path_before] = split_path(n.path).name;
   for (const NodeDelta& n : d.nodes) {
     if (n.kind != NodeDelta::Kind::removed) continue;
     PathParts at = split_path(n.path);
@@ -261,7 +264,10 @@ Circuit diff_union(const Circuit& a, const Circuit& b, const CircuitDiff& d) {
         pos = size_t(j) + 1;
         break;
       }
-    into->nodes.insert(into->nodes.begin() + std::ptrdiff_t(pos), *old);
+    Node back = *old;
+    for (PortRef& p : back.inputs)
+      if (auto it = renamed.find(join_path(at.parent, p.node)); it != renamed.end()) p.node = it->second;
+    into->nodes.insert(into->nodes.begin() + std::ptrdiff_t(pos), std::move(back));
     into->invalidate_index();
   }
   return u;

@@ -117,6 +117,19 @@ TEST(Diff, ARenamedNodeIsARenameNotARemovalAndAnAddition) {
   EXPECT_NE(text.find("r hidden  renamed from fc1; linear"), std::string::npos) << text;
   EXPECT_NE(text.find("0 added, 0 removed, 0 changed, 2 renamed"), std::string::npos) << text;
   EXPECT_EQ(diff_json(d).get("renamed")->i, 2);
+  // A removed node put back in the union wires to the new name of a renamed input.
+  Circuit c = a;
+  c.graph.node("act")->name = "gelu1";
+  c.graph.node("fc2")->inputs[0].node = "gelu1";
+  c.graph.nodes.erase(c.graph.nodes.begin() + c.graph.find("norm"));
+  c.graph.invalidate_index();
+  CircuitDiff f = diff(a, c);
+  EXPECT_EQ(f.count(NodeDelta::Kind::renamed), 1) << diff_text(f, "a", "c");
+  EXPECT_EQ(f.count(NodeDelta::Kind::removed), 1);
+  Circuit u = diff_union(a, c, f);
+  ASSERT_NE(u.graph.node("norm"), nullptr);
+  EXPECT_EQ(u.graph.node("norm")->inputs[0].node, "gelu1");
+  EXPECT_TRUE(analyze(u).ok()) << "the union checks";
   // A renamed node whose attributes changed too is not the same node: removed and added.
   b.graph.node("hidden")->attrs["out"] = int64_t(96);
   CircuitDiff e = diff(a, b);
