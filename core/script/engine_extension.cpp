@@ -360,15 +360,9 @@ int l_train(lua_State* L) {
     Host& host;
     ~Held() { host.drop_native(this); }
   } held{Host::of(L)};
-  if (circuit::GraphAnalysis a = circuit::analyze(req.circuit); a.ok()) {
-    size_t bytes = size_t(engine::training_memory(a, t.batch, t.optimizer).total());
-    if (std::string err = held.host.make_room(bytes, "`circuit.train` of a model with " + std::to_string(a.total.params) +
-                                                         " parameters (weights, gradients, optimizer state and activations at batch " +
-                                                         std::to_string(t.batch) + ")");
-        !err.empty())
-      throw LuaError(err);
-    held.host.hold_native(&held, bytes);
-  }
+  size_t bytes = 0;
+  if (std::string err = training_room(L, req.circuit, t.batch, t.optimizer, "`circuit.train`", &bytes); !err.empty()) throw LuaError(err);
+  if (bytes) held.host.hold_native(&held, bytes);
   engine::ExperimentReport rep = engine::run_experiment(std::move(req), data);
   if (!cb.error.empty()) throw LuaError("`circuit.train`: " + cb.error);
   if (rep.status == events::RunStatus::error) throw LuaError("`circuit.train`: " + rep.message);
@@ -497,6 +491,18 @@ void make_metatables(lua_State* L) {
 }
 
 }  // namespace
+
+std::string training_room(lua_State* L, const circuit::Circuit& c, int64_t batch, engine::Optimizer optimizer, const std::string& what,
+                          size_t* bytes) {
+  circuit::GraphAnalysis a = circuit::analyze(c);
+  if (!a.ok()) return {};  // the run refuses it with the circuit's own problem
+  size_t need = size_t(engine::training_memory(a, batch, optimizer).total());
+  std::string err = Host::of(L).make_room(need, what + " of a model with " + std::to_string(a.total.params) +
+                                                    " parameters (weights, gradients, optimizer state and activations at batch " +
+                                                    std::to_string(batch) + ")");
+  if (err.empty() && bytes) *bytes = need;
+  return err;
+}
 
 std::shared_ptr<engine::Dataset> arg_dataset(lua_State* L, int idx, const char* fn) {
   return check_box<DataBox>(L, idx, kDataType, fn, "data").data;

@@ -25,6 +25,12 @@ std::shared_ptr<engine::Dataset> arg_dataset(lua_State* L, int idx, const char* 
 /// keeps `o`'s value. `given`, when set, receives the name of each option present.
 void read_train_options(lua_State* L, int idx, const char* fn, engine::TrainOptions& o, std::vector<std::string>* given = nullptr);
 
+/// Asks the script's native memory for the room `c` takes to train, from the cost model before
+/// anything is allocated: weights, gradients, optimizer state and activations at `batch`. ""
+/// when it fits (and `*bytes` is set), else the error, naming `what` ("`circuit.train`").
+std::string training_room(lua_State* L, const circuit::Circuit& c, int64_t batch, engine::Optimizer optimizer, const std::string& what,
+                          size_t* bytes = nullptr);
+
 /// Makes every router plugin `host` has loaded selectable by name: its name becomes a choice of
 /// the `moe` node's `router` attribute, and models compiled on this thread route through it.
 /// Returns the names registered. Called by circuit.train / circuit.compile, and by the CLI after

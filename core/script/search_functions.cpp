@@ -1,8 +1,6 @@
 #include "search_functions.h"
 
-#include "circuit/analysis.h"
 #include "engine/distributed.h"
-#include "engine/memory.h"
 
 #include <filesystem>
 #include <memory>
@@ -263,13 +261,7 @@ int l_search(lua_State* L) {
   // a trial that does not fails with the message, before it allocates.
   const int64_t batch = r.protocol.train.batch;
   const engine::Optimizer optimizer = r.protocol.train.optimizer;
-  cfg.admit = [L, batch, optimizer](const circuit::Circuit& c) -> std::string {
-    circuit::GraphAnalysis a = circuit::analyze(c);
-    if (!a.ok()) return {};
-    return Host::of(L).make_room(size_t(engine::training_memory(a, batch, optimizer).total()),
-                                 "a `circuit.search` trial of " + std::to_string(a.total.params) + " parameters (its training memory at batch " +
-                                     std::to_string(batch) + ")");
-  };
+  cfg.admit = [L, batch, optimizer](const circuit::Circuit& c) { return training_room(L, c, batch, optimizer, "a `circuit.search` trial"); };
   register_lua_routers(Host::of(L));
   auto out = search::run_study(std::move(r));  // a Lua strategy's error passes through with its traceback
   if (!callback_error.empty()) throw LuaError("`circuit.search`: " + callback_error);

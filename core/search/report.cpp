@@ -109,6 +109,7 @@ std::vector<Ranked> ranked(const std::vector<store::TrialRecord>& trials, const 
   std::vector<Ranked> out;
   std::vector<Vec> mins;
   std::vector<double> violation;
+  const std::vector<Direction> dirs = directions(objectives);
   for (auto& t : trials) {
     if (t.status != store::TrialStatus::finished) continue;
     Vec v;
@@ -119,7 +120,7 @@ std::vector<Ranked> ranked(const std::vector<store::TrialRecord>& trials, const 
     for (auto& c : constraints)
       if (auto it = t.metrics.find(c.metric); it != t.metrics.end()) viol += c.violation(it->second);
     out.push_back({&t, v, 0, viol == 0});
-    mins.push_back(to_minimization(v, directions(objectives)));
+    mins.push_back(to_minimization(v, dirs));
     violation.push_back(viol);
   }
   auto fronts = constrained_fronts(mins, violation);

@@ -20,6 +20,13 @@ struct Memory : ::testing::Test {
   static void SetUpTestSuite() { install_engine_extension(); }
 };
 
+// What the tests below start with: the module, and the native bytes held now and at the start.
+constexpr const char* kHeld = R"lua(
+    local circuit = require "circuit"
+    local held = function() return circuit.limits().native_held end
+    local base = held()
+)lua";
+
 HostOptions with_native_limit(size_t bytes) {
   HostOptions o;
   o.limits.native_bytes = bytes;
@@ -83,10 +90,7 @@ TEST_F(Memory, CompiledModelsThatAreDroppedAreCollected) {
 
 TEST_F(Memory, FreeCloseAndCloseVariablesReturnMemoryAtOnce) {
   Host h;
-  ASSERT_TRUE(eval(h, R"lua(
-    local circuit = require "circuit"
-    local held = function() return circuit.limits().native_held end
-    local base = held()
+  ASSERT_TRUE(eval(h, std::string(kHeld) + R"lua(
     local t = circuit.tensor.zeros{1024, 1024}
     local v = t:view{-1}                       -- a view: the same storage, counted once
     assert(held() - base == 4 * 2^20, "one storage: " .. (held() - base))
@@ -125,10 +129,7 @@ TEST_F(Memory, DataSetsAndTrainingRunsCount) {
   // (weights, gradients, Adam's two moments, activations at the batch) while it runs; the model it
   // returns, its weights.
   Host h;
-  ASSERT_TRUE(eval(h, R"lua(
-    local circuit = require "circuit"
-    local held = function() return circuit.limits().native_held end
-    local base = held()
+  ASSERT_TRUE(eval(h, std::string(kHeld) + R"lua(
     local d = circuit.data("fashion-mnist", {limit = 640, test_limit = 64})
     local rows = 640 + 5000 + 64                      -- train, the held-out 5000, test
     assert(held() - base == rows * 784 * 4 + rows * 8, "the data set: " .. (held() - base))

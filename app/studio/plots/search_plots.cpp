@@ -12,11 +12,7 @@ SearchPlotsWindow::SearchPlotsWindow(QWindow* parent) : ImGuiVulkanWindow(parent
 void SearchPlotsWindow::set_points(ParetoPoints points) {
   points_ = std::move(points);
   axes_.sync(points_);
-  // Live: trials that arrive inside the brushes join the selection.
-  if (axes_.any_brush()) {
-    selected_.clear();
-    for (int64_t id : axes_.selected(points_)) selected_.insert(id);
-  }
+  if (axes_.any_brush()) select_brushed();  // live: trials that arrive inside the brushes join the selection
   const auto& obj = points_.objectives;
   auto exists = [&](const std::string& n) { return points_.objective(n) != nullptr; };
   if (!exists(x_)) x_ = obj.size() > 0 ? obj[0].name : "";
@@ -51,6 +47,11 @@ void SearchPlotsWindow::show_view(View v) {
 void SearchPlotsWindow::set_selection(const std::set<int64_t>& ids) {
   selected_ = ids;
   request_frames();
+}
+
+void SearchPlotsWindow::select_brushed() {
+  selected_.clear();
+  for (int64_t id : axes_.selected(points_)) selected_.insert(id);
 }
 
 void SearchPlotsWindow::emit_selection() {
@@ -135,9 +136,8 @@ void SearchPlotsWindow::draw_ui() {
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     if (view_ == View::parallel) {
       if (parallel_coordinates("parallel", points_, axes_, selected_, t, avail, &parallel_frame_)) {
-        selected_.clear();
-        if (axes_.any_brush())
-          for (int64_t id : axes_.selected(points_)) selected_.insert(id);
+        if (axes_.any_brush()) select_brushed();
+        else selected_.clear();
         emit_selection();
       }
     } else {

@@ -69,6 +69,7 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   ParallelFrame parallel_frame_;
   MatrixFrame matrix_frame_;
   void emit_selection();
+  void select_brushed();  // the selection: the study trials inside every brush
 };
 
 }  // namespace studio
