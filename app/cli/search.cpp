@@ -304,20 +304,9 @@ int report(const std::vector<std::string>& args) {
     if (!store::is_url(path) && !std::filesystem::exists(path)) return std::fprintf(stderr, "circuit report: --compare %s: no store at %s\n", which.c_str(), path.c_str()), 2;
     auto other_db = store::Store::open(path);
     if (!other_db) return std::fprintf(stderr, "circuit report: --compare %s: %s\n", which.c_str(), other_db.error().message.c_str()), 2;
-    auto o = stored_study(**other_db, name);
+    auto o = search::read_comparable(**other_db, name, s->space);
     if (!o) return std::fprintf(stderr, "circuit report: --compare %s: %s\n", which.c_str(), o.error().message.c_str()), 2;
-    auto names = [](const std::vector<search::Objective>& v) {
-      std::string t;
-      for (auto& x : v) t += (t.empty() ? "" : ", ") + x.metric + (x.direction == search::Direction::maximize ? " (max)" : " (min)");
-      return t;
-    };
-    if (names(o->space.objectives) != names(s->space.objectives))
-      return std::fprintf(stderr, "circuit report: --compare %s: it optimises %s, not %s as `%s` does\n", which.c_str(), names(o->space.objectives).c_str(),
-                          names(s->space.objectives).c_str(), study.c_str()),
-             2;
-    auto ot = (*other_db)->trials(o->info.id);
-    if (!ot) return std::fprintf(stderr, "%s\n", ot.error().message.c_str()), 1;
-    compared.push_back(std::move(*ot));
+    compared.push_back(std::move(o->trials));
     std::string label = name + (at == std::string::npos ? "" : "@" + store::display_name(path));
     series.push_back(search::hypervolume_series(compared.back(), s->space.objectives, s->space.constraints, *ref, label + " (" + o->info.strategy + ")"));
     results.push_back({label, o->info.strategy, series.back().values});
@@ -330,7 +319,7 @@ int report(const std::vector<std::string>& args) {
   std::string stem = out + "/" + study;
   std::vector<std::string> plots = {
       search::front_svg(study + ": Pareto front", *trials, base_trials, s->space.objectives, s->space.constraints),
-      search::hypervolume_svg(study + ": hypervolume after each trial", series),
+      search::hypervolume_svg(study + ": hypervolume after each trial", series, comparison ? search::seed_bands(results) : std::vector<search::SeedBand>{}),
       search::parallel_svg(study + ": every trial over every objective and choice", *trials, s->space),
       search::scatter_matrix_svg(study + ": objectives in pairs", *trials, s->space.objectives, s->space.constraints)};
   std::vector<std::string> files = {"_front.svg", "_hypervolume.svg", "_parallel.svg", "_scatter.svg"};

@@ -51,6 +51,28 @@ QTableWidgetItem* number_item(double v) {
   return item;
 }
 
+// The finished trials that recorded every objective, as plotted: values by objective, choices
+// from the point, feasibility from the constraints. Ids are trial numbers plus `offset`.
+std::vector<TrialPoint> plot_points(const std::vector<store::TrialRecord>& list, const search::Space& space, int64_t offset) {
+  std::vector<TrialPoint> out;
+  for (auto& t : list) {
+    if (t.status != store::TrialStatus::finished) continue;
+    TrialPoint p;
+    p.id = offset + t.number;
+    if (auto point = search::parse_point(t.point)) p.choice = point->choice;
+    bool complete = true;
+    for (auto& o : space.objectives) {
+      auto m = t.metrics.find(o.metric);
+      if (m == t.metrics.end()) complete = false;
+      else p.values[o.metric] = m->second;
+    }
+    for (auto& c : space.constraints)
+      if (auto m = t.metrics.find(c.metric); m != t.metrics.end() && c.violation(m->second) > 0) p.feasible = false;
+    if (complete) out.push_back(p);
+  }
+  return out;
+}
+
 }  // namespace
 
 SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(parent) {
@@ -100,7 +122,12 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   start_->setObjectName("search_start");
   cancel_ = new QPushButton("Cancel");
   cancel_->setEnabled(false);
+  compare_study_ = new QPushButton("Compare with…");
+  compare_study_->setObjectName("search_compare_study");
+  compare_study_->setToolTip("Add another study on the same objectives, from any store (a .sqlite file, or the server in the Store\n"
+                             "field): the Compare studies view overlays the fronts and compares the strategies over seeds");
   buttons->addWidget(open);
+  buttons->addWidget(compare_study_);
   buttons->addWidget(start_);
   buttons->addWidget(cancel_);
   form->addRow(buttons);
@@ -163,27 +190,19 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   });
   connect(cancel_, &QPushButton::clicked, this, &SearchPanel::cancel);
   connect(open, &QPushButton::clicked, this, [this] {
-    QString db = db_->text().trimmed();
-    if (!store::is_url(db.toStdString())) {
-      QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-      db = QFileDialog::getOpenFileName(this, "Open a study store", dir, "Study stores (*.sqlite *.db);;All files (*)");
-      if (db.isEmpty()) return;
-    }
-    status_->setText("Connecting to " + QString::fromStdString(store::display_name(db.toStdString())) + "…");
-    auto store = store::Store::open(db.toStdString());
-    if (!store) return status_->setText(QString::fromStdString(store.error().message));
-    auto studies = (*store)->studies();
-    QStringList names;
-    if (studies)
-      for (auto& st : *studies)
-        if (!QString::fromStdString(st.name).endsWith("-random")) names << QString::fromStdString(st.name);
-    if (names.isEmpty()) return status_->setText(QString::fromStdString(store::display_name(db.toStdString())) + " holds no study.");
-    bool ok = false;
-    QString name = names.size() == 1 ? names[0] : QInputDialog::getItem(this, "Open a study", "Study", names, 0, false, &ok);
-    if (names.size() > 1 && !ok) return;
+    auto [db, name] = pick_study("Open a study");
+    if (name.isEmpty()) return;
     study_->setText(name);
     QString err = show_study(db, name);
     if (!err.isEmpty()) status_->setText(err);
+  });
+  connect(compare_study_, &QPushButton::clicked, this, [this] {
+    if (!space_def_) return status_->setText("Open or start a study first: the others are compared with it.");
+    auto [db, name] = pick_study("Compare with a study");
+    if (name.isEmpty()) return;
+    QString err = add_comparison(db, name);
+    status_->setText(err.isEmpty() ? QString("Comparing %1 with %2 other studies: see Compare studies.").arg(study_name_).arg(compared_.size()) : err);
+    if (err.isEmpty()) plots_->show_view(SearchPlotsWindow::View::compare);
   });
   connect(filter_, &QLineEdit::textChanged, this, &SearchPanel::filter);
   connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
@@ -198,6 +217,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
       if (auto* item = table_->item(r.row(), 0); item && !item->data(Qt::UserRole).toBool()) ids.insert(item->data(Qt::DisplayRole).toInt());
     plots_->set_selection(ids);
   });
+  connect(plots_, &SearchPlotsWindow::comparison_closed, this, &SearchPanel::clear_comparison);
   connect(plots_, &SearchPlotsWindow::selection_changed, this, [this](QList<qint64> ids) { select_rows(ids); });
   connect(compare_, &QPushButton::clicked, this, [this] {
     if (QString err = compare_selected(); !err.isEmpty()) status_->setText(err);
@@ -236,6 +256,7 @@ bool SearchPanel::start(const SearchRequest& r) {
   QString db = r.db.isEmpty() ? QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/studies.sqlite" : r.db;
   if (!store::is_url(db.toStdString())) QDir().mkpath(QFileInfo(db).absolutePath());
   stop_watching();
+  compared_.clear();
   db_path_ = db, study_name_ = r.study;
   reader_.reset();
   space_def_ = *space;
@@ -330,6 +351,7 @@ StudySnapshot read_snapshot(store::Store& db, const std::string& study) {
 
 QString SearchPanel::show_study(const QString& db, const QString& study) {
   stop_watching();
+  compared_.clear();  // compared with the study shown before, perhaps on other objectives
   db_path_ = db, study_name_ = study;
   reader_.reset();
   space_def_.reset();
@@ -339,6 +361,76 @@ QString SearchPanel::show_study(const QString& db, const QString& study) {
   QString where = store::is_url(db.toStdString()) ? QString::fromStdString(store::display_name(db.toStdString())) : QFileInfo(db).fileName();
   status_->setText("Watching " + study + " in " + where + ": trials appear as workers commit them.");
   return {};
+}
+
+std::pair<QString, QString> SearchPanel::pick_study(const QString& title) {
+  QString db = db_->text().trimmed();
+  if (!store::is_url(db.toStdString())) {
+    QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    db = QFileDialog::getOpenFileName(this, title + ": its store", dir, "Study stores (*.sqlite *.db);;All files (*)");
+    if (db.isEmpty()) return {};
+  }
+  status_->setText("Connecting to " + QString::fromStdString(store::display_name(db.toStdString())) + "…");
+  auto store = store::Store::open(db.toStdString());
+  if (!store) return status_->setText(QString::fromStdString(store.error().message)), std::pair<QString, QString>{};
+  auto studies = (*store)->studies();
+  QStringList names;
+  if (studies)
+    for (auto& st : *studies)
+      if (!QString::fromStdString(st.name).endsWith("-random")) names << QString::fromStdString(st.name);
+  if (names.isEmpty()) return status_->setText(QString::fromStdString(store::display_name(db.toStdString())) + " holds no study."), std::pair<QString, QString>{};
+  bool ok = false;
+  QString name = names.size() == 1 ? names[0] : QInputDialog::getItem(this, title, "Study", names, 0, false, &ok);
+  if (names.size() > 1 && !ok) return {};
+  return {db, name};
+}
+
+QString SearchPanel::add_comparison(const QString& db, const QString& study) {
+  if (!space_def_) return "no study is shown to compare with: open or start one first";
+  auto store = store::Store::open(db.toStdString());
+  if (!store) return QString::fromStdString(store.error().message);
+  // Short, for legends: a file's name, a server's database name.
+  QString where = store::is_url(db.toStdString()) ? QString::fromStdString(store::display_name(db.toStdString())).section('/', -1) : QFileInfo(db).fileName();
+  auto main = search::read_comparable(**store, study.toStdString(), *space_def_);
+  if (!main) return study + " in " + where + ": " + QString::fromStdString(main.error().message);
+  compared_.push_back({study + "@" + where, std::move(*main)});
+  // Its random-search baseline is a study of the random strategy: one more seed for that band.
+  if (auto base = search::read_comparable(**store, (study + "-random").toStdString(), *space_def_)) compared_.push_back({study + "-random@" + where, std::move(*base)});
+  reload();
+  return {};
+}
+
+void SearchPanel::clear_comparison() {
+  compared_.clear();
+  reload();
+}
+
+void SearchPanel::update_comparison(const StudySnapshot& snap) {
+  StudyComparisonView v;
+  if (compared_.empty() || !space_def_) return plots_->set_comparison(v);
+  const auto& objectives = space_def_->objectives;
+  const auto& constraints = space_def_->constraints;
+  auto ref = search::reference_point(objectives, constraints, "");
+  if (!ref) return status_->setText(QString::fromStdString(ref.error().message)), plots_->set_comparison(v);
+  for (auto& o : objectives) v.objectives.push_back({o.metric, o.direction == search::Direction::minimize});
+  std::vector<search::StudyResult> results;
+  auto add = [&](const std::string& label, const std::string& strategy, const std::vector<store::TrialRecord>& trials) {
+    v.studies.push_back({label, strategy, plot_points(trials, *space_def_, 0)});
+    results.push_back({label, strategy, search::hypervolume_series(trials, objectives, constraints, *ref, label).values});
+  };
+  add(study_name_.toStdString(), snap.info ? snap.info->strategy : "", snap.trials);
+  if (!snap.baseline.empty()) add(study_name_.toStdString() + "-random", "random", snap.baseline);
+  for (auto& c : compared_) add(c.label.toStdString(), c.study.info.strategy, c.study.trials);
+  search::StrategyComparison cmp = search::compare_strategies(results);
+  for (auto& r : cmp.rows) v.rows.push_back({r.strategy, r.studies, r.mean, r.std});
+  for (auto& p : cmp.pairs) v.verdicts.push_back(p.verdict);
+  for (auto& b : search::seed_bands(results)) {
+    Curve c{b.strategy + (b.studies > 1 ? " (mean of " + std::to_string(b.studies) + ")" : "")};
+    for (size_t i = 0; i < b.mean.size(); ++i) c.push(double(i + 1), b.mean[i]);
+    if (b.studies > 1) c.lo = b.lo, c.hi = b.hi;
+    v.hypervolume.push_back(std::move(c));
+  }
+  plots_->set_comparison(std::move(v));
 }
 
 void SearchPanel::watch(const std::string& db, const std::string& study) {
@@ -423,27 +515,8 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
     for (int i = 0; i < d.size(); ++i) axis.labels.push_back(d.label(i));
     pts.choices.push_back(std::move(axis));
   }
-  auto to_points = [&](const std::vector<store::TrialRecord>& list, int64_t offset) {
-    std::vector<TrialPoint> out;
-    for (auto& t : list) {
-      if (t.status != store::TrialStatus::finished) continue;
-      TrialPoint p;
-      p.id = offset + t.number;
-      if (auto point = search::parse_point(t.point)) p.choice = point->choice;
-      bool complete = true;
-      for (auto& o : objectives) {
-        auto m = t.metrics.find(o.metric);
-        if (m == t.metrics.end()) complete = false;
-        else p.values[o.metric] = m->second;
-      }
-      for (auto& c : constraints)
-        if (auto m = t.metrics.find(c.metric); m != t.metrics.end() && c.violation(m->second) > 0) p.feasible = false;
-      if (complete) out.push_back(p);
-    }
-    return out;
-  };
-  pts.trials = to_points(trials, 0);
-  pts.baseline = to_points(baseline, kBaselineId);
+  pts.trials = plot_points(trials, *space_def_, 0);
+  pts.baseline = plot_points(baseline, *space_def_, kBaselineId);
   std::vector<search::Vec> feasible;
   std::vector<size_t> index;
   for (size_t i = 0; i < pts.trials.size(); ++i)
@@ -467,6 +540,7 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
     for (size_t i = 0; i < base.values.size(); ++i) hv.baseline.push(double(i + 1), base.values[i]);
   }
   plots_->set_hypervolume(hv);
+  update_comparison(snap);
 
   // The table: every trial of both studies; metric columns from what the trials recorded.
   std::set<std::string> metric_names;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "search/report.h"
 #include "search/space.h"
 #include "store/store.h"
 #include "trial_diff.h"
@@ -65,6 +66,12 @@ class SearchPanel : public QWidget {
   bool running() const { return running_; }
   /// Shows a study already in a store (a file or a postgresql:// URL) and keeps watching it.
   QString show_study(const QString& db, const QString& study);
+  /// Adds a study of any store (a file or a postgresql:// URL), and its "-random" baseline when
+  /// it has one, to the comparison with the shown study: the plots' Compare view. Returns the
+  /// error (no such study, other objectives, store unreachable), or "".
+  QString add_comparison(const QString& db, const QString& study);
+  void clear_comparison();
+  size_t compared_count() const { return compared_.size(); }
   /// How often a watched study is polled (default 1000 ms).
   void set_watch_interval_ms(int ms) { watch_ms_ = ms; }
   /// Writes every trial of the shown study as CSV; returns the error, or "" on success.
@@ -84,6 +91,10 @@ class SearchPanel : public QWidget {
 
  private:
   void reload();
+  /// The shown study beside the compared ones, for the plots' Compare view.
+  void update_comparison(const StudySnapshot& s);
+  /// A study picked in a store: a file dialog unless the Store field holds a URL; "" if none.
+  std::pair<QString, QString> pick_study(const QString& title);
   void show_snapshot(const StudySnapshot& s);
   void watch(const std::string& db, const std::string& study);
   void stop_watching();
@@ -110,6 +121,13 @@ class SearchPanel : public QWidget {
   QLineEdit* filter_ = nullptr;
   QTableWidget* table_ = nullptr;
   QPushButton* compare_ = nullptr;
+  QPushButton* compare_study_ = nullptr;
+  // Studies compared with the shown one, read when added (labelled study@store).
+  struct Compared {
+    QString label;
+    search::ComparedStudy study;
+  };
+  std::vector<Compared> compared_;
   QPointer<TrialDiffDialog> comparison_;
   SearchPlotsWindow* plots_ = nullptr;
 

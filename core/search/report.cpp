@@ -236,7 +236,7 @@ std::string front_svg(const std::string& title, const std::vector<store::TrialRe
   return s.str();
 }
 
-std::string hypervolume_svg(const std::string& title, const std::vector<HypervolumeSeries>& series) {
+std::string hypervolume_svg(const std::string& title, const std::vector<HypervolumeSeries>& series, const std::vector<SeedBand>& bands) {
   std::ostringstream s;
   s << header(title);
   Frame f{1, 1, 0, 0};
@@ -247,6 +247,17 @@ std::string hypervolume_svg(const std::string& title, const std::vector<Hypervol
   if (f.y1 <= 0) f.y1 = 1;
   f.axes(s, "trials", "hypervolume");
   const char* colours[] = {"#c0392b", "#888888", "#2e86c1", "#27ae60", "#8e44ad"};
+  // Seed bands under the lines: a strategy of two studies or more, lowest to highest.
+  for (size_t k = 0; k < bands.size(); ++k) {
+    const SeedBand& b = bands[k];
+    if (b.studies < 2 || b.hi.empty()) continue;
+    s << "<polygon class='band' fill='" << colours[(k + 2) % 5] << "' fill-opacity='0.18' stroke='none' points='";
+    for (size_t i = 0; i < b.hi.size(); ++i) s << f.X(double(i + 1)) << "," << f.Y(b.hi[i]) << " ";
+    for (size_t i = b.lo.size(); i-- > 0;) s << f.X(double(i + 1)) << "," << f.Y(b.lo[i]) << " ";
+    s << "'><title>" << b.strategy << ": lowest to highest of " << b.studies << " studies</title></polygon>\n<text x='" << f.left + f.w - 8
+      << "' y='" << f.top + 16 + 14 * double(k) << "' text-anchor='end' fill='" << colours[(k + 2) % 5] << "'>band: " << b.strategy << " over "
+      << b.studies << " seeds</text>\n";
+  }
   for (size_t k = 0; k < series.size(); ++k) {
     s << "<polyline fill='none' stroke='" << colours[k % 5] << "' stroke-width='1.5' points='";
     for (size_t i = 0; i < series[k].values.size(); ++i) s << f.X(double(i + 1)) << "," << f.Y(series[k].values[i]) << " ";
@@ -404,6 +415,49 @@ StrategyComparison compare_strategies(const std::vector<StudyResult>& results) {
       c.pairs.push_back(p);
     }
   return c;
+}
+
+base::Result<ComparedStudy> read_comparable(store::Store& db, const std::string& name, const Space& like) {
+  auto found = db.find_study(name);
+  if (!found) return found.error();
+  if (!*found) return base::Error{"no study `" + name + "` in " + db.path()};
+  auto space = parse_space((*found)->spec, "study " + name);
+  if (!space) return space.error();
+  auto names = [](const std::vector<Objective>& v) {
+    std::string t;
+    for (auto& x : v) t += (t.empty() ? "" : ", ") + x.metric + (x.direction == Direction::maximize ? " (max)" : " (min)");
+    return t;
+  };
+  if (names(space->objectives) != names(like.objectives))
+    return base::Error{"study `" + name + "` optimises " + names(space->objectives) + ", not " + names(like.objectives) + ": its hypervolume cannot be compared"};
+  auto trials = db.trials((*found)->id);
+  if (!trials) return trials.error();
+  return ComparedStudy{**found, std::move(*space), std::move(*trials)};
+}
+
+std::vector<SeedBand> seed_bands(const std::vector<StudyResult>& results) {
+  std::vector<SeedBand> bands;
+  for (auto& r : results) {
+    auto it = std::find_if(bands.begin(), bands.end(), [&](const SeedBand& b) { return b.strategy == r.strategy; });
+    if (it == bands.end()) it = bands.insert(bands.end(), SeedBand{r.strategy, 0, {}, {}, {}});
+    SeedBand& b = *it;
+    ++b.studies;
+    // Running sums in `mean` (divided below by how many studies reached each trial count).
+    if (b.mean.size() < r.hypervolume.size()) {
+      b.lo.resize(r.hypervolume.size(), INFINITY), b.hi.resize(r.hypervolume.size(), -INFINITY), b.mean.resize(r.hypervolume.size(), 0);
+    }
+    for (size_t i = 0; i < r.hypervolume.size(); ++i) {
+      b.mean[i] += r.hypervolume[i];
+      b.lo[i] = std::min(b.lo[i], r.hypervolume[i]), b.hi[i] = std::max(b.hi[i], r.hypervolume[i]);
+    }
+  }
+  for (auto& b : bands)
+    for (size_t i = 0; i < b.mean.size(); ++i) {
+      size_t reached = 0;
+      for (auto& r : results) reached += r.strategy == b.strategy && r.hypervolume.size() > i;
+      b.mean[i] /= double(reached);
+    }
+  return bands;
 }
 
 std::string comparison_text(const StrategyComparison& c) {

@@ -28,7 +28,9 @@ HypervolumeSeries hypervolume_series(const std::vector<store::TrialRecord>& tria
 std::string front_svg(const std::string& title, const std::vector<store::TrialRecord>& trials,
                       const std::vector<store::TrialRecord>& baseline, const std::vector<Objective>& objectives,
                       const std::vector<Constraint>& constraints);
-std::string hypervolume_svg(const std::string& title, const std::vector<HypervolumeSeries>& series);
+struct SeedBand;
+/// Hypervolume curves; `bands` (seed_bands) shade each strategy's lowest..highest over its studies.
+std::string hypervolume_svg(const std::string& title, const std::vector<HypervolumeSeries>& series, const std::vector<SeedBand>& bands = {});
 /// Parallel coordinates: one line per finished trial across every objective (better is up) and
 /// every searched choice (labelled axes); colour is Pareto rank (red: the front), dashed lines
 /// violate a constraint.
@@ -69,11 +71,30 @@ struct StrategyComparison {
   std::vector<Pair> pairs;
 };
 StrategyComparison compare_strategies(const std::vector<StudyResult>& results);
+/// One strategy's hypervolume over its studies (seeds), trial by trial: the mean, lowest and
+/// highest at each trial count, over the studies that ran that many trials.
+struct SeedBand {
+  std::string strategy;
+  size_t studies = 0;
+  std::vector<double> mean, lo, hi;
+};
+/// A band per strategy, in the order strategies first appear in `results`.
+std::vector<SeedBand> seed_bands(const std::vector<StudyResult>& results);
 /// The comparison as the CLI prints it: a table, then one line per pair.
 std::string comparison_text(const StrategyComparison& c);
 /// The fronts of several studies on the first two objectives, one colour each (feasible trials).
 std::string fronts_svg(const std::string& title, const std::vector<std::pair<std::string, const std::vector<store::TrialRecord>*>>& studies,
                        const std::vector<Objective>& objectives, const std::vector<Constraint>& constraints);
+
+/// A study read from a store to compare with another: its record, space and trials.
+struct ComparedStudy {
+  store::StudyInfo info;
+  Space space;
+  std::vector<store::TrialRecord> trials;
+};
+/// Reads study `name` from `db` for a comparison with a study of space `like`; the error says
+/// when it is missing or optimises other objectives than `like` (which, and how).
+base::Result<ComparedStudy> read_comparable(store::Store& db, const std::string& name, const Space& like);
 
 /// Every trial: number, status, point, each metric, seconds, error.
 std::string trials_csv(const std::vector<store::TrialRecord>& trials);

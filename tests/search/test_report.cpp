@@ -113,3 +113,30 @@ TEST_F(Report, FrontsOfSeveralStudiesOverlay) {
 
 }  // namespace
 }  // namespace search
+
+namespace search {
+namespace {
+
+// Seed bands: per strategy, trial by trial, the mean, lowest and highest over the studies that
+// ran that many trials; a shorter study stops counting where it ended.
+TEST(SeedBands, SpanEachStrategysStudiesTrialByTrial) {
+  std::vector<StudyResult> r = {{"a", "nsga2", {0.1, 0.4, 0.5}}, {"b", "random", {0.2, 0.2}}, {"c", "nsga2", {0.3, 0.2}}};
+  auto bands = seed_bands(r);
+  ASSERT_EQ(bands.size(), 2u);
+  EXPECT_EQ(bands[0].strategy, "nsga2");
+  EXPECT_EQ(bands[0].studies, 2u);
+  ASSERT_EQ(bands[0].mean.size(), 3u);
+  EXPECT_NEAR(bands[0].mean[0], 0.2, 1e-12);
+  EXPECT_NEAR(bands[0].mean[1], 0.3, 1e-12);
+  EXPECT_NEAR(bands[0].mean[2], 0.5, 1e-12) << "only study a ran a third trial";
+  EXPECT_EQ(bands[0].lo[1], 0.2);
+  EXPECT_EQ(bands[0].hi[1], 0.4);
+  EXPECT_EQ(bands[1].studies, 1u);
+  EXPECT_EQ(bands[1].lo, bands[1].hi);
+  std::string svg = hypervolume_svg("t", {{"a", r[0].hypervolume}, {"b", r[1].hypervolume}, {"c", r[2].hypervolume}}, bands);
+  EXPECT_EQ(count(svg, "<polygon class='band'"), 1u) << "random has one study: no band";
+  EXPECT_NE(svg.find("band: nsga2 over 2 seeds"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace search

@@ -58,6 +58,7 @@ TEST(ReportCli, ComparesStudiesFromAPostgreSQLServerAndASQLiteFile) {
   EXPECT_NE(fronts.find("n1@"), std::string::npos) << "a study of the server is labelled with it";
   std::string html = read((dir / "r1_report.html").string());
   EXPECT_EQ(count(html, "<tr class='strategy'>"), 2u);
+  EXPECT_EQ(count(read((dir / "r1_hypervolume.svg").string()), "<polygon class='band'"), 2u) << "each strategy's two seeds as a band";
   EXPECT_EQ(count(html, "<svg "), 5u) << "front, hypervolume, parallel coordinates, scatter matrix, the compared fronts";
   EXPECT_EQ(count(html, "<tr class='trial"), 3u) << "the reported study's trials";
   EXPECT_EQ(std::system(("rsvg-convert '" + (dir / "r1_compare_fronts.svg").string() + "' > /dev/null").c_str()), 0);

@@ -14,6 +14,7 @@ namespace studio {
 struct Curve {
   std::string name;
   std::vector<double> x, y;
+  std::vector<double> lo, hi;  // optional: a band around y (same length), drawn shaded
   void push(double xv, double yv) {
     x.push_back(xv);
     y.push_back(yv);
@@ -131,6 +132,27 @@ struct ParallelAxes {
 struct HypervolumeHistory {
   Curve study{"study"}, baseline{"random search"};
   bool empty() const { return study.empty() && baseline.empty(); }
+};
+
+/// Several studies side by side (the search dock's comparison): each study's trials, each
+/// strategy's hypervolume over its studies (mean, band lowest..highest), and the strategies'
+/// final hypervolume compared (search::compare_strategies) as rows and one verdict per pair.
+struct StudyComparisonView {
+  struct Study {
+    std::string label, strategy;
+    std::vector<TrialPoint> trials;
+  };
+  struct Row {
+    std::string strategy;
+    size_t studies = 0;
+    double mean = 0, std = 0;
+  };
+  std::vector<PlotObjective> objectives;
+  std::vector<Study> studies;      // the shown study first
+  std::vector<Curve> hypervolume;  // one per strategy
+  std::vector<Row> rows;
+  std::vector<std::string> verdicts;
+  bool empty() const { return studies.size() < 2; }
 };
 
 }  // namespace studio

@@ -247,6 +247,17 @@ void draw_curve(ImDrawList* dl, const PlotFrame& f, const Curve& c, ImU32 col, b
   flush();
 }
 
+// A curve's band (lo..hi), one trapezoid per step: with vertical sides each is convex.
+void draw_band(ImDrawList* dl, const PlotFrame& f, const Curve& c, ImU32 col) {
+  const size_t n = std::min(c.x.size(), c.y.size());
+  if (c.lo.size() < n || c.hi.size() < n) return;
+  auto ok = [&](size_t i) { return finite(c.x[i]) && finite(c.lo[i]) && finite(c.hi[i]) && (!f.log_y || c.lo[i] > 0); };
+  for (size_t i = 0; i + 1 < n; ++i)
+    if (ok(i) && ok(i + 1))
+      dl->AddQuadFilled(f.to_screen(c.x[i], c.hi[i]), f.to_screen(c.x[i + 1], c.hi[i + 1]), f.to_screen(c.x[i + 1], c.lo[i + 1]),
+                        f.to_screen(c.x[i], c.lo[i]), col);
+}
+
 // The legend goes in the plot corner that hides the fewest of `avoid` (data points on screen).
 void draw_legend(ImDrawList* dl, const PlotFrame& f, const std::vector<std::pair<std::string, ImU32>>& items,
                  const Theme& t, const std::vector<ImVec2>& avoid) {
@@ -307,6 +318,38 @@ size_t nearest_index(const std::vector<double>& xs, double x) {
   if (it == xs.begin()) return 0;
   const size_t i = size_t(it - xs.begin());
   return (x - xs[i - 1] <= xs[i] - x) ? i - 1 : i;
+}
+
+bool value_of(const TrialPoint& p, const std::string& name, double& out) {
+  const auto it = p.values.find(name);
+  if (it == p.values.end() || !finite(it->second)) return false;
+  out = it->second;
+  return true;
+}
+
+// The front of a projection, as a staircase on screen: what no feasible trial beats on both
+// shown objectives. With two objectives it is the study's front; with more, the shown pair's.
+std::vector<ImVec2> projection_front(const PlotFrame& f, const std::vector<TrialPoint>& trials, const PlotObjective& ox, const PlotObjective& oy) {
+  const double sx = ox.minimise ? 1 : -1, sy = oy.minimise ? 1 : -1;
+  std::vector<std::pair<double, double>> cand;
+  for (const auto& p : trials) {
+    double x, y;
+    if (p.feasible && value_of(p, ox.name, x) && value_of(p, oy.name, y)) cand.emplace_back(sx * x, sy * y);
+  }
+  std::sort(cand.begin(), cand.end());
+  std::vector<std::pair<double, double>> front;
+  for (const auto& c : cand)
+    if (front.empty() || c.second < front.back().second) front.push_back(c);
+  std::vector<ImVec2> line;
+  for (size_t i = 0; i < front.size(); ++i) {
+    if (i > 0) line.push_back(f.to_screen(sx * front[i].first, sy * front[i - 1].second));
+    line.push_back(f.to_screen(sx * front[i].first, sy * front[i].second));
+  }
+  return line;
+}
+
+std::string axis_label(const std::string& name, const PlotObjective* o) {
+  return name + (o ? (o->minimise ? "  (min, lower is better)" : "  (max, higher is better)") : "");
 }
 
 }  // namespace
@@ -403,12 +446,13 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
   for (const Curve* c : curves) {
     if (!c) continue;
     const size_t n = std::min(c->x.size(), c->y.size());
+    const bool band = c->lo.size() >= n && c->hi.size() >= n;
     for (size_t i = 0; i < n; ++i) {
       if (!finite(c->x[i]) || !finite(c->y[i]) || (o.log_y && c->y[i] <= 0)) continue;
       xlo = std::min(xlo, c->x[i]);
       xhi = std::max(xhi, c->x[i]);
-      ylo = std::min(ylo, c->y[i]);
-      yhi = std::max(yhi, c->y[i]);
+      ylo = std::min(ylo, band && finite(c->lo[i]) && (!o.log_y || c->lo[i] > 0) ? std::min(c->y[i], c->lo[i]) : c->y[i]);
+      yhi = std::max(yhi, band && finite(c->hi[i]) ? std::max(c->y[i], c->hi[i]) : c->y[i]);
     }
   }
   const bool has_data = xlo <= xhi;
@@ -445,6 +489,7 @@ PlotFrame line_plot(const char* id, const std::vector<const Curve*>& curves, con
     if (!curves[k]) continue;
     const ImU32 col = t.series[k % t.series.size()].packed();
     const bool markers = double(curves[k]->x.size()) <= width / 12.0;
+    draw_band(dl, f, *curves[k], with_alpha(col, 48));
     draw_curve(dl, f, *curves[k], col, markers);
     legend.emplace_back(curves[k]->name, col);
     if (o.legend) sample_curve(f, *curves[k], avoid);
@@ -730,12 +775,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
 
   const PlotObjective* ox = pts.objective(xname);
   const PlotObjective* oy = pts.objective(yname);
-  auto value = [](const TrialPoint& p, const std::string& name, double& out) {
-    const auto it = p.values.find(name);
-    if (it == p.values.end() || !finite(it->second)) return false;
-    out = it->second;
-    return true;
-  };
+  auto value = value_of;
 
   double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
   for (const auto* set : {&pts.trials, &pts.baseline})
@@ -747,8 +787,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   PlotFrame f;
   std::tie(f.x0, f.x1) = padded(xlo, xhi, false, 0.06);
   std::tie(f.y0, f.y1) = padded(ylo, yhi, false, 0.08);
-  const std::string xl = xname + (ox ? (ox->minimise ? "  (min, lower is better)" : "  (max, higher is better)") : "");
-  const std::string yl = yname + (oy ? (oy->minimise ? "  (min, lower is better)" : "  (max, higher is better)") : "");
+  const std::string xl = axis_label(xname, ox), yl = axis_label(yname, oy);
   AxesSpec spec;
   spec.title = yl.c_str();
   spec.x_label = xl.c_str();
@@ -778,26 +817,8 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
       dl->AddCircle(f.to_screen(x, y), 4.f, t.error.packed(), 0, 1.5f);
   }
 
-  // The front of this projection: what no feasible trial beats on both shown objectives. With two
-  // objectives it is the study's front; with more it is the staircase of the shown pair.
-  const double sx = ox->minimise ? 1 : -1, sy = oy->minimise ? 1 : -1;
-  std::vector<std::pair<double, double>> cand;
-  for (const auto& p : pts.trials) {
-    double x, y;
-    if (p.feasible && value(p, xname, x) && value(p, yname, y)) cand.emplace_back(sx * x, sy * y);
-  }
-  std::sort(cand.begin(), cand.end());
-  std::vector<std::pair<double, double>> front;
-  for (const auto& c : cand)
-    if (front.empty() || c.second < front.back().second) front.push_back(c);
-  if (front.size() >= 2) {
-    std::vector<ImVec2> line;
-    for (size_t i = 0; i < front.size(); ++i) {
-      if (i > 0) line.push_back(f.to_screen(sx * front[i].first, sy * front[i - 1].second));
-      line.push_back(f.to_screen(sx * front[i].first, sy * front[i].second));
-    }
-    dl->AddPolyline(line.data(), int(line.size()), with_alpha(t.front.packed(), 200), ImDrawFlags_None, 2.f);
-  }
+  const std::vector<ImVec2> line = projection_front(f, pts.trials, *ox, *oy);
+  if (line.size() >= 2) dl->AddPolyline(line.data(), int(line.size()), with_alpha(t.front.packed(), 200), ImDrawFlags_None, 2.f);
   for (const auto& p : pts.trials) {
     double x, y;
     if (!p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
@@ -1139,6 +1160,85 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
   }
   if (frame_out) *frame_out = mf;
   return changed;
+}
+
+PlotFrame fronts_overlay(const char* id, const StudyComparisonView& view, const std::string& xname, const std::string& yname, const Theme& t,
+                         ImVec2 size_in, std::vector<size_t>* drawn) {
+  const ImVec2 size = resolve_size(size_in);
+  const ImVec2 omin = ImGui::GetCursorScreenPos();
+  const ImVec2 omax(omin.x + size.x, omin.y + size.y);
+  ImGui::InvisibleButton(id, size);
+  const bool hovered = ImGui::IsItemHovered();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const PlotObjective *ox = nullptr, *oy = nullptr;
+  for (const auto& o : view.objectives) {
+    if (o.name == xname) ox = &o;
+    if (o.name == yname) oy = &o;
+  }
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (const auto& st : view.studies)
+    for (const auto& p : st.trials) {
+      double x, y;
+      if (!value_of(p, xname, x) || !value_of(p, yname, y)) continue;
+      xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
+    }
+  PlotFrame f;
+  std::tie(f.x0, f.x1) = padded(xlo, xhi, false, 0.06);
+  std::tie(f.y0, f.y1) = padded(ylo, yhi, false, 0.08);
+  const std::string xl = axis_label(xname, ox), yl = axis_label(yname, oy);
+  AxesSpec spec;
+  spec.title = yl.c_str();
+  spec.x_label = xl.c_str();
+  draw_axes(dl, omin, omax, f, spec, t);
+  if (drawn) drawn->assign(view.studies.size(), 0);
+  if (!f.valid() || !ox || !oy || !(xlo <= xhi)) {
+    if (f.valid()) centred_text(dl, f, t.text_dim.packed(), !ox || !oy ? "choose two objectives" : "no trials with both objectives yet");
+    return f;
+  }
+  // Each study in its colour: its trials small, its front of this projection joined and large.
+  dl->PushClipRect(ImVec2(f.min.x - 7, f.min.y - 7), ImVec2(f.max.x + 7, f.max.y + 7), true);
+  std::vector<std::pair<std::string, ImU32>> legend;
+  std::vector<ImVec2> avoid;
+  for (size_t k = 0; k < view.studies.size(); ++k) {
+    const auto& st = view.studies[k];
+    const ImU32 col = t.series[k % t.series.size()].packed();
+    for (const auto& p : st.trials) {
+      double x, y;
+      if (!value_of(p, xname, x) || !value_of(p, yname, y)) continue;
+      const ImVec2 s = f.to_screen(x, y);
+      if (p.feasible) dl->AddCircleFilled(s, 3.f, with_alpha(col, 150));
+      else dl->AddCircle(s, 3.f, with_alpha(col, 150), 0, 1.2f);
+      avoid.push_back(s);
+      if (drawn) ++(*drawn)[k];
+    }
+    const std::vector<ImVec2> line = projection_front(f, st.trials, *ox, *oy);
+    if (line.size() >= 2) dl->AddPolyline(line.data(), int(line.size()), col, ImDrawFlags_None, 2.5f);
+    for (size_t i = 0; i < line.size(); i += 2) dl->AddCircleFilled(line[i], 5.f, col);  // the staircase's corners are the trials
+    legend.emplace_back(st.label + "  (" + st.strategy + ")", col);
+  }
+  dl->PopClipRect();
+  draw_legend(dl, f, legend, t, avoid);
+
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  if (!hovered) return f;
+  const TrialPoint* hit = nullptr;
+  const StudyComparisonView::Study* in = nullptr;
+  float best = 10.f * 10.f;
+  for (const auto& st : view.studies)
+    for (const auto& p : st.trials) {
+      double x, y;
+      if (!value_of(p, xname, x) || !value_of(p, yname, y)) continue;
+      const ImVec2 s = f.to_screen(x, y);
+      const float d = (s.x - m.x) * (s.x - m.x) + (s.y - m.y) * (s.y - m.y);
+      if (d < best) best = d, hit = &p, in = &st;
+    }
+  if (!hit) return f;
+  ImGui::BeginTooltip();
+  ImGui::Text("%s (%s), trial %lld%s", in->label.c_str(), in->strategy.c_str(), (long long)hit->id, hit->feasible ? "" : "  (infeasible)");
+  for (const auto& o : view.objectives)
+    if (double v; value_of(*hit, o.name, v)) ImGui::Text("%s: %s", o.name.c_str(), fmt_value(v).c_str());
+  ImGui::EndTooltip();
+  return f;
 }
 
 }  // namespace studio

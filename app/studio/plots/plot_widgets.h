@@ -114,4 +114,10 @@ struct MatrixFrame {
 bool scatter_matrix(const char* id, const ParetoPoints& points, const std::set<int64_t>& selected, std::set<int64_t>& selection,
                     const Theme& theme, ImVec2 size = {0, 0}, MatrixFrame* frame = nullptr);
 
+/// The trials of several studies on two objectives, one colour per study (study k in series k),
+/// each study's front of this projection joined, a legend naming study and strategy; hover names
+/// the trial. `drawn`, when given, receives how many trials of each study were placed.
+PlotFrame fronts_overlay(const char* id, const StudyComparisonView& view, const std::string& x_objective, const std::string& y_objective,
+                         const Theme& theme, ImVec2 size = {0, 0}, std::vector<size_t>* drawn = nullptr);
+
 }  // namespace studio

@@ -32,6 +32,11 @@ void SearchPlotsWindow::set_hypervolume(HypervolumeHistory hypervolume) {
   request_frames();
 }
 
+void SearchPlotsWindow::set_comparison(StudyComparisonView comparison) {
+  comparison_ = std::move(comparison);
+  request_frames();
+}
+
 void SearchPlotsWindow::set_axes(const std::string& x, const std::string& y) {
   x_ = x;
   y_ = y;
@@ -99,6 +104,61 @@ bool SearchPlotsWindow::objective_combo(const char* label, std::string& chosen) 
   return changed;
 }
 
+void SearchPlotsWindow::draw_comparison() {
+  const Theme& t = theme();
+  if (comparison_.empty()) {
+    empty_state("No other study open",
+                "Compare with… (beside Open…) adds studies of any store, SQLite files and PostgreSQL servers mixed, "
+                "on the same objectives: their fronts overlay here, each strategy's hypervolume shows a band over "
+                "its seeds, and a table says whether strategies differ by more than seed noise.",
+                t);
+    return;
+  }
+  objective_combo("x axis##cmp", x_);
+  ImGui::SameLine(0, 24);
+  objective_combo("y axis##cmp", y_);
+  ImGui::SameLine(0, 24);
+  if (ImGui::Button("close the other studies")) QMetaObject::invokeMethod(this, [this] { emit comparison_closed(); }, Qt::QueuedConnection);
+  // The overlay on the left at full height; on the right the hypervolume bands over the table
+  // (a row per strategy, then a verdict per pair), which keeps the table's height.
+  const float line = ImGui::GetTextLineHeightWithSpacing();
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const float table_h = line * float(comparison_.rows.size() + 1) + 6 + ImGui::GetTextLineHeight() * 2.2f * float(comparison_.verdicts.size());
+  compare_frame_ = fronts_overlay("fronts", comparison_, x_, y_, t, ImVec2(avail.x * 0.55f, avail.y), &compare_drawn_);
+  ImGui::SameLine(0, 12);
+  ImGui::BeginGroup();
+  std::vector<const Curve*> curves;
+  for (const Curve& c : comparison_.hypervolume) curves.push_back(&c);
+  LinePlotOptions o;
+  o.title = "hypervolume (band: lowest to highest seed)";
+  o.x_label = "trial";
+  o.size = ImVec2(0, std::max(100.f, avail.y - table_h));
+  line_plot("hypervolume_bands", curves, t, o);
+  if (ImGui::BeginTable("strategies", 4, ImGuiTableFlags_BordersInnerH | ImGuiTableFlags_SizingFixedFit)) {
+    ImGui::TableSetupColumn("strategy");
+    ImGui::TableSetupColumn("studies");
+    ImGui::TableSetupColumn("final hypervolume, mean");
+    ImGui::TableSetupColumn("± std");
+    ImGui::TableHeadersRow();
+    for (const auto& r : comparison_.rows) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted(r.strategy.c_str());
+      ImGui::TableNextColumn();
+      ImGui::Text("%zu", r.studies);
+      ImGui::TableNextColumn();
+      ImGui::Text("%.6g", r.mean);
+      ImGui::TableNextColumn();
+      ImGui::Text("%.3g", r.std);
+    }
+    ImGui::EndTable();
+  }
+  ImGui::PushTextWrapPos(0.f);
+  for (const auto& v : comparison_.verdicts) ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(v.find("better") != std::string::npos ? t.front.packed() : t.text_dim.packed()), "%s", v.c_str());
+  ImGui::PopTextWrapPos();
+  ImGui::EndGroup();
+}
+
 void SearchPlotsWindow::draw_ui() {
   begin_full_window("##search_plots");
   const Theme& t = theme();
@@ -113,14 +173,21 @@ void SearchPlotsWindow::draw_ui() {
   }
   parallel_frame_ = ParallelFrame{};
   matrix_frame_ = MatrixFrame{};
+  compare_frame_ = PlotFrame{{0, 0}, {0, 0}};
   auto flags = [&](View v) { return select_pending_ && select_view_ == v ? ImGuiTabItemFlags_SetSelected : ImGuiTabItemFlags_None; };
   if (ImGui::BeginTabBar("search_views")) {
     if (ImGui::BeginTabItem("Front", nullptr, flags(View::front))) view_ = View::front, ImGui::EndTabItem();
     if (ImGui::BeginTabItem("Parallel coordinates", nullptr, flags(View::parallel))) view_ = View::parallel, ImGui::EndTabItem();
     if (ImGui::BeginTabItem("Scatter matrix", nullptr, flags(View::matrix))) view_ = View::matrix, ImGui::EndTabItem();
+    if (ImGui::BeginTabItem("Compare studies", nullptr, flags(View::compare))) view_ = View::compare, ImGui::EndTabItem();
     ImGui::EndTabBar();
   }
   select_pending_ = false;
+  if (view_ == View::compare) {
+    draw_comparison();
+    ImGui::End();
+    return;
+  }
   if (view_ != View::front) {
     ImGui::TextDisabled("%zu of %zu trials selected%s", selected_.size(), points_.trials.size(),
                         view_ == View::parallel ? ": drag along an axis to select a range, drag a title to move its axis, double-click it to flip"

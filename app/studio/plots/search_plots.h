@@ -17,7 +17,8 @@ namespace studio {
 /// every objective and searched choice; and the scatter matrix of every pair of objectives. One
 /// selection of trials links the views (and, through selection_changed, the trials table):
 /// brushing axes or dragging a rectangle in a cell sets it. Clicking a study trial on the front
-/// emits trial_clicked.
+/// emits trial_clicked. A fourth view compares studies: their fronts overlaid, each strategy's
+/// hypervolume with a band over its seeds, and the strategies' final hypervolume side by side.
 class SearchPlotsWindow : public ImGuiVulkanWindow {
   Q_OBJECT
  public:
@@ -36,7 +37,11 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   /// Where the last frame drew a study trial, in logical window pixels.
   std::optional<QPointF> trial_position(int64_t id) const;
 
-  enum class View { front, parallel, matrix };
+  /// Other studies beside the shown one (the dock's Compare with…): the Compare view.
+  void set_comparison(StudyComparisonView comparison);
+  const StudyComparisonView& comparison() const { return comparison_; }
+
+  enum class View { front, parallel, matrix, compare };
   void show_view(View v);
   View view() const { return view_; }
   /// The selected study trials (ids as in ParetoPoints); set_selection does not emit.
@@ -46,11 +51,16 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   /// Where the last frame drew the parallel coordinates and the scatter matrix.
   const ParallelFrame& parallel_frame() const { return parallel_frame_; }
   const MatrixFrame& matrix_frame() const { return matrix_frame_; }
+  /// Where the last frame drew the compared fronts, and how many trials of each study it placed.
+  const PlotFrame& compare_frame() const { return compare_frame_; }
+  const std::vector<size_t>& compare_drawn() const { return compare_drawn_; }
 
  signals:
   void trial_clicked(qint64 id);
   /// The user changed the selection in a view.
   void selection_changed(QList<qint64> ids);
+  /// The user closed the other studies of the Compare view.
+  void comparison_closed();
 
  protected:
   void draw_ui() override;
@@ -68,6 +78,10 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   ParallelAxes axes_;
   ParallelFrame parallel_frame_;
   MatrixFrame matrix_frame_;
+  StudyComparisonView comparison_;
+  PlotFrame compare_frame_;
+  std::vector<size_t> compare_drawn_;
+  void draw_comparison();
   void emit_selection();
   void select_brushed();  // the selection: the study trials inside every brush
 };

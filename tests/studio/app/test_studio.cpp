@@ -44,6 +44,7 @@
 #include "main_window.h"
 #include "plots/run_plots.h"
 #include "plots/search_plots.h"
+#include "search/report.h"
 #include "search_panel.h"
 #include "store/store.h"
 #include "support/pg_server.h"
@@ -890,6 +891,87 @@ TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
   QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualItemRect(table->item(3, 2)).center());
   int64_t clicked = table->item(3, 0)->data(Qt::DisplayRole).toInt();
   ASSERT_TRUE(wait_for([&] { return plots->selection() == std::set<int64_t>{clicked}; }, 2000));
+}
+
+// Several studies of two strategies, two seeds each, from two stores (a PostgreSQL server when
+// one can start, else a second SQLite file): the Compare view overlays every study's trials,
+// bands each strategy's hypervolume over its seeds and compares the final hypervolumes.
+TEST_F(Studio, ComparesStudiesOfSeveralStoresWithSeedBands) {
+  QTemporaryDir dir;
+  QString a = dir.filePath("a.sqlite"), b = dir.filePath("b.sqlite");
+  std::string why;
+  if (testing_pg::Server* pg = testing_pg::shared(&why)) b = QString::fromStdString(pg->create_database("gui_compare"));
+  else std::fprintf(stderr, "no PostgreSQL server (%s): the second store is a SQLite file\n", why.c_str());
+  auto search = [&](const QString& study, const QString& db, const QString& strategy, int seed) {
+    QProcess p;
+    p.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    p.start(CIRCUIT_CLI, {"search", CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json", "--study", study, "--db", db, "--strategy", strategy,
+                          "--seed", QString::number(seed), "--population", "4", "--trials", "4", "--limit", "300", "--no-latency", "--threads", "1"});
+    ASSERT_TRUE(p.waitForFinished(120000));
+    ASSERT_EQ(p.exitCode(), 0) << study.toStdString();
+  };
+  search("r1", a, "random", 1);
+  search("r2", a, "random", 2);
+  search("n1", b, "nsga2", 3);
+  search("n2", b, "nsga2", 4);
+  studio::SearchPanel* panel = w->search_panel();
+  w->findChild<QDockWidget*>("dock_search")->raise();
+  ASSERT_EQ(panel->show_study(a, "r1"), "");
+  EXPECT_NE(panel->add_comparison(a, "nosuch"), "");
+  EXPECT_TRUE(panel->add_comparison(a, "nosuch").contains("no study `nosuch`")) << panel->add_comparison(a, "nosuch").toStdString();
+  ASSERT_EQ(panel->add_comparison(a, "r2"), "");
+  ASSERT_EQ(panel->add_comparison(b, "n1"), "");
+  ASSERT_EQ(panel->add_comparison(b, "n2"), "");
+  EXPECT_EQ(panel->compared_count(), 3u);
+
+  // What the view shows, against each study's hypervolume computed here from its store.
+  auto space = *search::load_space(CIRCUIT_SOURCE_DIR "/resources/search/moe_mlp.search.json");
+  auto ref = *search::reference_point(space.objectives, space.constraints, "");
+  std::map<std::string, std::vector<double>> finals;
+  std::map<std::string, size_t> finished;
+  for (auto [db, study] : {std::pair{a, "r1"}, std::pair{a, "r2"}, std::pair{b, "n1"}, std::pair{b, "n2"}}) {
+    auto st = std::move(*store::Store::open(db.toStdString()));
+    auto c = search::read_comparable(*st, study, space);
+    ASSERT_TRUE(c) << c.error().message;
+    finals[c->info.strategy].push_back(search::hypervolume_series(c->trials, space.objectives, space.constraints, ref, study).values.back());
+    for (auto& t : c->trials) finished[study] += t.status == store::TrialStatus::finished;
+  }
+  studio::SearchPlotsWindow* plots = panel->plots();
+  const studio::StudyComparisonView& v = plots->comparison();
+  ASSERT_EQ(v.studies.size(), 4u);
+  EXPECT_EQ(v.studies[0].label, "r1");
+  EXPECT_EQ(v.studies[2].label, b.startsWith("postgresql") ? "n1@gui_compare" : "n1@b.sqlite");
+  ASSERT_EQ(v.rows.size(), 2u);
+  for (const auto& row : v.rows) {
+    const auto& f = finals[row.strategy];
+    ASSERT_EQ(row.studies, 2u) << row.strategy;
+    EXPECT_NEAR(row.mean, (f[0] + f[1]) / 2, 1e-9 * std::abs(f[0])) << row.strategy;
+    EXPECT_NEAR(row.std, std::abs(f[0] - f[1]) / std::sqrt(2.0), 1e-9 * std::abs(f[0]) + 1e-12) << row.strategy;
+  }
+  ASSERT_EQ(v.verdicts.size(), 1u);
+  EXPECT_TRUE(v.verdicts[0].find("within seed noise") != std::string::npos || v.verdicts[0].find(" is better") != std::string::npos) << v.verdicts[0];
+  ASSERT_EQ(v.hypervolume.size(), 2u);
+  for (const auto& c : v.hypervolume) {
+    ASSERT_EQ(c.lo.size(), c.y.size()) << c.name << ": two seeds make a band";
+    for (size_t i = 0; i < c.y.size(); ++i) EXPECT_TRUE(c.lo[i] <= c.y[i] && c.y[i] <= c.hi[i]) << c.name << " at trial " << i + 1;
+  }
+
+  plots->show_view(studio::SearchPlotsWindow::View::compare);
+  ASSERT_TRUE(wait_for([&] { return plots->isExposed() && plots->compare_frame().valid(); }, 5000));
+  QTest::qWait(200);
+  ASSERT_EQ(plots->compare_drawn().size(), 4u);
+  EXPECT_EQ(plots->compare_drawn()[0], finished["r1"]);
+  EXPECT_EQ(plots->compare_drawn()[1], finished["r2"]);
+  EXPECT_EQ(plots->compare_drawn()[2], finished["n1"]);
+  EXPECT_EQ(plots->compare_drawn()[3], finished["n2"]);
+  save(plots->grab_image(), "studio_search_compare");
+
+  // Closing the others leaves the empty state; opening another study clears them too.
+  panel->clear_comparison();
+  EXPECT_TRUE(plots->comparison().empty());
+  ASSERT_EQ(panel->add_comparison(b, "n1"), "");
+  ASSERT_EQ(panel->show_study(b, "n2"), "");
+  EXPECT_EQ(panel->compared_count(), 0u);
 }
 
 // A study on a PostgreSQL server, filled by a worker process as if on another machine: the dock
