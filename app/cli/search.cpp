@@ -334,7 +334,8 @@ int report(const std::vector<std::string>& args) {
                                                              comparison ? &*comparison : nullptr)))
     return 1;
   for (auto& se : series)
-    std::printf("%-40s %zu trials, hypervolume %.6g\n", se.label.c_str(), se.values.size(), se.values.empty() ? 0.0 : se.values.back());
+    std::printf("%-40s %zu trials, hypervolume %.6g%s\n", se.label.c_str(), se.values.size(), se.values.empty() ? 0.0 : se.values.back(),
+                se.samples ? (" (estimated from " + std::to_string(se.samples) + " Monte Carlo samples)").c_str() : "");
   std::printf("wrote %s_front.svg, _hypervolume.svg, _parallel.svg, _scatter.svg%s, _trials.csv and _report.html (all of them on one page)\n",
               stem.c_str(), comparison ? ", _compare_fronts.svg" : "");
   if (comparison) std::fputs(("\n" + search::comparison_text(*comparison)).c_str(), stdout);

@@ -536,6 +536,7 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
   if (auto ref = search::reference_point(objectives, constraints, "")) {
     auto series = search::hypervolume_series(trials, objectives, constraints, *ref, "study");
     for (size_t i = 0; i < series.values.size(); ++i) hv.study.push(double(i + 1), series.values[i]);
+    hv.samples = series.samples;
     auto base = search::hypervolume_series(baseline, objectives, constraints, *ref, "random search");
     for (size_t i = 0; i < base.values.size(); ++i) hv.baseline.push(double(i + 1), base.values[i]);
   }
@@ -625,6 +626,8 @@ void SearchPanel::select_rows(const QList<qint64>& ids) {
   syncing_selection_ = false;
   compare_->setEnabled(table_->selectionModel()->selectedRows().size() == 2);
 }
+
+int SearchPanel::trial_rows() const { return table_->rowCount(); }
 
 QString SearchPanel::compare_selected() {
   QModelIndexList rows = table_->selectionModel()->selectedRows();

@@ -79,6 +79,8 @@ class SearchPanel : public QWidget {
   void set_dark(bool dark);
   SearchPlotsWindow* plots() const { return plots_; }
   QTableWidget* table() const { return table_; }
+  /// Rows of the trials table: the shown study's trials and its baseline's.
+  int trial_rows() const;
   /// Opens the comparison of the two trials selected in the table (the Compare button); returns
   /// why not, or "".
   QString compare_selected();

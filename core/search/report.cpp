@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -177,10 +179,12 @@ base::Result<Vec> reference_point(const std::vector<Objective>& objectives, cons
 }
 
 HypervolumeSeries hypervolume_series(const std::vector<store::TrialRecord>& trials, const std::vector<Objective>& objectives,
-                                     const std::vector<Constraint>& constraints, const Vec& reference, const std::string& label) {
-  HypervolumeSeries s{label, {}};
+                                     const std::vector<Constraint>& constraints, const Vec& reference, const std::string& label,
+                                     HypervolumeMethod method, size_t samples) {
+  HypervolumeSeries s{label, {}, 0};
   auto dirs = directions(objectives);
-  Vec ref = to_minimization(reference, dirs);
+  const Vec ref = to_minimization(reference, dirs);
+  const size_t d = objectives.size();
   std::vector<const store::TrialRecord*> order;
   for (auto& t : trials)
     if (t.status == store::TrialStatus::finished || t.status == store::TrialStatus::failed) order.push_back(&t);
@@ -188,10 +192,49 @@ HypervolumeSeries hypervolume_series(const std::vector<store::TrialRecord>& tria
   auto pts = points_of(trials, objectives, constraints);
   std::map<const store::TrialRecord*, Vec> by;
   for (auto& [t, v] : pts) by[t] = to_minimization(v, dirs);
-  std::vector<Vec> so_far;
+  // Exact sweeps are fast to three objectives; beyond, their cost grows steeply with the front.
+  const size_t exact_limit = d <= 3 ? SIZE_MAX : d == 4 ? 400 : d == 5 ? 120 : 60;
+  const bool estimate = method == HypervolumeMethod::estimate || (method == HypervolumeMethod::automatic && by.size() > exact_limit);
+  std::vector<Vec> box_samples;
+  std::vector<char> covered;
+  size_t covered_count = 0;
+  double box_volume = 0;
+  if (estimate && !by.empty()) {
+    Vec lo = ref;
+    for (auto& [t, v] : by)
+      for (size_t m = 0; m < d; ++m) lo[m] = std::min(lo[m], v[m]);
+    box_volume = 1;
+    for (size_t m = 0; m < d; ++m) box_volume *= std::max(0.0, ref[m] - lo[m]);
+    std::mt19937_64 rng(0x5eed);  // fixed: the same study always gives the same curve
+    std::uniform_real_distribution<double> u(0, 1);
+    box_samples.assign(samples, Vec(d));
+    for (auto& x : box_samples)
+      for (size_t m = 0; m < d; ++m) x[m] = lo[m] + u(rng) * (ref[m] - lo[m]);
+    covered.assign(samples, 0);
+    s.samples = samples;
+  }
+  std::vector<Vec> front;  // the running front; a trial it dominates adds no volume
+  double value = 0;
   for (auto* t : order) {
-    if (auto it = by.find(t); it != by.end()) so_far.push_back(it->second);
-    s.values.push_back(so_far.empty() ? 0.0 : hypervolume(so_far, ref));
+    auto it = by.find(t);
+    const bool grows = it != by.end() && std::none_of(front.begin(), front.end(), [&](const Vec& f) { return f == it->second || dominates(f, it->second); });
+    if (grows) {
+      const Vec& p = it->second;
+      std::erase_if(front, [&](const Vec& f) { return dominates(p, f); });
+      front.push_back(p);
+      if (estimate) {
+        for (size_t k = 0; k < box_samples.size(); ++k) {
+          if (covered[k]) continue;
+          bool in = true;
+          for (size_t m = 0; m < d && in; ++m) in = p[m] <= box_samples[k][m];
+          if (in) covered[k] = 1, ++covered_count;
+        }
+        value = box_volume * double(covered_count) / double(std::max<size_t>(1, box_samples.size()));
+      } else {
+        value = hypervolume(front, ref);
+      }
+    }
+    s.values.push_back(value);
   }
   return s;
 }

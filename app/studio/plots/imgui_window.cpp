@@ -1,5 +1,7 @@
 #include "studio/plots/imgui_window.h"
 
+#include <chrono>
+
 #include <imgui.h>
 #include <backends/imgui_impl_vulkan.h>
 
@@ -132,6 +134,7 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
     ImGui::SetCurrentContext(w_->ctx_);
     QVulkanDeviceFunctions* df = w_->vulkanInstance()->deviceFunctions(w_->device());
     VkCommandBuffer cb = w_->currentCommandBuffer();
+    const auto t0 = std::chrono::steady_clock::now();
     w_->frame();
 
     const ImU32 bg = w_->theme_.window.packed();
@@ -153,7 +156,9 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
     ImGui_ImplVulkan_RenderDrawData(ImGui::GetDrawData(), cb);
     df->vkCmdEndRenderPass(cb);
 
+    const double cpu_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     w_->frameReady();
+    emit w_->frame_done(cpu_ms);
     if (!w_->grabbing_ && (w_->settle_ > 0 || !w_->input_.empty())) {
       w_->settle_ = std::max(0, w_->settle_ - 1);
       w_->requestUpdate();

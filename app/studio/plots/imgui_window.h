@@ -43,6 +43,10 @@ class ImGuiVulkanWindow : public QVulkanWindow {
   /// The ImGui context of this window (for tests and subclasses that call ImGui outside draw_ui).
   ImGuiContext* imgui_context() const { return ctx_; }
 
+ signals:
+  /// A frame was recorded; `cpu_ms`: building it (draw_ui) and recording its commands.
+  void frame_done(double cpu_ms);
+
  protected:
   /// Called once per frame between ImGui::NewFrame() and ImGui::Render(), with this window's
   /// context current and io.DisplaySize set in logical pixels.

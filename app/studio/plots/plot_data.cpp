@@ -82,6 +82,24 @@ const PlotObjective* ParetoPoints::objective(const std::string& name) const {
   return nullptr;
 }
 
+void ParetoPoints::index() {
+  objective_columns.assign(objectives.size(), std::vector<double>(trials.size(), NAN));
+  choice_columns.assign(choices.size(), std::vector<double>(trials.size(), NAN));
+  for (size_t i = 0; i < trials.size(); ++i) {
+    for (size_t k = 0; k < objectives.size(); ++k)
+      if (auto it = trials[i].values.find(objectives[k].name); it != trials[i].values.end()) objective_columns[k][i] = it->second;
+    for (size_t k = 0; k < choices.size() && k < trials[i].choice.size(); ++k)
+      if (trials[i].choice[k] >= 0) choice_columns[k][i] = double(trials[i].choice[k]);
+  }
+}
+
+const std::vector<double>* ParetoPoints::column(const std::string& name, bool choice) const {
+  const auto& cols = choice ? choice_columns : objective_columns;
+  for (size_t k = 0; k < cols.size(); ++k)
+    if ((choice ? choices[k].name : objectives[k].name) == name && cols[k].size() == trials.size()) return &cols[k];
+  return nullptr;
+}
+
 void ParallelAxes::sync(const ParetoPoints& points) {
   std::vector<Axis> next;
   auto keep = [&](const std::string& name, bool choice, bool minimise) {
@@ -115,16 +133,22 @@ double ParallelAxes::value(const TrialPoint& t, const Axis& a, const ParetoPoint
 }
 
 std::vector<int64_t> ParallelAxes::selected(const ParetoPoints& points) const {
-  std::vector<int64_t> out;
-  for (const auto& t : points.trials) {
-    bool in = true;
-    for (const auto& a : axes) {
-      if (!a.brushed) continue;
-      double v = value(t, a, points);
-      if (!(v >= std::min(a.lo, a.hi) && v <= std::max(a.lo, a.hi))) in = false;
+  std::vector<char> in(points.trials.size(), 1);
+  for (const auto& a : axes) {
+    if (!a.brushed) continue;
+    const double lo = std::min(a.lo, a.hi), hi = std::max(a.lo, a.hi);
+    if (const std::vector<double>* col = points.column(a.name, a.choice)) {
+      for (size_t i = 0; i < in.size(); ++i) in[i] &= (*col)[i] >= lo && (*col)[i] <= hi;
+    } else {
+      for (size_t i = 0; i < in.size(); ++i) {
+        double v = value(points.trials[i], a, points);
+        in[i] &= v >= lo && v <= hi;
+      }
     }
-    if (in) out.push_back(t.id);
   }
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (in[i]) out.push_back(points.trials[i].id);
   return out;
 }
 

@@ -101,6 +101,14 @@ struct ParetoPoints {
   std::vector<TrialPoint> baseline;  // random search on the same space, drawn in grey
   bool empty() const { return trials.empty() && baseline.empty(); }
   const PlotObjective* objective(const std::string& name) const;
+
+  /// The study trials' values by column (NaN where missing), one per objective and one per
+  /// choice: filled by index(), which the plots call once per update, so that frames over
+  /// 100,000 trials read arrays instead of maps.
+  std::vector<std::vector<double>> objective_columns, choice_columns;
+  void index();
+  /// The column of an objective or a choice, or null (also before index()).
+  const std::vector<double>* column(const std::string& name, bool choice) const;
 };
 
 /// The parallel-coordinates view's state, kept across updates: axis order, direction, scale, and
@@ -131,6 +139,7 @@ struct ParallelAxes {
 /// Hypervolume of the front after each trial number, for the study and its baseline.
 struct HypervolumeHistory {
   Curve study{"study"}, baseline{"random search"};
+  size_t samples = 0;  // > 0: estimated from this many Monte Carlo samples
   bool empty() const { return study.empty() && baseline.empty(); }
 };
 

@@ -1,6 +1,7 @@
 #include "studio/plots/plot_widgets.h"
 
 #include <map>
+#include <numeric>
 
 #include <algorithm>
 #include <climits>
@@ -14,6 +15,28 @@ namespace studio {
 namespace {
 
 bool finite(double v) { return std::isfinite(v); }
+
+// The most lines parallel_coordinates draws in a frame (see there).
+constexpr size_t kLineBudget = 600;
+// Trials past which scatter plots draw a dot per bin of kDotBin pixels (see scatter_matrix).
+constexpr size_t kDotBudget = 2000;
+constexpr float kDotBin = 2.f;
+
+// One dot per bin of kDotBin pixels and kind: past kDotBudget points what overlapping circles
+// would show, for lavapipe's cost of one square (see scatter_matrix).
+struct DotBins {
+  ImVec2 origin;
+  int w = 0, h = 0;
+  std::vector<char> seen;
+  DotBins(ImVec2 min, ImVec2 max, int kinds) : origin(min), w(int((max.x - min.x) / kDotBin) + 1), h(int((max.y - min.y) / kDotBin) + 1),
+                                                seen(size_t(std::max(w, 1)) * size_t(std::max(h, 1)) * size_t(kinds), 0) {}
+  /// True the first time a dot of `kind` falls in its bin.
+  bool first(ImVec2 s, int kind) {
+    const int bx = std::clamp(int((s.x - origin.x) / kDotBin), 0, w - 1), by = std::clamp(int((s.y - origin.y) / kDotBin), 0, h - 1);
+    char& done = seen[(size_t(kind) * size_t(h) + size_t(by)) * size_t(w) + size_t(bx)];
+    return done ? false : (done = 1, true);
+  }
+};
 
 ImU32 with_alpha(ImU32 c, int a) {
   return (c & ~IM_COL32_A_MASK) | (ImU32(std::clamp(a, 0, 255)) << IM_COL32_A_SHIFT);
@@ -804,17 +827,27 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   }
 
   dl->PushClipRect(ImVec2(f.min.x - 6, f.min.y - 6), ImVec2(f.max.x + 6, f.max.y + 6), true);
+  const bool binned = pts.trials.size() + pts.baseline.size() > kDotBudget;
+  DotBins bins(f.min, f.max, binned ? 3 : 0);
+  auto square = [&](ImVec2 s, ImU32 col) { dl->AddRectFilled(ImVec2(s.x - 2, s.y - 2), ImVec2(s.x + 2, s.y + 2), col); };
   for (const auto& p : pts.baseline) {
     double x, y;
-    if (value(p, xname, x) && value(p, yname, y)) dl->AddCircleFilled(f.to_screen(x, y), 3.5f, t.baseline.packed());
+    if (!value(p, xname, x) || !value(p, yname, y)) continue;
+    const ImVec2 s = f.to_screen(x, y);
+    if (!binned) dl->AddCircleFilled(s, 3.5f, t.baseline.packed());
+    else if (bins.first(s, 0)) square(s, t.baseline.packed());
   }
   for (const auto& p : pts.trials) {
     double x, y;
     if (p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
-    if (p.feasible)
-      dl->AddCircleFilled(f.to_screen(x, y), 4.f, with_alpha(t.series[0].packed(), 210));
-    else
-      dl->AddCircle(f.to_screen(x, y), 4.f, t.error.packed(), 0, 1.5f);
+    const ImVec2 s = f.to_screen(x, y);
+    if (binned) {
+      if (bins.first(s, p.feasible ? 1 : 2)) square(s, p.feasible ? with_alpha(t.series[0].packed(), 210) : t.error.packed());
+    } else if (p.feasible) {
+      dl->AddCircleFilled(s, 4.f, with_alpha(t.series[0].packed(), 210));
+    } else {
+      dl->AddCircle(s, 4.f, t.error.packed(), 0, 1.5f);
+    }
   }
 
   const std::vector<ImVec2> line = projection_front(f, pts.trials, *ox, *oy);
@@ -879,6 +912,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
 namespace {
 
 bool log_ok(const ParallelAxes::Axis& a, double lo) { return a.log && !a.choice && lo > 0; }
+
 
 // Rank 0 in the front colour, then the study colour fading with rank; broken constraints in the
 // error colour. `dim`: a selection exists and this trial is not in it.
@@ -947,6 +981,9 @@ bool parallel_coordinates(const char* id, const ParetoPoints& pts, ParallelAxes&
       lo = 0;
       for (const auto& c : pts.choices)
         if (c.name == a.name) hi = std::max(1.0, double(c.labels.size()) - 1);
+    } else if (const std::vector<double>* col = pts.column(a.name, false)) {
+      for (double v : *col)
+        if (finite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
     } else {
       for (const auto& p : pts.trials)
         if (double v = axes.value(p, a, pts); finite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
@@ -958,24 +995,56 @@ bool parallel_coordinates(const char* id, const ParetoPoints& pts, ParallelAxes&
   dl->AddRectFilled(ImVec2(omin.x, f.top - 4), ImVec2(omin.x + size.x, f.bottom + 4), t.base.packed());
 
   // Trials: the worst rank first, the front last (on top); selected ones over the rest.
+  const size_t count = pts.trials.size();
   int worst = 0;
   for (const auto& p : pts.trials) worst = std::max(worst, p.feasible ? p.rank : 0);
-  std::vector<const TrialPoint*> order;
-  for (const auto& p : pts.trials) order.push_back(&p);
-  auto key = [&](const TrialPoint* p) { return (selected.count(p->id) ? 1000000 : 0) + (p->feasible ? -p->rank : -100000); };
-  std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) { return key(a) < key(b); });
+  std::vector<const std::vector<double>*> cols(n);
+  for (size_t i = 0; i < n; ++i) cols[i] = pts.column(axes.axes[i].name, axes.axes[i].choice);
+  auto value = [&](size_t trial, size_t axis) { return cols[axis] ? (*cols[axis])[trial] : axes.value(pts.trials[trial], axes.axes[axis], pts); };
   const bool any = !selected.empty();
+  std::vector<char> sel(count, 0);
+  if (any)
+    for (size_t k = 0; k < count; ++k) sel[k] = selected.count(pts.trials[k].id) > 0;
+  // Past kLineBudget lines, a sample: lavapipe draws a 130-pixel segment in about 3 µs (9 µs
+  // anti-aliased), so 10,000 trials over 11 axes took 1 s a frame. Every k-th member of each
+  // group (selected, front, the rest) is drawn, in proportion, with the front and the selection
+  // favoured; the sample is stable as trials are added, so lines do not flicker.
+  std::vector<size_t> order;
+  const bool sample = count > kLineBudget;
+  if (!sample) {
+    order.resize(count);
+    std::iota(order.begin(), order.end(), size_t(0));
+    auto key = [&](size_t k) { const TrialPoint& p = pts.trials[k]; return (sel[k] ? 1000000 : 0) + (p.feasible ? -p.rank : -100000); };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key(a) < key(b); });
+  } else {
+    std::vector<size_t> groups[3];  // the rest, the front, the selected: drawn in that order
+    for (size_t k = 0; k < count; ++k) groups[sel[k] ? 2 : pts.trials[k].feasible && pts.trials[k].rank == 0 ? 1 : 0].push_back(k);
+    size_t quota[3];
+    quota[2] = any ? std::min(groups[2].size(), kLineBudget / 2) : 0;
+    quota[1] = std::min(groups[1].size(), (kLineBudget - quota[2]) / 3);
+    quota[0] = kLineBudget - quota[2] - quota[1];
+    for (int g = 0; g < 3; ++g) {
+      if (groups[g].empty() || quota[g] == 0) continue;
+      const double stride = std::max(1.0, double(groups[g].size()) / double(quota[g]));
+      for (double at = 0; at < double(groups[g].size()); at += stride) order.push_back(groups[g][size_t(at)]);
+    }
+  }
   std::vector<ImVec2> line;
-  for (const TrialPoint* p : order) {
+  const ImDrawListFlags saved_flags = dl->Flags;
+  if (sample) dl->Flags &= ~(ImDrawListFlags_AntiAliasedLines | ImDrawListFlags_AntiAliasedLinesUseTex);
+  for (size_t k : order) {
     line.clear();
     for (size_t i = 0; i < n; ++i) {
-      double v = axes.value(*p, axes.axes[i], pts);
+      double v = value(k, i);
       if (!finite(v)) continue;
       line.push_back(ImVec2(f.x[i], f.y_of(axes, i, v)));
     }
-    const bool sel = selected.count(p->id) > 0;
-    if (line.size() >= 2) dl->AddPolyline(line.data(), int(line.size()), rank_colour(*p, worst, any && !sel, t), ImDrawFlags_None, sel ? 2.4f : 1.4f);
+    if (line.size() >= 2)
+      dl->AddPolyline(line.data(), int(line.size()), rank_colour(pts.trials[k], worst, any && !sel[k], t), ImDrawFlags_None,
+                      sample ? (sel[k] ? 1.5f : 1.f) : sel[k] ? 2.4f : 1.4f);
   }
+  dl->Flags = saved_flags;
+  f.lines_drawn = order.size();
 
   // Axes, brushes, titles and ticks.
   for (size_t i = 0; i < n; ++i) {
@@ -1084,12 +1153,19 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
   const float fh = ImGui::GetFontSize(), gap = 8, left = fh * 1.6f, bottom_pad = fh * 1.6f;
   const float cw = (size.x - left - gap * float(k - 2)) / float(k - 1), ch = (size.y - bottom_pad - gap * float(k - 2)) / float(k - 1);
   std::vector<double> lo(k, INFINITY), hi(k, -INFINITY);
-  for (const auto& p : pts.trials)
-    for (size_t i = 0; i < k; ++i)
-      if (auto it = p.values.find(pts.objectives[i].name); it != p.values.end() && finite(it->second))
-        lo[i] = std::min(lo[i], it->second), hi[i] = std::max(hi[i], it->second);
+  for (size_t i = 0; i < k; ++i)
+    if (const std::vector<double>* col = pts.column(pts.objectives[i].name, false))
+      for (double v : *col)
+        if (finite(v)) lo[i] = std::min(lo[i], v), hi[i] = std::max(hi[i], v);
   for (size_t i = 0; i < k; ++i) std::tie(lo[i], hi[i]) = padded(lo[i] <= hi[i] ? lo[i] : 0, lo[i] <= hi[i] ? hi[i] : 1, false, 0.08);
   const bool any = !selected.empty();
+  const size_t count = pts.trials.size();
+  std::vector<char> sel_flags(count, 0);
+  if (any)
+    for (size_t q = 0; q < count; ++q) sel_flags[q] = selected.count(pts.trials[q].id) > 0;
+  // Past kDotBudget trials a cell draws one square dot per bin and kind (infeasible, front,
+  // other) in each pass: 15 cells of 10,000 circles took 0.5 s a frame on lavapipe.
+  const bool binned = count > kDotBudget;
   for (size_t i = 1; i < k; ++i)
     for (size_t j = 0; j < i; ++j) {
       PlotFrame c;
@@ -1100,17 +1176,28 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
       mf.cells.push_back(c);
       dl->AddRectFilled(c.min, c.max, t.base.packed());
       dl->AddRect(c.min, c.max, t.axis.packed());
-      for (int pass = 0; pass < 3; ++pass)
-        for (const auto& p : pts.trials) {
-          auto xi = p.values.find(pts.objectives[j].name), yi = p.values.find(pts.objectives[i].name);
-          if (xi == p.values.end() || yi == p.values.end()) continue;
-          const bool sel = selected.count(p.id) > 0, front = p.feasible && p.on_front;
+      const std::vector<double>*xc = pts.column(pts.objectives[j].name, false), *yc = pts.column(pts.objectives[i].name, false);
+      if (!xc || !yc) continue;
+      for (int pass = 0; pass < 3; ++pass) {
+        DotBins bins(c.min, c.max, binned ? 3 : 0);
+        for (size_t q = 0; q < count; ++q) {
+          const TrialPoint& p = pts.trials[q];
+          const double x = (*xc)[q], y = (*yc)[q];
+          if (!finite(x) || !finite(y)) continue;
+          const bool sel = sel_flags[q], front = p.feasible && p.on_front;
           if ((pass == 2) != (any && sel) || (pass == 1) != (!(any && sel) && front)) continue;  // faded, front, selected: in that order
-          const ImVec2 s = c.to_screen(xi->second, yi->second);
-          const ImU32 col = !p.feasible ? t.error.packed() : front ? t.front.packed() : t.series[0].packed();
-          dl->AddCircleFilled(s, front ? 3.5f : 2.8f, with_alpha(col, any && !sel ? 40 : 220));
+          const ImVec2 s = c.to_screen(x, y);
+          const int kind = !p.feasible ? 0 : front ? 1 : 2;
+          const ImU32 col = with_alpha(kind == 0 ? t.error.packed() : kind == 1 ? t.front.packed() : t.series[0].packed(), any && !sel ? 40 : 220);
+          if (binned) {
+            if (!bins.first(s, kind)) continue;
+            dl->AddRectFilled(ImVec2(s.x - 1.5f, s.y - 1.5f), ImVec2(s.x + 1.5f, s.y + 1.5f), col);
+            continue;
+          }
+          dl->AddCircleFilled(s, front ? 3.5f : 2.8f, col);
           if (any && sel) dl->AddCircle(s, 5.f, t.accent.packed(), 0, 1.5f);
         }
+      }
       if (i == k - 1) {
         const char* name = pts.objectives[j].name.c_str();
         dl->AddText(ImVec2(c.min.x + (cw - ImGui::CalcTextSize(name).x) * 0.5f, c.max.y + 2), t.text_dim.packed(), name);
@@ -1148,11 +1235,11 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
     if (std::fabs(b.x - d.a.x) > 2 || std::fabs(b.y - d.a.y) > 2) {
       const float x0 = std::min(d.a.x, b.x), x1 = std::max(d.a.x, b.x), y0 = std::min(d.a.y, b.y), y1 = std::max(d.a.y, b.y);
       const auto& [xn, yn] = mf.pairs[size_t(d.cell)];
-      for (const auto& p : pts.trials) {
-        auto xi = p.values.find(xn), yi = p.values.find(yn);
-        if (xi == p.values.end() || yi == p.values.end() || (any && !selected.count(p.id))) continue;
-        const ImVec2 s = c.to_screen(xi->second, yi->second);
-        if (s.x >= x0 && s.x <= x1 && s.y >= y0 && s.y <= y1) selection.insert(p.id);
+      const std::vector<double>*xc = pts.column(xn, false), *yc = pts.column(yn, false);
+      for (size_t q = 0; xc && yc && q < count; ++q) {
+        if (!finite((*xc)[q]) || !finite((*yc)[q]) || (any && !sel_flags[q])) continue;
+        const ImVec2 s = c.to_screen((*xc)[q], (*yc)[q]);
+        if (s.x >= x0 && s.x <= x1 && s.y >= y0 && s.y <= y1) selection.insert(pts.trials[q].id);
       }
     }
     changed = true;

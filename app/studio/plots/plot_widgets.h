@@ -84,6 +84,7 @@ struct ParallelFrame {
   std::vector<float> x;        // each axis' x
   std::vector<double> lo, hi;  // each axis' range as drawn (log10 of it on a log axis)
   float top = 0, bottom = 0, title_y = 0;
+  size_t lines_drawn = 0;      // past a budget, a sample of the trials (the selection and front favoured)
   bool valid() const { return !x.empty() && bottom > top; }
   /// Where `value` sits on axis `i`; and the value at height `y` (the inverse).
   float y_of(const ParallelAxes& axes, size_t i, double value) const;

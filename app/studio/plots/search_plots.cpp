@@ -11,6 +11,7 @@ SearchPlotsWindow::SearchPlotsWindow(QWindow* parent) : ImGuiVulkanWindow(parent
 
 void SearchPlotsWindow::set_points(ParetoPoints points) {
   points_ = std::move(points);
+  points_.index();
   axes_.sync(points_);
   if (axes_.any_brush()) select_brushed();  // live: trials that arrive inside the brushes join the selection
   const auto& obj = points_.objectives;
@@ -236,7 +237,9 @@ void SearchPlotsWindow::draw_ui() {
   }
   if (!hypervolume_.empty()) {
     LinePlotOptions o;
-    o.title = "hypervolume after each trial";
+    const std::string title = hypervolume_.samples ? "hypervolume after each trial (estimated from " + std::to_string(hypervolume_.samples) + " samples)"
+                                                   : "hypervolume after each trial";
+    o.title = title.c_str();
     o.x_label = "trial";
     if (side_by_side) {
       ImGui::SameLine(0, 12);
