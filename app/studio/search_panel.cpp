@@ -20,7 +20,7 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStandardPaths>
-#include <QTableWidget>
+#include <QTableView>
 #include <QVBoxLayout>
 #include <set>
 
@@ -42,14 +42,6 @@ namespace {
 
 // Baseline trials share the plot with the study's: their ids are offset so a click says which.
 constexpr int64_t kBaselineId = 1'000'000;
-
-// A number that sorts as a number in the table.
-QTableWidgetItem* number_item(double v) {
-  auto* item = new QTableWidgetItem;
-  item->setData(Qt::DisplayRole, v);
-  item->setData(Qt::ToolTipRole, QString::number(v, 'g', 10));
-  return item;
-}
 
 // The finished trials that recorded every objective, as plotted: values by objective, choices
 // from the point, feasibility from the constraints. Ids are trial numbers plus `offset`.
@@ -150,10 +142,15 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   filter_ = new QLineEdit;
   filter_->setPlaceholderText("Filter trials (any column, e.g. aux_free or failed)");
   filter_->setClearButtonEnabled(true);
-  table_ = new QTableWidget;
+  table_ = new QTableView;
   table_->setObjectName("search_trials");
+  model_ = new TrialTableModel(table_);
+  table_->setModel(model_);
   table_->setSortingEnabled(true);
+  table_->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);  // finishing order until a header is clicked
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+  table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().height() + 6);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->verticalHeader()->hide();
   compare_ = new QPushButton("Compare the two selected trials");
@@ -208,23 +205,22 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   connect(plots_, &SearchPlotsWindow::trial_clicked, this, [this](qint64 id) {
     if (id >= 0) open_number(int(id % kBaselineId), id >= kBaselineId);
   });
-  connect(table_, &QTableWidget::itemSelectionChanged, this, [this] {
-    compare_->setEnabled(table_->selectionModel()->selectedRows().size() == 2);
-    if (syncing_selection_) return;
-    // The table's selection is the plots' selection too (study trials; baseline rows have no line).
+  connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+    // Rows picked in the table are the plots' selection too (study trials; baseline rows have no line).
     std::set<int64_t> ids;
-    for (const QModelIndex& r : table_->selectionModel()->selectedRows())
-      if (auto* item = table_->item(r.row(), 0); item && !item->data(Qt::UserRole).toBool()) ids.insert(item->data(Qt::DisplayRole).toInt());
+    for (auto [number, baseline] : table_selection())
+      if (!baseline) ids.insert(number);
     plots_->set_selection(ids);
+    model_->set_linked(ids);
+    compare_->setEnabled(table_selection().size() == 2 || ids.size() == 2);
   });
   connect(plots_, &SearchPlotsWindow::comparison_closed, this, &SearchPanel::clear_comparison);
   connect(plots_, &SearchPlotsWindow::selection_changed, this, [this](QList<qint64> ids) { select_rows(ids); });
   connect(compare_, &QPushButton::clicked, this, [this] {
     if (QString err = compare_selected(); !err.isEmpty()) status_->setText(err);
   });
-  connect(table_, &QTableWidget::cellDoubleClicked, this, [this](int row, int) {
-    auto* item = table_->item(row, 0);
-    if (item) open_number(item->data(Qt::DisplayRole).toInt(), item->data(Qt::UserRole).toBool());
+  connect(table_, &QTableView::doubleClicked, this, [this](const QModelIndex& index) {
+    if (index.isValid()) open_number(int(model_->row(index.row()).number), model_->row(index.row()).baseline);
   });
 }
 
@@ -548,54 +544,41 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
   for (auto* list : {&trials, &baseline})
     for (auto& t : *list)
       for (auto& [k, v] : t.metrics) metric_names.insert(k);
-  QStringList headers{"trial", "study", "status", "worker", "point"};
-  for (auto& m : metric_names) headers << QString::fromStdString(m);
-  headers << "error";
-  table_->setSortingEnabled(false);
-  table_->clear();
-  table_->setColumnCount(int(headers.size()));
-  table_->setHorizontalHeaderLabels(headers);
-  table_->setRowCount(int(trials.size() + baseline.size()));
-  int row = 0;
+  QStringList metrics;
+  for (auto& m : metric_names) metrics << QString::fromStdString(m);
+  std::vector<TrialRow> rows;
+  rows.reserve(trials.size() + baseline.size());
+  const QString strategy = QString::fromStdString(info ? info->strategy : "");
   for (auto* list : {&trials, &baseline})
     for (auto& t : *list) {
-      bool is_base = list == &baseline;
-      auto* num = number_item(t.number);
-      num->setData(Qt::UserRole, is_base);
-      table_->setItem(row, 0, num);
-      table_->setItem(row, 1, new QTableWidgetItem(is_base ? "random" : QString::fromStdString(info ? info->strategy : "")));
-      table_->setItem(row, 2, new QTableWidgetItem(store::to_string(t.status)));
+      TrialRow r;
+      r.number = t.number;
+      r.baseline = list == &baseline;
+      r.study = r.baseline ? "random" : strategy;
+      r.status = QString::fromStdString(store::to_string(t.status));
       // Who ran it: host:pid, with the worker's device and versions on hover.
-      auto* who = new QTableWidgetItem(t.host.empty() ? QString() : QString("%1:%2").arg(QString::fromStdString(t.host)).arg(t.pid));
-      who->setData(Qt::ToolTipRole, QString::fromStdString(t.worker + (t.history.empty() ? "" : "\n" + t.history)));
-      table_->setItem(row, 3, who);
+      r.worker = t.host.empty() ? QString() : QString("%1:%2").arg(QString::fromStdString(t.host)).arg(t.pid);
+      r.worker_detail = QString::fromStdString(t.worker + (t.history.empty() ? "" : "\n" + t.history));
       std::string what = t.point;
       if (auto p = search::parse_point(t.point)) what = search::describe(*space_def_, *p);
-      table_->setItem(row, 4, new QTableWidgetItem(QString::fromStdString(what)));
-      int col = 5;
+      r.point = QString::fromStdString(what);
+      r.metrics.reserve(metric_names.size());
       for (auto& m : metric_names) {
         auto it = t.metrics.find(m);
-        table_->setItem(row, col++, it == t.metrics.end() ? new QTableWidgetItem : number_item(it->second));
+        r.metrics.push_back(it == t.metrics.end() ? NAN : it->second);
       }
-      table_->setItem(row, col, new QTableWidgetItem(QString::fromStdString(t.error)));
-      ++row;
+      r.error = QString::fromStdString(t.error);
+      rows.push_back(std::move(r));
     }
-  table_->setSortingEnabled(true);
-  table_->resizeColumnsToContents();
-  filter(filter_->text());
-  QList<qint64> keep;  // the rows were rebuilt: select again what the plots select
+  const bool first = model_->total_rows() == 0;
+  model_->set_rows(std::move(rows), metrics);
+  if (first) table_->resizeColumnsToContents();
+  QList<qint64> keep;  // the rows were rebuilt: highlight again what the plots select
   for (int64_t id : plots_->selection()) keep << qint64(id);
   select_rows(keep);
 }
 
-void SearchPanel::filter(const QString& text) {
-  for (int r = 0; r < table_->rowCount(); ++r) {
-    bool match = text.isEmpty();
-    for (int c = 0; c < table_->columnCount() && !match; ++c)
-      if (auto* item = table_->item(r, c)) match = item->text().contains(text, Qt::CaseInsensitive);
-    table_->setRowHidden(r, !match);
-  }
-}
+void SearchPanel::filter(const QString& text) { model_->set_filter(text); }
 
 std::optional<std::pair<store::TrialRecord, QString>> SearchPanel::fetch(int number, bool baseline) {
   if (!reader_) return std::nullopt;
@@ -612,32 +595,36 @@ void SearchPanel::open_number(int number, bool baseline) {
 
 void SearchPanel::select_rows(const QList<qint64>& ids) {
   std::set<int64_t> wanted(ids.begin(), ids.end());
-  syncing_selection_ = true;
-  table_->clearSelection();
-  QItemSelection sel;
-  int first = -1;
-  for (int r = 0; r < table_->rowCount(); ++r)
-    if (auto* item = table_->item(r, 0); item && !item->data(Qt::UserRole).toBool() && wanted.count(item->data(Qt::DisplayRole).toInt())) {
-      sel.select(table_->model()->index(r, 0), table_->model()->index(r, table_->columnCount() - 1));
-      if (first < 0) first = r;
-    }
-  table_->selectionModel()->select(sel, QItemSelectionModel::Select);
-  if (first >= 0) table_->scrollToItem(table_->item(first, 0));
-  syncing_selection_ = false;
-  compare_->setEnabled(table_->selectionModel()->selectedRows().size() == 2);
+  model_->set_linked(wanted);
+  if (!wanted.empty()) {
+    // Scroll to the first highlighted row unless one is in view already.
+    int first = -1;
+    for (int r = 0; r < model_->rowCount() && first < 0; ++r)
+      if (!model_->row(r).baseline && wanted.count(model_->row(r).number)) first = r;
+    if (first >= 0) table_->scrollTo(model_->index(first, 0));
+  }
+  compare_->setEnabled(table_selection().size() == 2 || wanted.size() == 2);
 }
 
-int SearchPanel::trial_rows() const { return table_->rowCount(); }
+std::vector<std::pair<int64_t, bool>> SearchPanel::table_selection() const {
+  QModelIndexList rows = table_->selectionModel()->selectedRows();
+  std::sort(rows.begin(), rows.end(), [](const QModelIndex& x, const QModelIndex& y) { return x.row() < y.row(); });
+  std::vector<std::pair<int64_t, bool>> out;
+  for (const QModelIndex& r : rows) out.push_back({model_->row(r.row()).number, model_->row(r.row()).baseline});
+  return out;
+}
+
+int SearchPanel::trial_rows() const { return model_->total_rows(); }
 
 QString SearchPanel::compare_selected() {
-  QModelIndexList rows = table_->selectionModel()->selectedRows();
-  if (rows.size() != 2) return QString("select two trials to compare (%1 selected)").arg(rows.size());
-  std::sort(rows.begin(), rows.end(), [](const QModelIndex& x, const QModelIndex& y) { return x.row() < y.row(); });
+  // The two rows picked in the table, or else the two trials the plots select.
+  std::vector<std::pair<int64_t, bool>> picked = table_selection();
+  if (picked.size() != 2 && model_->linked().size() == 2) picked = {{*model_->linked().begin(), false}, {*model_->linked().rbegin(), false}};
+  if (picked.size() != 2) return QString("select two trials to compare (%1 selected)").arg(picked.size());
   std::optional<std::pair<store::TrialRecord, QString>> t[2];
   for (int i = 0; i < 2; ++i) {
-    auto* item = table_->item(rows[i].row(), 0);
-    t[i] = fetch(item->data(Qt::DisplayRole).toInt(), item->data(Qt::UserRole).toBool());
-    if (!t[i]) return "trial " + item->text() + " stored no circuit to compare";
+    t[i] = fetch(int(picked[size_t(i)].first), picked[size_t(i)].second);
+    if (!t[i]) return QString("trial %1 stored no circuit to compare").arg(picked[size_t(i)].first);
   }
   comparison_ = new TrialDiffDialog(t[0]->first, t[0]->second, t[1]->first, t[1]->second, this);
   comparison_->show();

@@ -22,6 +22,7 @@
 #include "search/space.h"
 #include "store/store.h"
 #include "trial_diff.h"
+#include "trial_table.h"
 
 class QCheckBox;
 class QComboBox;
@@ -30,7 +31,7 @@ class QLineEdit;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
-class QTableWidget;
+class QTableView;
 class QVulkanInstance;
 
 namespace studio {
@@ -78,7 +79,8 @@ class SearchPanel : public QWidget {
   QString export_csv(const QString& path) const;
   void set_dark(bool dark);
   SearchPlotsWindow* plots() const { return plots_; }
-  QTableWidget* table() const { return table_; }
+  QTableView* table() const { return table_; }
+  TrialTableModel* trials_model() const { return model_; }
   /// Rows of the trials table: the shown study's trials and its baseline's.
   int trial_rows() const;
   /// Opens the comparison of the two trials selected in the table (the Compare button); returns
@@ -102,9 +104,10 @@ class SearchPanel : public QWidget {
   void stop_watching();
   void filter(const QString& text);
   void open_number(int number, bool baseline);
-  /// Selects the table rows of these study trials (the plots' selection), without echoing it back.
+  /// Highlights the table rows of these study trials (the plots' selection).
   void select_rows(const QList<qint64>& ids);
-  bool syncing_selection_ = false;
+  /// The trials selected in the table (number, baseline), in view order.
+  std::vector<std::pair<int64_t, bool>> table_selection() const;
   /// A stored trial of the shown study (or its random baseline) and its title ("trial 3 of s").
   std::optional<std::pair<store::TrialRecord, QString>> fetch(int number, bool baseline);
 
@@ -121,7 +124,8 @@ class SearchPanel : public QWidget {
   QProgressBar* progress_ = nullptr;
   QLabel* status_ = nullptr;
   QLineEdit* filter_ = nullptr;
-  QTableWidget* table_ = nullptr;
+  QTableView* table_ = nullptr;
+  TrialTableModel* model_ = nullptr;
   QPushButton* compare_ = nullptr;
   QPushButton* compare_study_ = nullptr;
   // Studies compared with the shown one, read when added (labelled study@store).

@@ -29,6 +29,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTableView>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -674,8 +675,9 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
   ASSERT_TRUE(done.wait(300'000));
   QString summary = done.takeFirst().at(0).toString();
   EXPECT_TRUE(summary.contains("2 trials finished")) << summary.toStdString();
-  QTableWidget* table = w->search_panel()->table();
-  EXPECT_EQ(table->rowCount(), 4);  // two trials and two baseline trials
+  QTableView* table = w->search_panel()->table();
+  studio::TrialTableModel* model = w->search_panel()->trials_model();
+  EXPECT_EQ(model->rowCount(), 4);  // two trials and two baseline trials
   // Click the first trial's point on the Pareto plot: its circuit opens in the editor.
   w->findChild<QDockWidget*>("dock_search")->raise();
   studio::SearchPlotsWindow* plots = w->search_panel()->plots();
@@ -687,10 +689,10 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
   ASSERT_TRUE(wait_for([&] { return w->document().circuit().name != "untitled"; }, 3000));
   EXPECT_TRUE(w->document().circuit().graph.node("moe") != nullptr || w->document().circuit().graph.nodes.size() > 3);
   // And the table opens baseline trials too.
-  for (int row = 0; row < table->rowCount(); ++row)
-    if (table->item(row, 1)->text() == "random") {
+  for (int row = 0; row < model->rowCount(); ++row)
+    if (model->row(row).study == "random") {
       w->new_circuit();
-      emit table->cellDoubleClicked(row, 0);
+      emit table->doubleClicked(model->index(row, 0));
       EXPECT_NE(w->document().circuit().name, "untitled");
       break;
     }
@@ -699,9 +701,9 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
   QPushButton* compare = w->search_panel()->findChild<QPushButton*>("search_compare");
   ASSERT_NE(compare, nullptr);
   EXPECT_FALSE(compare->isEnabled());
-  QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualItemRect(table->item(0, 2)).center());
+  QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(model->index(0, 2)).center());
   EXPECT_FALSE(compare->isEnabled()) << "one trial selected";
-  QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::ControlModifier, table->visualItemRect(table->item(1, 2)).center());
+  QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::ControlModifier, table->visualRect(model->index(1, 2)).center());
   ASSERT_TRUE(compare->isEnabled()) << "two trials selected";
   QTest::mouseClick(compare, Qt::LeftButton);
   studio::TrialDiffDialog* cmp = w->search_panel()->comparison();
@@ -726,9 +728,9 @@ TEST_F(Studio, SearchFillsTheFrontAndOpensATrial) {
   cmp->close();
 
   // The study can be shown again from its store, as the dock's Open… button does.
-  table->setRowCount(0);
+  model->set_rows({}, {});
   EXPECT_EQ(w->search_panel()->show_study(r.db, "gui"), "");
-  EXPECT_EQ(table->rowCount(), 4);
+  EXPECT_EQ(model->rowCount(), 4);
   QString csv = dir.filePath("trials.csv");
   EXPECT_EQ(w->search_panel()->export_csv(csv), "");
   EXPECT_TRUE(QFile::exists(csv));
@@ -790,7 +792,7 @@ TEST_F(Studio, TrainingsAndSearchesOneAfterAnotherKeepTheFootprint) {
   last = search(49);
   std::printf("resident after trial 1: %lld MiB, after 50: %lld MiB\n", (long long)(first / MiB), (long long)(last / MiB));
   EXPECT_LE(last, first * 11 / 10) << first / MiB << " MiB after the first trial, " << last / MiB << " MiB after the 50th";
-  EXPECT_EQ(w->search_panel()->table()->rowCount(), 50);
+  EXPECT_EQ(w->search_panel()->trial_rows(), 50);
 }
 
 // Every objective at once: brushing an axis of the parallel coordinates (real mouse drags)
@@ -804,8 +806,9 @@ TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
   ASSERT_TRUE(done.wait(300'000));
   w->findChild<QDockWidget*>("dock_search")->raise();
   studio::SearchPlotsWindow* plots = w->search_panel()->plots();
-  QTableWidget* table = w->search_panel()->table();
-  ASSERT_EQ(table->rowCount(), 10);
+  QTableView* table = w->search_panel()->table();
+  studio::TrialTableModel* model = w->search_panel()->trials_model();
+  ASSERT_EQ(model->rowCount(), 10);
   plots->show_view(studio::SearchPlotsWindow::View::parallel);
   ASSERT_TRUE(wait_for([&] { return plots->isExposed() && plots->parallel_frame().valid(); }, 5000));
   QTest::qWait(200);
@@ -824,17 +827,19 @@ TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
     QTest::mouseRelease(plots, Qt::LeftButton, {}, b);
     QTest::qWait(150);
   };
+  // The table shows the plots' selection as highlighted rows.
   auto table_selection = [&] {
     std::set<int64_t> ids;
-    for (const QModelIndex& i : table->selectionModel()->selectedRows()) ids.insert(table->item(i.row(), 0)->data(Qt::DisplayRole).toInt());
+    for (int r = 0; r < model->rowCount(); ++r)
+      if (model->data(model->index(r, 2), Qt::BackgroundRole).isValid()) ids.insert(model->row(r).number);
     return ids;
   };
   auto metric = [&](int64_t id, const QString& name) -> double {
     int col = -1;
-    for (int c = 0; c < table->columnCount(); ++c)
-      if (table->horizontalHeaderItem(c)->text() == name) col = c;
-    for (int row = 0; row < table->rowCount(); ++row)
-      if (table->item(row, 0)->data(Qt::DisplayRole).toInt() == id) return table->item(row, col)->data(Qt::DisplayRole).toDouble();
+    for (int c = 0; c < model->columnCount(); ++c)
+      if (model->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString() == name) col = c;
+    for (int row = 0; row < model->rowCount(); ++row)
+      if (model->row(row).number == id) return model->data(model->index(row, col), Qt::DisplayRole).toDouble();
     return NAN;
   };
 
@@ -888,8 +893,8 @@ TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
   EXPECT_NE(axes.axes[0].flip, flipped) << "the double-click flipped " << axes.axes[0].name;
 
   // The table selects back: a click on a row selects that trial in the plots.
-  QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualItemRect(table->item(3, 2)).center());
-  int64_t clicked = table->item(3, 0)->data(Qt::DisplayRole).toInt();
+  QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(model->index(3, 2)).center());
+  int64_t clicked = model->row(3).number;
   ASSERT_TRUE(wait_for([&] { return plots->selection() == std::set<int64_t>{clicked}; }, 2000));
 }
 
@@ -974,6 +979,44 @@ TEST_F(Studio, ComparesStudiesOfSeveralStoresWithSeedBands) {
   EXPECT_EQ(panel->compared_count(), 0u);
 }
 
+// The trials table's model: numbers sort as numbers with missing values last either way, the
+// filter matches any column, and the plots' selection highlights exactly its study trials.
+TEST(TrialTable, SortsFiltersAndHighlights) {
+  studio::TrialTableModel m;
+  auto row = [](int64_t n, bool base, double acc, QString point) {
+    studio::TrialRow r;
+    r.number = n, r.baseline = base, r.study = base ? "random" : "nsga2", r.status = "finished", r.point = point;
+    r.metrics = {acc};
+    return r;
+  };
+  m.set_rows({row(1, false, 0.5, "a"), row(2, false, NAN, "b"), row(3, false, 0.9, "c"), row(1, true, 0.7, "d")}, {"accuracy"});
+  ASSERT_EQ(m.columnCount(), 7);
+  m.sort(5, Qt::AscendingOrder);
+  EXPECT_EQ(m.row(0).number, 1);
+  EXPECT_TRUE(m.row(1).baseline);
+  EXPECT_EQ(m.row(2).number, 3);
+  EXPECT_EQ(m.row(3).number, 2) << "no accuracy: last";
+  m.sort(5, Qt::DescendingOrder);
+  EXPECT_EQ(m.row(0).number, 3);
+  EXPECT_EQ(m.row(3).number, 2) << "no accuracy: last in either order";
+  m.set_linked({1});
+  int highlighted = 0;
+  for (int r = 0; r < m.rowCount(); ++r)
+    if (m.data(m.index(r, 0), Qt::BackgroundRole).isValid()) {
+      ++highlighted;
+      EXPECT_FALSE(m.row(r).baseline);
+    }
+  EXPECT_EQ(highlighted, 1) << "trial 1 of the study, not the baseline's trial 1";
+  m.set_filter("RANDOM");
+  ASSERT_EQ(m.rowCount(), 1);
+  EXPECT_TRUE(m.row(0).baseline);
+  m.set_filter("0.9");
+  ASSERT_EQ(m.rowCount(), 1);
+  EXPECT_EQ(m.row(0).number, 3);
+  EXPECT_EQ(m.view_row(3, false), 0);
+  EXPECT_EQ(m.view_row(1, false), -1);
+}
+
 // A study on a PostgreSQL server, filled by a worker process as if on another machine: the dock
 // shows it growing, table and Pareto plot, without a click.
 TEST_F(Studio, WatchesARemoteStudyGrowWithoutAClick) {
@@ -992,7 +1035,7 @@ TEST_F(Studio, WatchesARemoteStudyGrowWithoutAClick) {
   w->findChild<QDockWidget*>("dock_search")->raise();
   panel->set_watch_interval_ms(200);
   ASSERT_EQ(panel->show_study(url, "remote"), "");
-  QTableWidget* table = panel->table();
+  studio::TrialTableModel* table = panel->trials_model();
   studio::SearchPlotsWindow* plots = panel->plots();
   size_t points_at_open = plots->point_count();
   EXPECT_LT(points_at_open, 4u);
@@ -1002,7 +1045,7 @@ TEST_F(Studio, WatchesARemoteStudyGrowWithoutAClick) {
   EXPECT_EQ(worker.exitStatus(), QProcess::NormalExit);
   EXPECT_EQ(worker.exitCode(), 0);
   // Each row names the worker that ran it.
-  QString who = table->item(0, 3)->text();
+  QString who = table->row(0).worker;
   EXPECT_TRUE(who.startsWith(QString::fromStdString(store::host_name()) + ":")) << who.toStdString();
   save(plots->grab_image(), "studio_search_remote");
 }
