@@ -167,6 +167,7 @@ int views(QApplication& app, QVulkanInstance& vk, int64_t n) {
     cpu_median[name] = pct(cpu, 0.5);
     return ms;
   };
+  auto empty = measure(studio::SearchPlotsWindow::View::compare, "floor: a frame with text only");  // no other study: its empty state
   auto front = measure(studio::SearchPlotsWindow::View::front, "two-axis front view (peer: today's view)");
   auto parallel = measure(studio::SearchPlotsWindow::View::parallel, "parallel coordinates");
 
@@ -196,8 +197,12 @@ int views(QApplication& app, QVulkanInstance& vk, int64_t n) {
     brush_ms.push_back(drag(QPoint(int(x), int(f.top + h * (0.1f + 0.05f * float(i)))), QPoint(int(x), int(f.top + h * (0.5f + 0.05f * float(i))))));
     brushed += plots->selection().size();
   }
+  // With CIRCUIT_SCREENSHOTS=DIR, what the views look like at this size.
+  QString shots = qEnvironmentVariable("CIRCUIT_SCREENSHOTS");
   auto parallel_brushed = measure(studio::SearchPlotsWindow::View::parallel, "parallel coordinates, a brush set");
+  if (!shots.isEmpty()) plots->grab_image().save(shots + "/bench_parallel.png");
   auto matrix = measure(studio::SearchPlotsWindow::View::matrix, "scatter matrix");
+  if (!shots.isEmpty()) plots->grab_image().save(shots + "/bench_matrix.png");
   std::vector<double> rect_ms;
   for (int i = 0; i < 4; ++i) {
     const studio::PlotFrame& c = plots->matrix_frame().cells[size_t(i)];
@@ -207,7 +212,7 @@ int views(QApplication& app, QVulkanInstance& vk, int64_t n) {
   std::printf("search dock: %lld trials in 6 objectives, %zu table rows, shown in %.0f ms (read, ranks, hypervolume, table); window 1600x1000\n",
               (long long)n, rows, load_ms);
   std::printf("%-44s %8s %10s %10s %10s %14s\n", "", "frames", "median ms", "p99 ms", "max ms", "of it CPU ms");
-  for (auto [name, v] : {std::pair{"two-axis front view (peer: today's view)", &front}, std::pair{"parallel coordinates", &parallel},
+  for (auto [name, v] : {std::pair{"floor: a frame with text only", &empty}, std::pair{"two-axis front view (peer: today's view)", &front}, std::pair{"parallel coordinates", &parallel},
                          std::pair{"parallel coordinates, a brush set", &parallel_brushed}, std::pair{"scatter matrix", &matrix},
                          std::pair{"brush on an axis -> views + table", &brush_ms}, std::pair{"rectangle in a cell -> views + table", &rect_ms}})
     std::printf("%-44s %8zu %10.2f %10.2f %10.2f %14s\n", name, v->size(), pct(*v, 0.5), pct(*v, 0.99), pct(*v, 1.0),

@@ -349,6 +349,7 @@ QString SearchPanel::show_study(const QString& db, const QString& study) {
   stop_watching();
   compared_.clear();  // compared with the study shown before, perhaps on other objectives
   db_path_ = db, study_name_ = study;
+  shown_seq_ = 0, shown_running_ = -1, shown_queued_ = -1;
   reader_.reset();
   space_def_.reset();
   reload();
@@ -431,9 +432,9 @@ void SearchPanel::update_comparison(const StudySnapshot& snap) {
 
 void SearchPanel::watch(const std::string& db, const std::string& study) {
   watch_stop_ = false;
-  watcher_ = std::thread([this, db, study] {
+  watcher_ = std::thread([this, db, study, seq = shown_seq_, running = shown_running_, queued = shown_queued_]() mutable {
     std::unique_ptr<store::Store> conn;
-    int64_t id = 0, seq = 0, running = -1, queued = -1;
+    int64_t id = 0;
     std::unique_lock<std::mutex> lock(watch_m_);
     while (!watch_stop_) {
       lock.unlock();
@@ -498,6 +499,12 @@ void SearchPanel::show_snapshot(const StudySnapshot& snap) {
   if (!space_def_) return;
   const auto& objectives = space_def_->objectives;
   const auto& constraints = space_def_->constraints;
+  shown_seq_ = 0, shown_running_ = 0, shown_queued_ = 0;
+  for (auto& t : trials) {
+    shown_seq_ = std::max(shown_seq_, t.seq);
+    shown_running_ += t.status == store::TrialStatus::running;
+    shown_queued_ += t.status == store::TrialStatus::queued;
+  }
 
   // Points: objectives by name, feasibility from the constraints, the study's own front.
   ParetoPoints pts;

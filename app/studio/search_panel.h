@@ -101,6 +101,8 @@ class SearchPanel : public QWidget {
   std::pair<QString, QString> pick_study(const QString& title);
   void show_snapshot(const StudySnapshot& s);
   void watch(const std::string& db, const std::string& study);
+  // What the last snapshot shown held, so the watcher's first poll does not read it all again.
+  int64_t shown_seq_ = 0, shown_running_ = -1, shown_queued_ = -1;
   void stop_watching();
   void filter(const QString& text);
   void open_number(int number, bool baseline);

@@ -17,10 +17,10 @@ namespace {
 bool finite(double v) { return std::isfinite(v); }
 
 // The most lines parallel_coordinates draws in a frame (see there).
-constexpr size_t kLineBudget = 600;
+constexpr size_t kLineBudget = 300;
 // Trials past which scatter plots draw a dot per bin of kDotBin pixels (see scatter_matrix).
 constexpr size_t kDotBudget = 2000;
-constexpr float kDotBin = 2.f;
+constexpr float kDotBin = 3.f;
 
 // One dot per bin of kDotBin pixels and kind: past kDotBudget points what overlapping circles
 // would show, for lavapipe's cost of one square (see scatter_matrix).
@@ -352,12 +352,15 @@ bool value_of(const TrialPoint& p, const std::string& name, double& out) {
 
 // The front of a projection, as a staircase on screen: what no feasible trial beats on both
 // shown objectives. With two objectives it is the study's front; with more, the shown pair's.
-std::vector<ImVec2> projection_front(const PlotFrame& f, const std::vector<TrialPoint>& trials, const PlotObjective& ox, const PlotObjective& oy) {
+std::vector<ImVec2> projection_front(const PlotFrame& f, const std::vector<TrialPoint>& trials, const PlotObjective& ox, const PlotObjective& oy,
+                                     const std::vector<double>* xcol = nullptr, const std::vector<double>* ycol = nullptr) {
   const double sx = ox.minimise ? 1 : -1, sy = oy.minimise ? 1 : -1;
   std::vector<std::pair<double, double>> cand;
-  for (const auto& p : trials) {
+  for (size_t q = 0; q < trials.size(); ++q) {
+    const TrialPoint& p = trials[q];
     double x, y;
-    if (p.feasible && value_of(p, ox.name, x) && value_of(p, oy.name, y)) cand.emplace_back(sx * x, sy * y);
+    if (xcol && ycol) x = (*xcol)[q], y = (*ycol)[q];
+    if (p.feasible && (xcol && ycol ? finite(x) && finite(y) : value_of(p, ox.name, x) && value_of(p, oy.name, y))) cand.emplace_back(sx * x, sy * y);
   }
   std::sort(cand.begin(), cand.end());
   std::vector<std::pair<double, double>> front;
@@ -799,12 +802,22 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   const PlotObjective* ox = pts.objective(xname);
   const PlotObjective* oy = pts.objective(yname);
   auto value = value_of;
+  // Study trials from the columns (a frame over 100,000 of them reads arrays, not maps).
+  const std::vector<double>*xcol = pts.column(xname, false), *ycol = pts.column(yname, false);
+  auto get = [&](const TrialPoint& p, double& x, double& y) {
+    if (xcol && ycol && !pts.trials.empty() && &p >= &pts.trials.front() && &p <= &pts.trials.back()) {
+      const size_t q = size_t(&p - pts.trials.data());
+      x = (*xcol)[q], y = (*ycol)[q];
+      return finite(x) && finite(y);
+    }
+    return value(p, xname, x) && value(p, yname, y);
+  };
 
   double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
   for (const auto* set : {&pts.trials, &pts.baseline})
     for (const auto& p : *set) {
       double x, y;
-      if (!value(p, xname, x) || !value(p, yname, y)) continue;
+      if (!get(p, x, y)) continue;
       xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
     }
   PlotFrame f;
@@ -829,17 +842,17 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   dl->PushClipRect(ImVec2(f.min.x - 6, f.min.y - 6), ImVec2(f.max.x + 6, f.max.y + 6), true);
   const bool binned = pts.trials.size() + pts.baseline.size() > kDotBudget;
   DotBins bins(f.min, f.max, binned ? 3 : 0);
-  auto square = [&](ImVec2 s, ImU32 col) { dl->AddRectFilled(ImVec2(s.x - 2, s.y - 2), ImVec2(s.x + 2, s.y + 2), col); };
+  auto square = [&](ImVec2 s, ImU32 col) { dl->AddRectFilled(ImVec2(s.x - 1.5f, s.y - 1.5f), ImVec2(s.x + 1.5f, s.y + 1.5f), col); };
   for (const auto& p : pts.baseline) {
     double x, y;
-    if (!value(p, xname, x) || !value(p, yname, y)) continue;
+    if (!get(p, x, y)) continue;
     const ImVec2 s = f.to_screen(x, y);
     if (!binned) dl->AddCircleFilled(s, 3.5f, t.baseline.packed());
     else if (bins.first(s, 0)) square(s, t.baseline.packed());
   }
   for (const auto& p : pts.trials) {
     double x, y;
-    if (p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
+    if (p.on_front || !get(p, x, y)) continue;
     const ImVec2 s = f.to_screen(x, y);
     if (binned) {
       if (bins.first(s, p.feasible ? 1 : 2)) square(s, p.feasible ? with_alpha(t.series[0].packed(), 210) : t.error.packed());
@@ -850,11 +863,11 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
     }
   }
 
-  const std::vector<ImVec2> line = projection_front(f, pts.trials, *ox, *oy);
+  const std::vector<ImVec2> line = projection_front(f, pts.trials, *ox, *oy, xcol, ycol);
   if (line.size() >= 2) dl->AddPolyline(line.data(), int(line.size()), with_alpha(t.front.packed(), 200), ImDrawFlags_None, 2.f);
   for (const auto& p : pts.trials) {
     double x, y;
-    if (!p.on_front || !value(p, xname, x) || !value(p, yname, y)) continue;
+    if (!p.on_front || !get(p, x, y)) continue;
     const ImVec2 s = f.to_screen(x, y);
     dl->AddCircleFilled(s, 6.f, t.front.packed());
     dl->AddCircle(s, 6.f, t.dark ? IM_COL32(0, 0, 0, 200) : IM_COL32(60, 40, 0, 220), 0, 1.2f);
@@ -865,7 +878,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   for (const auto* set : {&pts.trials, &pts.baseline})
     for (const auto& p : *set) {
       double x, y;
-      if (value(p, xname, x) && value(p, yname, y)) avoid.push_back(f.to_screen(x, y));
+      if (get(p, x, y)) avoid.push_back(f.to_screen(x, y));
     }
   draw_legend(dl, f,
               {{"trials", t.series[0].packed()}, {"Pareto front", t.front.packed()}, {"random search", t.baseline.packed()},
@@ -881,7 +894,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
     for (const auto* set : {&pts.trials, &pts.baseline})
       for (const auto& p : *set) {
         double x, y;
-        if (!value(p, xname, x) || !value(p, yname, y)) continue;
+        if (!get(p, x, y)) continue;
         const ImVec2 s = f.to_screen(x, y);
         const float d = (s.x - m.x) * (s.x - m.x) + (s.y - m.y) * (s.y - m.y);
         if (d < best - 1e-3f) best = d, hit = &p, hit_baseline = (set == &pts.baseline);
@@ -889,8 +902,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
   }
   if (!hit) return -1;
   double hx = 0, hy = 0;
-  value(*hit, xname, hx);
-  value(*hit, yname, hy);
+  get(*hit, hx, hy);
   dl->AddCircle(f.to_screen(hx, hy), 9.f, t.text.packed(), 0, 2.f);
   ImGui::BeginTooltip();
   if (hit_baseline)
@@ -1166,6 +1178,12 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
   // Past kDotBudget trials a cell draws one square dot per bin and kind (infeasible, front,
   // other) in each pass: 15 cells of 10,000 circles took 0.5 s a frame on lavapipe.
   const bool binned = count > kDotBudget;
+  // Faded (or plain), front, selected: drawn in that order in every cell.
+  std::vector<size_t> passes[3];
+  for (size_t q = 0; q < count; ++q) {
+    const bool sel = any && sel_flags[q];
+    passes[sel ? 2 : pts.trials[q].feasible && pts.trials[q].on_front ? 1 : 0].push_back(q);
+  }
   for (size_t i = 1; i < k; ++i)
     for (size_t j = 0; j < i; ++j) {
       PlotFrame c;
@@ -1180,18 +1198,17 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
       if (!xc || !yc) continue;
       for (int pass = 0; pass < 3; ++pass) {
         DotBins bins(c.min, c.max, binned ? 3 : 0);
-        for (size_t q = 0; q < count; ++q) {
+        for (size_t q : passes[pass]) {
           const TrialPoint& p = pts.trials[q];
           const double x = (*xc)[q], y = (*yc)[q];
           if (!finite(x) || !finite(y)) continue;
           const bool sel = sel_flags[q], front = p.feasible && p.on_front;
-          if ((pass == 2) != (any && sel) || (pass == 1) != (!(any && sel) && front)) continue;  // faded, front, selected: in that order
           const ImVec2 s = c.to_screen(x, y);
           const int kind = !p.feasible ? 0 : front ? 1 : 2;
           const ImU32 col = with_alpha(kind == 0 ? t.error.packed() : kind == 1 ? t.front.packed() : t.series[0].packed(), any && !sel ? 40 : 220);
           if (binned) {
             if (!bins.first(s, kind)) continue;
-            dl->AddRectFilled(ImVec2(s.x - 1.5f, s.y - 1.5f), ImVec2(s.x + 1.5f, s.y + 1.5f), col);
+            dl->AddRectFilled(ImVec2(s.x - 1.5f, s.y - 1.5f), ImVec2(s.x + 1.5f, s.y + 1.5f), col);  // a bin's size: no overlap
             continue;
           }
           dl->AddCircleFilled(s, front ? 3.5f : 2.8f, col);
