@@ -190,6 +190,10 @@ void SearchPlotsWindow::draw_ui() {
     return;
   }
   if (view_ != View::front) {
+    if (view_ == View::parallel && lines_drawn_ > 0 && lines_drawn_ < points_.trials.size()) {
+      ImGui::TextDisabled("lines: a sample of %zu, the front and the selection favoured;", lines_drawn_);
+      ImGui::SameLine();
+    }
     ImGui::TextDisabled("%zu of %zu trials selected%s", selected_.size(), points_.trials.size(),
                         view_ == View::parallel ? ": drag along an axis to select a range, drag a title to move its axis, double-click it to flip"
                                                 : ": drag a rectangle in a cell to narrow the selection, click to clear it");
@@ -203,7 +207,9 @@ void SearchPlotsWindow::draw_ui() {
     }
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     if (view_ == View::parallel) {
-      if (parallel_coordinates("parallel", points_, axes_, selected_, t, avail, &parallel_frame_)) {
+      const bool brushed = parallel_coordinates("parallel", points_, axes_, selected_, t, avail, &parallel_frame_);
+      lines_drawn_ = parallel_frame_.lines_drawn;
+      if (brushed) {
         if (axes_.any_brush()) select_brushed();
         else selected_.clear();
         emit_selection();

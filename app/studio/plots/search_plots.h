@@ -77,6 +77,7 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   std::set<int64_t> selected_;
   ParallelAxes axes_;
   ParallelFrame parallel_frame_;
+  size_t lines_drawn_ = 0;  // by the last parallel-coordinates frame
   MatrixFrame matrix_frame_;
   StudyComparisonView comparison_;
   PlotFrame compare_frame_;
