@@ -27,7 +27,10 @@
 #include <QFile>
 #include <QTableView>
 #include <QTest>
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <thread>
 #include <random>
 #include <string>
 
@@ -54,6 +57,36 @@ struct Pass {
   double longest_gap_ms = 0;
 };
 
+
+// Trial `i` of the bench's study: a distinct point (of the 110,592) and six metrics.
+bool add_trial(store::Store& db, int64_t study, const search::Space& space, int64_t i) {
+  static thread_local std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::normal_distribution<double> noise(0, 1);
+  int64_t total = 1;
+  for (auto& d : space.dims) total *= d.size();
+  search::Point p;
+  double size = 0;
+  int64_t code = (i * 1000003) % total;  // a distinct point per trial, spread over the space
+  for (auto& d : space.dims) {
+    int c = int(code % d.size());
+    code /= d.size();
+    p.choice.push_back(c);
+    size += double(c) / std::max(1, d.size() - 1);
+  }
+  size /= double(space.dims.size());
+  double params = 20000 * std::exp(3.0 * size + 0.4 * noise(rng));
+  double flops = params * (150 + 60 * u(rng));
+  std::map<std::string, double> m = {{"accuracy", std::min(0.95, 0.55 + 0.3 * size + 0.04 * noise(rng))},
+                                     {"params", params},
+                                     {"flops", flops},
+                                     {"latency_ms", flops / 2e6 * (0.7 + 0.6 * u(rng))},
+                                     {"peak_memory_mb", 40 + params * 4e-4 * (1 + u(rng))},
+                                     {"max_vio", std::abs(noise(rng)) * (1.5 - size)}};
+  auto c = db.start_trial(study, {search::key(p), "", 0, ""});
+  if (!c || c->kind != store::Claim::Kind::started) return false;
+  return bool(db.finish_trial(c->trial.id, c->trial.lease, m));
+}
 
 // A study of `n` trials on moe_mlp's space in six objectives, written once to a file in the temp
 // folder and reused: points drawn at random, metrics correlated as in real studies (bigger models
@@ -89,34 +122,11 @@ QString views_study(int64_t n) {
   auto st = (*db)->open_study({0, "views", spec, "[]", "random", 0, 0});
   int64_t total = 1;
   for (auto& d : space->dims) total *= d.size();
-  if (total < n) return std::fprintf(stderr, "bench_studio: the space has %lld points, fewer than %lld trials\n", (long long)total, (long long)n), QString();
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> u(0, 1);
-  std::normal_distribution<double> noise(0, 1);
+  if (total < n + 10000) return std::fprintf(stderr, "bench_studio: the space has %lld points, fewer than %lld trials\n", (long long)total, (long long)n), QString();
   QElapsedTimer clock;
   clock.start();
   for (int64_t i = 0; i < n; ++i) {
-    search::Point p;
-    double size = 0;
-    int64_t code = (i * 1000003) % total;  // a distinct point per trial, spread over the space
-    for (auto& d : space->dims) {
-      int c = int(code % d.size());
-      code /= d.size();
-      p.choice.push_back(c);
-      size += double(c) / std::max(1, d.size() - 1);
-    }
-    size /= double(space->dims.size());
-    double params = 20000 * std::exp(3.0 * size + 0.4 * noise(rng));
-    double flops = params * (150 + 60 * u(rng));
-    std::map<std::string, double> m = {{"accuracy", std::min(0.95, 0.55 + 0.3 * size + 0.04 * noise(rng))},
-                                       {"params", params},
-                                       {"flops", flops},
-                                       {"latency_ms", flops / 2e6 * (0.7 + 0.6 * u(rng))},
-                                       {"peak_memory_mb", 40 + params * 4e-4 * (1 + u(rng))},
-                                       {"max_vio", std::abs(noise(rng)) * (1.5 - size)}};
-    auto c = (*db)->start_trial(st->id, {search::key(p), "", 0, ""});
-    if (!c || c->kind != store::Claim::Kind::started) return std::fprintf(stderr, "bench_studio: trial %lld not started\n", (long long)i), QString();
-    (*db)->finish_trial(c->trial.id, c->trial.lease, m);
+    if (!add_trial(**db, st->id, *space, i)) return std::fprintf(stderr, "bench_studio: trial %lld not started\n", (long long)i), QString();
     if (i % 10000 == 9999) std::fprintf(stderr, "writing the study: %lld of %lld trials (%.0f s)\n", (long long)i + 1, (long long)n, clock.elapsed() / 1000.0);
   }
   db->reset();
@@ -209,16 +219,54 @@ int views(QApplication& app, QVulkanInstance& vk, int64_t n) {
     rect_ms.push_back(drag(QPoint(int(c.min.x + 2), int(c.min.y + 2)), QPoint(int(c.max.x - 2), int((c.min.y + c.max.y) / 2))));
   }
 
+  // Live: a worker thread commits a trial every 100 ms into a copy of the study while the front
+  // view renders; the dock's watcher reads and prepares each new snapshot off the GUI thread.
+  QString live = QDir::temp().filePath("bench_studio_views_live.sqlite");
+  QFile::remove(live);
+  QFile::copy(db, live);
+  panel->set_watch_interval_ms(250);
+  panel->show_study(live, "views");
+  plots->show_view(studio::SearchPlotsWindow::View::front);
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> committed{0};
+  std::thread writer([&] {
+    auto st = store::Store::open(live.toStdString());
+    auto found = (*st)->find_study("views");
+    auto space = search::parse_space((**found).spec, "bench");
+    for (int64_t i = n; !stop; ++i) {
+      add_trial(**st, (**found).id, *space, i);
+      ++committed;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  std::vector<double> live_ms;
+  int updates = 0;
+  size_t seen_points = plots->point_count();
+  QElapsedTimer live_clock;
+  live_clock.start();
+  while (live_clock.elapsed() < 20000) {
+    QElapsedTimer f;
+    f.start();
+    plots->request_frames(0);
+    next_frame();
+    live_ms.push_back(double(f.nsecsElapsed()) / 1e6);
+    if (plots->point_count() != seen_points) seen_points = plots->point_count(), ++updates;
+  }
+  stop = true;
+  writer.join();
+
   std::printf("search dock: %lld trials in 6 objectives, %zu table rows, shown in %.0f ms (read, ranks, hypervolume, table); window 1600x1000\n",
               (long long)n, rows, load_ms);
   std::printf("%-44s %8s %10s %10s %10s %14s\n", "", "frames", "median ms", "p99 ms", "max ms", "of it CPU ms");
   for (auto [name, v] : {std::pair{"floor: a frame with text only", &empty}, std::pair{"two-axis front view (peer: today's view)", &front}, std::pair{"parallel coordinates", &parallel},
                          std::pair{"parallel coordinates, a brush set", &parallel_brushed}, std::pair{"scatter matrix", &matrix},
-                         std::pair{"brush on an axis -> views + table", &brush_ms}, std::pair{"rectangle in a cell -> views + table", &rect_ms}})
+                         std::pair{"brush on an axis -> views + table", &brush_ms}, std::pair{"rectangle in a cell -> views + table", &rect_ms},
+                         std::pair{"front view, live: a trial commits every 100 ms", &live_ms}})
     std::printf("%-44s %8zu %10.2f %10.2f %10.2f %14s\n", name, v->size(), pct(*v, 0.5), pct(*v, 0.99), pct(*v, 1.0),
                 cpu_median.count(name) ? std::to_string(cpu_median[name]).substr(0, 6).c_str() : "");
   std::printf("median frame / two-axis view: parallel %.2fx, matrix %.2fx; brushes selected %zu trials on average\n",
               pct(parallel, 0.5) / std::max(1e-9, pct(front, 0.5)), pct(matrix, 0.5) / std::max(1e-9, pct(front, 0.5)), brushed / 8);
+  std::printf("live: %lld trials committed in 20 s, the views updated %d times\n", (long long)committed.load(), updates);
   std::printf("targets: median frame under 16 ms, a brush under 50 ms\n");
   w.close();
   return 0;

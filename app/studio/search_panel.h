@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "trial_diff.h"
 #include "trial_table.h"
+#include "plots/plot_data.h"
 
 class QCheckBox;
 class QComboBox;
@@ -42,6 +43,16 @@ class SearchPlotsWindow;
 struct StudySnapshot {
   std::optional<store::StudyInfo> info;
   std::vector<store::TrialRecord> trials, baseline;  // the study's and its "-random" baseline's
+};
+
+/// A snapshot made ready to show: plot points with Pareto ranks, hypervolume curves, table rows.
+struct PreparedStudy {
+  StudySnapshot snapshot;
+  ParetoPoints points;
+  HypervolumeHistory hypervolume;
+  std::vector<TrialRow> rows;
+  QStringList metrics;
+  int64_t seq = 0, running = 0, queued = 0;  // the last finished trial's seq, running and queued counts
 };
 
 /// What to run. The baseline study is named `study` + "-random"; `db` is a file or a URL.
@@ -100,6 +111,7 @@ class SearchPanel : public QWidget {
   /// A study picked in a store: a file dialog unless the Store field holds a URL; "" if none.
   std::pair<QString, QString> pick_study(const QString& title);
   void show_snapshot(const StudySnapshot& s);
+  void show_prepared(PreparedStudy p);
   void watch(const std::string& db, const std::string& study);
   // What the last snapshot shown held, so the watcher's first poll does not read it all again.
   int64_t shown_seq_ = 0, shown_running_ = -1, shown_queued_ = -1;
