@@ -967,7 +967,7 @@ double ParallelFrame::value_at(const ParallelAxes& axes, size_t i, float y) cons
 }
 
 bool parallel_coordinates(const char* id, const ParetoPoints& pts, ParallelAxes& axes, const std::set<int64_t>& selected, const Theme& t,
-                          ImVec2 size_in, ParallelFrame* frame_out) {
+                          ImVec2 size_in, ParallelFrame* frame_out, int64_t* clicked) {
   const ImVec2 size = resolve_size(size_in);
   const ImVec2 omin = ImGui::GetCursorScreenPos();
   ImGui::InvisibleButton(id, size, ImGuiButtonFlags_MouseButtonLeft | ImGuiButtonFlags_MouseButtonRight);
@@ -1116,6 +1116,20 @@ bool parallel_coordinates(const char* id, const ParetoPoints& pts, ParallelAxes&
   }
   if (ImGui::IsItemDeactivated()) {
     if (d.axis >= 0 && !d.moved && !d.title && axes.axes[size_t(d.axis)].brushed) axes.axes[size_t(d.axis)].brushed = false, brush_changed = true;
+    // A click between axes on a drawn line: that trial (the nearest line within 5 pixels).
+    if (d.axis < 0 && !d.moved && clicked && m.y >= f.top && m.y <= f.bottom) {
+      float best = 5.f;
+      for (size_t i = 0; i + 1 < n; ++i) {
+        if (m.x < f.x[i] || m.x > f.x[i + 1]) continue;
+        const float u = (m.x - f.x[i]) / std::max(1.f, f.x[i + 1] - f.x[i]);
+        for (size_t k : order) {
+          const double a = value(k, i), b = value(k, i + 1);
+          if (!finite(a) || !finite(b)) continue;
+          const float y = f.y_of(axes, i, a) * (1 - u) + f.y_of(axes, i + 1, b) * u;
+          if (std::fabs(y - m.y) < best) best = std::fabs(y - m.y), *clicked = pts.trials[k].id;
+        }
+      }
+    }
     d = ParallelDrag{};
   }
   if (hovered && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left) && m.y < f.top - 2)
@@ -1149,7 +1163,7 @@ bool parallel_coordinates(const char* id, const ParetoPoints& pts, ParallelAxes&
 }
 
 bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int64_t>& selected, std::set<int64_t>& selection, const Theme& t,
-                    ImVec2 size_in, MatrixFrame* frame_out) {
+                    ImVec2 size_in, MatrixFrame* frame_out, int64_t* clicked) {
   const ImVec2 size = resolve_size(size_in);
   const ImVec2 omin = ImGui::GetCursorScreenPos();
   ImGui::InvisibleButton(id, size);
@@ -1248,8 +1262,26 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
   if (ImGui::IsItemDeactivated() && d.cell >= 0) {
     const PlotFrame& c = mf.cells[size_t(d.cell)];
     const ImVec2 b(std::clamp(m.x, c.min.x, c.max.x), std::clamp(m.y, c.min.y, c.max.y));
+    const bool dragged = std::fabs(b.x - d.a.x) > 2 || std::fabs(b.y - d.a.y) > 2;
+    // A click on a dot (within 5 pixels) is that trial; a click elsewhere clears the selection.
+    if (!dragged && clicked) {
+      const auto& [xn, yn] = mf.pairs[size_t(d.cell)];
+      const std::vector<double>*xc = pts.column(xn, false), *yc = pts.column(yn, false);
+      float best = 25.f;
+      for (size_t q = 0; xc && yc && q < count; ++q) {
+        if (!finite((*xc)[q]) || !finite((*yc)[q])) continue;
+        const ImVec2 s = c.to_screen((*xc)[q], (*yc)[q]);
+        const float dd = (s.x - m.x) * (s.x - m.x) + (s.y - m.y) * (s.y - m.y);
+        if (dd < best) best = dd, *clicked = pts.trials[q].id;
+      }
+      if (*clicked >= 0) {
+        d = Drag{};
+        if (frame_out) *frame_out = mf;
+        return false;
+      }
+    }
     selection.clear();
-    if (std::fabs(b.x - d.a.x) > 2 || std::fabs(b.y - d.a.y) > 2) {
+    if (dragged) {
       const float x0 = std::min(d.a.x, b.x), x1 = std::max(d.a.x, b.x), y0 = std::min(d.a.y, b.y), y1 = std::max(d.a.y, b.y);
       const auto& [xn, yn] = mf.pairs[size_t(d.cell)];
       const std::vector<double>*xc = pts.column(xn, false), *yc = pts.column(yn, false);

@@ -96,9 +96,10 @@ struct ParallelFrame {
 /// break a constraint in the error colour; while `selected` is not empty the others fade. The
 /// user edits `axes`: dragging along an axis brushes a range on it (a click clears that brush),
 /// dragging an axis' title sideways moves the axis, double-clicking it flips it, right-clicking
-/// it offers flip, log scale and clear. Returns true when a brush changed this frame.
+/// it offers flip, log scale and clear. A click between axes on a drawn line sets `*clicked` to
+/// its trial. Returns true when a brush changed this frame.
 bool parallel_coordinates(const char* id, const ParetoPoints& points, ParallelAxes& axes, const std::set<int64_t>& selected,
-                          const Theme& theme, ImVec2 size = {0, 0}, ParallelFrame* frame = nullptr);
+                          const Theme& theme, ImVec2 size = {0, 0}, ParallelFrame* frame = nullptr, int64_t* clicked = nullptr);
 
 /// Where a scatter matrix put its cells: cell k plots objective `pairs[k].first` on x against
 /// `pairs[k].second` on y.
@@ -110,10 +111,11 @@ struct MatrixFrame {
 /// Each pair of objectives once (the lower triangle of the matrix), every study trial in each
 /// cell, the front over all objectives in the front colour; while `selected` is not empty the
 /// others fade. Dragging a rectangle in a cell narrows the selection to the trials inside it (of
-/// the selected ones, when there are); a click without a drag clears it. Returns true and fills
-/// `selection` when the user changed it this frame.
+/// the selected ones, when there are); a click on a dot sets `*clicked` to its trial, a click
+/// elsewhere clears the selection. Returns true and fills `selection` when the user changed it
+/// this frame.
 bool scatter_matrix(const char* id, const ParetoPoints& points, const std::set<int64_t>& selected, std::set<int64_t>& selection,
-                    const Theme& theme, ImVec2 size = {0, 0}, MatrixFrame* frame = nullptr);
+                    const Theme& theme, ImVec2 size = {0, 0}, MatrixFrame* frame = nullptr, int64_t* clicked = nullptr);
 
 /// The trials of several studies on two objectives, one colour per study (study k in series k),
 /// each study's front of this projection joined, a legend naming study and strategy; hover names

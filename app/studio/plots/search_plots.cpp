@@ -62,6 +62,11 @@ void SearchPlotsWindow::select_brushed() {
   for (int64_t id : axes_.selected(points_)) selected_.insert(id);
 }
 
+void SearchPlotsWindow::emit_click(int64_t id) {
+  // Emitted from the event loop, not mid-frame: a slot may open dialogs or even close this window.
+  if (id >= 0) QMetaObject::invokeMethod(this, [this, id] { emit trial_clicked(qint64(id)); }, Qt::QueuedConnection);
+}
+
 void SearchPlotsWindow::emit_selection() {
   QList<qint64> ids;
   for (int64_t id : selected_) ids << qint64(id);
@@ -209,7 +214,9 @@ void SearchPlotsWindow::draw_ui() {
     }
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     if (view_ == View::parallel) {
-      const bool brushed = parallel_coordinates("parallel", points_, axes_, selected_, t, avail, &parallel_frame_);
+      int64_t clicked = -1;
+      const bool brushed = parallel_coordinates("parallel", points_, axes_, selected_, t, avail, &parallel_frame_, &clicked);
+      emit_click(clicked);
       lines_drawn_ = parallel_frame_.lines_drawn;
       if (brushed) {
         if (axes_.any_brush()) select_brushed();
@@ -218,7 +225,10 @@ void SearchPlotsWindow::draw_ui() {
       }
     } else {
       std::set<int64_t> picked;
-      if (scatter_matrix("matrix", points_, selected_, picked, t, avail, &matrix_frame_)) {
+      int64_t clicked = -1;
+      const bool changed = scatter_matrix("matrix", points_, selected_, picked, t, avail, &matrix_frame_, &clicked);
+      emit_click(clicked);
+      if (changed) {
         selected_ = picked;
         emit_selection();
       }
@@ -239,10 +249,7 @@ void SearchPlotsWindow::draw_ui() {
   const float hv_h = hypervolume_.empty() || side_by_side ? 0.f : std::max(std::min(140.f, avail.y * 0.45f), avail.y * 0.3f);
   const float pareto_w = side_by_side ? avail.x * 0.62f : 0.f;
   const int64_t hit = pareto_scatter("pareto", points_, x_, y_, t, ImVec2(pareto_w, avail.y - hv_h), &pareto_frame_);
-  if (hit >= 0) {
-    // Emitted from the event loop, not mid-frame: a slot may open dialogs or even close this window.
-    QMetaObject::invokeMethod(this, [this, hit] { emit trial_clicked(qint64(hit)); }, Qt::QueuedConnection);
-  }
+  emit_click(hit);
   if (!hypervolume_.empty()) {
     LinePlotOptions o;
     const std::string title = hypervolume_.samples ? "hypervolume after each trial (estimated from " + std::to_string(hypervolume_.samples) + " samples)"

@@ -16,8 +16,8 @@ namespace studio {
 /// (random-search baseline in grey) with the hypervolume over trials; parallel coordinates of
 /// every objective and searched choice; and the scatter matrix of every pair of objectives. One
 /// selection of trials links the views (and, through selection_changed, the trials table):
-/// brushing axes or dragging a rectangle in a cell sets it. Clicking a study trial on the front
-/// emits trial_clicked. A fourth view compares studies: their fronts overlaid, each strategy's
+/// brushing axes or dragging a rectangle in a cell sets it. Clicking a study trial in any view (a
+/// point, a line, a dot) emits trial_clicked. A fourth view compares studies: their fronts overlaid, each strategy's
 /// hypervolume with a band over its seeds, and the strategies' final hypervolume side by side.
 class SearchPlotsWindow : public ImGuiVulkanWindow {
   Q_OBJECT
@@ -84,6 +84,7 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   std::vector<size_t> compare_drawn_;
   void draw_comparison();
   void emit_selection();
+  void emit_click(int64_t id);  // a study trial clicked in any view: trial_clicked
   void select_brushed();  // the selection: the study trials inside every brush
 };
 

@@ -896,6 +896,42 @@ TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
   QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(model->index(3, 2)).center());
   int64_t clicked = model->row(3).number;
   ASSERT_TRUE(wait_for([&] { return plots->selection() == std::set<int64_t>{clicked}; }, 2000));
+
+  // A click on a line between two axes, and on a dot of the matrix, opens that trial's circuit.
+  QSignalSpy opened(plots, &studio::SearchPlotsWindow::trial_clicked);
+  auto click_at = [&](QPoint p) {
+    QTest::mouseMove(plots, p);
+    QTest::qWait(60);
+    QTest::mousePress(plots, Qt::LeftButton, {}, p);
+    QTest::qWait(60);
+    QTest::mouseRelease(plots, Qt::LeftButton, {}, p);
+    QTest::qWait(150);
+  };
+  const std::string a0 = axes.axes[0].name, a1 = axes.axes[1].name;  // two objectives (swapped above)
+  const int64_t target = model->row(5).number;
+  float between = (frame().x[0] + frame().x[1]) / 2;
+  float y = (frame().y_of(axes, 0, metric(target, QString::fromStdString(a0))) + frame().y_of(axes, 1, metric(target, QString::fromStdString(a1)))) / 2;
+  w->new_circuit();
+  click_at(QPoint(int(between), int(y)));
+  ASSERT_TRUE(wait_for([&] { return opened.count() == 1; }, 2000)) << "a click on trial " << target << "'s line";
+  int64_t got = opened.takeFirst().at(0).toLongLong();
+  float got_y = (frame().y_of(axes, 0, metric(got, QString::fromStdString(a0))) + frame().y_of(axes, 1, metric(got, QString::fromStdString(a1)))) / 2;
+  EXPECT_LE(std::fabs(got_y - y), 6.f) << "trial " << got << " was clicked, its line passes " << got_y << " against " << y;
+  ASSERT_TRUE(wait_for([&] { return w->document().circuit().name != "untitled"; }, 3000)) << "the trial's circuit opens";
+
+  plots->show_view(studio::SearchPlotsWindow::View::matrix);
+  ASSERT_TRUE(wait_for([&] { return !plots->matrix_frame().cells.empty(); }, 3000));
+  QTest::qWait(150);
+  const studio::PlotFrame c0 = plots->matrix_frame().cells[0];
+  const auto [mx, my] = plots->matrix_frame().pairs[0];
+  const ImVec2 dot = c0.to_screen(metric(target, QString::fromStdString(mx)), metric(target, QString::fromStdString(my)));
+  w->new_circuit();
+  click_at(QPoint(int(dot.x), int(dot.y)));
+  ASSERT_TRUE(wait_for([&] { return opened.count() == 1; }, 2000)) << "a click on trial " << target << "'s dot";
+  got = opened.takeFirst().at(0).toLongLong();
+  const ImVec2 got_dot = c0.to_screen(metric(got, QString::fromStdString(mx)), metric(got, QString::fromStdString(my)));
+  EXPECT_LE(std::hypot(got_dot.x - dot.x, got_dot.y - dot.y), 6.f) << "trial " << got;
+  ASSERT_TRUE(wait_for([&] { return w->document().circuit().name != "untitled"; }, 3000));
 }
 
 // Several studies of two strategies, two seeds each, from two stores (a PostgreSQL server when
