@@ -5,6 +5,9 @@
 #include <algorithm>
 
 #include <QCheckBox>
+#include <QCompleter>
+#include <QSettings>
+#include <QStringListModel>
 #include <QComboBox>
 #include <QDir>
 #include <QFileInfo>
@@ -140,8 +143,15 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   auto* tl = new QVBoxLayout(table_box);
   tl->setContentsMargins(0, 0, 0, 0);
   filter_ = new QLineEdit;
-  filter_->setPlaceholderText("Filter trials (any column, e.g. aux_free or failed)");
+  filter_->setPlaceholderText("Filter trials: text (aux_free, failed), accuracy:0.8..0.9, params<=150000, trial:3,7");
+  filter_->setToolTip("Every space-separated term must match: text some column contains, column:lo..hi (either bound\n"
+                      "may be left out), column>=v, column<=v, trial:3,7,9. \"save as filter\" in the plots writes the\n"
+                      "selection as such a filter and keeps it: type or press Down to pick a saved one.");
   filter_->setClearButtonEnabled(true);
+  auto* saved = new QCompleter(new QStringListModel(QSettings().value("search/filters").toStringList(), this), this);
+  saved->setCaseSensitivity(Qt::CaseInsensitive);
+  saved->setFilterMode(Qt::MatchContains);
+  filter_->setCompleter(saved);
   table_ = new QTableView;
   table_->setObjectName("search_trials");
   model_ = new TrialTableModel(table_);
@@ -215,6 +225,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
     compare_->setEnabled(table_selection().size() == 2 || ids.size() == 2);
   });
   connect(plots_, &SearchPlotsWindow::comparison_closed, this, &SearchPanel::clear_comparison);
+  connect(plots_, &SearchPlotsWindow::save_selection, this, [this] { save_selection_as_filter(); });
   connect(plots_, &SearchPlotsWindow::selection_changed, this, [this](QList<qint64> ids) { select_rows(ids); });
   connect(compare_, &QPushButton::clicked, this, [this] {
     if (QString err = compare_selected(); !err.isEmpty()) status_->setText(err);
@@ -603,6 +614,46 @@ void SearchPanel::show_prepared(PreparedStudy p) {
 }
 
 void SearchPanel::filter(const QString& text) { model_->set_filter(text); }
+
+QString SearchPanel::save_selection_as_filter() {
+  const std::set<int64_t>& ids = plots_->selection();
+  if (ids.empty()) return {};
+  QStringList terms;
+  bool by_number = true;
+  for (const auto& a : plots_->parallel_axes().axes) {
+    if (!a.brushed) continue;
+    if (a.choice) {
+      by_number = true;
+      break;
+    }
+    terms << QString("%1:%2..%3").arg(QString::fromStdString(a.name)).arg(std::min(a.lo, a.hi), 0, 'g', 8).arg(std::max(a.lo, a.hi), 0, 'g', 8);
+    by_number = false;
+  }
+  QString text = terms.join(' ');
+  if (!by_number) {
+    // The ranges describe the selection only if it came from the brushes alone (not narrowed by
+    // a rectangle, nor replaced by rows picked in the table).
+    filter_->setText(text);
+    int study_rows = 0;
+    for (int r = 0; r < model_->rowCount(); ++r) study_rows += !model_->row(r).baseline;
+    by_number = size_t(study_rows) != ids.size();
+  }
+  if (by_number) {  // a rectangle in the matrix, rows picked in the table, or a choice axis: the trials themselves
+    QStringList numbers;
+    for (int64_t id : ids) numbers << QString::number(id);
+    text = "trial:" + numbers.join(',');
+  }
+  filter_->setText(text);
+  QSettings settings;
+  QStringList all = settings.value("search/filters").toStringList();
+  all.removeAll(text);
+  all.prepend(text);
+  while (all.size() > 20) all.removeLast();
+  settings.setValue("search/filters", all);
+  if (auto* m = qobject_cast<QStringListModel*>(filter_->completer()->model())) m->setStringList(all);
+  status_->setText(QString("Filter saved: %1 trials of %2 match it.").arg(model_->rowCount()).arg(model_->total_rows()));
+  return text;
+}
 
 std::optional<std::pair<store::TrialRecord, QString>> SearchPanel::fetch(int number, bool baseline) {
   if (!reader_) return std::nullopt;

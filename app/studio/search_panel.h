@@ -84,6 +84,10 @@ class SearchPanel : public QWidget {
   QString add_comparison(const QString& db, const QString& study);
   void clear_comparison();
   size_t compared_count() const { return compared_.size(); }
+  /// Writes the plots' selection as a table filter (the brushed objective ranges, and the trial
+  /// numbers when a choice axis or a rectangle made it), applies it and keeps it among the saved
+  /// filters the filter box offers. Returns the filter, or "" when nothing is selected.
+  QString save_selection_as_filter();
   /// How often a watched study is polled (default 1000 ms).
   void set_watch_interval_ms(int ms) { watch_ms_ = ms; }
   /// Writes every trial of the shown study as CSV; returns the error, or "" on success.

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include <QRegularExpression>
+
 namespace studio {
 
 namespace {
@@ -87,17 +89,76 @@ void TrialTableModel::sort(int column, Qt::SortOrder order) {
   endResetModel();
 }
 
+namespace {
+
+// One term of the filter: `column:lo..hi` (either bound may be left out), `column>=v`,
+// `column<=v`, `trial:3,7,9`, or text that some column must contain.
+struct Term {
+  int column = -1;  // -1: text
+  double lo = -INFINITY, hi = INFINITY;
+  std::vector<int64_t> numbers;  // trial:…
+  QString text;
+};
+
+std::vector<Term> parse_filter(const QString& filter, const QStringList& headers) {
+  std::vector<Term> terms;
+  for (const QString& word : filter.split(' ', Qt::SkipEmptyParts)) {
+    Term t;
+    t.text = word;
+    static const QRegularExpression form(R"(^([A-Za-z_][\w.]*)(:|>=|<=)(.*)$)");
+    QRegularExpressionMatch m = form.match(word);
+    int column = m.hasMatch() ? int(headers.indexOf(m.captured(1))) : -1;
+    if (column >= 0) {
+      const QString op = m.captured(2), rest = m.captured(3);
+      bool ok = true;
+      auto number = [&](const QString& x, double none) {
+        if (x.isEmpty()) return none;
+        bool good = false;
+        double v = x.toDouble(&good);
+        ok = ok && good;
+        return v;
+      };
+      if (op == ">=") t.lo = number(rest, -INFINITY);
+      else if (op == "<=") t.hi = number(rest, INFINITY);
+      else if (rest.contains("..")) t.lo = number(rest.section("..", 0, 0), -INFINITY), t.hi = number(rest.section("..", 1), INFINITY);
+      else if (column == 0)
+        for (const QString& n : rest.split(',', Qt::SkipEmptyParts)) t.numbers.push_back(int64_t(number(n, 0)));
+      else ok = false;
+      if (ok) t.column = column;
+    }
+    terms.push_back(t);
+  }
+  return terms;
+}
+
+}  // namespace
+
 void TrialTableModel::rebuild_order() {
   order_.clear();
   order_.reserve(rows_.size());
+  const std::vector<Term> terms = parse_filter(filter_, headers_);
   for (size_t i = 0; i < rows_.size(); ++i) {
-    bool match = filter_.isEmpty();
-    for (int c = 0; c < int(headers_.size()) && !match; ++c) {
-      QVariant v = value(rows_[i], c);
-      const QString text = v.typeId() == QMetaType::Double ? QString::number(v.toDouble()) : v.toString();
-      match = text.contains(filter_, Qt::CaseInsensitive);
+    bool all = true;
+    for (const Term& t : terms) {
+      bool match = false;
+      if (t.column >= 0 && !t.numbers.empty()) {
+        match = std::find(t.numbers.begin(), t.numbers.end(), rows_[i].number) != t.numbers.end();
+      } else if (t.column >= 0) {
+        const QVariant v = value(rows_[i], t.column);
+        match = v.isValid() && v.toDouble() >= t.lo && v.toDouble() <= t.hi;
+      } else {
+        for (int c = 0; c < int(headers_.size()) && !match; ++c) {
+          QVariant v = value(rows_[i], c);
+          const QString text = v.typeId() == QMetaType::Double ? QString::number(v.toDouble()) : v.toString();
+          match = text.contains(t.text, Qt::CaseInsensitive);
+        }
+      }
+      if (!match) {
+        all = false;
+        break;
+      }
     }
-    if (match) order_.push_back(int(i));
+    if (all) order_.push_back(int(i));
   }
   if (sort_column_ < 0) return;
   const int c = sort_column_;

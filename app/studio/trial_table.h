@@ -28,7 +28,9 @@ class TrialTableModel : public QAbstractTableModel {
   using QAbstractTableModel::QAbstractTableModel;
 
   void set_rows(std::vector<TrialRow> rows, QStringList metric_names);
-  /// Shows only rows with `text` in any column (case-insensitive); "" shows all.
+  /// Shows only the rows that match every space-separated term: `column:lo..hi` (a bound may be
+  /// left out), `column>=v`, `column<=v`, `trial:3,7,9`, or text some column contains
+  /// (case-insensitive); "" shows all.
   void set_filter(const QString& text);
   /// Highlights the study trials with these numbers (the plots' selection).
   void set_linked(const std::set<int64_t>& numbers);

@@ -206,6 +206,8 @@ void SearchPlotsWindow::draw_ui() {
                                                 : ": drag a rectangle in a cell to narrow the selection, click to clear it");
     if (!selected_.empty()) {
       ImGui::SameLine();
+      if (ImGui::SmallButton("save as filter")) QMetaObject::invokeMethod(this, [this] { emit save_selection(); }, Qt::QueuedConnection);
+      ImGui::SameLine();
       if (ImGui::SmallButton("clear selection")) {
         selected_.clear();
         for (auto& a : axes_.axes) a.brushed = false;

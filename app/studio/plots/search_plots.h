@@ -61,6 +61,8 @@ class SearchPlotsWindow : public ImGuiVulkanWindow {
   void selection_changed(QList<qint64> ids);
   /// The user closed the other studies of the Compare view.
   void comparison_closed();
+  /// The user asked to keep the current selection as a table filter.
+  void save_selection();
 
  protected:
   void draw_ui() override;

@@ -859,6 +859,13 @@ TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
   }
   ASSERT_TRUE(wait_for([&] { return table_selection() == brushed; }, 2000)) << "the table selects the brushed trials";
   save(plots->grab_image(), "studio_search_parallel");
+  // Saved as a filter: the brushed range, which keeps exactly the brushed trials in the table.
+  QString saved = w->search_panel()->save_selection_as_filter();
+  EXPECT_TRUE(saved.startsWith("accuracy:")) << saved.toStdString();
+  std::set<int64_t> filtered;
+  for (int r = 0; r < model->rowCount(); ++r) filtered.insert(model->row(r).number);
+  EXPECT_EQ(filtered, brushed) << saved.toStdString();
+  model->set_filter("");
 
   // The scatter matrix shows the same selection; a rectangle over a cell's left half narrows it.
   plots->show_view(studio::SearchPlotsWindow::View::matrix);
@@ -877,6 +884,16 @@ TEST_F(Studio, ParallelCoordinatesScatterMatrixAndTableShareOneSelection) {
     EXPECT_EQ(narrowed.count(id) > 0, sx >= cell.min.x + 1 && sx <= mid) << "trial " << id << " at x " << sx;
   }
   ASSERT_TRUE(wait_for([&] { return table_selection() == narrowed; }, 2000));
+  // Narrowed by a rectangle, the selection is saved as its trials.
+  if (!narrowed.empty()) {
+    saved = w->search_panel()->save_selection_as_filter();
+    EXPECT_TRUE(saved.startsWith("trial:")) << saved.toStdString();
+    filtered.clear();
+    for (int r = 0; r < model->rowCount(); ++r) filtered.insert(model->row(r).number);
+    EXPECT_EQ(filtered, narrowed) << saved.toStdString();
+    EXPECT_TRUE(QSettings().value("search/filters").toStringList().contains(saved));
+    model->set_filter("");
+  }
 
   // Back in parallel coordinates: drag the first title past the second to swap them; a double-click flips one.
   plots->show_view(studio::SearchPlotsWindow::View::parallel);
@@ -1051,6 +1068,24 @@ TEST(TrialTable, SortsFiltersAndHighlights) {
   EXPECT_EQ(m.row(0).number, 3);
   EXPECT_EQ(m.view_row(3, false), 0);
   EXPECT_EQ(m.view_row(1, false), -1);
+  // Terms: ranges on a column, bounds left out, trial lists, text; every term must match.
+  auto shown = [&] {
+    std::vector<std::pair<int64_t, bool>> v;
+    for (int r = 0; r < m.rowCount(); ++r) v.push_back({m.row(r).number, m.row(r).baseline});
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  using V = std::vector<std::pair<int64_t, bool>>;
+  m.set_filter("accuracy:0.6..0.95");
+  EXPECT_EQ(shown(), (V{{1, true}, {3, false}}));
+  m.set_filter("accuracy>=0.6 nsga2");
+  EXPECT_EQ(shown(), (V{{3, false}}));
+  m.set_filter("accuracy:..0.6");
+  EXPECT_EQ(shown(), (V{{1, false}})) << "trial 2 has no accuracy";
+  m.set_filter("trial:2,3");
+  EXPECT_EQ(shown(), (V{{2, false}, {3, false}}));
+  m.set_filter("nosuchcolumn:1..2");
+  EXPECT_TRUE(shown().empty()) << "an unknown column is text to find";
 }
 
 // A study on a PostgreSQL server, filled by a worker process as if on another machine: the dock
