@@ -378,6 +378,20 @@ std::string axis_label(const std::string& name, const PlotObjective* o) {
   return name + (o ? (o->minimise ? "  (min, lower is better)" : "  (max, higher is better)") : "");
 }
 
+// The axes of a scatter of two objectives over [xlo, xhi] x [ylo, yhi], padded, drawn.
+PlotFrame scatter_frame(ImDrawList* dl, ImVec2 omin, ImVec2 omax, double xlo, double xhi, double ylo, double yhi, const std::string& xname,
+                        const PlotObjective* ox, const std::string& yname, const PlotObjective* oy, const Theme& t) {
+  PlotFrame f;
+  std::tie(f.x0, f.x1) = padded(xlo, xhi, false, 0.06);
+  std::tie(f.y0, f.y1) = padded(ylo, yhi, false, 0.08);
+  const std::string xl = axis_label(xname, ox), yl = axis_label(yname, oy);
+  AxesSpec spec;
+  spec.title = yl.c_str();
+  spec.x_label = xl.c_str();
+  draw_axes(dl, omin, omax, f, spec, t);
+  return f;
+}
+
 }  // namespace
 
 static constexpr ImGuiWindowFlags kHostFlags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
@@ -820,14 +834,7 @@ int64_t pareto_scatter(const char* id, const ParetoPoints& pts, const std::strin
       if (!get(p, x, y)) continue;
       xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
     }
-  PlotFrame f;
-  std::tie(f.x0, f.x1) = padded(xlo, xhi, false, 0.06);
-  std::tie(f.y0, f.y1) = padded(ylo, yhi, false, 0.08);
-  const std::string xl = axis_label(xname, ox), yl = axis_label(yname, oy);
-  AxesSpec spec;
-  spec.title = yl.c_str();
-  spec.x_label = xl.c_str();
-  draw_axes(dl, omin, omax, f, spec, t);
+  const PlotFrame f = scatter_frame(dl, omin, omax, xlo, xhi, ylo, yhi, xname, ox, yname, oy, t);
   if (frame_out) *frame_out = f;
   if (!f.valid()) return -1;
   if (!ox || !oy) {
@@ -1318,14 +1325,7 @@ PlotFrame fronts_overlay(const char* id, const StudyComparisonView& view, const 
       if (!value_of(p, xname, x) || !value_of(p, yname, y)) continue;
       xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
     }
-  PlotFrame f;
-  std::tie(f.x0, f.x1) = padded(xlo, xhi, false, 0.06);
-  std::tie(f.y0, f.y1) = padded(ylo, yhi, false, 0.08);
-  const std::string xl = axis_label(xname, ox), yl = axis_label(yname, oy);
-  AxesSpec spec;
-  spec.title = yl.c_str();
-  spec.x_label = xl.c_str();
-  draw_axes(dl, omin, omax, f, spec, t);
+  const PlotFrame f = scatter_frame(dl, omin, omax, xlo, xhi, ylo, yhi, xname, ox, yname, oy, t);
   if (drawn) drawn->assign(view.studies.size(), 0);
   if (!f.valid() || !ox || !oy || !(xlo <= xhi)) {
     if (f.valid()) centred_text(dl, f, t.text_dim.packed(), !ox || !oy ? "choose two objectives" : "no trials with both objectives yet");
