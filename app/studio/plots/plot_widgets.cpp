@@ -1236,13 +1236,23 @@ bool scatter_matrix(const char* id, const ParetoPoints& pts, const std::set<int6
           if (any && sel) dl->AddCircle(s, 5.f, t.accent.packed(), 0, 1.5f);
         }
       }
+      // Each axis' extent at the cell edges: x under the bottom row, y inside the left column.
+      const ImU32 tick = t.text_disabled.packed();
       if (i == k - 1) {
         const char* name = pts.objectives[j].name.c_str();
         dl->AddText(ImVec2(c.min.x + (cw - ImGui::CalcTextSize(name).x) * 0.5f, c.max.y + 2), t.text_dim.packed(), name);
+        const std::string a = format_tick(c.x0, (c.x1 - c.x0) / 4), b = format_tick(c.x1, (c.x1 - c.x0) / 4);
+        dl->AddText(ImVec2(c.min.x, c.max.y + 2), tick, a.c_str());
+        dl->AddText(ImVec2(c.max.x - ImGui::CalcTextSize(b.c_str()).x, c.max.y + 2), tick, b.c_str());
       }
       if (j == 0) {
         const char* name = pts.objectives[i].name.c_str();
         dl->AddText(ImVec2(omin.x, c.min.y + ch * 0.5f - fh * 0.5f), t.text_dim.packed(), name);
+        const std::string a = format_tick(c.y0, (c.y1 - c.y0) / 4), b = format_tick(c.y1, (c.y1 - c.y0) / 4);
+        if (ch > fh * 2.5f) {
+          dl->AddText(ImVec2(c.min.x + 2, c.max.y - fh - 1), tick, a.c_str());
+          dl->AddText(ImVec2(c.min.x + 2, c.min.y + 1), tick, b.c_str());
+        }
       }
     }
   // A rectangle dragged in one cell narrows the selection; a click clears it.
