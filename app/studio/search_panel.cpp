@@ -222,7 +222,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
       if (!baseline) ids.insert(number);
     plots_->set_selection(ids);
     model_->set_linked(ids);
-    compare_->setEnabled(table_selection().size() == 2 || ids.size() == 2);
+    update_compare_button();
   });
   connect(plots_, &SearchPlotsWindow::comparison_closed, this, &SearchPanel::clear_comparison);
   connect(plots_, &SearchPlotsWindow::save_selection, this, [this] { save_selection_as_filter(); });
@@ -678,7 +678,12 @@ void SearchPanel::select_rows(const QList<qint64>& ids) {
       if (!model_->row(r).baseline && wanted.count(model_->row(r).number)) first = r;
     if (first >= 0) table_->scrollTo(model_->index(first, 0));
   }
-  compare_->setEnabled(table_selection().size() == 2 || wanted.size() == 2);
+  update_compare_button();
+}
+
+void SearchPanel::update_compare_button() {
+  // Two rows picked in the table, or else two trials the plots select (compare_selected).
+  compare_->setEnabled(table_selection().size() == 2 || model_->linked().size() == 2);
 }
 
 std::vector<std::pair<int64_t, bool>> SearchPanel::table_selection() const {

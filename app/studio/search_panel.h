@@ -126,6 +126,7 @@ class SearchPanel : public QWidget {
   void select_rows(const QList<qint64>& ids);
   /// The trials selected in the table (number, baseline), in view order.
   std::vector<std::pair<int64_t, bool>> table_selection() const;
+  void update_compare_button();
   /// A stored trial of the shown study (or its random baseline) and its title ("trial 3 of s").
   std::optional<std::pair<store::TrialRecord, QString>> fetch(int number, bool baseline);
 

@@ -93,6 +93,16 @@ void ParetoPoints::index() {
   }
 }
 
+bool ParetoPoints::indexed() const {
+  auto fits = [&](const std::vector<std::vector<double>>& cols, size_t n) {
+    if (cols.size() != n) return false;
+    for (const auto& c : cols)
+      if (c.size() != trials.size()) return false;
+    return true;
+  };
+  return fits(objective_columns, objectives.size()) && fits(choice_columns, choices.size());
+}
+
 const std::vector<double>* ParetoPoints::column(const std::string& name, bool choice) const {
   const auto& cols = choice ? choice_columns : objective_columns;
   for (size_t k = 0; k < cols.size(); ++k)

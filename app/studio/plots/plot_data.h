@@ -107,6 +107,8 @@ struct ParetoPoints {
   /// 100,000 trials read arrays instead of maps.
   std::vector<std::vector<double>> objective_columns, choice_columns;
   void index();
+  /// Whether the columns match the trials (index() ran since they last changed).
+  bool indexed() const;
   /// The column of an objective or a choice, or null (also before index()).
   const std::vector<double>* column(const std::string& name, bool choice) const;
 };

@@ -11,9 +11,7 @@ SearchPlotsWindow::SearchPlotsWindow(QWindow* parent) : ImGuiVulkanWindow(parent
 
 void SearchPlotsWindow::set_points(ParetoPoints points) {
   points_ = std::move(points);
-  const bool indexed = points_.objective_columns.size() == points_.objectives.size() && points_.choice_columns.size() == points_.choices.size() &&
-                       (points_.objective_columns.empty() || points_.objective_columns[0].size() == points_.trials.size());
-  if (!indexed) points_.index();  // prepared off the GUI thread, usually
+  if (!points_.indexed()) points_.index();  // prepared off the GUI thread, usually
   axes_.sync(points_);
   if (axes_.any_brush()) select_brushed();  // live: trials that arrive inside the brushes join the selection
   const auto& obj = points_.objectives;
