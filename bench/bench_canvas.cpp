@@ -2,7 +2,7 @@
 // ~2,000-node circuit, against QPainter drawing the same scene with the same view into a QImage of
 // the same size (a naive CPU renderer: every item, every frame) in the same run.
 //
-//   xvfb-run -a -s "-screen 0 1600x1000x24" env VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+//   xvfb-run -a -s "-screen 0 1600x1000x24" env VK_ICD_FILENAMES=$(ls /usr/share/vulkan/icd.d/lvp_icd*.json)
 //     build/bench/bench_canvas [nodes] [frames]          (defaults 2000, 300)
 //
 // With CIRCUIT_SCREENSHOTS=<dir> the last frame of each pass is saved there, to see what the

@@ -10,7 +10,7 @@
 // two-axis front view of the same study (the peer), and how long a brush takes to reach every
 // view and the table, from the mouse release to the frame that shows it.
 //
-//   xvfb-run -a -s "-screen 0 1600x1000x24" env VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+//   xvfb-run -a -s "-screen 0 1600x1000x24" env VK_ICD_FILENAMES=$(ls /usr/share/vulkan/icd.d/lvp_icd*.json)
 //     build/bench/bench_studio [--train N] [--views N]     (default: both, 20000 examples, 100000 trials)
 #include <QApplication>
 #include <QElapsedTimer>

@@ -23,14 +23,16 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Design, train and search neural networks 
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # circuit-studio_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
-# The Debian 12 packages of the libraries the binaries link directly (readelf -d: NEEDED), by name.
-# OpenBLAS is what makes LibTorch's CPU matmuls fast (50x the reference BLAS); lavapipe gives the
-# canvas a Vulkan device on machines without a GPU driver.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "libtorch1.13, liblua5.4-0, libcairo2, libsqlite3-0, libpq5, zlib1g, libgomp1, libgcc-s1, libstdc++6, libc6, fonts-dejavu-core, libopenblas0-openmp | libblas3")
+# The packages of the libraries the binaries link are computed by dpkg-shlibdeps from the release
+# the package is built on (libtorch1.13 on Debian 12, libtorch2.6 on 13), so a package installs on
+# the release that built it. What no ELF NEEDED entry names is listed here: the font every renderer
+# draws with, and OpenBLAS, which makes LibTorch's CPU matmuls fast (50x the reference BLAS, which
+# LibTorch's libblas.so.3 would otherwise resolve to); lavapipe gives the canvas a Vulkan device on
+# machines without a GPU driver.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "fonts-dejavu-core, libopenblas0-openmp | libblas3")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libopenblas0-openmp, dataset-fashion-mnist")
 if(CIRCUIT_GUI)
-  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libqt6core6, libqt6gui6, libqt6widgets6, libvulkan1, libstb0")
   string(PREPEND CPACK_DEBIAN_PACKAGE_RECOMMENDS "mesa-vulkan-drivers, ")
 endif()
 # Debug information stays in the build tree: stripped, the package is a fraction of the size.

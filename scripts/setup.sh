@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package Circuit Studio needs to build, test and run. Idempotent: when
 # everything is present it does no apt work at all and returns in well under a second.
+#   scripts/setup.sh               packages, then ONNX Runtime into .cache/
+#   scripts/setup.sh --onnxruntime only ONNX Runtime (check-debian.sh: the host's npm for a chroot)
 set -euo pipefail
 
 packages=(
   # toolchain
   g++ cmake ninja-build pkg-config ccache git
+  # dpkg-shlibdeps: the .deb's dependencies (cpack -G DEB)
+  dpkg-dev
   # libraries (shared/DESIGN.md lists what each layer uses)
   qt6-base-dev libvulkan-dev glslc libimgui-dev liblua5.4-dev libtorch-dev
   # Gloo's headers: LibTorch's ProcessGroupGloo.hpp includes them (data-parallel training on CPUs)
@@ -17,11 +21,29 @@ packages=(
   dataset-fashion-mnist python3 python3-torch python3-onnx python3-optuna librsvg2-bin poppler-utils
   # a real PostgreSQL server for the store's tests (each starts its own), and Optuna's client for it
   postgresql python3-psycopg2
+  # scripts/check-debian.sh: the README's test command in a fresh chroot of either release
+  debootstrap
   # headless GUI tests: a virtual X server and a CPU Vulkan device (lavapipe)
   xvfb xauth mesa-vulkan-drivers
   # the font every renderer and the canvas draw text with
   fonts-dejavu-core
 )
+
+install_onnxruntime() {
+  # ONNX Runtime, the peer that runs our ONNX files in the tests (tests/interop/run_onnx.mjs): the
+  # npm package onnxruntime-node ships its CPU library inside; its install script only fetches GPU
+  # extras from elsewhere, so it is skipped. Into .cache/ (ignored by git), once.
+  local ort_dir
+  ort_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/onnxruntime"
+  if [[ ! -f $ort_dir/node_modules/onnxruntime-node/package.json ]]; then
+    echo "setup: installing onnxruntime-node into $ort_dir"
+    npm install --prefix "$ort_dir" --no-audit --no-fund --ignore-scripts --loglevel=error onnxruntime-node@1.31.1
+  fi
+}
+if [[ ${1:-} == --onnxruntime ]]; then
+  install_onnxruntime
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -45,11 +67,4 @@ else
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# ONNX Runtime, the peer that runs our ONNX files in the tests (tests/interop/run_onnx.mjs): the npm
-# package onnxruntime-node ships its CPU library inside; its install script only fetches GPU
-# extras from elsewhere, so it is skipped. Into .cache/ (ignored by git), once.
-ort_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/onnxruntime"
-if [[ ! -f $ort_dir/node_modules/onnxruntime-node/package.json ]]; then
-  echo "setup: installing onnxruntime-node into $ort_dir"
-  npm install --prefix "$ort_dir" --no-audit --no-fund --ignore-scripts --loglevel=error onnxruntime-node@1.31.1
-fi
+install_onnxruntime

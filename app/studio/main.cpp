@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   QVulkanInstance vulkan;
   QString problem = vulkan.create() ? studio::DiagramCanvas::vulkan_problem(vulkan) : "cannot create a Vulkan instance";
   if (!problem.isEmpty()) {
+    if (problem.endsWith('.')) problem.chop(1);
     QString text = "The diagram canvas needs a Vulkan device: " + problem +
                    ".\nInstall a Vulkan driver (on Debian, mesa-vulkan-drivers gives a CPU device), or use the "
                    "`circuit` command line tool.";

@@ -53,8 +53,12 @@ Result<Shapes> einsum_shape(const OpCall& c) {
 // One multiply-add per input beyond the first, for every combination of all the names' values.
 Cost einsum_cost(const OpCall& c, const Shapes&) {
   auto e = *parse_einsum(c.s("equation"));
+  // Held in a local: a range-for over `*name_sizes(...)` would walk a destroyed temporary (the
+  // Result's lifetime is not extended through operator*; GCC 14 warns of it).
+  const auto sizes = name_sizes(c, e);
   int64_t combos = 1;
-  for (auto& [name, size] : *name_sizes(c, e)) combos *= resolve(size, c.bindings);
+  if (sizes)
+    for (auto& [name, size] : *sizes) combos *= resolve(size, c.bindings);
   Cost r;
   r.flops = combos * int64_t(std::max<size_t>(c.in.size(), 1));
   return r;

@@ -49,6 +49,25 @@ using GroupBase = c10d::ProcessGroup;
 // three of them.
 constexpr auto kBeat = std::chrono::milliseconds(500);
 
+// LibTorch 2.4 made libuv the TCPStore's default transport, and a build without libuv (Debian 13's
+// 2.6) then refuses every store: "use_libuv was requested but PyTorch was build without libuv
+// support". The classic transport is in every build, 1.13's included (which has no such option).
+template <class Options>
+auto classic_transport(Options& o, int) -> decltype(o.useLibUV = false, void()) {
+  o.useLibUV = false;
+}
+template <class Options>
+void classic_transport(Options&, long) {}
+
+c10d::TCPStoreOptions store_options(int port, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions o;
+  o.port = uint16_t(port);
+  o.timeout = timeout;
+  o.waitWorkers = false;
+  classic_transport(o, 0);
+  return o;
+}
+
 std::string who_key(int r) { return "circuit/who/" + std::to_string(r); }
 std::string beat_key(int r) { return "circuit/beat/" + std::to_string(r); }
 std::string failed_key(int r) { return "circuit/failed/" + std::to_string(r); }
@@ -91,11 +110,8 @@ struct ProcessGroup::Impl final : detail::Collectives {
 
   // A connection of its own: the group's may be in the middle of a request on another thread.
   c10::intrusive_ptr<c10d::TCPStore> client(std::chrono::milliseconds t) const {
-    c10d::TCPStoreOptions o;
-    o.port = uint16_t(cfg.master_port);
+    c10d::TCPStoreOptions o = store_options(cfg.master_port, t);
     o.isServer = false;
-    o.waitWorkers = false;
-    o.timeout = t;
     return c10::make_intrusive<c10d::TCPStore>(cfg.master_addr, o);
   }
 
@@ -283,12 +299,9 @@ Result<std::shared_ptr<ProcessGroup>> ProcessGroup::join(const DistConfig& c, co
   std::string where = impl->where();
   int64_t secs = int64_t(c.timeout_s);
   try {
-    c10d::TCPStoreOptions o;
-    o.port = uint16_t(c.master_port);
+    c10d::TCPStoreOptions o = store_options(c.master_port, impl->timeout());
     o.isServer = c.rank == 0;
     o.numWorkers = size_t(c.world_size);
-    o.waitWorkers = false;
-    o.timeout = impl->timeout();
     impl->store = c10::make_intrusive<c10d::TCPStore>(c.master_addr, o);
   } catch (const std::exception& e) {
     return Error{me + ": cannot " + std::string(c.rank == 0 ? "serve" : "reach") + " the rendezvous store at " + where +

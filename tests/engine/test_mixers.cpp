@@ -5,6 +5,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "../circuit/helpers.h"
@@ -275,9 +276,14 @@ TEST(Mixers, EveryChunkSizeGivesTheSameOutputsAndGradients) {
       outs.push_back(y.detach());
       grads.push_back(xi.grad());
     }
+    // Relative to each tensor's largest entry: the chunked and stepwise forms add the same terms in
+    // a different order, and float32 rounding grows with the values (gated_delta's input gradients
+    // reach 7.5, where LibTorch 2.6's kernels differ by 1.4e-5, a relative 1.8e-6).
+    const double out_scale = std::max(1.0, outs[0].abs().max().item<double>());
+    const double grad_scale = std::max(1.0, grads[0].abs().max().item<double>());
     for (size_t k = 1; k < outs.size(); ++k) {
-      EXPECT_LE(max_diff(outs[k], outs[0]), 1e-5) << "output, case " << k;
-      EXPECT_LE(max_diff(grads[k], grads[0]), 1e-5) << "input gradient, case " << k;
+      EXPECT_LE(max_diff(outs[k], outs[0]), 1e-5 * out_scale) << "output, case " << k;
+      EXPECT_LE(max_diff(grads[k], grads[0]), 1e-5 * grad_scale) << "input gradient, case " << k;
     }
     EXPECT_GT(outs[0].abs().max().item<double>(), 1e-3);
   }

@@ -22,8 +22,14 @@ except ImportError:
     ReferenceEvaluator = None
 
 # Our ONNX graphs decompose some ops (attention, RMS norm, GELU) differently from ATen, so they
-# agree to float rounding, not bit for bit.
+# agree to float rounding, not bit for bit: within 1e-4 of the output's scale (its largest magnitude,
+# at least 1), since rounding grows with the values (onnx_sequence_ops' outputs reach the tens, where
+# LibTorch 2.6 and the reference differ by 1.1e-4).
 TOLERANCE = 1e-4
+
+
+def scale(arrays):
+    return max([1.0] + [float(np.abs(a).max()) for a in arrays if a.size])
 
 
 def read(d, spec):
@@ -50,7 +56,8 @@ def compare(path, model):
         if g.shape != w.shape:
             return False, f"output {k}: shape {g.shape}, expected {w.shape}"
     diff = max(float(np.abs(g - w).max()) if g.size else 0.0 for g, w in zip(got, want))
-    return diff <= TOLERANCE, f"max abs diff {diff:.3g}"
+    s = scale(want)
+    return diff <= TOLERANCE * s, f"max abs diff {diff:.3g}" + (f" (scale {s:.3g})" if s > 1 else "")
 
 
 def main(d):

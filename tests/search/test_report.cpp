@@ -175,9 +175,10 @@ TEST(HypervolumeSeries, IncrementalEqualsRecomputedAndTheEstimateIsClose) {
     Vec v;
     for (auto& o : obj) v.push_back(trials[i].metrics.at(o.metric));
     so_far.push_back(to_minimization(v, {Direction::maximize, Direction::minimize, Direction::minimize, Direction::minimize}));
-    if (i % 37 == 0 || i + 1 == trials.size())
+    if (i % 37 == 0 || i + 1 == trials.size()) {
       EXPECT_NEAR(exact.values[i], hypervolume(so_far, to_minimization(ref, {Direction::maximize, Direction::minimize, Direction::minimize, Direction::minimize})), 1e-12)
           << "after trial " << i + 1;
+    }
   }
   HypervolumeSeries est = hypervolume_series(trials, obj, {}, ref, "x", HypervolumeMethod::estimate, 40000);
   EXPECT_EQ(est.samples, 40000u);

@@ -1,6 +1,7 @@
 #include "canvas_window.h"
 
 #include <QDropEvent>
+#include <QFileInfo>
 #include <QMimeData>
 
 #include <QKeyEvent>
@@ -8,7 +9,10 @@
 #include <QVulkanDeviceFunctions>
 #include <QVulkanFunctions>
 #include <QWheelEvent>
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <iterator>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -402,8 +406,10 @@ void CanvasRenderer::startNextFrame() {
   }
   const QSize size = w_->swapChainImageSize();
   const canvas::Rgba bg = w_->theme_.desk;
+  const bool probe = w_->grab_probe_.probing;
   VkClearValue clear[3] = {};
   clear[0].color = {{bg.r / 255.f, bg.g / 255.f, bg.b / 255.f, 1.f}};
+  if (probe) std::copy(std::begin(kGrabProbeClear), std::end(kGrabProbeClear), clear[0].color.float32);
   clear[1].depthStencil = {1, 0};
   clear[2].color = clear[0].color;
   VkRenderPassBeginInfo rp{VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
@@ -414,7 +420,7 @@ void CanvasRenderer::startNextFrame() {
   rp.pClearValues = clear;
   df_->vkCmdBeginRenderPass(cb, &rp, VK_SUBPASS_CONTENTS_INLINE);
 
-  if (pipeline_ && size.width() > 0 && size.height() > 0) {
+  if (pipeline_ && size.width() > 0 && size.height() > 0 && !probe) {
     VkViewport viewport{0, 0, float(size.width()), float(size.height()), 0, 1};
     df_->vkCmdSetViewport(cb, 0, 1, &viewport);
     VkRect2D scissor{{0, 0}, {uint32_t(size.width()), uint32_t(size.height())}};
@@ -468,6 +474,27 @@ QString DiagramCanvas::vulkan_problem(QVulkanInstance& instance) {
   if (n == 0)
     return QStringLiteral("Vulkan found no device. Install a Vulkan driver (e.g. mesa-vulkan-drivers for the CPU "
                           "device lavapipe) and check VK_ICD_FILENAMES.");
+  // QVulkanWindow takes the first device. A CPU device (lavapipe) compiles its shaders through LLVM's
+  // C API; LibTorch 2.6 (Debian 13) embeds an LLVM of its own and exports that API, and lavapipe's
+  // calls, resolved in the whole process, reach it and crash in vkCreateDevice. Said, not crashed.
+  std::vector<VkPhysicalDevice> devices(n);
+  instance.functions()->vkEnumeratePhysicalDevices(instance.vkInstance(), &n, devices.data());
+  VkPhysicalDeviceProperties props{};
+  instance.functions()->vkGetPhysicalDeviceProperties(devices[0], &props);
+  if (props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    Dl_info where{};
+    void* sym = dlsym(RTLD_DEFAULT, "LLVMCloneModule");
+    if (sym && dladdr(sym, &where) && where.dli_fname) {
+      const QString lib = QFileInfo(QString::fromLocal8Bit(where.dli_fname)).fileName();
+      if (!lib.startsWith("libLLVM"))
+        return QStringLiteral("the Vulkan device %1 is a CPU driver that compiles shaders with LLVM, and %2 in this "
+                              "process exports the C API of an LLVM it embeds (LibTorch 2.6 does): the driver's "
+                              "calls would reach that LLVM and crash while creating the device. Use a GPU's Vulkan "
+                              "driver; the studio running the engine in a process of its own (`circuit serve`, not "
+                              "done yet) will remove the conflict.")
+            .arg(QString::fromUtf8(props.deviceName), lib);
+    }
+  }
   return {};
 }
 
@@ -534,10 +561,8 @@ void DiagramCanvas::set_view(double zoom, QPointF center) {
 QImage DiagramCanvas::grab_image() {
   if (!isExposed() || !supportsGrab()) return {};
   rebuild_overlay();
-  QImage img = grab();
-  // grab() copies the swap-chain bytes as RGBA; a BGRA swap chain comes back with red and blue swapped.
-  VkFormat f = colorFormat();
-  if (f == VK_FORMAT_B8G8R8A8_UNORM || f == VK_FORMAT_B8G8R8A8_SRGB) img = img.rgbSwapped();
+  QImage img = grab_probe_.true_colours(grab(), [this] { return grab(); });
+  requestUpdate();  // the window may show the probe's frame
   return img.convertToFormat(QImage::Format_RGB32);
 }
 

@@ -11,6 +11,7 @@
 
 #include "diagram/scene.h"
 #include "studio/canvas/scene_mesh.h"
+#include "studio/grab.h"
 
 namespace studio {
 
@@ -102,6 +103,7 @@ class DiagramCanvas : public QVulkanWindow {
 
   circuit::diagram::Scene scene_;
   canvas::Theme theme_ = canvas::Theme::light();
+  GrabProbe grab_probe_;
   std::vector<canvas::Mesh> lods_;  // levels of detail, finest first
   std::vector<canvas::Instance> overlay_;
   uint64_t mesh_version_ = 0;

@@ -12,6 +12,7 @@
 #include <QVulkanFunctions>
 #include <QWheelEvent>
 #include <algorithm>
+#include <iterator>
 #include <cfloat>
 #include <cstdio>
 
@@ -26,8 +27,17 @@ void check_vk(VkResult r) {
   if (r != VK_SUCCESS) std::fprintf(stderr, "ImGui Vulkan backend: VkResult %d\n", int(r));
 }
 
-// ImGui 1.86 keeps key state in io.KeysDown[512] indexed by the platform's key codes; Qt's codes
-// are far larger than 512, so keys ImGui cares about get small indices of our own.
+// ImGui 1.87 renamed the keypad's Enter; 1.89 made input events (io.AddKeyEvent and friends) the
+// only supported path, and Debian 13 has 1.90. Debian 12's 1.86 still reads io.KeysDown[512] indexed
+// by the platform's key codes; Qt's codes are far larger than 512, so keys ImGui cares about get
+// small indices of our own there.
+#if IMGUI_VERSION_NUM >= 18900
+#define CIRCUIT_IMGUI_INPUT_EVENTS 1
+constexpr ImGuiKey kKeypadEnter = ImGuiKey_KeypadEnter;
+#else
+constexpr ImGuiKey kKeypadEnter = ImGuiKey_KeyPadEnter;
+#endif
+
 struct KeyIndex {
   int qt;
   ImGuiKey imgui;
@@ -40,7 +50,7 @@ constexpr KeyIndex kKeys[] = {
     {Qt::Key_End, ImGuiKey_End},         {Qt::Key_Insert, ImGuiKey_Insert},
     {Qt::Key_Delete, ImGuiKey_Delete},   {Qt::Key_Backspace, ImGuiKey_Backspace},
     {Qt::Key_Space, ImGuiKey_Space},     {Qt::Key_Return, ImGuiKey_Enter},
-    {Qt::Key_Escape, ImGuiKey_Escape},   {Qt::Key_Enter, ImGuiKey_KeyPadEnter},
+    {Qt::Key_Escape, ImGuiKey_Escape},   {Qt::Key_Enter, kKeypadEnter},
     {Qt::Key_A, ImGuiKey_A},             {Qt::Key_C, ImGuiKey_C},
     {Qt::Key_V, ImGuiKey_V},             {Qt::Key_X, ImGuiKey_X},
     {Qt::Key_Y, ImGuiKey_Y},             {Qt::Key_Z, ImGuiKey_Z},
@@ -135,13 +145,15 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
     QVulkanDeviceFunctions* df = w_->vulkanInstance()->deviceFunctions(w_->device());
     VkCommandBuffer cb = w_->currentCommandBuffer();
     const auto t0 = std::chrono::steady_clock::now();
-    w_->frame();
+    const bool probe = w_->grab_probe_.probing;
+    if (!probe) w_->frame();
 
     const ImU32 bg = w_->theme_.window.packed();
     VkClearValue clear[3]{};
     clear[0].color = {{float((bg >> IM_COL32_R_SHIFT) & 0xff) / 255.f,
                        float((bg >> IM_COL32_G_SHIFT) & 0xff) / 255.f,
                        float((bg >> IM_COL32_B_SHIFT) & 0xff) / 255.f, 1.f}};
+    if (probe) std::copy(std::begin(kGrabProbeClear), std::end(kGrabProbeClear), clear[0].color.float32);
     clear[1].depthStencil = {1.f, 0};
     clear[2].color = clear[0].color;
     const QSize sz = w_->swapChainImageSize();
@@ -153,7 +165,7 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
     rp.clearValueCount = w_->sampleCountFlagBits() > VK_SAMPLE_COUNT_1_BIT ? 3 : 2;
     rp.pClearValues = clear;
     df->vkCmdBeginRenderPass(cb, &rp, VK_SUBPASS_CONTENTS_INLINE);
-    ImGui_ImplVulkan_RenderDrawData(ImGui::GetDrawData(), cb);
+    if (!probe) ImGui_ImplVulkan_RenderDrawData(ImGui::GetDrawData(), cb);
     df->vkCmdEndRenderPass(cb);
 
     const double cpu_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -166,6 +178,10 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
   }
 
  private:
+#if IMGUI_VERSION_NUM >= 19000
+  // ImGui 1.90 uploads the font with a command pool and buffer of its own and frees them itself.
+  void upload_fonts(QVulkanDeviceFunctions*) { ImGui_ImplVulkan_CreateFontsTexture(); }
+#else
   // ImGui 1.86 records the font upload into a caller's command buffer; a one-off buffer submitted
   // and waited on here keeps the upload out of the frame loop.
   void upload_fonts(QVulkanDeviceFunctions* df) {
@@ -192,6 +208,7 @@ class ImGuiVulkanRenderer : public QVulkanWindowRenderer {
     df->vkFreeCommandBuffers(dev, w_->graphicsCommandPool(), 1, &cb);
     ImGui_ImplVulkan_DestroyFontUploadObjects();
   }
+#endif
 
   ImGuiVulkanWindow* w_;
   VkDescriptorPool pool_ = VK_NULL_HANDLE;
@@ -209,7 +226,9 @@ ImGuiVulkanWindow::ImGuiVulkanWindow(QWindow* parent) : QVulkanWindow(parent) {
   io.IniFilename = nullptr;  // the studio's QSettings own the layout, not imgui.ini
   io.LogFilename = nullptr;
   io.BackendPlatformName = "circuit_studio_qt";
+#ifndef CIRCUIT_IMGUI_INPUT_EVENTS
   for (int i = 0; i < kKeyCount; ++i) io.KeyMap[kKeys[i].imgui] = i;
+#endif
   apply_style();
   if (previous) ImGui::SetCurrentContext(previous);
   clock_.start();
@@ -263,12 +282,9 @@ QImage ImGuiVulkanWindow::grab_image() {
   // Each grab renders one frame; the first ones let tab bars and auto-fitted layouts settle.
   QImage img;
   for (int i = 0; i < 3; ++i) img = grab();
+  img = grab_probe_.true_colours(std::move(img), [this] { return grab(); });
   grabbing_ = false;
-  const VkFormat f = colorFormat();
-  // QVulkanWindow::grab() (Qt 6.4) copies the swap-chain bytes into an RGBA image as they are;
-  // with a BGRA swap chain red and blue come out swapped.
-  if (f == VK_FORMAT_B8G8R8A8_UNORM || f == VK_FORMAT_B8G8R8A8_SRGB || f == VK_FORMAT_B8G8R8A8_SNORM)
-    img = std::move(img).rgbSwapped();
+  requestUpdate();  // the window may show the probe's frame
   return img;
 }
 
@@ -296,6 +312,25 @@ void ImGuiVulkanWindow::queue(Input in) {
 
 void ImGuiVulkanWindow::apply_input() {
   ImGuiIO& io = ImGui::GetIO();
+#ifdef CIRCUIT_IMGUI_INPUT_EVENTS
+  // ImGui >= 1.89 queues events itself and trickles a press and a release over two frames.
+  for (const Input& in : input_) {
+    switch (in.kind) {
+      case Input::pos: io.AddMousePosEvent(in.x, in.y); break;
+      case Input::button: io.AddMouseButtonEvent(in.index, in.down); break;
+      case Input::wheel: io.AddMouseWheelEvent(in.x, in.y); break;
+      case Input::key: io.AddKeyEvent(kKeys[in.index].imgui, in.down); break;
+      case Input::text: io.AddInputCharactersUTF8(in.chars.toUtf8().constData()); break;
+      case Input::modifiers:
+        io.AddKeyEvent(ImGuiMod_Ctrl, in.index & Qt::ControlModifier);
+        io.AddKeyEvent(ImGuiMod_Shift, in.index & Qt::ShiftModifier);
+        io.AddKeyEvent(ImGuiMod_Alt, in.index & Qt::AltModifier);
+        io.AddKeyEvent(ImGuiMod_Super, in.index & Qt::MetaModifier);
+        break;
+    }
+  }
+  input_.clear();
+#else
   bool button_changed[5] = {};
   bool any_button = false;
   std::vector<bool> key_changed(kKeyCount, false);
@@ -333,6 +368,7 @@ void ImGuiVulkanWindow::apply_input() {
     }
     input_.pop_front();
   }
+#endif
 }
 
 void ImGuiVulkanWindow::mousePressEvent(QMouseEvent* e) {

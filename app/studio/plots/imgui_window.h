@@ -6,6 +6,7 @@
 #include <QVulkanWindow>
 #include <deque>
 
+#include "studio/grab.h"
 #include "studio/plots/plot_widgets.h"
 
 struct ImGuiContext;
@@ -87,6 +88,7 @@ class ImGuiVulkanWindow : public QVulkanWindow {
   int settle_ = 0;
   bool dark_ = true;
   bool grabbing_ = false;
+  GrabProbe grab_probe_;
   Theme theme_ = Theme::dark_theme();
 };
 

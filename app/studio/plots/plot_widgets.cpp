@@ -725,8 +725,10 @@ PlotFrame heatmap(const char* id, const ExpertLoadHistory& h, const Theme& t, fl
     lo.left_margin = f.min.x - omin.x;
     lo.x_label = x_label;
     // line_plot colours curves by position; a one-curve list with a leading gap picks the colour.
-    std::vector<const Curve*> list(colour_index, nullptr);
-    list.push_back(&c);
+    // Sized once: a push_back after the gap made GCC 14 see a write past a 3-pointer buffer
+    // (-Warray-bounds, a false positive of its inlined reallocation).
+    std::vector<const Curve*> list(colour_index + 1, nullptr);
+    list.back() = &c;
     line_plot(sid, list, t, lo);
   };
   ImGui::Dummy(ImVec2(1, 2));
