@@ -271,13 +271,25 @@ Strings script_latent_attention(Script& w, const Site& s, const Strings& in) {
 template <bool Lstm>
 Result<Fn> compile_rnn(Compiler& c, const Site& s) {
   int64_t sa = s.dim(s.s("seq_axis"), -2), f = s.rank() - 1, h = s.i("hidden");
-  auto run = [sa, f](auto rnn) {
+  if constexpr (Lstm) {
+    // Through the packed-sequence entry (every sequence full length, so the same LSTM): LibTorch
+    // 2.x sends a padded float LSTM on the CPU to oneDNN, and Debian 13's build (LibTorch 2.6 with
+    // libdnnl 3.6) gets it wrong, 0.37 away from the step-by-step LSTM on a 7-step example, where
+    // its own native path agrees to 3e-8 (Lstm.EqualsItsStepByStepDefinition). The packed entry
+    // never takes oneDNN; on 1.13 (Debian 12) the two entries agree exactly.
+    auto rnn = c.add(s, torch::nn::LSTM(torch::nn::LSTMOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true)));
+    return unary([rnn, sa, f](const Tensor& x) {
+      return on_sequences(x, sa, f, [&](const Tensor& y) {
+        namespace rnn_utils = torch::nn::utils::rnn;
+        const Tensor lengths = torch::full({y.size(0)}, y.size(1), torch::kLong);
+        auto packed = rnn_utils::pack_padded_sequence(y, lengths, /*batch_first=*/true);
+        return std::get<0>(rnn_utils::pad_packed_sequence(std::get<0>(rnn->forward_with_packed_input(packed)), /*batch_first=*/true));
+      });
+    });
+  } else {
+    auto rnn = c.add(s, torch::nn::GRU(torch::nn::GRUOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true)));
     return unary([rnn, sa, f](const Tensor& x) { return on_sequences(x, sa, f, [&](const Tensor& y) { return std::get<0>(rnn->forward(y)); }); });
-  };
-  if constexpr (Lstm)
-    return run(c.add(s, torch::nn::LSTM(torch::nn::LSTMOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true))));
-  else
-    return run(c.add(s, torch::nn::GRU(torch::nn::GRUOptions(s.size(f), h).num_layers(s.i("layers")).bias(s.b("bias")).batch_first(true))));
+  }
 }
 
 template <bool Lstm>
@@ -298,9 +310,19 @@ Strings script_rnn(Script& w, const Site& s, const Strings& in) {
   }
   std::string zeros = "torch.zeros([" + std::to_string(layers) + ", " + y + ".size(0), " + std::to_string(hdim) + "], dtype=" + y +
                       ".dtype, device=" + y + ".device)";
-  std::string state = Lstm ? "[" + zeros + ", " + zeros + "]" : zeros;
-  w.line(y + " = torch." + (Lstm ? "lstm(" : "gru(") + y + ", " + state + ", [" + params + "], " + (bias ? "True" : "False") + ", " +
-         std::to_string(layers) + ", 0.0, False, False, True)[0]");
+  const std::string flags = std::string(bias ? "True" : "False") + ", " + std::to_string(layers) + ", 0.0, False, False";
+  if (Lstm) {
+    // The packed-sequence overload (time-major rows, every sequence full length), as compile_rnn
+    // does and for the same reason: the padded one takes oneDNN, wrong in LibTorch 2.6 on Debian 13.
+    // Batch sizes are int64 on the CPU (dtype 4: `torch.long` is no value in scripts compiled here).
+    std::string steps = w.fresh("steps");
+    w.line(steps + " = " + y + ".size(1)");
+    w.line(y + " = torch.lstm(" + y + ".transpose(0, 1).reshape([-1, " + y + ".size(2)]), torch.full([" + steps + "], " + y +
+           ".size(0), dtype=4), [" + zeros + ", " + zeros + "], [" + params + "], " + flags + ")[0].reshape([" + steps +
+           ", -1, " + std::to_string(hdim) + "]).transpose(0, 1)");
+  } else {
+    w.line(y + " = torch.gru(" + y + ", " + zeros + ", [" + params + "], " + flags + ", True)[0]");
+  }
   w.line(y + " = " + y + ".reshape(" + shape + "[:-1] + [" + std::to_string(hdim) + "])");
   w.line(v + " = " + ts_movedim(y, f - 1, sa));
   return {v};
