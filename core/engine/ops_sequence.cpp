@@ -314,11 +314,12 @@ Strings script_rnn(Script& w, const Site& s, const Strings& in) {
   if (Lstm) {
     // The packed-sequence overload (time-major rows, every sequence full length), as compile_rnn
     // does and for the same reason: the padded one takes oneDNN, wrong in LibTorch 2.6 on Debian 13.
-    // Batch sizes are int64 on the CPU (dtype 4: `torch.long` is no value in scripts compiled here).
+    // Batch sizes are int64 on the CPU, wherever the model runs (dtype 4: `torch.long` is no value in
+    // scripts compiled here).
     std::string steps = w.fresh("steps");
     w.line(steps + " = " + y + ".size(1)");
     w.line(y + " = torch.lstm(" + y + ".transpose(0, 1).reshape([-1, " + y + ".size(2)]), torch.full([" + steps + "], " + y +
-           ".size(0), dtype=4), [" + zeros + ", " + zeros + "], [" + params + "], " + flags + ")[0].reshape([" + steps +
+           ".size(0), dtype=4, device=torch.device(\"cpu\")), [" + zeros + ", " + zeros + "], [" + params + "], " + flags + ")[0].reshape([" + steps +
            ", -1, " + std::to_string(hdim) + "]).transpose(0, 1)");
   } else {
     w.line(y + " = torch.gru(" + y + ", " + zeros + ", [" + params + "], " + flags + ", True)[0]");
