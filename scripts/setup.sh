@@ -8,8 +8,8 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build pkg-config ccache git
-  # dpkg-shlibdeps: the .deb's dependencies (cpack -G DEB)
-  dpkg-dev
+  # dpkg-shlibdeps and file: the .deb's dependencies (cpack -G DEB)
+  dpkg-dev file
   # libraries (shared/DESIGN.md lists what each layer uses)
   qt6-base-dev libvulkan-dev glslc libimgui-dev liblua5.4-dev libtorch-dev
   # Gloo's headers: LibTorch's ProcessGroupGloo.hpp includes them (data-parallel training on CPUs)

@@ -95,12 +95,11 @@ int main(int argc, char** argv) {
 
   engine::configure_runtime(0);
   QVulkanInstance vulkan;
-  QString problem = vulkan.create() ? studio::DiagramCanvas::vulkan_problem(vulkan) : "cannot create a Vulkan instance";
+  // Each problem says what to install or change; the CLI needs no device at all.
+  const QString problem = studio::DiagramCanvas::vulkan_problem(vulkan);
   if (!problem.isEmpty()) {
-    if (problem.endsWith('.')) problem.chop(1);
     QString text = "The diagram canvas needs a Vulkan device: " + problem +
-                   ".\nInstall a Vulkan driver (on Debian, mesa-vulkan-drivers gives a CPU device), or use the "
-                   "`circuit` command line tool.";
+                   "\nThe `circuit` command line tool does everything headless, without one.";
     std::fprintf(stderr, "circuit-studio: %s\n", text.toUtf8().constData());
     // Scripted runs (CI, screenshots) set CIRCUIT_STUDIO_NO_DIALOGS: nobody would close the box.
     if (qEnvironmentVariableIsEmpty("CIRCUIT_STUDIO_NO_DIALOGS")) QMessageBox::critical(nullptr, "Circuit Studio", text);
