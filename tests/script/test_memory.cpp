@@ -220,7 +220,9 @@ TEST_F(Memory, RunsOneAfterAnotherKeepTheFootprint) {
   std::string db = (dir / "study.sqlite").string();
   first = rss_after("search(1, '" + db + "')");
   last = rss_after("search(49, '" + db + "')");
-  EXPECT_LE(last, first * 11 / 10) << first / MiB << " MiB after the first trial, " << last / MiB << " MiB after the 50th";
+  // 14 % for the search: LibTorch 2.6 (Debian 13) grew 10.3 % in one of three CI runs (197 -> 217
+  // MiB); without the trim the search grows 17-20 %, so the bound still tells the two apart.
+  EXPECT_LE(last, first * 114 / 100) << first / MiB << " MiB after the first trial, " << last / MiB << " MiB after the 50th";
   EXPECT_TRUE(h.run_string("assert(ran == 50, 'trials run: ' .. ran)", "=check")) << "50 trials ran";
   std::filesystem::remove_all(dir);
 }
