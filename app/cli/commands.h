@@ -26,6 +26,7 @@ int search(const std::vector<std::string>& args);   // search.cpp: run or resume
 int worker(const std::vector<std::string>& args);   // search.cpp: join a stored study (any machine)
 int report(const std::vector<std::string>& args);   // search.cpp: front and hypervolume plots, CSV
 int replay(const std::vector<std::string>& args);   // search.cpp: re-train one stored trial
+int serve(const std::vector<std::string>& args);    // serve.cpp: the engine for a front end (JSON lines)
 int spos(const std::vector<std::string>& args);     // search.cpp: weight-sharing one-shot search   // render.cpp: the diagram as SVG, PDF or PNG
 
 }  // namespace cli

@@ -27,6 +27,7 @@ static const char* kUsage =
     "  report STUDY            Pareto front and hypervolume plots (SVG) and a CSV of the trials\n"
     "  replay STUDY TRIAL      re-train one trial from its stored protocol\n"
     "  spos SPEC               one-shot search with a weight-sharing supernet and a rank check\n"
+    "  serve --stdio           the engine for a front end: JSON lines on stdin/stdout (docs/protocol.md)\n"
     "  version                 print the version\n"
     "\n"
     "FLOPs count a multiply-add as 2 and are per example (batch = 1); see docs/cost.md.\n";
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   if (cmd == "report") return cli::report(args);
   if (cmd == "replay") return cli::replay(args);
   if (cmd == "spos") return cli::spos(args);
+  if (cmd == "serve") return cli::serve(args);
   if (cmd == "version" || cmd == "--version") {
     std::printf("circuit %s (circuit format version 1)\n", CIRCUIT_VERSION);
     return 0;

@@ -17,6 +17,7 @@
 #include "circuit/circuit_file.h"
 #include "base/json.h"
 #include "args.h"
+#include "events/json.h"
 #include "commands.h"
 #include "engine/data.h"
 #include "engine/distributed.h"
@@ -57,33 +58,6 @@ std::string train_usage() {
     "  --exit-budget F    calibrate exit thresholds for F x the full forward's FLOPs (0.6)\n"
     "  --exit-depth-cap K no example goes past exit head K (0: no cap)\n"
     "  --exit-report PATH write the calibration and the accuracy-vs-compute curve as JSON\n";
-}
-
-base::Json expert_load_json(const events::ExpertLoad& l) {
-  using base::Json;
-  auto ints = [](const std::vector<int64_t>& v) {
-    Json a = Json::array();
-    for (auto x : v) a.push(Json::integer(x));
-    return a;
-  };
-  Json j = Json::object(), gates = Json::array();
-  for (auto g : l.mean_gate) gates.push(Json::number(g));
-  j.set("layer", Json::string(l.layer));
-  j.set("step", Json::integer(l.step));
-  j.set("tokens", Json::integer(l.tokens));
-  j.set("before", ints(l.before));
-  j.set("after", ints(l.after));
-  j.set("dropped", Json::integer(l.dropped));
-  j.set("mean_gate", std::move(gates));
-  j.set("entropy", Json::number(l.entropy));
-  j.set("load_cv", Json::number(l.load_cv));
-  j.set("max_vio", Json::number(l.max_vio));
-  j.set("active_per_token", Json::number(l.active_per_token));
-  if (!l.previous_layer.empty()) {
-    j.set("previous_layer", Json::string(l.previous_layer));
-    j.set("transitions", ints(l.transitions));
-  }
-  return j;
 }
 
 std::string clock(double s) {
@@ -206,7 +180,7 @@ int train(const std::vector<std::string>& args) {
       s.after.resize(l->after.size(), 0);
       for (size_t k = 0; k < l->after.size(); ++k) s.after[k] += l->after[k];
       s.dropped += l->dropped, ++s.steps, s.max_vio += l->max_vio, s.entropy += l->entropy, s.active += l->active_per_token;
-      if (telemetry) std::fprintf(telemetry.get(), "%s", base::write_json_line(expert_load_json(*l)).c_str());
+      if (telemetry) std::fprintf(telemetry.get(), "%s", base::write_json_line(events::to_json(*l)).c_str());
     } else if (std::holds_alternative<events::EpochEnd>(e)) {
       for (auto& [layer, s] : epoch_load) {
         std::string load;

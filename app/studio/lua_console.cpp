@@ -14,26 +14,12 @@
 #include <QVBoxLayout>
 
 #include "circuit/circuit_file.h"
-#include "script/circuit_module.h"
-#include "script/engine_extension.h"
-#include "script/host.h"
+#include "engine_client.h"
 
 namespace studio {
 
-namespace {
 
-// print(...) for the console: tab-separated like Lua's, queued to the GUI thread.
-int console_print(lua_State* L) {
-  auto* console = static_cast<LuaConsole*>(lua_touserdata(L, lua_upvalueindex(1)));
-  QString line;
-  for (int i = 1, n = lua_gettop(L); i <= n; ++i) line += (i > 1 ? "\t" : "") + QString::fromUtf8(luaL_tolstring(L, i, nullptr)), lua_pop(L, 1);
-  QMetaObject::invokeMethod(console, "append_line", Qt::QueuedConnection, Q_ARG(QString, line));
-  return 0;
-}
-
-}  // namespace
-
-LuaConsole::LuaConsole(QWidget* parent) : QWidget(parent) {
+LuaConsole::LuaConsole(EngineClient* engine, QWidget* parent) : QWidget(parent), engine_(engine) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
   out_ = new QPlainTextEdit;
@@ -70,24 +56,16 @@ LuaConsole::LuaConsole(QWidget* parent) : QWidget(parent) {
   connect(stop_button_, &QPushButton::clicked, this, &LuaConsole::stop);
   new QShortcut(QKeySequence(Qt::Key_Escape), this, this, &LuaConsole::stop, Qt::WidgetWithChildrenShortcut);  // owned by this
 
-  script::install_engine_extension();
-  // Tensors and models the console's scripts make count against one limit: the setting
-  // lua/memory_mib (MiB), by default the engine's budget (docs/lua.md, "Memory"). A script past it
-  // ends with the message here; the window stays.
-  script::HostOptions options;
-  options.limits.native_bytes = size_t(std::max<qlonglong>(0, QSettings().value("lua/memory_mib", 0).toLongLong())) << 20;
-  host_ = std::make_unique<script::Host>(options);
-  host_->load_plugins(script::default_plugin_folders());
-  lua_State* L = host_->state();
-  lua_pushlightuserdata(L, this);
-  lua_pushcclosure(L, console_print, 1);
-  lua_setglobal(L, "print");
+  connect(engine_, &EngineClient::replies, this, &LuaConsole::on_replies);
+  connect(engine_, &EngineClient::died, this, [this](const QString& why, const QString& tail) {
+    if (!busy_) return append("The engine " + why + ": the console's variables are gone; the next line starts a fresh one.", true);
+    done("", "The engine " + why + (tail.isEmpty() ? "" : "; its last words:\n" + tail) +
+                 "\nThe console's variables are gone; the next line starts a fresh engine.", std::nullopt);
+  });
   append("Lua 5.4 with the `circuit` module. `c` is the open circuit; changes to it come back as one undoable edit.");
 }
 
-LuaConsole::~LuaConsole() {
-  if (worker_.joinable()) worker_.join();
-}
+LuaConsole::~LuaConsole() = default;
 
 QString LuaConsole::output_text() const { return out_->toPlainText(); }
 
@@ -100,7 +78,7 @@ void LuaConsole::append(const QString& text, bool error) {
 }
 
 void LuaConsole::stop() {
-  if (busy_) host_->interrupt();
+  if (busy_) engine_->cancel(id_);
 }
 
 void LuaConsole::set_busy(bool on) {
@@ -136,43 +114,43 @@ void LuaConsole::run_file(const QString& path, const circuit::Circuit& current) 
 
 void LuaConsole::run(const QString& code, const circuit::Circuit& current, const std::string& chunk) {
   if (busy_) return;
-  if (worker_.joinable()) worker_.join();
+  protocol::Lua l;
+  l.code = code.toStdString();
+  l.chunk = chunk;
+  l.expression = chunk == "=console";
+  l.circuit = circuit::circuit_to_text(current);
   set_busy(true);
-  worker_ = std::thread([this, text = code.toStdString(), chunk, current] {
-    lua_State* L = host_->state();
-    script::push_circuit(L, circuit::Document(current));
-    lua_setglobal(L, "c");
-    // A line is first tried as an expression, as lua.c does, so `c:info()` shows its value.
-    int top = lua_gettop(L);
-    bool line = chunk == "=console";
-    int status = line ? luaL_loadbufferx(L, ("return " + text).data(), text.size() + 7, chunk.c_str(), "t") : LUA_ERRSYNTAX;
-    if (status != LUA_OK) {
-      lua_settop(L, top);
-      status = luaL_loadbufferx(L, text.data(), text.size(), chunk.c_str(), "t");
+  QString error;
+  id_ = engine_->send(std::move(l), &error);
+  if (!id_) done("", error, std::nullopt);
+}
+
+void LuaConsole::on_replies(const std::vector<protocol::Reply>& batch) {
+  for (const protocol::Reply& r : batch) {
+    if (!busy_ || r.id != id_) continue;
+    if (auto* e = std::get_if<events::Event>(&r.body)) {
+      if (auto* line = std::get_if<events::LogLine>(e)) append(QString::fromStdString(line->text));
+    } else if (auto* d = std::get_if<protocol::LuaDone>(&r.body)) {
+      done(QString::fromStdString(d->results), QString::fromStdString(d->error), d->circuit);
+    } else if (auto* p = std::get_if<protocol::Problem>(&r.body)) {
+      done("", QString::fromStdString(p->message), std::nullopt);
     }
-    QString error, results;
-    if (status != LUA_OK) {
-      error = QString::fromUtf8(lua_tostring(L, -1));
-      lua_settop(L, top);
-    } else if (auto s = host_->call(0, LUA_MULTRET); !s) {
-      error = QString::fromStdString(s.error);
-    } else {
-      for (int i = top + 1; i <= lua_gettop(L); ++i) results += (i > top + 1 ? "\t" : "") + QString::fromUtf8(luaL_tolstring(L, i, nullptr)), lua_pop(L, 1);
-      lua_settop(L, top);
-    }
-    std::optional<circuit::Circuit> changed;
-    lua_getglobal(L, "c");
-    if (circuit::Document* d = script::to_circuit(L, -1))
-      if (circuit::circuit_to_text(d->circuit()) != circuit::circuit_to_text(current)) changed = d->circuit();
-    lua_settop(L, top);
-    QMetaObject::invokeMethod(this, [this, error, results, changed] {
-      if (!results.isEmpty()) append(results);
-      if (!error.isEmpty()) append(error, true);
-      set_busy(false);
-      if (changed) emit circuit_changed(*changed);
-      emit finished(error);
-    }, Qt::QueuedConnection);
-  });
+  }
+}
+
+void LuaConsole::done(const QString& results, const QString& error, const std::optional<std::string>& text) {
+  id_ = 0;
+  if (!results.isEmpty()) append(results);
+  if (!error.isEmpty()) append(error, true);
+  std::optional<circuit::Circuit> changed;
+  if (text) {
+    auto c = circuit::parse_circuit(*text, "the console's c");
+    if (c) changed = std::move(*c);
+    else append(QString::fromStdString(c.error().message), true);
+  }
+  set_busy(false);
+  if (changed) emit circuit_changed(*changed);
+  emit finished(error);
 }
 
 }  // namespace studio

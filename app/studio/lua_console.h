@@ -1,31 +1,29 @@
 // The Lua console dock: run a line or a script file against the open circuit. The circuit is
 // the global `c` (a copy); when the script changes it, the change comes back to the editor as one
-// undoable edit. Scripts run on a worker thread so a long one (training from Lua) leaves the GUI
-// responsive and can be stopped; `print` goes to the console.
+// undoable edit. Scripts run in the window's engine process, in one Lua state whose globals
+// persist from line to line (a notebook kernel's); a long one (training from Lua) leaves the GUI
+// responsive and can be stopped, one that runs out of memory or crashes takes only the engine
+// with it. `print` goes to the console.
 #pragma once
 #include <QWidget>
-#include <atomic>
-#include <memory>
-#include <optional>
-#include <thread>
+#include <vector>
 
 #include "circuit/graph.h"
+#include "protocol/protocol.h"
 
 class QLineEdit;
 class QPlainTextEdit;
 class QPushButton;
 
-namespace script {
-class Host;
-}
-
 namespace studio {
+
+class EngineClient;
 
 /// The console dock: output, an input line with history, Run script…, Stop.
 class LuaConsole : public QWidget {
   Q_OBJECT
  public:
-  explicit LuaConsole(QWidget* parent = nullptr);
+  explicit LuaConsole(EngineClient* engine, QWidget* parent = nullptr);
   ~LuaConsole() override;
 
   /// Runs `code` (a line, or a file's text with `chunk` = "@path") against `current`.
@@ -59,8 +57,11 @@ class LuaConsole : public QWidget {
   QLineEdit* input_ = nullptr;
   QPushButton* script_button_ = nullptr;
   QPushButton* stop_button_ = nullptr;
-  std::unique_ptr<script::Host> host_;
-  std::thread worker_;
+  void on_replies(const std::vector<protocol::Reply>& batch);
+  void done(const QString& results, const QString& error, const std::optional<std::string>& circuit);
+
+  EngineClient* engine_;
+  int64_t id_ = 0;  // the running request
   bool busy_ = false;
   QStringList history_;
   int history_at_ = 0;

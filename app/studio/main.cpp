@@ -13,7 +13,6 @@
 
 #include "base/paths.h"
 #include "canvas/canvas_window.h"
-#include "engine/model.h"
 #include "main_window.h"
 
 namespace {
@@ -93,7 +92,6 @@ int main(int argc, char** argv) {
   QCommandLineOption &dark = opts.dark, &light = opts.light, &shot = opts.shot;
   cli.process(app);
 
-  engine::configure_runtime(0);
   QVulkanInstance vulkan;
   // Each problem says what to install or change; the CLI needs no device at all.
   const QString problem = studio::DiagramCanvas::vulkan_problem(vulkan);

@@ -1,5 +1,7 @@
 #include "main_window.h"
 
+#include "engine_client.h"
+
 #include <algorithm>
 #include <QAction>
 #include <QApplication>
@@ -11,6 +13,7 @@
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -175,11 +178,17 @@ void MainWindow::build_docks() {
   dock("Problems", "dock_problems", problems_, Qt::RightDockWidgetArea);
   connect(problems_, &ProblemsList::node_activated, this, [this](const std::string& node) { select({node}); });
 
-  training_ = new TrainingPanel(vulkan_, this);
+  // One engine process per window (Jupyter's kernel model), where the Run on… setting says.
+  engine_ = new EngineClient(this);
+  engine_->set_location({QSettings().value("engine/host").toString(), QSettings().value("engine/circuit", "circuit").toString()});
+  connect(engine_, &EngineClient::died, this, [this](const QString& why, const QString& tail) {
+    log("The engine (" + engine_->where() + ") " + why + (tail.isEmpty() ? "" : ":\n" + tail) + "\nThe next job starts a fresh one.");
+  });
+  training_ = new TrainingPanel(vulkan_, this, engine_);
   auto* run_dock = dock("Training", "dock_training", training_->widget(), Qt::BottomDockWidgetArea);
-  search_ = new SearchPanel(vulkan_);
+  search_ = new SearchPanel(vulkan_, engine_);
   auto* search_dock = dock("Search", "dock_search", search_, Qt::BottomDockWidgetArea);
-  console_ = new LuaConsole;
+  console_ = new LuaConsole(engine_);
   auto* console_dock = dock("Lua console", "dock_console", console_, Qt::BottomDockWidgetArea);
   log_ = new QPlainTextEdit;
   log_->setObjectName("log");
@@ -279,11 +288,24 @@ void MainWindow::build_actions() {
   QMenu* run = menuBar()->addMenu("&Run");
   make(run, "&Train…", "train", QKeySequence("Ctrl+R"), [this] { training_->ask_and_start(doc_); });
   make(run, "&Cancel training", "cancel", QKeySequence("Ctrl+."), [this] { training_->cancel(); });
+  run->addSeparator();
+  make(run, "Run &on…", "run_on", QKeySequence(), [this] {
+    bool ok = false;
+    QString host = QInputDialog::getText(this, "Run on", "Where the engine runs: empty for this machine, or an ssh destination\n"
+                                         "([user@]host; `circuit` must be on its PATH, or name it after a space)",
+                                         QLineEdit::Normal, engine_->location().host + (engine_->location().circuit == "circuit" ? "" : " " + engine_->location().circuit), &ok).trimmed();
+    if (ok) set_engine_location(host.section(' ', 0, 0), host.section(' ', 1).trimmed());
+  });
+  make(run, "&Restart engine", "restart_engine", QKeySequence(), [this] {
+    if (training_->job().running() || search_->running() || console_->busy()) training_->cancel(), search_->cancel(), console_->stop();
+    engine_->restart();
+    log("The engine was restarted: the console's variables and the trained model are gone.");
+  });
   QMenu* help = menuBar()->addMenu("&Help");
   make(help, "About Circuit Studio", "about", QKeySequence(), [this] {
     QMessageBox::about(this, "Circuit Studio",
                        "Circuit Studio " CIRCUIT_VERSION "\nDraw, train and search neural circuit diagrams.\n"
-                       "LibTorch on the CPU; the `circuit` CLI does everything headless.");
+                       "Jobs run in a `circuit serve` engine, here or over ssh (Run ▸ Run on…); the `circuit` CLI does everything headless.");
   });
 
   QToolBar* tb = addToolBar("Main");
@@ -584,6 +606,16 @@ void MainWindow::paste() {
 
 bool MainWindow::start_training(const RunSettings& s) { return training_->start(doc_, s); }
 TrainingJob& MainWindow::training() { return training_->job(); }
+
+void MainWindow::set_engine_location(const QString& host, const QString& circuit) {
+  EngineLocation l{host, circuit.isEmpty() ? "circuit" : circuit};
+  QSettings().setValue("engine/host", l.host);
+  QSettings().setValue("engine/circuit", l.circuit);
+  if (l == engine_->location()) return;
+  engine_->restart();
+  engine_->set_location(l);
+  log("Jobs now run on " + engine_->where() + (l.host.isEmpty() ? "" : " (ssh " + l.host + " " + l.circuit + " serve --stdio)"));
+}
 RunPlotsWindow* MainWindow::run_plots() const { return training_->plots(); }
 
 bool MainWindow::export_diagram(const QString& path) {
@@ -601,7 +633,7 @@ bool MainWindow::export_diagram(const QString& path) {
 
 bool MainWindow::export_model(const QString& path) {
   if (auto s = training_->export_model(path.toStdString()); !s) {
-    problem(training().model() ? "Export failed" : "Nothing to export yet", QString::fromStdString(s.error));
+    problem(training().has_model() ? "Export failed" : "Nothing to export yet", QString::fromStdString(s.error));
     return false;
   }
   log("wrote " + path);

@@ -27,6 +27,7 @@ namespace studio {
 
 class DiagramCanvas;
 class Inspector;
+class EngineClient;
 class LuaConsole;
 class Palette;
 class ProblemsList;
@@ -74,6 +75,10 @@ class MainWindow : public QMainWindow {
   SearchPanel* search_panel() const { return search_; }
   LuaConsole* console() const { return console_; }
   TrainingJob& training();
+  /// The window's engine process (every job runs in it).
+  EngineClient* engine() const { return engine_; }
+  /// Where later jobs run: "" for this machine, or an ssh destination and its `circuit`.
+  void set_engine_location(const QString& host, const QString& circuit = "circuit");
   const QString& last_problem() const { return last_problem_; }
   QAction* action(const QString& name) const;  // by objectName, for tests and menus
   /// The window as the user sees it. QWidget::grab leaves native Vulkan windows blank, so their
@@ -119,6 +124,7 @@ class MainWindow : public QMainWindow {
   DiagramCanvas* canvas_ = nullptr;
   Inspector* inspector_ = nullptr;
   Palette* palette_ = nullptr;
+  EngineClient* engine_ = nullptr;
   TrainingPanel* training_ = nullptr;
   SearchPanel* search_ = nullptr;
   LuaConsole* console_ = nullptr;

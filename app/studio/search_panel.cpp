@@ -32,12 +32,10 @@
 #include "base/ram.h"
 #include "circuit/circuit_file.h"
 #include "plots/search_plots.h"
-#include "script/engine_extension.h"
-#include "script/lua_strategy.h"
+#include "engine_client.h"
 #include "search/pareto.h"
+#include "search/study.h"
 #include "search/report.h"
-#include "search/pipeline.h"
-#include "search/trial_runner.h"
 
 namespace studio {
 
@@ -70,7 +68,12 @@ std::vector<TrialPoint> plot_points(const std::vector<store::TrialRecord>& list,
 
 }  // namespace
 
-SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(parent) {
+SearchPanel::SearchPanel(QVulkanInstance* vulkan, EngineClient* engine, QWidget* parent) : QWidget(parent), engine_(engine) {
+  connect(engine_, &EngineClient::replies, this, &SearchPanel::on_replies);
+  connect(engine_, &EngineClient::started, this, [this] { offer_devices(device_, engine_->hello() ? &*engine_->hello() : nullptr); });
+  connect(engine_, &EngineClient::died, this, [this](const QString& why, const QString& tail) {
+    if (running_) end("study stopped: the engine " + why + (tail.isEmpty() ? "" : " (" + tail.section('\n', -1) + ")") + "; its finished trials are in the store");
+  });
   auto* layout = new QHBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
   auto* controls = new QWidget;
@@ -104,7 +107,7 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
   limit_->setValue(2000);
   limit_->setSingleStep(500);
   form->addRow("Train examples", limit_);
-  device_ = make_device_choice("auto");
+  device_ = make_device_choice("auto", engine_->hello() ? &*engine_->hello() : nullptr);
   form->addRow("Device", device_);
   baseline_ = new QCheckBox("random-search baseline");
   baseline_->setChecked(true);
@@ -236,14 +239,14 @@ SearchPanel::SearchPanel(QVulkanInstance* vulkan, QWidget* parent) : QWidget(par
 }
 
 SearchPanel::~SearchPanel() {
-  cancel_flag_ = true;
+  cancel();
   stop_watching();
-  if (worker_.joinable()) worker_.join();
 }
 
 void SearchPanel::cancel() {
-  cancel_flag_ = true;
-  if (running_) status_->setText("Cancelling after the current trial…");
+  if (!running_) return;
+  engine_->cancel(search_id_);
+  status_->setText("Cancelling after the current trial…");
 }
 
 void SearchPanel::set_dark(bool dark) { plots_->set_dark(dark); }
@@ -267,75 +270,63 @@ bool SearchPanel::start(const SearchRequest& r) {
   db_path_ = db, study_name_ = r.study;
   reader_.reset();
   space_def_ = *space;
-  if (worker_.joinable()) worker_.join();
+  protocol::Search q;
+  q.space = *text;
+  q.space_name = QFileInfo(r.space_path).absoluteFilePath().toStdString();
+  q.study = r.study.toStdString();
+  q.db = QFileInfo(db).isRelative() && !store::is_url(db.toStdString()) ? QFileInfo(db).absoluteFilePath().toStdString() : db.toStdString();
+  q.strategy = r.strategy.toStdString();
+  q.device = r.device;
+  q.trials = r.trials;
+  q.train = r.train;
+  q.train_limit = r.train_limit;
+  q.seed = r.seed;
+  q.baseline = r.baseline;
+  QString error;
+  search_id_ = engine_->send(std::move(q), &error);
+  if (!search_id_) {
+    status_->setText("The engine cannot start: " + error);
+    return false;
+  }
   running_ = true;
-  cancel_flag_ = false;
+  trials_done_ = 0;
   start_->setEnabled(false);
   cancel_->setEnabled(true);
   progress_->setRange(0, r.trials);
   progress_->setValue(0);
   status_->setText("Loading data…");
-  worker_ = std::thread([this, r, space = *space, spec = *text, db] {
-    auto done = [this](QString summary) {
-      QMetaObject::invokeMethod(this, [this, summary] {
-        // As a training job ends (training_job.cpp): once the worker let go of the study's data
-        // and models, what they freed goes back to the system.
-        if (worker_.joinable()) worker_.join();
-        base::return_free_memory();
-        running_ = false;
-        start_->setEnabled(true);
-        cancel_->setEnabled(false);
-        status_->setText(summary);
-        reload();
-        emit finished(summary);
-      }, Qt::QueuedConnection);
-    };
-    // Lua routers and strategies are registered per thread: this Host serves the whole study.
-    std::unique_ptr<script::Host> lua;
-    try {
-      lua = script::host_with_plugin_routers();
-      script::register_lua_strategies(*lua);
-    } catch (const std::exception& e) {
-      return done(QString("cannot load plugins: ") + e.what());
-    }
-    search::StudyRequest req;
-    req.db = db.toStdString();
-    req.name = r.study.toStdString();
-    req.space = space;
-    req.spec_text = spec;
-    req.protocol.data.train_limit = r.train_limit;
-    req.protocol.data.seed = r.seed;
-    req.protocol.train = r.train;
-    req.device = r.device;
-    req.cfg.strategy = r.strategy.toStdString();
-    req.cfg.seed = r.seed;
-    req.cfg.trials = r.trials;
-    req.cfg.cancel = &cancel_flag_;  // honoured between trials
-    if (r.baseline) req.baseline = "random";
-    int finished = 0, failed = 0;
-    req.cfg.on_event = [this, &finished, &failed, name = req.name](const search::SearchEvent& e) {
-      if (auto* d = std::get_if<search::TrialDone>(&e); d && d->study == name) {  // the bar counts the study's trials, not the baseline's
-        (d->ok ? finished : failed)++;
-        int done_trials = finished + failed;
-        QString line = QString("trial %1: %2").arg(d->number).arg(QString::fromStdString(d->ok ? d->describe : d->error));
-        QMetaObject::invokeMethod(this, [this, line, done_trials] {
-          progress_->setValue(done_trials);
-          status_->setText(line);
-        }, Qt::QueuedConnection);
-      }
-      QMetaObject::invokeMethod(this, [this] { reload(); }, Qt::QueuedConnection);
-    };
-    base::Result<search::StudyOutcome> out = base::Error{"not run"};
-    try {
-      out = search::run_study(std::move(req));
-    } catch (const std::exception& e) {  // a Lua strategy's error, with its traceback
-      return done(QString("study stopped: ") + e.what());
-    }
-    if (!out) return done("study stopped: " + QString::fromStdString(out.error().message));
-    if (out->summary.ran == 0 && !cancel_flag_) return done("the strategy has no new point: " + QString::fromStdString(out->summary.stop_reason));
-    done(QString("%1: %2 %3 finished, %4 failed%5").arg(r.study).arg(finished).arg(finished == 1 ? "trial" : "trials").arg(failed).arg(cancel_flag_ ? " (cancelled)" : ""));
-  });
   return true;
+}
+
+void SearchPanel::on_replies(const std::vector<protocol::Reply>& batch) {
+  for (const protocol::Reply& r : batch) {
+    if (!running_ || r.id != search_id_) continue;
+    if (auto* e = std::get_if<events::Event>(&r.body)) {
+      auto* line = std::get_if<events::LogLine>(e);
+      if (!line) continue;
+      // The engine says "trial N: ..." as each of the study's trials is committed (the bar counts
+      // the study's trials, not the baseline's): the store has it, so the views read it now.
+      if (line->text.rfind("trial ", 0) == 0) {
+        progress_->setValue(++trials_done_);
+        status_->setText(QString::fromStdString(line->text));
+        reload();
+      }
+    } else if (auto* d = std::get_if<protocol::Done>(&r.body)) {
+      end(QString::fromStdString(d->error.empty() ? d->summary : d->error));
+    } else if (auto* p = std::get_if<protocol::Problem>(&r.body)) {
+      end(QString::fromStdString(p->message));
+    }
+  }
+}
+
+void SearchPanel::end(const QString& summary) {
+  running_ = false;
+  search_id_ = 0;
+  start_->setEnabled(true);
+  cancel_->setEnabled(false);
+  status_->setText(summary);
+  reload();
+  emit finished(summary);
 }
 
 namespace {

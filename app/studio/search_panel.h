@@ -1,7 +1,7 @@
 // The search dock: start a study on a search space, watch its Pareto front and hypervolume fill in
 // (plots/), with a random-search baseline run alongside, and a sortable, filterable trials table.
-// Clicking a point or a row opens that trial's circuit. The study runs on a worker thread, one
-// trial per call into the store, so Cancel takes effect between trials and nothing is lost: every
+// Clicking a point or a row opens that trial's circuit. The study runs in the window's engine
+// process (a Search request), one trial per call into the store, so Cancel takes effect between trials and nothing is lost: every
 // trial is committed as it finishes, and the same study resumes from the store. A study shown
 // from a store (Open…, or a PostgreSQL URL that workers on other machines fill) is watched: a
 // thread with its own connection polls it once a second and the plots and table grow as trials
@@ -24,6 +24,7 @@
 #include "trial_diff.h"
 #include "trial_table.h"
 #include "plots/plot_data.h"
+#include "protocol/protocol.h"
 
 class QCheckBox;
 class QComboBox;
@@ -37,6 +38,7 @@ class QVulkanInstance;
 
 namespace studio {
 
+class EngineClient;
 class SearchPlotsWindow;
 
 /// A study as the store holds it, read off the GUI thread.
@@ -70,7 +72,7 @@ struct SearchRequest {
 class SearchPanel : public QWidget {
   Q_OBJECT
  public:
-  explicit SearchPanel(QVulkanInstance* vulkan, QWidget* parent = nullptr);
+  SearchPanel(QVulkanInstance* vulkan, EngineClient* engine, QWidget* parent = nullptr);
   ~SearchPanel() override;
 
   bool start(const SearchRequest& r);
@@ -110,6 +112,8 @@ class SearchPanel : public QWidget {
 
  private:
   void reload();
+  void on_replies(const std::vector<protocol::Reply>& batch);
+  void end(const QString& summary);
   /// The shown study beside the compared ones, for the plots' Compare view.
   void update_comparison(const StudySnapshot& s);
   /// A study picked in a store: a file dialog unless the Store field holds a URL; "" if none.
@@ -160,8 +164,9 @@ class SearchPanel : public QWidget {
   QString db_path_, study_name_;
   std::unique_ptr<store::Store> reader_;
   std::optional<search::Space> space_def_;
-  std::thread worker_;
-  std::atomic<bool> cancel_flag_{false};
+  EngineClient* engine_;
+  int64_t search_id_ = 0;  // the running study's request
+  int trials_done_ = 0;
   // The watcher of a shown study.
   std::thread watcher_;
   std::mutex watch_m_;

@@ -46,7 +46,8 @@ void save_run_settings(QSettings& s, const RunSettings& r) {
   s.setValue("run/device", QString::fromStdString(r.device));
 }
 
-bool ask_run_settings(QWidget* parent, const QString& title, const RunSettings& current, const QStringList& data_sets, RunSettings& out) {
+bool ask_run_settings(QWidget* parent, const QString& title, const RunSettings& current, const QStringList& data_sets, RunSettings& out,
+                      const protocol::Hello* engine) {
   QDialog d(parent);
   d.setObjectName("train_dialog");
   d.setWindowTitle(title);
@@ -98,7 +99,7 @@ bool ask_run_settings(QWidget* parent, const QString& title, const RunSettings& 
   limit->setSpecialValueText("all");
   limit->setValue(int(current.train_limit));
   form->addRow("Training examples", limit);
-  auto* device = make_device_choice(current.device);
+  auto* device = make_device_choice(current.device, engine);
   form->addRow("Device", device);
   auto* error = new QLabel;
   error->setObjectName("error");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/train.h"
+#include "protocol/protocol.h"
 
 class QSettings;
 class QWidget;
@@ -26,6 +27,7 @@ void save_run_settings(QSettings& s, const RunSettings& r);
 
 /// Shows the dialog for `title` with `current` filled in and `data_sets` offered; true and `out`
 /// filled when the user chose Train.
-bool ask_run_settings(QWidget* parent, const QString& title, const RunSettings& current, const QStringList& data_sets, RunSettings& out);
+bool ask_run_settings(QWidget* parent, const QString& title, const RunSettings& current, const QStringList& data_sets, RunSettings& out,
+                      const protocol::Hello* engine = nullptr);
 
 }  // namespace studio

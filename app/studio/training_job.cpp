@@ -1,117 +1,91 @@
 #include "training_job.h"
 
-#include <QMetaObject>
+#include <QFile>
+#include <QSaveFile>
+#include <filesystem>
 
-#include "base/ram.h"
-#include "engine/distributed.h"
-#include "engine/experiment.h"
-#include "engine/model.h"
-#include "script/engine_extension.h"
+#include "circuit/circuit_file.h"
+#include "engine_client.h"
 
 namespace studio {
 
-namespace {
-
-// The worker's run: the engine's one pipeline (a circuit with problems or a model too big for
-// memory is refused before the data set is read or a weight allocated).
-TrainOutcome run(TrainRequest& r, TrainedModel& trained) {
-  TrainOutcome out;
-  // Lua routers are registered per thread and run in this Host: it lives as long as the model.
-  try {
-    trained.lua = script::host_with_plugin_routers();
-  } catch (const std::exception& e) {
-    out.status = events::RunStatus::error, out.message = e.what();
-    return out;
-  }
-  // The studio is a run of one rank: placed as any other front end places its rank.
-  auto placed = engine::join_from_environment(r.device, engine::Backend::automatic, 0, -1);
-  if (!placed) {
-    out.status = events::RunStatus::error, out.message = placed.error().message;
-    return out;
-  }
-  r.train.device = placed->device;
-  engine::ExperimentRequest req;
-  req.circuit = std::move(r.circuit);
-  req.data = r.data;
-  req.train = r.train;
-  req.threads = r.threads > 0 ? r.threads : -1;  // 0: keep what main() configured
-  engine::ExperimentReport rep = engine::run_experiment(std::move(req));
-  out.status = rep.status, out.message = rep.message, out.result = rep.train;
-  if (rep.status == events::RunStatus::error && rep.stage == engine::Stage::circuit) out.message = "the circuit has problems: " + rep.message;
-  if (rep.test) out.test = *rep.test;
-  if (rep.exits) {
-    out.exit_histogram = rep.exits->histogram;
-    out.exit_accuracy = rep.exits->accuracy, out.exit_cost = rep.exits->avg_cost;
-  }
-  trained.model = std::move(rep.model);
-  return out;
-}
-
-}  // namespace
-
-TrainedModel::~TrainedModel() { model.reset(); }
-
-TrainingJob::TrainingJob(QObject* parent) : QObject(parent) {
-  drain_timer_.setInterval(100);  // ten refreshes a second: live, and cheap for the GUI
-  connect(&drain_timer_, &QTimer::timeout, this, &TrainingJob::drain);
-}
-
-TrainingJob::~TrainingJob() {
-  cancel_ = true;
-  if (worker_.joinable()) worker_.join();
-}
-
-bool TrainingJob::start(TrainRequest request) {
-  if (running_) return false;
-  if (worker_.joinable()) worker_.join();
-  running_ = true;
-  cancel_ = false;
-  {
-    std::lock_guard lock(mu_);
-    pending_.clear();
-  }
-  drain_timer_.start();
-  emit started(QString::fromStdString(request.data.name));
-  worker_ = std::thread([this, r = std::move(request)]() mutable {
-    events::Bus bus;
-    bus.subscribe([this](const events::Event& e) {
-      std::lock_guard lock(mu_);
-      pending_.push_back(e);
-    });
-    r.train.bus = &bus;
-    r.train.cancel = &cancel_;
-    auto trained = std::make_shared<TrainedModel>();
+TrainingJob::TrainingJob(EngineClient* engine, QObject* parent) : QObject(parent), engine_(engine) {
+  connect(engine_, &EngineClient::replies, this, &TrainingJob::on_replies);
+  connect(engine_, &EngineClient::died, this, [this](const QString& why, const QString& tail) {
+    has_model_ = false;  // it died with the engine
+    if (!running()) return;
     TrainOutcome out;
-    try {
-      out = run(r, *trained);
-    } catch (const std::exception& e) {  // nothing the engine throws may take the studio down
-      out.status = events::RunStatus::error, out.message = e.what();
-    }
-    QMetaObject::invokeMethod(this, [this, out, trained] {
-      drain();
-      drain_timer_.stop();
-      running_ = false;
-      if (trained->model) trained_ = trained;
-      // What the run and the model it replaced freed goes back to the system once the worker has
-      // let go of everything: between runs the window holds what it keeps, not the last run's peak
-      // (trimmed at the start of the next run only, 20 trainings swung between +15 % and +30 %).
-      if (worker_.joinable()) worker_.join();
-      base::return_free_memory();
-      emit finished(out);
-    }, Qt::QueuedConnection);
+    out.status = events::RunStatus::error;
+    out.message = ("the engine (" + engine_->where() + ") " + why + (tail.isEmpty() ? "" : "; its last words:\n" + tail)).toStdString();
+    end(out);
   });
+}
+
+TrainingJob::~TrainingJob() { cancel(); }
+
+bool TrainingJob::start(TrainRequest r, QString* error) {
+  if (running()) return false;
+  protocol::Train t;
+  t.circuit = circuit::circuit_to_text(r.circuit);
+  t.data = r.data;
+  t.train = r.train;
+  t.device = r.device;
+  t.threads = r.threads;
+  id_ = engine_->send(std::move(t), error);
+  if (!id_) return false;
+  emit started(QString::fromStdString(r.data.name));
   return true;
 }
 
-void TrainingJob::cancel() { cancel_ = true; }
+void TrainingJob::cancel() {
+  if (running()) engine_->cancel(id_);
+}
 
-void TrainingJob::drain() {
-  std::vector<events::Event> batch;
-  {
-    std::lock_guard lock(mu_);
-    batch.swap(pending_);
+void TrainingJob::on_replies(const std::vector<protocol::Reply>& batch) {
+  if (!running()) return;
+  std::vector<events::Event> events;
+  for (const protocol::Reply& r : batch) {
+    if (r.id != id_) continue;
+    if (auto* e = std::get_if<events::Event>(&r.body)) {
+      events.push_back(*e);
+    } else if (auto* d = std::get_if<protocol::TrainDone>(&r.body)) {
+      if (!events.empty()) emit events_arrived(std::move(events)), events.clear();
+      has_model_ = d->has_model;
+      return end(*d);
+    } else if (auto* p = std::get_if<protocol::Problem>(&r.body)) {
+      if (!events.empty()) emit events_arrived(std::move(events)), events.clear();
+      TrainOutcome out;
+      out.message = p->message;
+      return end(out);
+    }
   }
-  if (!batch.empty()) emit events_arrived(batch);
+  if (!events.empty()) emit events_arrived(std::move(events));
+}
+
+void TrainingJob::end(TrainOutcome out) {
+  id_ = 0;
+  emit finished(out);
+}
+
+base::Status TrainingJob::export_model(const std::string& path) {
+  if (!has_model_) return base::Status::fail("Train the circuit first (Run ▸ Train, Ctrl+R); the trained weights are exported.");
+  std::vector<protocol::Reply> files;
+  std::string name = std::filesystem::path(path).filename().string();
+  auto done = engine_->call(protocol::Export{name}, 300'000, &files);
+  if (!done) return base::Status::fail(done.error().message);
+  if (!done->error.empty()) return base::Status::fail(done->error);
+  // Written whole or not at all: the chunks go to a temporary file renamed at the end.
+  QSaveFile f(QString::fromStdString(path));
+  if (!f.open(QIODevice::WriteOnly)) return base::Status::fail(path + ": cannot write: " + f.errorString().toStdString());
+  int64_t at = 0;
+  for (const protocol::Reply& r : files)
+    if (auto* file = std::get_if<protocol::File>(&r.body)) {
+      if (file->offset != at) return base::Status::fail(path + ": the engine's file arrived out of order");
+      f.write(file->bytes.data(), qint64(file->bytes.size()));
+      at += int64_t(file->bytes.size());
+    }
+  if (!f.commit()) return base::Status::fail(path + ": cannot write: " + f.errorString().toStdString());
+  return {};
 }
 
 }  // namespace studio

@@ -7,12 +7,13 @@
 
 #include "engine/data.h"
 #include "engine/experiment.h"
-#include "engine/export.h"
+#include "engine_client.h"
 #include "plots/run_plots.h"
 
 namespace studio {
 
-TrainingPanel::TrainingPanel(QVulkanInstance* vulkan, QWidget* window) : QObject(window), window_(window) {
+TrainingPanel::TrainingPanel(QVulkanInstance* vulkan, QWidget* window, EngineClient* engine)
+    : QObject(window), window_(window), job_(engine) {
   settings_ = load_run_settings(QSettings());
   plots_ = new RunPlotsWindow();
   plots_->setVulkanInstance(vulkan);
@@ -40,9 +41,13 @@ void TrainingPanel::ask_and_start(const circuit::Document& doc) {
     all << d.name;
     if (engine::fits(d, doc.analysis())) fitting << d.name;
   }
+  // The engine's devices (it may run on another machine): started now, as the dialog opens.
+  QString why;
+  const protocol::Hello* engine = job_.engine()->ensure_started(&why) ? &*job_.engine()->hello() : nullptr;
+  if (!engine) emit log("The engine did not start: " + why);
   RunSettings s;
   if (ask_run_settings(window_, "Train " + QString::fromStdString(doc.circuit().name), settings_,
-                       fitting.isEmpty() ? all : fitting, s))
+                       fitting.isEmpty() ? all : fitting, s, engine))
     start(doc, s);
 }
 
@@ -68,7 +73,13 @@ bool TrainingPanel::start(const circuit::Document& doc, const RunSettings& s) {
   emit status("Training: loading " + QString::fromStdString(s.data) + "…");
   emit log("training " + QString::fromStdString(doc.circuit().name) + " on " + QString::fromStdString(s.data));
   if (auto* dock = qobject_cast<QDockWidget*>(container_->parentWidget())) dock->raise();
-  if (!job_.start(std::move(r))) return false;
+  QString error;
+  if (!job_.start(std::move(r), &error)) {
+    emit progress(0, -1);
+    emit status("Training not started");
+    emit problem("The engine cannot start", error);
+    return false;
+  }
   emit running_changed(true);
   return true;
 }
@@ -120,8 +131,8 @@ void TrainingPanel::on_finished(const TrainOutcome& out) {
   emit running_changed(false);
   if (out.status == events::RunStatus::finished) {
     QString msg = QString("Trained: val accuracy %1%, test accuracy %2% (%3 steps, %4 s)")
-                      .arg(100 * out.result.val.accuracy, 0, 'f', 2).arg(100 * out.test.accuracy, 0, 'f', 2)
-                      .arg(out.result.steps).arg(out.result.seconds, 0, 'f', 1);
+                      .arg(100 * out.val_accuracy, 0, 'f', 2).arg(100 * out.test_accuracy, 0, 'f', 2)
+                      .arg(out.steps).arg(out.seconds, 0, 'f', 1);
     emit status(msg);
     emit log(msg);
     if (!out.exit_histogram.empty()) {
@@ -136,12 +147,6 @@ void TrainingPanel::on_finished(const TrainOutcome& out) {
     emit problem("Training stopped", QString::fromStdString(out.message.empty() ? events::to_string(out.status) : out.message));
   }
   emit finished(QString(events::to_string(out.status)));
-}
-
-base::Status TrainingPanel::export_model(const std::string& path) const {
-  if (!job_.model())
-    return base::Status::fail("Train the circuit first (Run ▸ Train, Ctrl+R); the trained weights are exported.");
-  return engine::export_model(*job_.model(), path);
 }
 
 }  // namespace studio

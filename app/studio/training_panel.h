@@ -1,5 +1,5 @@
 // The Training dock and the run behind it: Run ▸ Train's dialog (offering only the data sets that
-// fit the circuit), one TrainingJob, the run plots, the expert-load badges a run lays over the
+// fit the circuit), one TrainingJob in the window's engine, the run plots, the expert-load badges a run lays over the
 // diagram, and the trained model for export. The main window shows what it reports.
 #pragma once
 #include <QObject>
@@ -18,6 +18,7 @@ class QWidget;
 
 namespace studio {
 
+class EngineClient;
 class RunPlotsWindow;
 
 /// Trains the open circuit from the studio and shows the run.
@@ -25,7 +26,7 @@ class TrainingPanel : public QObject {
   Q_OBJECT
  public:
   /// `window`: the dialogs' parent.
-  TrainingPanel(QVulkanInstance* vulkan, QWidget* window);
+  TrainingPanel(QVulkanInstance* vulkan, QWidget* window, EngineClient* engine);
   ~TrainingPanel() override;
 
   QWidget* widget() const { return container_; }  // the plots' container, for the dock
@@ -40,7 +41,7 @@ class TrainingPanel : public QObject {
   const std::unordered_map<std::string, circuit::diagram::Annotation>& overlay() const { return overlay_; }
   /// Another document was opened: its plots and badges go.
   void clear();
-  base::Status export_model(const std::string& path) const;
+  base::Status export_model(const std::string& path) { return job_.export_model(path); }
 
  signals:
   void log(QString text);
