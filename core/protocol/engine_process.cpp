@@ -129,6 +129,12 @@ void EngineProcess::stop(int grace_ms) {
   if (out_thread_.joinable() && out_thread_.get_id() != std::this_thread::get_id()) out_thread_.join();
 }
 
+void EngineProcess::close_input() {
+  asked_to_stop_ = true;
+  std::lock_guard lock(write_mu_);
+  if (in_ >= 0) ::close(in_), in_ = -1;
+}
+
 void EngineProcess::kill() {
   if (running_ && pid_ > 0) ::kill(pid_, SIGKILL);
 }
@@ -195,7 +201,7 @@ void EngineProcess::read_stdout() {
   while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {}
   {
     std::lock_guard lock(write_mu_);
-    ::close(in_);
+    if (in_ >= 0) ::close(in_);
     in_ = -1;
   }
   running_ = false;

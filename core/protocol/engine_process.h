@@ -46,6 +46,8 @@ class EngineProcess {
   int64_t send(Request r);
   /// Asks for a shutdown, waits up to `grace_ms` for the exit, then kills.
   void stop(int grace_ms = 2000);
+  /// Closes the engine's stdin: it finishes what runs and ends (the end is not reported as a death).
+  void close_input();
   /// SIGKILL now (a test's "the engine died").
   void kill();
   bool running() const { return running_; }
