@@ -23,6 +23,9 @@ packages=(
   postgresql python3-psycopg2
   # scripts/check-debian.sh: the README's test command in a fresh chroot of either release
   debootstrap
+  # the engine on "another machine" (circuit serve over ssh): its tests start their own sshd on
+  # 127.0.0.1 with their own keys
+  openssh-client openssh-server
   # headless GUI tests: a virtual X server and a CPU Vulkan device (lavapipe)
   xvfb xauth mesa-vulkan-drivers
   # the font every renderer and the canvas draw text with
@@ -65,6 +68,11 @@ else
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian enables a system sshd when openssh-server is installed; the tests start their own, so
+  # a server this script brought in is not left listening on port 22.
+  if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    "${sudo[@]}" systemctl disable --now ssh >/dev/null 2>&1 || true
+  fi
 fi
 
 install_onnxruntime

@@ -6,6 +6,10 @@
 #include <atomic>
 #include <csignal>
 #include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cerrno>
@@ -18,6 +22,8 @@
 #include "base/json.h"
 #include "args.h"
 #include "events/json.h"
+#include "protocol/engine_process.h"
+#include "base/file.h"
 #include "commands.h"
 #include "engine/data.h"
 #include "engine/distributed.h"
@@ -54,6 +60,9 @@ std::string train_usage() {
     "  --telemetry PATH   write MoE expert load per layer and step as JSON lines\n"
     CIRCUIT_DEVICE_USAGE
     CIRCUIT_DIST_USAGE
+    "on another machine, through its engine (`circuit serve --stdio` over ssh; docs/protocol.md):\n"
+    "  --on HOST          [user@]host: train there, events and --export come back here ($CIRCUIT_SSH: the ssh command)\n"
+    "  --on-circuit PATH  the `circuit` program on HOST (circuit: its PATH)\n"
     "circuits with two or more exit heads also get an early-exit report:\n"
     "  --exit-budget F    calibrate exit thresholds for F x the full forward's FLOPs (0.6)\n"
     "  --exit-depth-cap K no example goes past exit head K (0: no cap)\n"
@@ -90,6 +99,95 @@ int doctor(const std::vector<std::string>&) {
   return 0;
 }
 
+// `circuit train --on HOST`: the same run in an engine on HOST (the studio's Run on), its events
+// printed here as a local run prints them and its export written here.
+int train_on(const std::string& host, const std::string& remote_circuit, const std::string& file, protocol::Train t, const std::string& export_path) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<protocol::Hello> hello;
+  std::optional<protocol::TrainDone> done;
+  std::optional<protocol::Done> exported;
+  std::optional<std::string> problem, died;
+  std::string bytes;
+  bool tty = isatty(STDERR_FILENO);
+  auto last = std::chrono::steady_clock::now();
+  protocol::EngineProcess engine;
+  auto started = engine.start(
+      protocol::engine_argv(remote_circuit, host),
+      [&](protocol::Reply r) {
+        std::lock_guard lock(mu);
+        if (auto* h = std::get_if<protocol::Hello>(&r.body)) hello = *h;
+        else if (auto* e = std::get_if<events::Event>(&r.body)) {
+          if (auto* s = std::get_if<events::TrainStep>(e)) {
+            auto now = std::chrono::steady_clock::now();
+            if (tty && now - last > std::chrono::milliseconds(200))
+              last = now, std::fprintf(stderr, "\r\033[Kepoch %d/%d  step %lld/%lld  loss %.4f  acc %.1f%%  %.0f ex/s", s->epoch, s->epochs,
+                                       (long long)s->step, (long long)s->total_steps, s->loss, 100 * s->accuracy, s->examples_per_second);
+          } else if (auto* ep = std::get_if<events::EpochEnd>(e)) {
+            std::fprintf(stderr, "%sepoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.2f%% (%.1f s)\n", tty ? "\r\033[K" : "", ep->epoch,
+                         ep->epochs, ep->train_loss, ep->val_loss, 100 * ep->val_accuracy, ep->seconds);
+          } else if (auto* l = std::get_if<events::LogLine>(e)) {
+            std::fprintf(stderr, "%s: %s\n", file.c_str(), l->text.c_str());
+          }
+        } else if (auto* d = std::get_if<protocol::TrainDone>(&r.body)) done = *d;
+        else if (auto* f = std::get_if<protocol::File>(&r.body)) bytes += f->bytes;
+        else if (auto* x = std::get_if<protocol::Done>(&r.body)) exported = *x;
+        else if (auto* p = std::get_if<protocol::Problem>(&r.body)) problem = p->message;
+        cv.notify_all();
+      },
+      [&](const std::string& why) {
+        std::lock_guard lock(mu);
+        died = why;
+        cv.notify_all();
+      });
+  if (!started) return std::fprintf(stderr, "circuit train --on %s: %s\n", host.c_str(), started.error.c_str()), 1;
+  auto gone = [&] {
+    std::string tail = engine.stderr_tail();
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    return std::fprintf(stderr, "circuit train --on %s: the engine %s%s%s\n", host.c_str(), died->empty() ? "ended" : died->c_str(),
+                        tail.empty() ? "" : ":\n", tail.c_str()), 1;
+  };
+  std::unique_lock lock(mu);
+  if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return hello || died; }))
+    return std::fprintf(stderr, "circuit train --on %s: the engine said nothing for 60 s\n", host.c_str()), 1;
+  if (!hello) return gone();
+  if (hello->protocol != protocol::kVersion)
+    return std::fprintf(stderr, "circuit train --on %s: the engine there speaks protocol %d (circuit %s); this one speaks protocol %d (circuit %s). "
+                        "Install the same version on both machines.\n", host.c_str(), hello->protocol, hello->version.c_str(), protocol::kVersion, CIRCUIT_VERSION), 1;
+  std::fprintf(stderr, "%s: training on %s (circuit %s, LibTorch %s)\n", file.c_str(), host.c_str(), hello->version.c_str(), hello->torch.c_str());
+  lock.unlock();
+  std::signal(SIGINT, on_sigint);
+  int64_t id = engine.send({0, std::move(t)});
+  lock.lock();
+  for (bool cancelled = false; !cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return done || problem || died; });)
+    if (g_cancel && !cancelled) cancelled = true, engine.send({0, protocol::Cancel{id}});
+  if (problem) return std::fprintf(stderr, "circuit train --on %s: %s\n", host.c_str(), problem->c_str()), 2;
+  if (!done) return gone();
+  if (done->status != events::RunStatus::finished) {
+    std::fprintf(stderr, "%s: run %s: %s\n", file.c_str(), events::to_string(done->status), done->message.c_str());
+    return done->status == events::RunStatus::cancelled ? 130 : 1;
+  }
+  std::printf("\n%-22s %s\n%-22s %s on %s\n", "circuit", file.c_str(), "device", done->device.c_str(), host.c_str());
+  std::printf("%-22s %d epoch(s), %lld steps in %.1f s\n", "training", done->epochs_done, (long long)done->steps, done->seconds);
+  std::printf("%-22s %.4f\n", "final train loss", done->train_loss);
+  std::printf("%-22s loss %.4f, accuracy %.2f%%\n", "validation", done->val_loss, 100 * done->val_accuracy);
+  if (done->tested) std::printf("%-22s loss %.4f, accuracy %.2f%%\n", "test", done->test_loss, 100 * done->test_accuracy);
+  if (!export_path.empty()) {
+    lock.unlock();
+    engine.send({0, protocol::Export{std::filesystem::path(export_path).filename().string()}});
+    lock.lock();
+    cv.wait(lock, [&] { return exported || problem || died; });
+    if (problem) return std::fprintf(stderr, "circuit train --on %s: %s\n", host.c_str(), problem->c_str()), 1;
+    if (!exported) return gone();
+    if (!exported->error.empty()) return std::fprintf(stderr, "%s\n", exported->error.c_str()), 1;
+    if (auto s = base::write_file_atomic(export_path, bytes); !s) return std::fprintf(stderr, "%s\n", s.error.c_str()), 1;
+    std::printf("%-22s %s (made on %s)\n", "exported", export_path.c_str(), host.c_str());
+  }
+  lock.unlock();
+  engine.stop(5000);
+  return 0;
+}
+
 int train(const std::vector<std::string>& args) {
   std::string file, export_path, telemetry_path;
   engine::DataOptions data;
@@ -109,10 +207,24 @@ int train(const std::vector<std::string>& args) {
   add_device_option(table, device);
   DistOptions dist;
   add_dist_options(table, dist);
+  std::string on, on_circuit = "circuit";
+  table.text("--on", on).text("--on-circuit", on_circuit);
   if (auto rc = table.parse(args)) return *rc;
   if (file.empty() || data.name.empty()) {
     std::fputs(train_usage().c_str(), stderr);
     return 2;
+  }
+  if (!on.empty()) {
+    if (dist.nproc > 1) return std::fprintf(stderr, "circuit train: --on runs one process there; use ssh HOST circuit train --nproc N\n"), 2;
+    protocol::Train t;
+    auto text = base::read_file(file);
+    if (!text) return std::fprintf(stderr, "%s\n", text.error().message.c_str()), 2;
+    t.circuit = *text;
+    t.data = data;
+    t.train = o;
+    t.device = device;
+    t.threads = threads;
+    return train_on(on, on_circuit, file, std::move(t), export_path);
   }
   if (dist.nproc > 1) {
     if (std::getenv("WORLD_SIZE"))

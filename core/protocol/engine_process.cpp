@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -24,8 +25,20 @@ bool executable(const std::filesystem::path& p) { return ::access(p.c_str(), X_O
 std::vector<std::string> engine_argv(const std::string& circuit, const std::string& host, const std::vector<std::string>& extra) {
   std::vector<std::string> argv;
   // -T: no terminal (the stream is ours, byte for byte); BatchMode: a missing key is an error
-  // message, not a password prompt nobody sees.
-  if (!host.empty()) argv = {"ssh", "-T", "-o", "BatchMode=yes", host};
+  // message, not a password prompt nobody sees. $CIRCUIT_SSH replaces `ssh` (as GIT_SSH_COMMAND
+  // does git's): its words, split at spaces, e.g. "ssh -F ~/.ssh/lab_config".
+  if (!host.empty()) {
+    const char* custom = std::getenv("CIRCUIT_SSH");
+    std::string words = custom && *custom ? custom : "ssh";
+    for (size_t at = 0; at < words.size();) {
+      size_t end = words.find(' ', at);
+      if (end == std::string::npos) end = words.size();
+      if (end > at) argv.push_back(words.substr(at, end - at));
+      at = end + 1;
+    }
+    for (const char* a : {"-T", "-o", "BatchMode=yes"}) argv.push_back(a);
+    argv.push_back(host);
+  }
   argv.push_back(circuit);
   argv.push_back("serve");
   argv.push_back("--stdio");

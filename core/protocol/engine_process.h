@@ -18,8 +18,8 @@
 
 namespace protocol {
 
-/// The argv that starts an engine: `circuit serve --stdio`, run through ssh when `host` is set.
-/// `circuit` is the program's path (on `host` when set).
+/// The argv that starts an engine: `circuit serve --stdio`, run through ssh when `host` is set
+/// ($CIRCUIT_SSH, when set, is the ssh command). `circuit` is the program's path (on `host` when set).
 std::vector<std::string> engine_argv(const std::string& circuit, const std::string& host = "", const std::vector<std::string>& extra = {});
 /// The local `circuit` for a front end at `self_exe`: $CIRCUIT_ENGINE, else `circuit` next to the
 /// program (an install's bin/), else the build tree's app/cli/circuit, else "circuit" (PATH).

@@ -53,6 +53,7 @@
 #include "search_panel.h"
 #include "store/store.h"
 #include "support/pg_server.h"
+#include "support/sshd.h"
 
 namespace {
 
@@ -508,6 +509,46 @@ TEST_F(Studio, AnEngineKilledMidEpochIsReportedAndTheNextTrainWorks) {
   EXPECT_EQ(done.takeFirst().at(0).toString(), "finished") << w->last_problem().toStdString();
   EXPECT_NE(w->engine()->pid(), first);
   save(w->screenshot(), "studio_engine_killed_then_trained");
+}
+
+// Run on another machine: the engine starts as `ssh -T engine-host circuit serve --stdio` against
+// a real sshd with its own keys (tests/support/sshd.h). The curves update from there, the exported
+// model.onnx arrives on this side and ONNX Runtime computes it; a wrong host says so.
+TEST_F(Studio, TrainsOnAnotherMachineOverSshAndItsExportArrivesHere) {
+  std::string why;
+  auto sshd = testing_ssh::Server::start_new(&why);
+  if (!sshd) GTEST_SKIP() << "no sshd: " << why;
+  ::setenv("CIRCUIT_SSH", sshd->ssh_command().c_str(), 1);
+  ASSERT_TRUE(w->open_file(example("mlp")));
+  w->set_engine_location("no-such-host.invalid", CIRCUIT_CLI);
+  studio::RunSettings s;
+  s.train.epochs = 1;
+  s.train_limit = 512;
+  EXPECT_FALSE(w->start_training(s));
+  EXPECT_TRUE(w->last_problem().contains("The engine on no-such-host.invalid ended before it said hello")) << w->last_problem().toStdString();
+  EXPECT_TRUE(w->last_problem().contains("Could not resolve hostname")) << w->last_problem().toStdString();
+
+  w->set_engine_location("engine-host", CIRCUIT_CLI);
+  QSignalSpy done(w.get(), &studio::MainWindow::training_finished);
+  ASSERT_TRUE(w->start_training(s)) << w->last_problem().toStdString();
+  ASSERT_TRUE(wait_for([&] { return !w->run_plots()->curves().train_loss.empty(); }, 120'000)) << "the curves update from the other machine";
+  ASSERT_TRUE(done.wait(120'000));
+  EXPECT_EQ(done.takeFirst().at(0).toString(), "finished") << w->last_problem().toStdString();
+  QTemporaryDir dir;
+  const QString onnx = dir.filePath("model.onnx");
+  ASSERT_TRUE(w->export_model(onnx)) << w->last_problem().toStdString();
+  EXPECT_GT(QFileInfo(onnx).size(), 100'000);
+  save(w->screenshot(), "studio_trained_over_ssh");
+  w->set_engine_location("");
+  ::unsetenv("CIRCUIT_SSH");
+  if (std::string(CIRCUIT_NODE).empty() || !QFileInfo::exists(CIRCUIT_ORT_DIR "/package.json"))
+    GTEST_SKIP() << "ONNX Runtime is not installed (scripts/setup.sh installs onnxruntime-node): the arrived model.onnx was not run";
+  QProcess ort;
+  ort.start(CIRCUIT_NODE, {CIRCUIT_SOURCE_DIR "/tests/protocol/ort_run.mjs", onnx, CIRCUIT_ORT_DIR, "2,1,28,28"});
+  ASSERT_TRUE(ort.waitForFinished(60'000));
+  QString out = ort.readAllStandardOutput() + ort.readAllStandardError();
+  EXPECT_EQ(ort.exitCode(), 0) << out.toStdString();
+  EXPECT_TRUE(out.contains("ok") && out.contains("[2,10]")) << out.toStdString();
 }
 
 // Training a circuit too large for memory ends in the budget message, before a weight is allocated.
