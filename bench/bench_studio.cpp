@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include <QDir>
@@ -36,7 +37,7 @@
 
 #include "base/file.h"
 #include "canvas/canvas_window.h"
-#include "engine/model.h"
+#include "engine_client.h"
 #include "main_window.h"
 #include "plots/search_plots.h"
 #include "search/point.h"
@@ -272,7 +273,7 @@ int views(QApplication& app, QVulkanInstance& vk, int64_t n) {
   return 0;
 }
 
-int train(QApplication& app, QVulkanInstance& vk, engine::RuntimeInfo rt, int64_t examples) {
+int train(QApplication& app, QVulkanInstance& vk, int64_t examples) {
   studio::MainWindow w(&vk, false);
   w.resize(1400, 900);
   w.show();
@@ -321,7 +322,7 @@ int train(QApplication& app, QVulkanInstance& vk, engine::RuntimeInfo rt, int64_
   double train_s = double(train_clock.elapsed()) / 1000;
 
   std::printf("studio GUI thread while training (moe_mlp, Fashion-MNIST %lld examples, 1 epoch, %d thread(s)); training %s in %.1f s\n",
-              (long long)examples, rt.threads, qPrintable(status), train_s);
+              (long long)examples, w.engine()->hello() ? w.engine()->hello()->threads : 0, qPrintable(status), train_s);
   std::printf("%-22s %8s %10s %10s %10s %14s\n", "", "frames", "median ms", "p99 ms", "max ms", "longest gap ms");
   for (auto [name, p] : {std::pair{"idle (peer)", &idle}, std::pair{"while training", &busy}})
     std::printf("%-22s %8zu %10.2f %10.2f %10.2f %14.1f\n", name, p->frame_ms.size(), pct(p->frame_ms, 0.5), pct(p->frame_ms, 0.99),
@@ -348,7 +349,7 @@ int main(int argc, char** argv) {
     if (i + 1 < argc && argv[i + 1][0] != '-') *value = std::atoll(argv[++i]);
   }
   if (!run_train && !run_views) run_train = run_views = true;
-  engine::RuntimeInfo rt = engine::configure_runtime(0);
+  ::setenv("CIRCUIT_ENGINE", CIRCUIT_CLI, 0);  // the window's engine: this build's `circuit serve`
   QVulkanInstance vk;
   if (!vk.create() || !studio::DiagramCanvas::vulkan_problem(vk).isEmpty()) {
     std::fprintf(stderr, "bench_studio: no Vulkan device (run under xvfb-run with lavapipe)\n");
@@ -356,6 +357,6 @@ int main(int argc, char** argv) {
   }
   int rc = 0;
   if (run_views) rc |= views(app, vk, trials);
-  if (run_train) rc |= train(app, vk, rt, examples);
+  if (run_train) rc |= train(app, vk, examples);
   return rc;
 }
