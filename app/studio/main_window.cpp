@@ -179,14 +179,20 @@ void MainWindow::build_docks() {
   connect(problems_, &ProblemsList::node_activated, this, [this](const std::string& node) { select({node}); });
 
   // One engine process per window (Jupyter's kernel model), where the Run on… setting says.
+  // A search runs in an engine of its own, so a long study and the console or a training do not
+  // wait for each other, and a study's crash leaves the console's variables alone.
   engine_ = new EngineClient(this);
-  engine_->set_location({QSettings().value("engine/host").toString(), QSettings().value("engine/circuit", "circuit").toString()});
-  connect(engine_, &EngineClient::died, this, [this](const QString& why, const QString& tail) {
-    log("The engine (" + engine_->where() + ") " + why + (tail.isEmpty() ? "" : ":\n" + tail) + "\nThe next job starts a fresh one.");
-  });
+  search_engine_ = new EngineClient(this);
+  for (EngineClient* e : {engine_, search_engine_}) {
+    e->set_location({QSettings().value("engine/host").toString(), QSettings().value("engine/circuit", "circuit").toString()});
+    connect(e, &EngineClient::died, this, [this, e](const QString& why, const QString& tail) {
+      log(QString(e == engine_ ? "The engine" : "The search's engine") + " (" + e->where() + ") " + why + (tail.isEmpty() ? "" : ":\n" + tail) +
+          "\nThe next job starts a fresh one.");
+    });
+  }
   training_ = new TrainingPanel(vulkan_, this, engine_);
   auto* run_dock = dock("Training", "dock_training", training_->widget(), Qt::BottomDockWidgetArea);
-  search_ = new SearchPanel(vulkan_, engine_);
+  search_ = new SearchPanel(vulkan_, search_engine_);
   auto* search_dock = dock("Search", "dock_search", search_, Qt::BottomDockWidgetArea);
   console_ = new LuaConsole(engine_);
   auto* console_dock = dock("Lua console", "dock_console", console_, Qt::BottomDockWidgetArea);
@@ -299,7 +305,8 @@ void MainWindow::build_actions() {
   make(run, "&Restart engine", "restart_engine", QKeySequence(), [this] {
     if (training_->job().running() || search_->running() || console_->busy()) training_->cancel(), search_->cancel(), console_->stop();
     engine_->restart();
-    log("The engine was restarted: the console's variables and the trained model are gone.");
+    search_engine_->restart();
+    log("The engines were restarted: the console's variables and the trained model are gone.");
   });
   QMenu* help = menuBar()->addMenu("&Help");
   make(help, "About Circuit Studio", "about", QKeySequence(), [this] {
@@ -612,8 +619,10 @@ void MainWindow::set_engine_location(const QString& host, const QString& circuit
   QSettings().setValue("engine/host", l.host);
   QSettings().setValue("engine/circuit", l.circuit);
   if (l == engine_->location()) return;
-  engine_->restart();
-  engine_->set_location(l);
+  for (EngineClient* e : {engine_, search_engine_}) {
+    e->restart();
+    e->set_location(l);
+  }
   log("Jobs now run on " + engine_->where() + (l.host.isEmpty() ? "" : " (ssh " + l.host + " " + l.circuit + " serve --stdio)"));
 }
 RunPlotsWindow* MainWindow::run_plots() const { return training_->plots(); }

@@ -75,8 +75,10 @@ class MainWindow : public QMainWindow {
   SearchPanel* search_panel() const { return search_; }
   LuaConsole* console() const { return console_; }
   TrainingJob& training();
-  /// The window's engine process (every job runs in it).
+  /// The window's engine process: training, export and the Lua console run in it.
   EngineClient* engine() const { return engine_; }
+  /// The engine process the Search dock's studies run in.
+  EngineClient* search_engine() const { return search_engine_; }
   /// Where later jobs run: "" for this machine, or an ssh destination and its `circuit`.
   void set_engine_location(const QString& host, const QString& circuit = "circuit");
   const QString& last_problem() const { return last_problem_; }
@@ -124,7 +126,8 @@ class MainWindow : public QMainWindow {
   DiagramCanvas* canvas_ = nullptr;
   Inspector* inspector_ = nullptr;
   Palette* palette_ = nullptr;
-  EngineClient* engine_ = nullptr;
+  EngineClient* engine_ = nullptr;         // training, export, the Lua console
+  EngineClient* search_engine_ = nullptr;  // the Search dock's studies
   TrainingPanel* training_ = nullptr;
   SearchPanel* search_ = nullptr;
   LuaConsole* console_ = nullptr;

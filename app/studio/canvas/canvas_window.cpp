@@ -489,9 +489,9 @@ QString DiagramCanvas::vulkan_problem(QVulkanInstance& instance) {
       if (!lib.startsWith("libLLVM"))
         return QStringLiteral("the Vulkan device %1 is a CPU driver that compiles shaders with LLVM, and %2 in this "
                               "process exports the C API of an LLVM it embeds (LibTorch 2.6 does): the driver's "
-                              "calls would reach that LLVM and crash while creating the device. Use a GPU's Vulkan "
-                              "driver; the studio running the engine in a process of its own (`circuit serve`, not "
-                              "done yet) will remove the conflict.")
+                              "calls would reach that LLVM and crash while creating the device. The studio itself "
+                              "never loads LibTorch (its engine is a process of its own): do not preload it, or "
+                              "use a GPU's Vulkan driver.")
             .arg(QString::fromUtf8(props.deviceName), lib);
     }
   }

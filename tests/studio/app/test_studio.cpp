@@ -644,14 +644,14 @@ TEST_F(Studio, DeviceChoiceGreysCudaWithTheReason) {
   auto* box = w->search_panel()->findChild<QComboBox*>("device");
   ASSERT_NE(box, nullptr);
   QString error;
-  ASSERT_TRUE(w->engine()->ensure_started(&error)) << error.toStdString();
+  ASSERT_TRUE(w->search_engine()->ensure_started(&error)) << error.toStdString();
   EXPECT_EQ(box->itemData(0).toString(), "auto");
   EXPECT_EQ(box->itemData(1).toString(), "cpu");
   EXPECT_EQ(box->currentData().toString(), "auto");
   struct {
     bool available;
     std::string reason;
-  } cuda{w->engine()->hello()->cuda_reason.empty(), w->engine()->hello()->cuda_reason};
+  } cuda{w->search_engine()->hello()->cuda_reason.empty(), w->search_engine()->hello()->cuda_reason};
   int last = box->count() - 1;
   bool enabled = box->model()->flags(box->model()->index(last, 0)) & Qt::ItemIsEnabled;
   if (cuda.available) {
@@ -872,8 +872,10 @@ studio::SearchRequest small_random_search(const QTemporaryDir& dir, const QStrin
 // each run with glibc's thresholds fixed (base::return_free_memory); then +1 % and +4 %, and a
 // further 100 trials stayed within another 2 %.
 TEST_F(Studio, TrainingsAndSearchesOneAfterAnotherKeepTheFootprint) {
-  // The jobs run in the window's engine process: its resident set is the one that must not grow.
-  auto engine_resident = [&] { return proc_kib(w->engine()->pid(), "VmRSS:") << 10; };
+  // The jobs run in the window's engine processes (trainings in one, searches in the other): their
+  // resident sets are the ones that must not grow.
+  studio::EngineClient* engine = w->engine();
+  auto engine_resident = [&] { return proc_kib(engine->pid(), "VmRSS:") << 10; };
   ASSERT_TRUE(w->open_file(example("mlp")));
   QSignalSpy trained(w.get(), &studio::MainWindow::training_finished);
   studio::RunSettings s;
@@ -896,6 +898,7 @@ TEST_F(Studio, TrainingsAndSearchesOneAfterAnotherKeepTheFootprint) {
 
   QTemporaryDir dir;
   studio::SearchRequest r = small_random_search(dir, "repeat", 1);
+  engine = w->search_engine();
   QSignalSpy searched(w->search_panel(), &studio::SearchPanel::finished);
   auto search = [&](int trials) {
     r.trials = trials;
