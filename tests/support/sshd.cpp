@@ -1,5 +1,7 @@
 #include "support/sshd.h"
 
+#include "base/file.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -14,7 +16,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -47,12 +48,6 @@ bool accepts(int port) {
   return ok;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -83,8 +78,9 @@ std::unique_ptr<Server> Server::start_new(std::string* why) {
                                     << "X11Forwarding no\nLogLevel ERROR\n";
   const passwd* pw = ::getpwuid(::geteuid());
   std::string user = pw ? pw->pw_name : "root";
-  std::string host_pub = slurp(d + "/host_key.pub");
-  std::ofstream(d + "/known_hosts") << "[127.0.0.1]:" << port << " " << host_pub;
+  auto host_pub = base::read_file(d + "/host_key.pub");
+  if (!host_pub) return *why = host_pub.error().message, nullptr;
+  std::ofstream(d + "/known_hosts") << "[127.0.0.1]:" << port << " " << *host_pub;
   std::ofstream config(d + "/ssh_config");
   for (auto [alias, key] : {std::pair{"engine-host", "user_key"}, std::pair{"refused-host", "other_key"}})
     config << "Host " << alias << "\n  HostName 127.0.0.1\n  Port " << port << "\n  User " << user << "\n  IdentityFile " << d << "/" << key
