@@ -3,7 +3,7 @@
 // for a front end that reads every step and expert-load event from the pipe, as the studio does.
 // Prints each run's steps per second (the engine's own clock over the training) and the ratio.
 //
-//     build/bench/bench_serve [runs=3] [limit=4096] [batch=16]
+//     build/bench/bench_serve [runs=3] [limit=16384] [batch=16]
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -33,11 +33,10 @@ double alone(int64_t limit, int64_t batch) {
   char buf[4096];
   for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
   ::pclose(p);
-  size_t at = out.find(" steps in ");  // "1 epoch(s), 256 steps in 3.2 s (..."
-  if (at == std::string::npos) return std::fprintf(stderr, "circuit train said:\n%s\n", out.c_str()), 0;
-  long long steps = std::atoll(out.c_str() + out.rfind(' ', at - 1) + 1);
-  double seconds = std::atof(out.c_str() + at + 10);
-  return seconds > 0 ? double(steps) / seconds : 0;
+  size_t at = out.find(" s (");  // "1 epoch(s), 256 steps in 3.2 s (80.1 steps/s; ..."
+  if (out.find(" steps in ") == std::string::npos || at == std::string::npos)
+    return std::fprintf(stderr, "circuit train said:\n%s\n", out.c_str()), 0;
+  return std::atof(out.c_str() + at + 4);
 }
 
 // The same through the protocol, every event parsed on this side.
@@ -83,7 +82,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   int runs = argc > 1 ? std::atoi(argv[1]) : 3;
-  int64_t limit = argc > 2 ? std::atoll(argv[2]) : 4096, batch = argc > 3 ? std::atoll(argv[3]) : 16;
+  int64_t limit = argc > 2 ? std::atoll(argv[2]) : 16384, batch = argc > 3 ? std::atoll(argv[3]) : 16;
   std::printf("moe_mlp (8 experts, telemetry every step), fashion-mnist, %lld examples, batch %lld, 2 threads, %d runs each (alternating)\n",
               (long long)limit, (long long)batch, runs);
   std::vector<double> a, b;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -44,28 +46,60 @@ namespace {
 using protocol::Reply;
 
 // Replies go to a descriptor of their own: fd 1 is pointed at stderr, so a stray printf in a
-// library or a plugin can never corrupt the stream.
+// library or a plugin can never corrupt the stream. Steps and expert load are written in batches
+// every 50 ms (a front end redraws at 10 Hz): one write per event woke the reader on every step,
+// and on 2 cores each wake-up preempted a LibTorch worker in the middle of a parallel region
+// (bench_serve: 92 % of `circuit train`'s steps/s with a write per event). Every other reply is
+// written at once, after what was batched before it, so the order holds.
 class Out {
  public:
   Out() {
     fd_ = ::dup(STDOUT_FILENO);
     ::fcntl(fd_, F_SETFD, FD_CLOEXEC);
     ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    flusher_ = std::thread([this] {
+      std::unique_lock lock(mu_);
+      while (!stop_) {
+        cv_.wait_for(lock, std::chrono::milliseconds(50));
+        flush_locked();
+      }
+    });
+  }
+  ~Out() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      flush_locked();
+    }
+    cv_.notify_all();
+    flusher_.join();
   }
   void send(const Reply& r) {
     std::string line = protocol::to_line(r);
+    auto* e = std::get_if<events::Event>(&r.body);
+    bool batched = e && (std::holds_alternative<events::TrainStep>(*e) || std::holds_alternative<events::ExpertLoad>(*e));
     std::lock_guard lock(mu_);
-    for (size_t done = 0; done < line.size();) {
-      ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;  // the front end is gone; stdin's end stops us
-      done += size_t(n);
-    }
+    pending_ += line;
+    if (!batched || pending_.size() > (1u << 20)) flush_locked();
   }
 
  private:
+  void flush_locked() {
+    for (size_t done = 0; done < pending_.size();) {
+      ssize_t n = ::write(fd_, pending_.data() + done, pending_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // the front end is gone; stdin's end stops us
+      done += size_t(n);
+    }
+    pending_.clear();
+  }
+
   int fd_ = -1;
   std::mutex mu_;
+  std::condition_variable cv_;
+  std::string pending_;  // guarded by mu_
+  bool stop_ = false;
+  std::thread flusher_;
 };
 
 // A request running on a thread of its own. Only one of each kind runs at a time.
