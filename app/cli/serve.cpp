@@ -182,23 +182,27 @@ class Server {
     job.join();
     job.id = id, job.cancel = false, job.done = false;
     job.thread = std::thread([this, &job, body = std::forward<F>(body)]() mutable {
+      protocol::ReplyBody answer;
       try {
-        body();
+        answer = body();
       } catch (const std::exception& e) {  // a request's failure is its reply, never the process's end
-        problem(job.id, std::string("failed: ") + e.what());
+        answer = protocol::Problem{std::string("failed: ") + e.what()};
       }
+      // Over before it answers: a front end that sends the next request (an export after its
+      // training) as soon as it reads the answer must find this job done.
       job.done = true;
+      out_.send({job.id, std::move(answer)});
     });
     return true;
   }
 
   bool take(int64_t id, protocol::Train& t) {
-    launch(train_, id, "training", [this, id, t = std::move(t)]() mutable { train(id, t); });
+    launch(train_, id, "training", [this, id, t = std::move(t)]() mutable { return train(id, t); });
     return true;
   }
   bool take(int64_t id, protocol::Export& e) {
     if (train_.thread.joinable() && !train_.done) return problem(id, "a training is running (request " + std::to_string(train_.id) + "): export after it ends"), true;
-    launch(export_, id, "export", [this, id, name = e.name] { export_model(id, name); });
+    launch(export_, id, "export", [this, id, name = e.name] { return export_model(id, name); });
     return true;
   }
   // Lua requests queue, as cells do in a notebook kernel: each runs after the one before.
@@ -234,7 +238,7 @@ class Server {
     }
   }
   bool take(int64_t id, protocol::Search& s) {
-    launch(search_, id, "search", [this, id, s = std::move(s)]() mutable { search(id, s); });
+    launch(search_, id, "search", [this, id, s = std::move(s)]() mutable { return search(id, s); });
     return true;
   }
   bool take(int64_t id, protocol::Cancel& c) {
@@ -261,19 +265,19 @@ class Server {
     return false;
   }
 
-  void train(int64_t id, protocol::Train& t) {
+  protocol::ReplyBody train(int64_t id, protocol::Train& t) {
     protocol::TrainDone done;
     auto c = circuit::parse_circuit(t.circuit, "request " + std::to_string(id));
     if (!c) {
       done.message = "the circuit has problems: " + c.error().message;
-      return out_.send({id, std::move(done)});
+      return done;
     }
     auto trained = std::make_shared<Trained>();
     trained->lua = script::host_with_plugin_routers();  // Lua routers run in it as long as the model lives
     auto placed = engine::join_from_environment(t.device, engine::Backend::automatic, 0, -1);
     if (!placed) {
       done.message = placed.error().message;
-      return out_.send({id, std::move(done)});
+      return done;
     }
     events::Bus bus;
     bus.subscribe([this, id](const events::Event& e) { out_.send({id, e}); });
@@ -302,30 +306,30 @@ class Server {
     trained.reset();
     done.has_model = bool(model_);
     base::return_free_memory();  // between runs the engine holds what it keeps, not the last peak
-    out_.send({id, std::move(done)});
+    return done;
   }
 
-  void export_model(int64_t id, const std::string& name) {
+  protocol::ReplyBody export_model(int64_t id, const std::string& name) {
     std::shared_ptr<Trained> m;
     {
       std::lock_guard lock(model_mu_);
       m = model_;
     }
-    if (!m) return out_.send({id, protocol::Done{"", "no trained model to export: train first"}});
+    if (!m) return protocol::Done{"", "no trained model to export: train first"};
     std::string base = std::filesystem::path(name).filename().string();
     char dir_template[] = "/tmp/circuit-export-XXXXXX";
-    if (!::mkdtemp(dir_template)) return out_.send({id, protocol::Done{"", std::string("cannot make a temporary folder: ") + std::strerror(errno)}});
+    if (!::mkdtemp(dir_template)) return protocol::Done{"", std::string("cannot make a temporary folder: ") + std::strerror(errno)};
     std::string path = std::string(dir_template) + "/" + base;
     base::Status s = engine::export_model(*m->model, path);
     if (!s) {
       std::filesystem::remove_all(dir_template);
       std::string message = s.error;  // about the name the front end asked for, not our temporary file
       if (size_t at = message.find(path); at != std::string::npos) message.replace(at, path.size(), base);
-      return out_.send({id, protocol::Done{"", message}});
+      return protocol::Done{"", message};
     }
     auto bytes = base::read_file(path);
     std::filesystem::remove_all(dir_template);
-    if (!bytes) return out_.send({id, protocol::Done{"", bytes.error().message}});
+    if (!bytes) return protocol::Done{"", bytes.error().message};
     // Chunks well under the line limit (base64 grows them by a third).
     constexpr size_t kChunk = 4u << 20;
     for (size_t at = 0;; at += kChunk) {
@@ -333,7 +337,7 @@ class Server {
       out_.send({id, protocol::File{base, int64_t(at), bytes->substr(at, kChunk), last}});
       if (last) break;
     }
-    out_.send({id, protocol::Done{base + ": " + std::to_string(bytes->size()) + " bytes", ""}});
+    return protocol::Done{base + ": " + std::to_string(bytes->size()) + " bytes", ""};
   }
 
   // print(...) as Lua's, tab-separated, as a log event of the running request.
@@ -394,12 +398,12 @@ class Server {
     out_.send({id, std::move(done)});
   }
 
-  void search(int64_t id, const protocol::Search& r) {
+  protocol::ReplyBody search(int64_t id, const protocol::Search& r) {
     // A space names its base circuit relative to its own file: resolved beside the name it came with.
     std::string source = r.space_name.empty() ? "request " + std::to_string(id) : r.space_name;
     std::string dir = r.space_name.empty() ? "." : std::filesystem::path(r.space_name).parent_path().string();
     auto space = search::parse_space(r.space, source, dir.empty() ? "." : dir);
-    if (!space) return out_.send({id, protocol::Done{"", space.error().message}});
+    if (!space) return protocol::Done{"", space.error().message};
     auto log = [this, id](const std::string& text) { out_.send({id, events::Event(events::LogLine{events::LogLine::Level::info, text})}); };
     // Lua routers and strategies are registered per thread: this Host serves the whole study.
     std::unique_ptr<script::Host> lua = script::host_with_plugin_routers();
@@ -429,11 +433,11 @@ class Server {
     auto out = search::run_study(std::move(req));
     lua.reset();
     base::return_free_memory();
-    if (!out) return out_.send({id, protocol::Done{"", "study stopped: " + out.error().message}});
+    if (!out) return protocol::Done{"", "study stopped: " + out.error().message};
     if (out->summary.ran == 0 && !search_.cancel)
-      return out_.send({id, protocol::Done{"", "the strategy has no new point: " + out->summary.stop_reason}});
-    out_.send({id, protocol::Done{r.study + ": " + std::to_string(finished) + (finished == 1 ? " trial" : " trials") + " finished, " +
-                                      std::to_string(failed) + " failed" + (search_.cancel ? " (cancelled)" : ""), ""}});
+      return protocol::Done{"", "the strategy has no new point: " + out->summary.stop_reason};
+    return protocol::Done{r.study + ": " + std::to_string(finished) + (finished == 1 ? " trial" : " trials") + " finished, " +
+                              std::to_string(failed) + " failed" + (search_.cancel ? " (cancelled)" : ""), ""};
   }
 
   Out out_;
