@@ -282,6 +282,7 @@ class Server {
     events::Bus bus;
     bus.subscribe([this, id](const events::Event& e) { out_.send({id, e}); });
     engine::ExperimentRequest req;
+    const double exit_threshold = req.exit_threshold;
     req.circuit = std::move(*c);
     req.data = t.data;
     engine::size_to_circuit(req.data, req.circuit);  // a token model fixes the task's sizes
@@ -296,7 +297,9 @@ class Server {
     done.epochs_done = rep.train.epochs_done, done.steps = rep.train.steps, done.seconds = rep.train.seconds;
     done.train_loss = rep.train.train_loss, done.val_loss = rep.train.val.loss, done.val_accuracy = rep.train.val.accuracy;
     if (rep.test) done.tested = true, done.test_loss = rep.test->loss, done.test_accuracy = rep.test->accuracy;
-    if (rep.exits) done.exit_histogram = rep.exits->histogram, done.exit_accuracy = rep.exits->accuracy, done.exit_cost = rep.exits->avg_cost;
+    if (rep.exits)
+      done.exit_histogram = rep.exits->histogram, done.exit_accuracy = rep.exits->accuracy, done.exit_cost = rep.exits->avg_cost,
+      done.exit_threshold = exit_threshold;
     if (rep.model) {
       trained->model = std::move(rep.model);
       std::lock_guard lock(model_mu_);
@@ -476,32 +479,18 @@ int serve(const std::vector<std::string>& args) {
     return std::fprintf(stderr, "circuit serve: %s\n", e.what()), 1;
   }
   server->hello();
-  std::string buf;
+  protocol::LineSplitter lines;
   char chunk[1 << 16];
-  bool oversize = false;  // dropping the rest of a line over the limit
   for (;;) {
     ssize_t n = ::read(STDIN_FILENO, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    size_t scanned = buf.size(), start = 0;
-    buf.append(chunk, size_t(n));
-    for (size_t nl; (nl = buf.find('\n', scanned)) != std::string::npos; start = scanned = nl + 1) {
-      std::string_view line(buf.data() + start, nl - start);
-      if (oversize) {
-        oversize = false;
-        continue;
-      }
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-      if (!server->handle(line)) return 0;
-    }
-    buf.erase(0, start);
-    if (buf.size() > protocol::kMaxLine) {
-      if (!oversize) server->problem(0, "a line over " + std::to_string(protocol::kMaxLine) + " bytes: skipped to its end");
-      buf.clear(), oversize = true;
-    }
+    bool serving = lines.feed(
+        std::string_view(chunk, size_t(n)), [&](std::string_view line) { return server->handle(line); },
+        [&] { server->problem(0, "a line over " + std::to_string(protocol::kMaxLine) + " bytes: skipped to its end"); });
+    if (!serving) return 0;  // shut down
   }
-  if (!buf.empty() && !oversize) server->problem(0, "the input ended mid-line (" + std::to_string(buf.size()) + " bytes without a newline): ignored");
+  if (lines.pending()) server->problem(0, "the input ended mid-line (" + std::to_string(lines.pending()) + " bytes without a newline): ignored");
   // stdin closed: the front end is gone (or done). Stop what runs and leave.
   server->stop_all();
   return 0;

@@ -99,6 +99,32 @@ int doctor(const std::vector<std::string>&) {
   return 0;
 }
 
+// A run's progress on stderr as events arrive, from this process's engine or from another's over
+// the protocol: a bar with ETA on a terminal, one line per epoch, the engine's log lines.
+void print_progress(events::Bus& bus, const std::string& file) {
+  const bool tty = isatty(STDERR_FILENO);
+  auto start = std::chrono::steady_clock::now();
+  bus.subscribe([tty, file, start, last = start](const events::Event& e) mutable {
+    if (auto* s = std::get_if<events::TrainStep>(&e)) {
+      auto now = std::chrono::steady_clock::now();
+      if (!tty || now - last < std::chrono::milliseconds(200)) return;
+      last = now;
+      double frac = double(s->step) / double(s->total_steps);
+      double elapsed = std::chrono::duration<double>(now - start).count();
+      int w = 24, fill = int(frac * w);
+      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s%s] %lld/%lld  %.0f ex/s  loss %.4f  acc %.1f%%  ETA %s", s->epoch, s->epochs,
+                   std::string(size_t(fill), '=').c_str(), std::string(size_t(w - fill), ' ').c_str(), (long long)s->step,
+                   (long long)s->total_steps, s->examples_per_second, s->loss, 100 * s->accuracy,
+                   clock(frac > 0 ? elapsed * (1 - frac) / frac : 0).c_str());
+    } else if (auto* ep = std::get_if<events::EpochEnd>(&e)) {
+      std::fprintf(stderr, "%sepoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.2f%% (%.1f s)\n", tty ? "\r\033[K" : "",
+                   ep->epoch, ep->epochs, ep->train_loss, ep->val_loss, 100 * ep->val_accuracy, ep->seconds);
+    } else if (auto* l = std::get_if<events::LogLine>(&e)) {
+      std::fprintf(stderr, "%s: %s\n", file.c_str(), l->text.c_str());  // size, load time and data protocol
+    }
+  });
+}
+
 // `circuit train --on HOST`: the same run in an engine on HOST (the studio's Run on), its events
 // printed here as a local run prints them and its export written here.
 int train_on(const std::string& host, const std::string& remote_circuit, const std::string& file, protocol::Train t, const std::string& export_path) {
@@ -109,27 +135,16 @@ int train_on(const std::string& host, const std::string& remote_circuit, const s
   std::optional<protocol::Done> exported;
   std::optional<std::string> problem, died;
   std::string bytes;
-  bool tty = isatty(STDERR_FILENO);
-  auto last = std::chrono::steady_clock::now();
+  events::Bus progress;
+  print_progress(progress, file);
   protocol::EngineProcess engine;
   auto started = engine.start(
       protocol::engine_argv(remote_circuit, host),
       [&](protocol::Reply r) {
         std::lock_guard lock(mu);
         if (auto* h = std::get_if<protocol::Hello>(&r.body)) hello = *h;
-        else if (auto* e = std::get_if<events::Event>(&r.body)) {
-          if (auto* s = std::get_if<events::TrainStep>(e)) {
-            auto now = std::chrono::steady_clock::now();
-            if (tty && now - last > std::chrono::milliseconds(200))
-              last = now, std::fprintf(stderr, "\r\033[Kepoch %d/%d  step %lld/%lld  loss %.4f  acc %.1f%%  %.0f ex/s", s->epoch, s->epochs,
-                                       (long long)s->step, (long long)s->total_steps, s->loss, 100 * s->accuracy, s->examples_per_second);
-          } else if (auto* ep = std::get_if<events::EpochEnd>(e)) {
-            std::fprintf(stderr, "%sepoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.2f%% (%.1f s)\n", tty ? "\r\033[K" : "", ep->epoch,
-                         ep->epochs, ep->train_loss, ep->val_loss, 100 * ep->val_accuracy, ep->seconds);
-          } else if (auto* l = std::get_if<events::LogLine>(e)) {
-            std::fprintf(stderr, "%s: %s\n", file.c_str(), l->text.c_str());
-          }
-        } else if (auto* d = std::get_if<protocol::TrainDone>(&r.body)) done = *d;
+        else if (auto* e = std::get_if<events::Event>(&r.body)) progress.publish(*e);
+        else if (auto* d = std::get_if<protocol::TrainDone>(&r.body)) done = *d;
         else if (auto* f = std::get_if<protocol::File>(&r.body)) bytes += f->bytes;
         else if (auto* x = std::get_if<protocol::Done>(&r.body)) exported = *x;
         else if (auto* p = std::get_if<protocol::Problem>(&r.body)) problem = p->message;
@@ -151,9 +166,8 @@ int train_on(const std::string& host, const std::string& remote_circuit, const s
   if (!cv.wait_for(lock, std::chrono::seconds(60), [&] { return hello || died; }))
     return std::fprintf(stderr, "circuit train --on %s: the engine said nothing for 60 s\n", host.c_str()), 1;
   if (!hello) return gone();
-  if (hello->protocol != protocol::kVersion)
-    return std::fprintf(stderr, "circuit train --on %s: the engine there speaks protocol %d (circuit %s); this one speaks protocol %d (circuit %s). "
-                        "Install the same version on both machines.\n", host.c_str(), hello->protocol, hello->version.c_str(), protocol::kVersion, CIRCUIT_VERSION), 1;
+  if (std::string problem = protocol::version_problem(*hello, "the engine there"); !problem.empty())
+    return std::fprintf(stderr, "circuit train --on %s: %s\n", host.c_str(), problem.c_str()), 1;
   std::fprintf(stderr, "%s: training on %s (circuit %s, LibTorch %s)\n", file.c_str(), host.c_str(), hello->version.c_str(), hello->torch.c_str());
   lock.unlock();
   std::signal(SIGINT, on_sigint);
@@ -251,29 +265,8 @@ int train(const std::vector<std::string>& args) {
   auto c = circuit::load_circuit(file);
   if (!c) return std::fprintf(stderr, "%s\n", c.error().message.c_str()), 2;
 
-  bool tty = isatty(STDERR_FILENO);
   events::Bus bus;
-  auto last = std::chrono::steady_clock::now();
-  auto start = last;
-  bus.subscribe([&](const events::Event& e) {
-    if (auto* s = std::get_if<events::TrainStep>(&e)) {
-      auto now = std::chrono::steady_clock::now();
-      if (!tty || now - last < std::chrono::milliseconds(200)) return;
-      last = now;
-      double frac = double(s->step) / double(s->total_steps);
-      double elapsed = std::chrono::duration<double>(now - start).count();
-      int w = 24, fill = int(frac * w);
-      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s%s] %lld/%lld  %.0f ex/s  loss %.4f  acc %.1f%%  ETA %s", s->epoch, s->epochs,
-                   std::string(size_t(fill), '=').c_str(), std::string(size_t(w - fill), ' ').c_str(), (long long)s->step,
-                   (long long)s->total_steps, s->examples_per_second, s->loss, 100 * s->accuracy,
-                   clock(frac > 0 ? elapsed * (1 - frac) / frac : 0).c_str());
-    } else if (auto* ep = std::get_if<events::EpochEnd>(&e)) {
-      std::fprintf(stderr, "%sepoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.2f%% (%.1f s)\n", tty ? "\r\033[K" : "",
-                   ep->epoch, ep->epochs, ep->train_loss, ep->val_loss, 100 * ep->val_accuracy, ep->seconds);
-    } else if (auto* l = std::get_if<events::LogLine>(&e)) {
-      std::fprintf(stderr, "%s: %s\n", file.c_str(), l->text.c_str());  // size, load time and data protocol
-    }
-  });
+  print_progress(bus, file);
   // Expert load: summed per MoE layer over each epoch for the summary, every event to the file.
   struct EpochLoad {
     std::vector<int64_t> after;
@@ -325,7 +318,7 @@ int train(const std::vector<std::string>& args) {
     bool named = rep.message.find("rank " + std::to_string(rank)) != std::string::npos;
     return std::fprintf(stderr, "%s: %s%s\n", file.c_str(), named ? "" : ("rank " + std::to_string(rank) + ": ").c_str(), rep.message.c_str()), 1;
   }
-  if (tty) std::fputs("\r\033[K", stderr);
+  if (isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);
   using engine::Stage;
   switch (rep.status == events::RunStatus::error ? rep.stage : Stage::done) {
     case Stage::circuit:

@@ -77,10 +77,8 @@ bool EngineClient::ensure_started(QString* error, int timeout_ms) {
     process_->kill();
     return false;
   }
-  if (hello_->protocol != protocol::kVersion) {
-    if (error)
-      *error = QString("%1 speaks protocol %2 (circuit %3); this studio speaks protocol %4 (circuit %5). Install the same version on both sides.")
-                   .arg(what).arg(hello_->protocol).arg(QString::fromStdString(hello_->version)).arg(protocol::kVersion).arg(CIRCUIT_VERSION);
+  if (std::string problem = protocol::version_problem(*hello_, what.toStdString()); !problem.empty()) {
+    if (error) *error = QString::fromStdString(problem);
     process_->stop(500);
     hello_.reset();
     return false;

@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "engine/data.h"
-#include "engine/experiment.h"
 #include "engine_client.h"
 #include "plots/run_plots.h"
 
@@ -138,7 +137,7 @@ void TrainingPanel::on_finished(const TrainOutcome& out) {
     if (!out.exit_histogram.empty()) {
       plots_->set_exit_histogram(out.exit_histogram);
       emit log(QString("early exit at confidence %1: accuracy %2%, mean cost %3 of the full forward")
-                   .arg(engine::kDefaultExitThreshold).arg(100 * out.exit_accuracy, 0, 'f', 2).arg(out.exit_cost, 0, 'f', 3));
+                   .arg(out.exit_threshold).arg(100 * out.exit_accuracy, 0, 'f', 2).arg(out.exit_cost, 0, 'f', 3));
     }
   } else if (out.status == events::RunStatus::cancelled) {
     emit status("Training cancelled");

@@ -181,32 +181,21 @@ void EngineProcess::read_stderr() {
 }
 
 void EngineProcess::read_stdout() {
-  std::string buf;
+  LineSplitter lines;
   char chunk[1 << 16];
-  bool oversize = false;
   for (;;) {
     ssize_t n = ::read(out_, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    size_t scanned = buf.size();
-    buf.append(chunk, size_t(n));
-    size_t start = 0;
-    for (size_t nl; (nl = buf.find('\n', scanned)) != std::string::npos; start = scanned = nl + 1) {
-      std::string_view line(buf.data() + start, nl - start);
-      if (oversize) {
-        oversize = false;
-        continue;
-      }
-      if (line.empty()) continue;
-      auto r = parse_reply(line);
-      if (r) on_reply_(std::move(*r));
-      else on_reply_(Reply{0, Problem{"the engine wrote something that is not a reply (" + r.error().message + "): " + std::string(line.substr(0, 200))}});
-    }
-    buf.erase(0, start);
-    if (buf.size() > kMaxLine) {  // not ours: drop it up to its end rather than grow without bound
-      on_reply_(Reply{0, Problem{"the engine wrote a line longer than " + std::to_string(kMaxLine) + " bytes"}});
-      buf.clear(), oversize = true;
-    }
+    lines.feed(
+        std::string_view(chunk, size_t(n)),
+        [&](std::string_view line) {
+          auto r = parse_reply(line);
+          if (r) on_reply_(std::move(*r));
+          else on_reply_(Reply{0, Problem{"the engine wrote something that is not a reply (" + r.error().message + "): " + std::string(line.substr(0, 200))}});
+          return true;
+        },
+        [&] { on_reply_(Reply{0, Problem{"the engine wrote a line longer than " + std::to_string(kMaxLine) + " bytes"}}); });
   }
   ::close(out_);
   if (err_thread_.joinable()) err_thread_.join();  // its last words are read before the exit is told

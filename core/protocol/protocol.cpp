@@ -125,6 +125,7 @@ struct ReplyWriter {
     j.set("test_loss", events::json::number(t.test_loss));
     j.set("test_accuracy", events::json::number(t.test_accuracy));
     j.set("exit_histogram", events::json::ints(t.exit_histogram));
+    j.set("exit_threshold", events::json::number(t.exit_threshold));
     j.set("exit_accuracy", events::json::number(t.exit_accuracy));
     j.set("exit_cost", events::json::number(t.exit_cost));
     j.set("has_model", Json::boolean(t.has_model));
@@ -288,7 +289,7 @@ base::Result<Reply> parse_reply(std::string_view line) {
           (s = optional(*j, "epochs_done", t.epochs_done)) && (s = optional(*j, "steps", t.steps)) && (s = optional(*j, "seconds", t.seconds)) &&
           (s = optional(*j, "train_loss", t.train_loss)) && (s = optional(*j, "val_loss", t.val_loss)) &&
           (s = optional(*j, "val_accuracy", t.val_accuracy)) && (s = optional(*j, "tested", t.tested)) && (s = optional(*j, "test_loss", t.test_loss)) &&
-          (s = optional(*j, "test_accuracy", t.test_accuracy)) && (s = optional(*j, "exit_histogram", t.exit_histogram)) &&
+          (s = optional(*j, "test_accuracy", t.test_accuracy)) && (s = optional(*j, "exit_histogram", t.exit_histogram)) && (s = optional(*j, "exit_threshold", t.exit_threshold)) &&
           (s = optional(*j, "exit_accuracy", t.exit_accuracy)) && (s = optional(*j, "exit_cost", t.exit_cost)) &&
           (s = optional(*j, "has_model", t.has_model))))
       return fail<Reply>(what, s);
@@ -326,6 +327,12 @@ base::Result<Reply> parse_reply(std::string_view line) {
     return base::Error{"reply to request " + std::to_string(r.id) + ": unknown kind \"" + kind + "\""};
   }
   return r;
+}
+
+std::string version_problem(const Hello& h, const std::string& where) {
+  if (h.protocol == kVersion) return "";
+  return where + " speaks protocol " + std::to_string(h.protocol) + " (circuit " + h.version + "); this one speaks protocol " +
+         std::to_string(kVersion) + " (circuit " + CIRCUIT_VERSION + "). Install the same version on both sides.";
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -95,7 +96,7 @@ struct TrainDone {
   bool tested = false;
   double test_loss = 0, test_accuracy = 0;
   std::vector<int64_t> exit_histogram;  // with exit heads: examples leaving at each head
-  double exit_accuracy = 0, exit_cost = 0;
+  double exit_threshold = 0, exit_accuracy = 0, exit_cost = 0;  // the histogram's confidence threshold
   bool has_model = false;               // a model is kept for Export
 };
 /// How a Lua request ended: its results (tab-separated, as lua.c prints them), its error with
@@ -140,6 +141,44 @@ std::string to_line(const Reply& r);
 base::Json options_json(const engine::TrainOptions& o);
 /// Options from a JSON object of option-table names; unknown names and bad values are errors.
 base::Status read_options(const base::Json& j, engine::TrainOptions& o);
+
+/// Why a front end must not talk to the engine that said `hello` (another protocol version, both
+/// versions named; `where`: "the engine there"), or "".
+std::string version_problem(const Hello& hello, const std::string& where);
+
+/// Splits a byte stream into lines, both sides' reader: a line over kMaxLine is dropped up to its
+/// end (on_oversize once), "\r\n" ends a line too, and blank lines are skipped.
+class LineSplitter {
+ public:
+  /// Feeds bytes; calls on_line(line) for each complete line. Returns false when on_line did.
+  template <class OnLine, class OnOversize>
+  bool feed(std::string_view bytes, OnLine&& on_line, OnOversize&& on_oversize) {
+    size_t scanned = buf_.size(), start = 0;
+    buf_.append(bytes);
+    for (size_t nl; (nl = buf_.find('\n', scanned)) != std::string::npos; start = scanned = nl + 1) {
+      std::string_view line(buf_.data() + start, nl - start);
+      if (dropping_) {
+        dropping_ = false;
+        continue;
+      }
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+      if (!on_line(line)) return buf_.erase(0, nl + 1), false;
+    }
+    buf_.erase(0, start);
+    if (buf_.size() > kMaxLine) {
+      if (!dropping_) on_oversize();
+      buf_.clear(), dropping_ = true;
+    }
+    return true;
+  }
+  /// Bytes of an unfinished line (at the end of the stream: it was cut).
+  size_t pending() const { return dropping_ ? 0 : buf_.size(); }
+
+ private:
+  std::string buf_;
+  bool dropping_ = false;
+};
 
 std::string base64_encode(std::string_view bytes);
 base::Result<std::string> base64_decode(std::string_view text);
